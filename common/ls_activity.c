@@ -1,0 +1,248 @@
+/*
+ * ls_activity.c - normalize an upstream LmsActivity JSON object.
+ *
+ * The field table below drives both directions (JSON -> record -> JSON), so
+ * wire names, kinds and struct offsets live in one place. Validation is
+ * strict and never coerces: a wrong JSON type, a bad timestamp or an
+ * over-long string rejects the whole record with a reason that names the
+ * field, because a silently "fixed" value would turn into a bogus change
+ * event later. Reasons are single-line: quoted input is truncated and
+ * control characters are replaced.
+ */
+#include "ls_activity.h"
+#include "ls_err.h"
+#include "ls_time.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef enum { K_STR, K_BOOL, K_NUM, K_TIME } field_kind_t;
+
+typedef struct {
+    const char *name;
+    field_kind_t kind;
+    size_t off;
+} field_desc_t;
+
+static const field_desc_t fields[LS_F__COUNT] = {
+    [LS_F_COURSE_ID] = {"course_id", K_STR, offsetof(ls_activity_t, course_id)},
+    [LS_F_STUDENT_ID] = {"student_id", K_STR, offsetof(ls_activity_t, student_id)},
+    [LS_F_CONTENT_ID] = {"content_id", K_STR, offsetof(ls_activity_t, content_id)},
+    [LS_F_IS_COMPLETED] = {"is_completed", K_BOOL, offsetof(ls_activity_t, is_completed)},
+    [LS_F_PROGRESS] = {"progress_percentage", K_NUM, offsetof(ls_activity_t, progress_percentage)},
+    [LS_F_DURATION] = {"duration_minutes", K_NUM, offsetof(ls_activity_t, duration_minutes)},
+    [LS_F_ASSIGNED_GRADE] = {"assigned_grade", K_STR, offsetof(ls_activity_t, assigned_grade)},
+    [LS_F_STARTED_AT] = {"started_at", K_TIME, offsetof(ls_activity_t, started_at)},
+    [LS_F_COMPLETED_AT] = {"completed_at", K_TIME, offsetof(ls_activity_t, completed_at)},
+    [LS_F_CREATED_AT] = {"created_at", K_TIME, offsetof(ls_activity_t, created_at)},
+    [LS_F_UPDATED_AT] = {"updated_at", K_TIME, offsetof(ls_activity_t, updated_at)},
+};
+
+#define QUOTE_MAX 40
+
+#define FIELD_PTR(a, f, type) ((type *)((char *)(a) + fields[f].off))
+#define FIELD_CPTR(a, f, type) ((const type *)((const char *)(a) + fields[f].off))
+
+const char *ls_field_name(ls_field_t f)
+{
+    if ((unsigned)f >= LS_F__COUNT)
+        return NULL;
+    return fields[f].name;
+}
+
+void ls_activity_clear(ls_activity_t *a)
+{
+    memset(a, 0, sizeof(*a));
+}
+
+static int fail(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errsz, const char *fmt, ...)
+{
+    if (err != NULL && errsz > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errsz, fmt, ap);
+        va_end(ap);
+    }
+    return LS_EINVAL;
+}
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    default: return "null";
+    }
+}
+
+/* Copy s for quoting in a reason: at most QUOTE_MAX bytes, cut on a UTF-8
+ * boundary, control characters and quotes replaced so the reason stays one
+ * readable line. */
+static void quote_excerpt(const char *s, char *out, size_t outsz)
+{
+    size_t n = strlen(s), cut = n > QUOTE_MAX ? QUOTE_MAX : n;
+    while (cut < n && cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--;
+    size_t j = 0;
+    for (size_t i = 0; i < cut && j + 1 < outsz; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[j++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    if (cut < n && j + 4 < outsz) {
+        memcpy(out + j, "...", 3);
+        j += 3;
+    }
+    out[j] = '\0';
+}
+
+static int read_string(const json_t *v, const char *name, char *dst,
+                       char *err, size_t errsz)
+{
+    if (!json_is_string(v))
+        return fail(err, errsz, "field '%s': expected string, got %s", name, json_kind(v));
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (strlen(s) != len)
+        return fail(err, errsz, "field '%s': contains a NUL byte", name);
+    if (len > LS_STR_MAX)
+        return fail(err, errsz, "field '%s': longer than %d bytes", name, LS_STR_MAX);
+    memcpy(dst, s, len + 1);
+    return LS_OK;
+}
+
+static int read_value(const json_t *v, ls_field_t f, ls_activity_t *out,
+                      char *err, size_t errsz)
+{
+    const char *name = fields[f].name;
+    char q[QUOTE_MAX + 8];
+    switch (fields[f].kind) {
+    case K_STR:
+        return read_string(v, name, FIELD_PTR(out, f, char), err, errsz);
+    case K_BOOL:
+        if (!json_is_boolean(v))
+            return fail(err, errsz, "field '%s': expected boolean, got %s", name, json_kind(v));
+        *FIELD_PTR(out, f, bool) = json_is_true(v);
+        return LS_OK;
+    case K_NUM: {
+        if (!json_is_number(v))
+            return fail(err, errsz, "field '%s': expected number, got %s", name, json_kind(v));
+        double d = json_number_value(v);
+        if (!isfinite(d))
+            return fail(err, errsz, "field '%s': not a finite number", name);
+        *FIELD_PTR(out, f, double) = d == 0.0 ? 0.0 : d; /* -0 -> +0 */
+        return LS_OK;
+    }
+    case K_TIME:
+        if (!json_is_string(v))
+            return fail(err, errsz, "field '%s': expected string, got %s", name, json_kind(v));
+        if (strlen(json_string_value(v)) != json_string_length(v) ||
+            ls_time_parse(json_string_value(v), FIELD_PTR(out, f, int64_t)) != LS_OK) {
+            quote_excerpt(json_string_value(v), q, sizeof(q));
+            return fail(err, errsz, "field '%s': invalid timestamp \"%s\"", name, q);
+        }
+        return LS_OK;
+    }
+    return LS_EINVAL;
+}
+
+static int read_id(const json_t *obj, ls_activity_t *out, char *err, size_t errsz)
+{
+    const json_t *v = json_object_get(obj, "id");
+    if (v == NULL)
+        return fail(err, errsz, "missing field 'id'");
+    int rc = read_string(v, "id", out->id, err, errsz);
+    if (rc != LS_OK)
+        return rc;
+    if (out->id[0] == '\0')
+        return fail(err, errsz, "field 'id': empty string");
+    return LS_OK;
+}
+
+int ls_activity_from_json(const json_t *obj, ls_activity_t *out,
+                          char *err, size_t errsz)
+{
+    ls_activity_clear(out);
+    if (!json_is_object(obj))
+        return fail(err, errsz, "record is not an object");
+    int rc = read_id(obj, out, err, errsz);
+    for (int f = 0; rc == LS_OK && f < LS_F__COUNT; f++) {
+        const json_t *v = json_object_get(obj, fields[f].name);
+        if (v == NULL)
+            continue;
+        if (json_is_null(v)) {
+            out->pres[f] = LS_NULL;
+            continue;
+        }
+        rc = read_value(v, (ls_field_t)f, out, err, errsz);
+        out->pres[f] = LS_PRESENT;
+    }
+    if (rc != LS_OK)
+        ls_activity_clear(out);
+    return rc;
+}
+
+/* Integral values within +-2^53 print as JSON integers (40, not 40.0). */
+static json_t *number_json(double d)
+{
+    if (!isfinite(d))
+        return json_null(); /* not producible by from_json/unpack */
+    if (d == floor(d) && fabs(d) <= 9007199254740992.0)
+        return json_integer((json_int_t)d);
+    return json_real(d);
+}
+
+static json_t *field_json(const ls_activity_t *a, ls_field_t f)
+{
+    char buf[LS_TIME_BUFSZ];
+    if (a->pres[f] != LS_PRESENT)
+        return json_null();
+    switch (fields[f].kind) {
+    case K_STR: return json_string(FIELD_CPTR(a, f, char));
+    case K_BOOL: return json_boolean(*FIELD_CPTR(a, f, bool));
+    case K_NUM: return number_json(*FIELD_CPTR(a, f, double));
+    case K_TIME: return json_string(ls_time_format(*FIELD_CPTR(a, f, int64_t), buf));
+    }
+    return NULL;
+}
+
+json_t *ls_activity_to_json(const ls_activity_t *a)
+{
+    json_t *o = json_object();
+    if (o == NULL || json_object_set_new(o, "id", json_string(a->id)) != 0)
+        goto fail;
+    for (int f = 0; f < LS_F__COUNT; f++) {
+        if (a->pres[f] == LS_ABSENT)
+            continue;
+        if (json_object_set_new(o, fields[f].name, field_json(a, (ls_field_t)f)) != 0)
+            goto fail;
+    }
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+bool ls_activity_field_equal(const ls_activity_t *a, const ls_activity_t *b, ls_field_t f)
+{
+    if ((unsigned)f >= LS_F__COUNT || a->pres[f] != b->pres[f])
+        return false;
+    if (a->pres[f] != LS_PRESENT)
+        return true;
+    switch (fields[f].kind) {
+    case K_STR: return strcmp(FIELD_CPTR(a, f, char), FIELD_CPTR(b, f, char)) == 0;
+    case K_BOOL: return *FIELD_CPTR(a, f, bool) == *FIELD_CPTR(b, f, bool);
+    case K_NUM: return *FIELD_CPTR(a, f, double) == *FIELD_CPTR(b, f, double);
+    case K_TIME: return *FIELD_CPTR(a, f, int64_t) == *FIELD_CPTR(b, f, int64_t);
+    }
+    return false;
+}

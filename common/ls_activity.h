@@ -1,0 +1,92 @@
+/*
+ * ls_activity.h - the normalized LmsActivity record and its JSON normalizer.
+ *
+ * Every upstream field is optional, so each tracked field carries a presence
+ * state: absent (key not in the JSON), null (key present with JSON null) or
+ * present (a value of the right type). Absent, null and false are three
+ * different things and are never collapsed. A field of the wrong type rejects
+ * the whole record with a precise reason; values are never coerced. Unknown
+ * keys (and "raw") are ignored.
+ */
+#ifndef LS_ACTIVITY_H
+#define LS_ACTIVITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+/* Max byte length of an id or string field (packed state uses 1 length byte). */
+#define LS_STR_MAX 255
+
+/* Tracked fields, in a fixed order that is part of the packed format. */
+typedef enum ls_field {
+    LS_F_COURSE_ID = 0,
+    LS_F_STUDENT_ID,
+    LS_F_CONTENT_ID,
+    LS_F_IS_COMPLETED,
+    LS_F_PROGRESS,        /* progress_percentage */
+    LS_F_DURATION,        /* duration_minutes */
+    LS_F_ASSIGNED_GRADE,
+    LS_F_STARTED_AT,
+    LS_F_COMPLETED_AT,
+    LS_F_CREATED_AT,
+    LS_F_UPDATED_AT,
+    LS_F__COUNT
+} ls_field_t;
+
+typedef enum ls_presence {
+    LS_ABSENT = 0,
+    LS_NULL = 1,
+    LS_PRESENT = 2
+} ls_presence_t;
+
+typedef struct ls_activity {
+    char id[LS_STR_MAX + 1];               /* always set: a record without id is rejected */
+    uint8_t pres[LS_F__COUNT];             /* ls_presence_t per field */
+    char course_id[LS_STR_MAX + 1];
+    char student_id[LS_STR_MAX + 1];
+    char content_id[LS_STR_MAX + 1];
+    char assigned_grade[LS_STR_MAX + 1];
+    bool is_completed;
+    double progress_percentage;
+    double duration_minutes;
+    int64_t started_at;                    /* instants: ms since epoch, UTC */
+    int64_t completed_at;
+    int64_t created_at;
+    int64_t updated_at;
+} ls_activity_t;
+
+/** Wire name of a field ("progress_percentage"); NULL for an invalid value. */
+const char *ls_field_name(ls_field_t f);
+
+/** Reset to an empty record: no id, every field absent. */
+void ls_activity_clear(ls_activity_t *a);
+
+/**
+ * Normalize one JSON object (borrowed) into *out.
+ * Accepts absent and null for every field; timestamps in any RFC 3339 form;
+ * ignores unknown keys. Rejects: a non-object, a missing/empty/non-string id,
+ * a field of the wrong JSON type, an unparseable timestamp, a non-finite
+ * number, a string longer than LS_STR_MAX bytes.
+ * Numbers are JSON integers or reals (-0 is stored as +0); a string with an
+ * embedded NUL is rejected. *out is cleared first and left cleared on error.
+ * @return 0, or LS_EINVAL with a one-line reason naming the field written to
+ *         err (e.g. "field 'progress_percentage': expected number, got string");
+ *         err may be NULL / errsz 0.
+ */
+int ls_activity_from_json(const json_t *obj, ls_activity_t *out,
+                          char *err, size_t errsz);
+
+/**
+ * The record as JSON (new reference): "id" plus every tracked field that is
+ * not absent; null fields as JSON null; instants in ls_time_format() form;
+ * integral numbers within +-2^53 as JSON integers (40, not 40.0), others as reals.
+ * @return NULL only on allocation failure.
+ */
+json_t *ls_activity_to_json(const ls_activity_t *a);
+
+/** True when field f has the same presence and value in a and b. Numbers compare numerically. */
+bool ls_activity_field_equal(const ls_activity_t *a, const ls_activity_t *b, ls_field_t f);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * ls_config.c - table-driven configuration: one row per setting gives its
+ * key, where it lives in ls_config_t, its type and its allowed range, so the
+ * file parser, the environment overrides, validation and --check-config all
+ * share one definition.
+ */
+#include "ls_config.h"
+#include "ls_err.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { CFG_STR, CFG_INT } cfg_type_t;
+
+typedef struct cfg_setting {
+    const char *key;
+    cfg_type_t type;
+    size_t offset;
+    size_t size;     /* buffer size for CFG_STR */
+    long min, max;   /* range for CFG_INT */
+    int secret;      /* never printed, never read from the config file */
+} cfg_setting_t;
+
+#define S(key, field) {key, CFG_STR, offsetof(ls_config_t, field), sizeof(((ls_config_t *)0)->field), 0, 0, 0}
+#define I(key, field, lo, hi) {key, CFG_INT, offsetof(ls_config_t, field), 0, lo, hi, 0}
+
+static const cfg_setting_t settings[] = {
+    S("unified.base_url", unified_base_url),
+    {"unified.token", CFG_STR, offsetof(ls_config_t, unified_token), LS_CFG_STR, 0, 0, 1},
+    S("unified.token_file", unified_token_file),
+    I("unified.http_timeout_s", http_timeout_s, 1, 600),
+    I("unified.max_retries", http_max_retries, 0, 20),
+    S("kafka.brokers", kafka_brokers),
+    S("kafka.topic_prefix", topic_prefix),
+    S("coordinator.connections", connections),
+    I("coordinator.interval_s", poll_interval_s, 1, 86400),
+    I("coordinator.discovery_interval_s", discovery_interval_s, 1, 86400),
+    I("coordinator.job_timeout_s", job_timeout_s, 1, 86400),
+    S("worker.lmdb_path", lmdb_path),
+    I("worker.lmdb_map_mb", lmdb_map_mb, 1, 1048576),
+    I("worker.page_limit", page_limit, 1, 1000),
+    S("worker.group_id", group_id),
+    S("log.level", log_level),
+    S("log.format", log_format),
+};
+#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+void ls_config_defaults(ls_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->unified_base_url, sizeof(cfg->unified_base_url), "https://api.unified.to");
+    cfg->http_timeout_s = 30;
+    cfg->http_max_retries = 3;
+    snprintf(cfg->topic_prefix, sizeof(cfg->topic_prefix), "lmsync");
+    cfg->poll_interval_s = 300;
+    cfg->discovery_interval_s = 300;
+    cfg->job_timeout_s = 900;
+    snprintf(cfg->lmdb_path, sizeof(cfg->lmdb_path), "./lmsync-data");
+    cfg->lmdb_map_mb = 1024;
+    cfg->page_limit = 100;
+    snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
+    snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+    snprintf(cfg->log_format, sizeof(cfg->log_format), "json");
+}
+
+static const cfg_setting_t *find_setting(const char *key)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strcmp(settings[i].key, key) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+/* Store one textual value into its field; where names the source for errors. */
+static int set_value(ls_config_t *cfg, const cfg_setting_t *s, const char *val,
+                     const char *where, char *err, size_t errsz)
+{
+    char *field = (char *)cfg + s->offset;
+    if (s->type == CFG_STR) {
+        if (strlen(val) >= s->size) {
+            snprintf(err, errsz, "%s: setting '%s' is longer than %zu bytes", where, s->key, s->size - 1);
+            return LS_EINVAL;
+        }
+        memcpy(field, val, strlen(val) + 1);
+        return LS_OK;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end != '\0') {
+        snprintf(err, errsz, "%s: setting '%s' must be an integer, got \"%.40s\"", where, s->key, val);
+        return LS_EINVAL;
+    }
+    if (v < s->min || v > s->max) {
+        snprintf(err, errsz, "%s: setting '%s' must be between %ld and %ld, got %ld", where, s->key, s->min, s->max, v);
+        return LS_EINVAL;
+    }
+    *(int *)(void *)field = (int)v;
+    return LS_OK;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int parse_line(ls_config_t *cfg, char *line, const char *where, char *err, size_t errsz)
+{
+    char *s = trim(line);
+    if (*s == '\0' || *s == '#')
+        return LS_OK;
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        snprintf(err, errsz, "%s: expected 'key = value'", where);
+        return LS_EINVAL;
+    }
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    const cfg_setting_t *set = find_setting(key);
+    if (!set) {
+        snprintf(err, errsz, "%s: unknown setting '%s'", where, key);
+        return LS_EINVAL;
+    }
+    if (set->secret) {
+        snprintf(err, errsz, "%s: setting '%s' is a secret: set UNIFIED_API_TOKEN or unified.token_file instead", where, key);
+        return LS_EINVAL;
+    }
+    return set_value(cfg, set, val, where, err, errsz);
+}
+
+static int load_file(ls_config_t *cfg, const char *path, char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errsz, "cannot open config file \"%s\": %s", path, strerror(errno));
+        return LS_EINVAL;
+    }
+    char line[8192], where[LS_CFG_STR + 32];
+    int lineno = 0, rc = LS_OK;
+    while (rc == LS_OK && fgets(line, sizeof(line), f)) {
+        lineno++;
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, errsz, "%s: line longer than %zu bytes", where, sizeof(line) - 2);
+            rc = LS_EINVAL;
+            break;
+        }
+        rc = parse_line(cfg, line, where, err, errsz);
+    }
+    fclose(f);
+    return rc;
+}
+
+/* LMSYNC_KAFKA_BROKERS for "kafka.brokers". */
+static void env_name(const char *key, char *buf, size_t bufsz)
+{
+    size_t n = (size_t)snprintf(buf, bufsz, "LMSYNC_");
+    for (; *key && n + 1 < bufsz; key++)
+        buf[n++] = (*key == '.') ? '_' : (char)toupper((unsigned char)*key);
+    buf[n] = '\0';
+}
+
+static int load_env(ls_config_t *cfg, char *err, size_t errsz)
+{
+    char name[96], where[128];
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        env_name(settings[i].key, name, sizeof(name));
+        const char *v = getenv(name);
+        if (settings[i].secret && !v)
+            v = getenv("UNIFIED_API_TOKEN");
+        if (strcmp(settings[i].key, "kafka.brokers") == 0 && !v)
+            v = getenv("KAFKA_BROKERS");
+        if (!v)
+            continue;
+        snprintf(where, sizeof(where), "environment %s", settings[i].secret && !getenv(name) ? "UNIFIED_API_TOKEN" : name);
+        int rc = set_value(cfg, &settings[i], v, where, err, errsz);
+        if (rc)
+            return rc;
+    }
+    return LS_OK;
+}
+
+static int load_token_file(ls_config_t *cfg, char *err, size_t errsz)
+{
+    FILE *f = fopen(cfg->unified_token_file, "r");
+    if (!f) {
+        snprintf(err, errsz, "setting 'unified.token_file': cannot open \"%s\": %s",
+                 cfg->unified_token_file, strerror(errno));
+        return LS_EINVAL;
+    }
+    char buf[LS_CFG_STR];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *t = trim(buf);
+    if (*t == '\0') {
+        snprintf(err, errsz, "setting 'unified.token_file': \"%s\" is empty", cfg->unified_token_file);
+        return LS_EINVAL;
+    }
+    snprintf(cfg->unified_token, sizeof(cfg->unified_token), "%s", t);
+    memset(buf, 0, sizeof(buf));
+    return LS_OK;
+}
+
+static int validate(const ls_config_t *cfg, int require_token, char *err, size_t errsz)
+{
+    if (strncmp(cfg->unified_base_url, "http://", 7) != 0 && strncmp(cfg->unified_base_url, "https://", 8) != 0) {
+        snprintf(err, errsz, "setting 'unified.base_url' must start with http:// or https://, got \"%.60s\"", cfg->unified_base_url);
+        return LS_EINVAL;
+    }
+    if (cfg->kafka_brokers[0] == '\0') {
+        snprintf(err, errsz, "setting 'kafka.brokers' is empty: set it in the config file, or KAFKA_BROKERS / LMSYNC_KAFKA_BROKERS");
+        return LS_EINVAL;
+    }
+    if (require_token && cfg->unified_token[0] == '\0') {
+        snprintf(err, errsz, "no API token: set UNIFIED_API_TOKEN or setting 'unified.token_file'");
+        return LS_EINVAL;
+    }
+    for (const char *p = cfg->topic_prefix; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
+            snprintf(err, errsz, "setting 'kafka.topic_prefix' may hold only [A-Za-z0-9._-], got \"%s\"", cfg->topic_prefix);
+            return LS_EINVAL;
+        }
+    }
+    if (cfg->topic_prefix[0] == '\0') {
+        snprintf(err, errsz, "setting 'kafka.topic_prefix' is empty");
+        return LS_EINVAL;
+    }
+    if (strcmp(cfg->log_format, "json") != 0 && strcmp(cfg->log_format, "text") != 0) {
+        snprintf(err, errsz, "setting 'log.format' must be json or text, got \"%s\"", cfg->log_format);
+        return LS_EINVAL;
+    }
+    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+        snprintf(err, errsz, "setting 'log.level' must be debug, info, warn or error, got \"%s\"", cfg->log_level);
+        return LS_EINVAL;
+    }
+    if (cfg->lmdb_path[0] == '\0') {
+        snprintf(err, errsz, "setting 'worker.lmdb_path' is empty");
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
+int ls_config_load(const char *path, int require_token, ls_config_t *cfg, char *err, size_t errsz)
+{
+    ls_config_t c;
+    ls_config_defaults(&c);
+    int rc = path ? load_file(&c, path, err, errsz) : LS_OK;
+    if (rc == LS_OK)
+        rc = load_env(&c, err, errsz);
+    if (rc == LS_OK && c.unified_token_file[0] && c.unified_token[0] == '\0')
+        rc = load_token_file(&c, err, errsz);
+    if (rc == LS_OK)
+        rc = validate(&c, require_token, err, errsz);
+    if (rc == LS_OK)
+        *cfg = c;
+    memset(&c, 0, sizeof(c));
+    return rc;
+}
+
+void ls_config_topic(const ls_config_t *cfg, const char *suffix, char *buf, size_t bufsz)
+{
+    snprintf(buf, bufsz, "%s.%s", cfg->topic_prefix, suffix);
+}
+
+void ls_config_dump(const ls_config_t *cfg)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *field = (const char *)cfg + settings[i].offset;
+        if (settings[i].secret)
+            printf("%s = %s\n", settings[i].key, field[0] ? "(set)" : "(unset)");
+        else if (settings[i].type == CFG_STR)
+            printf("%s = %s\n", settings[i].key, field);
+        else
+            printf("%s = %d\n", settings[i].key, *(const int *)(const void *)field);
+    }
+}

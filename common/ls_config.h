@@ -1,0 +1,63 @@
+/*
+ * ls_config.h - the read-only configuration of every lmsync process.
+ *
+ * Sources, later wins: built-in defaults, the config file ("key = value"
+ * lines, '#' comments), then environment variables: LMSYNC_<KEY> with dots
+ * as underscores (LMSYNC_KAFKA_BROKERS), plus the conventional
+ * UNIFIED_API_TOKEN and KAFKA_BROKERS. Secrets (the API token) come only
+ * from the environment or a mounted file (unified.token_file), never from
+ * the config file itself, and are never logged. Validation is all-or-
+ * nothing: ls_config_load() either fills a complete valid config or names
+ * the first bad setting.
+ */
+#ifndef LS_CONFIG_H
+#define LS_CONFIG_H
+
+#include <stddef.h>
+
+#define LS_CFG_STR 512
+
+typedef struct ls_config {
+    /* upstream */
+    char unified_base_url[LS_CFG_STR];   /* unified.base_url */
+    char unified_token[LS_CFG_STR];      /* secret: UNIFIED_API_TOKEN or unified.token_file */
+    char unified_token_file[LS_CFG_STR]; /* unified.token_file */
+    int http_timeout_s;                  /* unified.http_timeout_s */
+    int http_max_retries;                /* unified.max_retries */
+    /* kafka */
+    char kafka_brokers[LS_CFG_STR];      /* kafka.brokers / KAFKA_BROKERS */
+    char topic_prefix[64];               /* kafka.topic_prefix */
+    /* coordinator */
+    char connections[4096];              /* coordinator.connections: "id[:integration[:xref]],..." or empty = discover */
+    int poll_interval_s;                 /* coordinator.interval_s */
+    int discovery_interval_s;            /* coordinator.discovery_interval_s */
+    int job_timeout_s;                   /* coordinator.job_timeout_s: re-enqueue an unreported job after this */
+    /* worker */
+    char lmdb_path[LS_CFG_STR];          /* worker.lmdb_path */
+    int lmdb_map_mb;                     /* worker.lmdb_map_mb */
+    int page_limit;                      /* worker.page_limit */
+    char group_id[128];                  /* worker.group_id */
+    /* logging */
+    char log_level[16];                  /* log.level */
+    char log_format[16];                 /* log.format: json | text */
+} ls_config_t;
+
+/** Fill *cfg with the built-in defaults. */
+void ls_config_defaults(ls_config_t *cfg);
+
+/**
+ * Defaults, then the file at path (NULL = none), then the environment, then
+ * validation. require_token: fail when no API token is configured.
+ * @return 0, or LS_EINVAL with a message naming the setting (and file:line
+ *         for file errors) in err.
+ */
+int ls_config_load(const char *path, int require_token, ls_config_t *cfg,
+                   char *err, size_t errsz);
+
+/** Topic name "<prefix>.<suffix>" into buf. */
+void ls_config_topic(const ls_config_t *cfg, const char *suffix, char *buf, size_t bufsz);
+
+/** Print every setting as "key = value" to stdout, the token shown as "(set)" or "(unset)". */
+void ls_config_dump(const ls_config_t *cfg);
+
+#endif

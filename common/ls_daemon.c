@@ -1,0 +1,107 @@
+/*
+ * ls_daemon.c - common start-up of the lmsync programs (thin mains).
+ */
+#include "ls_daemon.h"
+#include "ls_err.h"
+#include "ls_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+volatile sig_atomic_t ls_daemon_stop = 0;
+volatile sig_atomic_t ls_daemon_reload = 0;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    ls_daemon_stop = ls_daemon_stop + 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    ls_daemon_reload = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void usage(const char *proc, const ls_daemon_opt_t *opts, int n)
+{
+    printf("usage: lmsync-%s [--config FILE] [--check-config]", proc);
+    for (int i = 0; i < n; i++)
+        printf(" [%s%s]", opts[i].name, opts[i].has_value ? " VALUE" : "");
+    printf("\n  --config FILE    settings file (key = value); environment LMSYNC_<KEY> overrides\n"
+           "  --check-config   validate the settings, print them (secrets masked), exit 0/1\n");
+    for (int i = 0; i < n; i++)
+        printf("  %-16s %s\n", opts[i].name, opts[i].help);
+}
+
+/* Returns index past the option, or -1 on error. */
+static int parse_opt(int argc, char **argv, int i, ls_daemon_opt_t *opts, int n)
+{
+    for (int k = 0; k < n; k++) {
+        if (strcmp(argv[i], opts[k].name) != 0)
+            continue;
+        if (!opts[k].has_value) {
+            opts[k].value = "";
+            return i + 1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "option %s needs a value\n", argv[i]);
+            return -1;
+        }
+        opts[k].value = argv[i + 1];
+        return i + 2;
+    }
+    fprintf(stderr, "unknown option \"%s\" (see --help)\n", argv[i]);
+    return -1;
+}
+
+int ls_daemon_init(int argc, char **argv, const char *proc, int require_token,
+                   ls_daemon_opt_t *opts, int n_opts, ls_config_t *cfg)
+{
+    const char *path = getenv("LMSYNC_CONFIG");
+    int check = 0;
+    for (int i = 1; i < argc;) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(proc, opts, n_opts);
+            return 0;
+        } else if (strcmp(argv[i], "--check-config") == 0) {
+            check = 1;
+            i++;
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            path = argv[i + 1];
+            i += 2;
+        } else if ((i = parse_opt(argc, argv, i, opts, n_opts)) < 0) {
+            return 1;
+        }
+    }
+    char err[1024];
+    if (ls_config_load(path, require_token, cfg, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "lmsync-%s: invalid configuration: %s\n", proc, err);
+        return 1;
+    }
+    if (check) {
+        ls_config_dump(cfg);
+        printf("configuration ok\n");
+        return 0;
+    }
+    ls_log_level_t lvl = LS_LOG_INFO;
+    ls_log_level_parse(cfg->log_level, &lvl);
+    ls_log_init(proc, lvl, strcmp(cfg->log_format, "json") == 0);
+    install_signals();
+    return -1;
+}

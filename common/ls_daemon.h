@@ -1,0 +1,37 @@
+/*
+ * ls_daemon.h - what every lmsync main() does first: parse the common
+ * options, load and validate the config, set up logging and signals.
+ *
+ *   --config FILE     config file (also LMSYNC_CONFIG)
+ *   --check-config    validate, print the effective settings (secrets
+ *                     masked), exit 0 if valid, 1 with the reason if not
+ *   --help
+ */
+#ifndef LS_DAEMON_H
+#define LS_DAEMON_H
+
+#include <signal.h>
+#include "ls_config.h"
+
+/* Set by SIGTERM/SIGINT (count of signals received) and SIGHUP. */
+extern volatile sig_atomic_t ls_daemon_stop;
+extern volatile sig_atomic_t ls_daemon_reload;
+
+/* Extra options a program adds: "--name" with or without a value. */
+typedef struct ls_daemon_opt {
+    const char *name;       /* "--explain" */
+    int has_value;
+    const char *help;
+    const char *value;      /* out: value, or "" for a flag that was given; NULL if not given */
+} ls_daemon_opt_t;
+
+/**
+ * Parse argv (common options plus opts[0..n_opts)), load the config, init
+ * the logger as proc, install signal handlers (which only set flags).
+ * @return -1 to continue running; otherwise the exit code main() should
+ *         return (0 after --help or a valid --check-config, 1 on error).
+ */
+int ls_daemon_init(int argc, char **argv, const char *proc, int require_token,
+                   ls_daemon_opt_t *opts, int n_opts, ls_config_t *cfg);
+
+#endif

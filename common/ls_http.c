@@ -1,0 +1,201 @@
+/*
+ * ls_http.c - libcurl easy-handle wrapper with a reusable body buffer.
+ *
+ * The response body grows into one buffer owned by the handle, so a poll of
+ * thousands of pages allocates only when a page is larger than any before.
+ */
+#include "ls_http.h"
+#include "ls_err.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct ls_http {
+    CURL *curl;
+    struct curl_slist *headers;
+    char *buf;
+    size_t len, cap;
+    int64_t retry_after_ms;
+    uint64_t requests, bytes;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    ls_http_t *h = ud;
+    size_t n = size * nmemb;
+    if (h->len + n + 1 > h->cap) {
+        size_t cap = h->cap ? h->cap : 65536;
+        while (cap < h->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(h->buf, cap);
+        if (!nb)
+            return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+        h->buf = nb;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, data, n);
+    h->len += n;
+    h->buf[h->len] = '\0';
+    return n;
+}
+
+/* Retry-After: delta-seconds or HTTP-date; retry-after-ms: milliseconds. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    ls_http_t *h = ud;
+    size_t n = size * nmemb;
+    char line[256];
+    if (n >= sizeof(line))
+        return n;
+    memcpy(line, data, n);
+    line[n] = '\0';
+    char *colon = strchr(line, ':');
+    if (!colon)
+        return n;
+    *colon = '\0';
+    char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    v[strcspn(v, "\r\n")] = '\0';
+    if (strcasecmp(line, "retry-after-ms") == 0) {
+        h->retry_after_ms = strtoll(v, NULL, 10);
+    } else if (strcasecmp(line, "retry-after") == 0 && h->retry_after_ms < 0) {
+        char *end;
+        long long s = strtoll(v, &end, 10);
+        if (end != v && *end == '\0') {
+            h->retry_after_ms = s * 1000;
+        } else {
+            time_t t = curl_getdate(v, NULL);
+            if (t > 0) {
+                long long d = (long long)(t - time(NULL));
+                h->retry_after_ms = d > 0 ? d * 1000 : 0;
+            }
+        }
+    }
+    return n;
+}
+
+ls_http_t *ls_http_new(const char *token, int timeout_s, char *errstr, size_t errsz)
+{
+    ls_http_t *h = calloc(1, sizeof(*h));
+    if (!h || !(h->curl = curl_easy_init())) {
+        snprintf(errstr, errsz, "cannot create http handle");
+        free(h);
+        return NULL;
+    }
+    h->headers = curl_slist_append(NULL, "accept: application/json");
+    if (token && *token) {
+        size_t n = strlen(token) + 32;
+        char *hdr = malloc(n);
+        if (hdr) {
+            snprintf(hdr, n, "authorization: Bearer %s", token);
+            h->headers = curl_slist_append(h->headers, hdr);
+            memset(hdr, 0, n);
+            free(hdr);
+        }
+    }
+    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT, (long)timeout_s);
+    curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h->curl, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "lmsync/0.1");
+    curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    return h;
+}
+
+void ls_http_destroy(ls_http_t *h)
+{
+    if (!h)
+        return;
+    curl_easy_cleanup(h->curl);
+    curl_slist_free_all(h->headers);
+    free(h->buf);
+    free(h);
+}
+
+/* Path part of url for messages: no host, no query (queries hold ids, never secrets, but stay short). */
+static const char *url_path(const char *url, char *buf, size_t bufsz)
+{
+    const char *p = strstr(url, "://");
+    p = p ? strchr(p + 3, '/') : url;
+    if (!p)
+        p = "/";
+    snprintf(buf, bufsz, "%.*s", (int)strcspn(p, "?"), p);
+    return buf;
+}
+
+static int classify(long status)
+{
+    if (status >= 200 && status < 300)
+        return LS_OK;
+    if (status == 401 || status == 403)
+        return LS_EPERM;
+    if (status == 404)
+        return LS_ENOTFOUND;
+    if (status == 429 || status == 408 || status >= 500)
+        return LS_ETRANSIENT;
+    return LS_EINVAL;
+}
+
+int ls_http_get(ls_http_t *h, const char *url, ls_http_resp_t *resp, char *err, size_t errsz)
+{
+    char path[256];
+    h->len = 0;
+    if (h->buf)
+        h->buf[0] = '\0';
+    h->retry_after_ms = -1;
+    curl_easy_setopt(h->curl, CURLOPT_URL, url);
+    CURLcode cc = curl_easy_perform(h->curl);
+    h->requests++;
+    h->bytes += h->len;
+    memset(resp, 0, sizeof(*resp));
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    resp->body = h->buf ? h->buf : "";
+    resp->len = h->len;
+    resp->retry_after_ms = h->retry_after_ms;
+    if (cc != CURLE_OK) {
+        snprintf(err, errsz, "transfer of %s failed: %s", url_path(url, path, sizeof(path)),
+                 curl_easy_strerror(cc));
+        return cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL ? LS_EINVAL : LS_ETRANSIENT;
+    }
+    int rc = classify(resp->status);
+    if (rc != LS_OK)
+        snprintf(err, errsz, "http %ld from %s", resp->status, url_path(url, path, sizeof(path)));
+    return rc;
+}
+
+void ls_http_stats(const ls_http_t *h, uint64_t *requests, uint64_t *bytes)
+{
+    *requests = h->requests;
+    *bytes = h->bytes;
+}
+
+int ls_http_escape(const char *s, char *buf, size_t bufsz)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        int keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   c == '-' || c == '.' || c == '_' || c == '~';
+        if (n + (keep ? 1 : 3) >= bufsz)
+            return LS_EFULL;
+        if (keep) {
+            buf[n++] = (char)c;
+        } else {
+            buf[n++] = '%';
+            buf[n++] = hex[c >> 4];
+            buf[n++] = hex[c & 15];
+        }
+    }
+    buf[n] = '\0';
+    return LS_OK;
+}

@@ -1,0 +1,53 @@
+/*
+ * ls_job.h - poll jobs (lmsync.poll.jobs) and their outcomes (lmsync.sync.status).
+ *
+ * Job value (JSON, key = connection id):
+ *   {"v":1, "job_id":"conn-1@1764252588000", "connection_id":"conn-1",
+ *    "integration_type":"coursera", "external_xref":"tenant-1" (optional),
+ *    "course_id": (optional: a per-course scope), "mode":"full",
+ *    "scheduled_at":"2026-11-27T14:09:48Z"}
+ * Status value (JSON, key = connection id [/course id]): see ls_status_t.
+ */
+#ifndef LS_JOB_H
+#define LS_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ls_activity.h"
+
+#define LS_JOB_VERSION 1
+
+typedef struct ls_job {
+    char job_id[LS_STR_MAX + 32];
+    char connection_id[LS_STR_MAX + 1];
+    char integration_type[64];
+    char external_xref[LS_STR_MAX + 1];  /* "" when none */
+    char course_id[LS_STR_MAX + 1];      /* "" = whole connection */
+    char mode[16];                        /* "full" | "incremental" */
+    int64_t scheduled_at;                 /* ms since epoch */
+} ls_job_t;
+
+/** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */
+char *ls_job_encode(const ls_job_t *job);
+
+/**
+ * Decode a job message value (len bytes, need not be NUL-terminated).
+ * @return 0, or LS_EINVAL with a precise reason in err (never crashes on garbage).
+ */
+int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_t errsz);
+
+/** Scope key "conn" or "conn/course": status key and LMDB sync key. */
+void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz);
+
+typedef struct ls_status {
+    int ok;                    /* 1 = every page fetched and delivered */
+    char error[512];           /* one-line reason when !ok */
+    int64_t started_at, finished_at;
+    uint64_t pages, records, rejected, events, state_writes;
+    uint64_t requests, bytes, retries;
+} ls_status_t;
+
+/** Status record JSON (malloc'd) for job; NULL on allocation failure. */
+char *ls_status_encode(const ls_job_t *job, const ls_status_t *st);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * ls_kafka.h - the Kafka clients lmsync needs, over librdkafka.
+ *
+ * A producer that is idempotent (enable.idempotence, acks=all) and tracks
+ * delivery per batch, so a caller can "produce these events, then wait until
+ * every one of them is acknowledged" before it writes local state (the order
+ * of design-brief section 3); and a group consumer with manual offset
+ * commits. Both are created after fork, never before. librdkafka's own log
+ * lines are routed to ls_log; rd_kafka_resp_err_t never leaves this module.
+ */
+#ifndef LS_KAFKA_H
+#define LS_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ls_config.h"
+
+typedef struct ls_producer ls_producer_t;
+typedef struct ls_consumer ls_consumer_t;
+
+typedef struct ls_kafka_header {
+    const char *name;
+    const char *value;   /* NUL-terminated */
+} ls_kafka_header_t;
+
+/* Delivery tracking for a group of produced messages (embed; ls_batch_init). */
+typedef struct ls_batch {
+    int pending;          /* produced, delivery report not yet seen */
+    int delivered;
+    int failed;
+    int64_t tracked_next_offset; /* 1 + highest offset of messages produced with track=1, or -1 */
+    char err[256];        /* first delivery failure */
+} ls_batch_t;
+
+void ls_batch_init(ls_batch_t *b);
+
+/**
+ * Create the producer and check that a broker answers within timeout_ms.
+ * @return NULL with a precise message naming 'kafka.brokers' on failure.
+ */
+ls_producer_t *ls_producer_new(const ls_config_t *cfg, int timeout_ms, char *errstr, size_t errstr_size);
+
+/** Flush (up to 10 s) and destroy. NULL accepted. */
+void ls_producer_destroy(ls_producer_t *p);
+
+/**
+ * Produce one message (payload, key and headers are copied). partition -1
+ * lets the key choose. value NULL = tombstone. batch (may be NULL) counts
+ * the delivery; track=1 records its offset in batch->tracked_next_offset.
+ * Waits (serving delivery reports) while the local queue is full.
+ * @return 0, or LS_EINVAL (unknown topic/partition, too large) / LS_ETRANSIENT.
+ */
+int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
+                     const void *key, size_t key_len, const void *value, size_t len,
+                     const ls_kafka_header_t *headers, size_t n_headers,
+                     ls_batch_t *batch, int track);
+
+/**
+ * Serve delivery reports until batch has none pending or timeout_ms passes.
+ * @return 0 when every message was delivered; LS_ETRANSIENT with err set
+ *         when one failed or the wait timed out.
+ */
+int ls_producer_wait(ls_producer_t *p, ls_batch_t *batch, int timeout_ms, char *err, size_t errsz);
+
+/** Number of partitions of topic (metadata), or a negative LS_E*. */
+int ls_producer_partition_count(ls_producer_t *p, const char *topic, int timeout_ms);
+
+/* A consumed message: every pointer is borrowed until ls_kmsg_release. */
+typedef struct ls_kmsg {
+    const char *topic;
+    int partition;
+    int64_t offset;
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t len;
+    void *impl;
+} ls_kmsg_t;
+
+/**
+ * Group consumer on topic with manual commits and auto.offset.reset=earliest.
+ * @return NULL with a precise message on failure.
+ */
+ls_consumer_t *ls_consumer_new(const ls_config_t *cfg, const char *group_id, const char *topic,
+                               char *errstr, size_t errstr_size);
+
+/** Leave the group and destroy. NULL accepted. */
+void ls_consumer_destroy(ls_consumer_t *c);
+
+/**
+ * Wait up to timeout_ms for a message.
+ * @return 0 with *m filled, LS_ENOTFOUND when none arrived (timeout, EOF,
+ *         rebalance), LS_ETRANSIENT on a consumer error (logged).
+ */
+int ls_consumer_poll(ls_consumer_t *c, int timeout_ms, ls_kmsg_t *m);
+
+/** Value of header name on m, or NULL (borrowed like m). */
+const char *ls_kmsg_header(const ls_kmsg_t *m, const char *name, size_t *len);
+
+void ls_kmsg_release(ls_kmsg_t *m);
+
+/** Synchronously commit next_offset for topic/partition. */
+int ls_consumer_commit(ls_consumer_t *c, const char *topic, int partition, int64_t next_offset,
+                       char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,273 @@
+/*
+ * ls_store.c - LMDB wrapper (the Knot DNS habit: MDB_* stays in here).
+ *
+ * The environment uses MDB_NOTLS so read transactions are not tied to a
+ * thread, and MDB_NOSUBDIR=0 (a directory). Every write commits a page and
+ * its checkpoint atomically, so a crash leaves either the old or the new
+ * state, never a mix.
+ */
+#include "ls_store.h"
+#include "ls_err.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define KEY_MAX 511 /* LMDB's default max key size */
+
+struct ls_store {
+    MDB_env *env;
+    MDB_dbi activities, sync, checkpoints;
+};
+
+struct ls_store_reader {
+    ls_store_t *st;
+    MDB_txn *txn;
+};
+
+static int map_err(int rc)
+{
+    switch (rc) {
+    case 0: return LS_OK;
+    case MDB_NOTFOUND: return LS_ENOTFOUND;
+    case MDB_MAP_FULL: return LS_EFULL;
+    case MDB_BAD_VALSIZE: return LS_EINVAL;
+    case ENOMEM: return LS_ENOMEM;
+    default: return LS_EIO;
+    }
+}
+
+static int open_dbs(ls_store_t *st, char *errstr, size_t errsz)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "activities", MDB_CREATE, &st->activities);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "sync", MDB_CREATE, &st->sync);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &st->checkpoints);
+    if (rc == 0)
+        return (rc = mdb_txn_commit(txn)) == 0 ? LS_OK
+               : (snprintf(errstr, errsz, "lmdb commit of databases failed: %s", mdb_strerror(rc)), LS_EIO);
+    mdb_txn_abort(txn);
+    snprintf(errstr, errsz, "lmdb cannot open databases: %s", mdb_strerror(rc));
+    return LS_EIO;
+}
+
+ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t errsz)
+{
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot create \"%s\": %s", dir, strerror(errno));
+        return NULL;
+    }
+    ls_store_t *st = calloc(1, sizeof(*st));
+    if (!st) {
+        snprintf(errstr, errsz, "out of memory");
+        return NULL;
+    }
+    int rc = mdb_env_create(&st->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(st->env, 8);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(st->env, map_mb * 1024 * 1024);
+    if (rc == 0)
+        rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0640);
+    if (rc != 0) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot open lmdb at \"%s\": %s", dir, mdb_strerror(rc));
+        mdb_env_close(st->env);
+        free(st);
+        return NULL;
+    }
+    if (open_dbs(st, errstr, errsz) != LS_OK) {
+        mdb_env_close(st->env);
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void ls_store_destroy(ls_store_t *st)
+{
+    if (!st)
+        return;
+    mdb_env_close(st->env);
+    free(st);
+}
+
+/* u16 partition | a [| 0x00 | b] into buf; returns length or -1 if too long. */
+static int make_key(char *buf, int partition, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = b ? strlen(b) : 0;
+    size_t n = 2 + la + (b ? 1 + lb : 0);
+    if (n > KEY_MAX || partition < 0 || partition > 0xffff)
+        return -1;
+    buf[0] = (char)((partition >> 8) & 0xff);
+    buf[1] = (char)(partition & 0xff);
+    memcpy(buf + 2, a, la);
+    if (b) {
+        buf[2 + la] = '\0';
+        memcpy(buf + 3 + la, b, lb);
+    }
+    return (int)n;
+}
+
+ls_store_reader_t *ls_store_reader_new(ls_store_t *st, char *errstr, size_t errsz)
+{
+    ls_store_reader_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        snprintf(errstr, errsz, "out of memory");
+        return NULL;
+    }
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
+    if (rc != 0) {
+        snprintf(errstr, errsz, "lmdb read transaction failed: %s", mdb_strerror(rc));
+        free(r);
+        return NULL;
+    }
+    r->st = st;
+    return r;
+}
+
+void ls_store_reader_destroy(ls_store_reader_t *r)
+{
+    if (!r)
+        return;
+    mdb_txn_abort(r->txn);
+    free(r);
+}
+
+int ls_store_reader_get(ls_store_reader_t *r, int partition, const char *connection_id,
+                        const char *activity_id, const uint8_t **state, size_t *len)
+{
+    char kbuf[KEY_MAX + 1];
+    int kl = make_key(kbuf, partition, connection_id, activity_id);
+    if (kl < 0)
+        return LS_EINVAL;
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    int rc = mdb_get(r->txn, r->st->activities, &k, &v);
+    if (rc != 0)
+        return map_err(rc);
+    *state = v.mv_data;
+    *len = v.mv_size;
+    return LS_OK;
+}
+
+int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *scope,
+                             char *buf, size_t bufsz)
+{
+    char kbuf[KEY_MAX + 1];
+    int kl = make_key(kbuf, partition, scope, NULL);
+    if (kl < 0)
+        return LS_EINVAL;
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    int rc = mdb_get(r->txn, r->st->sync, &k, &v);
+    if (rc != 0)
+        return map_err(rc);
+    if (v.mv_size >= bufsz)
+        return LS_EFULL;
+    memcpy(buf, v.mv_data, v.mv_size);
+    buf[v.mv_size] = '\0';
+    return LS_OK;
+}
+
+static int apply_puts(ls_store_t *st, MDB_txn *txn, int partition, const char *conn,
+                      const ls_store_put_t *puts, size_t n)
+{
+    char kbuf[KEY_MAX + 1];
+    for (size_t i = 0; i < n; i++) {
+        int kl = make_key(kbuf, partition, conn, puts[i].activity_id);
+        if (kl < 0)
+            return MDB_BAD_VALSIZE;
+        MDB_val k = {(size_t)kl, kbuf}, v = {puts[i].len, (void *)puts[i].state};
+        int rc = puts[i].len ? mdb_put(txn, st->activities, &k, &v, 0)
+                             : mdb_del(txn, st->activities, &k, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    return 0;
+}
+
+static int put_meta(ls_store_t *st, MDB_txn *txn, int partition, int64_t checkpoint,
+                    const char *scope, const char *sync_json)
+{
+    char kbuf[KEY_MAX + 1];
+    int rc = 0;
+    if (checkpoint >= 0) {
+        int kl = make_key(kbuf, partition, "", NULL);
+        MDB_val k = {(size_t)kl, kbuf}, v = {sizeof(checkpoint), &checkpoint};
+        rc = mdb_put(txn, st->checkpoints, &k, &v, 0);
+    }
+    if (rc == 0 && scope && sync_json) {
+        int kl = make_key(kbuf, partition, scope, NULL);
+        if (kl < 0)
+            return MDB_BAD_VALSIZE;
+        MDB_val k = {(size_t)kl, kbuf}, v = {strlen(sync_json), (void *)sync_json};
+        rc = mdb_put(txn, st->sync, &k, &v, 0);
+    }
+    return rc;
+}
+
+int ls_store_commit_page(ls_store_t *st, int partition, const char *connection_id,
+                         const ls_store_put_t *puts, size_t n, int64_t checkpoint,
+                         const char *scope, const char *sync_json, char *errstr, size_t errsz)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc == 0)
+        rc = apply_puts(st, txn, partition, connection_id, puts, n);
+    if (rc == 0)
+        rc = put_meta(st, txn, partition, checkpoint, scope, sync_json);
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+    } else {
+        mdb_txn_abort(txn);
+    }
+    if (rc != 0)
+        snprintf(errstr, errsz, "lmdb write of partition %d failed: %s", partition, mdb_strerror(rc));
+    return map_err(rc);
+}
+
+int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset)
+{
+    char kbuf[4];
+    int kl = make_key(kbuf, partition, "", NULL);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return map_err(rc);
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    rc = mdb_get(txn, st->checkpoints, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof(*offset))
+        memcpy(offset, v.mv_data, sizeof(*offset));
+    else if (rc == 0)
+        rc = MDB_CORRUPTED;
+    mdb_txn_abort(txn);
+    return map_err(rc);
+}
+
+long ls_store_count(ls_store_t *st, int partition)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) != 0)
+        return -1;
+    if (mdb_cursor_open(txn, st->activities, &cur) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+    char kbuf[2] = {(char)((partition >> 8) & 0xff), (char)(partition & 0xff)};
+    MDB_val k = {2, kbuf}, v;
+    long n = 0;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size >= 2 && memcmp(k.mv_data, kbuf, 2) == 0) {
+        n++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return n;
+}

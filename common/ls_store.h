@@ -1,0 +1,74 @@
+/*
+ * ls_store.h - the worker's local state in LMDB.
+ *
+ * One environment per worker pod, opened after fork. Three named databases:
+ *   activities:  key = u16 partition (big endian) | connection id | 0x00 | activity id
+ *                value = packed state (ls_state.h)
+ *   sync:        key = u16 partition | scope key ("conn" or "conn/course")
+ *                value = JSON text (watermarks, scan bookkeeping)
+ *   checkpoints: key = u16 partition; value = i64 next changelog offset
+ * Keys start with the partition so one partition can be wiped and restored
+ * alone. No transaction is ever held across a network call: readers open a
+ * short read transaction per page (ls_store_reader_*), writers commit a page's
+ * state and the changelog checkpoint together (ls_store_commit_page).
+ * MDB_* codes never leave this module.
+ */
+#ifndef LS_STORE_H
+#define LS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ls_activity.h"
+
+typedef struct ls_store ls_store_t;
+typedef struct ls_store_reader ls_store_reader_t;
+
+/** One state write: packed bytes for activity_id, or a delete when len == 0. */
+typedef struct ls_store_put {
+    const char *activity_id;     /* borrowed */
+    const uint8_t *state;        /* borrowed; NULL with len 0 = delete */
+    size_t len;
+} ls_store_put_t;
+
+/**
+ * Open (creating the directory if needed) the environment at dir with a map
+ * of map_mb megabytes. Returns NULL and a precise message in errstr on failure.
+ */
+ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t errstr_size);
+
+/** Close the environment. NULL is accepted. */
+void ls_store_destroy(ls_store_t *st);
+
+/** Begin a short read transaction (NULL and errstr on failure); end it with ls_store_reader_destroy(). */
+ls_store_reader_t *ls_store_reader_new(ls_store_t *st, char *errstr, size_t errstr_size);
+void ls_store_reader_destroy(ls_store_reader_t *r);
+
+/**
+ * Look up one activity's packed state. On 0, *state and *len point into the map:
+ * valid until the reader is destroyed (borrowed).
+ * @return 0, LS_ENOTFOUND, or LS_EIO.
+ */
+int ls_store_reader_get(ls_store_reader_t *r, int partition, const char *connection_id,
+                        const char *activity_id, const uint8_t **state, size_t *len);
+
+/** Read a sync record (JSON text) into buf; LS_ENOTFOUND when none. */
+int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *scope,
+                             char *buf, size_t bufsz);
+
+/**
+ * In one write transaction: apply puts (for connection_id on partition), set
+ * the partition's changelog checkpoint when checkpoint >= 0, and store a sync
+ * record when sync_json is non-NULL.
+ * @return 0, LS_EFULL (map full: nothing written), LS_EINVAL (key too long) or LS_EIO.
+ */
+int ls_store_commit_page(ls_store_t *st, int partition, const char *connection_id,
+                         const ls_store_put_t *puts, size_t n, int64_t checkpoint,
+                         const char *scope, const char *sync_json, char *errstr, size_t errstr_size);
+
+/** The partition's changelog checkpoint; LS_ENOTFOUND when none. */
+int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset);
+
+/** Count of activity records of one partition (-1 on error). */
+long ls_store_count(ls_store_t *st, int partition);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * ls_time.c - RFC 3339 parsing and formatting without timegm().
+ *
+ * timegm() is not POSIX and mktime() depends on TZ, so UTC conversion is
+ * done with Howard Hinnant's days_from_civil / civil_from_days algorithms,
+ * which are exact over the whole proleptic Gregorian calendar. The parser is
+ * strict: fixed-width fields, 'T' or 't' separator, 1-9 fraction digits
+ * (truncated to milliseconds), a mandatory 'Z'/'z' or +hh:mm/-hh:mm offset,
+ * no leap seconds and nothing after the offset.
+ */
+#include "ls_time.h"
+#include "ls_err.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#define MS_PER_DAY INT64_C(86400000)
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1-12, d 1-31). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* Inverse of days_from_civil. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = era * 400 + yoe + (*m <= 2);
+}
+
+static bool is_leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int64_t y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+}
+
+/* Read exactly n decimal digits at *p; advances *p. */
+static bool digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return true;
+}
+
+static bool expect(const char **p, char c)
+{
+    if (**p != c)
+        return false;
+    (*p)++;
+    return true;
+}
+
+/* Optional ".f{1,9}": milliseconds, extra digits truncated. */
+static bool parse_fraction(const char **p, int *ms)
+{
+    *ms = 0;
+    if (**p != '.')
+        return true;
+    (*p)++;
+    int n = 0;
+    while ((*p)[n] >= '0' && (*p)[n] <= '9') {
+        if (n < 3)
+            *ms = *ms * 10 + ((*p)[n] - '0');
+        n++;
+    }
+    if (n < 1 || n > 9)
+        return false;
+    for (int i = n; i < 3; i++)
+        *ms *= 10;
+    *p += n;
+    return true;
+}
+
+/* "Z" / "z" / "+hh:mm" / "-hh:mm" -> offset east of UTC, in minutes. */
+static bool parse_offset(const char **p, int *off_min)
+{
+    int hh, mm;
+    char sign = **p;
+    if (sign == 'Z' || sign == 'z') {
+        (*p)++;
+        *off_min = 0;
+        return true;
+    }
+    if (sign != '+' && sign != '-')
+        return false;
+    (*p)++;
+    if (!digits(p, 2, &hh) || !expect(p, ':') || !digits(p, 2, &mm))
+        return false;
+    if (hh > 23 || mm > 59)
+        return false;
+    *off_min = (sign == '-' ? -1 : 1) * (hh * 60 + mm);
+    return true;
+}
+
+int ls_time_parse(const char *s, int64_t *ms_out)
+{
+    int y, mo, d, h, mi, sec, frac, off;
+    const char *p = s;
+    if (s == NULL)
+        return LS_EINVAL;
+    if (!digits(&p, 4, &y) || !expect(&p, '-') || !digits(&p, 2, &mo) ||
+        !expect(&p, '-') || !digits(&p, 2, &d))
+        return LS_EINVAL;
+    if (*p != 'T' && *p != 't')
+        return LS_EINVAL;
+    p++;
+    if (!digits(&p, 2, &h) || !expect(&p, ':') || !digits(&p, 2, &mi) ||
+        !expect(&p, ':') || !digits(&p, 2, &sec))
+        return LS_EINVAL;
+    if (!parse_fraction(&p, &frac) || !parse_offset(&p, &off) || *p != '\0')
+        return LS_EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+        h > 23 || mi > 59 || sec > 59)
+        return LS_EINVAL;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    secs -= (int64_t)off * 60;
+    *ms_out = secs * 1000 + frac;
+    return LS_OK;
+}
+
+char *ls_time_format(int64_t ms, char *buf)
+{
+    /* Floor division so instants before 1970 format correctly. */
+    int64_t days = ms / MS_PER_DAY;
+    int64_t rem = ms % MS_PER_DAY;
+    if (rem < 0) {
+        rem += MS_PER_DAY;
+        days--;
+    }
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    int msec = (int)(rem % 1000);
+    int secs = (int)(rem / 1000);
+    int n = snprintf(buf, LS_TIME_BUFSZ, "%04" PRId64 "-%02d-%02dT%02d:%02d:%02d",
+                     y, m, d, secs / 3600, secs / 60 % 60, secs % 60);
+    if (n < 0 || n >= LS_TIME_BUFSZ - 5)
+        return buf; /* unreachable for int64 ms; truncated but terminated */
+    if (msec != 0)
+        snprintf(buf + n, (size_t)(LS_TIME_BUFSZ - n), ".%03dZ", msec);
+    else
+        snprintf(buf + n, (size_t)(LS_TIME_BUFSZ - n), "Z");
+    return buf;
+}
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ls_time_now_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
+int64_t ls_time_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}

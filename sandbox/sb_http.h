@@ -1,0 +1,38 @@
+/*
+ * sb_http.h - the sandbox's HTTP server (libmicrohttpd): authenticated
+ * Unified-shaped API under /unified and /lms, and the unauthenticated control
+ * API under /_sandbox. One thread per connection, so latency and stall faults
+ * simply sleep in the handler thread (never while holding a data mutex).
+ */
+#ifndef SB_HTTP_H
+#define SB_HTTP_H
+
+#include <stddef.h>
+
+#include "sb_clock.h"
+#include "sb_data.h"
+#include "sb_fault.h"
+
+typedef struct sb_http_config {
+    const char *host;        /* IPv4 literal to bind, e.g. "127.0.0.1" */
+    unsigned port;           /* 0 = ephemeral */
+    const char *token;       /* API token (copied; never logged) */
+    long latency_ms;         /* added to every /lms request */
+} sb_http_config_t;
+
+typedef struct sb_http sb_http_t;
+
+/**
+ * Bind and start serving. world, faults and clock are borrowed and must
+ * outlive the server. Returns NULL with errstr filled on failure.
+ */
+sb_http_t *sb_http_start(const sb_http_config_t *cfg, sb_world_t *world, sb_faults_t *faults,
+                         sb_clock_t *clock, char *errstr, size_t errstr_size);
+
+/** The bound port (useful with port 0). */
+unsigned sb_http_port(const sb_http_t *h);
+
+/** Wake sleeping handlers, stop the daemon (joins its threads) and free. */
+void sb_http_stop(sb_http_t *h);
+
+#endif

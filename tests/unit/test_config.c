@@ -1,0 +1,130 @@
+/* Unit tests of ls_config: defaults, file parsing, environment overrides, errors. */
+#include "ls_config.h"
+#include "ls_err.h"
+#include "ls_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/ls-config-test-%ld.conf", (long)getpid());
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int load(const char *text, int require_token, ls_config_t *cfg, char *err)
+{
+    write_file(text);
+    int rc = ls_config_load(path, require_token, cfg, err, 512);
+    unlink(path);
+    return rc;
+}
+
+static void clear_env(void)
+{
+    unsetenv("UNIFIED_API_TOKEN");
+    unsetenv("KAFKA_BROKERS");
+    unsetenv("LMSYNC_KAFKA_BROKERS");
+    unsetenv("LMSYNC_WORKER_PAGE_LIMIT");
+}
+
+static void test_file_values(void)
+{
+    ls_config_t c;
+    char err[512];
+    clear_env();
+    CU_ASSERT_EQUAL(load("# comment\n kafka.brokers = a:1,b:2 \n\nworker.page_limit=50\n", 0, &c, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(c.kafka_brokers, "a:1,b:2");
+    CU_ASSERT_EQUAL(c.page_limit, 50);
+    CU_ASSERT_EQUAL(c.poll_interval_s, 300);            /* default kept */
+    CU_ASSERT_STRING_EQUAL(c.topic_prefix, "lmsync");
+}
+
+static void test_env_overrides(void)
+{
+    ls_config_t c;
+    char err[512];
+    clear_env();
+    setenv("LMSYNC_WORKER_PAGE_LIMIT", "7", 1);
+    setenv("KAFKA_BROKERS", "k:9", 1);
+    setenv("UNIFIED_API_TOKEN", "tok", 1);
+    CU_ASSERT_EQUAL(load("worker.page_limit = 50\n", 1, &c, err), LS_OK);
+    CU_ASSERT_EQUAL(c.page_limit, 7);
+    CU_ASSERT_STRING_EQUAL(c.kafka_brokers, "k:9");
+    CU_ASSERT_STRING_EQUAL(c.unified_token, "tok");
+    setenv("LMSYNC_KAFKA_BROKERS", "specific:1", 1);   /* specific beats generic */
+    CU_ASSERT_EQUAL(load("", 1, &c, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(c.kafka_brokers, "specific:1");
+    clear_env();
+}
+
+static void expect_error(const char *text, int require_token, const char *fragment)
+{
+    ls_config_t c;
+    char err[512] = "";
+    CU_ASSERT_EQUAL(load(text, require_token, &c, err), LS_EINVAL);
+    if (!strstr(err, fragment))
+        fprintf(stderr, "\n  message \"%s\" lacks \"%s\"\n", err, fragment);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, fragment));
+}
+
+static void test_errors(void)
+{
+    clear_env();
+    expect_error("kafka.brokers = x\nworker.page_limit = 0\n", 0, "'worker.page_limit' must be between 1 and 1000");
+    expect_error("kafka.brokers = x\nworker.page_limit = 12abc\n", 0, "must be an integer");
+    expect_error("kafka.brokers = x\nbogus = 1\n", 0, ":2: unknown setting 'bogus'");
+    expect_error("kafka.brokers = x\njust words\n", 0, ":2: expected 'key = value'");
+    expect_error("", 0, "'kafka.brokers' is empty");
+    expect_error("kafka.brokers = x\n", 1, "UNIFIED_API_TOKEN");
+    expect_error("kafka.brokers = x\nunified.token = abc\n", 0, "is a secret");
+    expect_error("kafka.brokers = x\nunified.base_url = ftp://x\n", 0, "'unified.base_url'");
+    expect_error("kafka.brokers = x\nlog.format = xml\n", 0, "'log.format'");
+    expect_error("kafka.brokers = x\nkafka.topic_prefix = a b\n", 0, "'kafka.topic_prefix'");
+    expect_error("kafka.brokers = x\nunified.token_file = /nonexistent/tok\n", 1, "'unified.token_file'");
+}
+
+static void test_token_file(void)
+{
+    ls_config_t c;
+    char err[512], tok[64], text[160];
+    clear_env();
+    snprintf(tok, sizeof(tok), "/tmp/ls-token-%ld", (long)getpid());
+    FILE *f = fopen(tok, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("  secret-token\n", f);
+    fclose(f);
+    snprintf(text, sizeof(text), "kafka.brokers = x\nunified.token_file = %s\n", tok);
+    CU_ASSERT_EQUAL(load(text, 1, &c, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(c.unified_token, "secret-token");
+    unlink(tok);
+}
+
+static void test_failed_load_leaves_config(void)
+{
+    ls_config_t c;
+    char err[512];
+    clear_env();
+    ls_config_defaults(&c);
+    c.page_limit = 42;
+    CU_ASSERT_EQUAL(load("kafka.brokers = x\nworker.page_limit = -1\n", 0, &c, err), LS_EINVAL);
+    CU_ASSERT_EQUAL(c.page_limit, 42); /* all-or-nothing */
+}
+
+static CU_TestInfo tests[] = {
+    {"file values", test_file_values},
+    {"environment overrides", test_env_overrides},
+    {"errors name the setting", test_errors},
+    {"token file", test_token_file},
+    {"failed load changes nothing", test_failed_load_leaves_config},
+    CU_TEST_INFO_NULL,
+};
+static CU_SuiteInfo suites[] = {{"config", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
+LS_TEST_MAIN(suites)

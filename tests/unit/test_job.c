@@ -1,0 +1,143 @@
+/* Unit tests of ls_job (job and status JSON) and the coordinator's pure parts. */
+#include "ls_coord.h"
+#include "ls_err.h"
+#include "ls_job.h"
+#include "ls_test.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_job_roundtrip(void)
+{
+    ls_job_t j, k;
+    char err[256];
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1@1000");
+    strcpy(j.connection_id, "conn-1");
+    strcpy(j.integration_type, "coursera");
+    strcpy(j.external_xref, "tenant-1");
+    strcpy(j.mode, "full");
+    j.scheduled_at = 1764252588000;
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.job_id, j.job_id);
+    CU_ASSERT_STRING_EQUAL(k.external_xref, "tenant-1");
+    CU_ASSERT_STRING_EQUAL(k.course_id, "");
+    CU_ASSERT_EQUAL(k.scheduled_at, j.scheduled_at);
+    free(s);
+}
+
+static void expect_bad(const char *v, const char *fragment)
+{
+    ls_job_t k;
+    char err[256] = "";
+    CU_ASSERT_EQUAL(ls_job_decode(v, v ? strlen(v) : 0, &k, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, fragment));
+}
+
+static void test_job_bad(void)
+{
+    expect_bad("", "empty");
+    expect_bad("{not json", "invalid JSON");
+    expect_bad("[1]", "not a JSON object");
+    expect_bad("{\"v\":2}", "'v'");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "'connection_id'");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":5,\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "must be a string");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"sometimes\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "'mode'");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"soon\"}", "'scheduled_at'");
+}
+
+static void test_status_json(void)
+{
+    ls_job_t j;
+    ls_status_t st;
+    memset(&j, 0, sizeof(j));
+    memset(&st, 0, sizeof(st));
+    strcpy(j.job_id, "c@1");
+    strcpy(j.connection_id, "c");
+    strcpy(j.course_id, "crs-1");
+    strcpy(j.mode, "full");
+    st.ok = 0;
+    strcpy(st.error, "http 503 from /lms/c/activity");
+    st.rejected = 2;
+    char *s = ls_status_encode(&j, &st);
+    json_t *o = json_loads(s, 0, NULL);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "scope")), "c/crs-1");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "outcome")), "failed");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "error")), st.error);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "rejected")), 2);
+    json_decref(o);
+    free(s);
+}
+
+static void test_first_due_spread(void)
+{
+    const int64_t ival = 60000, now = 1764252588123;
+    int buckets[6] = {0};
+    char id[32];
+    for (int i = 0; i < 6000; i++) {
+        snprintf(id, sizeof(id), "conn-%d", i);
+        int64_t t = ls_coord_first_due(id, ival, now);
+        CU_ASSERT(t >= now && t < now + ival);
+        CU_ASSERT_EQUAL(t, ls_coord_first_due(id, ival, now)); /* deterministic */
+        CU_ASSERT_EQUAL(t % ival, ls_coord_first_due(id, ival, now + 12345) % ival); /* same slot */
+        buckets[(t - now) * 6 / ival]++;
+    }
+    for (int b = 0; b < 6; b++)
+        CU_ASSERT(buckets[b] > 800 && buckets[b] < 1200); /* roughly flat */
+}
+
+static void test_parse_static(void)
+{
+    ls_coord_conn_t c[4];
+    char err[256];
+    CU_ASSERT_EQUAL(ls_coord_parse_static("a:coursera:t1,b,c:go1", c, 4, err, sizeof(err)), 3);
+    CU_ASSERT_STRING_EQUAL(c[0].id, "a");
+    CU_ASSERT_STRING_EQUAL(c[0].integration_type, "coursera");
+    CU_ASSERT_STRING_EQUAL(c[0].external_xref, "t1");
+    CU_ASSERT_STRING_EQUAL(c[1].integration_type, "");
+    CU_ASSERT_STRING_EQUAL(c[2].integration_type, "go1");
+    CU_ASSERT_EQUAL(ls_coord_parse_static("a,,b", c, 4, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(ls_coord_parse_static("a,b,c,d,e", c, 4, err, sizeof(err)), LS_EINVAL);
+}
+
+static void test_parse_connections(void)
+{
+    ls_coord_conn_t c[8];
+    char err[256];
+    size_t seen;
+    const char *body =
+        "[{\"id\":\"c1\",\"integration_type\":\"go1\",\"categories\":[\"lms\"],\"external_xref\":\"x\"},"
+        " {\"id\":\"c2\",\"categories\":[\"crm\"]},"
+        " {\"id\":\"c3\",\"categories\":[\"lms\"],\"is_paused\":true},"
+        " {\"categories\":[\"lms\"]}, 7,"
+        " {\"id\":\"c4\",\"categories\":[\"hris\",\"lms\"],\"integration_type\":\"d2l\"}]";
+    CU_ASSERT_EQUAL(ls_coord_parse_connections(body, strlen(body), c, 8, &seen, err, sizeof(err)), 2);
+    CU_ASSERT_EQUAL(seen, 6);
+    CU_ASSERT_STRING_EQUAL(c[0].id, "c1");
+    CU_ASSERT_STRING_EQUAL(c[0].external_xref, "x");
+    CU_ASSERT_STRING_EQUAL(c[1].id, "c4");
+    CU_ASSERT_EQUAL(ls_coord_parse_connections("{\"a\":1}", 7, c, 8, &seen, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(ls_coord_parse_connections("[{", 2, c, 8, &seen, err, sizeof(err)), LS_EINVAL);
+}
+
+static CU_TestInfo job_tests[] = {
+    {"job round trip", test_job_roundtrip},
+    {"malformed jobs are rejected with a reason", test_job_bad},
+    {"status record", test_status_json},
+    CU_TEST_INFO_NULL,
+};
+static CU_TestInfo coord_tests[] = {
+    {"deterministic spread over the interval", test_first_due_spread},
+    {"static connection list", test_parse_static},
+    {"discovered connection list", test_parse_connections},
+    CU_TEST_INFO_NULL,
+};
+static CU_SuiteInfo suites[] = {
+    {"job", NULL, NULL, NULL, NULL, job_tests},
+    {"coordinator", NULL, NULL, NULL, NULL, coord_tests},
+    CU_SUITE_INFO_NULL,
+};
+LS_TEST_MAIN(suites)

@@ -1,0 +1,318 @@
+/*
+ * ls_sync.c - the poll of one scope, page by page.
+ *
+ * Per page: fetch (with retries and backoff), parse, normalize every record
+ * (a bad record is skipped and counted), diff against LMDB in a short read
+ * transaction, produce change events and changelog records, wait for all
+ * their delivery reports, and only then commit the page's state and the
+ * changelog checkpoint in one LMDB write transaction. No LMDB transaction
+ * is open during an HTTP request or a Kafka wait. A crash at any point
+ * re-runs the job against the state of the last committed page, which
+ * reproduces the same events with the same ids (or none).
+ */
+#include "ls_sync.h"
+#include "ls_diff.h"
+#include "ls_err.h"
+#include "ls_event.h"
+#include "ls_hash.h"
+#include "ls_log.h"
+#include "ls_state.h"
+#include "ls_time.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_REJECT_LOGS 5    /* per job: the rest are only counted */
+#define DELIVERY_TIMEOUT_MS 60000
+
+/* One normalized record of a page and what the diff made of it. */
+typedef struct page_item {
+    ls_activity_t act;
+    ls_diff_t diff;
+    uint8_t packed[LS_STATE_MAX];
+    size_t packed_len;
+    int has_before;
+    ls_activity_t before;
+} page_item_t;
+
+typedef struct page {
+    page_item_t *items;
+    size_t n, cap;
+} page_t;
+
+static const char *const fetch_fields[] = {
+    "id", "course_id", "student_id", "content_id", "is_completed", "progress_percentage",
+    "duration_minutes", "assigned_grade", "started_at", "completed_at", "created_at", "updated_at"};
+
+static int build_url(const ls_sync_ctx_t *ctx, const ls_job_t *job, long offset, char *url, size_t sz)
+{
+    char conn[3 * LS_STR_MAX + 1], course[3 * LS_STR_MAX + 1];
+    if (ls_http_escape(job->connection_id, conn, sizeof(conn)) || ls_http_escape(job->course_id, course, sizeof(course)))
+        return LS_EFULL;
+    size_t n = (size_t)snprintf(url, sz, "%s/lms/%s/activity?limit=%d&offset=%ld",
+                                ctx->cfg->unified_base_url, conn, ctx->cfg->page_limit, offset);
+    if (job->course_id[0])
+        n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "&course_id=%s", course);
+    for (size_t i = 0; i < sizeof(fetch_fields) / sizeof(fetch_fields[0]); i++)
+        n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "&fields=%s", fetch_fields[i]);
+    return n < sz ? LS_OK : LS_EFULL;
+}
+
+/* Sleep ms in small steps; LS_ESTOP when shutdown was requested. */
+static int sleep_unless_stopped(const ls_sync_ctx_t *ctx, int64_t ms)
+{
+    int64_t end = ls_time_mono_ms() + ms;
+    while (!*ctx->stop) {
+        int64_t left = end - ls_time_mono_ms();
+        if (left <= 0)
+            return LS_OK;
+        struct timespec ts = {0, (long)(left > 100 ? 100 : left) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return LS_ESTOP;
+}
+
+/* Exponential backoff with jitter, or the server's Retry-After (capped at 60 s). */
+static int64_t backoff_ms(int attempt, int64_t retry_after_ms, uint64_t seed)
+{
+    if (retry_after_ms >= 0)
+        return retry_after_ms > 60000 ? 60000 : retry_after_ms;
+    int64_t base = 500;
+    for (int i = 0; i < attempt && base < 30000; i++)
+        base = base * 3 / 2;
+    return base + (int64_t)(ls_hash64(&seed, sizeof(seed), (uint64_t)attempt) % 250);
+}
+
+/* GET one page and parse it as a JSON array (new reference in *arr). */
+static int fetch_page(ls_sync_ctx_t *ctx, const ls_job_t *job, long offset, json_t **arr, ls_status_t *st)
+{
+    char url[8192];
+    if (build_url(ctx, job, offset, url, sizeof(url)) != LS_OK) {
+        snprintf(st->error, sizeof(st->error), "request url too long for connection \"%s\"", job->connection_id);
+        return LS_EINVAL;
+    }
+    for (int attempt = 0;; attempt++) {
+        ls_http_resp_t resp;
+        int rc = ls_http_get(ctx->http, url, &resp, st->error, sizeof(st->error));
+        st->requests++;
+        st->bytes += resp.len;
+        if (rc == LS_OK) {
+            json_error_t je;
+            *arr = json_loadb(resp.body, resp.len, 0, &je);
+            if (*arr && json_is_array(*arr))
+                return LS_OK;
+            snprintf(st->error, sizeof(st->error), "page at offset %ld of \"%s\" is not a JSON array: %s",
+                     offset, job->connection_id, *arr ? "got another JSON type" : je.text);
+            json_decref(*arr);
+            *arr = NULL;
+            rc = LS_ETRANSIENT;
+        }
+        if (rc != LS_ETRANSIENT || attempt >= ctx->cfg->http_max_retries)
+            return rc;
+        st->retries++;
+        int64_t wait = backoff_ms(attempt, resp.retry_after_ms, ls_hash64(job->job_id, strlen(job->job_id), 0));
+        ls_warn("retrying \"%s\" in %lld ms (attempt %d): %s", job->connection_id, (long long)wait,
+                attempt + 1, st->error);
+        if (sleep_unless_stopped(ctx, wait) != LS_OK)
+            return LS_ESTOP;
+    }
+}
+
+static int page_reserve(page_t *pg, size_t n)
+{
+    if (n <= pg->cap)
+        return LS_OK;
+    page_item_t *ni = realloc(pg->items, n * sizeof(*ni));
+    if (!ni)
+        return LS_ENOMEM;
+    pg->items = ni;
+    pg->cap = n;
+    return LS_OK;
+}
+
+/* True when id already occurs among the first n items (a list that moved under us). */
+static int seen_in_page(const page_t *pg, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(pg->items[i].act.id, id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Normalize every element; bad records are counted and skipped. */
+static int normalize_page(json_t *arr, const ls_job_t *job, page_t *pg, ls_status_t *st)
+{
+    size_t n = json_array_size(arr);
+    if (page_reserve(pg, n) != LS_OK)
+        return LS_ENOMEM;
+    pg->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        char why[256];
+        page_item_t *it = &pg->items[pg->n];
+        st->records++;
+        if (ls_activity_from_json(json_array_get(arr, i), &it->act, why, sizeof(why)) != LS_OK) {
+            if (st->rejected++ < MAX_REJECT_LOGS)
+                ls_warn("record skipped in \"%s\": %s", job->connection_id, why);
+            continue;
+        }
+        if (!seen_in_page(pg, pg->n, it->act.id))
+            pg->n++;
+    }
+    return LS_OK;
+}
+
+/* Diff every item against LMDB inside one short read transaction. */
+static int diff_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, page_t *pg)
+{
+    char err[256];
+    ls_store_reader_t *r = ls_store_reader_new(ctx->store, err, sizeof(err));
+    if (!r) {
+        ls_error("%s", err);
+        return LS_EIO;
+    }
+    int rc = LS_OK;
+    for (size_t i = 0; i < pg->n && rc == LS_OK; i++) {
+        page_item_t *it = &pg->items[i];
+        const uint8_t *prev;
+        size_t prev_len;
+        int g = ls_store_reader_get(r, partition, job->connection_id, it->act.id, &prev, &prev_len);
+        it->has_before = 0;
+        if (g == LS_OK && ls_state_unpack(prev, prev_len, &it->before) == LS_OK) {
+            it->has_before = 1;
+            snprintf(it->before.id, sizeof(it->before.id), "%s", it->act.id);
+        } else if (g == LS_OK) {
+            ls_warn("stored state of \"%s\" in \"%s\" does not decode; treating as first seen",
+                    it->act.id, job->connection_id);
+        } else if (g != LS_ENOTFOUND) {
+            rc = LS_EIO;
+        }
+        ls_diff_compute(it->has_before ? &it->before : NULL, &it->act, &it->diff);
+        if (rc == LS_OK && it->diff.stored_mask)
+            rc = ls_state_pack(&it->act, it->packed, sizeof(it->packed), &it->packed_len) ? LS_EIO : LS_OK;
+    }
+    ls_store_reader_destroy(r);
+    return rc;
+}
+
+static int produce_event(ls_sync_ctx_t *ctx, const ls_job_t *job, page_item_t *it, ls_batch_t *b)
+{
+    ls_event_ctx_t ec = {job->connection_id, job->integration_type[0] ? job->integration_type : NULL,
+                         job->external_xref[0] ? job->external_xref : NULL, job->mode, job->job_id,
+                         ls_time_now_ms()};
+    ls_event_t ev;
+    char err[256];
+    if (ls_event_build(&ec, it->has_before ? &it->before : NULL, &it->act, &it->diff, &ev, err, sizeof(err))) {
+        ls_error("cannot build event for \"%s\": %s", it->act.id, err);
+        return LS_EIO;
+    }
+    ls_kafka_header_t h[] = {{"ce_specversion", "1.0"}, {"ce_id", ev.id}, {"ce_source", ev.source},
+                             {"ce_type", ev.type}, {"ce_time", ev.time}, {"ce_subject", ev.subject},
+                             {"content-type", "application/json"}};
+    int rc = ls_producer_send(ctx->producer, ctx->topic_changes, -1, ev.key, strlen(ev.key), ev.value,
+                              ev.value_len, h, sizeof(h) / sizeof(h[0]), b, 0);
+    ls_event_release(&ev);
+    return rc;
+}
+
+/* Events and changelog records for every changed item of the page. */
+static int produce_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, page_t *pg,
+                        ls_batch_t *b, ls_status_t *st)
+{
+    char key[2 * LS_STR_MAX + 2];
+    for (size_t i = 0; i < pg->n; i++) {
+        page_item_t *it = &pg->items[i];
+        if (it->diff.type != LS_CHANGE_NONE) {
+            if (produce_event(ctx, job, it, b) != LS_OK)
+                return LS_EIO;
+            st->events++;
+        }
+        if (it->diff.stored_mask) {
+            int kl = snprintf(key, sizeof(key), "%s/%s", job->connection_id, it->act.id);
+            if (ls_producer_send(ctx->producer, ctx->topic_state, partition, key, (size_t)kl,
+                                 it->packed, it->packed_len, NULL, 0, b, 1) != LS_OK)
+                return LS_EIO;
+            st->state_writes++;
+        }
+    }
+    return LS_OK;
+}
+
+/* Wait for delivery, then store the page's new state with its checkpoint. */
+static int store_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, page_t *pg,
+                      ls_batch_t *b, ls_status_t *st)
+{
+    char err[256];
+    if (ls_producer_wait(ctx->producer, b, DELIVERY_TIMEOUT_MS, err, sizeof(err)) != LS_OK) {
+        snprintf(st->error, sizeof(st->error), "kafka delivery failed: %s", err);
+        return LS_EIO;
+    }
+    ls_store_put_t *puts = malloc((pg->n ? pg->n : 1) * sizeof(*puts));
+    if (!puts)
+        return LS_EIO;
+    size_t n = 0;
+    for (size_t i = 0; i < pg->n; i++)
+        if (pg->items[i].diff.stored_mask)
+            puts[n++] = (ls_store_put_t){pg->items[i].act.id, pg->items[i].packed, pg->items[i].packed_len};
+    int rc = n ? ls_store_commit_page(ctx->store, partition, job->connection_id, puts, n,
+                                      b->tracked_next_offset, NULL, NULL, err, sizeof(err))
+               : LS_OK;
+    free(puts);
+    if (rc != LS_OK) {
+        snprintf(st->error, sizeof(st->error), "%s", err);
+        return LS_EIO;
+    }
+    return LS_OK;
+}
+
+static int sync_one_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, json_t *arr,
+                         page_t *pg, ls_status_t *st)
+{
+    if (normalize_page(arr, job, pg, st) != LS_OK || diff_page(ctx, job, partition, pg) != LS_OK) {
+        snprintf(st->error, sizeof(st->error), "local failure while diffing \"%s\"", job->connection_id);
+        return LS_EIO;
+    }
+    ls_batch_t b;
+    ls_batch_init(&b);
+    int rc = produce_page(ctx, job, partition, pg, &b, st);
+    if (rc != LS_OK) {
+        char ignored[64];
+        ls_producer_wait(ctx->producer, &b, DELIVERY_TIMEOUT_MS, ignored, sizeof(ignored));
+        snprintf(st->error, sizeof(st->error), "kafka produce failed for \"%s\"", job->connection_id);
+        return LS_EIO;
+    }
+    return store_page(ctx, job, partition, pg, &b, st);
+}
+
+int ls_sync_run(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, ls_status_t *st)
+{
+    page_t pg = {0};
+    int rc = LS_OK;
+    memset(st, 0, sizeof(*st));
+    st->started_at = ls_time_now_ms();
+    for (long offset = 0; rc == LS_OK; offset += ctx->cfg->page_limit) {
+        if (*ctx->stop) {
+            rc = LS_ESTOP;
+            snprintf(st->error, sizeof(st->error), "interrupted by shutdown");
+            break;
+        }
+        json_t *arr = NULL;
+        rc = fetch_page(ctx, job, offset, &arr, st);
+        if (rc != LS_OK)
+            break;
+        st->pages++;
+        size_t got = json_array_size(arr);
+        rc = sync_one_page(ctx, job, partition, arr, &pg, st);
+        json_decref(arr);
+        if (got < (size_t)ctx->cfg->page_limit)
+            break;
+    }
+    free(pg.items);
+    st->finished_at = ls_time_now_ms();
+    st->ok = rc == LS_OK;
+    if (st->ok)
+        st->error[0] = '\0';
+    return rc;
+}

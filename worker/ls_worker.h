@@ -1,0 +1,19 @@
+/*
+ * ls_worker.h - one worker process: consume jobs, run them, report, commit.
+ */
+#ifndef LS_WORKER_H
+#define LS_WORKER_H
+
+#include <signal.h>
+#include "ls_config.h"
+
+/**
+ * Create this process's clients (Kafka, LMDB, curl: after any fork), then
+ * consume lmsync.poll.jobs until *stop is set. Jobs run one at a time;
+ * a job's offset is committed only after its status record is delivered.
+ * @return 0 on a clean stop; a negative LS_E* with the reason logged when a
+ *         client cannot be created (bad brokers, unwritable LMDB path).
+ */
+int ls_worker_run(const ls_config_t *cfg, volatile sig_atomic_t *stop);
+
+#endif
