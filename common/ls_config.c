@@ -43,6 +43,8 @@ static const cfg_setting_t settings[] = {
     I("worker.lmdb_map_mb", lmdb_map_mb, 1, 1048576),
     I("worker.page_limit", page_limit, 1, 1000),
     S("worker.group_id", group_id),
+    I("worker.processes", worker_processes, 0, 256),
+    I("worker.removal_min_ratio_pct", removal_min_ratio_pct, 0, 100),
     S("log.level", log_level),
     S("log.format", log_format),
 };
@@ -61,6 +63,8 @@ void ls_config_defaults(ls_config_t *cfg)
     snprintf(cfg->lmdb_path, sizeof(cfg->lmdb_path), "./lmsync-data");
     cfg->lmdb_map_mb = 1024;
     cfg->page_limit = 100;
+    cfg->worker_processes = 0;
+    cfg->removal_min_ratio_pct = 50;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     snprintf(cfg->log_format, sizeof(cfg->log_format), "json");

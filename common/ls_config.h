@@ -37,6 +37,9 @@ typedef struct ls_config {
     int lmdb_map_mb;                     /* worker.lmdb_map_mb */
     int page_limit;                      /* worker.page_limit */
     char group_id[128];                  /* worker.group_id */
+    int worker_processes;                /* worker.processes: children forked by the supervisor (0 = one per core) */
+    int removal_min_ratio_pct;           /* worker.removal_min_ratio_pct: a full scan returning fewer than this % of the
+                                            records the previous complete scan returned removes nothing */
     /* logging */
     char log_level[16];                  /* log.level */
     char log_format[16];                 /* log.format: json | text */

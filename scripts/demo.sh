@@ -59,7 +59,7 @@ PIDS+=($!)
 "$BIN/coordinator/lmsync-coordinator" --config "$DIR/lmsync.conf" >"$DIR/coordinator.log" 2>&1 &
 PIDS+=($!)
 echo "coordinator and worker started (logs in .demo/); change events follow:"
-echo "TYPE                       CONNECTION  ACTIVITY             CHANGE"
+echo "TYPE                     CONNECTION       ACTIVITY         CHANGE (before -> after)  LEARNER"
 "$BIN/tools/lmsync-tail" --brokers "$BROKERS" --topic lmsync.activity.changes --from "$FROM" --format line 2>>"$DIR/tail.log" &
 TAIL=$!
 PIDS+=($TAIL)
