@@ -24,7 +24,7 @@ static void on_hup(int sig)
     ls_daemon_reload = 1;
 }
 
-static void install_signals(void)
+void ls_daemon_install_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -102,6 +102,6 @@ int ls_daemon_init(int argc, char **argv, const char *proc, int require_token,
     ls_log_level_t lvl = LS_LOG_INFO;
     ls_log_level_parse(cfg->log_level, &lvl);
     ls_log_init(proc, lvl, strcmp(cfg->log_format, "json") == 0);
-    install_signals();
+    ls_daemon_install_signals();
     return -1;
 }

@@ -25,6 +25,10 @@ typedef struct ls_daemon_opt {
     const char *value;      /* out: value, or "" for a flag that was given; NULL if not given */
 } ls_daemon_opt_t;
 
+/** Install the flag-only handlers: SIGTERM/SIGINT count into ls_daemon_stop,
+ *  SIGHUP sets ls_daemon_reload, SIGPIPE is ignored. */
+void ls_daemon_install_signals(void);
+
 /**
  * Parse argv (common options plus opts[0..n_opts)), load the config, init
  * the logger as proc, install signal handlers (which only set flags).

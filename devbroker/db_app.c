@@ -12,30 +12,13 @@
 #include "ls_err.h"
 #include "ls_log.h"
 
+#include "ls_daemon.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t db_stop;
-
-static void on_signal(int sig)
-{
-    db_stop = sig;
-}
-
-void db_app_install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
 
 /* Write content to path via path.tmp + rename, so readers never see half a file. */
 static int write_file_atomic(const char *path, const char *content)
@@ -124,10 +107,10 @@ int db_app_run(const db_config_t *cfg)
         rc = LS_EIO;
     if (rc == LS_OK)
         rc = announce(c, cfg);
-    while (rc == LS_OK && !db_stop)
+    while (rc == LS_OK && !ls_daemon_stop)
         db_cluster_poll(c, 200);
-    if (db_stop)
-        ls_info("signal %d: stopping", (int)db_stop);
+    if (ls_daemon_stop)
+        ls_info("signal received: stopping");
     db_control_destroy(ctl);
     db_cluster_destroy(c);
     if (rc == LS_OK)

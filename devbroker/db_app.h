@@ -9,7 +9,6 @@
 #include "db_config.h"
 
 /** Install SIGTERM/SIGINT handlers that request a stop; ignore SIGPIPE. */
-void db_app_install_signals(void);
 
 /**
  * Run until a stop is requested. Prints exactly one line on stdout,

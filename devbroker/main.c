@@ -4,6 +4,7 @@
  */
 #include "db_app.h"
 #include "db_config.h"
+#include "ls_daemon.h"
 #include "ls_err.h"
 #include "ls_log.h"
 
@@ -22,6 +23,6 @@ int main(int argc, char **argv)
         return 0;
     }
     ls_log_init("devbroker", cfg.log_level, cfg.log_json);
-    db_app_install_signals();
+    ls_daemon_install_signals();
     return db_app_run(&cfg);
 }

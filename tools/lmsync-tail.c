@@ -2,6 +2,7 @@
  * lmsync-tail - print the messages of one Kafka topic, for `make demo` and
  * end-to-end tests. See docs/devbroker.md.
  */
+#include "ls_daemon.h"
 #include "ls_err.h"
 #include "ls_log.h"
 #include "tail_config.h"
@@ -22,6 +23,6 @@ int main(int argc, char **argv)
         return 0;
     }
     ls_log_init("tail", cfg.log_level, cfg.log_json);
-    tail_run_install_signals();
+    ls_daemon_install_signals();
     return tail_run(&cfg);
 }

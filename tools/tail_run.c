@@ -12,30 +12,13 @@
 #include "ls_log.h"
 #include "ls_time.h"
 
+#include "ls_daemon.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t tail_stop;
-
-static void on_signal(int sig)
-{
-    tail_stop = sig;
-}
-
-void tail_run_install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
 
 /* @return 0, LS_ESTOP (stdout closed), LS_EIO, LS_ENOMEM */
 static int print_msg(const tail_config_t *cfg, const tail_msg_t *m)
@@ -64,7 +47,7 @@ static const char *loop(const tail_config_t *cfg, tail_consumer_t *c, int *rc)
     int64_t last = ls_time_mono_ms();
     tail_msg_t m;
     for (;;) {
-        if (tail_stop)
+        if (ls_daemon_stop)
             return "signal";
         if (cfg->exit_at_end && tail_consumer_at_end(c))
             return "end of all partitions";
@@ -101,7 +84,7 @@ int tail_run(const tail_config_t *cfg)
     }
     /* A missing topic is waited for: forever unless a stop condition bounds it. */
     long wait_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : cfg->exit_at_end ? 10000 : -1;
-    int rc = tail_consumer_assign(c, cfg->from_end, wait_ms, &tail_stop);
+    int rc = tail_consumer_assign(c, cfg->from_end, wait_ms, &ls_daemon_stop);
     const char *why;
     if (rc == LS_OK) {
         why = loop(cfg, c, &rc);

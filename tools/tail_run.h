@@ -7,7 +7,6 @@
 #include "tail_config.h"
 
 /** Install SIGTERM/SIGINT handlers that request a stop; ignore SIGPIPE. */
-void tail_run_install_signals(void);
 
 /**
  * Print messages of cfg->topic on stdout, one per line, flushed per line,
