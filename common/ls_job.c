@@ -133,6 +133,10 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
     if (!o)
         return NULL;
     json_object_set_new(o, "error", st->ok ? json_null() : json_string(st->error));
+    json_object_set_new(o, "removed", json_integer((json_int_t)st->removed));
+    json_object_set_new(o, "pending_removals", json_integer((json_int_t)st->pending_removals));
+    json_object_set_new(o, "removals_skipped",
+                        st->removals_skipped[0] ? json_string(st->removals_skipped) : json_null());
     if (job->course_id[0])
         json_object_set_new(o, "course_id", json_string(job->course_id));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);

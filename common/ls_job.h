@@ -45,6 +45,9 @@ typedef struct ls_status {
     int64_t started_at, finished_at;
     uint64_t pages, records, rejected, events, state_writes;
     uint64_t requests, bytes, retries;
+    uint64_t removed;          /* removed events produced and acknowledged (also in events) */
+    uint64_t pending_removals; /* activities missed for the first time by this complete full scan */
+    char removals_skipped[256];/* "" = null; why the removal pass was skipped (shrink guard) */
 } ls_status_t;
 
 /** Status record JSON (malloc'd) for job; NULL on allocation failure. */

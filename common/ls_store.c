@@ -20,7 +20,7 @@
 
 struct ls_store {
     MDB_env *env;
-    MDB_dbi activities, sync, checkpoints;
+    MDB_dbi activities, sync, checkpoints, pending;
 };
 
 struct ls_store_reader {
@@ -50,6 +50,8 @@ static int open_dbs(ls_store_t *st, char *errstr, size_t errsz)
         rc = mdb_dbi_open(txn, "sync", MDB_CREATE, &st->sync);
     if (rc == 0)
         rc = mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &st->checkpoints);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &st->pending);
     if (rc == 0)
         return (rc = mdb_txn_commit(txn)) == 0 ? LS_OK
                : (snprintf(errstr, errsz, "lmdb commit of databases failed: %s", mdb_strerror(rc)), LS_EIO);
@@ -156,6 +158,51 @@ int ls_store_reader_get(ls_store_reader_t *r, int partition, const char *connect
     return LS_OK;
 }
 
+int ls_store_reader_get_pending(ls_store_reader_t *r, int partition, const char *connection_id,
+                                const char *activity_id, int *misses)
+{
+    char kbuf[KEY_MAX + 1];
+    *misses = 0;
+    int kl = make_key(kbuf, partition, connection_id, activity_id);
+    if (kl < 0)
+        return LS_EINVAL;
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    int rc = mdb_get(r->txn, r->st->pending, &k, &v);
+    if (rc != 0)
+        return map_err(rc);
+    if (v.mv_size != 1)
+        return LS_EIO;
+    *misses = ((const uint8_t *)v.mv_data)[0];
+    return LS_OK;
+}
+
+int ls_store_reader_foreach(ls_store_reader_t *r, int partition, const char *connection_id,
+                            int (*cb)(const char *activity_id, const uint8_t *state, size_t len, void *ud),
+                            void *ud)
+{
+    char prefix[KEY_MAX + 1], id[KEY_MAX + 1];
+    int pl = make_key(prefix, partition, connection_id, "");   /* u16 | connection | 0x00 */
+    if (pl < 0)
+        return LS_EINVAL;
+    MDB_cursor *cur;
+    if (mdb_cursor_open(r->txn, r->st->activities, &cur) != 0)
+        return LS_EIO;
+    MDB_val k = {(size_t)pl, prefix}, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE), out = LS_OK;
+    while (rc == 0 && k.mv_size > (size_t)pl && memcmp(k.mv_data, prefix, (size_t)pl) == 0) {
+        size_t il = k.mv_size - (size_t)pl;
+        memcpy(id, (const char *)k.mv_data + pl, il);
+        id[il] = '\0';
+        if ((out = cb(id, v.mv_data, v.mv_size, ud)) != 0)
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (out != 0)
+        return out;
+    return rc == 0 || rc == MDB_NOTFOUND ? LS_OK : map_err(rc);
+}
+
 int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *scope,
                              char *buf, size_t bufsz)
 {
@@ -191,6 +238,23 @@ static int apply_puts(ls_store_t *st, MDB_txn *txn, int partition, const char *c
     return 0;
 }
 
+static int apply_marks(ls_store_t *st, MDB_txn *txn, int partition, const char *conn,
+                       const ls_store_mark_t *marks, size_t n)
+{
+    char kbuf[KEY_MAX + 1];
+    for (size_t i = 0; i < n; i++) {
+        int kl = make_key(kbuf, partition, conn, marks[i].activity_id);
+        if (kl < 0)
+            return MDB_BAD_VALSIZE;
+        uint8_t m = (uint8_t)(marks[i].misses > 255 ? 255 : marks[i].misses);
+        MDB_val k = {(size_t)kl, kbuf}, v = {1, &m};
+        int rc = m ? mdb_put(txn, st->pending, &k, &v, 0) : mdb_del(txn, st->pending, &k, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    return 0;
+}
+
 static int put_meta(ls_store_t *st, MDB_txn *txn, int partition, int64_t checkpoint,
                     const char *scope, const char *sync_json)
 {
@@ -215,10 +279,21 @@ int ls_store_commit_page(ls_store_t *st, int partition, const char *connection_i
                          const ls_store_put_t *puts, size_t n, int64_t checkpoint,
                          const char *scope, const char *sync_json, char *errstr, size_t errsz)
 {
+    return ls_store_commit(st, partition, connection_id, puts, n, NULL, 0, checkpoint, scope, sync_json,
+                           errstr, errsz);
+}
+
+int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
+                    const ls_store_put_t *puts, size_t n, const ls_store_mark_t *marks, size_t nm,
+                    int64_t checkpoint, const char *scope, const char *sync_json,
+                    char *errstr, size_t errsz)
+{
     MDB_txn *txn;
     int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     if (rc == 0)
         rc = apply_puts(st, txn, partition, connection_id, puts, n);
+    if (rc == 0)
+        rc = apply_marks(st, txn, partition, connection_id, marks, nm);
     if (rc == 0)
         rc = put_meta(st, txn, partition, checkpoint, scope, sync_json);
     if (rc == 0) {

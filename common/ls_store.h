@@ -1,12 +1,15 @@
 /*
  * ls_store.h - the worker's local state in LMDB.
  *
- * One environment per worker pod, opened after fork. Three named databases:
+ * One environment per worker pod, opened after fork. Four named databases:
  *   activities:  key = u16 partition (big endian) | connection id | 0x00 | activity id
  *                value = packed state (ls_state.h)
  *   sync:        key = u16 partition | scope key ("conn" or "conn/course")
  *                value = JSON text (watermarks, scan bookkeeping)
  *   checkpoints: key = u16 partition; value = i64 next changelog offset
+ *   pending:     key = same as activities; value = u8 count of consecutive
+ *                complete full scans that missed the activity (removal rule,
+ *                design-brief section 4); no key = not missed
  * Keys start with the partition so one partition can be wiped and restored
  * alone. No transaction is ever held across a network call: readers open a
  * short read transaction per page (ls_store_reader_*), writers commit a page's
@@ -31,6 +34,15 @@ typedef struct ls_store_put {
 } ls_store_put_t;
 
 /**
+ * One pending-removal marker change: misses 0 deletes the marker, 1..255 sets
+ * it. Used with ls_store_commit() next to state puts.
+ */
+typedef struct ls_store_mark {
+    const char *activity_id;     /* borrowed */
+    int misses;
+} ls_store_mark_t;
+
+/**
  * Open (creating the directory if needed) the environment at dir with a map
  * of map_mb megabytes. Returns NULL and a precise message in errstr on failure.
  */
@@ -51,6 +63,25 @@ void ls_store_reader_destroy(ls_store_reader_t *r);
 int ls_store_reader_get(ls_store_reader_t *r, int partition, const char *connection_id,
                         const char *activity_id, const uint8_t **state, size_t *len);
 
+/**
+ * The pending-removal marker of one activity: *misses = stored count.
+ * @return 0, LS_ENOTFOUND (no marker: *misses = 0), LS_EINVAL or LS_EIO.
+ */
+int ls_store_reader_get_pending(ls_store_reader_t *r, int partition, const char *connection_id,
+                                const char *activity_id, int *misses);
+
+/**
+ * Call cb for every stored activity of (partition, connection_id), in key
+ * order, inside r's read transaction. activity_id (NUL-terminated) and state
+ * are borrowed: valid only during the call; copy what you keep. cb may call
+ * other ls_store_reader_* functions on r, but must not write or block.
+ * A non-zero return of cb stops the walk and is returned.
+ * @return 0 after the last record, cb's non-zero value, LS_EINVAL or LS_EIO.
+ */
+int ls_store_reader_foreach(ls_store_reader_t *r, int partition, const char *connection_id,
+                            int (*cb)(const char *activity_id, const uint8_t *state, size_t len, void *ud),
+                            void *ud);
+
 /** Read a sync record (JSON text) into buf; LS_ENOTFOUND when none. */
 int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *scope,
                              char *buf, size_t bufsz);
@@ -64,6 +95,16 @@ int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *sc
 int ls_store_commit_page(ls_store_t *st, int partition, const char *connection_id,
                          const ls_store_put_t *puts, size_t n, int64_t checkpoint,
                          const char *scope, const char *sync_json, char *errstr, size_t errstr_size);
+
+/**
+ * ls_store_commit_page() plus pending-marker changes (marks, nm) in the same
+ * write transaction. A put with len 0 deletes the state; its marker is only
+ * deleted when marks says so.
+ */
+int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
+                    const ls_store_put_t *puts, size_t n, const ls_store_mark_t *marks, size_t nm,
+                    int64_t checkpoint, const char *scope, const char *sync_json,
+                    char *errstr, size_t errstr_size);
 
 /** The partition's changelog checkpoint; LS_ENOTFOUND when none. */
 int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset);

@@ -9,6 +9,17 @@
  * is open during an HTTP request or a Kafka wait. A crash at any point
  * re-runs the job against the state of the last committed page, which
  * reproduces the same events with the same ids (or none).
+ *
+ * Removal (design-brief section 4): every id of the scan goes into a set.
+ * After a complete full scan (every page ok), each stored activity of the
+ * scope that the scan did not see gets a pending-removal marker (miss 1);
+ * one that already had a marker is announced as `removed`, its changelog
+ * tombstone produced and delivered, and only then its state and marker are
+ * deleted in one LMDB write. A seen activity loses its marker in the commit
+ * of its page, in any scan. A scan that saw fewer than
+ * worker.removal_min_ratio_pct % of the last complete scan's count removes
+ * nothing, moves no marker and keeps the old count (reported in the status
+ * record as "removals_skipped").
  */
 #include "ls_sync.h"
 #include "ls_diff.h"
@@ -35,6 +46,7 @@ typedef struct page_item {
     uint8_t packed[LS_STATE_MAX];
     size_t packed_len;
     int has_before;
+    int had_mark;        /* a pending-removal marker exists: clear it with the page */
     ls_activity_t before;
 } page_item_t;
 
@@ -42,6 +54,64 @@ typedef struct page {
     page_item_t *items;
     size_t n, cap;
 } page_t;
+
+/*
+ * Ids seen by this scan: open addressing over 64-bit hashes of the ids
+ * (0 = empty slot). A collision makes an unseen id look seen, which only
+ * delays its removal to a later scan; it can never invent a removal.
+ */
+typedef struct seen_set {
+    uint64_t *slots;
+    size_t cap, n;
+    size_t unidentified; /* rejected records without a usable id */
+} seen_set_t;
+
+static uint64_t id_hash(const char *id)
+{
+    uint64_t h = ls_hash64(id, strlen(id), LS_HASH_SEED);
+    return h ? h : 1;
+}
+
+static int seen_insert(uint64_t *slots, size_t cap, uint64_t h)
+{
+    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (slots[i] == h)
+            return 0;
+        if (slots[i] == 0) {
+            slots[i] = h;
+            return 1;
+        }
+    }
+}
+
+static int seen_add(seen_set_t *s, const char *id)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        uint64_t *ns = calloc(cap, sizeof(*ns));
+        if (!ns)
+            return LS_ENOMEM;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slots[i])
+                seen_insert(ns, cap, s->slots[i]);
+        free(s->slots);
+        s->slots = ns;
+        s->cap = cap;
+    }
+    s->n += (size_t)seen_insert(s->slots, s->cap, id_hash(id));
+    return LS_OK;
+}
+
+static int seen_has(const seen_set_t *s, const char *id)
+{
+    if (!s->cap)
+        return 0;
+    uint64_t h = id_hash(id);
+    for (size_t i = h & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
+        if (s->slots[i] == h)
+            return 1;
+    return 0;
+}
 
 static const char *const fetch_fields[] = {
     "id", "course_id", "student_id", "content_id", "is_completed", "progress_percentage",
@@ -142,8 +212,21 @@ static int seen_in_page(const page_t *pg, size_t n, const char *id)
     return 0;
 }
 
+/*
+ * A rejected record still exists upstream: remember its id when it has a
+ * usable one, so that it is never taken for removed; count it otherwise.
+ */
+static int note_rejected(json_t *rec, seen_set_t *seen)
+{
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    if (id && id[0] && strlen(id) <= LS_STR_MAX)
+        return seen_add(seen, id);
+    seen->unidentified++;
+    return LS_OK;
+}
+
 /* Normalize every element; bad records are counted and skipped. */
-static int normalize_page(json_t *arr, const ls_job_t *job, page_t *pg, ls_status_t *st)
+static int normalize_page(json_t *arr, const ls_job_t *job, page_t *pg, seen_set_t *seen, ls_status_t *st)
 {
     size_t n = json_array_size(arr);
     if (page_reserve(pg, n) != LS_OK)
@@ -156,8 +239,12 @@ static int normalize_page(json_t *arr, const ls_job_t *job, page_t *pg, ls_statu
         if (ls_activity_from_json(json_array_get(arr, i), &it->act, why, sizeof(why)) != LS_OK) {
             if (st->rejected++ < MAX_REJECT_LOGS)
                 ls_warn("record skipped in \"%s\": %s", job->connection_id, why);
+            if (note_rejected(json_array_get(arr, i), seen) != LS_OK)
+                return LS_ENOMEM;
             continue;
         }
+        if (seen_add(seen, it->act.id) != LS_OK)
+            return LS_ENOMEM;
         if (!seen_in_page(pg, pg->n, it->act.id))
             pg->n++;
     }
@@ -189,6 +276,10 @@ static int diff_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, pag
         } else if (g != LS_ENOTFOUND) {
             rc = LS_EIO;
         }
+        int misses, m = ls_store_reader_get_pending(r, partition, job->connection_id, it->act.id, &misses);
+        it->had_mark = m == LS_OK;
+        if (m != LS_OK && m != LS_ENOTFOUND)
+            rc = LS_EIO;
         ls_diff_compute(it->has_before ? &it->before : NULL, &it->act, &it->diff);
         if (rc == LS_OK && it->diff.stored_mask)
             rc = ls_state_pack(&it->act, it->packed, sizeof(it->packed), &it->packed_len) ? LS_EIO : LS_OK;
@@ -197,15 +288,17 @@ static int diff_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, pag
     return rc;
 }
 
-static int produce_event(ls_sync_ctx_t *ctx, const ls_job_t *job, page_item_t *it, ls_batch_t *b)
+/* One change event; before or after may be NULL (created / removed). */
+static int produce_event(ls_sync_ctx_t *ctx, const ls_job_t *job, const ls_activity_t *before,
+                         const ls_activity_t *after, const ls_diff_t *d, ls_batch_t *b)
 {
     ls_event_ctx_t ec = {job->connection_id, job->integration_type[0] ? job->integration_type : NULL,
                          job->external_xref[0] ? job->external_xref : NULL, job->mode, job->job_id,
                          ls_time_now_ms()};
     ls_event_t ev;
     char err[256];
-    if (ls_event_build(&ec, it->has_before ? &it->before : NULL, &it->act, &it->diff, &ev, err, sizeof(err))) {
-        ls_error("cannot build event for \"%s\": %s", it->act.id, err);
+    if (ls_event_build(&ec, before, after, d, &ev, err, sizeof(err))) {
+        ls_error("cannot build event for \"%s\": %s", after ? after->id : before->id, err);
         return LS_EIO;
     }
     ls_kafka_header_t h[] = {{"ce_specversion", "1.0"}, {"ce_id", ev.id}, {"ce_source", ev.source},
@@ -225,7 +318,7 @@ static int produce_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, 
     for (size_t i = 0; i < pg->n; i++) {
         page_item_t *it = &pg->items[i];
         if (it->diff.type != LS_CHANGE_NONE) {
-            if (produce_event(ctx, job, it, b) != LS_OK)
+            if (produce_event(ctx, job, it->has_before ? &it->before : NULL, &it->act, &it->diff, b) != LS_OK)
                 return LS_EIO;
             st->events++;
         }
@@ -250,16 +343,24 @@ static int store_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, pa
         return LS_EIO;
     }
     ls_store_put_t *puts = malloc((pg->n ? pg->n : 1) * sizeof(*puts));
-    if (!puts)
+    ls_store_mark_t *marks = malloc((pg->n ? pg->n : 1) * sizeof(*marks));
+    if (!puts || !marks) {
+        free(puts);
+        free(marks);
         return LS_EIO;
-    size_t n = 0;
-    for (size_t i = 0; i < pg->n; i++)
+    }
+    size_t n = 0, nm = 0;
+    for (size_t i = 0; i < pg->n; i++) {
         if (pg->items[i].diff.stored_mask)
             puts[n++] = (ls_store_put_t){pg->items[i].act.id, pg->items[i].packed, pg->items[i].packed_len};
-    int rc = n ? ls_store_commit_page(ctx->store, partition, job->connection_id, puts, n,
-                                      b->tracked_next_offset, NULL, NULL, err, sizeof(err))
-               : LS_OK;
+        if (pg->items[i].had_mark) /* seen again: it is not going away */
+            marks[nm++] = (ls_store_mark_t){pg->items[i].act.id, 0};
+    }
+    int rc = n || nm ? ls_store_commit(ctx->store, partition, job->connection_id, puts, n, marks, nm,
+                                       n ? b->tracked_next_offset : -1, NULL, NULL, err, sizeof(err))
+                     : LS_OK;
     free(puts);
+    free(marks);
     if (rc != LS_OK) {
         snprintf(st->error, sizeof(st->error), "%s", err);
         return LS_EIO;
@@ -268,9 +369,9 @@ static int store_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, pa
 }
 
 static int sync_one_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, json_t *arr,
-                         page_t *pg, ls_status_t *st)
+                         page_t *pg, seen_set_t *seen, ls_status_t *st)
 {
-    if (normalize_page(arr, job, pg, st) != LS_OK || diff_page(ctx, job, partition, pg) != LS_OK) {
+    if (normalize_page(arr, job, pg, seen, st) != LS_OK || diff_page(ctx, job, partition, pg) != LS_OK) {
         snprintf(st->error, sizeof(st->error), "local failure while diffing \"%s\"", job->connection_id);
         return LS_EIO;
     }
@@ -286,9 +387,192 @@ static int sync_one_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition,
     return store_page(ctx, job, partition, pg, &b, st);
 }
 
+/* A stored activity of the scope that the scan did not see (copied out of the read txn). */
+typedef struct gone {
+    int misses;
+    ls_activity_t before;
+} gone_t;
+
+typedef struct walk {
+    ls_store_reader_t *r;
+    const ls_job_t *job;
+    int partition;
+    const seen_set_t *seen;
+    gone_t *items;
+    size_t n, cap;
+    size_t in_scope;     /* stored activities of the scope */
+    int rc;
+} walk_t;
+
+static int walk_cb(const char *id, const uint8_t *state, size_t len, void *ud)
+{
+    walk_t *w = ud;
+    ls_activity_t a;
+    if (ls_state_unpack(state, len, &a) != LS_OK) {
+        ls_warn("stored state of \"%s\" in \"%s\" does not decode; never removed", id, w->job->connection_id);
+        return 0;
+    }
+    if (w->job->course_id[0] &&
+        (a.pres[LS_F_COURSE_ID] != LS_PRESENT || strcmp(a.course_id, w->job->course_id) != 0))
+        return 0;
+    w->in_scope++;
+    if (seen_has(w->seen, id))
+        return 0;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        gone_t *ni = realloc(w->items, cap * sizeof(*ni));
+        if (!ni)
+            return (w->rc = LS_ENOMEM);
+        w->items = ni;
+        w->cap = cap;
+    }
+    gone_t *g = &w->items[w->n];
+    g->before = a;
+    snprintf(g->before.id, sizeof(g->before.id), "%s", id);
+    int m = ls_store_reader_get_pending(w->r, w->partition, w->job->connection_id, id, &g->misses);
+    if (m != LS_OK && m != LS_ENOTFOUND)
+        return (w->rc = LS_EIO);
+    w->n++;
+    return 0;
+}
+
+/* One read txn: the scope's last complete count (or -1) and the unseen stored activities. */
+static int collect_unseen(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
+                          const seen_set_t *seen, walk_t *w, json_t **sync)
+{
+    char err[256], buf[4096];
+    ls_store_reader_t *r = ls_store_reader_new(ctx->store, err, sizeof(err));
+    if (!r) {
+        ls_error("%s", err);
+        return LS_EIO;
+    }
+    *w = (walk_t){r, job, partition, seen, NULL, 0, 0, 0, LS_OK};
+    int rc = ls_store_reader_get_sync(r, partition, scope, buf, sizeof(buf));
+    *sync = rc == LS_OK ? json_loads(buf, 0, NULL) : NULL;
+    if (*sync && !json_is_object(*sync)) {
+        json_decref(*sync);
+        *sync = NULL;
+    }
+    rc = rc == LS_OK || rc == LS_ENOTFOUND ? LS_OK : LS_EIO;
+    if (rc == LS_OK && ls_store_reader_foreach(r, partition, job->connection_id, walk_cb, w) != LS_OK)
+        rc = LS_EIO;
+    ls_store_reader_destroy(r);
+    return rc;
+}
+
+/* The shrink guard: "" when the scan may count misses, else the reason. */
+static void shrink_guard(const ls_sync_ctx_t *ctx, const seen_set_t *seen, const walk_t *w,
+                         json_t *sync, char *why, size_t whysz)
+{
+    json_t *c = sync ? json_object_get(sync, "last_full_count") : NULL;
+    /* no baseline yet (first complete scan): what is stored for the scope */
+    long long base = json_is_integer(c) ? (long long)json_integer_value(c) : (long long)w->in_scope;
+    why[0] = '\0';
+    if (seen->unidentified)
+        snprintf(why, whysz, "%zu rejected records without a usable id", seen->unidentified);
+    else if (base > 0 && (long long)seen->n * 100 < base * ctx->cfg->removal_min_ratio_pct)
+        snprintf(why, whysz, "scan saw %zu records, below %d%% of the last complete scan's %lld "
+                 "(worker.removal_min_ratio_pct)", seen->n, ctx->cfg->removal_min_ratio_pct, base);
+}
+
+/* Produce removed events and tombstones for activities missed twice; fill puts/marks. */
+static int produce_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, walk_t *w,
+                            ls_store_put_t *puts, size_t *n, ls_store_mark_t *marks, ls_batch_t *b,
+                            ls_status_t *st)
+{
+    char key[2 * LS_STR_MAX + 2];
+    *n = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        gone_t *g = &w->items[i];
+        marks[i] = (ls_store_mark_t){g->before.id, g->misses ? 0 : 1};
+        if (!g->misses) {
+            st->pending_removals++;
+            continue;
+        }
+        ls_diff_t d;
+        ls_diff_compute(&g->before, NULL, &d);
+        if (produce_event(ctx, job, &g->before, NULL, &d, b) != LS_OK)
+            return LS_EIO;
+        int kl = snprintf(key, sizeof(key), "%s/%s", job->connection_id, g->before.id);
+        if (ls_producer_send(ctx->producer, ctx->topic_state, partition, key, (size_t)kl, NULL, 0, NULL, 0,
+                             b, 1) != LS_OK)
+            return LS_EIO;
+        puts[(*n)++] = (ls_store_put_t){g->before.id, NULL, 0};
+        st->removed++;
+        st->events++;
+        st->state_writes++;
+    }
+    return LS_OK;
+}
+
+/* Deliver, then delete removed states, move markers and store the new count in one write. */
+static int commit_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
+                           walk_t *w, const seen_set_t *seen, json_t *sync, ls_status_t *st)
+{
+    char err[256];
+    ls_batch_t b;
+    ls_batch_init(&b);
+    ls_store_put_t *puts = malloc((w->n ? w->n : 1) * sizeof(*puts));
+    ls_store_mark_t *marks = malloc((w->n ? w->n : 1) * sizeof(*marks));
+    size_t n = 0;
+    int rc = puts && marks ? produce_removals(ctx, job, partition, w, puts, &n, marks, &b, st) : LS_ENOMEM;
+    if (ls_producer_wait(ctx->producer, &b, DELIVERY_TIMEOUT_MS, err, sizeof(err)) != LS_OK && rc == LS_OK) {
+        snprintf(st->error, sizeof(st->error), "kafka delivery failed: %s", err);
+        rc = LS_EIO;
+    } else if (rc != LS_OK) {
+        snprintf(st->error, sizeof(st->error), "removal pass of \"%s\" failed", job->connection_id);
+        rc = LS_EIO;
+    }
+    char *js = NULL;
+    if (rc == LS_OK) {
+        json_object_set_new(sync, "last_full_count", json_integer((json_int_t)seen->n));
+        js = json_dumps(sync, JSON_COMPACT | JSON_SORT_KEYS);
+        rc = js ? ls_store_commit(ctx->store, partition, job->connection_id, puts, n, marks, w->n,
+                                  n ? b.tracked_next_offset : -1, scope, js, err, sizeof(err))
+                : LS_ENOMEM;
+        if (rc != LS_OK) {
+            snprintf(st->error, sizeof(st->error), "%s", js ? err : "out of memory");
+            rc = LS_EIO;
+        }
+    }
+    free(js);
+    free(puts);
+    free(marks);
+    return rc;
+}
+
+/* After a complete full scan: count misses, remove what was missed twice (see top). */
+static int removal_pass(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const seen_set_t *seen,
+                        ls_status_t *st)
+{
+    char scope[2 * LS_STR_MAX + 2];
+    ls_job_scope(job, scope, sizeof(scope));
+    walk_t w;
+    json_t *sync = NULL;
+    int rc = collect_unseen(ctx, job, partition, scope, seen, &w, &sync);
+    if (rc == LS_OK && w.rc != LS_OK)
+        rc = LS_EIO;
+    if (rc != LS_OK) {
+        snprintf(st->error, sizeof(st->error), "local failure while looking for removals in \"%s\"", job->connection_id);
+    } else {
+        shrink_guard(ctx, seen, &w, sync, st->removals_skipped, sizeof(st->removals_skipped));
+        if (st->removals_skipped[0]) {
+            ls_warn("removal detection skipped for \"%s\": %s", scope, st->removals_skipped);
+        } else {
+            if (!sync)
+                sync = json_object();
+            rc = sync ? commit_removals(ctx, job, partition, scope, &w, seen, sync, st) : LS_EIO;
+        }
+    }
+    json_decref(sync);
+    free(w.items);
+    return rc;
+}
+
 int ls_sync_run(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, ls_status_t *st)
 {
     page_t pg = {0};
+    seen_set_t seen = {0};
     int rc = LS_OK;
     memset(st, 0, sizeof(*st));
     st->started_at = ls_time_now_ms();
@@ -304,12 +588,16 @@ int ls_sync_run(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, ls_statu
             break;
         st->pages++;
         size_t got = json_array_size(arr);
-        rc = sync_one_page(ctx, job, partition, arr, &pg, st);
+        rc = sync_one_page(ctx, job, partition, arr, &pg, &seen, st);
         json_decref(arr);
         if (got < (size_t)ctx->cfg->page_limit)
             break;
     }
+    /* only a complete full scan may count misses (design-brief section 4) */
+    if (rc == LS_OK && strcmp(job->mode, "full") == 0)
+        rc = removal_pass(ctx, job, partition, &seen, st);
     free(pg.items);
+    free(seen.slots);
     st->finished_at = ls_time_now_ms();
     st->ok = rc == LS_OK;
     if (st->ok)

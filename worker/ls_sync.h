@@ -1,7 +1,8 @@
 /*
  * ls_sync.h - run one poll job: page through the scope, normalize, diff
  * against LMDB, produce events and changelog records, wait for delivery,
- * then store state (design-brief section 3, steps 1-4).
+ * then store state (design-brief section 3, steps 1-4); after a complete
+ * full scan, count misses and emit `removed` (design-brief section 4).
  */
 #ifndef LS_SYNC_H
 #define LS_SYNC_H
@@ -25,6 +26,8 @@ typedef struct ls_sync_ctx {
 
 /**
  * Run job, whose message came from jobs partition `partition`. Fills *st.
+ * A full job whose pages all succeeded then runs the removal pass (st->removed,
+ * st->pending_removals, st->removals_skipped).
  * @return 0 when every page was fetched, delivered and stored (st->ok = 1);
  *   LS_EPERM / LS_ENOTFOUND / LS_EINVAL / LS_ETRANSIENT for an upstream
  *     failure (st->error says why; pages before the failure are stored);

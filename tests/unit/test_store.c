@@ -87,6 +87,107 @@ static void test_map_full(void)
     cleanup(st);
 }
 
+/* foreach collects "id=len" strings, and can stop early. */
+typedef struct walk {
+    char seen[8][32];
+    int n, stop_after;
+} walk_t;
+
+static int walk_cb(const char *id, const uint8_t *state, size_t len, void *ud)
+{
+    walk_t *w = ud;
+    (void)state;
+    if (w->n < 8)
+        snprintf(w->seen[w->n], sizeof(w->seen[0]), "%s=%zu", id, len);
+    w->n++;
+    return w->stop_after && w->n >= w->stop_after ? 42 : 0;
+}
+
+static void test_foreach(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    const uint8_t v[] = {1, 2, 3, 4};
+    ls_store_put_t a[] = {{"b", v, 2}, {"a", v, 1}, {"c", v, 3}};
+    ls_store_put_t b[] = {{"x", v, 4}};
+    CU_ASSERT_EQUAL(ls_store_commit_page(st, 1, "conn", a, 3, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_commit_page(st, 1, "conn2", b, 1, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_commit_page(st, 2, "conn", b, 1, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_commit_page(st, 0, "conn", b, 1, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_commit_page(st, 1, "con", b, 1, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    walk_t w = {0};
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 1, "conn", walk_cb, &w), LS_OK);
+    CU_ASSERT_EQUAL(w.n, 3); /* not conn2, con, nor partitions 0 and 2 */
+    CU_ASSERT_STRING_EQUAL(w.seen[0], "a=1");
+    CU_ASSERT_STRING_EQUAL(w.seen[1], "b=2");
+    CU_ASSERT_STRING_EQUAL(w.seen[2], "c=3");
+    memset(&w, 0, sizeof(w));
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 1, "conn2", walk_cb, &w), LS_OK);
+    CU_ASSERT_EQUAL(w.n, 1);
+    CU_ASSERT_STRING_EQUAL(w.seen[0], "x=4");
+    memset(&w, 0, sizeof(w));
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 3, "conn", walk_cb, &w), LS_OK);
+    CU_ASSERT_EQUAL(w.n, 0);
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 1, "nobody", walk_cb, &w), LS_OK);
+    CU_ASSERT_EQUAL(w.n, 0);
+    w.stop_after = 2;
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 1, "conn", walk_cb, &w), 42);
+    CU_ASSERT_EQUAL(w.n, 2);
+    ls_store_reader_destroy(r);
+    cleanup(st);
+}
+
+static void test_pending(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256], buf[64];
+    const uint8_t v[] = {7};
+    int m = -1;
+    ls_store_put_t a[] = {{"a", v, 1}, {"b", v, 1}};
+    ls_store_mark_t set[] = {{"a", 1}, {"b", 2}};
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "conn", a, 2, set, 2, 5, "conn", "{\"last_full_count\":2}",
+                                    err, sizeof(err)), LS_OK);
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "conn", "a", &m), LS_OK);
+    CU_ASSERT_EQUAL(m, 1);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "conn", "b", &m), LS_OK);
+    CU_ASSERT_EQUAL(m, 2);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "conn2", "a", &m), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(m, 0);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 2, "conn", "a", &m), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_reader_get_sync(r, 1, "conn", buf, sizeof(buf)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(buf, "{\"last_full_count\":2}");
+    ls_store_reader_destroy(r);
+    /* removal: state and marker of b go together with the checkpoint; a's marker is cleared */
+    ls_store_put_t del[] = {{"b", NULL, 0}};
+    ls_store_mark_t clr[] = {{"a", 0}, {"b", 0}};
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "conn", del, 1, clr, 2, 9, NULL, NULL, err, sizeof(err)), LS_OK);
+    r = ls_store_reader_new(st, err, sizeof(err));
+    const uint8_t *p;
+    size_t n;
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "conn", "a", &m), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "conn", "b", &m), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_reader_get(r, 1, "conn", "a", &p, &n), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_reader_get(r, 1, "conn", "b", &p, &n), LS_ENOTFOUND);
+    ls_store_reader_destroy(r);
+    int64_t cp;
+    CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_OK);
+    CU_ASSERT_EQUAL(cp, 9);
+    /* clearing a marker that does not exist is fine; a failing commit writes no marker */
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "conn", NULL, 0, clr, 1, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    char longid[600];
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    ls_store_mark_t bad[] = {{"c", 1}, {longid, 1}};
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "conn", NULL, 0, bad, 2, -1, NULL, NULL, err, sizeof(err)), LS_EINVAL);
+    r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "conn", "c", &m), LS_ENOTFOUND);
+    ls_store_reader_destroy(r);
+    cleanup(st);
+}
+
 static void test_bad_path(void)
 {
     char err[256];
@@ -99,6 +200,8 @@ static CU_TestInfo tests[] = {
     {"put, get, partitions, checkpoints", test_put_get},
     {"map full fails the page atomically", test_map_full},
     {"unusable path", test_bad_path},
+    {"foreach walks one partition and connection", test_foreach},
+    {"pending-removal markers", test_pending},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"store", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
