@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# bench/run.sh - the benchmark suite of docs/performance.md.
+#
+#   bash bench/run.sh [--smoke] [BUILD_DIR]
+#
+# Starts the real processes (devbroker, sandbox, one worker process) and
+# measures with the operating system's own accounting (/proc/PID/stat CPU
+# ticks, /proc/PID/status VmHWM, mdb_stat page counts, Kafka end offsets):
+#   a. full initial sync of 500 connections x 2,000 activities, the sandbox
+#      adding 100 ms to every request: wall time, pages/s, ideal, ratio
+#   b. worker CPU per activity, changed (first sync) and unchanged (second
+#      sync), next to jansson alone parsing the same pages
+#   c. peak RSS of a worker syncing one connection of 1,000,000 activities
+#   d. LMDB bytes per tracked activity
+#   e. LMDB write transactions and changelog records of a poll where nothing changed
+# Jobs are put on the jobs topic directly with kcat (all at once) so the
+# coordinator's spreading does not pace the measurement. --smoke runs the same
+# code on small sizes (used by ctest, label bench); it asserts no timing.
+set -uo pipefail
+SMOKE=0
+[ "${1:-}" = "--smoke" ] && { SMOKE=1; shift; }
+BUILD=$(cd "${1:-build}" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ $SMOKE -eq 1 ]; then
+  A_CONNS=20; STUDENTS=10; COURSES=20; LAT=20; C_STUDENTS=100; C_COURSES=100
+else
+  A_CONNS=500; STUDENTS=40; COURSES=50; LAT=100; C_STUDENTS=1000; C_COURSES=1000
+fi
+PER=$((STUDENTS * COURSES))   # coursera profile, 1 content per course
+LIMIT=100
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/lmsync-bench.XXXXXX")
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; sleep 1; for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$DIR"; }
+trap cleanup EXIT
+TICK=$(getconf CLK_TCK)
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+wait_file() { for _ in $(seq 600); do [ -s "$1" ] && return 0; sleep 0.1; done; die "timed out waiting for $1"; }
+
+# start_stack NAME SANDBOX_ARGS... : devbroker + sandbox + one worker process + status tail
+start_stack() {
+  local name=$1; shift
+  local d="$DIR/$name"; mkdir -p "$d"
+  "$BUILD/devbroker/lmsync-devbroker" --brokers 1 --partitions 6 --bootstrap-file "$d/bootstrap" --log-format text >"$d/devbroker.log" 2>&1 &
+  PIDS+=($!)
+  "$BUILD/sandbox/lmsync-sandbox" --port 0 --port-file "$d/port" --token bench --providers coursera "$@" >"$d/sandbox.log" 2>&1 &
+  PIDS+=($!); SANDBOX_PID=$!
+  wait_file "$d/bootstrap"; wait_file "$d/port"
+  BROKERS=$(cat "$d/bootstrap"); URL="http://127.0.0.1:$(cat "$d/port")"
+  printf 'unified.base_url = %s\nkafka.brokers = %s\nworker.lmdb_path = %s/lmdb\nworker.page_limit = %d\nworker.lmdb_map_mb = 8192\nlog.format = text\n' \
+    "$URL" "$BROKERS" "$d" "$LIMIT" >"$d/lmsync.conf"
+  "$BUILD/tools/lmsync-tail" --brokers "$BROKERS" --topic lmsync.sync.status --from beginning --format json >"$d/status.jsonl" 2>/dev/null &
+  PIDS+=($!)
+  UNIFIED_API_TOKEN=bench "$BUILD/worker/lmsync-worker" --config "$d/lmsync.conf" --processes 1 >"$d/worker.log" 2>&1 &
+  PIDS+=($!); MASTER=$!
+  for _ in $(seq 100); do WORKER=$(pgrep -P "$MASTER" | head -1); [ -n "$WORKER" ] && break; sleep 0.1; done
+  [ -n "$WORKER" ] || die "no worker process"
+  STACK="$d"
+  sleep 5 # the worker joins its consumer group (~3 s on the mock broker)
+}
+
+stop_stack() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; PIDS=(); }
+
+# enqueue TAG N_CONNS : one full job per connection, all at once
+enqueue() {
+  local tag=$1 n=$2 i c
+  for ((i = 1; i <= n; i++)); do
+    printf -v c 'conn-%04d' "$i"
+    printf '%s\t{"v":1,"job_id":"%s@%s","connection_id":"%s","integration_type":"coursera","mode":"full","scheduled_at":"2026-01-01T00:00:00Z"}\n' "$c" "$c" "$tag" "$c"
+  done | kcat -P -b "$BROKERS" -t lmsync.poll.jobs -K $'\t' || die "kcat produce failed"
+}
+
+# wait_jobs TAG N : until N status records of jobs tagged TAG exist
+wait_jobs() {
+  local tag=$1 n=$2
+  for _ in $(seq 36000); do
+    [ "$(grep -c "@$tag\"" "$STACK/status.jsonl" 2>/dev/null)" -ge "$n" ] && return 0
+    sleep 0.1
+  done
+  die "jobs $tag did not finish"
+}
+
+sum_status() { grep "@$1\"" "$STACK/status.jsonl" | jq -s "map(.value.$2) | add"; }
+failed_jobs() { grep "@$1\"" "$STACK/status.jsonl" | jq -s 'map(select(.value.outcome != "ok")) | length'; }
+cpu_s() { awk -v t="$TICK" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
+hwm_mb() { awk '/VmHWM/ {print $2 / 1024}' "/proc/$1/status"; }
+sandbox_cpu() { curl -fsS "$URL/_sandbox/stats" | jq '.cpu_user_s + .cpu_sys_s'; }
+now() { date +%s.%N; }
+end_offsets() { # sum of end offsets of a topic
+  local t=$1 p s=0 o
+  for p in 0 1 2 3 4 5; do o=$(kcat -b "$BROKERS" -Q -t "$t:$p:-1" 2>/dev/null | awk '{print $NF}'); s=$((s + ${o:-0})); done
+  echo "$s"
+}
+last_txn() { mdb_stat -e "$STACK/lmdb" | awk '/Last transaction ID/ {print $4}'; }
+conns() { local i; for ((i = 1; i <= $1; i++)); do printf 'conn-%04d ' "$i"; done; }
+INFLIGHT=$(UNIFIED_API_TOKEN=x KAFKA_BROKERS=x "$BUILD/worker/lmsync-worker" --check-config 2>/dev/null | awk -F' = ' '/^worker.max_in_flight/ {print $2}')
+INFLIGHT=${INFLIGHT:-1}
+
+# ---- a. initial sync under 100 ms upstream latency
+log "a: $A_CONNS connections x $PER activities, ${LAT} ms per request, in-flight $INFLIGHT"
+start_stack a --connections "$A_CONNS" --students "$STUDENTS" --courses "$COURSES" --contents 1 --latency-ms "$LAT"
+T0=$(now); enqueue a "$A_CONNS"; wait_jobs a "$A_CONNS"; T1=$(now)
+A_WALL=$(echo "$T1 - $T0" | bc -l); A_PAGES=$(sum_status a pages); A_FAILED=$(failed_jobs a)
+A_IDEAL=$(echo "$A_PAGES * $LAT / 1000 / $INFLIGHT" | bc -l)
+A_RATIO=$(echo "100 * $A_IDEAL / $A_WALL" | bc -l)
+A_SB_CPU=$(sandbox_cpu)
+stop_stack
+
+# ---- b, d, e. CPU per activity, LMDB bytes, unchanged poll writes (no latency)
+B_CONNS=$A_CONNS
+log "b: $B_CONNS connections x $PER activities, no latency"
+start_stack b --connections "$B_CONNS" --students "$STUDENTS" --courses "$COURSES" --contents 1
+C0=$(cpu_s "$WORKER"); S0=$(sandbox_cpu); T0=$(now)
+enqueue b1 "$B_CONNS"; wait_jobs b1 "$B_CONNS"
+C1=$(cpu_s "$WORKER"); S1=$(sandbox_cpu); T1=$(now)
+RECS=$(sum_status b1 records)
+TXN0=$(last_txn); CL0=$(end_offsets lmsync.activity.state)
+enqueue b2 "$B_CONNS"; wait_jobs b2 "$B_CONNS"
+C2=$(cpu_s "$WORKER"); S2=$(sandbox_cpu); T2=$(now)
+TXN1=$(last_txn); CL1=$(end_offsets lmsync.activity.state)
+E_WRITES=$(sum_status b2 state_writes); E_EVENTS=$(sum_status b2 events)
+B_CHANGED_US=$(echo "($C1 - $C0) * 1000000 / $RECS" | bc -l)
+B_UNCHANGED_US=$(echo "($C2 - $C1) * 1000000 / $RECS" | bc -l)
+PARSE=$("$BUILD/bench/lmsync-parse-bench" "$URL" bench "$LIMIT" $(conns "$B_CONNS"))
+PARSE_US=$(echo "$(jq .parse_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$PARSE")" | bc -l)
+B_SB_SHARE=$(echo "100 * ($S2 - $S0) / (($T2 - $T0) * $(nproc))" | bc -l)
+read -r D_PAGES D_ENTRIES < <(mdb_stat -s activities "$STACK/lmdb" | awk '/Branch pages|Leaf pages|Overflow pages/ {p += $3} /Entries/ {e = $2} END {print p, e}')
+D_BYTES=$(echo "$D_PAGES * 4096 / $D_ENTRIES" | bc -l)
+stop_stack
+
+# ---- c. peak RSS, one connection of STUDENTS x COURSES activities
+C_PER=$((C_STUDENTS * C_COURSES))
+log "c: one connection x $C_PER activities"
+start_stack c --connections 1 --students "$C_STUDENTS" --courses "$C_COURSES" --contents 1
+enqueue c 1; wait_jobs c 1
+C_RSS=$(hwm_mb "$WORKER"); C_RECS=$(sum_status c records)
+stop_stack
+
+verdict() { if [ "$(echo "$1" | bc -l)" -eq 1 ]; then echo "met"; else echo "NOT MET"; fi; }
+printf '\nlmsync benchmark (%s) on %s, %s cores, %s\n' "$([ $SMOKE -eq 1 ] && echo smoke || echo full)" \
+  "$(uname -m)" "$(nproc)" "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+printf '%-52s %14s %14s %s\n' "measure" "value" "target" "verdict"
+printf '%-52s %14.1f %14s %s\n' "a. wall time of initial sync (s)" "$A_WALL" "-" ""
+printf '%-52s %14.1f %14s %s\n' "a. pages/s ($A_PAGES pages, $A_FAILED failed jobs)" "$(echo "$A_PAGES / $A_WALL" | bc -l)" "-" ""
+printf '%-52s %14.1f %14s %s\n' "a. ideal wall = pages x ${LAT}ms / $INFLIGHT in flight (s)" "$A_IDEAL" "-" ""
+printf '%-52s %13.1f%% %13s%% %s\n' "a. ratio ideal / measured" "$A_RATIO" ">= 80" "$(verdict "$A_RATIO >= 80")"
+printf '%-52s %14.2f %14s %s\n' "b. worker CPU per changed activity (us)" "$B_CHANGED_US" "<= 25" "$(verdict "$B_CHANGED_US <= 25")"
+printf '%-52s %14.2f %14s %s\n' "b. worker CPU per unchanged activity (us)" "$B_UNCHANGED_US" "<= 10" "$(verdict "$B_UNCHANGED_US <= 10")"
+printf '%-52s %14.2f %14s %s\n' "b. jansson alone, same pages (us per activity)" "$PARSE_US" "-" ""
+printf '%-52s %13.1f%% %14s %s\n' "b. sandbox CPU share of the machine during b" "$B_SB_SHARE" "-" ""
+printf '%-52s %14.1f %14s %s\n' "c. worker peak RSS, 1 connection x $C_RECS (MB)" "$C_RSS" "<= 100" "$(verdict "$C_RSS <= 100")"
+printf '%-52s %14.1f %14s %s\n' "d. LMDB bytes per tracked activity ($D_ENTRIES)" "$D_BYTES" "<= 150" "$(verdict "$D_BYTES <= 150")"
+printf '%-52s %14d %14s %s\n' "e. LMDB write txns in an unchanged poll" "$((TXN1 - TXN0))" "0" "$(verdict "$((TXN1 - TXN0)) == 0")"
+printf '%-52s %14d %14s %s\n' "e. changelog records in an unchanged poll" "$((CL1 - CL0))" "0" "$(verdict "$((CL1 - CL0)) == 0")"
+printf '%-52s %14d %14s %s\n' "e. events / state writes reported by the worker" "$((E_EVENTS + E_WRITES))" "0" "$(verdict "$((E_EVENTS + E_WRITES)) == 0")"
+printf '%-52s %14.2f %14s\n' "sandbox CPU during a (s)" "$A_SB_CPU" "-"
+[ "$A_FAILED" -eq 0 ] || die "$A_FAILED jobs failed in a"
+[ "$RECS" -eq $((B_CONNS * PER)) ] || die "b synced $RECS records, expected $((B_CONNS * PER))"
