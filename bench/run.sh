@@ -124,6 +124,8 @@ B_CHANGED_US=$(echo "($C1 - $C0) * 1000000 / $RECS" | bc -l)
 B_UNCHANGED_US=$(echo "($C2 - $C1) * 1000000 / $RECS" | bc -l)
 PARSE=$("$BUILD/bench/lmsync-parse-bench" "$URL" bench "$LIMIT" $(conns "$B_CONNS"))
 PARSE_US=$(echo "$(jq .parse_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$PARSE")" | bc -l)
+NORM_US=$(echo "$(jq .normalize_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$PARSE")" | bc -l)
+PAGE_US=$(echo "$(jq .page_parse_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$PARSE")" | bc -l)
 B_SB_SHARE=$(echo "100 * ($S2 - $S0) / (($T2 - $T0) * $(nproc))" | bc -l)
 read -r D_PAGES D_ENTRIES < <(mdb_stat -s activities "$STACK/lmdb" | awk '/Branch pages|Leaf pages|Overflow pages/ {p += $3} /Entries/ {e = $2} END {print p, e}')
 D_BYTES=$(echo "$D_PAGES * 4096 / $D_ENTRIES" | bc -l)
@@ -148,6 +150,8 @@ printf '%-52s %13.1f%% %13s%% %s\n' "a. ratio ideal / measured" "$A_RATIO" ">= 8
 printf '%-52s %14.2f %14s %s\n' "b. worker CPU per changed activity (us)" "$B_CHANGED_US" "<= 25" "$(verdict "$B_CHANGED_US <= 25")"
 printf '%-52s %14.2f %14s %s\n' "b. worker CPU per unchanged activity (us)" "$B_UNCHANGED_US" "<= 10" "$(verdict "$B_UNCHANGED_US <= 10")"
 printf '%-52s %14.2f %14s %s\n' "b. jansson alone, same pages (us per activity)" "$PARSE_US" "-" ""
+printf '%-52s %14.2f %14s %s\n' "b. jansson + ls_activity_from_json, same pages (us)" "$NORM_US" "-" ""
+printf '%-52s %14.2f %14s %s\n' "b. ls_page_parse, same pages (us per activity)" "$PAGE_US" "-" ""
 printf '%-52s %13.1f%% %14s %s\n' "b. sandbox CPU share of the machine during b" "$B_SB_SHARE" "-" ""
 printf '%-52s %14.1f %14s %s\n' "c. worker peak RSS, 1 connection x $C_RECS (MB)" "$C_RSS" "<= 100" "$(verdict "$C_RSS <= 100")"
 printf '%-52s %14.1f %14s %s\n' "d. LMDB bytes per tracked activity ($D_ENTRIES)" "$D_BYTES" "<= 150" "$(verdict "$D_BYTES <= 150")"

@@ -7,7 +7,9 @@
  * over-long string rejects the whole record with a reason that names the
  * field, because a silently "fixed" value would turn into a bogus change
  * event later. Reasons are single-line: quoted input is truncated and
- * control characters are replaced.
+ * control characters are replaced. The checks work on ls_jval_t views, so
+ * the jansson path (ls_activity_from_json) and the direct page parser
+ * (ls_page) share them and cannot drift apart.
  */
 #include "ls_activity.h"
 #include "ls_err.h"
@@ -71,16 +73,14 @@ static int fail(char *err, size_t errsz, const char *fmt, ...)
     return LS_EINVAL;
 }
 
-static const char *json_kind(const json_t *v)
+static const char *jtype_name(ls_jtype_t t)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
+    switch (t) {
+    case LS_JT_OBJECT: return "object";
+    case LS_JT_ARRAY: return "array";
+    case LS_JT_STRING: return "string";
+    case LS_JT_NUMBER: return "number";
+    case LS_JT_BOOL: return "boolean";
     default: return "null";
     }
 }
@@ -105,59 +105,71 @@ static void quote_excerpt(const char *s, char *out, size_t outsz)
     out[j] = '\0';
 }
 
-static int read_string(const json_t *v, const char *name, char *dst,
+static int read_string(const ls_jval_t *v, const char *name, char *dst,
                        char *err, size_t errsz)
 {
-    if (!json_is_string(v))
-        return fail(err, errsz, "field '%s': expected string, got %s", name, json_kind(v));
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (strlen(s) != len)
+    if (v->type != LS_JT_STRING)
+        return fail(err, errsz, "field '%s': expected string, got %s", name, jtype_name(v->type));
+    if (memchr(v->str, '\0', v->len) != NULL)
         return fail(err, errsz, "field '%s': contains a NUL byte", name);
-    if (len > LS_STR_MAX)
+    if (v->len > LS_STR_MAX)
         return fail(err, errsz, "field '%s': longer than %d bytes", name, LS_STR_MAX);
-    memcpy(dst, s, len + 1);
+    memcpy(dst, v->str, v->len);
+    dst[v->len] = '\0';
     return LS_OK;
 }
 
-static int read_value(const json_t *v, ls_field_t f, ls_activity_t *out,
+/*
+ * A valid RFC 3339 value is at most 35 bytes, so a NUL-terminated copy of
+ * the first TIME_COPY_MAX bytes decides validity and holds everything the
+ * quoted excerpt needs (QUOTE_MAX + 1 bytes and whether there is more).
+ */
+#define TIME_COPY_MAX 63
+
+static int read_time(const ls_jval_t *v, const char *name, int64_t *dst,
+                     char *err, size_t errsz)
+{
+    char tmp[TIME_COPY_MAX + 1], q[QUOTE_MAX + 8];
+    if (v->type != LS_JT_STRING)
+        return fail(err, errsz, "field '%s': expected string, got %s", name, jtype_name(v->type));
+    size_t n = v->len > TIME_COPY_MAX ? TIME_COPY_MAX : v->len;
+    memcpy(tmp, v->str, n);
+    tmp[n] = '\0';
+    if (v->len > TIME_COPY_MAX || memchr(v->str, '\0', v->len) != NULL ||
+        ls_time_parse(tmp, dst) != LS_OK) {
+        quote_excerpt(tmp, q, sizeof(q));
+        return fail(err, errsz, "field '%s': invalid timestamp \"%s\"", name, q);
+    }
+    return LS_OK;
+}
+
+static int read_value(const ls_jval_t *v, ls_field_t f, ls_activity_t *out,
                       char *err, size_t errsz)
 {
     const char *name = fields[f].name;
-    char q[QUOTE_MAX + 8];
     switch (fields[f].kind) {
     case K_STR:
         return read_string(v, name, FIELD_PTR(out, f, char), err, errsz);
     case K_BOOL:
-        if (!json_is_boolean(v))
-            return fail(err, errsz, "field '%s': expected boolean, got %s", name, json_kind(v));
-        *FIELD_PTR(out, f, bool) = json_is_true(v);
+        if (v->type != LS_JT_BOOL)
+            return fail(err, errsz, "field '%s': expected boolean, got %s", name, jtype_name(v->type));
+        *FIELD_PTR(out, f, bool) = v->boolean;
         return LS_OK;
-    case K_NUM: {
-        if (!json_is_number(v))
-            return fail(err, errsz, "field '%s': expected number, got %s", name, json_kind(v));
-        double d = json_number_value(v);
-        if (!isfinite(d))
+    case K_NUM:
+        if (v->type != LS_JT_NUMBER)
+            return fail(err, errsz, "field '%s': expected number, got %s", name, jtype_name(v->type));
+        if (!isfinite(v->number))
             return fail(err, errsz, "field '%s': not a finite number", name);
-        *FIELD_PTR(out, f, double) = d == 0.0 ? 0.0 : d; /* -0 -> +0 */
+        *FIELD_PTR(out, f, double) = v->number == 0.0 ? 0.0 : v->number; /* -0 -> +0 */
         return LS_OK;
-    }
     case K_TIME:
-        if (!json_is_string(v))
-            return fail(err, errsz, "field '%s': expected string, got %s", name, json_kind(v));
-        if (strlen(json_string_value(v)) != json_string_length(v) ||
-            ls_time_parse(json_string_value(v), FIELD_PTR(out, f, int64_t)) != LS_OK) {
-            quote_excerpt(json_string_value(v), q, sizeof(q));
-            return fail(err, errsz, "field '%s': invalid timestamp \"%s\"", name, q);
-        }
-        return LS_OK;
+        return read_time(v, name, FIELD_PTR(out, f, int64_t), err, errsz);
     }
     return LS_EINVAL;
 }
 
-static int read_id(const json_t *obj, ls_activity_t *out, char *err, size_t errsz)
+static int read_id(const ls_jval_t *v, ls_activity_t *out, char *err, size_t errsz)
 {
-    const json_t *v = json_object_get(obj, "id");
     if (v == NULL)
         return fail(err, errsz, "missing field 'id'");
     int rc = read_string(v, "id", out->id, err, errsz);
@@ -168,18 +180,18 @@ static int read_id(const json_t *obj, ls_activity_t *out, char *err, size_t errs
     return LS_OK;
 }
 
-int ls_activity_from_json(const json_t *obj, ls_activity_t *out,
-                          char *err, size_t errsz)
+int ls_activity_from_src(const ls_activity_src_t *src, ls_activity_t *out,
+                         char *err, size_t errsz)
 {
     ls_activity_clear(out);
-    if (!json_is_object(obj))
+    if (!src->is_object)
         return fail(err, errsz, "record is not an object");
-    int rc = read_id(obj, out, err, errsz);
+    int rc = read_id(src->id, out, err, errsz);
     for (int f = 0; rc == LS_OK && f < LS_F__COUNT; f++) {
-        const json_t *v = json_object_get(obj, fields[f].name);
+        const ls_jval_t *v = src->field[f];
         if (v == NULL)
             continue;
-        if (json_is_null(v)) {
+        if (v->type == LS_JT_NULL) {
             out->pres[f] = LS_NULL;
             continue;
         }
@@ -189,6 +201,48 @@ int ls_activity_from_json(const json_t *obj, ls_activity_t *out,
     if (rc != LS_OK)
         ls_activity_clear(out);
     return rc;
+}
+
+/* View a jansson value (borrowed) as an ls_jval_t; NULL stays NULL (absent). */
+static const ls_jval_t *jval_of(const json_t *j, ls_jval_t *v)
+{
+    if (j == NULL)
+        return NULL;
+    memset(v, 0, sizeof(*v));
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: v->type = LS_JT_OBJECT; break;
+    case JSON_ARRAY: v->type = LS_JT_ARRAY; break;
+    case JSON_STRING:
+        v->type = LS_JT_STRING;
+        v->str = json_string_value(j);
+        v->len = json_string_length(j);
+        break;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        v->type = LS_JT_NUMBER;
+        v->number = json_number_value(j);
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        v->type = LS_JT_BOOL;
+        v->boolean = json_is_true(j);
+        break;
+    default: v->type = LS_JT_NULL; break;
+    }
+    return v;
+}
+
+int ls_activity_from_json(const json_t *obj, ls_activity_t *out,
+                          char *err, size_t errsz)
+{
+    ls_jval_t id, vals[LS_F__COUNT];
+    ls_activity_src_t src = {.is_object = json_is_object(obj)};
+    if (src.is_object) {
+        src.id = jval_of(json_object_get(obj, "id"), &id);
+        for (int f = 0; f < LS_F__COUNT; f++)
+            src.field[f] = jval_of(json_object_get(obj, fields[f].name), &vals[f]);
+    }
+    return ls_activity_from_src(&src, out, err, errsz);
 }
 
 /* Integral values within +-2^53 print as JSON integers (40, not 40.0). */

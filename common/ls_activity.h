@@ -79,6 +79,50 @@ int ls_activity_from_json(const json_t *obj, ls_activity_t *out,
                           char *err, size_t errsz);
 
 /**
+ * One JSON value as a parser saw it, independent of the parser: lets
+ * ls_page (which never builds json_t trees) share the exact validation and
+ * reject reasons of ls_activity_from_json. Borrowed: str points to decoded
+ * string bytes (escapes resolved, not NUL-terminated, may contain NUL) owned
+ * by the caller for the duration of the call.
+ */
+typedef enum ls_jtype {
+    LS_JT_NULL = 0,
+    LS_JT_BOOL,
+    LS_JT_NUMBER,      /* JSON integer or real, as a double */
+    LS_JT_STRING,
+    LS_JT_OBJECT,
+    LS_JT_ARRAY
+} ls_jtype_t;
+
+typedef struct ls_jval {
+    ls_jtype_t type;
+    bool boolean;       /* LS_JT_BOOL */
+    double number;      /* LS_JT_NUMBER */
+    const char *str;    /* LS_JT_STRING: len decoded bytes */
+    size_t len;
+} ls_jval_t;
+
+/**
+ * A record's tracked keys: is_object false for a non-object element; a NULL
+ * pointer means the key is absent. With duplicate keys, pass the value a
+ * JSON parser keeps (jansson keeps the last one). All pointers borrowed.
+ */
+typedef struct ls_activity_src {
+    bool is_object;
+    const ls_jval_t *id;
+    const ls_jval_t *field[LS_F__COUNT];
+} ls_activity_src_t;
+
+/**
+ * The parser-independent core of ls_activity_from_json: same checks, same
+ * order (id first, then fields in ls_field_t order), same reasons, and *out
+ * cleared first and left cleared on error.
+ * @return 0, or LS_EINVAL with the reason in err (err may be NULL / errsz 0).
+ */
+int ls_activity_from_src(const ls_activity_src_t *src, ls_activity_t *out,
+                         char *err, size_t errsz);
+
+/**
  * The record as JSON (new reference): "id" plus every tracked field that is
  * not absent; null fields as JSON null; instants in ls_time_format() form;
  * integral numbers within +-2^53 as JSON integers (40, not 40.0), others as reals.
