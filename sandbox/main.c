@@ -33,6 +33,7 @@ static void sb_usage(FILE *f)
             "usage: lmsync-sandbox [--host 127.0.0.1] [--port 0] [--port-file PATH] [--seed 42]\n"
             "         [--connections 4] [--students 5] [--courses 3] [--contents 2]\n"
             "         [--providers coursera,go1,learnupon,d2l,successfactors_lms,udemy,docebo,moodle]\n"
+            "           (round-robin over connections; NAME*N repeats a name N times)\n"
             "         [--tick-ms 0] [--mutations-per-tick 5] [--latency-ms 0]\n"
             "         [--token sandbox-token | --token-file PATH]\n"
             "         [--log-format text|json] [--log-level debug|info|warn|error]\n");
@@ -106,21 +107,46 @@ static int sb_parse_args(int argc, char **argv, sb_opts_t *o)
     return 0;
 }
 
+/*
+ * --providers: comma list, assigned to connections round-robin. "name*N"
+ * repeats a name N times, so "coursera*3,go1*3" with --connections 6 gives
+ * each connection its own provider.
+ */
 static int sb_providers(const char *list, sb_world_config_t *cfg)
 {
-    char buf[1024];
-    snprintf(buf, sizeof(buf), "%s", list);
+    char *buf = strdup(list);
+    if (!buf)
+        return -1;
     cfg->nproviders = 0;
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    int rc = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
+        long rep = 1;
+        char *star = strchr(t, '*');
+        if (star) {
+            *star = '\0';
+            if (sb_parse_nonneg(star + 1, &rep) != LS_OK || rep < 1) {
+                fprintf(stderr, "lmsync-sandbox: bad repeat count in provider \"%s*%s\"\n", t, star + 1);
+                rc = -1;
+                break;
+            }
+        }
         const sb_profile_t *p = sb_profile_find(t);
         if (!p) {
             fprintf(stderr, "lmsync-sandbox: unknown provider \"%s\"\n", t);
-            return -1;
+            rc = -1;
+            break;
         }
-        if (cfg->nproviders < SB_MAX_PROVIDERS)
+        for (long i = 0; i < rep; i++) {
+            if (cfg->nproviders >= SB_MAX_PROVIDERS) {
+                fprintf(stderr, "lmsync-sandbox: more than %d providers listed\n", SB_MAX_PROVIDERS);
+                rc = -1;
+                break;
+            }
             cfg->providers[cfg->nproviders++] = p;
+        }
     }
-    return cfg->nproviders ? 0 : -1;
+    free(buf);
+    return rc == 0 && cfg->nproviders ? 0 : -1;
 }
 
 /* Read the first line of a token file into a heap string. */

@@ -50,6 +50,7 @@ typedef struct sb_conn {
     size_t n, cap;
     uint64_t next_act;           /* next generated act-CCCC-<seq> */
     uint64_t next_ord;
+    uint64_t front_ord;          /* next ord for a record put at the front (shift) */
 } sb_conn_t;
 
 typedef enum sb_change_type {
@@ -99,8 +100,10 @@ static unsigned sb_rng_range(sb_world_t *w, unsigned lo, unsigned hi)
 
 static void sb_set_str(sb_record_t *r, sb_field_t f, const char *s)
 {
+    size_t n = strnlen(s, SB_STR_MAX - 1); /* truncates like snprintf, without -Wformat-truncation */
     r->v[f].pres = SB_PRESENT;
-    snprintf(r->v[f].u.s, SB_STR_MAX, "%s", s);
+    memcpy(r->v[f].u.s, s, n);
+    r->v[f].u.s[n] = '\0';
 }
 
 static void sb_set_bool(sb_record_t *r, sb_field_t f, bool b)
@@ -356,7 +359,8 @@ void sb_world_config_default(sb_world_config_t *cfg)
     cfg->courses = 3;
     cfg->contents = 2;
     for (size_t i = 0; i < sb_profile_count() && i < SB_MAX_PROVIDERS; i++)
-        cfg->providers[cfg->nproviders++] = sb_profile_at(i);
+        if (!sb_profile_at(i)->test_only)
+            cfg->providers[cfg->nproviders++] = sb_profile_at(i);
 }
 
 static void sb_seed_grade(sb_world_t *w, const sb_profile_t *p, sb_record_t *r)
@@ -457,6 +461,8 @@ sb_world_t *sb_world_new(const sb_world_config_t *cfg, char *errstr, size_t errs
         c->prof = cfg->providers[i % cfg->nproviders];
         c->created_at = w->base_ms - 90 * SB_DAY_MS + (int64_t)i * 3600000;
         c->next_act = 1;
+        c->next_ord = 1ULL << 40;        /* room below for front inserts */
+        c->front_ord = (1ULL << 40) - 1;
     }
     for (size_t i = 0; i < w->nconns; i++)
         if (sb_seed_conn(w, &w->conns[i]) != LS_OK) {
@@ -650,7 +656,8 @@ static sb_field_t sb_sort_field(const sb_profile_t *p, const sb_query_t *q)
     return SB_F__COUNT;
 }
 
-static json_t *sb_list_locked(const sb_conn_t *c, const sb_query_t *q)
+/* The records q lists, in the order served (honoured sort or creation order). Caller frees. */
+static sb_sortkey_t *sb_list_keys(const sb_conn_t *c, const sb_query_t *q, size_t *nout)
 {
     const sb_profile_t *p = c->prof;
     sb_sortkey_t *keys = malloc((c->n ? c->n : 1) * sizeof(*keys));
@@ -670,6 +677,17 @@ static json_t *sb_list_locked(const sb_conn_t *c, const sb_query_t *q)
     }
     if (sf != SB_F__COUNT)
         qsort(keys, n, sizeof(*keys), sb_sortkey_cmp);
+    *nout = n;
+    return keys;
+}
+
+static json_t *sb_list_locked(const sb_conn_t *c, const sb_query_t *q)
+{
+    const sb_profile_t *p = c->prof;
+    size_t n = 0;
+    sb_sortkey_t *keys = sb_list_keys(c, q, &n);
+    if (!keys)
+        return NULL;
     size_t off = sb_opt_on(p, SB_OPT_OFFSET) ? (size_t)q->offset : 0;
     size_t lim = sb_opt_on(p, SB_OPT_LIMIT) ? (size_t)q->limit : n;
     json_t *arr = json_array();
@@ -696,6 +714,89 @@ int sb_world_list_activities(sb_world_t *w, const char *conn_id, const sb_query_
     }
     pthread_mutex_unlock(&w->mu);
     return rc;
+}
+
+/* Delete record index idx of c and log it; returns the log entry. */
+static const sb_change_t *sb_remove_locked(sb_world_t *w, sb_conn_t *c, size_t idx, int64_t now)
+{
+    sb_record_t *r = &c->recs[idx];
+    json_t *before = sb_record_full(r, c->prof);
+    char id[SB_STR_MAX];
+    snprintf(id, sizeof(id), "%s", r->v[SB_F_ID].u.s);
+    memmove(r, r + 1, (c->n - idx - 1) * sizeof(*r));
+    c->n--;
+    const sb_change_t *e = sb_log(w, c, id, before, NULL, now);
+    json_decref(before);
+    return e;
+}
+
+/* A new not-started/started record at the front of the creation order. */
+static const sb_change_t *sb_insert_front_locked(sb_world_t *w, sb_conn_t *c, const sb_query_t *q,
+                                                 int64_t now)
+{
+    const sb_profile_t *p = c->prof;
+    char id[SB_STR_MAX], buf[SB_QUERY_VAL_MAX + 8];
+    do
+        sb_next_act_id(c, id, sizeof(id));
+    while (sb_rec_find(c, id));
+    if (!sb_rec_append(c, id))
+        return NULL;
+    sb_record_t r = c->recs[c->n - 1];
+    memmove(&c->recs[1], &c->recs[0], (c->n - 1) * sizeof(r));
+    r.ord = c->front_ord--;
+    unsigned s = sb_rng_range(w, 1, w->cfg.students ? w->cfg.students : 1);
+    unsigned k = sb_rng_range(w, 1, w->cfg.courses ? w->cfg.courses : 1);
+    snprintf(buf, sizeof(buf), "crs-%u", k);
+    sb_set_str(&r, SB_F_COURSE_ID, q && q->has_course_id ? q->course_id : buf);
+    snprintf(buf, sizeof(buf), "stu-%u", s);
+    sb_set_str(&r, SB_F_STUDENT_ID, q && q->has_student_id ? q->student_id : buf);
+    if (sb_profile_has(p, SB_F_CONTENT_ID)) {
+        if (q && q->has_content_id)
+            sb_set_str(&r, SB_F_CONTENT_ID, q->content_id);
+        else {
+            snprintf(buf, sizeof(buf), "cnt-%u", (k - 1) * (w->cfg.contents ? w->cfg.contents : 1) + 1);
+            sb_set_str(&r, SB_F_CONTENT_ID, buf);
+        }
+    }
+    sb_set_time(&r, SB_F_CREATED_AT, now);
+    sb_set_bool(&r, SB_F_IS_COMPLETED, false);
+    if (sb_profile_has(p, SB_F_PROGRESS))
+        sb_set_num(&r, SB_F_PROGRESS, 0);
+    if (sb_profile_has(p, SB_F_UPDATED_AT))
+        sb_set_time(&r, SB_F_UPDATED_AT, now);
+    c->recs[0] = r;
+    json_t *after = sb_record_full(&c->recs[0], p);
+    const sb_change_t *e = sb_log(w, c, id, NULL, after, now);
+    json_decref(after);
+    return e;
+}
+
+int sb_world_shift(sb_world_t *w, const char *conn_id, const sb_query_t *q, bool delete_one,
+                   int64_t now_ms, json_t **change_out)
+{
+    int64_t now = now_ms - now_ms % 1000;
+    *change_out = NULL;
+    pthread_mutex_lock(&w->mu);
+    sb_conn_t *c = sb_conn_find(w, conn_id);
+    if (!c) {
+        pthread_mutex_unlock(&w->mu);
+        return LS_ENOTFOUND;
+    }
+    const sb_change_t *e = NULL;
+    if (!delete_one) {
+        e = sb_insert_front_locked(w, c, q, now);
+    } else if (q->offset > 0) {
+        size_t n = 0;
+        sb_sortkey_t *keys = sb_list_keys(c, q, &n);
+        size_t off = sb_opt_on(c->prof, SB_OPT_OFFSET) ? (size_t)q->offset : 0;
+        if (keys && off > 0 && off - 1 < n)
+            e = sb_remove_locked(w, c, (size_t)(keys[off - 1].r - c->recs), now);
+        free(keys);
+    }
+    if (e)
+        *change_out = sb_change_json(w, e);
+    pthread_mutex_unlock(&w->mu);
+    return LS_OK;
 }
 
 int sb_world_get_activity(sb_world_t *w, const char *conn_id, const char *act_id,
@@ -1062,14 +1163,7 @@ int sb_world_remove(sb_world_t *w, const char *conn_id, const char *act_id,
         pthread_mutex_unlock(&w->mu);
         return LS_ENOTFOUND;
     }
-    json_t *before = sb_record_full(r, c->prof);
-    char id[SB_STR_MAX];
-    snprintf(id, sizeof(id), "%s", r->v[SB_F_ID].u.s);
-    size_t idx = (size_t)(r - c->recs);
-    memmove(r, r + 1, (c->n - idx - 1) * sizeof(*r));
-    c->n--;
-    const sb_change_t *e = sb_log(w, c, id, before, NULL, now);
-    json_decref(before);
+    const sb_change_t *e = sb_remove_locked(w, c, (size_t)(r - c->recs), now);
     *change_out = e ? sb_change_json(w, e) : json_null();
     pthread_mutex_unlock(&w->mu);
     return LS_OK;

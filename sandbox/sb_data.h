@@ -25,7 +25,7 @@
 #include "sb_query.h"
 
 #define SB_STR_MAX 48            /* max string length + 1 of record values */
-#define SB_MAX_PROVIDERS 64
+#define SB_MAX_PROVIDERS 10000   /* one per connection at most */
 
 typedef struct sb_world sb_world_t;
 
@@ -114,6 +114,20 @@ int sb_world_apply(sb_world_t *w, const sb_apply_t *req, int64_t now_ms,
 /** Delete an activity. 0 with *change_out (new reference) or LS_ENOTFOUND. */
 int sb_world_remove(sb_world_t *w, const char *conn_id, const char *act_id,
                     int64_t now_ms, json_t **change_out);
+
+/**
+ * A "shift" in the middle of a paginated scan (fault kind "shift"), applied
+ * just before the page of q is served. insert: a new record (course_id and
+ * student_id from q's filters when given, else random) goes to the front of
+ * the creation order, so the page repeats the last record of the previous
+ * page. delete: the record at position offset-1 of q's listing (already
+ * served) is deleted, so the page skips one record. Both are logged
+ * (created / removed) like any change.
+ * @return 0 with *change_out (new reference, or NULL when nothing fitted),
+ *         or LS_ENOTFOUND (connection).
+ */
+int sb_world_shift(sb_world_t *w, const char *conn_id, const sb_query_t *q, bool delete_one,
+                   int64_t now_ms, json_t **change_out);
 
 /** GET /_sandbox/changes: {"next":N,"changes":[...]} with seq >= since. New reference. */
 json_t *sb_world_changes(sb_world_t *w, uint64_t since, size_t limit);

@@ -10,7 +10,7 @@
 
 #include "ls_err.h"
 
-#define SB_FAULT_MAX 64
+#define SB_FAULT_MAX 1024
 
 typedef enum sb_scope {
     SB_SCOPE_ANY = 0, SB_SCOPE_ACTIVITY, SB_SCOPE_COURSE, SB_SCOPE_LMS, SB_SCOPE_UNIFIED
@@ -26,6 +26,7 @@ typedef struct sb_fault {
     long count;                     /* remaining; -1 forever */
     long latency_ms;
     long stall_ms;
+    sb_shift_dir_t dir;             /* SB_FAULT_SHIFT only */
 } sb_fault_t;
 
 struct sb_faults {
@@ -38,8 +39,9 @@ struct sb_faults {
 static const char *const sb_kind_names[] = {
     [SB_FAULT_NONE] = "none", [SB_FAULT_STATUS] = "status", [SB_FAULT_TRUNCATE] = "truncate",
     [SB_FAULT_NOT_ARRAY] = "not_array", [SB_FAULT_LATENCY] = "latency",
-    [SB_FAULT_STALL] = "stall", [SB_FAULT_BAD_RECORD] = "bad_record",
+    [SB_FAULT_STALL] = "stall", [SB_FAULT_BAD_RECORD] = "bad_record", [SB_FAULT_SHIFT] = "shift",
 };
+static const char *const sb_dir_names[] = { "none", "insert", "delete" };
 static const char *const sb_scope_names[] = { "any", "activity", "course", "lms", "unified" };
 
 sb_faults_t *sb_faults_new(void)
@@ -76,11 +78,14 @@ static int sb_lookup(const char *const *names, size_t n, const char *s)
 
 static json_t *sb_fault_json(const sb_fault_t *x)
 {
-    return json_pack("{s:I,s:s,s:s,s:s,s:i,s:i,s:I,s:I,s:I}", "id", (json_int_t)x->id,
+    json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:i,s:i,s:I,s:I,s:I}", "id", (json_int_t)x->id,
                      "connection_id", x->conn, "kind", sb_kind_names[x->kind],
                      "path", sb_scope_names[x->scope], "status", x->status,
                      "retry_after", x->retry_after, "count", (json_int_t)x->count,
                      "latency_ms", (json_int_t)x->latency_ms, "stall_ms", (json_int_t)x->stall_ms);
+    if (j && x->kind == SB_FAULT_SHIFT)
+        json_object_set_new(j, "direction", json_string(sb_dir_names[x->dir]));
+    return j;
 }
 
 static int sb_fault_parse(const json_t *body, sb_fault_t *x, char *err, size_t err_size)
@@ -103,6 +108,15 @@ static int sb_fault_parse(const json_t *body, sb_fault_t *x, char *err, size_t e
     x->count = sb_json_long(body, "count", -1);
     x->latency_ms = sb_json_long(body, "latency_ms", 100);
     x->stall_ms = sb_json_long(body, "stall_ms", 30000);
+    if (x->kind == SB_FAULT_SHIFT) {
+        const json_t *d = json_object_get(body, "direction");
+        int dir = d ? sb_lookup(sb_dir_names, 3, json_string_value(d)) : SB_SHIFT_INSERT;
+        if (dir <= SB_SHIFT_NONE) {
+            snprintf(err, err_size, "shift fault needs direction \"insert\" or \"delete\"");
+            return LS_EINVAL;
+        }
+        x->dir = (sb_shift_dir_t)dir;
+    }
     if (x->status < 100 || x->status > 599 || x->count == 0 || x->count < -1 ||
         x->latency_ms < 0 || x->stall_ms < 0 || x->retry_after < 0) {
         snprintf(err, err_size, "fault has an out-of-range status, count or delay");
@@ -171,6 +185,8 @@ void sb_faults_match(sb_faults_t *f, const char *conn_id, sb_req_kind_t kind, sb
     for (size_t i = 0; i < f->n; i++) {
         sb_fault_t *x = &f->v[i];
         bool sleeper = x->kind == SB_FAULT_LATENCY || x->kind == SB_FAULT_STALL;
+        if (x->kind == SB_FAULT_SHIFT)
+            continue;
         if (!sb_fault_applies(x, conn_id, kind) || (!sleeper && hit->action != SB_FAULT_NONE))
             continue;
         if (x->kind == SB_FAULT_LATENCY)
@@ -189,4 +205,23 @@ void sb_faults_match(sb_faults_t *f, const char *conn_id, sb_req_kind_t kind, sb
         }
     }
     pthread_mutex_unlock(&f->mu);
+}
+
+sb_shift_dir_t sb_faults_take_shift(sb_faults_t *f, const char *conn_id)
+{
+    sb_shift_dir_t dir = SB_SHIFT_NONE;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->n; i++) {
+        sb_fault_t *x = &f->v[i];
+        if (x->kind != SB_FAULT_SHIFT || !sb_fault_applies(x, conn_id, SB_REQ_ACTIVITY))
+            continue;
+        dir = x->dir;
+        if (x->count > 0 && --x->count == 0) {
+            memmove(x, x + 1, (f->n - i - 1) * sizeof(*x));
+            f->n--;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return dir;
 }

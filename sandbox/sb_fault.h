@@ -21,8 +21,16 @@ typedef enum sb_fault_kind {
     SB_FAULT_NOT_ARRAY,
     SB_FAULT_LATENCY,
     SB_FAULT_STALL,
-    SB_FAULT_BAD_RECORD
+    SB_FAULT_BAD_RECORD,
+    SB_FAULT_SHIFT             /* mutates the world mid-scan; see sb_faults_take_shift */
 } sb_fault_kind_t;
+
+/* Direction of a "shift" fault. */
+typedef enum sb_shift_dir {
+    SB_SHIFT_NONE = 0,
+    SB_SHIFT_INSERT,           /* a new record at the front: the next page repeats one */
+    SB_SHIFT_DELETE            /* a record before the offset is deleted: the next page skips one */
+} sb_shift_dir_t;
 
 /* What a request is, for "path" scoping. */
 typedef enum sb_req_kind {
@@ -48,7 +56,8 @@ void sb_faults_destroy(sb_faults_t *f);
 /**
  * Add a fault from a control-API body
  * {"connection_id":"conn-0001"|"*","kind":..,"status":503,"retry_after":2,
- *  "count":N|-1,"latency_ms":100,"stall_ms":30000,"path":"activity"|"course"|"lms"|"unified"}.
+ *  "count":N|-1,"latency_ms":100,"stall_ms":30000,"path":"activity"|"course"|"lms"|"unified",
+ *  "direction":"insert"|"delete"}  (direction: kind "shift" only, default insert).
  * @return 0 and *echo (new reference: the stored fault with its id), or
  *         LS_EINVAL with a message in err.
  */
@@ -65,5 +74,13 @@ json_t *sb_faults_list(sb_faults_t *f);
  * /unified requests (only "*" faults match those).
  */
 void sb_faults_match(sb_faults_t *f, const char *conn_id, sb_req_kind_t kind, sb_fault_hit_t *hit);
+
+/**
+ * Match (and consume one count of) the first "shift" fault of conn_id. The
+ * caller calls it only for activity list requests with offset > 0 (a scan
+ * past its first page). sb_faults_match() never matches shift faults.
+ * @return the direction, or SB_SHIFT_NONE.
+ */
+sb_shift_dir_t sb_faults_take_shift(sb_faults_t *f, const char *conn_id);
 
 #endif

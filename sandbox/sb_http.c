@@ -282,6 +282,17 @@ static void sb_lms_activity(sb_http_t *h, const char *cid, const char *aid, cons
         sb_reply_set(r, 200, out);
         return;
     }
+    if (q.offset > 0) {               /* mid-scan: a "shift" fault moves the list under it */
+        sb_shift_dir_t dir = sb_faults_take_shift(h->faults, cid);
+        json_t *change = NULL;
+        if (dir != SB_SHIFT_NONE &&
+            sb_world_shift(h->world, cid, &q, dir == SB_SHIFT_DELETE, ls_time_now_ms(), &change) == LS_OK &&
+            change)
+            ls_info("shift fault on \"%s\" at offset %ld: %s %s", cid, q.offset,
+                    json_string_value(json_object_get(change, "type")),
+                    json_string_value(json_object_get(change, "activity_id")));
+        json_decref(change);
+    }
     int rc = sb_world_list_activities(h->world, cid, &q, &out, err, sizeof(err));
     if (rc == LS_OK)
         sb_reply_set(r, 200, out);

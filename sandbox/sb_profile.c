@@ -34,28 +34,33 @@
 static const sb_profile_t sb_profiles[] = {
     { "coursera", "Coursera", "enrollment_progress",
       SB_BASE_FIELDS | UPD | CNT | PRG | DUR,
-      { S, S, N, S, S, N, N, N }, SB_TS_Z, 0 },
+      { S, S, N, S, S, N, N, N }, SB_TS_Z, 0, false },
     { "go1", "Go1", "enrollment",
       SB_BASE_FIELDS | UPD | CNT | PRG,
-      { S, S, N, S, S, S, N, S }, SB_TS_MILLIS_Z, 0 },
+      { S, S, N, S, S, S, N, S }, SB_TS_MILLIS_Z, 0, false },
     { "learnupon", "LearnUpon", "enrollment",
       SB_BASE_FIELDS | UPD | PRG,
-      { S, S, N, S, S, N, N, N }, SB_TS_Z, 0 },
+      { S, S, N, S, S, N, N, N }, SB_TS_Z, 0, false },
     { "d2l", "D2L Brightspace", "userprogress",
       SB_BASE_FIELDS | UPD | CNT | DUR | GRD,
-      { S, S, N, S, S, S, N, N }, SB_TS_OFFSET, 0 },
+      { S, S, N, S, S, S, N, N }, SB_TS_OFFSET, 0, false },
     { "successfactors_lms", "SAP SuccessFactors (LMS)", "learninghistory",
       SB_BASE_FIELDS | UPD | CNT | DUR,
-      { S, S, S, S, S, N, S, S }, SB_TS_Z, SB_WH_VIRTUAL },
+      { S, S, S, S, S, N, S, S }, SB_TS_Z, SB_WH_VIRTUAL, false },
     { "udemy", "Udemy Business", "user_course_activity",
       SB_BASE_FIELDS | UPD,
-      { S, S, N, S, S, N, N, N }, SB_TS_Z, 0 },
+      { S, S, N, S, S, N, N, N }, SB_TS_Z, 0, false },
     { "docebo", "Docebo", "enrollment",
       SB_BASE_FIELDS | UPD,
-      { S, S, N, S, S, N, S, N }, SB_TS_Z, SB_WH_VIRTUAL | SB_WH_NATIVE },
+      { S, S, N, S, S, N, S, N }, SB_TS_Z, SB_WH_VIRTUAL | SB_WH_NATIVE, false },
     { "moodle", "Moodle", "activity_completion",
       SB_BASE_FIELDS | CNT | GRD,
-      { S, S, N, S, S, S, N, N }, SB_TS_Z, 0 },
+      { S, S, N, S, S, S, N, N }, SB_TS_Z, 0, false },
+    /* Test-only (not a vendor): the activity list requires course_id, so
+     * per-course fan-out can be exercised. Never in the default --providers. */
+    { "sandbox_course_required", "Sandbox (course_id required)", "enrollment",
+      SB_BASE_FIELDS | UPD | PRG,
+      { S, S, N, R, S, N, N, N }, SB_TS_Z, 0, true },
 };
 
 #undef S
@@ -196,6 +201,7 @@ static json_t *sb_activity_support_json(const sb_profile_t *p)
             json_object_set_new(in, sb_fields[f].name, json_string("supported"));
     json_object_set_new(in, "raw", json_string("supported"));
     json_object_set_new(s, "inbound_fields", in);
+    json_object_set_new(s, "raw_objects", json_pack("[s]", p->vendor_object));
     if (p->webhooks)
         json_object_set_new(s, "webhook_events", sb_webhook_events_json(p->webhooks));
     return s;

@@ -81,6 +81,7 @@ typedef struct sb_profile {
     sb_support_t opt[SB_OPT__COUNT];
     sb_ts_style_t ts_style;
     unsigned webhooks;           /* SB_WH_* for lms_activity */
+    bool test_only;              /* not a vendor; never a default provider */
 } sb_profile_t;
 
 /** Number of profiles in the table. */
