@@ -6,6 +6,7 @@
  */
 #include "ls_config.h"
 #include "ls_err.h"
+#include "ls_profile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -39,12 +40,20 @@ static const cfg_setting_t settings[] = {
     I("coordinator.interval_s", poll_interval_s, 1, 86400),
     I("coordinator.discovery_interval_s", discovery_interval_s, 1, 86400),
     I("coordinator.job_timeout_s", job_timeout_s, 1, 86400),
+    I("coordinator.full_every", full_every, 1, 100000),
+    I("coordinator.full_max_age_s", full_max_age_s, 60, 30 * 86400),
+    I("coordinator.fanout_records", fanout_records, 0, 2000000000),
+    S("coordinator.profile_overrides", profile_overrides),
     S("worker.lmdb_path", lmdb_path),
     I("worker.lmdb_map_mb", lmdb_map_mb, 1, 1048576),
     I("worker.page_limit", page_limit, 1, 1000),
     S("worker.group_id", group_id),
     I("worker.processes", worker_processes, 0, 256),
     I("worker.removal_min_ratio_pct", removal_min_ratio_pct, 0, 100),
+    I("worker.state_tombstone_retention_s", state_retention_s, 1, 315360000),
+    I("worker.watermark_overlap_s", watermark_overlap_s, 0, 86400),
+    I("worker.shrink_accept_scans", shrink_accept_scans, 0, 1000),
+    I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
     S("log.level", log_level),
     S("log.format", log_format),
 };
@@ -65,6 +74,13 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->page_limit = 100;
     cfg->worker_processes = 0;
     cfg->removal_min_ratio_pct = 50;
+    cfg->state_retention_s = 86400; /* Kafka's default delete.retention.ms */
+    cfg->full_every = 12;
+    cfg->full_max_age_s = 86400;
+    cfg->fanout_records = 50000;
+    cfg->watermark_overlap_s = 120;
+    cfg->shrink_accept_scans = 3;
+    cfg->shrink_tolerance_pct = 5;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     snprintf(cfg->log_format, sizeof(cfg->log_format), "json");
@@ -247,6 +263,8 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         snprintf(err, errsz, "setting 'log.level' must be debug, info, warn or error, got \"%s\"", cfg->log_level);
         return LS_EINVAL;
     }
+    if (ls_profile_check_overrides(cfg->profile_overrides, err, errsz) != LS_OK)
+        return LS_EINVAL;
     if (cfg->lmdb_path[0] == '\0') {
         snprintf(err, errsz, "setting 'worker.lmdb_path' is empty");
         return LS_EINVAL;

@@ -32,14 +32,24 @@ typedef struct ls_config {
     int poll_interval_s;                 /* coordinator.interval_s */
     int discovery_interval_s;            /* coordinator.discovery_interval_s */
     int job_timeout_s;                   /* coordinator.job_timeout_s: re-enqueue an unreported job after this */
+    int full_every;                      /* coordinator.full_every: every Nth job of an incremental scope is a full scan */
+    int full_max_age_s;                  /* coordinator.full_max_age_s: ... and at least this often */
+    int fanout_records;                  /* coordinator.fanout_records: poll per course above this size (0 = never by size) */
+    char profile_overrides[2048];        /* coordinator.profile_overrides: "TARGET.KEY=VALUE,..." (ls_profile.h) */
     /* worker */
     char lmdb_path[LS_CFG_STR];          /* worker.lmdb_path */
     int lmdb_map_mb;                     /* worker.lmdb_map_mb */
     int page_limit;                      /* worker.page_limit */
     char group_id[128];                  /* worker.group_id */
     int worker_processes;                /* worker.processes: children forked by the supervisor (0 = one per core) */
+    int watermark_overlap_s;             /* worker.watermark_overlap_s: incremental watermark = job start minus this */
+    int shrink_accept_scans;             /* worker.shrink_accept_scans: accept a guarded shrink as the new baseline after
+                                            this many consecutive complete scans agree (0 = never) */
+    int shrink_tolerance_pct;            /* worker.shrink_tolerance_pct: how close those scans' counts must be */
     int removal_min_ratio_pct;           /* worker.removal_min_ratio_pct: a full scan returning fewer than this % of the
                                             records the previous complete scan returned removes nothing */
+    int state_retention_s;               /* worker.state_tombstone_retention_s: the state topic's delete.retention.ms
+                                            in seconds; an older checkpoint wipes and fully restores its partition */
     /* logging */
     char log_level[16];                  /* log.level */
     char log_format[16];                 /* log.format: json | text */

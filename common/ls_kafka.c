@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ls_time.h"
 
@@ -21,6 +22,13 @@ struct ls_producer {
 };
 
 struct ls_consumer {
+    rd_kafka_t *rk;
+    char *topic;                 /* the subscribed topic */
+    ls_rebalance_cb_t cb;        /* NULL: librdkafka's default handling */
+    void *ud;
+};
+
+struct ls_reader {
     rd_kafka_t *rk;
 };
 
@@ -144,19 +152,21 @@ static rd_kafka_headers_t *make_headers(const ls_kafka_header_t *h, size_t n)
     return hdrs;
 }
 
-int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
-                     const void *key, size_t key_len, const void *value, size_t len,
-                     const ls_kafka_header_t *headers, size_t n_headers,
-                     ls_batch_t *batch, int track)
+/* A track=1 message held back until the batch's other messages are delivered. */
+typedef struct held_msg {
+    char *topic;
+    int partition;
+    void *key, *value;          /* value NULL = tombstone */
+    size_t key_len, len;
+    rd_kafka_headers_t *hdrs;
+} held_msg_t;
+
+/* Produce (copying payload and key), waiting while the local queue is full.
+ * hdrs is owned by librdkafka on success, by the caller on failure. */
+static rd_kafka_resp_err_t produce_raw(ls_producer_t *p, const char *topic, int partition,
+                                       const void *key, size_t key_len, const void *value, size_t len,
+                                       rd_kafka_headers_t *hdrs, msg_ctx_t *ctx)
 {
-    msg_ctx_t *ctx = NULL;
-    if (batch) {
-        if (!(ctx = malloc(sizeof(*ctx))))
-            return LS_ENOMEM;
-        ctx->batch = batch;
-        ctx->track = track;
-    }
-    rd_kafka_headers_t *hdrs = make_headers(headers, n_headers);
     rd_kafka_resp_err_t err;
     for (;;) {
         err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
@@ -165,9 +175,76 @@ int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
                                 RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len),
                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(ctx), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            break;
+            return err;
         rd_kafka_poll(p->rk, 100);
     }
+}
+
+static void *dup_bytes(const void *b, size_t n)
+{
+    void *d = malloc(n ? n : 1);
+    if (d && n)
+        memcpy(d, b, n);
+    return d;
+}
+
+static void held_free(held_msg_t *h)
+{
+    free(h->topic);
+    free(h->key);
+    free(h->value);
+    if (h->hdrs)
+        rd_kafka_headers_destroy(h->hdrs);
+}
+
+/* Keep a track=1 message in the batch (copies everything). */
+static int hold(ls_batch_t *b, const char *topic, int partition, const void *key, size_t key_len,
+                const void *value, size_t len, rd_kafka_headers_t *hdrs)
+{
+    if (b->n_held == b->cap_held) {
+        size_t cap = b->cap_held ? b->cap_held * 2 : 16;
+        held_msg_t *n = realloc(b->held, cap * sizeof(*n));
+        if (!n)
+            return LS_ENOMEM;
+        b->held = n;
+        b->cap_held = cap;
+    }
+    held_msg_t *h = &((held_msg_t *)b->held)[b->n_held];
+    *h = (held_msg_t){strdup(topic), partition, dup_bytes(key, key_len), value ? dup_bytes(value, len) : NULL,
+                      key_len, value ? len : 0, hdrs};
+    if (!h->topic || !h->key || (value && !h->value)) {
+        h->hdrs = NULL;
+        held_free(h);
+        return LS_ENOMEM;
+    }
+    b->n_held++;
+    b->pending++;
+    return LS_OK;
+}
+
+int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
+                     const void *key, size_t key_len, const void *value, size_t len,
+                     const ls_kafka_header_t *headers, size_t n_headers,
+                     ls_batch_t *batch, int track)
+{
+    rd_kafka_headers_t *hdrs = make_headers(headers, n_headers);
+    if (batch && track) {
+        int rc = hold(batch, topic, partition, key, key_len, value, len, hdrs);
+        if (rc != LS_OK && hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        return rc;
+    }
+    msg_ctx_t *ctx = NULL;
+    if (batch) {
+        if (!(ctx = malloc(sizeof(*ctx)))) {
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            return LS_ENOMEM;
+        }
+        ctx->batch = batch;
+        ctx->track = track;
+    }
+    rd_kafka_resp_err_t err = produce_raw(p, topic, partition, key, key_len, value, len, hdrs, ctx);
     if (err) {
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
@@ -182,9 +259,50 @@ int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
     return LS_OK;
 }
 
+static void batch_fail(ls_batch_t *b, const char *why)
+{
+    if (b->failed++ == 0)
+        snprintf(b->err, sizeof(b->err), "%s", why);
+}
+
+/* Produce the held-back messages, or drop them when the rest was not delivered. */
+static void release_held(ls_producer_t *p, ls_batch_t *b)
+{
+    int others_ok = b->failed == 0 && b->pending == (int)b->n_held;
+    for (size_t i = 0; i < b->n_held; i++) {
+        held_msg_t *h = &((held_msg_t *)b->held)[i];
+        msg_ctx_t *ctx = others_ok ? malloc(sizeof(*ctx)) : NULL;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__STATE;
+        if (ctx) {
+            *ctx = (msg_ctx_t){b, 1};
+            err = produce_raw(p, h->topic, h->partition, h->key, h->key_len, h->value, h->len, h->hdrs, ctx);
+            if (!err)
+                h->hdrs = NULL; /* owned by librdkafka now */
+        }
+        if (err) {
+            char why[256];
+            free(ctx);
+            b->pending--;
+            snprintf(why, sizeof(why), others_ok ? "produce to %s [%d] failed: %s"
+                                                 : "changelog record for %s [%d] not produced: %s",
+                     h->topic, h->partition, others_ok ? rd_kafka_err2str(err) : "events of the batch not delivered");
+            batch_fail(b, why);
+        }
+        held_free(h);
+    }
+    b->n_held = 0;
+}
+
 int ls_producer_wait(ls_producer_t *p, ls_batch_t *batch, int timeout_ms, char *err, size_t errsz)
 {
     int64_t deadline = ls_time_mono_ms() + timeout_ms;
+    while (batch->pending > (int)batch->n_held && ls_time_mono_ms() < deadline)
+        rd_kafka_poll(p->rk, 50);
+    if (batch->n_held)
+        release_held(p, batch);
+    free(batch->held);
+    batch->held = NULL;
+    batch->cap_held = 0;
     while (batch->pending > 0 && ls_time_mono_ms() < deadline)
         rd_kafka_poll(p->rk, 50);
     if (batch->pending > 0) {
@@ -211,13 +329,56 @@ int ls_producer_partition_count(ls_producer_t *p, const char *topic, int timeout
     return n;
 }
 
-ls_consumer_t *ls_consumer_new(const ls_config_t *cfg, const char *group_id, const char *topic,
-                               char *errstr, size_t errsz)
+/* Plain partition numbers of list (only the subscribed topic) into a new array. */
+static int *partitions_of(const ls_consumer_t *c, const rd_kafka_topic_partition_list_t *l, size_t *n)
+{
+    int *v = malloc(((size_t)l->cnt + 1) * sizeof(*v));
+    *n = 0;
+    for (int i = 0; v && i < l->cnt; i++)
+        if (strcmp(l->elems[i].topic, c->topic) == 0)
+            v[(*n)++] = (int)l->elems[i].partition;
+    return v;
+}
+
+/*
+ * Eager protocol: ASSIGN gives the whole new assignment, REVOKE takes all.
+ * Assigned partitions are paused before this returns, so nothing of them is
+ * fetched for the application until the worker restored their state and
+ * called ls_consumer_resume().
+ */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque)
+{
+    ls_consumer_t *c = opaque;
+    size_t n = 0;
+    int *v = partitions_of(c, parts, &n);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
+        if (!e)
+            e = rd_kafka_pause_partitions(rk, parts);
+        if (e)
+            ls_error("cannot assign and pause %d partitions: %s", parts->cnt, rd_kafka_err2str(e));
+        if (v && c->cb)
+            c->cb(LS_REBALANCE_ASSIGN, v, n, 0, c->ud);
+    } else {
+        if (v && c->cb)
+            c->cb(LS_REBALANCE_REVOKE, v, n, rd_kafka_assignment_lost(rk), c->ud);
+        rd_kafka_assign(rk, NULL);
+    }
+    if (!v)
+        ls_error("out of memory in a rebalance of %d partitions", parts->cnt);
+    free(v);
+}
+
+static ls_consumer_t *consumer_new(const ls_config_t *cfg, const char *group_id, const char *topic,
+                                   ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errsz)
 {
     const char *const kv[] = {
         "group.id", group_id, "enable.auto.commit", "false", "auto.offset.reset", "earliest",
         "enable.partition.eof", "false", "session.timeout.ms", "10000",
-        "max.poll.interval.ms", "600000", NULL};
+        "max.poll.interval.ms", "600000",
+        /* eager on purpose: librdkafka 2.0.x cooperative-sticky bugs, see architecture.md */
+        "partition.assignment.strategy", "range,roundrobin", NULL};
     rd_kafka_conf_t *conf = base_conf(cfg, errstr, errsz);
     if (!conf)
         return NULL;
@@ -226,16 +387,29 @@ ls_consumer_t *ls_consumer_new(const ls_config_t *cfg, const char *group_id, con
         return NULL;
     }
     ls_consumer_t *c = calloc(1, sizeof(*c));
+    if (c && !(c->topic = strdup(topic))) {
+        free(c);
+        c = NULL;
+    }
+    if (c && cb) {
+        c->cb = cb;
+        c->ud = ud;
+        rd_kafka_conf_set_opaque(conf, c);
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    }
     if (!c || !(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsz))) {
-        if (c)
+        if (c) {
+            free(c->topic);
             free(c);
-        else
+        } else {
             rd_kafka_conf_destroy(conf);
+        }
         return NULL;
     }
     rd_kafka_poll_set_consumer(c->rk);
     if (check_reachable(c->rk, cfg, 10000, errstr, errsz) != LS_OK) {
         rd_kafka_destroy(c->rk);
+        free(c->topic);
         free(c);
         return NULL;
     }
@@ -246,10 +420,23 @@ ls_consumer_t *ls_consumer_new(const ls_config_t *cfg, const char *group_id, con
     if (err) {
         snprintf(errstr, errsz, "cannot subscribe to \"%s\": %s", topic, rd_kafka_err2str(err));
         rd_kafka_destroy(c->rk);
+        free(c->topic);
         free(c);
         return NULL;
     }
     return c;
+}
+
+ls_consumer_t *ls_consumer_new(const ls_config_t *cfg, const char *group_id, const char *topic,
+                               char *errstr, size_t errsz)
+{
+    return consumer_new(cfg, group_id, topic, NULL, NULL, errstr, errsz);
+}
+
+ls_consumer_t *ls_consumer_new_rebalance(const ls_config_t *cfg, const char *group_id, const char *topic,
+                                         ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errsz)
+{
+    return consumer_new(cfg, group_id, topic, cb, ud, errstr, errsz);
 }
 
 void ls_consumer_destroy(ls_consumer_t *c)
@@ -258,7 +445,116 @@ void ls_consumer_destroy(ls_consumer_t *c)
         return;
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
+    free(c->topic);
     free(c);
+}
+
+int ls_consumer_resume(ls_consumer_t *c, int partition)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, partition);
+    rd_kafka_resp_err_t e = rd_kafka_resume_partitions(c->rk, l);
+    if (!e && l->elems[0].err)
+        e = l->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        ls_warn("cannot resume %s [%d]: %s", c->topic, partition, rd_kafka_err2str(e));
+        return LS_ETRANSIENT;
+    }
+    return LS_OK;
+}
+
+ls_reader_t *ls_reader_new(const ls_config_t *cfg, char *errstr, size_t errsz)
+{
+    char group[96];
+    snprintf(group, sizeof(group), "lmsync-restore-%ld-%lld", (long)getpid(), (long long)ls_time_now_ms());
+    const char *const kv[] = {
+        "group.id", group, /* required by assign(); never joined, never committed */
+        "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+        "enable.partition.eof", "true", "auto.offset.reset", "earliest", NULL};
+    rd_kafka_conf_t *conf = base_conf(cfg, errstr, errsz);
+    if (!conf)
+        return NULL;
+    if (conf_set_all(conf, kv, errstr, errsz) != LS_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    ls_reader_t *r = calloc(1, sizeof(*r));
+    if (!r || !(r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsz))) {
+        if (r)
+            free(r);
+        else
+            rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(r->rk);
+    return r;
+}
+
+void ls_reader_destroy(ls_reader_t *r)
+{
+    if (!r)
+        return;
+    rd_kafka_assign(r->rk, NULL);
+    rd_kafka_destroy(r->rk);
+    free(r);
+}
+
+int ls_reader_watermarks(ls_reader_t *r, const char *topic, int partition, int64_t *low, int64_t *high,
+                         int timeout_ms, char *err, size_t errsz)
+{
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(r->rk, topic, partition, low, high, timeout_ms);
+    if (e) {
+        snprintf(err, errsz, "watermarks of %s [%d]: %s", topic, partition, rd_kafka_err2str(e));
+        return LS_ETRANSIENT;
+    }
+    return LS_OK;
+}
+
+int ls_reader_start(ls_reader_t *r, const char *topic, int partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    rd_kafka_resp_err_t e = rd_kafka_assign(r->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        ls_warn("cannot read %s [%d] from %lld: %s", topic, partition, (long long)offset, rd_kafka_err2str(e));
+        return LS_ETRANSIENT;
+    }
+    return LS_OK;
+}
+
+int ls_reader_poll(ls_reader_t *r, int timeout_ms, ls_kmsg_t *m, int64_t *eof_offset, char *err, size_t errsz)
+{
+    *eof_offset = -1;
+    rd_kafka_message_t *rm = rd_kafka_consumer_poll(r->rk, timeout_ms);
+    if (!rm)
+        return LS_ENOTFOUND;
+    if (rm->err) {
+        int rc = LS_ENOTFOUND;
+        if (rm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            *eof_offset = rm->offset;
+        } else {
+            snprintf(err, errsz, "%s", rd_kafka_message_errstr(rm));
+            rc = LS_ETRANSIENT;
+        }
+        rd_kafka_message_destroy(rm);
+        return rc;
+    }
+    m->topic = rd_kafka_topic_name(rm->rkt);
+    m->partition = rm->partition;
+    m->offset = rm->offset;
+    m->key = rm->key;
+    m->key_len = rm->key_len;
+    m->value = rm->payload;
+    m->len = rm->len;
+    m->impl = rm;
+    return LS_OK;
+}
+
+void ls_reader_stop(ls_reader_t *r)
+{
+    rd_kafka_assign(r->rk, NULL);
 }
 
 int ls_consumer_poll(ls_consumer_t *c, int timeout_ms, ls_kmsg_t *m)

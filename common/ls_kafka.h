@@ -23,13 +23,24 @@ typedef struct ls_kafka_header {
     const char *value;   /* NUL-terminated */
 } ls_kafka_header_t;
 
-/* Delivery tracking for a group of produced messages (embed; ls_batch_init). */
+/*
+ * Delivery tracking for a group of produced messages (embed; ls_batch_init).
+ *
+ * Messages sent with track=1 (changelog records) are held back in the batch
+ * and produced by ls_producer_wait() only after every other message of the
+ * batch (the change events) was acknowledged; if one of those failed, the
+ * tracked messages are dropped and counted as failed. So a changelog record
+ * on Kafka always means its events were delivered: restoring LMDB from the
+ * changelog can never hide a change whose event was lost in a crash.
+ */
 typedef struct ls_batch {
-    int pending;          /* produced, delivery report not yet seen */
+    int pending;          /* produced (or held back), delivery report not yet seen */
     int delivered;
     int failed;
     int64_t tracked_next_offset; /* 1 + highest offset of messages produced with track=1, or -1 */
     char err[256];        /* first delivery failure */
+    void *held;           /* track=1 messages not produced yet (internal) */
+    size_t n_held, cap_held;
 } ls_batch_t;
 
 void ls_batch_init(ls_batch_t *b);
@@ -56,7 +67,10 @@ int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
                      ls_batch_t *batch, int track);
 
 /**
- * Serve delivery reports until batch has none pending or timeout_ms passes.
+ * Serve delivery reports until batch has none pending or timeout_ms passes:
+ * first the untracked messages, then (only if all of them were delivered)
+ * the held-back track=1 messages are produced and waited for.
+ * Always call it for a batch that was given to ls_producer_send().
  * @return 0 when every message was delivered; LS_ETRANSIENT with err set
  *         when one failed or the wait timed out.
  */
@@ -102,5 +116,56 @@ void ls_kmsg_release(ls_kmsg_t *m);
 /** Synchronously commit next_offset for topic/partition. */
 int ls_consumer_commit(ls_consumer_t *c, const char *topic, int partition, int64_t next_offset,
                        char *err, size_t errsz);
+
+/* ---- group rebalances (worker) ---- */
+
+typedef enum { LS_REBALANCE_ASSIGN = 1, LS_REBALANCE_REVOKE = 2 } ls_rebalance_t;
+
+/**
+ * Called from inside ls_consumer_poll() when the group assigns or revokes
+ * partitions of the subscribed topic (plain partition numbers; the array is
+ * borrowed for the call). lost = 1 when a revoke is involuntary (the member
+ * was dropped from the group: its commits will fail). On ASSIGN the
+ * partitions are already assigned *and paused*: nothing of them is
+ * delivered until ls_consumer_resume().
+ */
+typedef void (*ls_rebalance_cb_t)(ls_rebalance_t what, const int *partitions, size_t n, int lost, void *ud);
+
+/**
+ * ls_consumer_new() plus a rebalance callback. The group uses the eager
+ * protocol (partition.assignment.strategy=range,roundrobin): see
+ * docs/architecture.md for why not cooperative-sticky on librdkafka 2.0.x.
+ */
+ls_consumer_t *ls_consumer_new_rebalance(const ls_config_t *cfg, const char *group_id, const char *topic,
+                                         ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errstr_size);
+
+/** Resume delivery of one paused partition of the subscribed topic. */
+int ls_consumer_resume(ls_consumer_t *c, int partition);
+
+/* ---- plain partition reader (no group: restore of the changelog) ---- */
+
+typedef struct ls_reader ls_reader_t;
+
+/** A reader that assigns partitions itself and never joins a group or commits. */
+ls_reader_t *ls_reader_new(const ls_config_t *cfg, char *errstr, size_t errstr_size);
+void ls_reader_destroy(ls_reader_t *r);
+
+/** Low and high watermark (next offset) of topic/partition from its leader. */
+int ls_reader_watermarks(ls_reader_t *r, const char *topic, int partition, int64_t *low, int64_t *high,
+                         int timeout_ms, char *err, size_t errsz);
+
+/** Read topic/partition from offset (replaces any previous assignment). */
+int ls_reader_start(ls_reader_t *r, const char *topic, int partition, int64_t offset);
+
+/**
+ * Wait up to timeout_ms for the next record (m as for ls_consumer_poll; a
+ * tombstone has value NULL). @return 0 with *m; LS_ENOTFOUND when none came,
+ * with *eof_offset = the partition's end offset if the end was reached
+ * (else -1); LS_ETRANSIENT on a consumer error (logged, err set).
+ */
+int ls_reader_poll(ls_reader_t *r, int timeout_ms, ls_kmsg_t *m, int64_t *eof_offset, char *err, size_t errsz);
+
+/** Stop reading (unassign). */
+void ls_reader_stop(ls_reader_t *r);
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include "ls_store.h"
 #include "ls_err.h"
+#include "ls_time.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -21,6 +22,7 @@
 struct ls_store {
     MDB_env *env;
     MDB_dbi activities, sync, checkpoints, pending;
+    size_t map_mb;   /* for the map-full message */
 };
 
 struct ls_store_reader {
@@ -89,6 +91,7 @@ ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t er
         free(st);
         return NULL;
     }
+    st->map_mb = map_mb;
     return st;
 }
 
@@ -255,6 +258,25 @@ static int apply_marks(ls_store_t *st, MDB_txn *txn, int partition, const char *
     return 0;
 }
 
+/* Checkpoint time: key u16 partition | 't' in checkpoints, value i64 wall-clock ms. */
+static int put_checkpoint_time(ls_store_t *st, MDB_txn *txn, int partition, int64_t ms)
+{
+    char kbuf[4];
+    int kl = make_key(kbuf, partition, "t", NULL);
+    MDB_val k = {(size_t)kl, kbuf}, v = {sizeof(ms), &ms};
+    return mdb_put(txn, st->checkpoints, &k, &v, 0);
+}
+
+/* The write error message; a full map names the setting that fixes it. */
+static void write_error(const ls_store_t *st, int partition, int rc, char *errstr, size_t errsz)
+{
+    if (rc == MDB_MAP_FULL)
+        snprintf(errstr, errsz, "lmdb map full while writing partition %d: setting 'worker.lmdb_map_mb' "
+                 "(%zu MB) is too small for the state; raise it and restart the worker", partition, st->map_mb);
+    else
+        snprintf(errstr, errsz, "lmdb write of partition %d failed: %s", partition, mdb_strerror(rc));
+}
+
 static int put_meta(ls_store_t *st, MDB_txn *txn, int partition, int64_t checkpoint,
                     const char *scope, const char *sync_json)
 {
@@ -264,6 +286,8 @@ static int put_meta(ls_store_t *st, MDB_txn *txn, int partition, int64_t checkpo
         int kl = make_key(kbuf, partition, "", NULL);
         MDB_val k = {(size_t)kl, kbuf}, v = {sizeof(checkpoint), &checkpoint};
         rc = mdb_put(txn, st->checkpoints, &k, &v, 0);
+        if (rc == 0) /* when this environment last caught up with the changelog */
+            rc = put_checkpoint_time(st, txn, partition, ls_time_now_ms());
     }
     if (rc == 0 && scope && sync_json) {
         int kl = make_key(kbuf, partition, scope, NULL);
@@ -302,7 +326,7 @@ int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
         mdb_txn_abort(txn);
     }
     if (rc != 0)
-        snprintf(errstr, errsz, "lmdb write of partition %d failed: %s", partition, mdb_strerror(rc));
+        write_error(st, partition, rc, errstr, errsz);
     return map_err(rc);
 }
 
@@ -345,4 +369,108 @@ long ls_store_count(ls_store_t *st, int partition)
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return n;
+}
+
+int ls_store_get_checkpoint_time(ls_store_t *st, int partition, int64_t *ms)
+{
+    char kbuf[4];
+    int kl = make_key(kbuf, partition, "t", NULL);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return map_err(rc);
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    rc = mdb_get(txn, st->checkpoints, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof(*ms))
+        memcpy(ms, v.mv_data, sizeof(*ms));
+    else if (rc == 0)
+        rc = MDB_CORRUPTED;
+    mdb_txn_abort(txn);
+    return map_err(rc);
+}
+
+/* One changelog record into activities (put or delete) and its marker cleared. */
+static int apply_rec(ls_store_t *st, MDB_txn *txn, int partition, const ls_store_rec_t *r)
+{
+    char kbuf[KEY_MAX + 1];
+    int kl = make_key(kbuf, partition, r->connection_id, r->activity_id);
+    if (kl < 0)
+        return MDB_BAD_VALSIZE;
+    MDB_val k = {(size_t)kl, kbuf}, v = {r->len, (void *)r->state};
+    int rc = r->len ? mdb_put(txn, st->activities, &k, &v, 0) : mdb_del(txn, st->activities, &k, NULL);
+    if (rc == 0 || rc == MDB_NOTFOUND)
+        rc = mdb_del(txn, st->pending, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t *recs, size_t n,
+                             int64_t checkpoint, char *errstr, size_t errsz)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = apply_rec(st, txn, partition, &recs[i]);
+    if (rc == 0)
+        rc = put_meta(st, txn, partition, checkpoint, NULL, NULL);
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (rc != 0)
+        write_error(st, partition, rc, errstr, errsz);
+    return map_err(rc);
+}
+
+/* Delete up to max keys of dbi that start with the 2-byte partition prefix; *left = 1 if more remain. */
+static int wipe_some(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t max, int *left)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {2, (void *)prefix}, v;
+    size_t n = 0;
+    *left = 0;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size >= 2 && memcmp(k.mv_data, prefix, 2) == 0) {
+        if (n++ == max) {
+            *left = 1;
+            break;
+        }
+        if ((rc = mdb_cursor_del(cur, 0)) == 0) {
+            k = (MDB_val){2, (void *)prefix};   /* seek again: simplest safe cursor use after a delete */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+#define WIPE_CHUNK 5000
+
+int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t errsz)
+{
+    if (partition < 0 || partition > 0xffff)
+        return LS_EINVAL;
+    char prefix[2] = {(char)((partition >> 8) & 0xff), (char)(partition & 0xff)};
+    /* the checkpoints go first and alone: a crash mid-wipe leaves no checkpoint,
+     * and no checkpoint always means "wipe, then restore from the beginning" */
+    MDB_dbi order[] = {st->checkpoints, st->activities, st->pending, st->sync};
+    int rc = 0;
+    for (size_t d = 0; rc == 0 && d < sizeof(order) / sizeof(order[0]); d++) {
+        int left = 1;
+        while (rc == 0 && left) {
+            MDB_txn *txn;
+            if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+                break;
+            rc = wipe_some(txn, order[d], prefix, WIPE_CHUNK, &left);
+            if (rc == 0)
+                rc = mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
+        }
+    }
+    if (rc != 0)
+        snprintf(errstr, errsz, "lmdb wipe of partition %d failed: %s", partition, mdb_strerror(rc));
+    return map_err(rc);
 }

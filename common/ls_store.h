@@ -6,7 +6,9 @@
  *                value = packed state (ls_state.h)
  *   sync:        key = u16 partition | scope key ("conn" or "conn/course")
  *                value = JSON text (watermarks, scan bookkeeping)
- *   checkpoints: key = u16 partition; value = i64 next changelog offset
+ *   checkpoints: key = u16 partition; value = i64 next changelog offset;
+ *                key = u16 partition | 't'; value = i64 wall-clock ms of
+ *                the last checkpoint write (tombstone-retention check)
  *   pending:     key = same as activities; value = u8 count of consecutive
  *                complete full scans that missed the activity (removal rule,
  *                design-brief section 4); no key = not missed
@@ -111,5 +113,42 @@ int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset);
 
 /** Count of activity records of one partition (-1 on error). */
 long ls_store_count(ls_store_t *st, int partition);
+
+/** One changelog record for ls_store_apply_changelog(): len 0 = tombstone (delete). */
+typedef struct ls_store_rec {
+    const char *connection_id;   /* borrowed, NUL-terminated */
+    const char *activity_id;     /* borrowed, NUL-terminated */
+    const uint8_t *state;        /* borrowed; NULL with len 0 = delete */
+    size_t len;
+} ls_store_rec_t;
+
+/**
+ * Restore step: in one write transaction apply changelog records of one
+ * partition (put or delete the state; a record of any kind also clears the
+ * activity's pending-removal marker: another owner saw or removed it), and
+ * set the partition's checkpoint (and its time) when checkpoint >= 0.
+ * n may be 0 to record only the checkpoint.
+ * @return 0, LS_EFULL (map full: nothing written; the message names
+ *         'worker.lmdb_map_mb'), LS_EINVAL (key too long) or LS_EIO.
+ */
+int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t *recs, size_t n,
+                             int64_t checkpoint, char *errstr, size_t errstr_size);
+
+/**
+ * Delete everything of one partition: checkpoint (first, in its own
+ * transaction), activities, pending markers and sync records. Done in
+ * chunks; a crash part way leaves no checkpoint, which the restore treats
+ * as "wipe again, then restore from the beginning".
+ * @return 0, LS_EINVAL (partition out of range) or LS_EIO.
+ */
+int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t errstr_size);
+
+/**
+ * Wall-clock ms of the last write of the partition's checkpoint (every
+ * commit with a checkpoint and every restore step record it): when this
+ * environment last held the changelog up to its checkpoint.
+ * @return 0, LS_ENOTFOUND (never written) or LS_EIO.
+ */
+int ls_store_get_checkpoint_time(ls_store_t *st, int partition, int64_t *ms);
 
 #endif

@@ -156,3 +156,84 @@ compare_sets() {
 }
 
 event_count() { wc -l <"$E2E_DIR/events.jsonl" | tr -d ' '; }
+
+# ---- helpers of the fault-injection suite (faults.sh) ----
+
+# start_devbroker_ctl NAME PARTITIONS BROKERS : a devbroker with its control
+# API; sets BROKERS and DEVBROKER_CTL (http://127.0.0.1:PORT)
+start_devbroker_ctl() {
+  local name=$1
+  start "$name" "$LS_DEVBROKER" --brokers "${3:-3}" --partitions "${2:-6}" \
+    --bootstrap-file "$E2E_DIR/$name.bootstrap" --control-port-file "$E2E_DIR/$name.ctl" --log-format text
+  wait_for_file "$E2E_DIR/$name.bootstrap" 30
+  BROKERS=$(cat "$E2E_DIR/$name.bootstrap")
+  DEVBROKER_CTL="http://127.0.0.1:$(cat "$E2E_DIR/$name.ctl")"
+  log "$name at $BROKERS (control $DEVBROKER_CTL)"
+}
+
+# start_sandbox_named NAME ARGS... : like start_sandbox under another name; sets SANDBOX_URL
+start_sandbox_named() {
+  local name=$1; shift
+  start "$name" "$LS_SANDBOX" --port 0 --port-file "$E2E_DIR/$name.port" --token e2e-token "$@"
+  wait_for_file "$E2E_DIR/$name.port" 30
+  SANDBOX_URL="http://127.0.0.1:$(cat "$E2E_DIR/$name.port")"
+  log "$name at $SANDBOX_URL"
+}
+
+dbctl() { # dbctl PATH [JSON] : POST to the devbroker control API
+  local body='{}'
+  [ $# -ge 2 ] && body=$2
+  curl -fsS -X POST -H 'content-type: application/json' -d "$body" "$DEVBROKER_CTL$1" >/dev/null
+}
+
+# ok_round_count STATUS_FILE SINCE : connections with an ok status record of a
+# job started strictly after SINCE (epoch s), in one jq pass
+ok_round_count() {
+  jq -s --argjson s "$2" '[.[] | .value | select(type == "object" and .outcome == "ok")
+      | select((.started_at | sub("\\.[0-9]+Z$"; "Z") | fromdate) > $s) | .connection_id] | unique | length' \
+    "$1" 2>/dev/null || echo 0
+}
+
+# wait_all_ok STATUS_FILE SINCE COUNT SECONDS : until COUNT connections have an
+# ok round after SINCE; returns 1 on timeout
+wait_all_ok() {
+  local i n
+  for ((i = 0; i < $4; i++)); do
+    n=$(ok_round_count "$1" "$2")
+    [ "$n" -ge "$3" ] && return 0
+    sleep 1
+  done
+  log "only $n of $3 connections completed an ok round after $2"
+  return 1
+}
+
+# phase_events EVENTS_FILE N : events after the first N lines whose ce_id was
+# not seen in those N lines, de-duplicated by ce_id, as sorted [{c,a,t,b,f}]
+phase_events() {
+  jq -s --argjson n "$2" "$JQ_NORM"'
+    (.[:$n] | map({key: .headers.ce_id, value: 1}) | from_entries) as $old
+    | .[$n:] | map(select($old[.headers.ce_id] == null)) | unique_by(.headers.ce_id)
+    | map({c: .value.connection_id, a: .value.activity_id, t: .value.type,
+           b: (.value.before | norm), f: (.value.after | norm)}) | sort_by(.c, .a)' "$1"
+}
+
+# phase_duplicates EVENTS_FILE N : event lines after the first N whose ce_id
+# was already delivered (earlier in the file)
+phase_duplicates() {
+  jq -s --argjson n "$2" '(.[$n:] | length) - ((.[:$n] | map(.headers.ce_id)) as $o
+      | .[$n:] | map(.headers.ce_id) | unique | (. - $o) | length)' "$1"
+}
+
+# score EXPECTED_JSON ACTUAL_JSON : {lost, invented, false_created}
+score() {
+  local d
+  d=$(mktemp -d "$E2E_DIR/score.XXXXXX")
+  printf '%s' "$1" >"$d/e"; printf '%s' "$2" >"$d/a"
+  jq -n --slurpfile e "$d/e" --slurpfile a "$d/a" '
+    def canon: if type == "object" then to_entries | sort_by(.key) | map(.value |= canon) | from_entries
+               elif type == "array" then map(canon) else . end;
+    ($e[0] | map(canon | tojson)) as $E | ($a[0] | map(canon | tojson)) as $A
+    | {lost: ($E - $A | length), invented: ($A - $E | length),
+       false_created: ([$a[0][] | select(.t == "created") | {c, a}] - [$e[0][] | select(.t == "created") | {c, a}] | length)}'
+  rm -rf "$d"
+}

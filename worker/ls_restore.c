@@ -1,0 +1,295 @@
+/*
+ * ls_restore.c - replay one changelog partition into LMDB.
+ *
+ * Why it is safe to apply every record up to the end, including records of
+ * a job that crashed before it committed its page: ls_kafka produces a
+ * batch's changelog records only after all of the batch's change events were
+ * acknowledged, so a record on the changelog always means its event reached
+ * Kafka. Applying it can hide no undelivered change.
+ *
+ * Why "no checkpoint" wipes: LMDB keys of a partition exist only together
+ * with its checkpoint (pages commit both in one transaction), except after a
+ * crash in the middle of a wipe, which deletes the checkpoint first. Wiping
+ * again before a restore from the beginning makes both cases equal.
+ *
+ * A separate non-group reader (ls_reader) reads the partition: the group
+ * consumer keeps the jobs partition paused meanwhile, and the group never
+ * sees the changelog.
+ */
+#include "ls_restore.h"
+#include "ls_err.h"
+#include "ls_log.h"
+#include "ls_state.h"
+#include "ls_time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_MAX 500            /* records per LMDB write */
+#define PROGRESS_EVERY 10000     /* a progress line every N records */
+#define IDLE_TIMEOUT_MS 30000    /* no record and no end for this long: fail, retry later */
+#define WATERMARK_TIMEOUT_MS 10000
+#define DLQ_TIMEOUT_MS 30000
+
+typedef struct rbatch {
+    ls_kmsg_t msgs[BATCH_MAX];          /* kept until the write: states point into them */
+    ls_store_rec_t recs[BATCH_MAX];
+    char conn[BATCH_MAX][LS_STR_MAX + 1];
+    char act[BATCH_MAX][LS_STR_MAX + 1];
+    size_t n;
+    ls_batch_t dlq;                     /* dead-letter copies, awaited before the write */
+} rbatch_t;
+
+int ls_restore_parse_key(const char *key, size_t len, char *conn, char *act, char *why, size_t whysz)
+{
+    const char *slash = key ? memchr(key, '/', len) : NULL;
+    if (!key || len == 0) {
+        snprintf(why, whysz, "record has no key");
+        return LS_EINVAL;
+    }
+    if (!slash || slash == key || (size_t)(slash - key) == len - 1) {
+        snprintf(why, whysz, "key is not \"<connection_id>/<activity_id>\"");
+        return LS_EINVAL;
+    }
+    size_t cl = (size_t)(slash - key), al = len - cl - 1;
+    if (memchr(key, '\0', len)) {
+        snprintf(why, whysz, "key contains a NUL byte");
+        return LS_EINVAL;
+    }
+    if (cl > LS_STR_MAX || al > LS_STR_MAX || cl + al + 3 > 511) {
+        snprintf(why, whysz, "key too long (%zu bytes)", len);
+        return LS_EINVAL;
+    }
+    memcpy(conn, key, cl);
+    conn[cl] = '\0';
+    memcpy(act, slash + 1, al);
+    act[al] = '\0';
+    return LS_OK;
+}
+
+/* Skip a record: log it with its coordinates, count it, copy it to the DLQ. */
+static void skip_record(ls_restore_ctx_t *ctx, rbatch_t *b, const ls_kmsg_t *m, const char *why,
+                        ls_restore_stats_t *st)
+{
+    char part[16], off[24];
+    snprintf(part, sizeof(part), "%d", m->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    ls_kafka_header_t h[] = {{"lmsync_error", why}, {"lmsync_topic", m->topic},
+                             {"lmsync_partition", part}, {"lmsync_offset", off}};
+    st->skipped++;
+    ctx->skipped++;
+    ls_error("changelog record %s [%d] at offset %lld skipped: %s (skipped so far by this process: %llu)",
+             m->topic, m->partition, (long long)m->offset, why, (unsigned long long)ctx->skipped);
+    if (ls_producer_send(ctx->producer, ctx->topic_dlq, -1, m->key, m->key_len, m->value, m->len, h, 4,
+                         &b->dlq, 0) != LS_OK)
+        ls_error("dead-letter copy of %s [%d] at %lld not produced", m->topic, m->partition, (long long)m->offset);
+}
+
+/* Take one record into the batch (or skip it). m is kept by the batch or released. */
+static void take(ls_restore_ctx_t *ctx, rbatch_t *b, ls_kmsg_t *m, ls_restore_stats_t *st)
+{
+    char why[256];
+    size_t i = b->n;
+    if (ls_restore_parse_key(m->key, m->key_len, b->conn[i], b->act[i], why, sizeof(why)) != LS_OK) {
+        skip_record(ctx, b, m, why, st);
+        ls_kmsg_release(m);
+        return;
+    }
+    if (m->value) {
+        ls_activity_t a;
+        if (ls_state_unpack((const uint8_t *)m->value, m->len, &a) != LS_OK) {
+            skip_record(ctx, b, m, "packed state does not decode", st);
+            ls_kmsg_release(m);
+            return;
+        }
+        st->puts++;
+    } else {
+        st->deletes++;
+    }
+    b->recs[i] = (ls_store_rec_t){b->conn[i], b->act[i], (const uint8_t *)m->value, m->value ? m->len : 0};
+    b->msgs[i] = *m;
+    b->n++;
+}
+
+/* Wait for dead-letter copies, then write the batch with checkpoint next. */
+static int flush(ls_restore_ctx_t *ctx, int partition, rbatch_t *b, int64_t next)
+{
+    char err[512];
+    if (b->dlq.pending || b->dlq.n_held) {
+        if (ls_producer_wait(ctx->producer, &b->dlq, DLQ_TIMEOUT_MS, err, sizeof(err)) != LS_OK)
+            ls_error("dead-letter copies of changelog records not delivered: %s", err);
+        ls_batch_init(&b->dlq);
+    }
+    int rc = ls_store_apply_changelog(ctx->store, partition, b->recs, b->n, next, err, sizeof(err));
+    if (rc != LS_OK)
+        ls_error("restore of partition %d: %s", partition, err);
+    for (size_t i = 0; i < b->n; i++)
+        ls_kmsg_release(&b->msgs[i]);
+    b->n = 0;
+    return rc;
+}
+
+/* Read [start, hi) into LMDB; on any exit what was read so far is written. */
+static int replay(ls_restore_ctx_t *ctx, int partition, int64_t start, int64_t hi, rbatch_t *b,
+                  ls_restore_stats_t *st)
+{
+    char err[512];
+    if (ls_reader_start(ctx->reader, ctx->topic_state, partition, start) != LS_OK)
+        return LS_ETRANSIENT;
+    int64_t next = start, idle_from = ls_time_mono_ms();
+    uint64_t seen = 0;
+    int rc = LS_OK;
+    while (next < hi) {
+        if (*ctx->stop) {
+            rc = LS_ESTOP;
+            break;
+        }
+        ls_kmsg_t m;
+        int64_t eof;
+        int pr = ls_reader_poll(ctx->reader, 500, &m, &eof, err, sizeof(err));
+        if (pr == LS_OK) {
+            idle_from = ls_time_mono_ms();
+            if (m.partition != partition || m.offset < next) { /* stale: cannot happen with one assignment */
+                ls_kmsg_release(&m);
+                continue;
+            }
+            next = m.offset + 1;
+            take(ctx, b, &m, st);
+            if (++seen % PROGRESS_EVERY == 0)
+                ls_info("restore of partition %d: %llu records, offset %lld of %lld", partition,
+                        (unsigned long long)seen, (long long)next, (long long)hi);
+            if (b->n == BATCH_MAX && (rc = flush(ctx, partition, b, next)) != LS_OK)
+                break;
+            continue;
+        }
+        if (eof >= hi) { /* end reached (a compacted log may end with a gap) */
+            next = eof;
+            break;
+        }
+        if (pr == LS_ETRANSIENT)
+            ls_warn("restore of partition %d: %s", partition, err);
+        if (ls_time_mono_ms() - idle_from > IDLE_TIMEOUT_MS) {
+            ls_warn("restore of partition %d: nothing read for %d s at offset %lld of %lld",
+                    partition, IDLE_TIMEOUT_MS / 1000, (long long)next, (long long)hi);
+            rc = LS_ETRANSIENT;
+            break;
+        }
+    }
+    int fr = flush(ctx, partition, b, next); /* keep the progress, also on failure */
+    ls_reader_stop(ctx->reader);
+    st->to = next;
+    return rc != LS_OK ? rc : fr;
+}
+
+/* Why the partition must be wiped and restored from the start, or NULL. */
+static const char *wipe_reason(ls_restore_ctx_t *ctx, int partition, int64_t cp, int64_t lo, int64_t hi,
+                               char *buf, size_t bufsz)
+{
+    int64_t t;
+    if (cp < 0)
+        return "no checkpoint";
+    if (cp < lo) {
+        snprintf(buf, bufsz, "checkpoint %lld is below the changelog's first offset %lld (records deleted)",
+                 (long long)cp, (long long)lo);
+        return buf;
+    }
+    if (cp > hi) {
+        snprintf(buf, bufsz, "checkpoint %lld is beyond the changelog's end %lld (topic recreated?)",
+                 (long long)cp, (long long)hi);
+        return buf;
+    }
+    if (cp == hi)
+        return NULL; /* nothing written since: nothing can have been compacted away */
+    int rc = ls_store_get_checkpoint_time(ctx->store, partition, &t);
+    int64_t age_s = rc == LS_OK ? (ls_time_now_ms() - t) / 1000 : -1;
+    if (rc != LS_OK) {
+        snprintf(buf, bufsz, "checkpoint of unknown age");
+        return buf;
+    }
+    if (age_s > ctx->cfg->state_retention_s) {
+        snprintf(buf, bufsz, "checkpoint written %lld s ago, older than worker.state_tombstone_retention_s "
+                 "(%d s): tombstones after it may have been compacted away",
+                 (long long)age_s, ctx->cfg->state_retention_s);
+        return buf;
+    }
+    return NULL;
+}
+
+static int prepare(ls_restore_ctx_t *ctx, int partition, int64_t *start, int64_t *hi, ls_restore_stats_t *st)
+{
+    char err[512], why[256];
+    int64_t lo, cp = -1;
+    if (!ctx->reader && !(ctx->reader = ls_reader_new(ctx->cfg, err, sizeof(err)))) {
+        ls_error("restore of partition %d: cannot create the changelog reader: %s", partition, err);
+        return LS_ETRANSIENT;
+    }
+    if (ls_reader_watermarks(ctx->reader, ctx->topic_state, partition, &lo, hi, WATERMARK_TIMEOUT_MS, err,
+                             sizeof(err)) != LS_OK) {
+        ls_warn("restore of partition %d: %s", partition, err);
+        return LS_ETRANSIENT;
+    }
+    int rc = ls_store_get_checkpoint(ctx->store, partition, &cp);
+    if (rc != LS_OK && rc != LS_ENOTFOUND) {
+        ls_error("restore of partition %d: cannot read its checkpoint (%s)", partition, ls_strerror(rc));
+        return LS_EIO;
+    }
+    const char *reason = wipe_reason(ctx, partition, rc == LS_OK ? cp : -1, lo, *hi, why, sizeof(why));
+    *start = cp;
+    if (reason) {
+        long before = ls_store_count(ctx->store, partition);
+        ls_info("restore of partition %d: wiping its %ld local activities and restoring from offset %lld: %s",
+                partition, before, (long long)lo, reason);
+        if (ls_store_wipe_partition(ctx->store, partition, err, sizeof(err)) != LS_OK) {
+            ls_error("restore of partition %d: %s", partition, err);
+            return LS_EIO;
+        }
+        st->wiped = 1;
+        ctx->wipes++;
+        *start = lo;
+    }
+    return LS_OK;
+}
+
+int ls_restore_partition(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_t *st)
+{
+    int64_t t0 = ls_time_mono_ms(), start, hi;
+    memset(st, 0, sizeof(*st));
+    int rc = prepare(ctx, partition, &start, &hi, st);
+    if (rc != LS_OK)
+        return rc;
+    st->from = st->to = start;
+    if (start >= hi) { /* up to date: only record that we caught up (and when) */
+        char err[512];
+        rc = ls_store_apply_changelog(ctx->store, partition, NULL, 0, hi, err, sizeof(err));
+        if (rc != LS_OK)
+            ls_error("restore of partition %d: %s", partition, err);
+    } else {
+        rbatch_t *b = malloc(sizeof(*b));
+        if (!b)
+            return LS_ENOMEM;
+        b->n = 0;
+        ls_batch_init(&b->dlq);
+        ls_info("restore of partition %d: replaying %s [%d] offsets %lld..%lld", partition, ctx->topic_state,
+                partition, (long long)start, (long long)hi - 1);
+        rc = replay(ctx, partition, start, hi, b, st);
+        free(b);
+    }
+    st->ms = ls_time_mono_ms() - t0;
+    if (rc == LS_OK) {
+        ctx->partitions++;
+        ctx->records += st->puts + st->deletes;
+        ls_info("partition %d restored in %lld ms: offsets %lld..%lld, %llu states, %llu tombstones, "
+                "%llu skipped%s, %ld activities stored", partition, (long long)st->ms, (long long)st->from,
+                (long long)st->to, (unsigned long long)st->puts, (unsigned long long)st->deletes,
+                (unsigned long long)st->skipped, st->wiped ? ", wiped first" : "",
+                ls_store_count(ctx->store, partition));
+    }
+    return rc;
+}
+
+void ls_restore_release(ls_restore_ctx_t *ctx)
+{
+    ls_reader_destroy(ctx->reader);
+    ctx->reader = NULL;
+}
