@@ -14,6 +14,114 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int get_str(json_t *o, const char *key, int required, char *buf, size_t bufsz,
+                   char *err, size_t errsz);
+
+static int known_field(const char *name, size_t len)
+{
+    if (len == 2 && strncmp(name, "id", 2) == 0)
+        return 1;
+    for (int f = 0; f < LS_F__COUNT; f++)
+        if (strlen(ls_field_name((ls_field_t)f)) == len && strncmp(ls_field_name((ls_field_t)f), name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The optional strategy members (see ls_job.h); only non-defaults are written. */
+static int encode_strategy(json_t *o, const ls_job_t *job)
+{
+    if (job->fields[0]) {
+        json_t *arr = json_array();
+        for (const char *p = job->fields; arr && *p;) {
+            size_t len = strcspn(p, ",");
+            json_array_append_new(arr, json_stringn(p, len));
+            p += len + (p[len] == ',');
+        }
+        if (!arr || json_object_set_new(o, "fields", arr))
+            return LS_ENOMEM;
+    }
+    if (job->sort[0])
+        json_object_set_new(o, "sort", json_string(job->sort));
+    if (job->sort[0] && job->order_asc)
+        json_object_set_new(o, "order", json_string("asc"));
+    if (job->unpaged)
+        json_object_set_new(o, "paged", json_false());
+    if (job->get)
+        json_object_set_new(o, "get", json_true());
+    if (job->gte)
+        json_object_set_new(o, "updated_gte", json_string(job->gte == 2 ? "required" : "supported"));
+    return LS_OK;
+}
+
+static int decode_fields(json_t *v, ls_job_t *job, char *err, size_t errsz)
+{
+    size_t i, n = 0;
+    json_t *e;
+    if (!v)
+        return LS_OK;
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > LS_F__COUNT + 1) {
+        snprintf(err, errsz, "job: field 'fields' must be an array of 1..%d field names", LS_F__COUNT + 1);
+        return LS_EINVAL;
+    }
+    json_array_foreach(v, i, e) {
+        const char *s = json_string_value(e);
+        if (!s || !known_field(s, strlen(s))) {
+            snprintf(err, errsz, "job: field 'fields' element %zu is not a tracked field name", i);
+            return LS_EINVAL;
+        }
+        n += (size_t)snprintf(job->fields + n, sizeof(job->fields) - n, "%s%s", n ? "," : "", s);
+    }
+    return LS_OK;
+}
+
+static int decode_bool(json_t *o, const char *key, int dflt, int *out, char *err, size_t errsz)
+{
+    json_t *v = json_object_get(o, key);
+    *out = dflt;
+    if (!v)
+        return LS_OK;
+    if (!json_is_boolean(v)) {
+        snprintf(err, errsz, "job: field '%s' must be a boolean", key);
+        return LS_EINVAL;
+    }
+    *out = json_is_true(v);
+    return LS_OK;
+}
+
+static int decode_strategy(json_t *o, ls_job_t *job, char *err, size_t errsz)
+{
+    char order[8], gte[16];
+    int paged;
+    int rc = decode_fields(json_object_get(o, "fields"), job, err, errsz);
+    if (!rc) rc = get_str(o, "sort", 0, job->sort, sizeof(job->sort), err, errsz);
+    if (!rc) rc = get_str(o, "order", 0, order, sizeof(order), err, errsz);
+    if (!rc) rc = get_str(o, "updated_gte", 0, gte, sizeof(gte), err, errsz);
+    if (!rc) rc = decode_bool(o, "paged", 1, &paged, err, errsz);
+    if (!rc) rc = decode_bool(o, "get", 0, &job->get, err, errsz);
+    if (rc)
+        return rc;
+    job->unpaged = !paged;
+    if (job->sort[0] && strcmp(job->sort, "created_at") && strcmp(job->sort, "updated_at")) {
+        snprintf(err, errsz, "job: field 'sort' must be created_at or updated_at");
+        return LS_EINVAL;
+    }
+    if (order[0] && (strcmp(order, "asc") || !job->sort[0])) {
+        snprintf(err, errsz, "job: field 'order' must be asc, and only with 'sort'");
+        return LS_EINVAL;
+    }
+    job->order_asc = order[0] != '\0';
+    if (gte[0] && strcmp(gte, "supported") && strcmp(gte, "required")) {
+        snprintf(err, errsz, "job: field 'updated_gte' must be supported or required");
+        return LS_EINVAL;
+    }
+    job->gte = !gte[0] ? 0 : gte[0] == 'r' ? 2 : 1;
+    if (strcmp(job->mode, "incremental") == 0 && !job->gte) {
+        snprintf(err, errsz, "job: an incremental job needs 'updated_gte'");
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
 char *ls_job_encode(const ls_job_t *job)
 {
     char ts[LS_TIME_BUFSZ];
@@ -27,6 +135,10 @@ char *ls_job_encode(const ls_job_t *job)
         json_object_set_new(o, "external_xref", json_string(job->external_xref));
     if (job->course_id[0])
         json_object_set_new(o, "course_id", json_string(job->course_id));
+    if (encode_strategy(o, job) != LS_OK) {
+        json_decref(o);
+        return NULL;
+    }
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -82,7 +194,7 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
         snprintf(err, errsz, "job: field 'scheduled_at' is not a timestamp");
         return LS_EINVAL;
     }
-    return LS_OK;
+    return decode_strategy(o, job, err, errsz);
 }
 
 int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_t errsz)
@@ -122,7 +234,7 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                           "job_id", job->job_id, "connection_id", job->connection_id,
                           "scope", scope, "integration_type", job->integration_type,
-                          "mode", job->mode, "outcome", st->ok ? "ok" : "failed",
+                          "mode", st->mode[0] ? st->mode : job->mode, "outcome", st->ok ? "ok" : "failed",
                           "started_at", ls_time_format(st->started_at, s1),
                           "finished_at", ls_time_format(st->finished_at, s2),
                           "pages", (json_int_t)st->pages, "records", (json_int_t)st->records,
@@ -139,6 +251,10 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
                         st->removals_skipped[0] ? json_string(st->removals_skipped) : json_null());
     if (job->course_id[0])
         json_object_set_new(o, "course_id", json_string(job->course_id));
+    json_object_set_new(o, "watermark", st->watermark[0] ? json_string(st->watermark) : json_null());
+    json_object_set_new(o, "next_watermark", st->next_watermark[0] ? json_string(st->next_watermark) : json_null());
+    json_object_set_new(o, "removals_held", json_integer((json_int_t)st->removals_held));
+    json_object_set_new(o, "rechecked", json_integer((json_int_t)st->rechecked));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;

@@ -5,7 +5,16 @@
  *   {"v":1, "job_id":"conn-1@1764252588000", "connection_id":"conn-1",
  *    "integration_type":"coursera", "external_xref":"tenant-1" (optional),
  *    "course_id": (optional: a per-course scope), "mode":"full",
- *    "scheduled_at":"2026-11-27T14:09:48Z"}
+ *    "scheduled_at":"2026-11-27T14:09:48Z",
+ *    optional, from the connection's strategy (ls_profile.h); absent = the
+ *    behaviour of jobs written before issue 3:
+ *    "fields":["id","course_id",...]   fields to request (absent: every tracked field)
+ *    "sort":"created_at"                sort to send (absent: none)
+ *    "order":"asc"                      order to send with sort (absent: none)
+ *    "paged":false                      the list does not page (absent: true)
+ *    "get":true                         GET /lms/{conn}/activity/{id} exists (absent: false)
+ *    "updated_gte":"supported"|"required"  (absent: not supported; an
+ *                                       incremental job needs it)}
  * Status value (JSON, key = connection id [/course id]): see ls_status_t.
  */
 #ifndef LS_JOB_H
@@ -18,13 +27,19 @@
 #define LS_JOB_VERSION 1
 
 typedef struct ls_job {
-    char job_id[LS_STR_MAX + 32];
+    char job_id[2 * LS_STR_MAX + 40];      /* "conn[/course]@ms" */
     char connection_id[LS_STR_MAX + 1];
     char integration_type[64];
     char external_xref[LS_STR_MAX + 1];  /* "" when none */
     char course_id[LS_STR_MAX + 1];      /* "" = whole connection */
     char mode[16];                        /* "full" | "incremental" */
     int64_t scheduled_at;                 /* ms since epoch */
+    char fields[512];                     /* comma list; "" = every tracked field */
+    char sort[16];                        /* "" | "created_at" | "updated_at" */
+    int order_asc;                        /* send order=asc with sort */
+    int unpaged;                          /* 1 = one request without limit/offset */
+    int get;                              /* per-record get exists */
+    int gte;                              /* 0 not supported, 1 supported, 2 required */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */
@@ -48,6 +63,11 @@ typedef struct ls_status {
     uint64_t removed;          /* removed events produced and acknowledged (also in events) */
     uint64_t pending_removals; /* activities missed for the first time by this complete full scan */
     char removals_skipped[256];/* "" = null; why the removal pass was skipped (shrink guard) */
+    char mode[16];             /* mode actually run ("" = the job's): an incremental job without a watermark runs full */
+    char watermark[40];        /* "" = null; updated_gte sent (incremental) */
+    char next_watermark[40];   /* "" = null; watermark stored by this job */
+    uint64_t removals_held;    /* missed twice but not removable: course scope without per-record get */
+    uint64_t rechecked;        /* removal candidates re-checked with a per-record GET */
 } ls_status_t;
 
 /** Status record JSON (malloc'd) for job; NULL on allocation failure. */

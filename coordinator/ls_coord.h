@@ -8,17 +8,37 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "ls_activity.h"
 #include "ls_config.h"
+
+/* The schedule of one scope (a whole connection, or one course of it). */
+typedef struct ls_coord_sched {
+    int64_t next_due_ms;          /* wall clock */
+    char outstanding[LS_STR_MAX * 2 + 40]; /* job id enqueued and not yet reported, "" if none */
+    int64_t outstanding_since_ms;
+    int failures;                 /* consecutive failed jobs */
+    int since_full;               /* incremental jobs reported ok since the last complete full scan */
+    int64_t last_full_ms;         /* when the last full scan reported ok (0 = never, so the next job is full) */
+    long records;                 /* records of the last ok full scan (-1 = unknown) */
+} ls_coord_sched_t;
+
+typedef struct ls_coord_course {
+    char id[LS_STR_MAX + 1];
+    ls_coord_sched_t s;
+    int seen;                     /* mark for the course list refresh */
+} ls_coord_course_t;
 
 typedef struct ls_coord_conn {
     char id[LS_STR_MAX + 1];
     char integration_type[64];
     char external_xref[LS_STR_MAX + 1];
-    int64_t next_due_ms;          /* wall clock */
-    char outstanding[LS_STR_MAX + 32]; /* job id enqueued and not yet reported, "" if none */
-    int64_t outstanding_since_ms;
-    int failures;                 /* consecutive failed jobs */
+    ls_coord_sched_t s;           /* the whole-connection scope */
+    int strategy;                 /* index in the coordinator's strategy cache (-1 = not chosen yet) */
+    int fanout;                   /* jobs per course (strategy, or size) */
+    ls_coord_course_t *courses;   /* owned; per-course scopes when fanout */
+    size_t n_courses;
+    int64_t next_courses_ms;      /* next course list refresh */
     int seen;                     /* mark for discovery refresh */
 } ls_coord_conn_t;
 
@@ -43,6 +63,22 @@ int ls_coord_parse_static(const char *spec, ls_coord_conn_t *out, size_t cap, ch
  */
 int ls_coord_parse_connections(const char *body, size_t len, ls_coord_conn_t *out, size_t cap,
                                size_t *n_seen, char *err, size_t errsz);
+
+/**
+ * Parse one page of GET /lms/{conn}/course (a JSON array) into ids[] (cap
+ * entries, each LS_STR_MAX + 1 bytes). Elements without a usable string id
+ * are skipped. *n_seen gets the page's element count. @return count or LS_EINVAL.
+ */
+int ls_coord_parse_courses(const char *body, size_t len, char (*ids)[LS_STR_MAX + 1], size_t cap,
+                           size_t *n_seen, char *err, size_t errsz);
+
+/**
+ * Print the capability profile of connection_id and the strategy chosen for
+ * it, with the reason for each choice (--explain). Uses the static list or
+ * GET /unified/connection/{id}, then GET /unified/integration. No Kafka.
+ * @return 0, or LS_ENOTFOUND / LS_EINVAL (message on stderr).
+ */
+int ls_coord_explain(const ls_config_t *cfg, const char *connection_id, FILE *out);
 
 /** Run until *stop; @return 0, or a negative LS_E* when start-up failed (logged). */
 int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop);

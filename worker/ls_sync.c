@@ -19,7 +19,22 @@
  * of its page, in any scan. A scan that saw fewer than
  * worker.removal_min_ratio_pct % of the last complete scan's count removes
  * nothing, moves no marker and keeps the old count (reported in the status
- * record as "removals_skipped").
+ * record as "removals_skipped"); after worker.shrink_accept_scans
+ * consecutive guarded scans that agree within worker.shrink_tolerance_pct,
+ * the smaller count becomes the baseline and the two-scan rule resumes.
+ * Where the job says the provider has a per-record get, a second miss is
+ * confirmed with GET /lms/{conn}/activity/{id} (404 removes, 200 updates
+ * the state instead); a course-scoped job without a get never removes
+ * (the record may have moved to another course): it is held and counted.
+ *
+ * Requests carry only what the job's strategy (ls_profile.h, chosen by the
+ * coordinator) says the provider supports: fields, sort, limit/offset,
+ * course_id, updated_gte. Incremental jobs send the scope's stored
+ * watermark as updated_gte and never count misses; an incremental job
+ * without a stored watermark runs as a full scan (the status says so). The
+ * next watermark (job start minus worker.watermark_overlap_s) is stored in
+ * the scope's sync record only after every page and the removal pass were
+ * delivered and committed.
  */
 #include "ls_sync.h"
 #include "ls_diff.h"
@@ -117,17 +132,45 @@ static const char *const fetch_fields[] = {
     "id", "course_id", "student_id", "content_id", "is_completed", "progress_percentage",
     "duration_minutes", "assigned_grade", "started_at", "completed_at", "created_at", "updated_at"};
 
-static int build_url(const ls_sync_ctx_t *ctx, const ls_job_t *job, long offset, char *url, size_t sz)
+/* "&fields=a&fields=b..." (repeated keys, the form Unified's SDK sends) from the job or the default list. */
+static size_t append_fields(const ls_job_t *job, char *url, size_t n, size_t sz)
 {
-    char conn[3 * LS_STR_MAX + 1], course[3 * LS_STR_MAX + 1];
-    if (ls_http_escape(job->connection_id, conn, sizeof(conn)) || ls_http_escape(job->course_id, course, sizeof(course)))
+    if (!job->fields[0]) {
+        for (size_t i = 0; i < sizeof(fetch_fields) / sizeof(fetch_fields[0]); i++)
+            n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "&fields=%s", fetch_fields[i]);
+        return n;
+    }
+    for (const char *p = job->fields; *p;) {
+        int len = (int)strcspn(p, ",");
+        n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "&fields=%.*s", len, p);
+        p += len + (p[len] == ',');
+    }
+    return n;
+}
+
+/*
+ * GET .../activity with only what the job's strategy says the provider
+ * supports: limit/offset when it pages, course_id for a course scope,
+ * updated_gte (the watermark; the epoch on a full scan where it is
+ * required), sort/order, and the readable fields.
+ */
+static int build_url(const ls_sync_ctx_t *ctx, const ls_job_t *job, const char *gte, long offset,
+                     char *url, size_t sz)
+{
+    char conn[3 * LS_STR_MAX + 1], course[3 * LS_STR_MAX + 1], wm[3 * 40];
+    if (ls_http_escape(job->connection_id, conn, sizeof(conn)) || ls_http_escape(job->course_id, course, sizeof(course)) ||
+        ls_http_escape(gte ? gte : "", wm, sizeof(wm)))
         return LS_EFULL;
-    size_t n = (size_t)snprintf(url, sz, "%s/lms/%s/activity?limit=%d&offset=%ld",
-                                ctx->cfg->unified_base_url, conn, ctx->cfg->page_limit, offset);
+    size_t n = (size_t)snprintf(url, sz, "%s/lms/%s/activity?", ctx->cfg->unified_base_url, conn);
+    if (!job->unpaged)
+        n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "limit=%d&offset=%ld", ctx->cfg->page_limit, offset);
     if (job->course_id[0])
         n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "&course_id=%s", course);
-    for (size_t i = 0; i < sizeof(fetch_fields) / sizeof(fetch_fields[0]); i++)
-        n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "&fields=%s", fetch_fields[i]);
+    if (gte && gte[0])
+        n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "&updated_gte=%s", wm);
+    if (job->sort[0])
+        n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "&sort=%s%s", job->sort, job->order_asc ? "&order=asc" : "");
+    n = append_fields(job, url, n, sz);
     return n < sz ? LS_OK : LS_EFULL;
 }
 
@@ -157,10 +200,11 @@ static int64_t backoff_ms(int attempt, int64_t retry_after_ms, uint64_t seed)
 }
 
 /* GET one page and parse it as a JSON array (new reference in *arr). */
-static int fetch_page(ls_sync_ctx_t *ctx, const ls_job_t *job, long offset, json_t **arr, ls_status_t *st)
+static int fetch_page(ls_sync_ctx_t *ctx, const ls_job_t *job, const char *gte, long offset, json_t **arr,
+                      ls_status_t *st)
 {
     char url[8192];
-    if (build_url(ctx, job, offset, url, sizeof(url)) != LS_OK) {
+    if (build_url(ctx, job, gte, offset, url, sizeof(url)) != LS_OK) {
         snprintf(st->error, sizeof(st->error), "request url too long for connection \"%s\"", job->connection_id);
         return LS_EINVAL;
     }
@@ -387,10 +431,18 @@ static int sync_one_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition,
     return store_page(ctx, job, partition, pg, &b, st);
 }
 
+/* What the removal pass does with one unseen stored activity. */
+typedef enum gone_action { GONE_MARK, GONE_REMOVE, GONE_UPDATE, GONE_HOLD } gone_action_t;
+
 /* A stored activity of the scope that the scan did not see (copied out of the read txn). */
 typedef struct gone {
     int misses;
     ls_activity_t before;
+    gone_action_t action;
+    ls_activity_t now;             /* GONE_UPDATE: the record a per-record GET returned */
+    ls_diff_t diff;
+    uint8_t packed[LS_STATE_MAX];
+    size_t packed_len;
 } gone_t;
 
 typedef struct walk {
@@ -428,6 +480,7 @@ static int walk_cb(const char *id, const uint8_t *state, size_t len, void *ud)
     }
     gone_t *g = &w->items[w->n];
     g->before = a;
+    g->action = GONE_MARK;
     snprintf(g->before.id, sizeof(g->before.id), "%s", id);
     int m = ls_store_reader_get_pending(w->r, w->partition, w->job->connection_id, id, &g->misses);
     if (m != LS_OK && m != LS_ENOTFOUND)
@@ -436,46 +489,153 @@ static int walk_cb(const char *id, const uint8_t *state, size_t len, void *ud)
     return 0;
 }
 
-/* One read txn: the scope's last complete count (or -1) and the unseen stored activities. */
-static int collect_unseen(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
-                          const seen_set_t *seen, walk_t *w, json_t **sync)
+/* One read txn: the unseen stored activities of the scope. */
+static int collect_unseen(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const seen_set_t *seen, walk_t *w)
 {
-    char err[256], buf[4096];
+    char err[256];
     ls_store_reader_t *r = ls_store_reader_new(ctx->store, err, sizeof(err));
     if (!r) {
         ls_error("%s", err);
         return LS_EIO;
     }
     *w = (walk_t){r, job, partition, seen, NULL, 0, 0, 0, LS_OK};
-    int rc = ls_store_reader_get_sync(r, partition, scope, buf, sizeof(buf));
-    *sync = rc == LS_OK ? json_loads(buf, 0, NULL) : NULL;
-    if (*sync && !json_is_object(*sync)) {
-        json_decref(*sync);
-        *sync = NULL;
-    }
-    rc = rc == LS_OK || rc == LS_ENOTFOUND ? LS_OK : LS_EIO;
-    if (rc == LS_OK && ls_store_reader_foreach(r, partition, job->connection_id, walk_cb, w) != LS_OK)
-        rc = LS_EIO;
+    int rc = ls_store_reader_foreach(r, partition, job->connection_id, walk_cb, w) != LS_OK ? LS_EIO : LS_OK;
     ls_store_reader_destroy(r);
     return rc;
 }
 
-/* The shrink guard: "" when the scan may count misses, else the reason. */
-static void shrink_guard(const ls_sync_ctx_t *ctx, const seen_set_t *seen, const walk_t *w,
-                         json_t *sync, char *why, size_t whysz)
+/* The scope's sync record (a new JSON object when there is none or it does not decode). */
+static json_t *load_sync(ls_sync_ctx_t *ctx, int partition, const char *scope, int *rc)
 {
-    json_t *c = sync ? json_object_get(sync, "last_full_count") : NULL;
-    /* no baseline yet (first complete scan): what is stored for the scope */
-    long long base = json_is_integer(c) ? (long long)json_integer_value(c) : (long long)w->in_scope;
-    why[0] = '\0';
-    if (seen->unidentified)
-        snprintf(why, whysz, "%zu rejected records without a usable id", seen->unidentified);
-    else if (base > 0 && (long long)seen->n * 100 < base * ctx->cfg->removal_min_ratio_pct)
-        snprintf(why, whysz, "scan saw %zu records, below %d%% of the last complete scan's %lld "
-                 "(worker.removal_min_ratio_pct)", seen->n, ctx->cfg->removal_min_ratio_pct, base);
+    char err[256], buf[4096];
+    ls_store_reader_t *r = ls_store_reader_new(ctx->store, err, sizeof(err));
+    *rc = LS_OK;
+    if (!r) {
+        ls_error("%s", err);
+        *rc = LS_EIO;
+        return NULL;
+    }
+    int g = ls_store_reader_get_sync(r, partition, scope, buf, sizeof(buf));
+    ls_store_reader_destroy(r);
+    json_t *o = g == LS_OK ? json_loads(buf, 0, NULL) : NULL;
+    if (g != LS_OK && g != LS_ENOTFOUND)
+        *rc = LS_EIO;
+    if (g == LS_OK && !json_is_object(o))
+        ls_warn("sync record of \"%s\" does not decode; starting it afresh", scope);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        o = json_object();
+    }
+    if (!o)
+        *rc = LS_ENOMEM;
+    return o;
 }
 
-/* Produce removed events and tombstones for activities missed twice; fill puts/marks. */
+static long long sync_int(json_t *sync, const char *key, long long dflt)
+{
+    json_t *v = json_object_get(sync, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : dflt;
+}
+
+/*
+ * The shrink guard: "" in why when the scan may count misses, else the reason.
+ * Recovery: a guarded scan's count becomes a candidate baseline; when
+ * worker.shrink_accept_scans consecutive complete guarded scans agree on it
+ * within worker.shrink_tolerance_pct, it becomes last_full_count. That scan
+ * still removes nothing; from the next scan on, the normal two-scan rule
+ * applies against the new baseline. Updates sync in memory.
+ */
+static void shrink_guard(const ls_sync_ctx_t *ctx, const seen_set_t *seen, const walk_t *w, json_t *sync,
+                         char *why, size_t whysz)
+{
+    /* no baseline yet (first complete scan): what is stored for the scope */
+    long long base = sync_int(sync, "last_full_count", (long long)w->in_scope);
+    long long n = (long long)seen->n;
+    why[0] = '\0';
+    if (seen->unidentified) {
+        snprintf(why, whysz, "%zu rejected records without a usable id", seen->unidentified);
+        return;
+    }
+    if (!(base > 0 && n * 100 < base * ctx->cfg->removal_min_ratio_pct)) {
+        json_object_del(sync, "shrink_count");
+        json_object_del(sync, "shrink_scans");
+        return;
+    }
+    long long cand = sync_int(sync, "shrink_count", -1), streak = sync_int(sync, "shrink_scans", 0);
+    long long diff = cand > n ? cand - n : n - cand, big = cand > n ? cand : n;
+    streak = cand >= 0 && diff * 100 <= big * ctx->cfg->shrink_tolerance_pct ? streak + 1 : 1;
+    int accept = ctx->cfg->shrink_accept_scans > 0 && streak >= ctx->cfg->shrink_accept_scans;
+    int k = snprintf(why, whysz, "scan saw %lld records, below %d%% of the last complete scan's %lld "
+                     "(worker.removal_min_ratio_pct)", n, ctx->cfg->removal_min_ratio_pct, base);
+    if (accept) {
+        snprintf(why + k, whysz - (size_t)k, "; %lld consecutive complete scans agreed, so %lld is the new "
+                 "baseline (worker.shrink_accept_scans)", streak, n);
+        json_object_set_new(sync, "last_full_count", json_integer((json_int_t)n));
+        json_object_del(sync, "shrink_count");
+        json_object_del(sync, "shrink_scans");
+    } else {
+        snprintf(why + k, whysz - (size_t)k, "; agreeing complete scans %lld of %d", streak,
+                 ctx->cfg->shrink_accept_scans);
+        json_object_set_new(sync, "shrink_count", json_integer((json_int_t)n));
+        json_object_set_new(sync, "shrink_scans", json_integer((json_int_t)streak));
+    }
+}
+
+/*
+ * Re-check a removal candidate with GET /lms/{conn}/activity/{id}: 404 ->
+ * removed; 200 -> it exists (moved to another course, or skipped by the
+ * list): its state is updated instead; anything else -> it stays a
+ * candidate (marker kept) and the next complete scan asks again.
+ */
+static int recheck(ls_sync_ctx_t *ctx, const ls_job_t *job, gone_t *g, ls_status_t *st)
+{
+    char url[4096], conn[3 * LS_STR_MAX + 1], id[3 * LS_STR_MAX + 1], err[256];
+    if (ls_http_escape(job->connection_id, conn, sizeof(conn)) || ls_http_escape(g->before.id, id, sizeof(id)))
+        return GONE_HOLD;
+    size_t n = (size_t)snprintf(url, sizeof(url), "%s/lms/%s/activity/%s?", ctx->cfg->unified_base_url, conn, id);
+    n = append_fields(job, url, n, sizeof(url));
+    if (n >= sizeof(url))
+        return GONE_HOLD;
+    ls_http_resp_t resp;
+    int rc = ls_http_get(ctx->http, url, &resp, err, sizeof(err));
+    st->requests++;
+    st->rechecked++;
+    st->bytes += resp.len;
+    if (rc == LS_ENOTFOUND)
+        return GONE_REMOVE;
+    json_t *o = rc == LS_OK ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
+    if (o && ls_activity_from_json(o, &g->now, err, sizeof(err)) == LS_OK && strcmp(g->now.id, g->before.id) == 0) {
+        json_decref(o);
+        ls_diff_compute(&g->before, &g->now, &g->diff);
+        if (g->diff.stored_mask && ls_state_pack(&g->now, g->packed, sizeof(g->packed), &g->packed_len))
+            return GONE_HOLD;
+        ls_info("\"%s\" in \"%s\" missed by two scans of its scope but still exists upstream; not removed",
+                g->before.id, job->connection_id);
+        return GONE_UPDATE;
+    }
+    json_decref(o);
+    ls_warn("removal of \"%s\" in \"%s\" deferred: per-record get failed: %s", g->before.id, job->connection_id,
+            rc == LS_OK ? "answer is not an activity" : err);
+    return GONE_HOLD;
+}
+
+/* Decide each unseen activity's fate (HTTP re-checks happen here, outside any txn). */
+static void decide(ls_sync_ctx_t *ctx, const ls_job_t *job, walk_t *w, ls_status_t *st)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        gone_t *g = &w->items[i];
+        if (!g->misses)
+            g->action = GONE_MARK;
+        else if (job->get)
+            g->action = (gone_action_t)recheck(ctx, job, g, st);
+        else if (job->course_id[0])
+            g->action = GONE_HOLD; /* could have moved to another course: see removal_pass */
+        else
+            g->action = GONE_REMOVE;
+    }
+}
+
+/* Produce removed events, update events and changelog records; fill puts/marks. */
 static int produce_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, walk_t *w,
                             ls_store_put_t *puts, size_t *n, ls_store_mark_t *marks, ls_batch_t *b,
                             ls_status_t *st)
@@ -484,28 +644,46 @@ static int produce_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partiti
     *n = 0;
     for (size_t i = 0; i < w->n; i++) {
         gone_t *g = &w->items[i];
-        marks[i] = (ls_store_mark_t){g->before.id, g->misses ? 0 : 1};
-        if (!g->misses) {
-            st->pending_removals++;
-            continue;
-        }
-        ls_diff_t d;
-        ls_diff_compute(&g->before, NULL, &d);
-        if (produce_event(ctx, job, &g->before, NULL, &d, b) != LS_OK)
-            return LS_EIO;
         int kl = snprintf(key, sizeof(key), "%s/%s", job->connection_id, g->before.id);
-        if (ls_producer_send(ctx->producer, ctx->topic_state, partition, key, (size_t)kl, NULL, 0, NULL, 0,
-                             b, 1) != LS_OK)
-            return LS_EIO;
-        puts[(*n)++] = (ls_store_put_t){g->before.id, NULL, 0};
-        st->removed++;
-        st->events++;
-        st->state_writes++;
+        if (g->action == GONE_MARK) {
+            marks[i] = (ls_store_mark_t){g->before.id, 1};
+            st->pending_removals++;
+        } else if (g->action == GONE_HOLD) {
+            marks[i] = (ls_store_mark_t){g->before.id, g->misses < 255 ? g->misses + 1 : 255};
+            st->removals_held++;
+        } else if (g->action == GONE_UPDATE) {
+            marks[i] = (ls_store_mark_t){g->before.id, 0};
+            if (g->diff.type != LS_CHANGE_NONE) {
+                if (produce_event(ctx, job, &g->before, &g->now, &g->diff, b) != LS_OK)
+                    return LS_EIO;
+                st->events++;
+            }
+            if (g->diff.stored_mask) {
+                if (ls_producer_send(ctx->producer, ctx->topic_state, partition, key, (size_t)kl, g->packed,
+                                     g->packed_len, NULL, 0, b, 1) != LS_OK)
+                    return LS_EIO;
+                puts[(*n)++] = (ls_store_put_t){g->before.id, g->packed, g->packed_len};
+                st->state_writes++;
+            }
+        } else {
+            marks[i] = (ls_store_mark_t){g->before.id, 0};
+            ls_diff_t d;
+            ls_diff_compute(&g->before, NULL, &d);
+            if (produce_event(ctx, job, &g->before, NULL, &d, b) != LS_OK)
+                return LS_EIO;
+            if (ls_producer_send(ctx->producer, ctx->topic_state, partition, key, (size_t)kl, NULL, 0, NULL, 0,
+                                 b, 1) != LS_OK)
+                return LS_EIO;
+            puts[(*n)++] = (ls_store_put_t){g->before.id, NULL, 0};
+            st->removed++;
+            st->events++;
+            st->state_writes++;
+        }
     }
     return LS_OK;
 }
 
-/* Deliver, then delete removed states, move markers and store the new count in one write. */
+/* Deliver, then apply removals/updates, move markers and store the sync record in one write. */
 static int commit_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
                            walk_t *w, const seen_set_t *seen, json_t *sync, ls_status_t *st)
 {
@@ -541,15 +719,19 @@ static int commit_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partitio
     return rc;
 }
 
-/* After a complete full scan: count misses, remove what was missed twice (see top). */
-static int removal_pass(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const seen_set_t *seen,
-                        ls_status_t *st)
+/*
+ * After a complete full scan: count misses, remove what was missed twice
+ * (see top). Course scopes (fan-out): a record missing from its course may
+ * have moved to another course, so the second miss is confirmed with a
+ * per-record GET where the provider has one (404 removes, 200 updates);
+ * without a get it is held (marker kept, counted in removals_held), never
+ * removed by a course scan.
+ */
+static int removal_pass(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
+                        const seen_set_t *seen, json_t *sync, ls_status_t *st)
 {
-    char scope[2 * LS_STR_MAX + 2];
-    ls_job_scope(job, scope, sizeof(scope));
     walk_t w;
-    json_t *sync = NULL;
-    int rc = collect_unseen(ctx, job, partition, scope, seen, &w, &sync);
+    int rc = collect_unseen(ctx, job, partition, seen, &w);
     if (rc == LS_OK && w.rc != LS_OK)
         rc = LS_EIO;
     if (rc != LS_OK) {
@@ -559,23 +741,79 @@ static int removal_pass(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, 
         if (st->removals_skipped[0]) {
             ls_warn("removal detection skipped for \"%s\": %s", scope, st->removals_skipped);
         } else {
-            if (!sync)
-                sync = json_object();
-            rc = sync ? commit_removals(ctx, job, partition, scope, &w, seen, sync, st) : LS_EIO;
+            decide(ctx, job, &w, st);
+            rc = commit_removals(ctx, job, partition, scope, &w, seen, sync, st);
         }
     }
-    json_decref(sync);
     free(w.items);
     return rc;
+}
+
+/* At job end, after every delivery and commit: the scope's sync record with the new watermark. */
+static int store_watermark(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
+                           json_t *sync, ls_status_t *st)
+{
+    char err[256], ts[LS_TIME_BUFSZ];
+    int64_t wm = st->started_at - (int64_t)ctx->cfg->watermark_overlap_s * 1000;
+    snprintf(st->next_watermark, sizeof(st->next_watermark), "%s", ls_time_format(wm - wm % 1000, ts));
+    json_object_set_new(sync, "watermark", json_string(st->next_watermark));
+    json_object_set_new(sync, "last_mode", json_string(st->mode));
+    if (strcmp(st->mode, "full") == 0)
+        json_object_set_new(sync, "last_full_at", json_string(ls_time_format(st->started_at, ts)));
+    char *js = json_dumps(sync, JSON_COMPACT | JSON_SORT_KEYS);
+    int rc = js ? ls_store_commit(ctx->store, partition, job->connection_id, NULL, 0, NULL, 0, -1, scope, js, err,
+                                  sizeof(err))
+                : LS_ENOMEM;
+    free(js);
+    if (rc != LS_OK) {
+        snprintf(st->error, sizeof(st->error), "cannot store the sync record of \"%.200s\": %.200s", scope, err);
+        return LS_EIO;
+    }
+    return LS_OK;
+}
+
+/*
+ * The mode to run: an incremental job needs the scope's stored watermark;
+ * without one (first job, wiped partition) it runs as a full scan. gte gets
+ * the updated_gte value to send ("" = none).
+ */
+static void choose_mode(const ls_job_t *job, json_t *sync, ls_status_t *st, char *gte, size_t gtesz)
+{
+    const char *wm = json_string_value(json_object_get(sync, "watermark"));
+    int64_t t;
+    gte[0] = '\0';
+    if (strcmp(job->mode, "incremental") == 0 && wm && ls_time_parse(wm, &t) == LS_OK) {
+        snprintf(st->mode, sizeof(st->mode), "incremental");
+        snprintf(gte, gtesz, "%s", wm);
+        snprintf(st->watermark, sizeof(st->watermark), "%s", wm);
+        return;
+    }
+    if (strcmp(job->mode, "incremental") == 0)
+        ls_info("job \"%s\": no stored watermark for its scope; running a full scan", job->job_id);
+    snprintf(st->mode, sizeof(st->mode), "full");
+    if (job->gte == 2) /* updated_gte is required on every request: the epoch lists everything */
+        snprintf(gte, gtesz, "1970-01-01T00:00:00Z");
 }
 
 int ls_sync_run(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, ls_status_t *st)
 {
     page_t pg = {0};
     seen_set_t seen = {0};
+    char scope[2 * LS_STR_MAX + 2], gte[40];
     int rc = LS_OK;
     memset(st, 0, sizeof(*st));
     st->started_at = ls_time_now_ms();
+    ls_job_scope(job, scope, sizeof(scope));
+    json_t *sync = load_sync(ctx, partition, scope, &rc);
+    if (rc != LS_OK) {
+        snprintf(st->error, sizeof(st->error), "cannot read the sync record of \"%.200s\"", scope);
+        snprintf(st->mode, sizeof(st->mode), "%s", job->mode);
+        st->finished_at = ls_time_now_ms();
+        return LS_EIO;
+    }
+    choose_mode(job, sync, st, gte, sizeof(gte));
+    ls_job_t run = *job; /* events say the mode actually run */
+    snprintf(run.mode, sizeof(run.mode), "%s", st->mode);
     for (long offset = 0; rc == LS_OK; offset += ctx->cfg->page_limit) {
         if (*ctx->stop) {
             rc = LS_ESTOP;
@@ -583,19 +821,23 @@ int ls_sync_run(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, ls_statu
             break;
         }
         json_t *arr = NULL;
-        rc = fetch_page(ctx, job, offset, &arr, st);
+        rc = fetch_page(ctx, &run, gte, offset, &arr, st);
         if (rc != LS_OK)
             break;
         st->pages++;
         size_t got = json_array_size(arr);
-        rc = sync_one_page(ctx, job, partition, arr, &pg, &seen, st);
+        rc = sync_one_page(ctx, &run, partition, arr, &pg, &seen, st);
         json_decref(arr);
-        if (got < (size_t)ctx->cfg->page_limit)
+        if (run.unpaged || got < (size_t)ctx->cfg->page_limit)
             break;
     }
     /* only a complete full scan may count misses (design-brief section 4) */
-    if (rc == LS_OK && strcmp(job->mode, "full") == 0)
-        rc = removal_pass(ctx, job, partition, &seen, st);
+    if (rc == LS_OK && strcmp(st->mode, "full") == 0)
+        rc = removal_pass(ctx, &run, partition, scope, &seen, sync, st);
+    /* the watermark moves only after everything of the job is delivered and stored */
+    if (rc == LS_OK)
+        rc = store_watermark(ctx, &run, partition, scope, sync, st);
+    json_decref(sync);
     free(pg.items);
     free(seen.slots);
     st->finished_at = ls_time_now_ms();

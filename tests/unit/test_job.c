@@ -123,7 +123,105 @@ static void test_parse_connections(void)
     CU_ASSERT_EQUAL(ls_coord_parse_connections("[{", 2, c, 8, &seen, err, sizeof(err)), LS_EINVAL);
 }
 
+static void test_job_strategy_roundtrip(void)
+{
+    ls_job_t j, k;
+    char err[256];
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1/crs-1@1000");
+    strcpy(j.connection_id, "conn-1");
+    strcpy(j.course_id, "crs-1");
+    strcpy(j.mode, "incremental");
+    strcpy(j.fields, "id,course_id,updated_at");
+    strcpy(j.sort, "created_at");
+    j.order_asc = 1;
+    j.unpaged = 1;
+    j.get = 1;
+    j.gte = 1;
+    j.scheduled_at = 1764252588000;
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"fields\":[\"id\",\"course_id\",\"updated_at\"]"));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.fields, j.fields);
+    CU_ASSERT_STRING_EQUAL(k.sort, "created_at");
+    CU_ASSERT_STRING_EQUAL(k.course_id, "crs-1");
+    CU_ASSERT_EQUAL(k.order_asc, 1);
+    CU_ASSERT_EQUAL(k.unpaged, 1);
+    CU_ASSERT_EQUAL(k.get, 1);
+    CU_ASSERT_EQUAL(k.gte, 1);
+    free(s);
+    /* a job written before issue 3 decodes with the old behaviour */
+    const char *old = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
+                      "\"scheduled_at\":\"2026-11-27T14:09:48Z\"}";
+    CU_ASSERT_EQUAL(ls_job_decode(old, strlen(old), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.fields, "");
+    CU_ASSERT_STRING_EQUAL(k.sort, "");
+    CU_ASSERT_EQUAL(k.unpaged, 0);
+    CU_ASSERT_EQUAL(k.get, 0);
+    CU_ASSERT_EQUAL(k.gte, 0);
+}
+
+static void test_job_strategy_bad(void)
+{
+#define JOB(extra) "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\"," \
+                   "\"scheduled_at\":\"2026-11-27T14:09:48Z\"" extra "}"
+    expect_bad(JOB(",\"fields\":\"id\""), "'fields'");
+    expect_bad(JOB(",\"fields\":[]"), "'fields'");
+    expect_bad(JOB(",\"fields\":[\"id\",\"raw\"]"), "element 1");
+    expect_bad(JOB(",\"fields\":[\"id\",7]"), "element 1");
+    expect_bad(JOB(",\"sort\":\"name\""), "'sort'");
+    expect_bad(JOB(",\"order\":\"asc\""), "'order'");
+    expect_bad(JOB(",\"sort\":\"created_at\",\"order\":\"desc\""), "'order'");
+    expect_bad(JOB(",\"paged\":\"no\""), "'paged'");
+    expect_bad(JOB(",\"get\":1"), "'get'");
+    expect_bad(JOB(",\"updated_gte\":\"yes\""), "'updated_gte'");
+    const char *inc = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"incremental\","
+                      "\"scheduled_at\":\"2026-11-27T14:09:48Z\"}";
+    expect_bad(inc, "needs 'updated_gte'");
+#undef JOB
+}
+
+static void test_status_mode_watermark(void)
+{
+    ls_job_t j;
+    ls_status_t st;
+    memset(&j, 0, sizeof(j));
+    memset(&st, 0, sizeof(st));
+    strcpy(j.job_id, "c@1");
+    strcpy(j.connection_id, "c");
+    strcpy(j.mode, "incremental");
+    strcpy(st.mode, "full");
+    strcpy(st.next_watermark, "2026-11-27T14:07:48Z");
+    st.ok = 1;
+    st.removals_held = 2;
+    char *s = ls_status_encode(&j, &st);
+    CU_ASSERT_FATAL(s != NULL);
+    json_t *o = json_loads(s, 0, NULL);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "mode")), "full");
+    CU_ASSERT(json_is_null(json_object_get(o, "watermark")));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "next_watermark")), "2026-11-27T14:07:48Z");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "removals_held")), 2);
+    json_decref(o);
+    free(s);
+}
+
+static void test_parse_courses(void)
+{
+    char ids[4][LS_STR_MAX + 1], err[256];
+    size_t seen;
+    const char *body = "[{\"id\":\"crs-1\",\"name\":\"A\"},{\"name\":\"no id\"},{\"id\":7},{\"id\":\"crs-2\"}]";
+    CU_ASSERT_EQUAL(ls_coord_parse_courses(body, strlen(body), ids, 4, &seen, err, sizeof(err)), 2);
+    CU_ASSERT_EQUAL(seen, 4);
+    CU_ASSERT_STRING_EQUAL(ids[0], "crs-1");
+    CU_ASSERT_STRING_EQUAL(ids[1], "crs-2");
+    CU_ASSERT_EQUAL(ls_coord_parse_courses("{}", 2, ids, 4, &seen, err, sizeof(err)), LS_EINVAL);
+}
+
 static CU_TestInfo job_tests[] = {
+    {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
+    {"malformed strategy members are rejected", test_job_strategy_bad},
+    {"status record: mode run and watermarks", test_status_mode_watermark},
     {"job round trip", test_job_roundtrip},
     {"malformed jobs are rejected with a reason", test_job_bad},
     {"status record", test_status_json},
@@ -133,6 +231,7 @@ static CU_TestInfo coord_tests[] = {
     {"deterministic spread over the interval", test_first_due_spread},
     {"static connection list", test_parse_static},
     {"discovered connection list", test_parse_connections},
+    {"course list", test_parse_courses},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {
