@@ -18,7 +18,7 @@
 source "$(dirname "$0")/../e2e/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-read -r -a PROVIDERS <<<"${FIDELITY_PROVIDERS:-coursera go1 learnupon d2l successfactors_lms udemy docebo moodle}"
+read -r -a PROVIDERS <<<"${FIDELITY_PROVIDERS:-coursera go1 learnupon d2l successfactors_lms udemy docebo moodle sandbox_course_required}"
 read -r -a SCENARIOS <<<"${FIDELITY_SCENARIOS:-steady burst delete recreate scanshift wmedge fields}"
 read -r -a FAULTS <<<"${FIDELITY_FAULTS:-none 5xx 429 trunc}"
 ROUNDS=4
