@@ -125,23 +125,39 @@ static void str_member(json_t *o, const char *key, char *dst, size_t cap)
         memcpy(dst, json_string_value(v), json_string_length(v) + 1);
 }
 
-int ls_coord_parse_connections(const char *body, size_t len, ls_coord_conn_t *out, size_t cap,
-                               size_t *n_seen, char *err, size_t errsz)
+/* Parse a list answer that must be a JSON array (new reference), or NULL with err set. */
+static json_t *load_list(const char *body, size_t len, const char *what, char *err, size_t errsz)
 {
     json_error_t je;
     json_t *arr = json_loadb(body, len, 0, &je);
-    if (!json_is_array(arr)) {
-        snprintf(err, errsz, "connection list is not a JSON array%s%s", arr ? "" : ": ", arr ? "" : je.text);
-        json_decref(arr);
+    if (json_is_array(arr))
+        return arr;
+    snprintf(err, errsz, "%s list is not a JSON array%s%s", what, arr ? "" : ": ", arr ? "" : je.text);
+    json_decref(arr);
+    return NULL;
+}
+
+/* The element's "id" when it is a usable id (non-empty string of at most LS_STR_MAX bytes, no NUL). */
+static json_t *usable_id(json_t *o)
+{
+    json_t *id = json_object_get(o, "id");
+    if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > LS_STR_MAX ||
+        strlen(json_string_value(id)) != json_string_length(id))
+        return NULL;
+    return id;
+}
+
+int ls_coord_parse_connections(const char *body, size_t len, ls_coord_conn_t *out, size_t cap,
+                               size_t *n_seen, char *err, size_t errsz)
+{
+    json_t *arr = load_list(body, len, "connection", err, errsz);
+    if (!arr)
         return LS_EINVAL;
-    }
     size_t i, n = 0;
     json_t *o;
     *n_seen = json_array_size(arr);
     json_array_foreach(arr, i, o) {
-        json_t *id = json_object_get(o, "id");
-        if (!json_is_object(o) || !json_is_string(id) || json_string_length(id) == 0 ||
-            json_string_length(id) > LS_STR_MAX) {
+        if (!usable_id(o)) {
             ls_warn("connection list entry %zu skipped: no usable 'id'", i);
             continue;
         }
@@ -325,20 +341,15 @@ static int wants_fanout(const coord_t *c, const ls_coord_conn_t *conn, const ls_
 int ls_coord_parse_courses(const char *body, size_t len, char (*ids)[LS_STR_MAX + 1], size_t cap,
                            size_t *n_seen, char *err, size_t errsz)
 {
-    json_error_t je;
-    json_t *arr = json_loadb(body, len, 0, &je);
-    if (!json_is_array(arr)) {
-        snprintf(err, errsz, "course list is not a JSON array%s%s", arr ? "" : ": ", arr ? "" : je.text);
-        json_decref(arr);
+    json_t *arr = load_list(body, len, "course", err, errsz);
+    if (!arr)
         return LS_EINVAL;
-    }
     size_t i, n = 0;
     json_t *o;
     *n_seen = json_array_size(arr);
     json_array_foreach(arr, i, o) {
-        json_t *id = json_object_get(o, "id");
-        if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > LS_STR_MAX ||
-            strlen(json_string_value(id)) != json_string_length(id)) {
+        json_t *id = usable_id(o);
+        if (!id) {
             ls_warn("course list entry %zu skipped: no usable 'id'", i);
             continue;
         }
