@@ -42,6 +42,7 @@
 #include "ls_event.h"
 #include "ls_hash.h"
 #include "ls_log.h"
+#include "ls_page.h"
 #include "ls_state.h"
 #include "ls_time.h"
 
@@ -199,8 +200,8 @@ static int64_t backoff_ms(int attempt, int64_t retry_after_ms, uint64_t seed)
     return base + (int64_t)(ls_hash64(&seed, sizeof(seed), (uint64_t)attempt) % 250);
 }
 
-/* GET one page and parse it as a JSON array (new reference in *arr). */
-static int fetch_page(ls_sync_ctx_t *ctx, const ls_job_t *job, const char *gte, long offset, json_t **arr,
+/* GET one page and parse it with ls_page_parse into *parsed (owned by the caller, reused per page). */
+static int fetch_page(ls_sync_ctx_t *ctx, const ls_job_t *job, const char *gte, long offset, ls_page_t *parsed,
                       ls_status_t *st)
 {
     char url[8192];
@@ -214,14 +215,16 @@ static int fetch_page(ls_sync_ctx_t *ctx, const ls_job_t *job, const char *gte, 
         st->requests++;
         st->bytes += resp.len;
         if (rc == LS_OK) {
-            json_error_t je;
-            *arr = json_loadb(resp.body, resp.len, 0, &je);
-            if (*arr && json_is_array(*arr))
+            char why[256];
+            int prc = ls_page_parse(parsed, resp.body, resp.len, why, sizeof(why));
+            if (prc == LS_OK)
                 return LS_OK;
-            snprintf(st->error, sizeof(st->error), "page at offset %ld of \"%s\" is not a JSON array: %s",
-                     offset, job->connection_id, *arr ? "got another JSON type" : je.text);
-            json_decref(*arr);
-            *arr = NULL;
+            if (prc == LS_ENOMEM) {
+                snprintf(st->error, sizeof(st->error), "out of memory parsing a page of \"%s\"", job->connection_id);
+                return LS_EIO;
+            }
+            snprintf(st->error, sizeof(st->error), "page at offset %ld of \"%.200s\" does not parse: %.200s",
+                     offset, job->connection_id, why);
             rc = LS_ETRANSIENT;
         }
         if (rc != LS_ETRANSIENT || attempt >= ctx->cfg->http_max_retries)
@@ -257,40 +260,35 @@ static int seen_in_page(const page_t *pg, size_t n, const char *id)
 }
 
 /*
- * A rejected record still exists upstream: remember its id when it has a
- * usable one, so that it is never taken for removed; count it otherwise.
+ * Normalized records of a parsed page; bad records are counted and skipped.
+ * A rejected record still exists upstream: its id (when usable, raw_id) is
+ * remembered as seen so that it is never taken for removed; a rejected
+ * record without a usable id is counted (it blocks removals of the scan).
  */
-static int note_rejected(json_t *rec, seen_set_t *seen)
+static int normalize_page(const ls_page_t *parsed, const ls_job_t *job, page_t *pg, seen_set_t *seen,
+                          ls_status_t *st)
 {
-    const char *id = json_string_value(json_object_get(rec, "id"));
-    if (id && id[0] && strlen(id) <= LS_STR_MAX)
-        return seen_add(seen, id);
-    seen->unidentified++;
-    return LS_OK;
-}
-
-/* Normalize every element; bad records are counted and skipped. */
-static int normalize_page(json_t *arr, const ls_job_t *job, page_t *pg, seen_set_t *seen, ls_status_t *st)
-{
-    size_t n = json_array_size(arr);
-    if (page_reserve(pg, n) != LS_OK)
+    if (page_reserve(pg, parsed->n) != LS_OK)
         return LS_ENOMEM;
     pg->n = 0;
-    for (size_t i = 0; i < n; i++) {
-        char why[256];
-        page_item_t *it = &pg->items[pg->n];
+    for (size_t i = 0; i < parsed->n; i++) {
+        const ls_page_rec_t *r = &parsed->recs[i];
         st->records++;
-        if (ls_activity_from_json(json_array_get(arr, i), &it->act, why, sizeof(why)) != LS_OK) {
+        if (r->rc != LS_OK) {
             if (st->rejected++ < MAX_REJECT_LOGS)
-                ls_warn("record skipped in \"%s\": %s", job->connection_id, why);
-            if (note_rejected(json_array_get(arr, i), seen) != LS_OK)
-                return LS_ENOMEM;
+                ls_warn("record skipped in \"%s\": %s", job->connection_id, r->why);
+            if (r->raw_id[0]) {
+                if (seen_add(seen, r->raw_id) != LS_OK)
+                    return LS_ENOMEM;
+            } else {
+                seen->unidentified++;
+            }
             continue;
         }
-        if (seen_add(seen, it->act.id) != LS_OK)
+        if (seen_add(seen, r->act.id) != LS_OK)
             return LS_ENOMEM;
-        if (!seen_in_page(pg, pg->n, it->act.id))
-            pg->n++;
+        if (!seen_in_page(pg, pg->n, r->act.id))
+            pg->items[pg->n++].act = r->act;
     }
     return LS_OK;
 }
@@ -412,10 +410,10 @@ static int store_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, pa
     return LS_OK;
 }
 
-static int sync_one_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, json_t *arr,
+static int sync_one_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const ls_page_t *parsed,
                          page_t *pg, seen_set_t *seen, ls_status_t *st)
 {
-    if (normalize_page(arr, job, pg, seen, st) != LS_OK || diff_page(ctx, job, partition, pg) != LS_OK) {
+    if (normalize_page(parsed, job, pg, seen, st) != LS_OK || diff_page(ctx, job, partition, pg) != LS_OK) {
         snprintf(st->error, sizeof(st->error), "local failure while diffing \"%s\"", job->connection_id);
         return LS_EIO;
     }
@@ -505,7 +503,7 @@ static int collect_unseen(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition
 }
 
 /* The scope's sync record (a new JSON object when there is none or it does not decode). */
-static json_t *load_sync(ls_sync_ctx_t *ctx, int partition, const char *scope, int *rc)
+static json_t *load_sync(ls_sync_ctx_t *ctx, int partition, const char *scope, char **stored, int *rc)
 {
     char err[256], buf[4096];
     ls_store_reader_t *r = ls_store_reader_new(ctx->store, err, sizeof(err));
@@ -528,6 +526,8 @@ static json_t *load_sync(ls_sync_ctx_t *ctx, int partition, const char *scope, i
     }
     if (!o)
         *rc = LS_ENOMEM;
+    /* the stored record as store_sync would write it (NULL: none, or it did not decode) */
+    *stored = g == LS_OK && json_object_size(o) ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     return o;
 }
 
@@ -685,7 +685,7 @@ static int produce_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partiti
 
 /* Deliver, then apply removals/updates, move markers and store the sync record in one write. */
 static int commit_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
-                           walk_t *w, const seen_set_t *seen, json_t *sync, ls_status_t *st)
+                           walk_t *w, const seen_set_t *seen, json_t *sync, char **stored, ls_status_t *st)
 {
     char err[256];
     ls_batch_t b;
@@ -704,13 +704,20 @@ static int commit_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partitio
     char *js = NULL;
     if (rc == LS_OK) {
         json_object_set_new(sync, "last_full_count", json_integer((json_int_t)seen->n));
-        js = json_dumps(sync, JSON_COMPACT | JSON_SORT_KEYS);
-        rc = js ? ls_store_commit(ctx->store, partition, job->connection_id, puts, n, marks, w->n,
-                                  n ? b.tracked_next_offset : -1, scope, js, err, sizeof(err))
-                : LS_ENOMEM;
-        if (rc != LS_OK) {
-            snprintf(st->error, sizeof(st->error), "%s", js ? err : "out of memory");
-            rc = LS_EIO;
+        /* nothing to apply: the sync record is left to store_sync (written only if it changed) */
+        if (n || w->n) {
+            js = json_dumps(sync, JSON_COMPACT | JSON_SORT_KEYS);
+            rc = js ? ls_store_commit(ctx->store, partition, job->connection_id, puts, n, marks, w->n,
+                                      n ? b.tracked_next_offset : -1, scope, js, err, sizeof(err))
+                    : LS_ENOMEM;
+            if (rc != LS_OK) {
+                snprintf(st->error, sizeof(st->error), "%s", js ? err : "out of memory");
+                rc = LS_EIO;
+            } else {
+                free(*stored);
+                *stored = js;
+                js = NULL;
+            }
         }
     }
     free(js);
@@ -728,7 +735,7 @@ static int commit_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partitio
  * removed by a course scan.
  */
 static int removal_pass(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
-                        const seen_set_t *seen, json_t *sync, ls_status_t *st)
+                        const seen_set_t *seen, json_t *sync, char **stored, ls_status_t *st)
 {
     walk_t w;
     int rc = collect_unseen(ctx, job, partition, seen, &w);
@@ -742,33 +749,50 @@ static int removal_pass(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, 
             ls_warn("removal detection skipped for \"%s\": %s", scope, st->removals_skipped);
         } else {
             decide(ctx, job, &w, st);
-            rc = commit_removals(ctx, job, partition, scope, &w, seen, sync, st);
+            rc = commit_removals(ctx, job, partition, scope, &w, seen, sync, stored, st);
         }
     }
     free(w.items);
     return rc;
 }
 
-/* At job end, after every delivery and commit: the scope's sync record with the new watermark. */
-static int store_watermark(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
-                           json_t *sync, ls_status_t *st)
+/*
+ * At job end, after every delivery and commit: the scope's sync record with
+ * the new watermark. The watermark is kept only where the provider supports
+ * updated_gte (only there can an incremental job use it). The record is
+ * written only when its text differs from what is stored (*stored, the
+ * compact sorted JSON last read or written), so a poll that changed nothing
+ * on a full-scan scope writes nothing to LMDB (issue 5, target e).
+ */
+static int store_sync(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
+                      json_t *sync, char **stored, ls_status_t *st)
 {
     char err[256], ts[LS_TIME_BUFSZ];
-    int64_t wm = st->started_at - (int64_t)ctx->cfg->watermark_overlap_s * 1000;
-    snprintf(st->next_watermark, sizeof(st->next_watermark), "%s", ls_time_format(wm - wm % 1000, ts));
-    json_object_set_new(sync, "watermark", json_string(st->next_watermark));
+    if (job->gte) {
+        int64_t wm = st->started_at - (int64_t)ctx->cfg->watermark_overlap_s * 1000;
+        snprintf(st->next_watermark, sizeof(st->next_watermark), "%s", ls_time_format(wm - wm % 1000, ts));
+        json_object_set_new(sync, "watermark", json_string(st->next_watermark));
+    } else {
+        json_object_del(sync, "watermark");
+    }
     json_object_set_new(sync, "last_mode", json_string(st->mode));
-    if (strcmp(st->mode, "full") == 0)
-        json_object_set_new(sync, "last_full_at", json_string(ls_time_format(st->started_at, ts)));
+    json_object_del(sync, "last_full_at"); /* informational, changed every job: no longer kept */
     char *js = json_dumps(sync, JSON_COMPACT | JSON_SORT_KEYS);
+    if (js && *stored && strcmp(js, *stored) == 0) {
+        free(js);
+        return LS_OK;
+    }
     int rc = js ? ls_store_commit(ctx->store, partition, job->connection_id, NULL, 0, NULL, 0, -1, scope, js, err,
                                   sizeof(err))
                 : LS_ENOMEM;
-    free(js);
     if (rc != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "cannot store the sync record of \"%.200s\": %.200s", scope, err);
+        free(js);
+        snprintf(st->error, sizeof(st->error), "cannot store the sync record of \"%.200s\": %.200s", scope,
+                 rc == LS_ENOMEM ? "out of memory" : err);
         return LS_EIO;
     }
+    free(*stored);
+    *stored = js;
     return LS_OK;
 }
 
@@ -799,19 +823,24 @@ int ls_sync_run(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, ls_statu
 {
     page_t pg = {0};
     seen_set_t seen = {0};
+    ls_page_t parsed;
     char scope[2 * LS_STR_MAX + 2], gte[40];
     int rc = LS_OK;
     memset(st, 0, sizeof(*st));
     st->started_at = ls_time_now_ms();
     ls_job_scope(job, scope, sizeof(scope));
-    json_t *sync = load_sync(ctx, partition, scope, &rc);
+    char *stored = NULL;
+    json_t *sync = load_sync(ctx, partition, scope, &stored, &rc);
     if (rc != LS_OK) {
         snprintf(st->error, sizeof(st->error), "cannot read the sync record of \"%.200s\"", scope);
         snprintf(st->mode, sizeof(st->mode), "%s", job->mode);
         st->finished_at = ls_time_now_ms();
+        json_decref(sync);
+        free(stored);
         return LS_EIO;
     }
     choose_mode(job, sync, st, gte, sizeof(gte));
+    ls_page_init(&parsed);
     ls_job_t run = *job; /* events say the mode actually run */
     snprintf(run.mode, sizeof(run.mode), "%s", st->mode);
     for (long offset = 0; rc == LS_OK; offset += ctx->cfg->page_limit) {
@@ -820,24 +849,24 @@ int ls_sync_run(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, ls_statu
             snprintf(st->error, sizeof(st->error), "interrupted by shutdown");
             break;
         }
-        json_t *arr = NULL;
-        rc = fetch_page(ctx, &run, gte, offset, &arr, st);
+        rc = fetch_page(ctx, &run, gte, offset, &parsed, st);
         if (rc != LS_OK)
             break;
         st->pages++;
-        size_t got = json_array_size(arr);
-        rc = sync_one_page(ctx, &run, partition, arr, &pg, &seen, st);
-        json_decref(arr);
+        size_t got = parsed.n;
+        rc = sync_one_page(ctx, &run, partition, &parsed, &pg, &seen, st);
         if (run.unpaged || got < (size_t)ctx->cfg->page_limit)
             break;
     }
     /* only a complete full scan may count misses (design-brief section 4) */
     if (rc == LS_OK && strcmp(st->mode, "full") == 0)
-        rc = removal_pass(ctx, &run, partition, scope, &seen, sync, st);
+        rc = removal_pass(ctx, &run, partition, scope, &seen, sync, &stored, st);
     /* the watermark moves only after everything of the job is delivered and stored */
     if (rc == LS_OK)
-        rc = store_watermark(ctx, &run, partition, scope, sync, st);
+        rc = store_sync(ctx, &run, partition, scope, sync, &stored, st);
     json_decref(sync);
+    free(stored);
+    ls_page_release(&parsed);
     free(pg.items);
     free(seen.slots);
     st->finished_at = ls_time_now_ms();
