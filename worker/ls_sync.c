@@ -175,20 +175,6 @@ static int build_url(const ls_sync_ctx_t *ctx, const ls_job_t *job, const char *
     return n < sz ? LS_OK : LS_EFULL;
 }
 
-/* Sleep ms in small steps; LS_ESTOP when shutdown was requested. */
-static int sleep_unless_stopped(const ls_sync_ctx_t *ctx, int64_t ms)
-{
-    int64_t end = ls_time_mono_ms() + ms;
-    while (!*ctx->stop) {
-        int64_t left = end - ls_time_mono_ms();
-        if (left <= 0)
-            return LS_OK;
-        struct timespec ts = {0, (long)(left > 100 ? 100 : left) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return LS_ESTOP;
-}
-
 /* Exponential backoff with jitter, or the server's Retry-After (capped at 60 s). */
 static int64_t backoff_ms(int attempt, int64_t retry_after_ms, uint64_t seed)
 {
@@ -198,44 +184,6 @@ static int64_t backoff_ms(int attempt, int64_t retry_after_ms, uint64_t seed)
     for (int i = 0; i < attempt && base < 30000; i++)
         base = base * 3 / 2;
     return base + (int64_t)(ls_hash64(&seed, sizeof(seed), (uint64_t)attempt) % 250);
-}
-
-/* GET one page and parse it with ls_page_parse into *parsed (owned by the caller, reused per page). */
-static int fetch_page(ls_sync_ctx_t *ctx, const ls_job_t *job, const char *gte, long offset, ls_page_t *parsed,
-                      ls_status_t *st)
-{
-    char url[8192];
-    if (build_url(ctx, job, gte, offset, url, sizeof(url)) != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "request url too long for connection \"%s\"", job->connection_id);
-        return LS_EINVAL;
-    }
-    for (int attempt = 0;; attempt++) {
-        ls_http_resp_t resp;
-        int rc = ls_http_get(ctx->http, url, &resp, st->error, sizeof(st->error));
-        st->requests++;
-        st->bytes += resp.len;
-        if (rc == LS_OK) {
-            char why[256];
-            int prc = ls_page_parse(parsed, resp.body, resp.len, why, sizeof(why));
-            if (prc == LS_OK)
-                return LS_OK;
-            if (prc == LS_ENOMEM) {
-                snprintf(st->error, sizeof(st->error), "out of memory parsing a page of \"%s\"", job->connection_id);
-                return LS_EIO;
-            }
-            snprintf(st->error, sizeof(st->error), "page at offset %ld of \"%.200s\" does not parse: %.200s",
-                     offset, job->connection_id, why);
-            rc = LS_ETRANSIENT;
-        }
-        if (rc != LS_ETRANSIENT || attempt >= ctx->cfg->http_max_retries)
-            return rc;
-        st->retries++;
-        int64_t wait = backoff_ms(attempt, resp.retry_after_ms, ls_hash64(job->job_id, strlen(job->job_id), 0));
-        ls_warn("retrying \"%s\" in %lld ms (attempt %d): %s", job->connection_id, (long long)wait,
-                attempt + 1, st->error);
-        if (sleep_unless_stopped(ctx, wait) != LS_OK)
-            return LS_ESTOP;
-    }
 }
 
 static int page_reserve(page_t *pg, size_t n)
@@ -819,59 +767,222 @@ static void choose_mode(const ls_job_t *job, json_t *sync, ls_status_t *st, char
         snprintf(gte, gtesz, "1970-01-01T00:00:00Z");
 }
 
-int ls_sync_run(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, ls_status_t *st)
-{
-    page_t pg = {0};
-    seen_set_t seen = {0};
-    ls_page_t parsed;
+/* ---- one job as a state machine over the shared curl multi handle ---- */
+
+struct ls_sync_job {
+    ls_sync_ctx_t *ctx;
+    ls_job_t run;              /* the job, mode = the mode actually run */
+    int partition;
+    ls_status_t st;
     char scope[2 * LS_STR_MAX + 2], gte[40];
+    json_t *sync;
+    char *stored;              /* the sync record as stored (compact, sorted), or NULL */
+    seen_set_t seen;
+    long offset;               /* offset of the page requested by cur */
+    ls_http_xfer_t *cur;       /* request of the page at offset (NULL while backing off) */
+    ls_http_xfer_t *next;      /* prefetch of the page at offset + page_limit, or NULL */
+    int cur_ready, next_ready; /* their responses arrived */
+    int attempt;               /* retries of the page at offset */
+    int64_t retry_at;          /* monotonic ms at which cur is requested again (0 = none) */
+    int finished, rc;
+};
+
+static ls_http_xfer_t *request_page(ls_sync_job_t *j, long offset)
+{
+    char url[8192];
+    if (build_url(j->ctx, &j->run, j->gte, offset, url, sizeof(url)) != LS_OK)
+        return NULL;
+    return ls_http_multi_start(j->ctx->multi, url, j);
+}
+
+static void job_finish(ls_sync_job_t *j, int rc)
+{
+    ls_http_xfer_release(j->ctx->multi, j->cur);
+    ls_http_xfer_release(j->ctx->multi, j->next);
+    j->cur = j->next = NULL;
+    j->cur_ready = j->next_ready = 0;
+    j->retry_at = 0;
+    j->finished = 1;
+    j->rc = rc;
+    j->st.finished_at = ls_time_now_ms();
+    j->st.ok = rc == LS_OK;
+    if (j->st.ok)
+        j->st.error[0] = '\0';
+}
+
+/* After the last page: removal pass (full scans) and the sync record. */
+static void job_complete_scan(ls_sync_job_t *j)
+{
     int rc = LS_OK;
-    memset(st, 0, sizeof(*st));
-    st->started_at = ls_time_now_ms();
-    ls_job_scope(job, scope, sizeof(scope));
-    char *stored = NULL;
-    json_t *sync = load_sync(ctx, partition, scope, &stored, &rc);
-    if (rc != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "cannot read the sync record of \"%.200s\"", scope);
-        snprintf(st->mode, sizeof(st->mode), "%s", job->mode);
-        st->finished_at = ls_time_now_ms();
-        json_decref(sync);
-        free(stored);
-        return LS_EIO;
-    }
-    choose_mode(job, sync, st, gte, sizeof(gte));
-    ls_page_init(&parsed);
-    ls_job_t run = *job; /* events say the mode actually run */
-    snprintf(run.mode, sizeof(run.mode), "%s", st->mode);
-    for (long offset = 0; rc == LS_OK; offset += ctx->cfg->page_limit) {
-        if (*ctx->stop) {
-            rc = LS_ESTOP;
-            snprintf(st->error, sizeof(st->error), "interrupted by shutdown");
-            break;
-        }
-        rc = fetch_page(ctx, &run, gte, offset, &parsed, st);
-        if (rc != LS_OK)
-            break;
-        st->pages++;
-        size_t got = parsed.n;
-        rc = sync_one_page(ctx, &run, partition, &parsed, &pg, &seen, st);
-        if (run.unpaged || got < (size_t)ctx->cfg->page_limit)
-            break;
-    }
     /* only a complete full scan may count misses (design-brief section 4) */
-    if (rc == LS_OK && strcmp(st->mode, "full") == 0)
-        rc = removal_pass(ctx, &run, partition, scope, &seen, sync, &stored, st);
+    if (strcmp(j->st.mode, "full") == 0)
+        rc = removal_pass(j->ctx, &j->run, j->partition, j->scope, &j->seen, j->sync, &j->stored, &j->st);
     /* the watermark moves only after everything of the job is delivered and stored */
     if (rc == LS_OK)
-        rc = store_sync(ctx, &run, partition, scope, sync, &stored, st);
-    json_decref(sync);
-    free(stored);
-    ls_page_release(&parsed);
-    free(pg.items);
-    free(seen.slots);
-    st->finished_at = ls_time_now_ms();
-    st->ok = rc == LS_OK;
-    if (st->ok)
-        st->error[0] = '\0';
-    return rc;
+        rc = store_sync(j->ctx, &j->run, j->partition, j->scope, j->sync, &j->stored, &j->st);
+    job_finish(j, rc);
+}
+
+/*
+ * The response of the page at j->offset arrived. Retry with backoff (a
+ * timer, nothing blocks), or parse it, request the next page at once
+ * (prefetch), and process this one: diff, produce, wait for delivery,
+ * commit - before the next page is looked at.
+ */
+static void job_on_page(ls_sync_job_t *j)
+{
+    ls_sync_ctx_t *ctx = j->ctx;
+    ls_status_t *st = &j->st;
+    ls_http_resp_t resp;
+    int rc = ls_http_xfer_result(j->cur, &resp, st->error, sizeof(st->error));
+    st->requests++;
+    st->bytes += resp.len;
+    if (rc == LS_OK) {
+        char why[256];
+        int prc = ls_page_parse(&ctx->parsed, resp.body, resp.len, why, sizeof(why));
+        if (prc == LS_ENOMEM) {
+            snprintf(st->error, sizeof(st->error), "out of memory parsing a page of \"%s\"", j->run.connection_id);
+            job_finish(j, LS_EIO);
+            return;
+        }
+        if (prc != LS_OK) {
+            snprintf(st->error, sizeof(st->error), "page at offset %ld of \"%.200s\" does not parse: %.200s",
+                     j->offset, j->run.connection_id, why);
+            rc = LS_ETRANSIENT;
+        }
+    }
+    ls_http_xfer_release(ctx->multi, j->cur);
+    j->cur = NULL;
+    j->cur_ready = 0;
+    if (rc != LS_OK) {
+        if (rc != LS_ETRANSIENT || j->attempt >= ctx->cfg->http_max_retries) {
+            job_finish(j, rc);
+            return;
+        }
+        st->retries++;
+        int64_t wait = backoff_ms(j->attempt, resp.retry_after_ms,
+                                  ls_hash64(j->run.job_id, strlen(j->run.job_id), 0));
+        ls_warn("retrying \"%s\" in %lld ms (attempt %d): %s", j->run.connection_id, (long long)wait,
+                j->attempt + 1, st->error);
+        j->attempt++;
+        j->retry_at = ls_time_mono_ms() + wait;
+        return;
+    }
+    st->pages++;
+    size_t got = ctx->parsed.n;
+    int last = j->run.unpaged || got < (size_t)ctx->cfg->page_limit;
+    if (!last && !j->next && !(j->next = request_page(j, j->offset + ctx->cfg->page_limit))) {
+        snprintf(st->error, sizeof(st->error), "cannot start a request for \"%s\"", j->run.connection_id);
+        job_finish(j, LS_EIO);
+        return;
+    }
+    page_t pg = {ctx->pg_items, 0, ctx->pg_cap}; /* items reused across pages and jobs */
+    rc = sync_one_page(ctx, &j->run, j->partition, &ctx->parsed, &pg, &j->seen, st);
+    ctx->pg_items = pg.items;
+    ctx->pg_cap = pg.cap;
+    if (rc != LS_OK) {
+        job_finish(j, rc);
+        return;
+    }
+    if (last) {
+        job_complete_scan(j);
+        return;
+    }
+    j->offset += ctx->cfg->page_limit;
+    j->attempt = 0;
+    j->cur = j->next;
+    j->cur_ready = j->next_ready;
+    j->next = NULL;
+    j->next_ready = 0;
+}
+
+ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition)
+{
+    ls_sync_job_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->ctx = ctx;
+    j->partition = partition;
+    j->st.started_at = ls_time_now_ms();
+    ls_job_scope(job, j->scope, sizeof(j->scope));
+    int rc = LS_OK;
+    j->sync = load_sync(ctx, partition, j->scope, &j->stored, &rc);
+    j->run = *job;
+    if (rc != LS_OK) {
+        snprintf(j->st.error, sizeof(j->st.error), "cannot read the sync record of \"%.200s\"", j->scope);
+        snprintf(j->st.mode, sizeof(j->st.mode), "%s", job->mode);
+        job_finish(j, LS_EIO);
+        return j;
+    }
+    choose_mode(job, j->sync, &j->st, j->gte, sizeof(j->gte));
+    snprintf(j->run.mode, sizeof(j->run.mode), "%s", j->st.mode); /* events say the mode actually run */
+    if (!(j->cur = request_page(j, 0))) {
+        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%s\" (url too long?)",
+                 job->connection_id);
+        job_finish(j, LS_EINVAL);
+    }
+    return j;
+}
+
+void ls_sync_job_on_xfer(ls_sync_job_t *j, ls_http_xfer_t *x)
+{
+    if (j->finished)
+        return;
+    if (x == j->next) {
+        j->next_ready = 1;
+        return;
+    }
+    if (x != j->cur)
+        return;
+    j->cur_ready = 1;
+    /* a prefetched page that already arrived is processed at once */
+    while (!j->finished && j->cur && j->cur_ready)
+        job_on_page(j);
+}
+
+void ls_sync_job_tick(ls_sync_job_t *j, int64_t now_mono_ms)
+{
+    if (j->finished || j->cur || !j->retry_at || now_mono_ms < j->retry_at)
+        return;
+    j->retry_at = 0;
+    if (!(j->cur = request_page(j, j->offset))) {
+        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%s\"", j->run.connection_id);
+        job_finish(j, LS_EIO);
+    }
+}
+
+int64_t ls_sync_job_timer(const ls_sync_job_t *j)
+{
+    return j->finished ? 0 : j->retry_at;
+}
+
+int ls_sync_job_done(const ls_sync_job_t *j)
+{
+    return j->finished;
+}
+
+int ls_sync_job_result(const ls_sync_job_t *j, ls_status_t *st)
+{
+    *st = j->st;
+    return j->rc;
+}
+
+void ls_sync_job_destroy(ls_sync_job_t *j)
+{
+    if (!j)
+        return;
+    ls_http_xfer_release(j->ctx->multi, j->cur);
+    ls_http_xfer_release(j->ctx->multi, j->next);
+    json_decref(j->sync);
+    free(j->stored);
+    free(j->seen.slots);
+    free(j);
+}
+
+void ls_sync_ctx_release(ls_sync_ctx_t *ctx)
+{
+    ls_page_release(&ctx->parsed);
+    free(ctx->pg_items);
+    ctx->pg_items = NULL;
+    ctx->pg_cap = 0;
 }
