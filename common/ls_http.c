@@ -359,11 +359,12 @@ ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *u
     return x;
 }
 
-void ls_http_multi_run(ls_http_multi_t *m, int timeout_ms)
+void ls_http_multi_run(ls_http_multi_t *m, int timeout_ms, int extra_fd)
 {
     int still;
-    if (m->running)
-        curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
+    struct curl_waitfd wfd = {extra_fd, CURL_WAIT_POLLIN, 0};
+    if (timeout_ms > 0)
+        curl_multi_poll(m->multi, extra_fd >= 0 ? &wfd : NULL, extra_fd >= 0 ? 1u : 0u, timeout_ms, NULL);
     curl_multi_perform(m->multi, &still);
     CURLMsg *msg;
     int left;

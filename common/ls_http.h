@@ -59,8 +59,11 @@ void ls_http_multi_destroy(ls_http_multi_t *m);
  */
 ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *ud);
 
-/** Wait up to timeout_ms for socket activity and run the transfers. */
-void ls_http_multi_run(ls_http_multi_t *m, int timeout_ms);
+/**
+ * Wait up to timeout_ms for socket activity (or for extra_fd to become
+ * readable; -1 = none) and run the transfers. 0 = do not wait.
+ */
+void ls_http_multi_run(ls_http_multi_t *m, int timeout_ms, int extra_fd);
 
 /** A completed transfer (NULL when none is left); *ud as given to start. */
 ls_http_xfer_t *ls_http_multi_next_done(ls_http_multi_t *m, void **ud);

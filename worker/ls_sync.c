@@ -323,20 +323,17 @@ static int produce_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, 
     return LS_OK;
 }
 
-/* Wait for delivery, then store the page's new state with its checkpoint. */
+/* After delivery: store the page's new state with its changelog checkpoint (nothing when nothing changed). */
 static int store_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, page_t *pg,
-                      ls_batch_t *b, ls_status_t *st)
+                      const ls_batch_t *b, ls_status_t *st)
 {
     char err[256];
-    if (ls_producer_wait(ctx->producer, b, DELIVERY_TIMEOUT_MS, err, sizeof(err)) != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "kafka delivery failed: %s", err);
-        return LS_EIO;
-    }
     ls_store_put_t *puts = malloc((pg->n ? pg->n : 1) * sizeof(*puts));
     ls_store_mark_t *marks = malloc((pg->n ? pg->n : 1) * sizeof(*marks));
     if (!puts || !marks) {
         free(puts);
         free(marks);
+        snprintf(st->error, sizeof(st->error), "out of memory storing a page of \"%s\"", job->connection_id);
         return LS_EIO;
     }
     size_t n = 0, nm = 0;
@@ -356,25 +353,6 @@ static int store_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, pa
         return LS_EIO;
     }
     return LS_OK;
-}
-
-static int sync_one_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const ls_page_t *parsed,
-                         page_t *pg, seen_set_t *seen, ls_status_t *st)
-{
-    if (normalize_page(parsed, job, pg, seen, st) != LS_OK || diff_page(ctx, job, partition, pg) != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "local failure while diffing \"%s\"", job->connection_id);
-        return LS_EIO;
-    }
-    ls_batch_t b;
-    ls_batch_init(&b);
-    int rc = produce_page(ctx, job, partition, pg, &b, st);
-    if (rc != LS_OK) {
-        char ignored[64];
-        ls_producer_wait(ctx->producer, &b, DELIVERY_TIMEOUT_MS, ignored, sizeof(ignored));
-        snprintf(st->error, sizeof(st->error), "kafka produce failed for \"%s\"", job->connection_id);
-        return LS_EIO;
-    }
-    return store_page(ctx, job, partition, pg, &b, st);
 }
 
 /* What the removal pass does with one unseen stored activity. */
@@ -784,6 +762,11 @@ struct ls_sync_job {
     int cur_ready, next_ready; /* their responses arrived */
     int attempt;               /* retries of the page at offset */
     int64_t retry_at;          /* monotonic ms at which cur is requested again (0 = none) */
+    page_t pg;                 /* the page being delivered (kept until its commit) */
+    ls_batch_t *batch;         /* its events and changelog records (heap: librdkafka points at it) */
+    int acking;                /* the batch is in flight */
+    int produce_failed, page_last;
+    int64_t ack_deadline;      /* monotonic ms */
     int finished, rc;
 };
 
@@ -822,6 +805,8 @@ static void job_complete_scan(ls_sync_job_t *j)
         rc = store_sync(j->ctx, &j->run, j->partition, j->scope, j->sync, &j->stored, &j->st);
     job_finish(j, rc);
 }
+
+static void page_send(ls_sync_job_t *j);
 
 /*
  * The response of the page at j->offset arrived. Retry with backoff (a
@@ -876,15 +861,29 @@ static void job_on_page(ls_sync_job_t *j)
         job_finish(j, LS_EIO);
         return;
     }
-    page_t pg = {ctx->pg_items, 0, ctx->pg_cap}; /* items reused across pages and jobs */
-    rc = sync_one_page(ctx, &j->run, j->partition, &ctx->parsed, &pg, &j->seen, st);
-    ctx->pg_items = pg.items;
-    ctx->pg_cap = pg.cap;
-    if (rc != LS_OK) {
-        job_finish(j, rc);
+    j->page_last = last;
+    page_send(j);
+}
+
+/* The page's batch was acknowledged (or failed): commit it, then go on with the next page. */
+static void page_acked(ls_sync_job_t *j, int brc, const char *err)
+{
+    ls_sync_ctx_t *ctx = j->ctx;
+    ls_status_t *st = &j->st;
+    j->acking = 0;
+    if (j->produce_failed || brc != LS_OK) {
+        if (j->produce_failed)
+            snprintf(st->error, sizeof(st->error), "kafka produce failed for \"%s\"", j->run.connection_id);
+        else
+            snprintf(st->error, sizeof(st->error), "kafka delivery failed: %s", err);
+        job_finish(j, LS_EIO);
         return;
     }
-    if (last) {
+    if (store_page(ctx, &j->run, j->partition, &j->pg, j->batch, st) != LS_OK) {
+        job_finish(j, LS_EIO);
+        return;
+    }
+    if (j->page_last) {
         job_complete_scan(j);
         return;
     }
@@ -896,11 +895,31 @@ static void job_on_page(ls_sync_job_t *j)
     j->next_ready = 0;
 }
 
+/* Normalize, diff against committed LMDB state, produce: the batch is in flight afterwards. */
+static void page_send(ls_sync_job_t *j)
+{
+    ls_sync_ctx_t *ctx = j->ctx;
+    if (normalize_page(&ctx->parsed, &j->run, &j->pg, &j->seen, &j->st) != LS_OK ||
+        diff_page(ctx, &j->run, j->partition, &j->pg) != LS_OK) {
+        snprintf(j->st.error, sizeof(j->st.error), "local failure while diffing \"%s\"", j->run.connection_id);
+        job_finish(j, LS_EIO);
+        return;
+    }
+    ls_batch_init(j->batch);
+    j->produce_failed = produce_page(ctx, &j->run, j->partition, &j->pg, j->batch, &j->st) != LS_OK;
+    j->acking = 1;
+    j->ack_deadline = ls_time_mono_ms() + DELIVERY_TIMEOUT_MS;
+    ls_sync_job_poll(j);
+}
+
 ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition)
 {
     ls_sync_job_t *j = calloc(1, sizeof(*j));
-    if (!j)
+    if (!j || !(j->batch = malloc(sizeof(*j->batch)))) {
+        free(j);
         return NULL;
+    }
+    ls_batch_init(j->batch);
     j->ctx = ctx;
     j->partition = partition;
     j->st.started_at = ls_time_now_ms();
@@ -935,9 +954,25 @@ void ls_sync_job_on_xfer(ls_sync_job_t *j, ls_http_xfer_t *x)
     if (x != j->cur)
         return;
     j->cur_ready = 1;
-    /* a prefetched page that already arrived is processed at once */
-    while (!j->finished && j->cur && j->cur_ready)
+    if (!j->acking)
         job_on_page(j);
+}
+
+void ls_sync_job_poll(ls_sync_job_t *j)
+{
+    char err[256];
+    while (!j->finished && j->acking) {
+        int brc = ls_producer_poll_batch(j->ctx->producer, j->batch, err, sizeof(err));
+        if (brc == 1 && ls_time_mono_ms() < j->ack_deadline)
+            return;
+        if (brc == 1)
+            snprintf(err, sizeof(err), "%d messages not acknowledged within %d ms", j->batch->pending,
+                     DELIVERY_TIMEOUT_MS);
+        page_acked(j, brc == 1 ? LS_ETRANSIENT : brc, err);
+        /* a prefetched page that already arrived is processed at once */
+        if (!j->finished && !j->acking && j->cur && j->cur_ready)
+            job_on_page(j);
+    }
 }
 
 void ls_sync_job_tick(ls_sync_job_t *j, int64_t now_mono_ms)
@@ -973,16 +1008,25 @@ void ls_sync_job_destroy(ls_sync_job_t *j)
         return;
     ls_http_xfer_release(j->ctx->multi, j->cur);
     ls_http_xfer_release(j->ctx->multi, j->next);
+    if (j->batch->pending > 0) {
+        /* delivery reports point at the batch: let them arrive before freeing it. Nothing is
+         * stored in LMDB for this page; the job runs again and reproduces the same ids. */
+        char err[256];
+        ls_producer_wait(j->ctx->producer, j->batch, 10000, err, sizeof(err));
+    }
+    if (j->batch->pending > 0)
+        ls_warn("job \"%s\": %d messages still unacknowledged; their batch is leaked", j->run.job_id,
+                j->batch->pending);
+    else
+        free(j->batch);
     json_decref(j->sync);
     free(j->stored);
     free(j->seen.slots);
+    free(j->pg.items);
     free(j);
 }
 
 void ls_sync_ctx_release(ls_sync_ctx_t *ctx)
 {
     ls_page_release(&ctx->parsed);
-    free(ctx->pg_items);
-    ctx->pg_items = NULL;
-    ctx->pg_cap = 0;
 }

@@ -24,10 +24,8 @@ typedef struct ls_sync_ctx {
     char topic_changes[128];
     char topic_state[128];
     volatile sig_atomic_t *stop;   /* set by the signal handler */
-    /* scratch shared by the jobs (a page is processed start to end in one call): */
+    /* scratch shared by the jobs (a page is parsed and normalized in one call): */
     ls_page_t parsed;              /* ls_page_init() before the first job */
-    void *pg_items;                /* internal */
-    size_t pg_cap;
 } ls_sync_ctx_t;
 
 /** One running job (opaque). */
@@ -43,13 +41,22 @@ typedef struct ls_sync_job ls_sync_job_t;
 ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition);
 
 /**
- * A transfer of this job (ud) completed. When it is the awaited page: retry
- * it later (backoff timer: see ls_sync_job_timer) or parse it, request the
- * next page (prefetch), then diff, produce, wait for delivery and commit the
- * page (design-brief section 3, steps 1-4) before returning. After the last
- * page of a full scan, the removal pass; then the sync record.
+ * A transfer of this job (ud) completed. When it is the awaited page (and
+ * the previous page is committed): retry it later (backoff timer: see
+ * ls_sync_job_timer) or parse it, request the next page (prefetch), diff it
+ * against committed LMDB state and produce its events and changelog records
+ * (design-brief section 3, steps 1-3); ls_sync_job_poll() commits it once
+ * delivered (step 4). After the last page of a full scan, the removal pass
+ * (blocking: rare re-check GETs and one delivery wait); then the sync record.
  */
 void ls_sync_job_on_xfer(ls_sync_job_t *j, ls_http_xfer_t *x);
+
+/**
+ * Look at the delivery of the page in flight (non-blocking; call after
+ * ls_producer_poll): once acknowledged, commit it to LMDB and go on with the
+ * next page (already requested); on a failure the job is done (LS_EIO).
+ */
+void ls_sync_job_poll(ls_sync_job_t *j);
 
 /** Start the retry of a backed-off page when its time (monotonic ms) has come. */
 void ls_sync_job_tick(ls_sync_job_t *j, int64_t now_mono_ms);

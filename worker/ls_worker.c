@@ -386,12 +386,14 @@ static void step_jobs(worker_t *w)
 {
     void *ud;
     ls_http_xfer_t *x;
+    ls_producer_poll(w->sync.producer);
     while ((x = ls_http_multi_next_done(w->sync.multi, &ud)))
         ls_sync_job_on_xfer(ud, x);
     int64_t now = ls_time_mono_ms();
     for (slot_t *s = w->head; s; s = s->next) {
         if (s->state != SLOT_RUNNING)
             continue;
+        ls_sync_job_poll(s->sj);
         ls_sync_job_tick(s->sj, now);
         if (ls_sync_job_done(s->sj))
             finish_job(w, s);
@@ -411,17 +413,21 @@ static int wait_budget(const worker_t *w, int max_ms)
     return due <= now ? 0 : (int)(due - now);
 }
 
+/*
+ * One wait point: the curl sockets, the producer's event fd (delivery
+ * reports) and the earliest timer; the consumer is polled without waiting
+ * unless the process holds no job at all.
+ */
 static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
 {
     size_t max_slots = (size_t)w->cfg->max_in_flight * 2;
+    int kfd = ls_producer_event_fd(w->sync.producer);
     while (!*stop) {
         if (w->n_todo && ls_time_mono_ms() >= w->restore_retry_at)
             restore_pending(w);
-        /* consume while there is room; wait in the consumer only when no transfer runs */
-        int busy = ls_http_multi_running(w->sync.multi) > 0;
         for (int i = 0; w->n_slots < max_slots && i < 64 && !*stop; i++) {
             ls_kmsg_t m;
-            int budget = i || busy || w->n_running ? 0 : wait_budget(w, w->n_todo ? 100 : 500);
+            int budget = i || w->n_slots ? 0 : wait_budget(w, w->n_todo ? 100 : 500);
             if (ls_consumer_poll(w->consumer, budget, &m) != LS_OK)
                 break;
             take_message(w, &m);
@@ -431,14 +437,8 @@ static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
             w->dirty = 0;
             start_jobs(w, ls_time_mono_ms());
         }
-        if (ls_http_multi_running(w->sync.multi) > 0)
-            ls_http_multi_run(w->sync.multi, wait_budget(w, 50));
-        else if (w->n_running || w->n_slots >= max_slots) {
-            int b = wait_budget(w, 50);
-            struct timespec ts = {0, (long)b * 1000000L};
-            if (b)
-                nanosleep(&ts, NULL);
-        }
+        if (w->n_slots)
+            ls_http_multi_run(w->sync.multi, kfd >= 0 ? wait_budget(w, 50) : 1, kfd);
         step_jobs(w);
         if (w->dirty) {
             commit_done(w);
