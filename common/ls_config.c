@@ -47,6 +47,7 @@ static const cfg_setting_t settings[] = {
     S("worker.lmdb_path", lmdb_path),
     I("worker.lmdb_map_mb", lmdb_map_mb, 1, 1048576),
     I("worker.page_limit", page_limit, 1, 1000),
+    I("worker.max_in_flight", max_in_flight, 1, 4096),
     S("worker.group_id", group_id),
     I("worker.processes", worker_processes, 0, 256),
     I("worker.removal_min_ratio_pct", removal_min_ratio_pct, 0, 100),
@@ -72,6 +73,7 @@ void ls_config_defaults(ls_config_t *cfg)
     snprintf(cfg->lmdb_path, sizeof(cfg->lmdb_path), "./lmsync-data");
     cfg->lmdb_map_mb = 1024;
     cfg->page_limit = 100;
+    cfg->max_in_flight = 64;
     cfg->worker_processes = 0;
     cfg->removal_min_ratio_pct = 50;
     cfg->state_retention_s = 86400; /* Kafka's default delete.retention.ms */

@@ -40,6 +40,7 @@ typedef struct ls_config {
     char lmdb_path[LS_CFG_STR];          /* worker.lmdb_path */
     int lmdb_map_mb;                     /* worker.lmdb_map_mb */
     int page_limit;                      /* worker.page_limit */
+    int max_in_flight;                   /* worker.max_in_flight: jobs run at once by one worker process */
     char group_id[128];                  /* worker.group_id */
     int worker_processes;                /* worker.processes: children forked by the supervisor (0 = one per core) */
     int watermark_overlap_s;             /* worker.watermark_overlap_s: incremental watermark = job start minus this */

@@ -199,3 +199,257 @@ int ls_http_escape(const char *s, char *buf, size_t bufsz)
     buf[n] = '\0';
     return LS_OK;
 }
+
+/* ---- concurrent transfers ---- */
+
+struct ls_http_xfer {
+    CURL *curl;
+    char *buf;
+    size_t len, cap;
+    int64_t retry_after_ms;
+    CURLcode cc;
+    int done;                 /* 1 = completed, waiting in the done list */
+    int active;               /* 1 = added to the multi handle */
+    void *ud;
+    char url_path[256];
+    ls_http_xfer_t *next;     /* free list or done list */
+};
+
+struct ls_http_multi {
+    CURLM *multi;
+    struct curl_slist *headers;
+    int timeout_s;
+    ls_http_xfer_t *free_list;
+    ls_http_xfer_t *done_head, *done_tail;
+    size_t running;
+};
+
+static size_t on_xfer_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    ls_http_xfer_t *x = ud;
+    size_t n = size * nmemb;
+    if (x->len + n + 1 > x->cap) {
+        size_t cap = x->cap ? x->cap : 65536;
+        while (cap < x->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(x->buf, cap);
+        if (!nb)
+            return 0;
+        x->buf = nb;
+        x->cap = cap;
+    }
+    memcpy(x->buf + x->len, data, n);
+    x->len += n;
+    x->buf[x->len] = '\0';
+    return n;
+}
+
+static size_t on_xfer_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    ls_http_xfer_t *x = ud;
+    ls_http_t tmp; /* reuse the single-handle parser on a scratch struct */
+    tmp.retry_after_ms = x->retry_after_ms;
+    size_t n = on_header(data, size, nmemb, &tmp);
+    x->retry_after_ms = tmp.retry_after_ms;
+    return n;
+}
+
+ls_http_multi_t *ls_http_multi_new(const char *token, int timeout_s, int max_conns, char *errstr, size_t errsz)
+{
+    ls_http_multi_t *m = calloc(1, sizeof(*m));
+    if (!m || !(m->multi = curl_multi_init())) {
+        snprintf(errstr, errsz, "cannot create http multi handle");
+        free(m);
+        return NULL;
+    }
+    m->timeout_s = timeout_s;
+    m->headers = curl_slist_append(NULL, "accept: application/json");
+    if (token && *token) {
+        size_t n = strlen(token) + 32;
+        char *hdr = malloc(n);
+        if (hdr) {
+            snprintf(hdr, n, "authorization: Bearer %s", token);
+            m->headers = curl_slist_append(m->headers, hdr);
+            memset(hdr, 0, n);
+            free(hdr);
+        }
+    }
+    curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)(max_conns > 0 ? max_conns : 64));
+    curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, (long)(max_conns > 0 ? max_conns : 64));
+    return m;
+}
+
+static void xfer_free(ls_http_xfer_t *x)
+{
+    curl_easy_cleanup(x->curl);
+    free(x->buf);
+    free(x);
+}
+
+void ls_http_multi_destroy(ls_http_multi_t *m)
+{
+    if (!m)
+        return;
+    while (m->done_head) {
+        ls_http_xfer_t *x = m->done_head;
+        m->done_head = x->next;
+        xfer_free(x);
+    }
+    while (m->free_list) {
+        ls_http_xfer_t *x = m->free_list;
+        m->free_list = x->next;
+        xfer_free(x);
+    }
+    curl_multi_cleanup(m->multi);
+    curl_slist_free_all(m->headers);
+    free(m);
+}
+
+static ls_http_xfer_t *xfer_get(ls_http_multi_t *m)
+{
+    ls_http_xfer_t *x = m->free_list;
+    if (x) {
+        m->free_list = x->next;
+        return x;
+    }
+    if (!(x = calloc(1, sizeof(*x))) || !(x->curl = curl_easy_init())) {
+        free(x);
+        return NULL;
+    }
+    curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, m->headers);
+    curl_easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, on_xfer_body);
+    curl_easy_setopt(x->curl, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(x->curl, CURLOPT_HEADERFUNCTION, on_xfer_header);
+    curl_easy_setopt(x->curl, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(x->curl, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(x->curl, CURLOPT_TIMEOUT, (long)m->timeout_s);
+    curl_easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(x->curl, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(x->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(x->curl, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(x->curl, CURLOPT_USERAGENT, "lmsync/0.1");
+    curl_easy_setopt(x->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    return x;
+}
+
+ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *ud)
+{
+    ls_http_xfer_t *x = xfer_get(m);
+    if (!x)
+        return NULL;
+    x->len = 0;
+    if (x->buf)
+        x->buf[0] = '\0';
+    x->retry_after_ms = -1;
+    x->cc = CURLE_OK;
+    x->done = 0;
+    x->ud = ud;
+    x->next = NULL;
+    url_path(url, x->url_path, sizeof(x->url_path));
+    curl_easy_setopt(x->curl, CURLOPT_URL, url);
+    if (curl_multi_add_handle(m->multi, x->curl) != CURLM_OK) {
+        x->next = m->free_list;
+        m->free_list = x;
+        return NULL;
+    }
+    x->active = 1;
+    m->running++;
+    return x;
+}
+
+void ls_http_multi_run(ls_http_multi_t *m, int timeout_ms, int extra_fd)
+{
+    int still;
+    struct curl_waitfd wfd = {extra_fd, CURL_WAIT_POLLIN, 0};
+    if (timeout_ms > 0)
+        curl_multi_poll(m->multi, extra_fd >= 0 ? &wfd : NULL, extra_fd >= 0 ? 1u : 0u, timeout_ms, NULL);
+    curl_multi_perform(m->multi, &still);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        ls_http_xfer_t *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        x->cc = msg->data.result;
+        curl_multi_remove_handle(m->multi, x->curl);
+        x->active = 0;
+        x->done = 1;
+        m->running--;
+        x->next = NULL;
+        if (m->done_tail)
+            m->done_tail->next = x;
+        else
+            m->done_head = x;
+        m->done_tail = x;
+    }
+}
+
+ls_http_xfer_t *ls_http_multi_next_done(ls_http_multi_t *m, void **ud)
+{
+    ls_http_xfer_t *x = m->done_head;
+    if (!x)
+        return NULL;
+    m->done_head = x->next;
+    if (!m->done_head)
+        m->done_tail = NULL;
+    x->next = NULL;
+    x->done = 2; /* handed out */
+    *ud = x->ud;
+    return x;
+}
+
+int ls_http_xfer_result(ls_http_xfer_t *x, ls_http_resp_t *resp, char *err, size_t errsz)
+{
+    memset(resp, 0, sizeof(*resp));
+    curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    resp->body = x->buf ? x->buf : "";
+    resp->len = x->len;
+    resp->retry_after_ms = x->retry_after_ms;
+    if (x->cc != CURLE_OK) {
+        snprintf(err, errsz, "transfer of %s failed: %s", x->url_path, curl_easy_strerror(x->cc));
+        return x->cc == CURLE_URL_MALFORMAT || x->cc == CURLE_UNSUPPORTED_PROTOCOL ? LS_EINVAL : LS_ETRANSIENT;
+    }
+    int rc = classify(resp->status);
+    if (rc != LS_OK)
+        snprintf(err, errsz, "http %ld from %s", resp->status, x->url_path);
+    return rc;
+}
+
+void ls_http_xfer_release(ls_http_multi_t *m, ls_http_xfer_t *x)
+{
+    if (!x)
+        return;
+    if (x->active) {
+        curl_multi_remove_handle(m->multi, x->curl);
+        x->active = 0;
+        m->running--;
+    } else if (x->done == 1) { /* completed but not handed out: unlink from the done list */
+        ls_http_xfer_t **pp = &m->done_head, *prev = NULL;
+        while (*pp && *pp != x) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        if (*pp) {
+            *pp = x->next;
+            if (m->done_tail == x)
+                m->done_tail = prev;
+        }
+    }
+    x->done = 0;
+    x->ud = NULL;
+    if (x->cap > (1u << 22)) { /* do not keep a huge buffer per pooled handle */
+        free(x->buf);
+        x->buf = NULL;
+        x->cap = 0;
+    }
+    x->next = m->free_list;
+    m->free_list = x;
+}
+
+size_t ls_http_multi_running(const ls_http_multi_t *m)
+{
+    return m->running;
+}

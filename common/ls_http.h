@@ -36,6 +36,50 @@ void ls_http_destroy(ls_http_t *h);
  */
 int ls_http_get(ls_http_t *h, const char *url, ls_http_resp_t *resp, char *err, size_t errsz);
 
+/* ---- concurrent transfers (curl multi interface) ----
+ *
+ * ls_http_multi_new() makes a handle whose requests run concurrently over one
+ * CURLM: HTTP/2 multiplexing where the server offers it (over TLS), keep-
+ * alive connections otherwise, compressed bodies accepted. Each transfer
+ * comes from a pool of easy handles, each with its own body buffer, so a
+ * long run allocates only while the pool grows to the peak of concurrent
+ * transfers. Nothing blocks except ls_http_multi_run().
+ */
+typedef struct ls_http_multi ls_http_multi_t;
+typedef struct ls_http_xfer ls_http_xfer_t;
+
+/** max_conns sizes CURLMOPT_MAX_HOST_CONNECTIONS (the in-flight limit). */
+ls_http_multi_t *ls_http_multi_new(const char *token, int timeout_s, int max_conns, char *errstr, size_t errsz);
+void ls_http_multi_destroy(ls_http_multi_t *m);
+
+/**
+ * Start GET url; ud is returned with the transfer when it completes.
+ * @return the transfer (owned by m; give it back with ls_http_xfer_release),
+ *         or NULL (out of memory).
+ */
+ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *ud);
+
+/**
+ * Wait up to timeout_ms for socket activity (or for extra_fd to become
+ * readable; -1 = none) and run the transfers. 0 = do not wait.
+ */
+void ls_http_multi_run(ls_http_multi_t *m, int timeout_ms, int extra_fd);
+
+/** A completed transfer (NULL when none is left); *ud as given to start. */
+ls_http_xfer_t *ls_http_multi_next_done(ls_http_multi_t *m, void **ud);
+
+/**
+ * Outcome of a completed transfer, classified like ls_http_get(); resp->body
+ * is borrowed until the transfer is released.
+ */
+int ls_http_xfer_result(ls_http_xfer_t *x, ls_http_resp_t *resp, char *err, size_t errsz);
+
+/** Return a transfer (completed or not: an unfinished one is cancelled) to the pool. NULL accepted. */
+void ls_http_xfer_release(ls_http_multi_t *m, ls_http_xfer_t *x);
+
+/** Transfers started and not yet completed. */
+size_t ls_http_multi_running(const ls_http_multi_t *m);
+
 /** Total requests and body bytes received by this handle. */
 void ls_http_stats(const ls_http_t *h, uint64_t *requests, uint64_t *bytes);
 

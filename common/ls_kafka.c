@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "ls_time.h"
 
 struct ls_producer {
     rd_kafka_t *rk;
+    int event_fd[2];   /* pipe: librdkafka writes to [1] when its main queue gets events; -1 = none */
 };
 
 struct ls_consumer {
@@ -129,6 +131,7 @@ ls_producer_t *ls_producer_new(const ls_config_t *cfg, int timeout_ms, char *err
         free(p);
         return NULL;
     }
+    p->event_fd[0] = p->event_fd[1] = -1;
     return p;
 }
 
@@ -138,7 +141,16 @@ void ls_producer_destroy(ls_producer_t *p)
         return;
     if (rd_kafka_flush(p->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         ls_warn("producer closed with %d messages undelivered", rd_kafka_outq_len(p->rk));
+    if (p->event_fd[0] >= 0) {
+        rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
+        rd_kafka_queue_io_event_enable(q, -1, NULL, 0);
+        rd_kafka_queue_destroy(q);
+    }
     rd_kafka_destroy(p->rk);
+    if (p->event_fd[0] >= 0) {
+        close(p->event_fd[0]);
+        close(p->event_fd[1]);
+    }
     free(p);
 }
 
@@ -314,6 +326,51 @@ int ls_producer_wait(ls_producer_t *p, ls_batch_t *batch, int timeout_ms, char *
         return LS_ETRANSIENT;
     }
     return LS_OK;
+}
+
+int ls_producer_poll_batch(ls_producer_t *p, ls_batch_t *batch, char *err, size_t errsz)
+{
+    rd_kafka_poll(p->rk, 0);
+    if (batch->pending > (int)batch->n_held)
+        return 1;
+    if (batch->n_held)
+        release_held(p, batch);
+    free(batch->held);
+    batch->held = NULL;
+    batch->cap_held = 0;
+    if (batch->pending > 0)
+        return 1;
+    if (batch->failed) {
+        snprintf(err, errsz, "%s", batch->err);
+        return LS_ETRANSIENT;
+    }
+    return LS_OK;
+}
+
+void ls_producer_poll(ls_producer_t *p)
+{
+    char buf[256];
+    if (p->event_fd[0] >= 0)
+        while (read(p->event_fd[0], buf, sizeof(buf)) > 0)
+            ;
+    rd_kafka_poll(p->rk, 0);
+}
+
+int ls_producer_event_fd(ls_producer_t *p)
+{
+    if (p->event_fd[0] >= 0)
+        return p->event_fd[0];
+    int fd[2];
+    if (pipe(fd) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++)
+        fcntl(fd[i], F_SETFL, fcntl(fd[i], F_GETFL) | O_NONBLOCK);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
+    rd_kafka_queue_io_event_enable(q, fd[1], "1", 1);
+    rd_kafka_queue_destroy(q);
+    p->event_fd[0] = fd[0];
+    p->event_fd[1] = fd[1];
+    return fd[0];
 }
 
 int ls_producer_partition_count(ls_producer_t *p, const char *topic, int timeout_ms)

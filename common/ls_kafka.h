@@ -76,6 +76,25 @@ int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
  */
 int ls_producer_wait(ls_producer_t *p, ls_batch_t *batch, int timeout_ms, char *err, size_t errsz);
 
+/**
+ * ls_producer_wait() without waiting: serve delivery reports that are ready,
+ * produce the batch's held-back messages once the others were delivered.
+ * @return 1 while messages of the batch are pending; 0 when every message
+ *         was delivered; LS_ETRANSIENT with err set when one failed. The
+ *         batch must stay alive (same address) while it returns 1.
+ */
+int ls_producer_poll_batch(ls_producer_t *p, ls_batch_t *batch, char *err, size_t errsz);
+
+/** Serve ready delivery reports of every batch without waiting (and drain the event fd). */
+void ls_producer_poll(ls_producer_t *p);
+
+/**
+ * A file descriptor that becomes readable when delivery reports are ready
+ * (an event loop waits on it next to its sockets, then calls
+ * ls_producer_poll). Owned by the producer; -1 on failure.
+ */
+int ls_producer_event_fd(ls_producer_t *p);
+
 /** Number of partitions of topic (metadata), or a negative LS_E*. */
 int ls_producer_partition_count(ls_producer_t *p, const char *topic, int timeout_ms);
 

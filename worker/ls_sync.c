@@ -42,6 +42,7 @@
 #include "ls_event.h"
 #include "ls_hash.h"
 #include "ls_log.h"
+#include "ls_page.h"
 #include "ls_state.h"
 #include "ls_time.h"
 
@@ -174,20 +175,6 @@ static int build_url(const ls_sync_ctx_t *ctx, const ls_job_t *job, const char *
     return n < sz ? LS_OK : LS_EFULL;
 }
 
-/* Sleep ms in small steps; LS_ESTOP when shutdown was requested. */
-static int sleep_unless_stopped(const ls_sync_ctx_t *ctx, int64_t ms)
-{
-    int64_t end = ls_time_mono_ms() + ms;
-    while (!*ctx->stop) {
-        int64_t left = end - ls_time_mono_ms();
-        if (left <= 0)
-            return LS_OK;
-        struct timespec ts = {0, (long)(left > 100 ? 100 : left) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return LS_ESTOP;
-}
-
 /* Exponential backoff with jitter, or the server's Retry-After (capped at 60 s). */
 static int64_t backoff_ms(int attempt, int64_t retry_after_ms, uint64_t seed)
 {
@@ -197,42 +184,6 @@ static int64_t backoff_ms(int attempt, int64_t retry_after_ms, uint64_t seed)
     for (int i = 0; i < attempt && base < 30000; i++)
         base = base * 3 / 2;
     return base + (int64_t)(ls_hash64(&seed, sizeof(seed), (uint64_t)attempt) % 250);
-}
-
-/* GET one page and parse it as a JSON array (new reference in *arr). */
-static int fetch_page(ls_sync_ctx_t *ctx, const ls_job_t *job, const char *gte, long offset, json_t **arr,
-                      ls_status_t *st)
-{
-    char url[8192];
-    if (build_url(ctx, job, gte, offset, url, sizeof(url)) != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "request url too long for connection \"%s\"", job->connection_id);
-        return LS_EINVAL;
-    }
-    for (int attempt = 0;; attempt++) {
-        ls_http_resp_t resp;
-        int rc = ls_http_get(ctx->http, url, &resp, st->error, sizeof(st->error));
-        st->requests++;
-        st->bytes += resp.len;
-        if (rc == LS_OK) {
-            json_error_t je;
-            *arr = json_loadb(resp.body, resp.len, 0, &je);
-            if (*arr && json_is_array(*arr))
-                return LS_OK;
-            snprintf(st->error, sizeof(st->error), "page at offset %ld of \"%s\" is not a JSON array: %s",
-                     offset, job->connection_id, *arr ? "got another JSON type" : je.text);
-            json_decref(*arr);
-            *arr = NULL;
-            rc = LS_ETRANSIENT;
-        }
-        if (rc != LS_ETRANSIENT || attempt >= ctx->cfg->http_max_retries)
-            return rc;
-        st->retries++;
-        int64_t wait = backoff_ms(attempt, resp.retry_after_ms, ls_hash64(job->job_id, strlen(job->job_id), 0));
-        ls_warn("retrying \"%s\" in %lld ms (attempt %d): %s", job->connection_id, (long long)wait,
-                attempt + 1, st->error);
-        if (sleep_unless_stopped(ctx, wait) != LS_OK)
-            return LS_ESTOP;
-    }
 }
 
 static int page_reserve(page_t *pg, size_t n)
@@ -257,40 +208,35 @@ static int seen_in_page(const page_t *pg, size_t n, const char *id)
 }
 
 /*
- * A rejected record still exists upstream: remember its id when it has a
- * usable one, so that it is never taken for removed; count it otherwise.
+ * Normalized records of a parsed page; bad records are counted and skipped.
+ * A rejected record still exists upstream: its id (when usable, raw_id) is
+ * remembered as seen so that it is never taken for removed; a rejected
+ * record without a usable id is counted (it blocks removals of the scan).
  */
-static int note_rejected(json_t *rec, seen_set_t *seen)
+static int normalize_page(const ls_page_t *parsed, const ls_job_t *job, page_t *pg, seen_set_t *seen,
+                          ls_status_t *st)
 {
-    const char *id = json_string_value(json_object_get(rec, "id"));
-    if (id && id[0] && strlen(id) <= LS_STR_MAX)
-        return seen_add(seen, id);
-    seen->unidentified++;
-    return LS_OK;
-}
-
-/* Normalize every element; bad records are counted and skipped. */
-static int normalize_page(json_t *arr, const ls_job_t *job, page_t *pg, seen_set_t *seen, ls_status_t *st)
-{
-    size_t n = json_array_size(arr);
-    if (page_reserve(pg, n) != LS_OK)
+    if (page_reserve(pg, parsed->n) != LS_OK)
         return LS_ENOMEM;
     pg->n = 0;
-    for (size_t i = 0; i < n; i++) {
-        char why[256];
-        page_item_t *it = &pg->items[pg->n];
+    for (size_t i = 0; i < parsed->n; i++) {
+        const ls_page_rec_t *r = &parsed->recs[i];
         st->records++;
-        if (ls_activity_from_json(json_array_get(arr, i), &it->act, why, sizeof(why)) != LS_OK) {
+        if (r->rc != LS_OK) {
             if (st->rejected++ < MAX_REJECT_LOGS)
-                ls_warn("record skipped in \"%s\": %s", job->connection_id, why);
-            if (note_rejected(json_array_get(arr, i), seen) != LS_OK)
-                return LS_ENOMEM;
+                ls_warn("record skipped in \"%s\": %s", job->connection_id, r->why);
+            if (r->raw_id[0]) {
+                if (seen_add(seen, r->raw_id) != LS_OK)
+                    return LS_ENOMEM;
+            } else {
+                seen->unidentified++;
+            }
             continue;
         }
-        if (seen_add(seen, it->act.id) != LS_OK)
+        if (seen_add(seen, r->act.id) != LS_OK)
             return LS_ENOMEM;
-        if (!seen_in_page(pg, pg->n, it->act.id))
-            pg->n++;
+        if (!seen_in_page(pg, pg->n, r->act.id))
+            pg->items[pg->n++].act = r->act;
     }
     return LS_OK;
 }
@@ -377,20 +323,17 @@ static int produce_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, 
     return LS_OK;
 }
 
-/* Wait for delivery, then store the page's new state with its checkpoint. */
+/* After delivery: store the page's new state with its changelog checkpoint (nothing when nothing changed). */
 static int store_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, page_t *pg,
-                      ls_batch_t *b, ls_status_t *st)
+                      const ls_batch_t *b, ls_status_t *st)
 {
     char err[256];
-    if (ls_producer_wait(ctx->producer, b, DELIVERY_TIMEOUT_MS, err, sizeof(err)) != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "kafka delivery failed: %s", err);
-        return LS_EIO;
-    }
     ls_store_put_t *puts = malloc((pg->n ? pg->n : 1) * sizeof(*puts));
     ls_store_mark_t *marks = malloc((pg->n ? pg->n : 1) * sizeof(*marks));
     if (!puts || !marks) {
         free(puts);
         free(marks);
+        snprintf(st->error, sizeof(st->error), "out of memory storing a page of \"%s\"", job->connection_id);
         return LS_EIO;
     }
     size_t n = 0, nm = 0;
@@ -410,25 +353,6 @@ static int store_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, pa
         return LS_EIO;
     }
     return LS_OK;
-}
-
-static int sync_one_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, json_t *arr,
-                         page_t *pg, seen_set_t *seen, ls_status_t *st)
-{
-    if (normalize_page(arr, job, pg, seen, st) != LS_OK || diff_page(ctx, job, partition, pg) != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "local failure while diffing \"%s\"", job->connection_id);
-        return LS_EIO;
-    }
-    ls_batch_t b;
-    ls_batch_init(&b);
-    int rc = produce_page(ctx, job, partition, pg, &b, st);
-    if (rc != LS_OK) {
-        char ignored[64];
-        ls_producer_wait(ctx->producer, &b, DELIVERY_TIMEOUT_MS, ignored, sizeof(ignored));
-        snprintf(st->error, sizeof(st->error), "kafka produce failed for \"%s\"", job->connection_id);
-        return LS_EIO;
-    }
-    return store_page(ctx, job, partition, pg, &b, st);
 }
 
 /* What the removal pass does with one unseen stored activity. */
@@ -505,7 +429,7 @@ static int collect_unseen(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition
 }
 
 /* The scope's sync record (a new JSON object when there is none or it does not decode). */
-static json_t *load_sync(ls_sync_ctx_t *ctx, int partition, const char *scope, int *rc)
+static json_t *load_sync(ls_sync_ctx_t *ctx, int partition, const char *scope, char **stored, int *rc)
 {
     char err[256], buf[4096];
     ls_store_reader_t *r = ls_store_reader_new(ctx->store, err, sizeof(err));
@@ -528,6 +452,8 @@ static json_t *load_sync(ls_sync_ctx_t *ctx, int partition, const char *scope, i
     }
     if (!o)
         *rc = LS_ENOMEM;
+    /* the stored record as store_sync would write it (NULL: none, or it did not decode) */
+    *stored = g == LS_OK && json_object_size(o) ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     return o;
 }
 
@@ -685,7 +611,7 @@ static int produce_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partiti
 
 /* Deliver, then apply removals/updates, move markers and store the sync record in one write. */
 static int commit_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
-                           walk_t *w, const seen_set_t *seen, json_t *sync, ls_status_t *st)
+                           walk_t *w, const seen_set_t *seen, json_t *sync, char **stored, ls_status_t *st)
 {
     char err[256];
     ls_batch_t b;
@@ -704,13 +630,20 @@ static int commit_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partitio
     char *js = NULL;
     if (rc == LS_OK) {
         json_object_set_new(sync, "last_full_count", json_integer((json_int_t)seen->n));
-        js = json_dumps(sync, JSON_COMPACT | JSON_SORT_KEYS);
-        rc = js ? ls_store_commit(ctx->store, partition, job->connection_id, puts, n, marks, w->n,
-                                  n ? b.tracked_next_offset : -1, scope, js, err, sizeof(err))
-                : LS_ENOMEM;
-        if (rc != LS_OK) {
-            snprintf(st->error, sizeof(st->error), "%s", js ? err : "out of memory");
-            rc = LS_EIO;
+        /* nothing to apply: the sync record is left to store_sync (written only if it changed) */
+        if (n || w->n) {
+            js = json_dumps(sync, JSON_COMPACT | JSON_SORT_KEYS);
+            rc = js ? ls_store_commit(ctx->store, partition, job->connection_id, puts, n, marks, w->n,
+                                      n ? b.tracked_next_offset : -1, scope, js, err, sizeof(err))
+                    : LS_ENOMEM;
+            if (rc != LS_OK) {
+                snprintf(st->error, sizeof(st->error), "%s", js ? err : "out of memory");
+                rc = LS_EIO;
+            } else {
+                free(*stored);
+                *stored = js;
+                js = NULL;
+            }
         }
     }
     free(js);
@@ -728,7 +661,7 @@ static int commit_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partitio
  * removed by a course scan.
  */
 static int removal_pass(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
-                        const seen_set_t *seen, json_t *sync, ls_status_t *st)
+                        const seen_set_t *seen, json_t *sync, char **stored, ls_status_t *st)
 {
     walk_t w;
     int rc = collect_unseen(ctx, job, partition, seen, &w);
@@ -742,33 +675,50 @@ static int removal_pass(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, 
             ls_warn("removal detection skipped for \"%s\": %s", scope, st->removals_skipped);
         } else {
             decide(ctx, job, &w, st);
-            rc = commit_removals(ctx, job, partition, scope, &w, seen, sync, st);
+            rc = commit_removals(ctx, job, partition, scope, &w, seen, sync, stored, st);
         }
     }
     free(w.items);
     return rc;
 }
 
-/* At job end, after every delivery and commit: the scope's sync record with the new watermark. */
-static int store_watermark(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
-                           json_t *sync, ls_status_t *st)
+/*
+ * At job end, after every delivery and commit: the scope's sync record with
+ * the new watermark. The watermark is kept only where the provider supports
+ * updated_gte (only there can an incremental job use it). The record is
+ * written only when its text differs from what is stored (*stored, the
+ * compact sorted JSON last read or written), so a poll that changed nothing
+ * on a full-scan scope writes nothing to LMDB (issue 5, target e).
+ */
+static int store_sync(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, const char *scope,
+                      json_t *sync, char **stored, ls_status_t *st)
 {
     char err[256], ts[LS_TIME_BUFSZ];
-    int64_t wm = st->started_at - (int64_t)ctx->cfg->watermark_overlap_s * 1000;
-    snprintf(st->next_watermark, sizeof(st->next_watermark), "%s", ls_time_format(wm - wm % 1000, ts));
-    json_object_set_new(sync, "watermark", json_string(st->next_watermark));
+    if (job->gte) {
+        int64_t wm = st->started_at - (int64_t)ctx->cfg->watermark_overlap_s * 1000;
+        snprintf(st->next_watermark, sizeof(st->next_watermark), "%s", ls_time_format(wm - wm % 1000, ts));
+        json_object_set_new(sync, "watermark", json_string(st->next_watermark));
+    } else {
+        json_object_del(sync, "watermark");
+    }
     json_object_set_new(sync, "last_mode", json_string(st->mode));
-    if (strcmp(st->mode, "full") == 0)
-        json_object_set_new(sync, "last_full_at", json_string(ls_time_format(st->started_at, ts)));
+    json_object_del(sync, "last_full_at"); /* informational, changed every job: no longer kept */
     char *js = json_dumps(sync, JSON_COMPACT | JSON_SORT_KEYS);
+    if (js && *stored && strcmp(js, *stored) == 0) {
+        free(js);
+        return LS_OK;
+    }
     int rc = js ? ls_store_commit(ctx->store, partition, job->connection_id, NULL, 0, NULL, 0, -1, scope, js, err,
                                   sizeof(err))
                 : LS_ENOMEM;
-    free(js);
     if (rc != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "cannot store the sync record of \"%.200s\": %.200s", scope, err);
+        free(js);
+        snprintf(st->error, sizeof(st->error), "cannot store the sync record of \"%.200s\": %.200s", scope,
+                 rc == LS_ENOMEM ? "out of memory" : err);
         return LS_EIO;
     }
+    free(*stored);
+    *stored = js;
     return LS_OK;
 }
 
@@ -795,54 +745,288 @@ static void choose_mode(const ls_job_t *job, json_t *sync, ls_status_t *st, char
         snprintf(gte, gtesz, "1970-01-01T00:00:00Z");
 }
 
-int ls_sync_run(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, ls_status_t *st)
-{
-    page_t pg = {0};
-    seen_set_t seen = {0};
+/* ---- one job as a state machine over the shared curl multi handle ---- */
+
+struct ls_sync_job {
+    ls_sync_ctx_t *ctx;
+    ls_job_t run;              /* the job, mode = the mode actually run */
+    int partition;
+    ls_status_t st;
     char scope[2 * LS_STR_MAX + 2], gte[40];
+    json_t *sync;
+    char *stored;              /* the sync record as stored (compact, sorted), or NULL */
+    seen_set_t seen;
+    long offset;               /* offset of the page requested by cur */
+    ls_http_xfer_t *cur;       /* request of the page at offset (NULL while backing off) */
+    ls_http_xfer_t *next;      /* prefetch of the page at offset + page_limit, or NULL */
+    int cur_ready, next_ready; /* their responses arrived */
+    int attempt;               /* retries of the page at offset */
+    int64_t retry_at;          /* monotonic ms at which cur is requested again (0 = none) */
+    page_t pg;                 /* the page being delivered (kept until its commit) */
+    ls_batch_t *batch;         /* its events and changelog records (heap: librdkafka points at it) */
+    int acking;                /* the batch is in flight */
+    int produce_failed, page_last;
+    int64_t ack_deadline;      /* monotonic ms */
+    int finished, rc;
+};
+
+static ls_http_xfer_t *request_page(ls_sync_job_t *j, long offset)
+{
+    char url[8192];
+    if (build_url(j->ctx, &j->run, j->gte, offset, url, sizeof(url)) != LS_OK)
+        return NULL;
+    return ls_http_multi_start(j->ctx->multi, url, j);
+}
+
+static void job_finish(ls_sync_job_t *j, int rc)
+{
+    ls_http_xfer_release(j->ctx->multi, j->cur);
+    ls_http_xfer_release(j->ctx->multi, j->next);
+    j->cur = j->next = NULL;
+    j->cur_ready = j->next_ready = 0;
+    j->retry_at = 0;
+    j->finished = 1;
+    j->rc = rc;
+    j->st.finished_at = ls_time_now_ms();
+    j->st.ok = rc == LS_OK;
+    if (j->st.ok)
+        j->st.error[0] = '\0';
+}
+
+/* After the last page: removal pass (full scans) and the sync record. */
+static void job_complete_scan(ls_sync_job_t *j)
+{
     int rc = LS_OK;
-    memset(st, 0, sizeof(*st));
-    st->started_at = ls_time_now_ms();
-    ls_job_scope(job, scope, sizeof(scope));
-    json_t *sync = load_sync(ctx, partition, scope, &rc);
-    if (rc != LS_OK) {
-        snprintf(st->error, sizeof(st->error), "cannot read the sync record of \"%.200s\"", scope);
-        snprintf(st->mode, sizeof(st->mode), "%s", job->mode);
-        st->finished_at = ls_time_now_ms();
-        return LS_EIO;
-    }
-    choose_mode(job, sync, st, gte, sizeof(gte));
-    ls_job_t run = *job; /* events say the mode actually run */
-    snprintf(run.mode, sizeof(run.mode), "%s", st->mode);
-    for (long offset = 0; rc == LS_OK; offset += ctx->cfg->page_limit) {
-        if (*ctx->stop) {
-            rc = LS_ESTOP;
-            snprintf(st->error, sizeof(st->error), "interrupted by shutdown");
-            break;
-        }
-        json_t *arr = NULL;
-        rc = fetch_page(ctx, &run, gte, offset, &arr, st);
-        if (rc != LS_OK)
-            break;
-        st->pages++;
-        size_t got = json_array_size(arr);
-        rc = sync_one_page(ctx, &run, partition, arr, &pg, &seen, st);
-        json_decref(arr);
-        if (run.unpaged || got < (size_t)ctx->cfg->page_limit)
-            break;
-    }
     /* only a complete full scan may count misses (design-brief section 4) */
-    if (rc == LS_OK && strcmp(st->mode, "full") == 0)
-        rc = removal_pass(ctx, &run, partition, scope, &seen, sync, st);
+    if (strcmp(j->st.mode, "full") == 0)
+        rc = removal_pass(j->ctx, &j->run, j->partition, j->scope, &j->seen, j->sync, &j->stored, &j->st);
     /* the watermark moves only after everything of the job is delivered and stored */
     if (rc == LS_OK)
-        rc = store_watermark(ctx, &run, partition, scope, sync, st);
-    json_decref(sync);
-    free(pg.items);
-    free(seen.slots);
-    st->finished_at = ls_time_now_ms();
-    st->ok = rc == LS_OK;
-    if (st->ok)
-        st->error[0] = '\0';
-    return rc;
+        rc = store_sync(j->ctx, &j->run, j->partition, j->scope, j->sync, &j->stored, &j->st);
+    job_finish(j, rc);
+}
+
+static void page_send(ls_sync_job_t *j);
+
+/*
+ * The response of the page at j->offset arrived. Retry with backoff (a
+ * timer, nothing blocks), or parse it, request the next page at once
+ * (prefetch), and process this one: diff, produce, wait for delivery,
+ * commit - before the next page is looked at.
+ */
+static void job_on_page(ls_sync_job_t *j)
+{
+    ls_sync_ctx_t *ctx = j->ctx;
+    ls_status_t *st = &j->st;
+    ls_http_resp_t resp;
+    int rc = ls_http_xfer_result(j->cur, &resp, st->error, sizeof(st->error));
+    st->requests++;
+    st->bytes += resp.len;
+    if (rc == LS_OK) {
+        char why[256];
+        int prc = ls_page_parse(&ctx->parsed, resp.body, resp.len, why, sizeof(why));
+        if (prc == LS_ENOMEM) {
+            snprintf(st->error, sizeof(st->error), "out of memory parsing a page of \"%s\"", j->run.connection_id);
+            job_finish(j, LS_EIO);
+            return;
+        }
+        if (prc != LS_OK) {
+            snprintf(st->error, sizeof(st->error), "page at offset %ld of \"%.200s\" does not parse: %.200s",
+                     j->offset, j->run.connection_id, why);
+            rc = LS_ETRANSIENT;
+        }
+    }
+    ls_http_xfer_release(ctx->multi, j->cur);
+    j->cur = NULL;
+    j->cur_ready = 0;
+    if (rc != LS_OK) {
+        if (rc != LS_ETRANSIENT || j->attempt >= ctx->cfg->http_max_retries) {
+            job_finish(j, rc);
+            return;
+        }
+        st->retries++;
+        int64_t wait = backoff_ms(j->attempt, resp.retry_after_ms,
+                                  ls_hash64(j->run.job_id, strlen(j->run.job_id), 0));
+        ls_warn("retrying \"%s\" in %lld ms (attempt %d): %s", j->run.connection_id, (long long)wait,
+                j->attempt + 1, st->error);
+        j->attempt++;
+        j->retry_at = ls_time_mono_ms() + wait;
+        return;
+    }
+    st->pages++;
+    size_t got = ctx->parsed.n;
+    int last = j->run.unpaged || got < (size_t)ctx->cfg->page_limit;
+    if (!last && !j->next && !(j->next = request_page(j, j->offset + ctx->cfg->page_limit))) {
+        snprintf(st->error, sizeof(st->error), "cannot start a request for \"%s\"", j->run.connection_id);
+        job_finish(j, LS_EIO);
+        return;
+    }
+    j->page_last = last;
+    page_send(j);
+}
+
+/* The page's batch was acknowledged (or failed): commit it, then go on with the next page. */
+static void page_acked(ls_sync_job_t *j, int brc, const char *err)
+{
+    ls_sync_ctx_t *ctx = j->ctx;
+    ls_status_t *st = &j->st;
+    j->acking = 0;
+    if (j->produce_failed || brc != LS_OK) {
+        if (j->produce_failed)
+            snprintf(st->error, sizeof(st->error), "kafka produce failed for \"%s\"", j->run.connection_id);
+        else
+            snprintf(st->error, sizeof(st->error), "kafka delivery failed: %s", err);
+        job_finish(j, LS_EIO);
+        return;
+    }
+    if (store_page(ctx, &j->run, j->partition, &j->pg, j->batch, st) != LS_OK) {
+        job_finish(j, LS_EIO);
+        return;
+    }
+    if (j->page_last) {
+        job_complete_scan(j);
+        return;
+    }
+    j->offset += ctx->cfg->page_limit;
+    j->attempt = 0;
+    j->cur = j->next;
+    j->cur_ready = j->next_ready;
+    j->next = NULL;
+    j->next_ready = 0;
+}
+
+/* Normalize, diff against committed LMDB state, produce: the batch is in flight afterwards. */
+static void page_send(ls_sync_job_t *j)
+{
+    ls_sync_ctx_t *ctx = j->ctx;
+    if (normalize_page(&ctx->parsed, &j->run, &j->pg, &j->seen, &j->st) != LS_OK ||
+        diff_page(ctx, &j->run, j->partition, &j->pg) != LS_OK) {
+        snprintf(j->st.error, sizeof(j->st.error), "local failure while diffing \"%s\"", j->run.connection_id);
+        job_finish(j, LS_EIO);
+        return;
+    }
+    ls_batch_init(j->batch);
+    j->produce_failed = produce_page(ctx, &j->run, j->partition, &j->pg, j->batch, &j->st) != LS_OK;
+    j->acking = 1;
+    j->ack_deadline = ls_time_mono_ms() + DELIVERY_TIMEOUT_MS;
+    ls_sync_job_poll(j);
+}
+
+ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition)
+{
+    ls_sync_job_t *j = calloc(1, sizeof(*j));
+    if (!j || !(j->batch = malloc(sizeof(*j->batch)))) {
+        free(j);
+        return NULL;
+    }
+    ls_batch_init(j->batch);
+    j->ctx = ctx;
+    j->partition = partition;
+    j->st.started_at = ls_time_now_ms();
+    ls_job_scope(job, j->scope, sizeof(j->scope));
+    int rc = LS_OK;
+    j->sync = load_sync(ctx, partition, j->scope, &j->stored, &rc);
+    j->run = *job;
+    if (rc != LS_OK) {
+        snprintf(j->st.error, sizeof(j->st.error), "cannot read the sync record of \"%.200s\"", j->scope);
+        snprintf(j->st.mode, sizeof(j->st.mode), "%s", job->mode);
+        job_finish(j, LS_EIO);
+        return j;
+    }
+    choose_mode(job, j->sync, &j->st, j->gte, sizeof(j->gte));
+    snprintf(j->run.mode, sizeof(j->run.mode), "%s", j->st.mode); /* events say the mode actually run */
+    if (!(j->cur = request_page(j, 0))) {
+        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%s\" (url too long?)",
+                 job->connection_id);
+        job_finish(j, LS_EINVAL);
+    }
+    return j;
+}
+
+void ls_sync_job_on_xfer(ls_sync_job_t *j, ls_http_xfer_t *x)
+{
+    if (j->finished)
+        return;
+    if (x == j->next) {
+        j->next_ready = 1;
+        return;
+    }
+    if (x != j->cur)
+        return;
+    j->cur_ready = 1;
+    if (!j->acking)
+        job_on_page(j);
+}
+
+void ls_sync_job_poll(ls_sync_job_t *j)
+{
+    char err[256];
+    while (!j->finished && j->acking) {
+        int brc = ls_producer_poll_batch(j->ctx->producer, j->batch, err, sizeof(err));
+        if (brc == 1 && ls_time_mono_ms() < j->ack_deadline)
+            return;
+        if (brc == 1)
+            snprintf(err, sizeof(err), "%d messages not acknowledged within %d ms", j->batch->pending,
+                     DELIVERY_TIMEOUT_MS);
+        page_acked(j, brc == 1 ? LS_ETRANSIENT : brc, err);
+        /* a prefetched page that already arrived is processed at once */
+        if (!j->finished && !j->acking && j->cur && j->cur_ready)
+            job_on_page(j);
+    }
+}
+
+void ls_sync_job_tick(ls_sync_job_t *j, int64_t now_mono_ms)
+{
+    if (j->finished || j->cur || !j->retry_at || now_mono_ms < j->retry_at)
+        return;
+    j->retry_at = 0;
+    if (!(j->cur = request_page(j, j->offset))) {
+        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%s\"", j->run.connection_id);
+        job_finish(j, LS_EIO);
+    }
+}
+
+int64_t ls_sync_job_timer(const ls_sync_job_t *j)
+{
+    return j->finished ? 0 : j->retry_at;
+}
+
+int ls_sync_job_done(const ls_sync_job_t *j)
+{
+    return j->finished;
+}
+
+int ls_sync_job_result(const ls_sync_job_t *j, ls_status_t *st)
+{
+    *st = j->st;
+    return j->rc;
+}
+
+void ls_sync_job_destroy(ls_sync_job_t *j)
+{
+    if (!j)
+        return;
+    ls_http_xfer_release(j->ctx->multi, j->cur);
+    ls_http_xfer_release(j->ctx->multi, j->next);
+    if (j->batch->pending > 0) {
+        /* delivery reports point at the batch: let them arrive before freeing it. Nothing is
+         * stored in LMDB for this page; the job runs again and reproduces the same ids. */
+        char err[256];
+        ls_producer_wait(j->ctx->producer, j->batch, 10000, err, sizeof(err));
+    }
+    if (j->batch->pending > 0)
+        ls_warn("job \"%s\": %d messages still unacknowledged; their batch is leaked", j->run.job_id,
+                j->batch->pending);
+    else
+        free(j->batch);
+    json_decref(j->sync);
+    free(j->stored);
+    free(j->seen.slots);
+    free(j->pg.items);
+    free(j);
+}
+
+void ls_sync_ctx_release(ls_sync_ctx_t *ctx)
+{
+    ls_page_release(&ctx->parsed);
 }

@@ -1,21 +1,31 @@
 /*
- * ls_worker.c - the worker process loop.
+ * ls_worker.c - the worker process loop: many jobs at once over one curl
+ * multi handle.
  *
- * Order per job (design-brief section 3): run the job (pages delivered and
- * stored one by one), produce its status record and wait for delivery, then
- * commit the job's offset. A job that failed on the upstream is reported
- * and committed (the coordinator schedules the next attempt); a job that
- * failed on Kafka or LMDB is re-run in place after a pause, so its offset
- * is never committed past unfinished work. A job message that does not
- * decode goes to the dead-letter topic with its reason and is committed.
+ * Every consumed job message becomes a slot, kept in consumption order. Up
+ * to worker.max_in_flight slots run at once (ls_sync_job_t); a slot whose
+ * connection already has a running job waits, so two jobs of one
+ * connection never run at once. One loop waits on the curl sockets, hands
+ * completed transfers to their jobs (each page is then parsed, diffed,
+ * produced, delivered and committed in one call; the next page was already
+ * requested), starts retries whose backoff timer expired, and polls the
+ * consumer while there is room for more slots.
+ *
+ * Order per job (design-brief section 3): the job's pages are delivered and
+ * stored one by one, then its status record is produced and awaited, then
+ * the slot is done. Offsets are committed per partition only up to the
+ * first slot of that partition that is not done, so a commit never passes
+ * unfinished work. A job that failed upstream is reported and done (the
+ * coordinator schedules the next attempt); a job that failed on Kafka or
+ * LMDB runs again after a pause; a job message that does not decode goes
+ * to the dead-letter topic and its slot is done.
  *
  * Partitions: the group's rebalance callback (ls_kafka, eager protocol)
- * pauses every partition it assigns; the loop below restores each one from
- * the changelog (ls_restore) and only then resumes it. Callbacks fire only
- * inside ls_consumer_poll(), i.e. between jobs, so no job of a revoked
- * partition is ever in flight when it is revoked. A commit that fails
- * because the group moved on (rebalance in progress, member dropped) only
- * means the job is consumed again: at least once, with the same event ids.
+ * fires inside ls_consumer_poll(), i.e. between pages. A revoke abandons
+ * every slot of the revoked partitions (no status, no commit, no further
+ * LMDB write: the new owner consumes those jobs again, with the same event
+ * ids). An assignment pauses the partitions; the loop restores each one
+ * from the changelog (ls_restore) and only then resumes it.
  */
 #include "ls_worker.h"
 #include "ls_err.h"
@@ -37,17 +47,68 @@
 #define RERUN_PAUSE_MS 2000
 #define RESTORE_RETRY_MS 5000
 
+/* One consumed job message. */
+typedef enum { SLOT_WAITING, SLOT_RUNNING, SLOT_DONE } slot_state_t;
+
+typedef struct slot {
+    ls_job_t job;
+    int partition;
+    int64_t offset;
+    slot_state_t state;
+    int64_t not_before;         /* monotonic ms: a re-run waits until then */
+    ls_sync_job_t *sj;          /* SLOT_RUNNING */
+    struct slot *next;
+} slot_t;
+
 typedef struct worker {
     const ls_config_t *cfg;
     ls_consumer_t *consumer;
     ls_sync_ctx_t sync;
     char topic_jobs[128], topic_status[128], topic_dlq[128];
-    uint64_t jobs_ok, jobs_failed, jobs_dead;
+    uint64_t jobs_ok, jobs_failed, jobs_dead, jobs_abandoned;
     ls_restore_ctx_t restore;
     int *todo;                  /* assigned partitions still paused, waiting for their restore */
     size_t n_todo, cap_todo;
     int64_t restore_retry_at;   /* monotonic ms */
+    slot_t *head, *tail;        /* every held job message, in consumption order */
+    size_t n_slots, n_running;
+    int dirty;                  /* a slot changed: look for jobs to start and offsets to commit */
 } worker_t;
+
+static void slot_free(worker_t *w, slot_t *s)
+{
+    if (s->state == SLOT_RUNNING)
+        w->n_running--;
+    ls_sync_job_destroy(s->sj);
+    free(s);
+    w->n_slots--;
+}
+
+/* Drop every slot of the given partitions (all when parts is NULL) without status or commit. */
+static void abandon_slots(worker_t *w, const int *parts, size_t n, const char *why)
+{
+    slot_t **pp = &w->head, *prev = NULL;
+    while (*pp) {
+        slot_t *s = *pp;
+        int hit = !parts;
+        for (size_t i = 0; i < n && !hit; i++)
+            hit = parts[i] == s->partition;
+        if (!hit) {
+            prev = s;
+            pp = &s->next;
+            continue;
+        }
+        if (s->state != SLOT_DONE) {
+            w->jobs_abandoned++;
+            ls_info("job \"%s\" abandoned (%s); it will be consumed again", s->job.job_id, why);
+        }
+        *pp = s->next;
+        if (w->tail == s)
+            w->tail = prev;
+        slot_free(w, s);
+    }
+    w->dirty = 1;
+}
 
 static void fmt_parts(const int *parts, size_t n, char *buf, size_t sz)
 {
@@ -67,6 +128,7 @@ static void on_rebalance(ls_rebalance_t what, const int *parts, size_t n, int lo
     if (what == LS_REBALANCE_REVOKE) {
         ls_info("partitions [%s] revoked%s", list,
                 lost ? " (lost: this member was dropped; uncommitted jobs will be consumed again)" : "");
+        abandon_slots(w, parts, n, "partition revoked");
         return;
     }
     if (n > w->cap_todo) {
@@ -115,6 +177,7 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     ls_config_topic(cfg, "activity.state", w->sync.topic_state, sizeof(w->sync.topic_state));
     w->sync.cfg = cfg;
     w->sync.stop = stop;
+    ls_page_init(&w->sync.parsed);
     w->restore.cfg = cfg;
     w->restore.stop = stop;
     snprintf(w->restore.topic_state, sizeof(w->restore.topic_state), "%s", w->sync.topic_state);
@@ -122,6 +185,8 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     if (!(w->sync.store = ls_store_new(cfg->lmdb_path, (size_t)cfg->lmdb_map_mb, err, sizeof(err))) ||
         !(w->sync.producer = ls_producer_new(cfg, 10000, err, sizeof(err))) ||
         !(w->sync.http = ls_http_new(cfg->unified_token, cfg->http_timeout_s, err, sizeof(err))) ||
+        !(w->sync.multi = ls_http_multi_new(cfg->unified_token, cfg->http_timeout_s, cfg->max_in_flight, err,
+                                            sizeof(err))) ||
         !(w->consumer = ls_consumer_new_rebalance(cfg, cfg->group_id, w->topic_jobs, on_rebalance, w, err,
                                                   sizeof(err)))) {
         ls_error("worker cannot start: %s", err);
@@ -141,9 +206,12 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
 
 static void close_clients(worker_t *w)
 {
+    abandon_slots(w, NULL, 0, "shutdown");
     ls_consumer_destroy(w->consumer);
     ls_restore_release(&w->restore);
     free(w->todo);
+    ls_sync_ctx_release(&w->sync);
+    ls_http_multi_destroy(w->sync.multi);
     ls_http_destroy(w->sync.http);
     ls_producer_destroy(w->sync.producer);
     ls_store_destroy(w->sync.store);
@@ -188,51 +256,201 @@ static void dead_letter(worker_t *w, const ls_kmsg_t *m, const char *why)
                  (long long)m->offset);
 }
 
-/* Run a job until it reaches an outcome worth committing; LS_ESTOP on shutdown. */
-static int run_job(worker_t *w, const ls_job_t *job, int partition)
+static int same_connection(const slot_t *a, const slot_t *b)
 {
-    for (;;) {
-        ls_status_t st;
-        int rc = ls_sync_run(&w->sync, job, partition, &st);
-        if (rc == LS_ESTOP)
-            return rc;
-        if (rc != LS_EIO) {
+    return strcmp(a->job.connection_id, b->job.connection_id) == 0;
+}
+
+/* Start waiting slots, in consumption order, while there is room and their connection is free. */
+static void start_jobs(worker_t *w, int64_t now)
+{
+    for (slot_t *s = w->head; s && w->n_running < (size_t)w->cfg->max_in_flight; s = s->next) {
+        if (s->state != SLOT_WAITING || now < s->not_before)
+            continue;
+        int busy = 0;
+        for (slot_t *o = w->head; o && !busy; o = o->next)
+            busy = o != s && o->state == SLOT_RUNNING && same_connection(o, s);
+        /* an earlier waiting job of the connection goes first */
+        for (slot_t *o = w->head; o && o != s && !busy; o = o->next)
+            busy = o->state == SLOT_WAITING && same_connection(o, s);
+        if (busy)
+            continue;
+        if (!(s->sj = ls_sync_job_start(&w->sync, &s->job, s->partition))) {
+            s->not_before = now + RERUN_PAUSE_MS;
+            continue;
+        }
+        s->state = SLOT_RUNNING;
+        w->n_running++;
+    }
+}
+
+/* A running job reached its outcome: report it (done) or schedule a re-run. */
+static void finish_job(worker_t *w, slot_t *s)
+{
+    ls_status_t st;
+    int rc = ls_sync_job_result(s->sj, &st);
+    ls_sync_job_destroy(s->sj);
+    s->sj = NULL;
+    w->n_running--;
+    w->dirty = 1;
+    if (rc != LS_EIO) {
+        ls_log(st.ok ? LS_LOG_INFO : LS_LOG_WARN,
+               "job \"%s\" %s: pages=%llu records=%llu rejected=%llu events=%llu requests=%llu%s%s",
+               s->job.job_id, st.ok ? "done" : "failed", (unsigned long long)st.pages,
+               (unsigned long long)st.records, (unsigned long long)st.rejected,
+               (unsigned long long)st.events, (unsigned long long)st.requests,
+               st.ok ? "" : ": ", st.error);
+        if (report(w, &s->job, &st) == LS_OK) {
             if (st.ok)
                 w->jobs_ok++;
             else
                 w->jobs_failed++;
-            ls_log(st.ok ? LS_LOG_INFO : LS_LOG_WARN,
-                   "job \"%s\" %s: pages=%llu records=%llu rejected=%llu events=%llu requests=%llu%s%s",
-                   job->job_id, st.ok ? "done" : "failed", (unsigned long long)st.pages,
-                   (unsigned long long)st.records, (unsigned long long)st.rejected,
-                   (unsigned long long)st.events, (unsigned long long)st.requests,
-                   st.ok ? "" : ": ", st.error);
-            if (report(w, job, &st) == LS_OK)
-                return LS_OK;
-        } else {
-            ls_error("job \"%s\" will run again: %s", job->job_id, st.error);
+            s->state = SLOT_DONE;
+            return;
         }
-        for (int i = 0; i < RERUN_PAUSE_MS / 100 && !*w->sync.stop; i++) {
-            struct timespec ts = {0, 100000000L};
-            nanosleep(&ts, NULL);
+    } else {
+        ls_error("job \"%s\" will run again: %s", s->job.job_id, st.error);
+    }
+    s->state = SLOT_WAITING;
+    s->not_before = ls_time_mono_ms() + RERUN_PAUSE_MS;
+}
+
+/* Per partition: drop the leading done slots and commit past the last of them. */
+static void commit_done(worker_t *w)
+{
+    for (;;) {
+        int part = -1;
+        int64_t next = -1;
+        slot_t **pp = &w->head, *prev = NULL;
+        /* the first done slot that leads its partition */
+        for (slot_t *s = w->head; s && part < 0; s = s->next) {
+            if (s->state != SLOT_DONE)
+                continue;
+            int leads = 1;
+            for (slot_t *o = w->head; o != s && leads; o = o->next)
+                leads = o->partition != s->partition;
+            if (leads)
+                part = s->partition;
         }
-        if (*w->sync.stop)
-            return LS_ESTOP;
+        if (part < 0)
+            return;
+        /* remove the leading done slots of that partition */
+        while (*pp) {
+            slot_t *s = *pp;
+            if (s->partition != part) {
+                prev = s;
+                pp = &s->next;
+                continue;
+            }
+            if (s->state != SLOT_DONE)
+                break;
+            next = s->offset + 1;
+            *pp = s->next;
+            if (w->tail == s)
+                w->tail = prev;
+            slot_free(w, s);
+        }
+        char err[256];
+        if (ls_consumer_commit(w->consumer, w->topic_jobs, part, next, err, sizeof(err)) != LS_OK)
+            ls_warn("%s; the job will be consumed again (same event ids)", err);
     }
 }
 
-static void handle_message(worker_t *w, ls_kmsg_t *m)
+/* A consumed message becomes a slot (a dead-lettered one is done at once). */
+static void take_message(worker_t *w, ls_kmsg_t *m)
 {
-    ls_job_t job;
-    char why[256], err[256];
-    if (ls_job_decode(m->value, m->len, &job, why, sizeof(why)) != LS_OK) {
-        dead_letter(w, m, why);
-    } else if (run_job(w, &job, m->partition) == LS_ESTOP) {
-        ls_info("job \"%s\" abandoned at shutdown; it will be consumed again", job.job_id);
+    char why[256];
+    slot_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        ls_error("out of memory for job message %s [%d] at %lld; it will be consumed again", m->topic,
+                 m->partition, (long long)m->offset);
         return;
     }
-    if (ls_consumer_commit(w->consumer, m->topic, m->partition, m->offset + 1, err, sizeof(err)) != LS_OK)
-        ls_warn("%s; the job will be consumed again (same event ids)", err);
+    s->partition = m->partition;
+    s->offset = m->offset;
+    if (ls_job_decode(m->value, m->len, &s->job, why, sizeof(why)) != LS_OK) {
+        dead_letter(w, m, why);
+        s->state = SLOT_DONE;
+    }
+    if (w->tail)
+        w->tail->next = s;
+    else
+        w->head = s;
+    w->tail = s;
+    w->n_slots++;
+    w->dirty = 1;
+}
+
+/* Hand completed transfers to their jobs; start due retries; finish done jobs. */
+static void step_jobs(worker_t *w)
+{
+    void *ud;
+    ls_http_xfer_t *x;
+    ls_producer_poll(w->sync.producer);
+    while ((x = ls_http_multi_next_done(w->sync.multi, &ud)))
+        ls_sync_job_on_xfer(ud, x);
+    int64_t now = ls_time_mono_ms();
+    for (slot_t *s = w->head; s; s = s->next) {
+        if (s->state != SLOT_RUNNING)
+            continue;
+        ls_sync_job_poll(s->sj);
+        ls_sync_job_tick(s->sj, now);
+        if (ls_sync_job_done(s->sj))
+            finish_job(w, s);
+    }
+}
+
+/* How long the loop may wait: until the next retry or re-run is due (at most max_ms). */
+static int wait_budget(const worker_t *w, int max_ms)
+{
+    int64_t now = ls_time_mono_ms(), due = now + max_ms;
+    for (const slot_t *s = w->head; s; s = s->next) {
+        int64_t t = s->state == SLOT_RUNNING ? ls_sync_job_timer(s->sj)
+                    : s->state == SLOT_WAITING ? s->not_before : 0;
+        if (t && t < due)
+            due = t;
+    }
+    return due <= now ? 0 : (int)(due - now);
+}
+
+/*
+ * One wait point: the curl sockets, the producer's event fd (delivery
+ * reports) and the earliest timer; the consumer is polled without waiting
+ * unless the process holds no job at all.
+ */
+static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
+{
+    size_t max_slots = (size_t)w->cfg->max_in_flight * 2;
+    int kfd = ls_producer_event_fd(w->sync.producer);
+    while (!*stop) {
+        if (w->n_todo && ls_time_mono_ms() >= w->restore_retry_at)
+            restore_pending(w);
+        for (int i = 0; w->n_slots < max_slots && i < 64 && !*stop; i++) {
+            ls_kmsg_t m;
+            int budget = i || w->n_slots ? 0 : wait_budget(w, w->n_todo ? 100 : 500);
+            if (ls_consumer_poll(w->consumer, budget, &m) != LS_OK)
+                break;
+            take_message(w, &m);
+            ls_kmsg_release(&m);
+        }
+        if (w->dirty) {
+            w->dirty = 0;
+            start_jobs(w, ls_time_mono_ms());
+        }
+        if (w->n_slots)
+            ls_http_multi_run(w->sync.multi, kfd >= 0 ? wait_budget(w, 50) : 1, kfd);
+        step_jobs(w);
+        if (w->dirty) {
+            commit_done(w);
+            start_jobs(w, ls_time_mono_ms());
+        }
+        /* waiting slots whose re-run time came */
+        for (slot_t *s = w->head; s && !w->dirty; s = s->next)
+            if (s->state == SLOT_WAITING && s->not_before && ls_time_mono_ms() >= s->not_before) {
+                s->not_before = 0;
+                w->dirty = 1;
+            }
+    }
 }
 
 int ls_worker_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
@@ -242,25 +460,18 @@ int ls_worker_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
     w.cfg = cfg;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = open_clients(&w, stop);
-    if (rc == LS_OK)
-        ls_info("worker ready: consuming \"%s\" as group \"%s\", state in \"%s\"", w.topic_jobs,
-                cfg->group_id, cfg->lmdb_path);
-    while (rc == LS_OK && !*stop) {
-        ls_kmsg_t m;
-        if (w.n_todo && ls_time_mono_ms() >= w.restore_retry_at)
-            restore_pending(&w);
-        if (ls_consumer_poll(w.consumer, w.n_todo ? 100 : 500, &m) != LS_OK)
-            continue;
-        handle_message(&w, &m);
-        ls_kmsg_release(&m);
+    if (rc == LS_OK) {
+        ls_info("worker ready: consuming \"%s\" as group \"%s\", state in \"%s\", up to %d jobs in flight",
+                w.topic_jobs, cfg->group_id, cfg->lmdb_path, cfg->max_in_flight);
+        run_loop(&w, stop);
     }
     if (rc == LS_OK)
-        ls_info("worker stopping: jobs ok=%llu failed=%llu dead-lettered=%llu; restored partitions=%llu "
-                "records=%llu wipes=%llu changelog records skipped=%llu",
+        ls_info("worker stopping: jobs ok=%llu failed=%llu dead-lettered=%llu abandoned=%llu; restored "
+                "partitions=%llu records=%llu wipes=%llu changelog records skipped=%llu",
                 (unsigned long long)w.jobs_ok, (unsigned long long)w.jobs_failed,
-                (unsigned long long)w.jobs_dead, (unsigned long long)w.restore.partitions,
-                (unsigned long long)w.restore.records, (unsigned long long)w.restore.wipes,
-                (unsigned long long)w.restore.skipped);
+                (unsigned long long)w.jobs_dead, (unsigned long long)w.jobs_abandoned,
+                (unsigned long long)w.restore.partitions, (unsigned long long)w.restore.records,
+                (unsigned long long)w.restore.wipes, (unsigned long long)w.restore.skipped);
     close_clients(&w);
     curl_global_cleanup();
     return rc;
