@@ -330,22 +330,28 @@ int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
     return map_err(rc);
 }
 
-int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset)
+/* Read one i64 of the checkpoints db: key u16 partition | suffix. */
+static int get_i64(ls_store_t *st, int partition, const char *suffix, int64_t *out)
 {
     char kbuf[4];
-    int kl = make_key(kbuf, partition, "", NULL);
+    int kl = make_key(kbuf, partition, suffix, NULL);
     MDB_txn *txn;
     int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0)
         return map_err(rc);
     MDB_val k = {(size_t)kl, kbuf}, v;
     rc = mdb_get(txn, st->checkpoints, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(*offset))
-        memcpy(offset, v.mv_data, sizeof(*offset));
+    if (rc == 0 && v.mv_size == sizeof(*out))
+        memcpy(out, v.mv_data, sizeof(*out));
     else if (rc == 0)
         rc = MDB_CORRUPTED;
     mdb_txn_abort(txn);
     return map_err(rc);
+}
+
+int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset)
+{
+    return get_i64(st, partition, "", offset);
 }
 
 long ls_store_count(ls_store_t *st, int partition)
@@ -373,20 +379,7 @@ long ls_store_count(ls_store_t *st, int partition)
 
 int ls_store_get_checkpoint_time(ls_store_t *st, int partition, int64_t *ms)
 {
-    char kbuf[4];
-    int kl = make_key(kbuf, partition, "t", NULL);
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
-    if (rc != 0)
-        return map_err(rc);
-    MDB_val k = {(size_t)kl, kbuf}, v;
-    rc = mdb_get(txn, st->checkpoints, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(*ms))
-        memcpy(ms, v.mv_data, sizeof(*ms));
-    else if (rc == 0)
-        rc = MDB_CORRUPTED;
-    mdb_txn_abort(txn);
-    return map_err(rc);
+    return get_i64(st, partition, "t", ms);
 }
 
 /* One changelog record into activities (put or delete) and its marker cleared. */
