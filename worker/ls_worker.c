@@ -67,8 +67,8 @@ typedef struct worker {
     char topic_jobs[128], topic_status[128], topic_dlq[128];
     uint64_t jobs_ok, jobs_failed, jobs_dead, jobs_abandoned;
     ls_restore_ctx_t restore;
-    int *todo;                  /* assigned partitions still paused, waiting for their restore */
-    size_t n_todo, cap_todo;
+    int *unrestored;                  /* assigned partitions still paused, waiting for their restore */
+    size_t n_unrestored, cap_unrestored;
     int64_t restore_retry_at;   /* monotonic ms */
     slot_t *head, *tail;        /* every held job message, in consumption order */
     size_t n_slots, n_running;
@@ -124,24 +124,24 @@ static void on_rebalance(ls_rebalance_t what, const int *parts, size_t n, int lo
     worker_t *w = ud;
     char list[512];
     fmt_parts(parts, n, list, sizeof(list));
-    w->n_todo = 0;
+    w->n_unrestored = 0;
     if (what == LS_REBALANCE_REVOKE) {
         ls_info("partitions [%s] revoked%s", list,
                 lost ? " (lost: this member was dropped; uncommitted jobs will be consumed again)" : "");
         abandon_slots(w, parts, n, "partition revoked");
         return;
     }
-    if (n > w->cap_todo) {
-        int *t = realloc(w->todo, n * sizeof(*t));
+    if (n > w->cap_unrestored) {
+        int *t = realloc(w->unrestored, n * sizeof(*t));
         if (!t) {
             ls_error("out of memory for %zu assigned partitions: they stay paused", n);
             return;
         }
-        w->todo = t;
-        w->cap_todo = n;
+        w->unrestored = t;
+        w->cap_unrestored = n;
     }
-    memcpy(w->todo, parts, n * sizeof(*parts));
-    w->n_todo = n;
+    memcpy(w->unrestored, parts, n * sizeof(*parts));
+    w->n_unrestored = n;
     w->restore_retry_at = 0;
     ls_info("partitions [%s] assigned: paused until restored from the changelog", list);
 }
@@ -150,8 +150,8 @@ static void on_rebalance(ls_rebalance_t what, const int *parts, size_t n, int lo
 static void restore_pending(worker_t *w)
 {
     size_t keep = 0;
-    for (size_t i = 0; i < w->n_todo; i++) {
-        int p = w->todo[i];
+    for (size_t i = 0; i < w->n_unrestored; i++) {
+        int p = w->unrestored[i];
         ls_restore_stats_t st;
         int rc = *w->sync.stop ? LS_ESTOP : ls_restore_partition(&w->restore, p, &st);
         if (rc == LS_OK && ls_consumer_resume(w->consumer, p) == LS_OK)
@@ -159,9 +159,9 @@ static void restore_pending(worker_t *w)
         if (rc != LS_ESTOP && rc != LS_OK)
             ls_warn("partition %d stays paused: restore failed (%s); next attempt in %d s", p, ls_strerror(rc),
                     RESTORE_RETRY_MS / 1000);
-        w->todo[keep++] = p;
+        w->unrestored[keep++] = p;
     }
-    w->n_todo = keep;
+    w->n_unrestored = keep;
     if (keep)
         w->restore_retry_at = ls_time_mono_ms() + RESTORE_RETRY_MS;
 }
@@ -209,7 +209,7 @@ static void close_clients(worker_t *w)
     abandon_slots(w, NULL, 0, "shutdown");
     ls_consumer_destroy(w->consumer);
     ls_restore_release(&w->restore);
-    free(w->todo);
+    free(w->unrestored);
     ls_sync_ctx_release(&w->sync);
     ls_http_multi_destroy(w->sync.multi);
     ls_http_destroy(w->sync.http);
@@ -423,11 +423,11 @@ static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
     size_t max_slots = (size_t)w->cfg->max_in_flight * 2;
     int kfd = ls_producer_event_fd(w->sync.producer);
     while (!*stop) {
-        if (w->n_todo && ls_time_mono_ms() >= w->restore_retry_at)
+        if (w->n_unrestored && ls_time_mono_ms() >= w->restore_retry_at)
             restore_pending(w);
         for (int i = 0; w->n_slots < max_slots && i < 64 && !*stop; i++) {
             ls_kmsg_t m;
-            int budget = i || w->n_slots ? 0 : wait_budget(w, w->n_todo ? 100 : 500);
+            int budget = i || w->n_slots ? 0 : wait_budget(w, w->n_unrestored ? 100 : 500);
             if (ls_consumer_poll(w->consumer, budget, &m) != LS_OK)
                 break;
             take_message(w, &m);
