@@ -21,9 +21,12 @@
 #include "sb_fault.h"
 #include "sb_http.h"
 #include "sb_query.h"
+#include "sb_rate.h"
 
 typedef struct sb_opts {
     const char *host, *port_file, *token, *token_file, *providers, *log_format, *log_level;
+    const char *rate_limit, *unified_rate_limit;     /* "RPS[:BURST]" */
+    sb_rate_limit_t rl, url;                         /* parsed */
     long port, seed, connections, students, courses, contents, tick_ms, per_tick, latency_ms;
 } sb_opts_t;
 
@@ -35,6 +38,7 @@ static void sb_usage(FILE *f)
             "         [--providers coursera,go1,learnupon,d2l,successfactors_lms,udemy,docebo,moodle]\n"
             "           (round-robin over connections; NAME*N repeats a name N times)\n"
             "         [--tick-ms 0] [--mutations-per-tick 5] [--latency-ms 0]\n"
+            "         [--rate-limit RPS[:BURST]] [--unified-rate-limit RPS[:BURST]]  (0 = off)\n"
             "         [--token sandbox-token | --token-file PATH]\n"
             "         [--log-format text|json] [--log-level debug|info|warn|error]\n");
 }
@@ -56,6 +60,8 @@ static int sb_opt(sb_opts_t *o, const char *name, const char *v)
         { "token", offsetof(sb_opts_t, token) }, { "token-file", offsetof(sb_opts_t, token_file) },
         { "providers", offsetof(sb_opts_t, providers) }, { "log-format", offsetof(sb_opts_t, log_format) },
         { "log-level", offsetof(sb_opts_t, log_level) },
+        { "rate-limit", offsetof(sb_opts_t, rate_limit) },
+        { "unified-rate-limit", offsetof(sb_opts_t, unified_rate_limit) },
     };
     static const struct { const char *name; size_t off; } nums[] = {
         { "port", offsetof(sb_opts_t, port) }, { "seed", offsetof(sb_opts_t, seed) },
@@ -196,7 +202,8 @@ static int sb_run(const sb_opts_t *o, const sb_world_config_t *cfg, const char *
     sb_faults_t *faults = sb_faults_new();
     sb_clock_t *clock = faults ? sb_clock_new(w, o->tick_ms, (unsigned)o->per_tick) : NULL;
     sb_http_config_t hc = { .host = o->host, .port = (unsigned)o->port, .token = token,
-                            .latency_ms = o->latency_ms };
+                            .latency_ms = o->latency_ms, .rate_limit = o->rl,
+                            .unified_rate_limit = o->url };
     sb_http_t *h = clock ? sb_http_start(&hc, w, faults, clock, err, sizeof(err)) : NULL;
     int rc = 1;
     if (h) {
@@ -207,6 +214,12 @@ static int sb_run(const sb_opts_t *o, const sb_world_config_t *cfg, const char *
             ls_error("cannot write port file \"%s\": %s", o->port_file, strerror(errno));
         ls_info("listening on \"%s:%u\" with %zu connections, seed %ld, tick %ld ms",
                 o->host, port, (size_t)cfg->connections, o->seed, o->tick_ms);
+        if (o->rl.rps > 0.0)
+            ls_info("rate limit of every connection: %g requests/s, burst %u", o->rl.rps,
+                    sb_rate_limit_burst(&o->rl));
+        if (o->url.rps > 0.0)
+            ls_info("rate limit of \"unified\": %g requests/s, burst %u", o->url.rps,
+                    sb_rate_limit_burst(&o->url));
         sigset_t set;
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
@@ -240,6 +253,12 @@ int main(int argc, char **argv)
     if (ls_log_level_parse(o.log_level, &lvl) != LS_OK || o.port > 65535 ||
         (strcmp(o.log_format, "text") && strcmp(o.log_format, "json"))) {
         fprintf(stderr, "lmsync-sandbox: bad --log-level, --log-format or --port\n");
+        return 2;
+    }
+    if ((o.rate_limit && sb_rate_parse(o.rate_limit, &o.rl) != LS_OK) ||
+        (o.unified_rate_limit && sb_rate_parse(o.unified_rate_limit, &o.url) != LS_OK)) {
+        fprintf(stderr, "lmsync-sandbox: --rate-limit and --unified-rate-limit take RPS[:BURST] "
+                "(RPS a number 0..1000000, 0 = off; BURST an integer >= 1)\n");
         return 2;
     }
     ls_log_init("sandbox", lvl, strcmp(o.log_format, "json") == 0);

@@ -5,10 +5,14 @@
  * status and a JSON body (sb_reply_t), response-altering faults rewrite it,
  * then sb_send() serialises and queues it (possibly as a truncated stream)
  * and records stats. Only requests outside /_sandbox count in the stats.
+ *
+ * Rate limits (sb_rate.c) are asked before faults: a /lms request they
+ * refuse is answered 429 at once, without sleeping or using up a fault.
  */
 #include "sb_http.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -25,6 +29,7 @@
 #include "ls_err.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "sb_rate.h"
 
 #define SB_MAX_KV 128
 #define SB_MAX_SEGS 6
@@ -35,6 +40,7 @@ struct sb_http {
     sb_world_t *world;
     sb_faults_t *faults;
     sb_clock_t *clock;
+    sb_rate_t *rate;
     char *token;
     long latency_ms;
     unsigned port;
@@ -54,6 +60,7 @@ typedef struct sb_reply {
     int status;
     json_t *body;            /* owned */
     int retry_after;         /* seconds; 0 = none */
+    long retry_after_ms;     /* retry-after-ms header; 0 = none */
     bool truncate;
 } sb_reply_t;
 
@@ -203,6 +210,11 @@ static enum MHD_Result sb_send(sb_http_t *h, struct MHD_Connection *conn, sb_rep
         snprintf(ra, sizeof(ra), "%d", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
+    if (r->retry_after_ms > 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%ld", r->retry_after_ms);
+        MHD_add_response_header(resp, "retry-after-ms", ra);
+    }
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     if (api)
@@ -348,6 +360,24 @@ static void sb_apply_action(const sb_fault_hit_t *hit, sb_reply_t *r)
     }
 }
 
+/*
+ * A 429 from a rate limit: the vendor's names its rate and says when to
+ * come back in Retry-After seconds; Unified's own has its fixed message
+ * and retry-after-ms (what the SDK reads first).
+ */
+static void sb_rate_reply(const sb_rate_hit_t *rl, sb_reply_t *r)
+{
+    if (rl->verdict == SB_RATE_UNIFIED) {
+        sb_reply_msg(r, 429, "Too many requests to Unified.to");
+        r->retry_after_ms = sb_rate_retry_after_ms(rl->wait_ns);
+        return;
+    }
+    char msg[96];
+    snprintf(msg, sizeof(msg), "rate limited by the LMS (%g requests/s)", rl->rps);
+    sb_reply_msg(r, 429, msg);
+    r->retry_after = (int)sb_rate_retry_after_s(rl->wait_ns);
+}
+
 static void sb_api(sb_http_t *h, struct MHD_Connection *conn, const char *method,
                    char **segs, size_t nseg, const sb_kvs_t *k, sb_reply_t *r)
 {
@@ -364,6 +394,14 @@ static void sb_api(sb_http_t *h, struct MHD_Connection *conn, const char *method
     sb_req_kind_t kind = unified ? SB_REQ_UNIFIED
                        : strcmp(segs[2], "activity") == 0 ? SB_REQ_ACTIVITY
                        : strcmp(segs[2], "course") == 0 ? SB_REQ_COURSE : SB_REQ_LMS_OTHER;
+    if (lms) {
+        sb_rate_hit_t rl;
+        sb_rate_check(h->rate, segs[1], &rl);
+        if (rl.verdict != SB_RATE_OK) {
+            sb_rate_reply(&rl, r);
+            return;
+        }
+    }
     sb_fault_hit_t hit;
     sb_faults_match(h->faults, lms ? segs[1] : NULL, kind, &hit);
     sb_sleep_ms(h, hit.sleep_ms + (lms ? h->latency_ms : 0));
@@ -496,7 +534,45 @@ static void sb_ctl_stats(sb_http_t *h, sb_reply_t *r)
                           "cpu_sys_s", (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
                           "next_change_seq", (json_int_t)sb_world_next_seq(h->world));
     pthread_mutex_unlock(&h->stats_mu);
+    if (j)
+        sb_rate_stats_json(h->rate, j);
     sb_reply_set(r, 200, j);
+}
+
+/* POST /_sandbox/stats/reset: every counter of /_sandbox/stats back to 0 (not the CPU times or seq). */
+static void sb_ctl_stats_reset(sb_http_t *h, sb_reply_t *r)
+{
+    pthread_mutex_lock(&h->stats_mu);
+    h->requests = h->bytes_sent = 0;
+    memset(h->by_status, 0, sizeof(h->by_status));
+    pthread_mutex_unlock(&h->stats_mu);
+    sb_rate_reset_stats(h->rate);
+    sb_reply_set(r, 200, json_pack("{s:b}", "reset", 1));
+}
+
+static void sb_ctl_ratelimit(sb_http_t *h, const char *method, const json_t *b, sb_reply_t *r)
+{
+    if (strcmp(method, "DELETE") == 0) {
+        sb_rate_clear(h->rate);
+        ls_info("rate limits cleared");
+    } else if (strcmp(method, "POST") == 0) {
+        sb_rate_req_t req;
+        char err[160] = "bad request";
+        if (sb_rate_parse_body(b, &req, err, sizeof(err)) != LS_OK) {
+            sb_reply_msg(r, 400, err);
+            return;
+        }
+        if (sb_rate_set(h->rate, req.connection_id, &req.limit) != LS_OK) {
+            sb_reply_msg(r, 404, "connection not found");
+            return;
+        }
+        if (req.limit.rps > 0.0)
+            ls_info("rate limit of \"%s\": %g requests/s, burst %u", req.unified ? "unified" : req.connection_id,
+                    req.limit.rps, sb_rate_limit_burst(&req.limit));
+        else
+            ls_info("rate limit of \"%s\" removed", req.unified ? "unified" : req.connection_id);
+    }
+    sb_reply_set(r, 200, sb_rate_limits_json(h->rate));
 }
 
 static void sb_ctl_faults(sb_http_t *h, const char *method, const json_t *b, sb_reply_t *r)
@@ -552,6 +628,8 @@ static void sb_control(sb_http_t *h, const char *method, const char *what, const
         sb_ctl_stats(h, r);
     else if ((get || post || del) && strcmp(what, "faults") == 0)
         sb_ctl_faults(h, method, b, r);
+    else if ((get || post || del) && strcmp(what, "ratelimit") == 0)
+        sb_ctl_ratelimit(h, method, b, r);
     else
         sb_reply_msg(r, 404, "not found");
     json_decref(b);
@@ -602,6 +680,9 @@ static enum MHD_Result sb_handle(void *cls, struct MHD_Connection *conn, const c
         sb_reply_msg(&r, 413, "body too large");
     else if (control && nseg == 2)
         sb_control(h, method, segs[1], rq, &kvs, &r);
+    else if (control && nseg == 3 && strcmp(method, "POST") == 0 &&
+             strcmp(segs[1], "stats") == 0 && strcmp(segs[2], "reset") == 0)
+        sb_ctl_stats_reset(h, &r);
     else if (control)
         sb_reply_msg(&r, 404, "not found");
     else
@@ -638,6 +719,26 @@ static void sb_mhd_log(void *cls, const char *fmt, va_list ap)
     ls_warn("libmicrohttpd: %s", buf);
 }
 
+/* The limiter knows every connection of the world, and starts with the command-line limits. */
+static int sb_http_rate_init(sb_http_t *h, const sb_http_config_t *cfg)
+{
+    if (!(h->rate = sb_rate_new(cfg->rate_clock, cfg->rate_clock_cls)))
+        return LS_ENOMEM;
+    json_t *conns = sb_world_connections_json(h->world, NULL, NULL, LONG_MAX, 0);
+    size_t i;
+    json_t *c;
+    int rc = conns ? LS_OK : LS_ENOMEM;
+    json_array_foreach(conns, i, c)
+        if (rc == LS_OK)
+            rc = sb_rate_add_connection(h->rate, json_string_value(json_object_get(c, "id")));
+    json_decref(conns);
+    if (rc == LS_OK) {
+        sb_rate_set(h->rate, "*", &cfg->rate_limit);
+        sb_rate_set(h->rate, NULL, &cfg->unified_rate_limit);
+    }
+    return rc;
+}
+
 sb_http_t *sb_http_start(const sb_http_config_t *cfg, sb_world_t *world, sb_faults_t *faults,
                          sb_clock_t *clock, char *errstr, size_t errstr_size)
 {
@@ -660,6 +761,11 @@ sb_http_t *sb_http_start(const sb_http_config_t *cfg, sb_world_t *world, sb_faul
     h->clock = clock;
     h->latency_ms = cfg->latency_ms;
     pthread_mutex_init(&h->stats_mu, NULL);
+    if (sb_http_rate_init(h, cfg) != LS_OK) {
+        snprintf(errstr, errstr_size, "out of memory");
+        sb_http_stop(h);
+        return NULL;
+    }
     h->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                                  MHD_USE_POLL | MHD_USE_ERROR_LOG,
                                  0, NULL, NULL, sb_handle, h,
@@ -694,6 +800,7 @@ void sb_http_stop(sb_http_t *h)
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
     pthread_mutex_destroy(&h->stats_mu);
+    sb_rate_destroy(h->rate);
     free(h->token);
     free(h);
 }

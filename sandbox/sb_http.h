@@ -12,12 +12,17 @@
 #include "sb_clock.h"
 #include "sb_data.h"
 #include "sb_fault.h"
+#include "sb_rate.h"
 
 typedef struct sb_http_config {
     const char *host;        /* IPv4 literal to bind, e.g. "127.0.0.1" */
     unsigned port;           /* 0 = ephemeral */
     const char *token;       /* API token (copied; never logged) */
     long latency_ms;         /* added to every /lms request */
+    sb_rate_limit_t rate_limit;          /* every connection's vendor limit ("*"); rps 0 = none */
+    sb_rate_limit_t unified_rate_limit;  /* Unified-wide limit over all /lms requests; rps 0 = none */
+    sb_rate_clock_fn rate_clock;         /* NULL = CLOCK_MONOTONIC (tests inject one) */
+    void *rate_clock_cls;
 } sb_http_config_t;
 
 typedef struct sb_http sb_http_t;
