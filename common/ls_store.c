@@ -5,24 +5,56 @@
  * thread, and MDB_NOSUBDIR=0 (a directory). Every write commits a page and
  * its checkpoint atomically, so a crash leaves either the old or the new
  * state, never a mix.
+ *
+ * Deferred sync (ls_store_open(..., deferred_sync = 1)): commits use
+ * MDB_NOSYNC and ls_store_sync() flushes them. A process crash loses nothing
+ * (the page cache keeps every commit), but an OS crash can leave a torn file,
+ * so a marker file "unsynced" holding the boot id guards the store:
+ *
+ *   - it is made durable (temp file, fsync, rename, fsync of the directory)
+ *     before any commit that finds it missing, and removed only after an
+ *     fsync of data.mdb that covers every commit made while it existed;
+ *   - both steps run under LMDB's writer lock (inside a write transaction),
+ *     because every worker process of a pod shares this environment: a
+ *     per-process "dirty" flag would let one process remove the marker while
+ *     another process's unsynced commit is outstanding;
+ *   - at open, a marker from another boot (or one that cannot be read, or no
+ *     readable boot id at all) means the machine went down with commits that
+ *     may not be on disk: data.mdb and lock.mdb are deleted before LMDB sees
+ *     them, and every partition, now without checkpoint, is restored from the
+ *     changelog. A marker of this boot (a process crash) is kept as it is.
+ *
+ * The discard runs under an fcntl lock on "<dir>/open.lock", so worker
+ * processes that start together after a reboot cannot delete a file that a
+ * sibling has just created and opened.
  */
 #include "ls_store.h"
 #include "ls_err.h"
+#include "ls_log.h"
 #include "ls_time.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define KEY_MAX 511 /* LMDB's default max key size */
+#define BOOT_ID_LEN 36 /* a UUID: 8-4-4-4-12 hex digits */
+
+static const char *boot_id_path = "/proc/sys/kernel/random/boot_id";
 
 struct ls_store {
     MDB_env *env;
     MDB_dbi activities, sync, checkpoints, pending;
     size_t map_mb;   /* for the map-full message */
+    int deferred;    /* MDB_NOSYNC and the unsynced marker are in use */
+    int discarded;   /* open deleted the files: unsynced writes before a reboot */
+    char *dir, *marker, *marker_tmp;   /* owned */
+    char boot_id[BOOT_ID_LEN + 2];     /* "<uuid>\n", or "" when unreadable */
 };
 
 struct ls_store_reader {
@@ -62,17 +94,208 @@ static int open_dbs(ls_store_t *st, char *errstr, size_t errsz)
     return LS_EIO;
 }
 
-ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t errsz)
+void ls_store_set_boot_id_path_for_test(const char *path)
 {
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot create \"%s\": %s", dir, strerror(errno));
-        return NULL;
+    boot_id_path = path ? path : "/proc/sys/kernel/random/boot_id";
+}
+
+/* A boot id is 36 characters of hex digits and dashes. */
+static int boot_id_valid(const char *s, size_t n)
+{
+    if (n != BOOT_ID_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("0123456789abcdef-", s[i]) || s[i] == '\0')
+            return 0;
+    return 1;
+}
+
+/* Read up to cap - 1 bytes of path into buf (NUL-terminated); bytes read, or -1 with errno. */
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    int e = errno;
+    close(fd);
+    errno = e;
+    buf[n > 0 ? n : 0] = '\0';
+    return n;
+}
+
+/* st->boot_id = "<uuid>\n" of this boot; 0, or -1 with a reason in why. */
+static int read_boot_id(ls_store_t *st, char *why, size_t whysz)
+{
+    char buf[64];
+    ssize_t n = read_small(boot_id_path, buf, sizeof(buf));
+    if (n < 0) {
+        snprintf(why, whysz, "%s", strerror(errno));
+        return -1;
     }
-    ls_store_t *st = calloc(1, sizeof(*st));
-    if (!st) {
-        snprintf(errstr, errsz, "out of memory");
-        return NULL;
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (!boot_id_valid(buf, (size_t)n)) {
+        snprintf(why, whysz, "not a boot id");
+        return -1;
     }
+    memcpy(st->boot_id, buf, BOOT_ID_LEN);
+    memcpy(st->boot_id + BOOT_ID_LEN, "\n", 2);
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/*
+ * Make sure the unsynced marker is on disk before a commit: a no-op when it
+ * exists. Called with LMDB's writer lock held (inside a write transaction),
+ * so no ls_store_sync() of any process can remove it between the check and
+ * the commit. 0, or LS_EIO with errstr.
+ */
+static int mark_unsynced(ls_store_t *st, char *errstr, size_t errsz)
+{
+    struct stat sb;
+    if (stat(st->marker, &sb) == 0)
+        return LS_OK;
+    const char *step = "stat";
+    int fd = -1, ok = errno == ENOENT;
+    if (ok) {
+        step = "create";
+        fd = open(st->marker_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        ok = fd >= 0;
+    }
+    if (ok) {
+        step = "write";
+        ok = write(fd, st->boot_id, BOOT_ID_LEN + 1) == BOOT_ID_LEN + 1;
+    }
+    if (ok) {
+        step = "fsync";
+        ok = fsync(fd) == 0;
+    }
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (ok) {
+        step = "rename";
+        ok = rename(st->marker_tmp, st->marker) == 0;
+        e = errno;
+    }
+    if (ok) {
+        step = "fsync the directory of";
+        ok = fsync_dir(st->dir) == 0;
+        e = errno;
+    }
+    if (ok)
+        return LS_OK;
+    snprintf(errstr, errsz, "lmdb deferred sync: cannot %s marker \"%s\", nothing committed: %s",
+             step, st->marker, strerror(e));
+    return LS_EIO;
+}
+
+/* errno of unlinking path, 0 when it is gone (or was never there). */
+static int remove_file(const char *dir, const char *name)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        return ENAMETOOLONG;
+    return unlink(path) == 0 || errno == ENOENT ? 0 : errno;
+}
+
+/*
+ * The reboot guard at open (under the open lock, before mdb_env_open): with a
+ * marker that is not of this boot, delete the LMDB files and the marker.
+ * have_boot_id = 0: the boot id is unreadable, so any marker is distrusted.
+ */
+static int check_marker(ls_store_t *st, int have_boot_id, char *errstr, size_t errsz)
+{
+    char buf[64], reason[160];
+    ssize_t n = read_small(st->marker, buf, sizeof(buf));
+    if (n < 0 && errno == ENOENT)
+        return LS_OK;
+    if (n < 0)
+        snprintf(reason, sizeof(reason), "its marker \"%s\" cannot be read (%s)", st->marker, strerror(errno));
+    else if (!have_boot_id)
+        snprintf(reason, sizeof(reason), "it has a marker \"%s\" and the boot id of this boot cannot be read "
+                 "from \"%s\" to tell a process crash from a reboot", st->marker, boot_id_path);
+    else if (strcmp(buf, st->boot_id) == 0)
+        return LS_OK;   /* a process crash in this boot: the page cache holds every commit */
+    else if (n == BOOT_ID_LEN + 1 && buf[BOOT_ID_LEN] == '\n' && boot_id_valid(buf, BOOT_ID_LEN))
+        snprintf(reason, sizeof(reason), "it had unsynced writes before a reboot (marker boot id %.36s, "
+                 "this boot %.36s)", buf, st->boot_id);
+    else
+        snprintf(reason, sizeof(reason), "its marker of unsynced writes \"%s\" is garbled, so a reboot may "
+                 "have lost writes", st->marker);
+    struct stat sb;
+    char data[4096];
+    snprintf(data, sizeof(data), "%s/data.mdb", st->dir);
+    int had_data = stat(data, &sb) == 0;
+    const char *names[] = {"data.mdb", "lock.mdb", "unsynced.tmp", "unsynced"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int e = remove_file(st->dir, names[i]);
+        if (e != 0) {
+            snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot delete \"%s/%s\" of a store that %s: %s",
+                     st->dir, names[i], reason, strerror(e));
+            return LS_EIO;
+        }
+    }
+    if (fsync_dir(st->dir) != 0) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot fsync \"%s\": %s", st->dir, strerror(errno));
+        return LS_EIO;
+    }
+    st->discarded = had_data;
+    if (had_data)
+        ls_warn("lmdb store \"%s\" discarded: %s; every partition will be restored from the changelog",
+                st->dir, reason);
+    else
+        ls_info("lmdb store \"%s\": removed the marker of a store without data (%s)", st->dir, reason);
+    return LS_OK;
+}
+
+/* dir "/" name, allocated (NULL when out of memory). */
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+/*
+ * An fcntl write lock on "<dir>/open.lock", held from the marker check to the
+ * end of the open, so that processes opening the store together cannot
+ * discard it twice. The fd (closing it unlocks), or -1 with errstr.
+ */
+static int lock_open(const char *dir, char *errstr, size_t errsz)
+{
+    char *path = join(dir, "open.lock");
+    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640) : -1;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    int rc = fd < 0 ? -1 : fcntl(fd, F_SETLKW, &fl);
+    while (rc != 0 && fd >= 0 && errno == EINTR)
+        rc = fcntl(fd, F_SETLKW, &fl);
+    if (rc != 0) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot lock \"%s\": %s", path ? path : dir,
+                 path ? strerror(errno) : "out of memory");
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    free(path);
+    return fd;
+}
+
+static int env_open(ls_store_t *st, const char *dir, size_t map_mb, char *errstr, size_t errsz)
+{
     int rc = mdb_env_create(&st->env);
     if (rc == 0)
         rc = mdb_env_set_maxdbs(st->env, 8);
@@ -82,25 +305,131 @@ ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t er
         rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0640);
     if (rc != 0) {
         snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot open lmdb at \"%s\": %s", dir, mdb_strerror(rc));
+        return LS_EIO;
+    }
+    /* still durable: a new environment's databases are on disk before deferred commits start */
+    return open_dbs(st, errstr, errsz);
+}
+
+static void free_store(ls_store_t *st)
+{
+    if (st->env)
         mdb_env_close(st->env);
-        free(st);
+    free(st->dir);
+    free(st->marker);
+    free(st->marker_tmp);
+    free(st);
+}
+
+ls_store_t *ls_store_open(const char *dir, size_t map_mb, int deferred_sync, char *errstr, size_t errsz)
+{
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot create \"%s\": %s", dir, strerror(errno));
         return NULL;
     }
-    if (open_dbs(st, errstr, errsz) != LS_OK) {
-        mdb_env_close(st->env);
-        free(st);
+    ls_store_t *st = calloc(1, sizeof(*st));
+    if (!st || !(st->dir = strdup(dir)) || !(st->marker = join(dir, "unsynced")) ||
+        !(st->marker_tmp = join(dir, "unsynced.tmp"))) {
+        snprintf(errstr, errsz, "out of memory");
+        if (st)
+            free_store(st);
+        return NULL;
+    }
+    char why[128];
+    int have_boot_id = read_boot_id(st, why, sizeof(why)) == 0;
+    if (deferred_sync && !have_boot_id)
+        ls_warn("lmdb store \"%s\": deferred sync needs the boot id from \"%s\" (%s) to detect a reboot; "
+                "every commit is synced to disk instead", dir, boot_id_path, why);
+    int lock = lock_open(dir, errstr, errsz);
+    int rc = lock < 0 ? LS_EIO : check_marker(st, have_boot_id, errstr, errsz);
+    if (rc == LS_OK)
+        rc = env_open(st, dir, map_mb, errstr, errsz);
+    if (lock >= 0)
+        close(lock);
+    if (rc == LS_OK && deferred_sync && have_boot_id) {
+        int mrc = mdb_env_set_flags(st->env, MDB_NOSYNC, 1);
+        if (mrc != 0) {
+            snprintf(errstr, errsz, "lmdb at \"%s\": cannot set deferred sync: %s", dir, mdb_strerror(mrc));
+            rc = LS_EIO;
+        }
+        st->deferred = mrc == 0;
+    }
+    if (rc != LS_OK) {
+        free_store(st);
         return NULL;
     }
     st->map_mb = map_mb;
     return st;
 }
 
+ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t errsz)
+{
+    return ls_store_open(dir, map_mb, 0, errstr, errsz);
+}
+
+int ls_store_sync(ls_store_t *st, char *errstr, size_t errsz)
+{
+    struct stat sb;
+    if (stat(st->marker, &sb) != 0 && errno == ENOENT)
+        return LS_OK;   /* every unsynced commit is made while the marker exists */
+    MDB_envinfo info;
+    MDB_txn *txn = NULL;
+    const char *step = "sync of";
+    int rc = mdb_env_info(st->env, &info);
+    if (rc == 0)   /* the bulk of the flush, without blocking other processes' commits */
+        rc = mdb_env_sync(st->env, 1);
+    if (rc == 0)   /* LMDB's writer lock: no commit of any process until the marker is gone */
+        rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc == 0 && mdb_txn_id(txn) != info.me_last_txnid + 1)
+        rc = mdb_env_sync(st->env, 1);   /* commits made since the first flush */
+    if (rc == 0 && unlink(st->marker) != 0 && errno != ENOENT) {
+        step = "removal of the marker of";
+        rc = errno;
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    if (rc == 0 && fsync_dir(st->dir) != 0) {
+        step = "fsync of the directory";
+        rc = errno;
+    }
+    if (rc == 0)
+        return LS_OK;
+    snprintf(errstr, errsz, "lmdb %s \"%s\" failed: %s", step, st->dir, mdb_strerror(rc));
+    return LS_EIO;
+}
+
+int ls_store_was_discarded(const ls_store_t *st)
+{
+    return st->discarded;
+}
+
+int ls_store_is_deferred(const ls_store_t *st)
+{
+    return st->deferred;
+}
+
 void ls_store_destroy(ls_store_t *st)
 {
     if (!st)
         return;
-    mdb_env_close(st->env);
-    free(st);
+    char err[512];
+    if (ls_store_sync(st, err, sizeof(err)) != LS_OK)
+        ls_warn("lmdb store \"%s\" closed with unsynced writes, a reboot before the next sync discards it: %s",
+                st->dir, err);
+    free_store(st);
+}
+
+/* Begin a write transaction; a deferred store first makes sure its unsynced marker is on disk. */
+static int begin_write(ls_store_t *st, MDB_txn **txn, int partition, char *errstr, size_t errsz)
+{
+    int rc = mdb_txn_begin(st->env, NULL, 0, txn);
+    if (rc != 0) {
+        snprintf(errstr, errsz, "lmdb write of partition %d failed: %s", partition, mdb_strerror(rc));
+        return map_err(rc);
+    }
+    if (st->deferred && (rc = mark_unsynced(st, errstr, errsz)) != LS_OK)
+        mdb_txn_abort(*txn);
+    return rc;
 }
 
 /* u16 partition | a [| 0x00 | b] into buf; returns length or -1 if too long. */
@@ -313,9 +642,10 @@ int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
                     char *errstr, size_t errsz)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-    if (rc == 0)
-        rc = apply_puts(st, txn, partition, connection_id, puts, n);
+    int rc = begin_write(st, &txn, partition, errstr, errsz);
+    if (rc != LS_OK)
+        return rc;
+    rc = apply_puts(st, txn, partition, connection_id, puts, n);
     if (rc == 0)
         rc = apply_marks(st, txn, partition, connection_id, marks, nm);
     if (rc == 0)
@@ -400,7 +730,9 @@ int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t
                              int64_t checkpoint, char *errstr, size_t errsz)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    int rc = begin_write(st, &txn, partition, errstr, errsz);
+    if (rc != LS_OK)
+        return rc;
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = apply_rec(st, txn, partition, &recs[i]);
     if (rc == 0)
@@ -454,8 +786,9 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
         int left = 1;
         while (rc == 0 && left) {
             MDB_txn *txn;
-            if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
-                break;
+            int brc = begin_write(st, &txn, partition, errstr, errsz);
+            if (brc != LS_OK)
+                return brc;
             rc = wipe_some(txn, order[d], prefix, WIPE_CHUNK, &left);
             if (rc == 0)
                 rc = mdb_txn_commit(txn);

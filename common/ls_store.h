@@ -17,6 +17,21 @@
  * short read transaction per page (ls_store_reader_*), writers commit a page's
  * state and the changelog checkpoint together (ls_store_commit_page).
  * MDB_* codes never leave this module.
+ *
+ * Durability: the changelog is the source of truth and each partition's
+ * checkpoint is committed in the same transaction as its state, so this
+ * store may lose its latest commits: the restore replays from the older
+ * checkpoint. A deferred store (ls_store_open(..., deferred_sync = 1))
+ * therefore commits with MDB_NOSYNC and flushes in ls_store_sync(), which
+ * the caller runs on a timer. A process crash loses nothing (the commits are
+ * in the page cache); an OS crash or power loss can also tear the file, so
+ * a marker file "<dir>/unsynced" holding the kernel boot id is made durable
+ * before the first commit after a sync and removed by the next sync. A store
+ * opened with a marker of another boot (or an unreadable one) is deleted
+ * before LMDB opens it (ls_store_was_discarded()), and every partition is
+ * then restored from the changelog from its start. The marker protocol runs
+ * under LMDB's writer lock, so it holds for several processes sharing one
+ * environment.
  */
 #ifndef LS_STORE_H
 #define LS_STORE_H
@@ -47,11 +62,49 @@ typedef struct ls_store_mark {
 /**
  * Open (creating the directory if needed) the environment at dir with a map
  * of map_mb megabytes. Returns NULL and a precise message in errstr on failure.
+ *
+ * deferred_sync = 0: every commit is synced to disk (LMDB's default).
+ * deferred_sync = 1: commits are not synced; call ls_store_sync() regularly.
+ * Falls back to durable commits, with one warning in the log, when the boot
+ * id (/proc/sys/kernel/random/boot_id) cannot be read (ls_store_is_deferred()
+ * tells which mode is in force).
+ *
+ * In both modes, a "<dir>/unsynced" marker of another boot, an unreadable or
+ * garbled marker, or a marker while the boot id cannot be read makes the open
+ * delete data.mdb, lock.mdb and the marker first, with a warning in the log;
+ * ls_store_was_discarded() then returns 1. A marker of this boot (a process
+ * crash) is kept with the data. Must be called after fork(), like any LMDB open.
  */
+ls_store_t *ls_store_open(const char *dir, size_t map_mb, int deferred_sync,
+                          char *errstr, size_t errstr_size);
+
+/** ls_store_open(dir, map_mb, 0, ...): every commit durable. */
 ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t errstr_size);
 
-/** Close the environment. NULL is accepted. */
+/**
+ * Make every commit so far (of every process using the environment) durable
+ * and remove the "<dir>/unsynced" marker. Returns at once (no fsync) when
+ * there is no marker, i.e. nothing unsynced; cheap enough to call every
+ * second in either mode. It takes LMDB's writer lock briefly (waiting for a
+ * commit of another process in progress), so call it outside any write.
+ * @return 0 or LS_EIO with errstr (the marker then stays: still unsynced).
+ */
+int ls_store_sync(ls_store_t *st, char *errstr, size_t errstr_size);
+
+/** 1 when the open deleted the store's files (unsynced writes before a reboot), else 0. */
+int ls_store_was_discarded(const ls_store_t *st);
+
+/** 1 when commits are deferred (MDB_NOSYNC + marker), 0 when every commit is synced. */
+int ls_store_is_deferred(const ls_store_t *st);
+
+/**
+ * Sync (ls_store_sync(); a failure is logged, and the marker then stays) and
+ * close the environment. NULL is accepted.
+ */
 void ls_store_destroy(ls_store_t *st);
+
+/** Tests only: read the boot id from path instead (NULL restores the default). Not thread-safe. */
+void ls_store_set_boot_id_path_for_test(const char *path);
 
 /** Begin a short read transaction (NULL and errstr on failure); end it with ls_store_reader_destroy(). */
 ls_store_reader_t *ls_store_reader_new(ls_store_t *st, char *errstr, size_t errstr_size);
@@ -89,7 +142,9 @@ int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *sc
                              char *buf, size_t bufsz);
 
 /**
- * In one write transaction: apply puts (for connection_id on partition), set
+ * In one write transaction (a deferred store first makes its unsynced marker
+ * durable when it is missing: LS_EIO with errstr, nothing written, if that
+ * fails; the same holds for every write below): apply puts (for connection_id on partition), set
  * the partition's changelog checkpoint when checkpoint >= 0, and store a sync
  * record when sync_json is non-NULL.
  * @return 0, LS_EFULL (map full: nothing written), LS_EINVAL (key too long) or LS_EIO.

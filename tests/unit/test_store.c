@@ -1,11 +1,17 @@
-/* Unit tests of ls_store (LMDB): partition-prefixed keys, atomic page commits, map full. */
+/*
+ * Unit tests of ls_store (LMDB): partition-prefixed keys, atomic page commits,
+ * map full, deferred sync and its reboot guard (the "unsynced" marker).
+ */
 #include "ls_err.h"
 #include "ls_store.h"
 #include "ls_test.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -196,12 +202,339 @@ static void test_bad_path(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "worker.lmdb_path"));
 }
 
+/* ---- deferred sync and the reboot guard ---- */
+
+static char marker[96];
+
+/* An empty store directory at dir; nothing opened. */
+static void fresh_dir(void)
+{
+    char cmd[128];
+    snprintf(dir, sizeof(dir), "/tmp/ls-store-test-%ld", (long)getpid());
+    snprintf(marker, sizeof(marker), "%s/unsynced", dir);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CU_ASSERT(system(cmd) == 0);
+}
+
+static ls_store_t *open_store(int deferred)
+{
+    char err[256];
+    ls_store_t *st = ls_store_open(dir, 8, deferred, err, sizeof(err));
+    if (!st)
+        fprintf(stderr, "open failed: %s\n", err);
+    return st;
+}
+
+static int marker_exists(void)
+{
+    return access(marker, F_OK) == 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    CU_ASSERT(fclose(f) == 0);
+}
+
+/* "<boot id>\n" of this boot. */
+static void this_boot(char *buf, size_t sz)
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_PTR_NOT_NULL(fgets(buf, (int)sz, f));
+    fclose(f);
+    CU_ASSERT_EQUAL(strlen(buf), 37);
+}
+
+/* Commit n activities "a0".."a<n-1>" of partition p with checkpoint cp. */
+static int put_n(ls_store_t *st, int p, int n, int64_t cp)
+{
+    char err[256], ids[16][8];
+    const uint8_t v[] = {1, 2, 3};
+    ls_store_put_t puts[16];
+    for (int i = 0; i < n && i < 16; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "a%d", i);
+        puts[i] = (ls_store_put_t){ids[i], v, sizeof(v)};
+    }
+    return ls_store_commit_page(st, p, "conn", puts, (size_t)n, cp, NULL, NULL, err, sizeof(err));
+}
+
+/* Run open_store(deferred) with stderr captured into log (the ls_log lines). */
+static ls_store_t *open_logged(int deferred, char *log, size_t logsz)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s.log", dir);
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    ls_store_t *st = open_store(deferred);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = pread(fd, log, logsz - 1, 0);
+    log[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+    return st;
+}
+
+static void test_deferred_marker(void)
+{
+    fresh_dir();
+    char err[256], boot[64], buf[64];
+    ls_store_t *st = open_store(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_is_deferred(st), 1);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 0);
+    CU_ASSERT_FALSE(marker_exists());                /* opening writes nothing unsynced */
+    CU_ASSERT_EQUAL(put_n(st, 1, 3, 10), LS_OK);
+    CU_ASSERT_TRUE(marker_exists());
+    this_boot(boot, sizeof(boot));
+    FILE *f = fopen(marker, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_PTR_NOT_NULL(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    CU_ASSERT_STRING_EQUAL(buf, boot);
+    CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);
+    CU_ASSERT_FALSE(marker_exists());
+    CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);   /* clean: a no-op */
+    CU_ASSERT_EQUAL(put_n(st, 1, 4, 11), LS_OK);
+    CU_ASSERT_TRUE(marker_exists());
+    /* the restore's writes and the wipe are guarded too */
+    CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 2, NULL, 0, 5, err, sizeof(err)), LS_OK);
+    CU_ASSERT_TRUE(marker_exists());
+    CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_wipe_partition(st, 2, err, sizeof(err)), LS_OK);
+    CU_ASSERT_TRUE(marker_exists());
+    ls_store_destroy(st);
+    CU_ASSERT_FALSE(marker_exists());
+    CU_ASSERT_EQUAL(access(marker, F_OK), -1);
+    st = open_store(1);   /* a clean close keeps the data */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 0);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 4);
+    cleanup(st);
+}
+
+static void test_durable_no_marker(void)
+{
+    fresh_dir();
+    char err[256];
+    ls_store_t *st = open_store(0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_is_deferred(st), 0);
+    CU_ASSERT_EQUAL(put_n(st, 1, 3, 10), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 2, NULL, 0, 5, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_wipe_partition(st, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_FALSE(marker_exists());
+    CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);
+    ls_store_destroy(st);
+    CU_ASSERT_FALSE(marker_exists());
+    st = ls_store_new(dir, 8, err, sizeof(err));   /* the old name is the durable mode */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_is_deferred(st), 0);
+    CU_ASSERT_EQUAL(put_n(st, 1, 2, 11), LS_OK);
+    CU_ASSERT_FALSE(marker_exists());
+    cleanup(st);
+}
+
+/* Store 3 activities of partition 1 (checkpoint 10), close cleanly, then put text in the marker. */
+static void closed_store_with_marker(const char *text)
+{
+    fresh_dir();
+    ls_store_t *st = open_store(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(put_n(st, 1, 3, 10), LS_OK);
+    ls_store_destroy(st);
+    CU_ASSERT_FALSE(marker_exists());
+    write_file(marker, text);
+}
+
+static void assert_discarded(int deferred)
+{
+    char log[2048];
+    int64_t cp;
+    ls_store_t *st = open_logged(deferred, log, sizeof(log));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 1);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 0);
+    CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_ENOTFOUND);   /* so the restore starts over */
+    CU_ASSERT_FALSE(marker_exists());
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "discarded"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "every partition will be restored from the changelog"));
+    CU_ASSERT_EQUAL(put_n(st, 1, 1, 12), LS_OK);   /* and it is usable */
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 1);
+    cleanup(st);
+}
+
+static void test_foreign_boot_discards(void)
+{
+    char boot[64], log[2048];
+    this_boot(boot, sizeof(boot));
+    boot[0] = boot[0] == '0' ? '1' : '0';   /* another boot's id */
+    closed_store_with_marker(boot);
+    assert_discarded(1);
+    closed_store_with_marker(boot);
+    assert_discarded(0);   /* the guard runs in durable mode too */
+    closed_store_with_marker(boot);
+    ls_store_t *st = open_logged(1, log, sizeof(log));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "unsynced writes before a reboot"));
+    cleanup(st);
+}
+
+static void test_garbled_marker_discards(void)
+{
+    closed_store_with_marker("not a boot id\n");
+    assert_discarded(1);
+    closed_store_with_marker("");
+    assert_discarded(1);
+    char boot[64];
+    this_boot(boot, sizeof(boot));
+    boot[36] = '\0';   /* this boot's id, but without its newline */
+    closed_store_with_marker(boot);
+    assert_discarded(1);
+}
+
+static void test_same_boot_keeps(void)
+{
+    char boot[64];
+    this_boot(boot, sizeof(boot));
+    closed_store_with_marker(boot);
+    ls_store_t *st = open_store(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 0);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 3);
+    CU_ASSERT_TRUE(marker_exists());   /* still unsynced until the next sync */
+    ls_store_destroy(st);
+    CU_ASSERT_FALSE(marker_exists());
+}
+
+/* A real process crash: a child commits without sync and _exits; its commits survive. */
+static void test_process_crash_keeps(void)
+{
+    fresh_dir();
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        ls_store_t *st = open_store(1);
+        _exit(st && put_n(st, 1, 5, 10) == LS_OK ? 0 : 1);   /* no destroy, no sync */
+    }
+    int status;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_TRUE(marker_exists());
+    ls_store_t *st = open_store(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 0);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 5);
+    int64_t cp;
+    CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_OK);
+    CU_ASSERT_EQUAL(cp, 10);
+    CU_ASSERT_TRUE(marker_exists());
+    cleanup(st);
+    CU_ASSERT_FALSE(marker_exists());
+}
+
+static void test_no_boot_id(void)
+{
+    char boot[64], log[2048];
+    fresh_dir();
+    ls_store_set_boot_id_path_for_test("/nonexistent/boot_id");
+    ls_store_t *st = open_logged(1, log, sizeof(log));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_is_deferred(st), 0);   /* falls back to durable commits */
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "every commit is synced to disk instead"));
+    CU_ASSERT_EQUAL(put_n(st, 1, 3, 10), LS_OK);
+    CU_ASSERT_FALSE(marker_exists());
+    ls_store_destroy(st);
+    /* a marker, even of this boot, cannot be trusted without the boot id */
+    this_boot(boot, sizeof(boot));
+    write_file(marker, boot);
+    st = open_logged(1, log, sizeof(log));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 1);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "every partition will be restored from the changelog"));
+    cleanup(st);
+    ls_store_set_boot_id_path_for_test(NULL);
+}
+
+/* Blocking one-byte messages between the two processes of the next test. */
+static void say(int fd, char c)
+{
+    CU_ASSERT(write(fd, &c, 1) == 1);
+}
+
+static char hear(int fd)
+{
+    char c = 0;
+    return read(fd, &c, 1) == 1 ? c : 0;
+}
+
+/*
+ * Two processes share one environment (as the worker processes of a pod do):
+ * a sync in one must never leave the other's later commit without marker.
+ */
+static void test_marker_across_processes(void)
+{
+    fresh_dir();
+    int to_child[2], to_parent[2];
+    CU_ASSERT_FATAL(pipe(to_child) == 0 && pipe(to_parent) == 0);
+    pid_t pid = fork();   /* fork first, then open */
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        ls_store_t *st = open_store(1);
+        int ok = st && put_n(st, 2, 1, 1) == LS_OK;             /* the marker is written */
+        say(to_parent[1], ok ? 'a' : 'x');
+        ok = ok && hear(to_child[0]) == 'b' && put_n(st, 2, 2, 2) == LS_OK;   /* after the parent's sync */
+        say(to_parent[1], ok ? 'c' : 'x');
+        ok = ok && hear(to_child[0]) == 'd';
+        ls_store_destroy(st);
+        _exit(ok ? 0 : 1);
+    }
+    char err[256];
+    CU_ASSERT_EQUAL(hear(to_parent[0]), 'a');
+    ls_store_t *st = open_store(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_TRUE(marker_exists());
+    CU_ASSERT_EQUAL(put_n(st, 1, 1, 1), LS_OK);                  /* dirty here too */
+    CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);  /* flushes both processes' commits */
+    CU_ASSERT_FALSE(marker_exists());
+    say(to_child[1], 'b');
+    CU_ASSERT_EQUAL(hear(to_parent[0]), 'c');
+    CU_ASSERT_TRUE(marker_exists());   /* the child's second commit wrote it again */
+    CU_ASSERT_EQUAL(ls_store_count(st, 2), 2);
+    say(to_child[1], 'd');
+    int status;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_FALSE(marker_exists());   /* the child's close synced */
+    close(to_child[0]);
+    close(to_child[1]);
+    close(to_parent[0]);
+    close(to_parent[1]);
+    cleanup(st);
+}
+
 static CU_TestInfo tests[] = {
     {"put, get, partitions, checkpoints", test_put_get},
     {"map full fails the page atomically", test_map_full},
     {"unusable path", test_bad_path},
     {"foreach walks one partition and connection", test_foreach},
     {"pending-removal markers", test_pending},
+    {"deferred: commit writes the marker, sync and close remove it", test_deferred_marker},
+    {"durable: never a marker", test_durable_no_marker},
+    {"marker of another boot: store discarded", test_foreign_boot_discards},
+    {"garbled marker: store discarded", test_garbled_marker_discards},
+    {"marker of this boot: store kept", test_same_boot_keeps},
+    {"process crash without sync: commits kept", test_process_crash_keeps},
+    {"no boot id: durable, and any marker discards", test_no_boot_id},
+    {"marker protocol across processes", test_marker_across_processes},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"store", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
