@@ -13,7 +13,7 @@ printf 'unified.base_url = %s\nkafka.brokers = %s\nworker.lmdb_path = %s/lmdb\nw
 "$BUILD/tools/lmsync-tail" --brokers "$B" --topic lmsync.sync.status --from beginning --format json >"$D/st.jsonl" 2>/dev/null & PIDS+=($!)
 UNIFIED_API_TOKEN=bench "$BUILD/worker/lmsync-worker" --config "$D/c.conf" --processes 1 >"$D/w.log" 2>&1 & PIDS+=($!); M=$!
 sleep 1; W=$(pgrep -P $M | head -1); sleep 5
-enq() { for ((i=1;i<=N;i++)); do printf -v c 'conn-%04d' $i; printf '%s\t{"v":1,"job_id":"%s@%s","connection_id":"%s","integration_type":"coursera","mode":"full","scheduled_at":"2026-01-01T00:00:00Z"}\n' $c $c $1 $c; done | kcat -P -b "$B" -t lmsync.poll.jobs -K $'\t'; }
+enq() { local at; at=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ); for ((i=1;i<=N;i++)); do printf -v c 'conn-%04d' $i; printf '%s\t{"v":1,"job_id":"%s@%s","connection_id":"%s","integration_type":"coursera","mode":"full","scheduled_at":"%s"}\n' $c $c $1 $c "$at"; done | kcat -P -b "$B" -t lmsync.poll.jobs -K $'\t'; }
 waitj() { while [ "$(grep -c "@$1\"" "$D/st.jsonl")" -lt "$N" ]; do sleep 0.2; done; }
 perf record -F 999 -g -p "$W" -o "$OUT/changed.data" >/dev/null 2>&1 & P=$!; sleep 0.5
 enq c1; waitj c1; kill -INT $P; wait $P

@@ -67,10 +67,11 @@ stop_stack() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait
 
 # enqueue TAG N_CONNS : one full job per connection, all at once
 enqueue() {
-  local tag=$1 n=$2 i c
+  local tag=$1 n=$2 i c at
+  at=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) # now: the worker drops jobs scheduled before a completed run (stale)
   for ((i = 1; i <= n; i++)); do
     printf -v c 'conn-%04d' "$i"
-    printf '%s\t{"v":1,"job_id":"%s@%s","connection_id":"%s","integration_type":"coursera","mode":"full","scheduled_at":"2026-01-01T00:00:00Z"}\n' "$c" "$c" "$tag" "$c"
+    printf '%s\t{"v":1,"job_id":"%s@%s","connection_id":"%s","integration_type":"coursera","mode":"full","scheduled_at":"%s"}\n' "$c" "$c" "$tag" "$c" "$at"
   done | kcat -P -b "$BROKERS" -t lmsync.poll.jobs -K $'\t' || die "kcat produce failed"
 }
 

@@ -7,6 +7,7 @@
 #include "ls_config.h"
 #include "ls_err.h"
 #include "ls_profile.h"
+#include "ls_ratelimit.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -48,6 +49,10 @@ static const cfg_setting_t settings[] = {
     I("worker.lmdb_map_mb", lmdb_map_mb, 1, 1048576),
     I("worker.page_limit", page_limit, 1, 1000),
     I("worker.max_in_flight", max_in_flight, 1, 4096),
+    S("worker.connection_rate", connection_rate),
+    I("worker.connection_burst", connection_burst, 1, 10000),
+    S("worker.integration_rates", integration_rates),
+    S("worker.lmdb_sync", lmdb_sync),
     S("worker.group_id", group_id),
     I("worker.processes", worker_processes, 0, 256),
     I("worker.removal_min_ratio_pct", removal_min_ratio_pct, 0, 100),
@@ -74,6 +79,9 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->lmdb_map_mb = 1024;
     cfg->page_limit = 100;
     cfg->max_in_flight = 64;
+    snprintf(cfg->connection_rate, sizeof(cfg->connection_rate), "20/s");
+    cfg->connection_burst = 20;
+    snprintf(cfg->lmdb_sync, sizeof(cfg->lmdb_sync), "deferred");
     cfg->worker_processes = 0;
     cfg->removal_min_ratio_pct = 50;
     cfg->state_retention_s = 86400; /* Kafka's default delete.retention.ms */
@@ -267,6 +275,20 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
     }
     if (ls_profile_check_overrides(cfg->profile_overrides, err, errsz) != LS_OK)
         return LS_EINVAL;
+    double rate;
+    char why[200];
+    if (ls_rate_parse(cfg->connection_rate, &rate, why, sizeof(why)) != LS_OK) {
+        snprintf(err, errsz, "setting 'worker.connection_rate': %s", why);
+        return LS_EINVAL;
+    }
+    if (ls_rate_spec_check(cfg->integration_rates, why, sizeof(why)) != LS_OK) {
+        snprintf(err, errsz, "setting 'worker.integration_rates': %s", why);
+        return LS_EINVAL;
+    }
+    if (strcmp(cfg->lmdb_sync, "deferred") != 0 && strcmp(cfg->lmdb_sync, "always") != 0) {
+        snprintf(err, errsz, "setting 'worker.lmdb_sync' must be deferred or always, got \"%.40s\"", cfg->lmdb_sync);
+        return LS_EINVAL;
+    }
     if (cfg->lmdb_path[0] == '\0') {
         snprintf(err, errsz, "setting 'worker.lmdb_path' is empty");
         return LS_EINVAL;

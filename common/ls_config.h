@@ -41,6 +41,10 @@ typedef struct ls_config {
     int lmdb_map_mb;                     /* worker.lmdb_map_mb */
     int page_limit;                      /* worker.page_limit */
     int max_in_flight;                   /* worker.max_in_flight: jobs run at once by one worker process */
+    char connection_rate[32];            /* worker.connection_rate: requests per connection, "N/s", "N/min", "N/h", 0 = unlimited */
+    int connection_burst;                /* worker.connection_burst: requests a connection may make at once after idling */
+    char integration_rates[1024];        /* worker.integration_rates: "type=RATE,...,*=RATE" per worker process, "" = none */
+    char lmdb_sync[16];                  /* worker.lmdb_sync: deferred (sync every second, reboot guard) | always */
     char group_id[128];                  /* worker.group_id */
     int worker_processes;                /* worker.processes: children forked by the supervisor (0 = one per core) */
     int watermark_overlap_s;             /* worker.watermark_overlap_s: incremental watermark = job start minus this */

@@ -234,7 +234,7 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                           "job_id", job->job_id, "connection_id", job->connection_id,
                           "scope", scope, "integration_type", job->integration_type,
-                          "mode", st->mode[0] ? st->mode : job->mode, "outcome", st->ok ? "ok" : "failed",
+                          "mode", st->mode[0] ? st->mode : job->mode, "outcome", st->skipped ? "skipped" : st->ok ? "ok" : "failed",
                           "started_at", ls_time_format(st->started_at, s1),
                           "finished_at", ls_time_format(st->finished_at, s2),
                           "pages", (json_int_t)st->pages, "records", (json_int_t)st->records,
@@ -255,6 +255,8 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
     json_object_set_new(o, "next_watermark", st->next_watermark[0] ? json_string(st->next_watermark) : json_null());
     json_object_set_new(o, "removals_held", json_integer((json_int_t)st->removals_held));
     json_object_set_new(o, "rechecked", json_integer((json_int_t)st->rechecked));
+    json_object_set_new(o, "rate_waits", json_integer((json_int_t)st->rate_waits));
+    json_object_set_new(o, "skip_reason", st->skipped ? json_string(st->skip_reason) : json_null());
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;

@@ -68,6 +68,9 @@ typedef struct ls_status {
     char next_watermark[40];   /* "" = null; watermark stored by this job */
     uint64_t removals_held;    /* missed twice but not removable: course scope without per-record get */
     uint64_t rechecked;        /* removal candidates re-checked with a per-record GET */
+    uint64_t rate_waits;       /* times a request waited for the rate limiter (ls_ratelimit.h) */
+    int skipped;               /* 1 = not run: stale or duplicate (skip_reason says why); ok is 1 then */
+    char skip_reason[512];
 } ls_status_t;
 
 /** Status record JSON (malloc'd) for job; NULL on allocation failure. */

@@ -593,6 +593,10 @@ static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
         ls_warn("status record at %s [%d] offset %lld not understood", m->topic, m->partition, (long long)m->offset);
     } else if (sc && strcmp(sc->outstanding, job_id) == 0) {
         sc->outstanding[0] = '\0';
+        if (strcmp(outcome, "skipped") == 0) { /* a later run already covered it (stale or duplicate) */
+            json_decref(o);
+            return;
+        }
         int failed = strcmp(outcome, "ok") != 0;
         sc->failures = failed ? sc->failures + 1 : 0;
         if (!failed && mode && strcmp(mode, "full") == 0) {

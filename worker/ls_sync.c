@@ -760,8 +760,9 @@ struct ls_sync_job {
     ls_http_xfer_t *cur;       /* request of the page at offset (NULL while backing off) */
     ls_http_xfer_t *next;      /* prefetch of the page at offset + page_limit, or NULL */
     int cur_ready, next_ready; /* their responses arrived */
+    int cur_held, next_held;   /* they hold a limiter grant (released when they complete or are dropped) */
     int attempt;               /* retries of the page at offset */
-    int64_t retry_at;          /* monotonic ms at which cur is requested again (0 = none) */
+    int64_t retry_at;          /* monotonic ms at which cur is requested (again) (0 = none): backoff or rate limit */
     page_t pg;                 /* the page being delivered (kept until its commit) */
     ls_batch_t *batch;         /* its events and changelog records (heap: librdkafka points at it) */
     int acking;                /* the batch is in flight */
@@ -770,16 +771,78 @@ struct ls_sync_job {
     int finished, rc;
 };
 
-static ls_http_xfer_t *request_page(ls_sync_job_t *j, long offset)
+/*
+ * Start the request of the page at offset if the rate limiter lets it go
+ * now: 0 and *x set; LATER and *later (monotonic ms) when the limiter says
+ * wait; LS_EINVAL (url too long) or LS_ENOMEM.
+ */
+#define LATER 1
+static int request_page(ls_sync_job_t *j, long offset, ls_http_xfer_t **x, int64_t *later)
 {
     char url[8192];
+    *x = NULL;
     if (build_url(j->ctx, &j->run, j->gte, offset, url, sizeof(url)) != LS_OK)
-        return NULL;
-    return ls_http_multi_start(j->ctx->multi, url, j);
+        return LS_EINVAL;
+    if (j->ctx->limiter) {
+        int64_t t = ls_limiter_acquire(j->ctx->limiter, j->run.connection_id, j->run.integration_type,
+                                       ls_time_mono_ms());
+        if (t > 0) {
+            *later = t;
+            j->st.rate_waits++;
+            return LATER;
+        }
+    }
+    if (!(*x = ls_http_multi_start(j->ctx->multi, url, j))) {
+        if (j->ctx->limiter)
+            ls_limiter_release(j->ctx->limiter, j->run.connection_id, j->run.integration_type, LS_RL_CANCELLED,
+                               ls_time_mono_ms());
+        return LS_ENOMEM;
+    }
+    return LS_OK;
+}
+
+/* Give back the limiter grant of a transfer that ends (outcome from its answer, or cancelled). */
+static void unhold(ls_sync_job_t *j, ls_http_xfer_t *x, int *held, int completed)
+{
+    if (!*held)
+        return;
+    *held = 0;
+    if (!j->ctx->limiter)
+        return;
+    ls_rl_outcome_t o = LS_RL_CANCELLED;
+    if (completed) {
+        ls_http_resp_t resp;
+        char err[8];
+        ls_http_xfer_result(x, &resp, err, sizeof(err));
+        o = ls_rl_classify(resp.status, resp.body, resp.len);
+    }
+    ls_limiter_release(j->ctx->limiter, j->run.connection_id, j->run.integration_type, o, ls_time_mono_ms());
+}
+
+static void job_finish(ls_sync_job_t *j, int rc);
+
+/* Request the page at j->offset as cur, now or when the limiter allows (j->retry_at). */
+static void request_cur(ls_sync_job_t *j)
+{
+    int64_t later = 0;
+    int rc = request_page(j, j->offset, &j->cur, &later);
+    if (rc == LS_OK) {
+        j->cur_held = 1;
+        return;
+    }
+    if (rc == LATER) {
+        j->retry_at = later;
+        return;
+    }
+    snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%.200s\"%s", j->run.connection_id,
+             rc == LS_EINVAL ? " (url too long?)" : "");
+    job_finish(j, rc == LS_EINVAL ? LS_EINVAL : LS_EIO);
 }
 
 static void job_finish(ls_sync_job_t *j, int rc)
 {
+    unhold(j, j->cur, &j->cur_held, 0);
+    unhold(j, j->next, &j->next_held, 0);
     ls_http_xfer_release(j->ctx->multi, j->cur);
     ls_http_xfer_release(j->ctx->multi, j->next);
     j->cur = j->next = NULL;
@@ -856,10 +919,16 @@ static void job_on_page(ls_sync_job_t *j)
     st->pages++;
     size_t got = ctx->parsed.n;
     int last = j->run.unpaged || got < (size_t)ctx->cfg->page_limit;
-    if (!last && !j->next && !(j->next = request_page(j, j->offset + ctx->cfg->page_limit))) {
-        snprintf(st->error, sizeof(st->error), "cannot start a request for \"%s\"", j->run.connection_id);
-        job_finish(j, LS_EIO);
-        return;
+    if (!last && !j->next) { /* prefetch, unless the limiter says wait: then it is requested after this page */
+        int64_t later;
+        int prc = request_page(j, j->offset + ctx->cfg->page_limit, &j->next, &later);
+        if (prc == LS_OK) {
+            j->next_held = 1;
+        } else if (prc != LATER) {
+            snprintf(st->error, sizeof(st->error), "cannot start a request for \"%s\"", j->run.connection_id);
+            job_finish(j, LS_EIO);
+            return;
+        }
     }
     j->page_last = last;
     page_send(j);
@@ -891,8 +960,11 @@ static void page_acked(ls_sync_job_t *j, int brc, const char *err)
     j->attempt = 0;
     j->cur = j->next;
     j->cur_ready = j->next_ready;
+    j->cur_held = j->next_held;
     j->next = NULL;
-    j->next_ready = 0;
+    j->next_ready = j->next_held = 0;
+    if (!j->cur) /* the prefetch had to wait for the limiter */
+        request_cur(j);
 }
 
 /* Normalize, diff against committed LMDB state, produce: the batch is in flight afterwards. */
@@ -935,11 +1007,7 @@ ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int pa
     }
     choose_mode(job, j->sync, &j->st, j->gte, sizeof(j->gte));
     snprintf(j->run.mode, sizeof(j->run.mode), "%s", j->st.mode); /* events say the mode actually run */
-    if (!(j->cur = request_page(j, 0))) {
-        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%s\" (url too long?)",
-                 job->connection_id);
-        job_finish(j, LS_EINVAL);
-    }
+    request_cur(j);
     return j;
 }
 
@@ -949,11 +1017,13 @@ void ls_sync_job_on_xfer(ls_sync_job_t *j, ls_http_xfer_t *x)
         return;
     if (x == j->next) {
         j->next_ready = 1;
+        unhold(j, x, &j->next_held, 1);
         return;
     }
     if (x != j->cur)
         return;
     j->cur_ready = 1;
+    unhold(j, x, &j->cur_held, 1);
     if (!j->acking)
         job_on_page(j);
 }
@@ -980,10 +1050,7 @@ void ls_sync_job_tick(ls_sync_job_t *j, int64_t now_mono_ms)
     if (j->finished || j->cur || !j->retry_at || now_mono_ms < j->retry_at)
         return;
     j->retry_at = 0;
-    if (!(j->cur = request_page(j, j->offset))) {
-        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%s\"", j->run.connection_id);
-        job_finish(j, LS_EIO);
-    }
+    request_cur(j);
 }
 
 int64_t ls_sync_job_timer(const ls_sync_job_t *j)
@@ -1006,6 +1073,8 @@ void ls_sync_job_destroy(ls_sync_job_t *j)
 {
     if (!j)
         return;
+    unhold(j, j->cur, &j->cur_held, 0);
+    unhold(j, j->next, &j->next_held, 0);
     ls_http_xfer_release(j->ctx->multi, j->cur);
     ls_http_xfer_release(j->ctx->multi, j->next);
     if (j->batch->pending > 0) {

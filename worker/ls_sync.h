@@ -13,6 +13,7 @@
 #include "ls_job.h"
 #include "ls_kafka.h"
 #include "ls_page.h"
+#include "ls_ratelimit.h"
 #include "ls_store.h"
 
 typedef struct ls_sync_ctx {
@@ -21,6 +22,7 @@ typedef struct ls_sync_ctx {
     ls_http_multi_t *multi;        /* borrowed: page requests of every job, concurrently */
     ls_store_t *store;             /* borrowed */
     ls_producer_t *producer;       /* borrowed */
+    ls_limiter_t *limiter;         /* borrowed; NULL = no rate limits: every page request asks it first */
     char topic_changes[128];
     char topic_state[128];
     volatile sig_atomic_t *stop;   /* set by the signal handler */

@@ -33,8 +33,10 @@
 #include "ls_job.h"
 #include "ls_kafka.h"
 #include "ls_log.h"
+#include "ls_ratelimit.h"
 #include "ls_restore.h"
 #include "ls_store.h"
+#include "ls_strmap.h"
 #include "ls_sync.h"
 #include "ls_time.h"
 
@@ -46,6 +48,7 @@
 
 #define RERUN_PAUSE_MS 2000
 #define RESTORE_RETRY_MS 5000
+#define STORE_SYNC_MS 1000
 
 /* One consumed job message. */
 typedef enum { SLOT_WAITING, SLOT_RUNNING, SLOT_DONE } slot_state_t;
@@ -65,15 +68,22 @@ typedef struct worker {
     ls_consumer_t *consumer;
     ls_sync_ctx_t sync;
     char topic_jobs[128], topic_status[128], topic_dlq[128];
-    uint64_t jobs_ok, jobs_failed, jobs_dead, jobs_abandoned;
+    uint64_t jobs_ok, jobs_failed, jobs_dead, jobs_abandoned, jobs_skipped;
+    ls_strmap_t *ran;                 /* scope -> ran_t: when its last successful jobs started */
     ls_restore_ctx_t restore;
     int *unrestored;                  /* assigned partitions still paused, waiting for their restore */
     size_t n_unrestored, cap_unrestored;
     int64_t restore_retry_at;   /* monotonic ms */
+    int64_t next_sync_at;       /* monotonic ms: flush the LMDB commits since the last flush (worker.lmdb_sync) */
     slot_t *head, *tail;        /* every held job message, in consumption order */
     size_t n_slots, n_running;
     int dirty;                  /* a slot changed: look for jobs to start and offsets to commit */
 } worker_t;
+
+/* Per scope: start times (ms since epoch) of its latest successful job, and of its latest successful full scan. */
+typedef struct ran {
+    int64_t ok_started_ms, full_started_ms;
+} ran_t;
 
 static void slot_free(worker_t *w, slot_t *s)
 {
@@ -182,7 +192,8 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     w->restore.stop = stop;
     snprintf(w->restore.topic_state, sizeof(w->restore.topic_state), "%s", w->sync.topic_state);
     snprintf(w->restore.topic_dlq, sizeof(w->restore.topic_dlq), "%s", w->topic_dlq);
-    if (!(w->sync.store = ls_store_new(cfg->lmdb_path, (size_t)cfg->lmdb_map_mb, err, sizeof(err))) ||
+    if (!(w->sync.store = ls_store_open(cfg->lmdb_path, (size_t)cfg->lmdb_map_mb,
+                                       strcmp(cfg->lmdb_sync, "deferred") == 0, err, sizeof(err))) ||
         !(w->sync.producer = ls_producer_new(cfg, 10000, err, sizeof(err))) ||
         !(w->sync.http = ls_http_new(cfg->unified_token, cfg->http_timeout_s, err, sizeof(err))) ||
         !(w->sync.multi = ls_http_multi_new(cfg->unified_token, cfg->http_timeout_s, cfg->max_in_flight, err,
@@ -190,6 +201,13 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
         !(w->consumer = ls_consumer_new_rebalance(cfg, cfg->group_id, w->topic_jobs, on_rebalance, w, err,
                                                   sizeof(err)))) {
         ls_error("worker cannot start: %s", err);
+        return LS_EINVAL;
+    }
+    double rate = 0;
+    ls_rate_parse(cfg->connection_rate, &rate, err, sizeof(err)); /* validated by ls_config_load */
+    ls_limiter_cfg_t lc = {rate, cfg->connection_burst, cfg->integration_rates, 2 * cfg->max_in_flight};
+    if (!(w->sync.limiter = ls_limiter_new(&lc, err, sizeof(err))) || !(w->ran = ls_strmap_new(sizeof(ran_t)))) {
+        ls_error("worker cannot start: %s", w->sync.limiter ? "out of memory" : err);
         return LS_EINVAL;
     }
     w->restore.store = w->sync.store;
@@ -215,6 +233,8 @@ static void close_clients(worker_t *w)
     ls_http_destroy(w->sync.http);
     ls_producer_destroy(w->sync.producer);
     ls_store_destroy(w->sync.store);
+    ls_limiter_destroy(w->sync.limiter);
+    ls_strmap_destroy(w->ran);
 }
 
 /* Produce the status record and wait for it. */
@@ -261,11 +281,96 @@ static int same_connection(const slot_t *a, const slot_t *b)
     return strcmp(a->job.connection_id, b->job.connection_id) == 0;
 }
 
-/* Start waiting slots, in consumption order, while there is room and their connection is free. */
+static int is_full(const char *mode)
+{
+    return strcmp(mode, "full") == 0;
+}
+
+/*
+ * Is the job of waiting slot s stale? Yes when a successful job of the same
+ * scope that covers it (a full scan covers any job, an incremental one only
+ * incremental jobs) started after s was scheduled - everything s would
+ * look at was looked at later - or when a later job message of the scope
+ * that covers it waits behind s. why says which.
+ */
+static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
+{
+    char scope[2 * LS_STR_MAX + 2], t1[LS_TIME_BUFSZ], t2[LS_TIME_BUFSZ];
+    ls_job_scope(&s->job, scope, sizeof(scope));
+    const ran_t *r = ls_strmap_get(w->ran, scope);
+    int64_t covered = !r ? 0 : is_full(s->job.mode) ? r->full_started_ms : r->ok_started_ms;
+    if (covered > s->job.scheduled_at) {
+        snprintf(why, whysz, "stale: a %sjob of \"%.200s\" that started at %s, after this one was scheduled (%s), "
+                 "completed", is_full(s->job.mode) ? "full " : "", scope, ls_time_format(covered, t1),
+                 ls_time_format(s->job.scheduled_at, t2));
+        return 1;
+    }
+    for (const slot_t *o = s->next; o; o = o->next) {
+        char oscope[2 * LS_STR_MAX + 2];
+        if (o->state != SLOT_WAITING || o->job.scheduled_at < s->job.scheduled_at ||
+            (is_full(s->job.mode) && !is_full(o->job.mode)))
+            continue;
+        ls_job_scope(&o->job, oscope, sizeof(oscope));
+        if (strcmp(oscope, scope) == 0) {
+            snprintf(why, whysz, "duplicate: job \"%.200s\" of the same scope, scheduled at %s, waits behind it",
+                     o->job.job_id, ls_time_format(o->job.scheduled_at, t1));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Remember when a successful job of the scope started (what stale() compares with). */
+static void note_ran(worker_t *w, const ls_job_t *job, const ls_status_t *st)
+{
+    char scope[2 * LS_STR_MAX + 2];
+    ls_job_scope(job, scope, sizeof(scope));
+    ran_t *r = ls_strmap_put(w->ran, scope, NULL);
+    if (!r)
+        return; /* out of memory: jobs are only never dropped for this scope */
+    if (st->started_at > r->ok_started_ms)
+        r->ok_started_ms = st->started_at;
+    if (is_full(st->mode[0] ? st->mode : job->mode) && st->started_at > r->full_started_ms)
+        r->full_started_ms = st->started_at;
+}
+
+static int report(worker_t *w, const ls_job_t *job, const ls_status_t *st);
+
+/* Report a stale or duplicate job as skipped without running it; the slot is done once that is delivered. */
+static void skip_job(worker_t *w, slot_t *s, const char *why)
+{
+    ls_status_t st;
+    memset(&st, 0, sizeof(st));
+    st.ok = st.skipped = 1;
+    st.started_at = st.finished_at = ls_time_now_ms();
+    snprintf(st.skip_reason, sizeof(st.skip_reason), "%s", why);
+    ls_info("job \"%s\" skipped: %s", s->job.job_id, why);
+    if (report(w, &s->job, &st) != LS_OK) {
+        s->not_before = ls_time_mono_ms() + RERUN_PAUSE_MS;
+        return;
+    }
+    w->jobs_skipped++;
+    s->state = SLOT_DONE;
+    w->dirty = 1;
+}
+
+/*
+ * Start waiting slots, in consumption order, while there is room and their
+ * connection is free; a slot whose integration (or the whole process) is at
+ * its adaptive in-flight limit waits, so jobs of other integrations go
+ * first. Stale and duplicate jobs are reported as skipped instead.
+ */
 static void start_jobs(worker_t *w, int64_t now)
 {
     for (slot_t *s = w->head; s && w->n_running < (size_t)w->cfg->max_in_flight; s = s->next) {
         if (s->state != SLOT_WAITING || now < s->not_before)
+            continue;
+        char why[512];
+        if (stale(w, s, why, sizeof(why))) {
+            skip_job(w, s, why);
+            continue;
+        }
+        if (ls_limiter_saturated(w->sync.limiter, s->job.integration_type))
             continue;
         int busy = 0;
         for (slot_t *o = w->head; o && !busy; o = o->next)
@@ -301,6 +406,8 @@ static void finish_job(worker_t *w, slot_t *s)
                (unsigned long long)st.events, (unsigned long long)st.requests,
                st.ok ? "" : ": ", st.error);
         if (report(w, &s->job, &st) == LS_OK) {
+            if (st.ok)
+                note_ran(w, &s->job, &st);
             if (st.ok)
                 w->jobs_ok++;
             else
@@ -413,6 +520,15 @@ static int wait_budget(const worker_t *w, int max_ms)
     return due <= now ? 0 : (int)(due - now);
 }
 
+/* Flush deferred LMDB commits (a no-op when nothing is unsynced); once a second from the loop. */
+static void sync_store(worker_t *w)
+{
+    char err[256];
+    w->next_sync_at = ls_time_mono_ms() + STORE_SYNC_MS;
+    if (ls_store_sync(w->sync.store, err, sizeof(err)) != LS_OK)
+        ls_warn("%s; the local store stays marked unsynced (after a reboot it is restored from the changelog)", err);
+}
+
 /*
  * One wait point: the curl sockets, the producer's event fd (delivery
  * reports) and the earliest timer; the consumer is polled without waiting
@@ -444,6 +560,8 @@ static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
             commit_done(w);
             start_jobs(w, ls_time_mono_ms());
         }
+        if (ls_time_mono_ms() >= w->next_sync_at)
+            sync_store(w);
         /* waiting slots whose re-run time came */
         for (slot_t *s = w->head; s && !w->dirty; s = s->next)
             if (s->state == SLOT_WAITING && s->not_before && ls_time_mono_ms() >= s->not_before) {
@@ -451,6 +569,17 @@ static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
                 w->dirty = 1;
             }
     }
+}
+
+static void log_limiter(const worker_t *w)
+{
+    ls_limiter_stats_t ls;
+    ls_limiter_get_stats(w->sync.limiter, &ls);
+    ls_info("rate limiter: granted=%llu delayed=%llu vendor_429=%llu unified_429=%llu connection_cuts=%llu "
+            "integration_cuts=%llu unified_cuts=%llu connections=%zu",
+            (unsigned long long)ls.granted, (unsigned long long)ls.delayed, (unsigned long long)ls.vendor_429,
+            (unsigned long long)ls.unified_429, (unsigned long long)ls.connection_cuts,
+            (unsigned long long)ls.integration_cuts, (unsigned long long)ls.unified_cuts, ls.connections);
 }
 
 int ls_worker_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
@@ -466,9 +595,11 @@ int ls_worker_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
         run_loop(&w, stop);
     }
     if (rc == LS_OK)
-        ls_info("worker stopping: jobs ok=%llu failed=%llu dead-lettered=%llu abandoned=%llu; restored "
-                "partitions=%llu records=%llu wipes=%llu changelog records skipped=%llu",
-                (unsigned long long)w.jobs_ok, (unsigned long long)w.jobs_failed,
+        log_limiter(&w);
+    if (rc == LS_OK)
+        ls_info("worker stopping: jobs ok=%llu failed=%llu skipped=%llu dead-lettered=%llu abandoned=%llu; "
+                "restored partitions=%llu records=%llu wipes=%llu changelog records skipped=%llu",
+                (unsigned long long)w.jobs_ok, (unsigned long long)w.jobs_failed, (unsigned long long)w.jobs_skipped,
                 (unsigned long long)w.jobs_dead, (unsigned long long)w.jobs_abandoned,
                 (unsigned long long)w.restore.partitions, (unsigned long long)w.restore.records,
                 (unsigned long long)w.restore.wipes, (unsigned long long)w.restore.skipped);
