@@ -286,6 +286,316 @@ fail:
     return NULL;
 }
 
+/*
+ * Direct JSON writer: the bytes of json_dumps(ls_activity_to_json(a),
+ * JSON_SORT_KEYS | JSON_COMPACT) without the tree, the per-node mallocs and
+ * the key sort. It mirrors jansson 2.14 (src/dump.c, src/strconv.c,
+ * src/utf.c); the unit tests compare both on random records.
+ */
+
+/* Object keys in jansson's JSON_SORT_KEYS order (byte-wise); KEY_ID is "id". */
+#define KEY_ID LS_F__COUNT
+static const uint8_t sorted_keys[LS_F__COUNT + 1] = {
+    LS_F_ASSIGNED_GRADE, LS_F_COMPLETED_AT, LS_F_CONTENT_ID, LS_F_COURSE_ID,
+    LS_F_CREATED_AT, LS_F_DURATION, KEY_ID, LS_F_IS_COMPLETED, LS_F_PROGRESS,
+    LS_F_STARTED_AT, LS_F_STUDENT_ID, LS_F_UPDATED_AT,
+};
+
+/* Longest output of put_number: "%.17g" is at most 24 bytes ("-1.2345678901234567e-308"). */
+#define NUMBER_MAX 32
+#define KEY_NAME_MAX 19 /* "progress_percentage" */
+_Static_assert(2 + (LS_F__COUNT + 1) * (KEY_NAME_MAX + 4) + 5 * (6 * LS_STR_MAX + 2) +
+                   4 * (LS_TIME_BUFSZ + 1) + 2 * NUMBER_MAX + 5 <= LS_ACTIVITY_JSON_MAX,
+               "LS_ACTIVITY_JSON_MAX too small for the worst-case record");
+
+/* Length of the valid UTF-8 sequence that starts with a byte >= 0x80 at s
+ * (n bytes left), or 0: jansson's utf8_check_first/utf8_check_full rules. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    uint32_t v;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        v = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        v = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        v = c & 0x07;
+    } else {
+        return 0; /* continuation byte, C0/C1 (overlong ASCII) or above F4 */
+    }
+    if (len > n)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[k] & 0x3F);
+    }
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
+        (len == 4 && v < 0x10000))
+        return 0;
+    return len;
+}
+
+static char *put_escape(char *p, unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    *p++ = '\\';
+    switch (c) {
+    case '"': *p++ = '"'; break;
+    case '\\': *p++ = '\\'; break;
+    case '\b': *p++ = 'b'; break;
+    case '\f': *p++ = 'f'; break;
+    case '\n': *p++ = 'n'; break;
+    case '\r': *p++ = 'r'; break;
+    case '\t': *p++ = 't'; break;
+    default:
+        memcpy(p, "u00", 3);
+        p[3] = hex[c >> 4];
+        p[4] = hex[c & 0xF];
+        p += 5;
+        break;
+    }
+    return p;
+}
+
+static bool plain_ascii(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+size_t ls_activity_write_jstring(const char *s, size_t len, char *out)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *p = out;
+    size_t i = 0;
+    *p++ = '"';
+    while (i < len) {
+        size_t run = i;
+        while (run < len && plain_ascii(u[run]))
+            run++;
+        memcpy(p, s + i, run - i);
+        p += run - i;
+        i = run;
+        if (i == len)
+            break;
+        if (u[i] < 0x80) {
+            p = put_escape(p, u[i++]);
+            continue;
+        }
+        size_t n = utf8_seq(u + i, len - i);
+        if (n == 0)
+            return 0;
+        memcpy(p, s + i, n);
+        p += n;
+        i += n;
+    }
+    *p++ = '"';
+    return (size_t)(p - out);
+}
+
+/* A NUL-terminated string field (at most LS_STR_MAX bytes); NULL when jansson
+ * would refuse it. */
+static char *put_str_field(char *p, const char *s)
+{
+    size_t len = strnlen(s, LS_STR_MAX + 1);
+    if (len > LS_STR_MAX)
+        return NULL;
+    size_t n = ls_activity_write_jstring(s, len, p);
+    return n == 0 ? NULL : p + n;
+}
+
+/* json_integer: "%lld" (JSON_INTEGER_FORMAT), without printf. */
+static char *put_int(char *p, int64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *p++ = '-';
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* json_real: jansson's jsonp_dtostr without DTOA: "%.17g", the locale's
+ * decimal point back to '.', ".0" when there is neither '.' nor 'e', and
+ * the exponent without '+' and leading zeros ("1e+300" -> "1e300",
+ * "1e-05" -> "1e-5"). lmsync never calls setlocale(); the mapping costs
+ * nothing and keeps the bytes equal if something does. */
+static char *put_real(char *p, double d)
+{
+    char buf[NUMBER_MAX + 8];
+    int r = snprintf(buf, sizeof(buf), "%.17g", d);
+    if (r < 0 || r > NUMBER_MAX - 2)
+        return NULL; /* not reached for a finite double */
+    size_t n = (size_t)r;
+    char *e = NULL;
+    bool point = false;
+    for (size_t k = 0; k < n; k++) {
+        char c = buf[k];
+        if (c == 'e')
+            e = buf + k;
+        else if (c != '-' && c != '+' && (c < '0' || c > '9')) {
+            buf[k] = '.';
+            point = true;
+        }
+    }
+    if (!point && e == NULL) {
+        memcpy(buf + n, ".0", 2);
+        n += 2;
+    }
+    if (e != NULL) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        memmove(start, end, n - (size_t)(end - buf));
+        n -= (size_t)(end - start);
+    }
+    memcpy(p, buf, n);
+    return p + n;
+}
+
+/* number_json() as bytes: integers within +-2^53, else a real; non-finite is null. */
+static char *put_number(char *p, double d)
+{
+    if (!isfinite(d)) {
+        memcpy(p, "null", 4);
+        return p + 4;
+    }
+    if (d == floor(d) && fabs(d) <= 9007199254740992.0)
+        return put_int(p, (int64_t)d);
+    return put_real(p, d);
+}
+
+static char *put_digits(char *p, unsigned v, int width)
+{
+    for (int k = width - 1; k >= 0; k--) {
+        p[k] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/*
+ * An instant as a JSON string: ls_time_format()'s bytes. ls_time_format
+ * spends over 100 ns in snprintf and an event has up to nine instants, so years 0000-9999 (every instant ls_time_parse accepts) are
+ * written here with the same floor division and Hinnant civil_from_days;
+ * other instants (only from packed or hand-made records) go through
+ * ls_time_format itself. The unit tests compare both on random int64s.
+ */
+#define MS_PER_DAY INT64_C(86400000)
+#define DAYS_0000_01_01 INT64_C(-719528)
+#define DAYS_10000_01_01 INT64_C(2932897)
+
+static char *put_time(char *p, int64_t ms)
+{
+    int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
+    if (rem < 0) {
+        rem += MS_PER_DAY;
+        days--;
+    }
+    *p++ = '"';
+    if (days < DAYS_0000_01_01 || days >= DAYS_10000_01_01) {
+        char buf[LS_TIME_BUFSZ];
+        size_t n = strlen(ls_time_format(ms, buf));
+        memcpy(p, buf, n);
+        p += n;
+    } else {
+        int64_t z = days + 719468;
+        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+        int64_t doe = z - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        int64_t mp = (5 * doy + 2) / 153;
+        unsigned d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+        unsigned m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+        unsigned y = (unsigned)(era * 400 + yoe + (m <= 2));
+        unsigned msec = (unsigned)(rem % 1000), secs = (unsigned)(rem / 1000);
+        p = put_digits(p, y, 4);
+        *p++ = '-';
+        p = put_digits(p, m, 2);
+        *p++ = '-';
+        p = put_digits(p, d, 2);
+        *p++ = 'T';
+        p = put_digits(p, secs / 3600, 2);
+        *p++ = ':';
+        p = put_digits(p, secs / 60 % 60, 2);
+        *p++ = ':';
+        p = put_digits(p, secs % 60, 2);
+        if (msec != 0) {
+            *p++ = '.';
+            p = put_digits(p, msec, 3);
+        }
+        *p++ = 'Z';
+    }
+    *p++ = '"';
+    return p;
+}
+
+/* field_json() as bytes; NULL when jansson would refuse the value. */
+static char *put_field(char *p, const ls_activity_t *a, ls_field_t f)
+{
+    if (a->pres[f] != LS_PRESENT) {
+        memcpy(p, "null", 4);
+        return p + 4;
+    }
+    switch (fields[f].kind) {
+    case K_STR: return put_str_field(p, FIELD_CPTR(a, f, char));
+    case K_BOOL:
+        if (*FIELD_CPTR(a, f, bool)) {
+            memcpy(p, "true", 4);
+            return p + 4;
+        }
+        memcpy(p, "false", 5);
+        return p + 5;
+    case K_NUM: return put_number(p, *FIELD_CPTR(a, f, double));
+    case K_TIME: return put_time(p, *FIELD_CPTR(a, f, int64_t));
+    }
+    return NULL;
+}
+
+static char *put_key(char *p, const char *name, bool first)
+{
+    size_t n = strlen(name);
+    if (!first)
+        *p++ = ',';
+    *p++ = '"';
+    memcpy(p, name, n);
+    p += n;
+    *p++ = '"';
+    *p++ = ':';
+    return p;
+}
+
+size_t ls_activity_write_json(const ls_activity_t *a, char *out)
+{
+    char *p = out;
+    *p++ = '{';
+    for (size_t k = 0; p != NULL && k < sizeof(sorted_keys); k++) {
+        unsigned f = sorted_keys[k];
+        if (f == KEY_ID) {
+            p = put_str_field(put_key(p, "id", p == out + 1), a->id);
+        } else if (a->pres[f] != LS_ABSENT) {
+            p = put_key(p, fields[f].name, p == out + 1);
+            p = put_field(p, a, (ls_field_t)f);
+        }
+    }
+    if (p == NULL)
+        return 0;
+    *p++ = '}';
+    return (size_t)(p - out);
+}
+
 bool ls_activity_field_equal(const ls_activity_t *a, const ls_activity_t *b, ls_field_t f)
 {
     if ((unsigned)f >= LS_F__COUNT || a->pres[f] != b->pres[f])

@@ -130,6 +130,38 @@ int ls_activity_from_src(const ls_activity_src_t *src, ls_activity_t *out,
  */
 json_t *ls_activity_to_json(const ls_activity_t *a);
 
+/*
+ * Bytes ls_activity_write_json() may write at most (no NUL): five strings
+ * (id and the four string fields) of LS_STR_MAX bytes escaped at up to 6
+ * bytes each, plus keys, four instants, two numbers and a boolean; checked
+ * by a static assertion in ls_activity.c.
+ */
+#define LS_ACTIVITY_JSON_MAX 8192
+
+/**
+ * Write the record as compact JSON to out, byte for byte what jansson 2.14's
+ * json_dumps(ls_activity_to_json(a), JSON_SORT_KEYS | JSON_COMPACT) gives,
+ * without building a tree. out must hold LS_ACTIVITY_JSON_MAX bytes; no NUL
+ * is written.
+ * @return the number of bytes written, or 0 when a string to write is not
+ *         valid UTF-8 (json_string() refuses it, so ls_activity_to_json would
+ *         fail) or not NUL-terminated within its field.
+ */
+size_t ls_activity_write_json(const ls_activity_t *a, char *out);
+
+/**
+ * Write the len bytes at s as a JSON string literal, quotes included, escaped
+ * as jansson 2.14's json_dumps does without JSON_ENSURE_ASCII and
+ * JSON_ESCAPE_SLASH: \" \\ \b \f \n \r \t, other bytes below 0x20 as \u00XX
+ * (upper-case hex); '/', DEL and non-ASCII UTF-8 are copied as they are.
+ * out must hold 6 * len + 2 bytes; no NUL is written. Shared with ls_event so
+ * that every string of a change event is encoded by one function.
+ * @return bytes written, or 0 when s is not valid UTF-8 (RFC 3629: no
+ *         overlong forms, surrogates or code points above U+10FFFF), which
+ *         json_string() rejects.
+ */
+size_t ls_activity_write_jstring(const char *s, size_t len, char *out);
+
 /** True when field f has the same presence and value in a and b. Numbers compare numerically. */
 bool ls_activity_field_equal(const ls_activity_t *a, const ls_activity_t *b, ls_field_t f);
 

@@ -8,15 +8,22 @@
  * length + bytes per part, 0xFFFFFFFF for a missing state), so no two
  * different inputs share a byte stream. It is fed to two FNV streams with
  * different seeds, which equals two ls_hash64() runs over the concatenation.
- * The JSON value is dumped with sorted keys so equal events are equal bytes.
+ *
+ * The JSON value is written straight into a buffer rather than built as a
+ * jansson tree and dumped: that tree (a malloc per node, printf per number,
+ * a key sort per object) was most of a worker's CPU on an initial sync. The
+ * bytes stay exactly those of json_dumps(tree, JSON_SORT_KEYS | JSON_COMPACT)
+ * with jansson 2.14, which consumers and deterministic tests rely on; the
+ * keys are written in sorted order by hand and tests/unit/test_event.c keeps
+ * the jansson builder as a reference and compares both on random events.
  */
 #include "ls_event.h"
 #include "ls_err.h"
 #include "ls_hash.h"
 #include "ls_state.h"
 
-#include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +56,16 @@ static void feed_part(dual_hash_t *h, const void *data, size_t len)
         feed(h, data, len, (uint32_t)len);
 }
 
+/* 16 lower-case hex digits, as "%016" PRIx64 (no snprintf per event). */
+static void put_hex64(char *out, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int k = 15; k >= 0; k--) {
+        out[k] = hex[v & 0xF];
+        v >>= 4;
+    }
+}
+
 void ls_event_id(const char *connection_id, const char *activity_id,
                  const uint8_t *before, size_t before_len,
                  const uint8_t *after, size_t after_len, char *out)
@@ -59,8 +76,9 @@ void ls_event_id(const char *connection_id, const char *activity_id,
     feed(&h, activity_id, al, (uint32_t)al);
     feed_part(&h, before, before_len);
     feed_part(&h, after, after_len);
-    snprintf(out, LS_EVENT_ID_LEN + 1, "%016" PRIx64 "%016" PRIx64,
-             ls_hash64_final(h.hi), ls_hash64_final(h.lo));
+    put_hex64(out, ls_hash64_final(h.hi));
+    put_hex64(out + 16, ls_hash64_final(h.lo));
+    out[LS_EVENT_ID_LEN] = '\0';
 }
 
 static int fail(char *err, size_t errsz, int rc, const char *fmt, ...)
@@ -77,19 +95,18 @@ static int fail(char *err, size_t errsz, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* snprintf into a fixed field; LS_EINVAL naming the field when it does not fit. */
-static int fmt_field(char *dst, size_t cap, const char *what, char *err, size_t errsz,
-                     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static int fmt_field(char *dst, size_t cap, const char *what, char *err, size_t errsz,
-                     const char *fmt, ...)
+/* Concatenate a, b and c into a fixed field (no snprintf: this runs for
+ * every event); LS_EINVAL naming the field when it does not fit. */
+static int join_field(char *dst, size_t cap, const char *what, char *err, size_t errsz,
+                      const char *a, const char *b, const char *c)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(dst, cap, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= cap)
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    if (la >= cap || lb >= cap - la || lc >= cap - la - lb)
         return fail(err, errsz, LS_EINVAL, "event %s longer than %zu bytes", what, cap - 1);
+    memcpy(dst, a, la);
+    memcpy(dst + la, b, lb);
+    memcpy(dst + la + lb, c, lc);
+    dst[la + lb + lc] = '\0';
     return LS_OK;
 }
 
@@ -134,12 +151,12 @@ static int build_key(const ls_event_ctx_t *ctx, const ls_activity_t *before,
     for (int i = 0; i < 2; i++) {
         const ls_activity_t *c = cands[i];
         if (c != NULL && c->pres[LS_F_STUDENT_ID] == LS_PRESENT && c->student_id[0] != '\0')
-            return fmt_field(ev->key, sizeof(ev->key), "key", err, errsz, "%s/%s",
-                             ctx->connection_id, c->student_id);
+            return join_field(ev->key, sizeof(ev->key), "key", err, errsz,
+                              ctx->connection_id, "/", c->student_id);
     }
     const ls_activity_t *cur = after != NULL ? after : before;
-    return fmt_field(ev->key, sizeof(ev->key), "key", err, errsz, "%s/activity/%s",
-                     ctx->connection_id, cur->id);
+    return join_field(ev->key, sizeof(ev->key), "key", err, errsz,
+                      ctx->connection_id, "/activity/", cur->id);
 }
 
 static int build_attrs(const ls_event_ctx_t *ctx, const ls_activity_t *before,
@@ -147,83 +164,180 @@ static int build_attrs(const ls_event_ctx_t *ctx, const ls_activity_t *before,
                        ls_event_t *ev, char *err, size_t errsz)
 {
     const ls_activity_t *cur = after != NULL ? after : before;
-    int rc = fmt_field(ev->type, sizeof(ev->type), "type", err, errsz, "lms.activity.%s",
-                       ls_change_type_name(d->type));
+    int rc = join_field(ev->type, sizeof(ev->type), "type", err, errsz, "lms.activity.",
+                        ls_change_type_name(d->type), "");
     if (rc == LS_OK)
-        rc = fmt_field(ev->source, sizeof(ev->source), "source", err, errsz,
-                       "/connections/%s", ctx->connection_id);
+        rc = join_field(ev->source, sizeof(ev->source), "source", err, errsz,
+                        "/connections/", ctx->connection_id, "");
     if (rc == LS_OK)
-        rc = fmt_field(ev->subject, sizeof(ev->subject), "subject", err, errsz,
-                       "activities/%s", cur->id);
+        rc = join_field(ev->subject, sizeof(ev->subject), "subject", err, errsz,
+                        "activities/", cur->id, "");
     if (rc == LS_OK)
         rc = build_key(ctx, before, after, ev, err, errsz);
     ls_time_format(ctx->observed_at_ms, ev->time);
     return rc;
 }
 
-static json_t *string_or_null(const char *s)
+/*
+ * Payload writer. Output starts in a stack array big enough for two
+ * worst-case records and moves to the heap only for outsized context
+ * strings; errors are sticky so the writer reads as a straight sequence.
+ */
+#define PAYLOAD_STACK (2 * LS_ACTIVITY_JSON_MAX + 2048)
+
+typedef struct {
+    char *p;    /* the stack array or heap */
+    char *heap; /* NULL while p is the stack array */
+    size_t len, cap;
+    int rc;     /* first error: LS_EINVAL (bad UTF-8) or LS_ENOMEM */
+} obuf_t;
+
+/* Room for n more bytes; false (rc set) when it cannot be had. */
+static bool ob_reserve(obuf_t *b, size_t n)
 {
-    return s != NULL ? json_string(s) : json_null();
+    if (b->rc != LS_OK)
+        return false;
+    if (n <= b->cap - b->len)
+        return true;
+    size_t cap = b->cap;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2) {
+            b->rc = LS_ENOMEM;
+            return false;
+        }
+        cap *= 2;
+    }
+    char *np = realloc(b->heap, cap);
+    if (np == NULL) {
+        b->rc = LS_ENOMEM;
+        return false;
+    }
+    if (b->heap == NULL)
+        memcpy(np, b->p, b->len);
+    b->p = b->heap = np;
+    b->cap = cap;
+    return true;
 }
 
-static json_t *activity_or_null(const ls_activity_t *a)
+static void ob_raw(obuf_t *b, const char *s, size_t n)
 {
-    return a != NULL ? ls_activity_to_json(a) : json_null();
+    if (!ob_reserve(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
 }
 
-static json_t *changed_json(uint32_t mask)
+#define OB_LIT(b, lit) ob_raw((b), (lit), sizeof(lit) - 1)
+
+/* A JSON string, or null for NULL; invalid UTF-8 sets LS_EINVAL. */
+static void ob_string(obuf_t *b, const char *s)
 {
-    json_t *arr = json_array();
-    for (int f = 0; arr != NULL && f < LS_F__COUNT; f++) {
+    if (s == NULL) {
+        OB_LIT(b, "null");
+        return;
+    }
+    size_t len = strlen(s);
+    if (len > (SIZE_MAX - 2) / 6) {
+        if (b->rc == LS_OK)
+            b->rc = LS_ENOMEM;
+        return;
+    }
+    if (!ob_reserve(b, 6 * len + 2))
+        return;
+    size_t n = ls_activity_write_jstring(s, len, b->p + b->len);
+    if (n == 0)
+        b->rc = LS_EINVAL;
+    b->len += n;
+}
+
+static void ob_activity(obuf_t *b, const ls_activity_t *a)
+{
+    if (a == NULL) {
+        OB_LIT(b, "null");
+        return;
+    }
+    if (!ob_reserve(b, LS_ACTIVITY_JSON_MAX))
+        return;
+    size_t n = ls_activity_write_json(a, b->p + b->len);
+    if (n == 0)
+        b->rc = LS_EINVAL;
+    b->len += n;
+}
+
+/* Field names of the mask in ls_field_t order (plain ASCII, no escaping). */
+static void ob_changed(obuf_t *b, uint32_t mask)
+{
+    OB_LIT(b, "[");
+    bool first = true;
+    for (int f = 0; f < LS_F__COUNT; f++) {
         if (!(mask & (1u << f)))
             continue;
-        if (json_array_append_new(arr, json_string(ls_field_name((ls_field_t)f))) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
+        const char *name = ls_field_name((ls_field_t)f);
+        if (!first)
+            OB_LIT(b, ",");
+        OB_LIT(b, "\"");
+        ob_raw(b, name, strlen(name));
+        OB_LIT(b, "\"");
+        first = false;
     }
-    return arr;
+    OB_LIT(b, "]");
 }
 
-static json_t *observed_json(const ls_event_ctx_t *ctx, const char *at)
-{
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    int bad = json_object_set_new(o, "mode", json_string(ctx->mode));
-    bad |= json_object_set_new(o, "at", json_string(at));
-    bad |= json_object_set_new(o, "job_id", string_or_null(ctx->job_id));
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-/* The payload object (new reference), or NULL on allocation failure or a
- * string jansson refuses (invalid UTF-8 in a context string). */
-static json_t *payload_json(const ls_event_ctx_t *ctx, const ls_activity_t *before,
-                            const ls_activity_t *after, const ls_diff_t *d,
-                            const ls_event_t *ev)
+/* The payload, keys in jansson's JSON_SORT_KEYS order at every level. */
+static void write_payload(obuf_t *b, const ls_event_ctx_t *ctx, const ls_activity_t *before,
+                          const ls_activity_t *after, const ls_diff_t *d,
+                          const ls_event_t *ev)
 {
     const ls_activity_t *cur = after != NULL ? after : before;
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    int bad = json_object_set_new(o, "connection_id", json_string(ctx->connection_id));
-    bad |= json_object_set_new(o, "integration_type", string_or_null(ctx->integration_type));
-    bad |= json_object_set_new(o, "tenant", string_or_null(ctx->external_xref));
-    bad |= json_object_set_new(o, "activity_id", json_string(cur->id));
-    bad |= json_object_set_new(o, "type", json_string(ls_change_type_name(d->type)));
-    bad |= json_object_set_new(o, "before", activity_or_null(before));
-    bad |= json_object_set_new(o, "after", activity_or_null(after));
-    bad |= json_object_set_new(o, "changed", changed_json(d->changed_mask));
-    bad |= json_object_set_new(o, "observed", observed_json(ctx, ev->time));
-    if (bad) {
-        json_decref(o);
-        return NULL;
+    OB_LIT(b, "{\"activity_id\":");
+    ob_string(b, cur->id);
+    OB_LIT(b, ",\"after\":");
+    ob_activity(b, after);
+    OB_LIT(b, ",\"before\":");
+    ob_activity(b, before);
+    OB_LIT(b, ",\"changed\":");
+    ob_changed(b, d->changed_mask);
+    OB_LIT(b, ",\"connection_id\":");
+    ob_string(b, ctx->connection_id);
+    OB_LIT(b, ",\"integration_type\":");
+    ob_string(b, ctx->integration_type);
+    OB_LIT(b, ",\"observed\":{\"at\":");
+    ob_string(b, ev->time);
+    OB_LIT(b, ",\"job_id\":");
+    ob_string(b, ctx->job_id);
+    OB_LIT(b, ",\"mode\":");
+    ob_string(b, ctx->mode);
+    OB_LIT(b, "},\"tenant\":");
+    ob_string(b, ctx->external_xref);
+    OB_LIT(b, ",\"type\":");
+    ob_string(b, ls_change_type_name(d->type));
+    OB_LIT(b, "}");
+}
+
+/* Hand the written bytes to ev as one exact-size, NUL-terminated malloc
+ * block (from the stack array) or the heap buffer itself. */
+static int ob_finish(obuf_t *b, ls_event_t *ev)
+{
+    if (b->rc != LS_OK) {
+        free(b->heap);
+        return b->rc;
     }
-    return o;
+    char *v = b->heap;
+    if (v == NULL) {
+        v = malloc(b->len + 1);
+        if (v == NULL)
+            return LS_ENOMEM;
+        memcpy(v, b->p, b->len);
+    } else if (!ob_reserve(b, 1)) {
+        free(b->heap);
+        return LS_ENOMEM;
+    } else {
+        v = b->p;
+    }
+    v[b->len] = '\0';
+    ev->value = v;
+    ev->value_len = b->len;
+    return LS_OK;
 }
 
 int ls_event_build(const ls_event_ctx_t *ctx, const ls_activity_t *before,
@@ -244,15 +358,15 @@ int ls_event_build(const ls_event_ctx_t *ctx, const ls_activity_t *before,
         return rc;
     const ls_activity_t *cur = after != NULL ? after : before;
     ls_event_id(ctx->connection_id, cur->id, pb, lb, pa, la, ev->id);
-    json_t *v = payload_json(ctx, before, after, d, ev);
-    if (v == NULL)
+    char stack[PAYLOAD_STACK];
+    obuf_t b = {stack, NULL, 0, sizeof(stack), LS_OK};
+    write_payload(&b, ctx, before, after, d, ev);
+    rc = ob_finish(&b, ev);
+    if (rc == LS_EINVAL)
         return fail(err, errsz, LS_EINVAL,
                     "event: cannot encode payload of activity \"%s\" (invalid UTF-8?)", cur->id);
-    ev->value = json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT);
-    json_decref(v);
-    if (ev->value == NULL)
+    if (rc != LS_OK)
         return fail(err, errsz, LS_ENOMEM, "event: out of memory encoding activity \"%s\"", cur->id);
-    ev->value_len = strlen(ev->value);
     return LS_OK;
 }
 

@@ -63,8 +63,13 @@ void ls_event_id(const char *connection_id, const char *activity_id,
  * ctx->mode must be "full", "incremental" or "webhook". The key uses the
  * student_id of after (else of before) when present and non-empty. A value
  * that does not fit its fixed field (e.g. a very long connection_id) is
- * LS_EINVAL. The value is dumped with JSON_SORT_KEYS | JSON_COMPACT, so equal
- * inputs give equal bytes. ev is zeroed first; on error nothing is owned.
+ * LS_EINVAL. The value is byte for byte what jansson 2.14's json_dumps() with
+ * JSON_SORT_KEYS | JSON_COMPACT gives for the payload object (written
+ * directly, without a json_t tree), so equal inputs give equal bytes; it is
+ * NUL-terminated and value_len excludes the NUL. A string that is not valid
+ * UTF-8 (a context string, or an id or present string field of before or
+ * after) is LS_EINVAL, as json_string() refuses it. ev is zeroed first; on
+ * error nothing is owned.
  * @return 0 and *ev filled (release with ls_event_release), or LS_ENOMEM /
  *         LS_EINVAL (message in err).
  */

@@ -8,7 +8,10 @@
 #include "ls_test.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static ls_activity_t rec(const char *body)
@@ -339,6 +342,550 @@ static void test_long_ids_fit(void)
     ls_event_release(&ev);
 }
 
+/*
+ * Reference: the payload as ls_event_build made it before the direct writer,
+ * a jansson tree dumped with JSON_SORT_KEYS | JSON_COMPACT. NULL where that
+ * code failed (json_string() refusing invalid UTF-8). Free with free().
+ */
+static json_t *ref_string_or_null(const char *s)
+{
+    return s != NULL ? json_string(s) : json_null();
+}
+
+static json_t *ref_activity_or_null(const ls_activity_t *a)
+{
+    return a != NULL ? ls_activity_to_json(a) : json_null();
+}
+
+static json_t *ref_changed(uint32_t mask)
+{
+    json_t *arr = json_array();
+    for (int f = 0; arr != NULL && f < LS_F__COUNT; f++) {
+        if (!(mask & (1u << f)))
+            continue;
+        if (json_array_append_new(arr, json_string(ls_field_name((ls_field_t)f))) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *ref_observed(const ls_event_ctx_t *ctx, const char *at)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    int bad = json_object_set_new(o, "mode", json_string(ctx->mode));
+    bad |= json_object_set_new(o, "at", json_string(at));
+    bad |= json_object_set_new(o, "job_id", ref_string_or_null(ctx->job_id));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static char *ref_payload(const ls_event_ctx_t *ctx, const ls_activity_t *before,
+                         const ls_activity_t *after, const ls_diff_t *d, const char *time)
+{
+    const ls_activity_t *cur = after != NULL ? after : before;
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    int bad = json_object_set_new(o, "connection_id", json_string(ctx->connection_id));
+    bad |= json_object_set_new(o, "integration_type", ref_string_or_null(ctx->integration_type));
+    bad |= json_object_set_new(o, "tenant", ref_string_or_null(ctx->external_xref));
+    bad |= json_object_set_new(o, "activity_id", json_string(cur->id));
+    bad |= json_object_set_new(o, "type", json_string(ls_change_type_name(d->type)));
+    bad |= json_object_set_new(o, "before", ref_activity_or_null(before));
+    bad |= json_object_set_new(o, "after", ref_activity_or_null(after));
+    bad |= json_object_set_new(o, "changed", ref_changed(d->changed_mask));
+    bad |= json_object_set_new(o, "observed", ref_observed(ctx, time));
+    char *out = bad ? NULL : json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(o);
+    return out;
+}
+
+/* ---- random inputs for the differential test (fixed seed) ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void) /* splitmix64 */
+{
+    uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static unsigned rnd_below(unsigned n)
+{
+    return (unsigned)(rnd() % n);
+}
+
+/* Pieces strings are made of: plain text, every escape jansson knows, other
+ * control characters, '/', DEL and 2-, 3- and 4-byte UTF-8. */
+static const char *const PIECES[] = {
+    "a", "Z", "0", " ", "act-", "-", "_", ":", "/", "\"", "\\", "\b", "\f", "\n", "\r",
+    "\t", "\x01", "\x1f", "\x1b", "\x7f", "\xc3\xa9", "\xc2\x80", "\xdf\xbf", "\xe2\x82\xac",
+    "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x9f\x98\x80",
+    "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", "u00", "\\u0041",
+};
+
+/* Byte sequences json_string() refuses: stray continuation, C0/C1, F5+,
+ * truncated, overlong, surrogate, above U+10FFFF. */
+static const char *const INVALID[] = {
+    "\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xf5\x80\x80\x80", "\xff", "\xc3", "\xe2\x82",
+    "\xf0\x9f\x98", "\xe0\x80\x80", "\xf0\x80\x80\x80", "\xed\xa0\x80", "\xed\xbf\xbf",
+    "\xf4\x90\x80\x80", "\xc3\x41",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A random string of at most max bytes (never cut inside a piece); invalid
+ * UTF-8 is spliced in with probability 1/bad_one_in (0: never). */
+static void rnd_string(char *out, size_t max, unsigned bad_one_in)
+{
+    size_t n = 0, target = rnd_below(4) == 0 ? max : rnd_below((unsigned)max + 1);
+    bool bad = bad_one_in != 0 && rnd_below(bad_one_in) == 0;
+    size_t bad_at = bad ? rnd_below((unsigned)target + 1) : SIZE_MAX;
+    for (;;) {
+        const char *piece = PIECES[rnd_below(NELEM(PIECES))];
+        if (n >= bad_at) {
+            piece = INVALID[rnd_below(NELEM(INVALID))];
+            bad_at = SIZE_MAX;
+        }
+        size_t len = strlen(piece);
+        if (n + len > target)
+            break;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+}
+
+static const double SPECIAL_NUMBERS[] = {
+    0.0, -0.0, 1.0, -1.0, 0.1, 0.5, -1.5, 100.0, 40.0, 33.333333333333336, 66.66666666666667,
+    99.99999999999999, 1e300, -1e300, 1e-5, 1e-7, 1.5e-10, 5e-324, DBL_MIN, -DBL_MIN, DBL_MAX,
+    -DBL_MAX, 1e16, 1e17, 1e21, 123456789012345678.0, 9007199254740992.0, -9007199254740992.0,
+    9007199254740994.0, -9007199254740994.0, 9007199254740991.0, 4503599627370495.5, 1e15 + 0.3,
+    0.30000000000000004, 2.5e-5, 1.0000000000000002, 12345.678,
+};
+
+static double rnd_number(void)
+{
+    switch (rnd_below(6)) {
+    case 0: return SPECIAL_NUMBERS[rnd_below(NELEM(SPECIAL_NUMBERS))];
+    case 1: return (double)rnd_below(101);                       /* 0..100 */
+    case 2: return (double)rnd_below(100001) / 1000.0;           /* 3 decimals */
+    case 3: return (double)(int64_t)(rnd() >> 10) * (rnd_below(2) ? 1 : -1);
+    case 4: {                                                    /* any finite bits */
+        double d;
+        do {
+            uint64_t bits = rnd();
+            memcpy(&d, &bits, sizeof(d));
+        } while (!isfinite(d));
+        return d;
+    }
+    default: return (double)rnd_below(1000) / 3.0;
+    }
+}
+
+static int64_t rnd_instant(void)
+{
+    switch (rnd_below(6)) {
+    case 0: return INT64_C(1700000000000) + (int64_t)rnd_below(100000000) * 1000; /* whole seconds */
+    case 5: /* years 0000-9999 */
+        return INT64_C(-62167219200000) + (int64_t)(rnd() % UINT64_C(315569520000000));
+    case 1: return INT64_C(1700000000000) + (int64_t)(rnd() % UINT64_C(100000000000));
+    case 2: return (int64_t)rnd();                                               /* any int64 */
+    case 3: {
+        static const int64_t edges[] = {0, -1, 1, 999, -1000, INT64_MAX, INT64_MIN, INT64_MIN + 1,
+                                        INT64_C(253402300799999), INT64_C(253402300800000),
+                                        INT64_C(-62135596800000), INT64_C(-62167219200000),
+                                        INT64_C(-62167219200001), INT64_C(951782400000),
+                                        INT64_C(-2203891200000), INT64_C(-86400001)};
+        return edges[rnd_below(NELEM(edges))];
+    }
+    default: return -(int64_t)(rnd() % UINT64_C(100000000000000));
+    }
+}
+
+/* Every presence state for every field, random values underneath (a null or
+ * absent field keeps garbage, even invalid UTF-8, which must not leak). */
+static void rnd_activity(ls_activity_t *a, const char *id, unsigned bad_one_in)
+{
+    ls_activity_clear(a);
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    for (int f = 0; f < LS_F__COUNT; f++)
+        a->pres[f] = (uint8_t)rnd_below(3);
+    char *strs[] = {a->course_id, a->student_id, a->content_id, a->assigned_grade};
+    for (size_t i = 0; i < NELEM(strs); i++)
+        rnd_string(strs[i], rnd_below(8) == 0 ? LS_STR_MAX : 24, bad_one_in);
+    a->is_completed = rnd_below(2) != 0;
+    a->progress_percentage = rnd_number();
+    a->duration_minutes = rnd_number();
+    a->started_at = rnd_instant();
+    a->completed_at = rnd_instant();
+    a->created_at = rnd_instant();
+    a->updated_at = rnd_instant();
+}
+
+/* A context string: NULL, short, or (rarely) long enough to move the payload
+ * off the writer's stack array. */
+static const char *rnd_ctx_string(char *buf, size_t cap, bool nullable, unsigned bad_one_in)
+{
+    if (nullable && rnd_below(3) == 0)
+        return NULL;
+    rnd_string(buf, rnd_below(500) == 0 ? cap - 1 : 16, bad_one_in);
+    return buf;
+}
+
+#define DIFF_CASES 200000
+#define LONG_CTX 40000
+
+typedef struct {
+    unsigned mismatches, rejected, accepted, early;
+} diff_stats_t;
+
+/* The attributes as the snprintf-based code before the direct writer made
+ * them; 0 when ev matches. */
+static int attrs_differ(const ls_event_ctx_t *c, const ls_activity_t *b, const ls_activity_t *a,
+                        const ls_diff_t *d, const ls_event_t *ev)
+{
+    const ls_activity_t *cur = a != NULL ? a : b, *stu = NULL;
+    char want[1024], id[LS_EVENT_ID_LEN + 1];
+    int bad = 0;
+    snprintf(want, sizeof(want), "lms.activity.%s", ls_change_type_name(d->type));
+    bad |= strcmp(ev->type, want) != 0;
+    snprintf(want, sizeof(want), "/connections/%s", c->connection_id);
+    bad |= strcmp(ev->source, want) != 0;
+    snprintf(want, sizeof(want), "activities/%s", cur->id);
+    bad |= strcmp(ev->subject, want) != 0;
+    if (a != NULL && a->pres[LS_F_STUDENT_ID] == LS_PRESENT && a->student_id[0] != '\0')
+        stu = a;
+    else if (b != NULL && b->pres[LS_F_STUDENT_ID] == LS_PRESENT && b->student_id[0] != '\0')
+        stu = b;
+    if (stu != NULL)
+        snprintf(want, sizeof(want), "%s/%s", c->connection_id, stu->student_id);
+    else
+        snprintf(want, sizeof(want), "%s/activity/%s", c->connection_id, cur->id);
+    bad |= strcmp(ev->key, want) != 0;
+    id_of(b, a, c->connection_id, id);
+    bad |= strcmp(ev->id, id) != 0;
+    return bad;
+}
+
+static void diff_one(const ls_event_ctx_t *c, const ls_activity_t *b, const ls_activity_t *a,
+                     const ls_diff_t *d, unsigned i, diff_stats_t *st)
+{
+    ls_event_t ev;
+    char err[512] = "";
+    int rc = ls_event_build(c, b, a, d, &ev, err, sizeof(err));
+    if (rc != LS_OK && strstr(err, "cannot encode") == NULL) {
+        /* refused before the payload by code this change did not touch
+         * (ls_state_pack refuses a present string that is not UTF-8) */
+        CU_ASSERT_EQUAL(rc, LS_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot pack"));
+        st->early++;
+        return;
+    }
+    char time[LS_TIME_BUFSZ];
+    char *want = ref_payload(c, b, a, d, ls_time_format(c->observed_at_ms, time));
+    bool same = want == NULL
+                    ? rc == LS_EINVAL && ev.value == NULL && strstr(err, "cannot encode") != NULL
+                    : rc == LS_OK && ev.value_len == strlen(want) &&
+                          memcmp(ev.value, want, ev.value_len + 1) == 0 &&
+                          attrs_differ(c, b, a, d, &ev) == 0;
+    if (!same && st->mismatches++ < 5)
+        fprintf(stderr, "\ncase %u: rc=%d err=\"%s\"\n  new: %s\n  ref: %s\n", i, rc, err,
+                ev.value != NULL ? ev.value : "(null)", want != NULL ? want : "(null)");
+    if (want == NULL)
+        st->rejected++;
+    else
+        st->accepted++;
+    free(want);
+    ls_event_release(&ev);
+}
+
+/* The direct writer against the jansson reference on DIFF_CASES random events:
+ * byte-equal output, or LS_EINVAL exactly where the reference fails. */
+static void test_differential(void)
+{
+    static char conn[200], integ[LONG_CTX], xref[LONG_CTX], job[LONG_CTX], id[LS_STR_MAX + 1];
+    static ls_activity_t before, after;
+    static const char *const modes[] = {"full", "incremental", "webhook"};
+    diff_stats_t st = {0, 0, 0, 0};
+    rng_state = UINT64_C(20261127);
+    for (unsigned i = 0; i < DIFF_CASES; i++) {
+        unsigned bad = rnd_below(4) == 0 ? 20 : 0; /* a quarter of cases may carry bad UTF-8 */
+        rnd_string(id, rnd_below(10) == 0 ? LS_STR_MAX : 20, bad);
+        if (id[0] == '\0')
+            snprintf(id, sizeof(id), "act-%u", i);
+        ls_event_ctx_t c;
+        do
+            c.connection_id = rnd_ctx_string(conn, sizeof(conn), false, bad);
+        while (c.connection_id[0] == '\0');
+        c.integration_type = rnd_ctx_string(integ, sizeof(integ), true, bad);
+        c.external_xref = rnd_ctx_string(xref, sizeof(xref), true, bad);
+        c.job_id = rnd_ctx_string(job, sizeof(job), true, bad);
+        c.mode = modes[rnd_below(3)];
+        c.observed_at_ms = rnd_instant();
+        rnd_activity(&before, id, bad);
+        rnd_activity(&after, id, bad);
+        ls_diff_t d = {(ls_change_type_t)(1 + rnd_below(LS_CHANGE_REMOVED)), (uint32_t)rnd(), 0};
+        if (rnd_below(2))
+            d.changed_mask &= (1u << LS_F__COUNT) - 1;
+        switch (rnd_below(4)) {
+        case 0: /* created */
+            diff_one(&c, NULL, &after, &d, i, &st);
+            break;
+        case 1: /* removed */
+            d.type = LS_CHANGE_REMOVED;
+            diff_one(&c, &before, NULL, &d, i, &st);
+            break;
+        default:
+            diff_one(&c, &before, &after, &d, i, &st);
+            break;
+        }
+    }
+    fprintf(stderr, "\n  differential: %u cases, %u byte-equal, %u rejected by both, "
+            "%u refused before the payload, %u mismatches\n",
+            DIFF_CASES, st.accepted, st.rejected, st.early, st.mismatches);
+    CU_ASSERT_EQUAL(st.mismatches, 0);
+    CU_ASSERT_EQUAL(st.accepted + st.rejected + st.early, DIFF_CASES);
+    CU_ASSERT(st.early <= DIFF_CASES / 20);
+    CU_ASSERT(st.accepted >= DIFF_CASES / 2);  /* the comparison is mostly of bytes */
+    CU_ASSERT(st.rejected >= DIFF_CASES / 100); /* and the rejection path is exercised */
+}
+
+/* ls_activity_write_json against json_dumps(ls_activity_to_json()) on random
+ * records, including what ls_event_build never passes it (strings that are
+ * not UTF-8, non-finite numbers): equal bytes, or 0 exactly where
+ * ls_activity_to_json fails. */
+static void test_activity_differential(void)
+{
+    static ls_activity_t a;
+    static char out[LS_ACTIVITY_JSON_MAX];
+    unsigned mismatches = 0, refused = 0;
+    rng_state = UINT64_C(19700101);
+    for (unsigned i = 0; i < DIFF_CASES / 2; i++) {
+        char id[LS_STR_MAX + 1];
+        rnd_string(id, rnd_below(10) == 0 ? LS_STR_MAX : 20, 50);
+        rnd_activity(&a, id, 10);
+        if (rnd_below(50) == 0)
+            a.progress_percentage = rnd_below(2) ? NAN : -INFINITY;
+        size_t n = ls_activity_write_json(&a, out);
+        json_t *j = ls_activity_to_json(&a);
+        char *want = j != NULL ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+        bool same = want == NULL ? n == 0 : n == strlen(want) && memcmp(out, want, n) == 0;
+        if (!same && mismatches++ < 5)
+            fprintf(stderr, "\ncase %u:\n  new: %.*s\n  ref: %s\n", i, (int)n, out,
+                    want != NULL ? want : "(null)");
+        refused += want == NULL;
+        free(want);
+        json_decref(j);
+    }
+    fprintf(stderr, "\n  activity differential: %u cases, %u refused by both, %u mismatches\n",
+            DIFF_CASES / 2, refused, mismatches);
+    CU_ASSERT_EQUAL(mismatches, 0);
+    CU_ASSERT(refused >= DIFF_CASES / 100 && refused <= DIFF_CASES / 4);
+}
+
+static ls_activity_t rec_all_fields(void)
+{
+    return rec("\"id\":\"act-5\",\"course_id\":\"c\",\"student_id\":\"s\",\"content_id\":\"k\","
+               "\"is_completed\":true,\"progress_percentage\":0.1,\"duration_minutes\":1e300,"
+               "\"assigned_grade\":\"A\",\"started_at\":\"2026-01-02T03:04:05Z\","
+               "\"completed_at\":\"2026-01-02T03:04:05.006Z\",\"created_at\":null,"
+               "\"updated_at\":\"1969-12-31T23:59:59.999Z\"");
+}
+
+/* Exact bytes of one event, written out by hand: key order, separators,
+ * number forms (%.17g, exponent without '+'), escapes (upper-case \u00XX,
+ * '/' and DEL and UTF-8 as they are). */
+static void test_golden_bytes(void)
+{
+    ls_activity_t a = rec_all_fields();
+    snprintf(a.course_id, sizeof(a.course_id), "%s", "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f\xc3\xa9\xf0\x9f\x98\x80");
+    ls_event_ctx_t c = ctx_default();
+    c.job_id = NULL;
+    ls_diff_t d = {LS_CHANGE_CREATED, (1u << LS_F_COURSE_ID) | (1u << LS_F_UPDATED_AT) | (1u << 31), 0};
+    ls_event_t ev;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(ls_event_build(&c, NULL, &a, &d, &ev, err, sizeof(err)), LS_OK);
+    const char *want =
+        "{\"activity_id\":\"act-5\",\"after\":{\"assigned_grade\":\"A\","
+        "\"completed_at\":\"2026-01-02T03:04:05.006Z\",\"content_id\":\"k\","
+        "\"course_id\":\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001F\x7f\xc3\xa9\xf0\x9f\x98\x80\","
+        "\"created_at\":null,\"duration_minutes\":1.0000000000000001e300,\"id\":\"act-5\","
+        "\"is_completed\":true,\"progress_percentage\":0.10000000000000001,"
+        "\"started_at\":\"2026-01-02T03:04:05Z\",\"student_id\":\"s\","
+        "\"updated_at\":\"1969-12-31T23:59:59.999Z\"},\"before\":null,"
+        "\"changed\":[\"course_id\",\"updated_at\"],\"connection_id\":\"conn-7\","
+        "\"integration_type\":\"moodle\",\"observed\":{\"at\":\"2026-11-27T14:10:00Z\","
+        "\"job_id\":null,\"mode\":\"full\"},\"tenant\":\"tenant-42\",\"type\":\"created\"}";
+    CU_ASSERT_STRING_EQUAL(ev.value, want);
+    CU_ASSERT_EQUAL(ev.value_len, strlen(want));
+    ls_event_release(&ev);
+}
+
+/* Numbers as jansson prints them: integers within +-2^53 without ".0", other
+ * values "%.17g" with ".0" added when integral, exponents shortened. */
+static void test_number_forms(void)
+{
+    static const struct {
+        double v;
+        const char *json;
+    } cases[] = {
+        {0.0, "0"}, {-0.0, "0"}, {100.0, "100"}, {-7.0, "-7"}, {9007199254740992.0, "9007199254740992"},
+        {-9007199254740992.0, "-9007199254740992"}, {9007199254740994.0, "9007199254740994.0"},
+        {1e16, "10000000000000000.0"}, {1e17, "1e17"}, {33.333333333333336, "33.333333333333336"},
+        {1e-5, "1.0000000000000001e-5"}, {-2.5e-300, "-2.5e-300"}, {0.5, "0.5"},
+        {1e300, "1.0000000000000001e300"}, {5e-324, "4.9406564584124654e-324"},
+    };
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        ls_activity_t a = rec("\"id\":\"n\"");
+        a.pres[LS_F_PROGRESS] = LS_PRESENT;
+        a.progress_percentage = cases[i].v;
+        char out[LS_ACTIVITY_JSON_MAX], want[128];
+        size_t n = ls_activity_write_json(&a, out);
+        snprintf(want, sizeof(want), "{\"id\":\"n\",\"progress_percentage\":%s}", cases[i].json);
+        CU_ASSERT_EQUAL(n, strlen(want));
+        CU_ASSERT(n == strlen(want) && memcmp(out, want, n) == 0);
+        if (n != strlen(want) || memcmp(out, want, n) != 0)
+            fprintf(stderr, "\n%.17g: got %.*s, want %s\n", cases[i].v, (int)n, out, want);
+    }
+}
+
+static void expect_bad_utf8(const ls_event_ctx_t *c, const ls_activity_t *b, const ls_activity_t *a,
+                            const char *why)
+{
+    ls_diff_t d = {b == NULL ? LS_CHANGE_CREATED : a == NULL ? LS_CHANGE_REMOVED : LS_CHANGE_UPDATED,
+                   1u << LS_F_COURSE_ID, 0};
+    ls_event_t ev;
+    char err[256] = "";
+    int rc = ls_event_build(c, b, a, &d, &ev, err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, LS_EINVAL);
+    CU_ASSERT_PTR_NULL(ev.value);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, why));
+    if (rc != LS_EINVAL || strstr(err, why) == NULL)
+        fprintf(stderr, "\nrc=%d err=\"%s\", wanted \"%s\"\n", rc, err, why);
+    ls_event_release(&ev);
+}
+
+/* Invalid UTF-8 anywhere that is written is LS_EINVAL, as json_string()
+ * refused it. A present string field of a record is refused earlier, by
+ * ls_state_pack (for the event id); the id and the context strings by the
+ * payload writer. */
+static void test_invalid_utf8(void)
+{
+    ls_activity_t b = rec(BEFORE), a = rec(AFTER);
+    const char *enc = "cannot encode payload of activity";
+    for (size_t i = 0; i < NELEM(INVALID); i++) {
+        char bad[32];
+        snprintf(bad, sizeof(bad), "x%sy", INVALID[i]);
+        ls_event_ctx_t c = ctx_default();
+        c.connection_id = bad;
+        expect_bad_utf8(&c, &b, &a, enc);
+        c = ctx_default();
+        c.integration_type = bad;
+        expect_bad_utf8(&c, &b, &a, enc);
+        c = ctx_default();
+        c.external_xref = bad;
+        expect_bad_utf8(&c, &b, &a, enc);
+        c = ctx_default();
+        c.job_id = bad;
+        expect_bad_utf8(&c, &b, &a, enc);
+        c = ctx_default();
+        ls_activity_t bb = b, ab = a;
+        snprintf(ab.id, sizeof(ab.id), "%s", bad);
+        expect_bad_utf8(&c, NULL, &ab, enc);           /* the id of after */
+        snprintf(bb.id, sizeof(bb.id), "%s", bad);
+        expect_bad_utf8(&c, &bb, NULL, enc);           /* the id of before */
+        ab = a;
+        snprintf(ab.course_id, sizeof(ab.course_id), "%s", bad);
+        expect_bad_utf8(&c, &b, &ab, "cannot pack");   /* a present field of after */
+        bb = b;
+        snprintf(bb.student_id, sizeof(bb.student_id), "%s", bad);
+        expect_bad_utf8(&c, &bb, NULL, "cannot pack"); /* a present field of before */
+        /* the writer refuses such a field itself, as ls_activity_to_json does */
+        char out[LS_ACTIVITY_JSON_MAX];
+        CU_ASSERT_EQUAL(ls_activity_write_json(&ab, out), 0);
+        json_t *j = ls_activity_to_json(&ab);
+        CU_ASSERT_PTR_NULL(j);
+        json_decref(j);
+    }
+    /* a null field's leftover bytes are never written, so never checked */
+    ls_activity_t n = a;
+    snprintf(n.content_id, sizeof(n.content_id), "\xff");
+    n.pres[LS_F_CONTENT_ID] = LS_NULL;
+    ls_event_ctx_t c = ctx_default();
+    ls_event_t ev;
+    json_t *v = build(&c, NULL, &n, &ev);
+    CU_ASSERT(json_is_null(json_object_get(json_object_get(v, "after"), "content_id")));
+    json_decref(v);
+    ls_event_release(&ev);
+}
+
+/* Context strings far larger than the writer's stack array: the heap path. */
+static void test_large_payload(void)
+{
+    ls_activity_t b = rec(BEFORE), a = rec(AFTER);
+    size_t n = 100000;
+    char *big = malloc(n + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)(i % 3 == 0 ? '\x01' : 'a' + (int)(i % 26));
+    big[n] = '\0';
+    ls_event_ctx_t c = ctx_default();
+    c.integration_type = big;
+    c.job_id = big;
+    ls_diff_t d;
+    ls_diff_compute(&b, &a, &d);
+    ls_event_t ev;
+    char err[256], time[LS_TIME_BUFSZ];
+    CU_ASSERT_EQUAL_FATAL(ls_event_build(&c, &b, &a, &d, &ev, err, sizeof(err)), LS_OK);
+    char *want = ref_payload(&c, &b, &a, &d, ls_time_format(c.observed_at_ms, time));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    CU_ASSERT_EQUAL(ev.value_len, strlen(want));
+    CU_ASSERT_STRING_EQUAL(ev.value, want);
+    free(want);
+    ls_event_release(&ev);
+    free(big);
+}
+
+/* Worst-case records (every string LS_STR_MAX control characters, which
+ * escape to 6 bytes each) fit LS_ACTIVITY_JSON_MAX and match the reference. */
+static void test_worst_case_record(void)
+{
+    ls_activity_t a = rec_all_fields();
+    char *strs[] = {a.id, a.course_id, a.student_id, a.content_id, a.assigned_grade};
+    for (size_t i = 0; i < NELEM(strs); i++) {
+        memset(strs[i], '\x01', LS_STR_MAX);
+        strs[i][LS_STR_MAX] = '\0';
+    }
+    for (int f = 0; f < LS_F__COUNT; f++)
+        a.pres[f] = LS_PRESENT;
+    a.progress_percentage = -1.2345678901234567e-308;
+    a.duration_minutes = -DBL_MAX;
+    a.started_at = a.completed_at = a.created_at = a.updated_at = INT64_MIN;
+    char *out = malloc(LS_ACTIVITY_JSON_MAX);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    size_t n = ls_activity_write_json(&a, out);
+    json_t *j = ls_activity_to_json(&a);
+    char *want = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    CU_ASSERT(n > 5 * 6 * LS_STR_MAX && n <= LS_ACTIVITY_JSON_MAX);
+    CU_ASSERT(want != NULL && n == strlen(want) && memcmp(out, want, n) == 0);
+    /* an id that fills its array without a NUL is refused, not over-read */
+    memset(a.id, 'x', sizeof(a.id));
+    CU_ASSERT_EQUAL(ls_activity_write_json(&a, out), 0);
+    free(want);
+    json_decref(j);
+    free(out);
+}
+
 static CU_TestInfo event_tests[] = {
     {"id algorithm", test_id_algorithm},
     {"id properties", test_id_properties},
@@ -349,6 +896,13 @@ static CU_TestInfo event_tests[] = {
     {"deterministic bytes", test_deterministic_bytes},
     {"build errors", test_build_errors},
     {"maximum-length ids fit", test_long_ids_fit},
+    {"golden payload bytes", test_golden_bytes},
+    {"number forms", test_number_forms},
+    {"invalid UTF-8 is rejected", test_invalid_utf8},
+    {"payload larger than the stack buffer", test_large_payload},
+    {"worst-case record", test_worst_case_record},
+    {"record writer vs jansson", test_activity_differential},
+    {"differential vs jansson reference", test_differential},
     CU_TEST_INFO_NULL,
 };
 
