@@ -21,7 +21,7 @@
 #define MIN_RATE (1.0 / 60.0)      /* a throttled connection still gets one request a minute */
 #define RECOVER_STEPS 50.0         /* successes to climb back by the amount of one cut */
 #define CUT_SPACING_MS 1000        /* at most one cut per second per limit */
-#define PAIR_WINDOW_MS 2000        /* 429s of two connections this close = the integration is throttled */
+#define MAX_HOLD_MS 60000          /* a Retry-After holds back at most this long (as ls_sync's backoff) */
 #define BUSY_RETRY_MS 20           /* ask again this soon when an in-flight limit is full */
 #define IDLE_EVICT_MS (3600 * 1000LL)
 #define UNIFIED_429_TEXT "Too many requests to Unified.to"
@@ -190,10 +190,7 @@ typedef struct ent {
     int64_t last_start_ms;
     int64_t last_cut_ms;
     int cut_once;              /* last_cut_ms is set */
-    /* integrations */
-    ls_aimd_t aimd;
-    int64_t last_429_ms;
-    uint64_t last_429_conn;
+    int64_t hold_until_ms;     /* Retry-After of the last vendor 429: nothing before */
 } ent_t;
 
 typedef struct rate_rule {
@@ -209,6 +206,7 @@ struct ls_limiter {
     ls_strmap_t *conns, *integs;
     size_t swept_at;                   /* connections tracked after the last sweep */
     ls_aimd_t unified;
+    int64_t unified_hold_until_ms;     /* retry-after of Unified's last 429: nothing before */
     ls_limiter_stats_t st;
 };
 
@@ -278,7 +276,6 @@ static ent_t *integ_get(ls_limiter_t *l, const char *integ, int64_t now_ms)
     if (e && added) {
         double r = integration_rate(l, name);
         ls_bucket_init(&e->bucket, r, fmax(1.0, r), now_ms);
-        ls_aimd_init(&e->aimd, l->cfg.max_in_flight);
         e->last_used_ms = now_ms;
     }
     return e;
@@ -312,7 +309,11 @@ static ent_t *conn_get(ls_limiter_t *l, const char *conn, int64_t now_ms)
 int64_t ls_limiter_acquire(ls_limiter_t *l, const char *conn, const char *integ, int64_t now_ms)
 {
     ent_t *ie = integ_get(l, integ, now_ms), *ce = conn_get(l, conn, now_ms);
-    if (!ls_aimd_room(&l->unified) || (ie && !ls_aimd_room(&ie->aimd))) {
+    if (now_ms < l->unified_hold_until_ms || (ce && now_ms < ce->hold_until_ms)) {
+        l->st.delayed++;
+        return ce && ce->hold_until_ms > l->unified_hold_until_ms ? ce->hold_until_ms : l->unified_hold_until_ms;
+    }
+    if (!ls_aimd_room(&l->unified)) {
         l->st.delayed++;
         return now_ms + BUSY_RETRY_MS;
     }
@@ -327,7 +328,6 @@ int64_t ls_limiter_acquire(ls_limiter_t *l, const char *conn, const char *integ,
     l->unified.in_flight++;
     if (ie) {
         ls_bucket_take(&ie->bucket, now_ms);
-        ie->aimd.in_flight++;
         ie->in_flight++;
         ie->last_used_ms = now_ms;
     }
@@ -380,68 +380,63 @@ static void conn_recover(ls_limiter_t *l, ent_t *ce, int64_t now_ms)
 }
 
 void ls_limiter_release(ls_limiter_t *l, const char *conn, const char *integ, ls_rl_outcome_t outcome,
-                        int64_t now_ms)
+                        int64_t retry_after_ms, int64_t now_ms)
 {
+    int64_t hold = retry_after_ms > 0 ? now_ms + (retry_after_ms < MAX_HOLD_MS ? retry_after_ms : MAX_HOLD_MS) : 0;
     ent_t *ie = ls_strmap_get(l->integs, integ ? integ : "");
     ent_t *ce = ls_strmap_get(l->conns, conn);
     if (l->unified.in_flight > 0)
         l->unified.in_flight--;
-    if (ie && ie->in_flight > 0) {
+    if (ie && ie->in_flight > 0)
         ie->in_flight--;
-        ie->aimd.in_flight--;
-    }
     if (ce && ce->in_flight > 0)
         ce->in_flight--;
     switch (outcome) {
     case LS_RL_OK:
         ls_aimd_grow(&l->unified);
-        if (ie)
-            ls_aimd_grow(&ie->aimd);
         if (ce)
             conn_recover(l, ce, now_ms);
         break;
-    case LS_RL_VENDOR_429: {
-        uint64_t ch = ls_hash64(conn, strlen(conn), 0) | 1; /* never 0: 0 = no 429 seen */
+    case LS_RL_VENDOR_429:
         l->st.vendor_429++;
-        if (ce)
+        if (ce) {
             conn_cut(l, ce, now_ms);
-        if (ie) {
-            if (ie->last_429_conn && now_ms - ie->last_429_ms <= PAIR_WINDOW_MS && ie->last_429_conn != ch &&
-                ls_aimd_cut(&ie->aimd, now_ms))
-                l->st.integration_cuts++;
-            ie->last_429_ms = now_ms;
-            ie->last_429_conn = ch;
+            if (hold > ce->hold_until_ms)
+                ce->hold_until_ms = hold;
         }
         break;
-    }
     case LS_RL_UNIFIED_429:
         l->st.unified_429++;
         if (ls_aimd_cut(&l->unified, now_ms))
             l->st.unified_cuts++;
+        if (hold > l->unified_hold_until_ms)
+            l->unified_hold_until_ms = hold;
         break;
     case LS_RL_CANCELLED:
         break;
     }
 }
 
-int ls_limiter_saturated(ls_limiter_t *l, const char *integ)
+int ls_limiter_saturated(const ls_limiter_t *l)
 {
-    ent_t *ie = ls_strmap_get(l->integs, integ ? integ : "");
-    return !ls_aimd_room(&l->unified) || (ie && !ls_aimd_room(&ie->aimd));
+    return !ls_aimd_room(&l->unified);
 }
 
-double ls_limiter_connection_rate(ls_limiter_t *l, const char *conn)
+int ls_limiter_may_prefetch(const ls_limiter_t *l, const char *conn)
 {
-    ent_t *ce = ls_strmap_get(l->conns, conn);
+    const ent_t *ce = ls_strmap_get(l->conns, conn);
+    return !ce || ce->ceiling <= 0;
+}
+
+double ls_limiter_connection_rate(const ls_limiter_t *l, const char *conn)
+{
+    const ent_t *ce = ls_strmap_get(l->conns, conn);
     return ce ? ce->bucket.rate : 0;
 }
 
-double ls_limiter_inflight_limit(ls_limiter_t *l, const char *integ)
+double ls_limiter_inflight_limit(const ls_limiter_t *l)
 {
-    if (!integ)
-        return l->unified.limit;
-    ent_t *ie = ls_strmap_get(l->integs, integ);
-    return ie ? ie->aimd.limit : (double)l->cfg.max_in_flight;
+    return l->unified.limit;
 }
 
 void ls_limiter_get_stats(const ls_limiter_t *l, ls_limiter_stats_t *st)

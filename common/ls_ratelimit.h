@@ -7,25 +7,28 @@
  *
  *   connection   one customer's LMS account (a vendor limit): a token
  *                bucket (worker.connection_rate, burst
- *                worker.connection_burst) whose rate adapts: a 429 from the
- *                vendor halves it (and empties the bucket), every success
- *                adds back rate_at_cut / 50 until the configured rate is
- *                reached again. A connection's jobs always land on one
- *                worker process (jobs are keyed by connection), so this
- *                bucket is the connection's only one.
+ *                worker.connection_burst) whose rate adapts: a vendor 429
+ *                halves it (at most once a second) and empties the bucket,
+ *                every success adds back rate_at_cut / 50 until the
+ *                configured rate is reached again; while it recovers the
+ *                connection has one request in flight, not two (no
+ *                prefetch: ls_limiter_may_prefetch). A connection's jobs
+ *                always land on one worker process (jobs are keyed by
+ *                connection), so this bucket is the connection's only one.
  *   integration  all connections of one integration type in this process:
  *                an optional token bucket (worker.integration_rates,
- *                "type=rate,...,*=rate") and an adaptive limit on requests
- *                in flight (AIMD). The limit is halved when 429s from two
- *                different connections of the type arrive within 2 s (one
- *                account answering 429 is that account's limit, not the
- *                vendor's), at most once per second; each success adds
- *                1/limit (one more request in flight per "round").
- *   unified      every request of the process: an adaptive in-flight limit
- *                that Unified's own 429 ("Too many requests to Unified.to")
- *                halves, with the same recovery.
+ *                "type=rate,...,*=rate"), for a vendor's limit over all
+ *                accounts. It is configured, not guessed: a vendor's 429
+ *                does not say whether the account or the whole app is over
+ *                its limit, and treating coincident 429s of several
+ *                accounts as an app limit collapses throughput when many
+ *                accounts reach their own limits at once (every start-up).
+ *   process      every request of the process: an adaptive in-flight limit
+ *                (AIMD) that Unified's own 429 ("Too many requests to
+ *                Unified.to") halves, at most once a second, and each
+ *                success grows by 1/limit (one more request per "round").
  *
- * The in-flight limits start at their maximum (2 x worker.max_in_flight: a
+ * The in-flight limit starts at its maximum (2 x worker.max_in_flight: a
  * job has at most its page and one prefetch in flight), so nothing is
  * limited until the upstream says so. Retry-After / retry-after-ms are
  * honoured by the job that got the 429 (ls_sync); the limiter shapes every
@@ -107,7 +110,7 @@ typedef struct ls_limiter_cfg {
     double connection_rate;        /* per second, 0 = unlimited */
     double connection_burst;
     const char *integration_rates; /* "type=RATE,...,*=RATE"; NULL/"" = none */
-    int max_in_flight;             /* in-flight maximum of each adaptive limit */
+    int max_in_flight;             /* maximum of the adaptive in-flight limit */
 } ls_limiter_cfg_t;
 
 typedef struct ls_limiter_stats {
@@ -115,7 +118,6 @@ typedef struct ls_limiter_stats {
     uint64_t delayed;              /* acquire calls answered "later" */
     uint64_t vendor_429, unified_429;
     uint64_t connection_cuts;      /* a connection's rate halved */
-    uint64_t integration_cuts;     /* an integration's in-flight limit halved */
     uint64_t unified_cuts;         /* the process-wide in-flight limit halved */
     size_t connections;            /* connections tracked now */
 } ls_limiter_stats_t;
@@ -134,18 +136,26 @@ void ls_limiter_destroy(ls_limiter_t *l);
  */
 int64_t ls_limiter_acquire(ls_limiter_t *l, const char *conn, const char *integ, int64_t now_ms);
 
-/** A granted request ended with outcome. Exactly once per granted acquire. */
+/**
+ * A granted request ended with outcome. Exactly once per granted acquire.
+ * retry_after_ms (the answer's retry-after-ms / Retry-After, -1 = none) of
+ * a 429 holds back every later request of the connection (vendor 429) or
+ * of the whole process (Unified's 429) until then, at most 60 s.
+ */
 void ls_limiter_release(ls_limiter_t *l, const char *conn, const char *integ, ls_rl_outcome_t outcome,
-                        int64_t now_ms);
+                        int64_t retry_after_ms, int64_t now_ms);
 
-/** 1 when integ (or the whole process) has no room for another request now. */
-int ls_limiter_saturated(ls_limiter_t *l, const char *integ);
+/** 1 when the process has no room for another request now (Unified's limit). */
+int ls_limiter_saturated(const ls_limiter_t *l);
+
+/** 0 while conn recovers from a vendor 429: then it has one request in flight at a time. */
+int ls_limiter_may_prefetch(const ls_limiter_t *l, const char *conn);
 
 /** The current rate of conn (requests/s; 0 = unlimited or unknown). */
-double ls_limiter_connection_rate(ls_limiter_t *l, const char *conn);
+double ls_limiter_connection_rate(const ls_limiter_t *l, const char *conn);
 
-/** Current in-flight limit of integ (NULL = the process-wide one). */
-double ls_limiter_inflight_limit(ls_limiter_t *l, const char *integ);
+/** The current process-wide in-flight limit. */
+double ls_limiter_inflight_limit(const ls_limiter_t *l);
 
 void ls_limiter_get_stats(const ls_limiter_t *l, ls_limiter_stats_t *st);
 

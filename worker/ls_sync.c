@@ -794,7 +794,7 @@ static int request_page(ls_sync_job_t *j, long offset, ls_http_xfer_t **x, int64
     }
     if (!(*x = ls_http_multi_start(j->ctx->multi, url, j))) {
         if (j->ctx->limiter)
-            ls_limiter_release(j->ctx->limiter, j->run.connection_id, j->run.integration_type, LS_RL_CANCELLED,
+            ls_limiter_release(j->ctx->limiter, j->run.connection_id, j->run.integration_type, LS_RL_CANCELLED, -1,
                                ls_time_mono_ms());
         return LS_ENOMEM;
     }
@@ -810,13 +810,16 @@ static void unhold(ls_sync_job_t *j, ls_http_xfer_t *x, int *held, int completed
     if (!j->ctx->limiter)
         return;
     ls_rl_outcome_t o = LS_RL_CANCELLED;
+    int64_t retry_after = -1;
     if (completed) {
         ls_http_resp_t resp;
         char err[8];
         ls_http_xfer_result(x, &resp, err, sizeof(err));
         o = ls_rl_classify(resp.status, resp.body, resp.len);
+        retry_after = resp.retry_after_ms;
     }
-    ls_limiter_release(j->ctx->limiter, j->run.connection_id, j->run.integration_type, o, ls_time_mono_ms());
+    ls_limiter_release(j->ctx->limiter, j->run.connection_id, j->run.integration_type, o, retry_after,
+                       ls_time_mono_ms());
 }
 
 static void job_finish(ls_sync_job_t *j, int rc);
@@ -919,7 +922,10 @@ static void job_on_page(ls_sync_job_t *j)
     st->pages++;
     size_t got = ctx->parsed.n;
     int last = j->run.unpaged || got < (size_t)ctx->cfg->page_limit;
-    if (!last && !j->next) { /* prefetch, unless the limiter says wait: then it is requested after this page */
+    /* prefetch, unless the connection recovers from a 429 or the limiter says wait: then the
+     * next page is requested after this one */
+    if (!last && !j->next &&
+        (!ctx->limiter || ls_limiter_may_prefetch(ctx->limiter, j->run.connection_id))) {
         int64_t later;
         int prc = request_page(j, j->offset + ctx->cfg->page_limit, &j->next, &later);
         if (prc == LS_OK) {

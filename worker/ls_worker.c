@@ -356,9 +356,8 @@ static void skip_job(worker_t *w, slot_t *s, const char *why)
 
 /*
  * Start waiting slots, in consumption order, while there is room and their
- * connection is free; a slot whose integration (or the whole process) is at
- * its adaptive in-flight limit waits, so jobs of other integrations go
- * first. Stale and duplicate jobs are reported as skipped instead.
+ * connection is free; while the process is at its adaptive in-flight limit
+ * (Unified's 429) no job starts. Stale and duplicate jobs are reported as skipped instead.
  */
 static void start_jobs(worker_t *w, int64_t now)
 {
@@ -370,7 +369,7 @@ static void start_jobs(worker_t *w, int64_t now)
             skip_job(w, s, why);
             continue;
         }
-        if (ls_limiter_saturated(w->sync.limiter, s->job.integration_type))
+        if (ls_limiter_saturated(w->sync.limiter))
             continue;
         int busy = 0;
         for (slot_t *o = w->head; o && !busy; o = o->next)
@@ -576,10 +575,10 @@ static void log_limiter(const worker_t *w)
     ls_limiter_stats_t ls;
     ls_limiter_get_stats(w->sync.limiter, &ls);
     ls_info("rate limiter: granted=%llu delayed=%llu vendor_429=%llu unified_429=%llu connection_cuts=%llu "
-            "integration_cuts=%llu unified_cuts=%llu connections=%zu",
+            "unified_cuts=%llu connections=%zu",
             (unsigned long long)ls.granted, (unsigned long long)ls.delayed, (unsigned long long)ls.vendor_429,
             (unsigned long long)ls.unified_429, (unsigned long long)ls.connection_cuts,
-            (unsigned long long)ls.integration_cuts, (unsigned long long)ls.unified_cuts, ls.connections);
+            (unsigned long long)ls.unified_cuts, ls.connections);
 }
 
 int ls_worker_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)

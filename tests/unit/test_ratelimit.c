@@ -136,7 +136,7 @@ static int drive(ls_limiter_t *l, const char *conn, const char *integ, int64_t f
     int n = 0;
     for (int64_t t = from; t < from + ms; t++)
         if (ls_limiter_acquire(l, conn, integ, t) == 0) {
-            ls_limiter_release(l, conn, integ, outcome, t);
+            ls_limiter_release(l, conn, integ, outcome, -1, t);
             n++;
         }
     return n;
@@ -150,15 +150,15 @@ static void test_limiter_connection_bucket(void)
     CU_ASSERT(n >= 54 && n <= 55);
     /* another connection has its own bucket */
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "conn-2", "coursera", 10000), 0);
-    ls_limiter_release(l, "conn-2", "coursera", LS_RL_OK, 10000);
+    ls_limiter_release(l, "conn-2", "coursera", LS_RL_OK, -1, 10000);
     /* a denied acquire says when to come back */
     int64_t t = 20000;
     while (ls_limiter_acquire(l, "conn-1", "coursera", t) == 0)
-        ls_limiter_release(l, "conn-1", "coursera", LS_RL_OK, t);
+        ls_limiter_release(l, "conn-1", "coursera", LS_RL_OK, -1, t);
     int64_t again = ls_limiter_acquire(l, "conn-1", "coursera", t);
     CU_ASSERT(again > t && again <= t + 200);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "conn-1", "coursera", again), 0);
-    ls_limiter_release(l, "conn-1", "coursera", LS_RL_OK, again);
+    ls_limiter_release(l, "conn-1", "coursera", LS_RL_OK, -1, again);
     ls_limiter_stats_t st;
     ls_limiter_get_stats(l, &st);
     CU_ASSERT(st.delayed > 0);
@@ -170,19 +170,19 @@ static void test_limiter_vendor_429_adapts(void)
 {
     ls_limiter_t *l = limiter(20, 20, NULL, 64);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c1", "docebo", 0), 0);
-    ls_limiter_release(l, "c1", "docebo", LS_RL_VENDOR_429, 0);
+    ls_limiter_release(l, "c1", "docebo", LS_RL_VENDOR_429, -1, 0);
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_connection_rate(l, "c1"), 10, 1e-9);
     /* the bucket was emptied: no burst right after a 429 */
     CU_ASSERT(ls_limiter_acquire(l, "c1", "docebo", 0) > 0);
     /* a second 429 within the same second does not cut again */
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c1", "docebo", 200), 0);
-    ls_limiter_release(l, "c1", "docebo", LS_RL_VENDOR_429, 200);
+    ls_limiter_release(l, "c1", "docebo", LS_RL_VENDOR_429, -1, 200);
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_connection_rate(l, "c1"), 10, 1e-9);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c1", "docebo", 1300), 0);
-    ls_limiter_release(l, "c1", "docebo", LS_RL_VENDOR_429, 1300);
+    ls_limiter_release(l, "c1", "docebo", LS_RL_VENDOR_429, -1, 1300);
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_connection_rate(l, "c1"), 5, 1e-9);
-    /* one connection's 429s never shrink the integration's in-flight limit */
-    CU_ASSERT_DOUBLE_EQUAL(ls_limiter_inflight_limit(l, "docebo"), 64, 1e-9);
+    /* one connection's 429s never shrink the process's in-flight limit */
+    CU_ASSERT_DOUBLE_EQUAL(ls_limiter_inflight_limit(l), 64, 1e-9);
     /* slow recovery: 10 s of successes at the cut rate do not restore 20/s at once ... */
     drive(l, "c1", "docebo", 2000, 2000, LS_RL_OK);
     double mid = ls_limiter_connection_rate(l, "c1");
@@ -194,7 +194,6 @@ static void test_limiter_vendor_429_adapts(void)
     ls_limiter_get_stats(l, &st);
     CU_ASSERT_EQUAL(st.vendor_429, 3);
     CU_ASSERT_EQUAL(st.connection_cuts, 2);
-    CU_ASSERT_EQUAL(st.integration_cuts, 0);
     ls_limiter_destroy(l);
 }
 
@@ -204,11 +203,11 @@ static void test_limiter_unlimited_connection_learns(void)
     /* a connection asking every 10 ms (100/s), unlimited, then a 429 */
     for (int64_t t = 0; t < 1000; t += 10) {
         CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "go1", t), 0);
-        ls_limiter_release(l, "c", "go1", LS_RL_OK, t);
+        ls_limiter_release(l, "c", "go1", LS_RL_OK, -1, t);
     }
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_connection_rate(l, "c"), 0, 1e-9);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "go1", 1000), 0);
-    ls_limiter_release(l, "c", "go1", LS_RL_VENDOR_429, 1000);
+    ls_limiter_release(l, "c", "go1", LS_RL_VENDOR_429, -1, 1000);
     double r = ls_limiter_connection_rate(l, "c");
     CU_ASSERT(r > 40 && r < 60); /* half of what it asked at */
     /* recovery ends unlimited again */
@@ -217,38 +216,37 @@ static void test_limiter_unlimited_connection_learns(void)
     ls_limiter_destroy(l);
 }
 
-static void test_limiter_integration_aimd(void)
+static void test_limiter_vendor_429_is_per_connection(void)
 {
     ls_limiter_t *l = limiter(0, 1, NULL, 8);
-    /* 429s of two different connections of one type within 2 s: the type's limit halves */
+    /* 429s of two accounts of one type at once: each account slows down, nothing else does */
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "moodle", 0), 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "moodle", 0), 0);
-    ls_limiter_release(l, "a", "moodle", LS_RL_VENDOR_429, 100);
-    ls_limiter_release(l, "b", "moodle", LS_RL_VENDOR_429, 200);
-    CU_ASSERT_DOUBLE_EQUAL(ls_limiter_inflight_limit(l, "moodle"), 4, 1e-9);
-    /* only 4 in flight now for that type; other types are not affected */
+    ls_limiter_release(l, "a", "moodle", LS_RL_VENDOR_429, -1, 100);
+    ls_limiter_release(l, "b", "moodle", LS_RL_VENDOR_429, -1, 200);
+    CU_ASSERT_DOUBLE_EQUAL(ls_limiter_inflight_limit(l), 8, 1e-9);
+    CU_ASSERT_FALSE(ls_limiter_saturated(l));
+    CU_ASSERT_FALSE(ls_limiter_may_prefetch(l, "a"));
+    CU_ASSERT_FALSE(ls_limiter_may_prefetch(l, "b"));
+    CU_ASSERT_TRUE(ls_limiter_may_prefetch(l, "c"));
     int got = 0;
     char name[16];
     for (int i = 0; i < 8; i++) {
         snprintf(name, sizeof(name), "m%d", i);
         got += ls_limiter_acquire(l, name, "moodle", 300) == 0;
     }
-    CU_ASSERT_EQUAL(got, 4);
-    CU_ASSERT_TRUE(ls_limiter_saturated(l, "moodle"));
-    CU_ASSERT_FALSE(ls_limiter_saturated(l, "coursera"));
-    CU_ASSERT_EQUAL(ls_limiter_acquire(l, "x", "coursera", 300), 0);
-    /* a full type answers "ask again soon" */
+    CU_ASSERT_EQUAL(got, 8);
+    CU_ASSERT_TRUE(ls_limiter_saturated(l)); /* the process-wide maximum (8 here) */
     int64_t again = ls_limiter_acquire(l, "m9", "moodle", 300);
     CU_ASSERT(again > 300 && again <= 400);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 8; i++) {
         snprintf(name, sizeof(name), "m%d", i);
-        ls_limiter_release(l, name, "moodle", LS_RL_OK, 400);
+        ls_limiter_release(l, name, "moodle", LS_RL_OK, -1, 400);
     }
-    CU_ASSERT_FALSE(ls_limiter_saturated(l, "moodle"));
-    CU_ASSERT(ls_limiter_inflight_limit(l, "moodle") > 4);
-    ls_limiter_stats_t st;
-    ls_limiter_get_stats(l, &st);
-    CU_ASSERT_EQUAL(st.integration_cuts, 1);
+    CU_ASSERT_FALSE(ls_limiter_saturated(l));
+    /* a recovered connection prefetches again */
+    drive(l, "a", "moodle", 1000, 120000, LS_RL_OK);
+    CU_ASSERT_TRUE(ls_limiter_may_prefetch(l, "a"));
     ls_limiter_destroy(l);
 }
 
@@ -256,8 +254,8 @@ static void test_limiter_unified_429(void)
 {
     ls_limiter_t *l = limiter(0, 1, NULL, 16);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "go1", 0), 0);
-    ls_limiter_release(l, "a", "go1", LS_RL_UNIFIED_429, 0);
-    CU_ASSERT_DOUBLE_EQUAL(ls_limiter_inflight_limit(l, NULL), 8, 1e-9);
+    ls_limiter_release(l, "a", "go1", LS_RL_UNIFIED_429, -1, 0);
+    CU_ASSERT_DOUBLE_EQUAL(ls_limiter_inflight_limit(l), 8, 1e-9);
     /* Unified's own limit applies to every type */
     int got = 0;
     char name[16];
@@ -266,13 +264,30 @@ static void test_limiter_unified_429(void)
         got += ls_limiter_acquire(l, name, i % 2 ? "go1" : "docebo", 10) == 0;
     }
     CU_ASSERT_EQUAL(got, 8);
-    CU_ASSERT_TRUE(ls_limiter_saturated(l, "anything"));
+    CU_ASSERT_TRUE(ls_limiter_saturated(l));
     /* a vendor's limit is not changed by it */
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_connection_rate(l, "a"), 0, 1e-9);
     ls_limiter_stats_t st;
     ls_limiter_get_stats(l, &st);
     CU_ASSERT_EQUAL(st.unified_429, 1);
     CU_ASSERT_EQUAL(st.unified_cuts, 1);
+    ls_limiter_destroy(l);
+}
+
+static void test_limiter_retry_after_holds(void)
+{
+    ls_limiter_t *l = limiter(0, 1, NULL, 16);
+    /* Unified's 429 with retry-after-ms 700: no request of any connection before then */
+    CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "go1", 1000), 0);
+    ls_limiter_release(l, "a", "go1", LS_RL_UNIFIED_429, 700, 1000);
+    CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "docebo", 1200), 1700);
+    CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "docebo", 1700), 0);
+    ls_limiter_release(l, "b", "docebo", LS_RL_OK, -1, 1700);
+    /* a vendor's Retry-After holds back only that connection; capped at 60 s */
+    CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "go1", 2000), 0);
+    ls_limiter_release(l, "c", "go1", LS_RL_VENDOR_429, 3600000, 2000);
+    CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "go1", 2001), 62000);
+    CU_ASSERT_EQUAL(ls_limiter_acquire(l, "d", "go1", 2001), 0);
     ls_limiter_destroy(l);
 }
 
@@ -286,7 +301,7 @@ static void test_limiter_integration_rate(void)
         for (int i = 0; i < 10; i++) {
             snprintf(name, sizeof(name), "k%d", i);
             if (ls_limiter_acquire(l, name, "coursera", t) == 0) {
-                ls_limiter_release(l, name, "coursera", LS_RL_OK, t);
+                ls_limiter_release(l, name, "coursera", LS_RL_OK, -1, t);
                 n++;
             }
         }
@@ -307,13 +322,13 @@ static void test_limiter_release_balance(void)
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "t", 0), 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "t", 0), 0);
     CU_ASSERT(ls_limiter_acquire(l, "c", "t", 0) > 0);
-    ls_limiter_release(l, "a", "t", LS_RL_CANCELLED, 0);
+    ls_limiter_release(l, "a", "t", LS_RL_CANCELLED, -1, 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "t", 0), 0);
-    ls_limiter_release(l, "b", "t", LS_RL_OK, 0);
-    ls_limiter_release(l, "c", "t", LS_RL_OK, 0);
+    ls_limiter_release(l, "b", "t", LS_RL_OK, -1, 0);
+    ls_limiter_release(l, "c", "t", LS_RL_OK, -1, 0);
     /* extra releases never drive in-flight counts negative */
-    ls_limiter_release(l, "c", "t", LS_RL_OK, 0);
-    ls_limiter_release(l, "zz", "unknown", LS_RL_OK, 0);
+    ls_limiter_release(l, "c", "t", LS_RL_OK, -1, 0);
+    ls_limiter_release(l, "zz", "unknown", LS_RL_OK, -1, 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "t", 0), 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "t", 0), 0);
     CU_ASSERT(ls_limiter_acquire(l, "c", "t", 0) > 0);
@@ -327,7 +342,7 @@ static void test_limiter_many_connections(void)
     for (int i = 0; i < 5000; i++) {
         snprintf(name, sizeof(name), "conn-%05d", i);
         CU_ASSERT_EQUAL_FATAL(ls_limiter_acquire(l, name, "t", 0), 0);
-        ls_limiter_release(l, name, "t", LS_RL_OK, 0);
+        ls_limiter_release(l, name, "t", LS_RL_OK, -1, 0);
     }
     ls_limiter_stats_t st;
     ls_limiter_get_stats(l, &st);
@@ -336,7 +351,7 @@ static void test_limiter_many_connections(void)
     for (int i = 0; i < 5000; i++) {
         snprintf(name, sizeof(name), "new-%05d", i);
         ls_limiter_acquire(l, name, "t", 7200000);
-        ls_limiter_release(l, name, "t", LS_RL_OK, 7200000);
+        ls_limiter_release(l, name, "t", LS_RL_OK, -1, 7200000);
     }
     ls_limiter_get_stats(l, &st);
     CU_ASSERT(st.connections < 10000);
@@ -352,8 +367,9 @@ static CU_TestInfo tests[] = {
     {"limiter: connection bucket", test_limiter_connection_bucket},
     {"limiter: vendor 429 halves, recovery", test_limiter_vendor_429_adapts},
     {"limiter: unlimited connection learns its rate", test_limiter_unlimited_connection_learns},
-    {"limiter: integration AIMD from two connections", test_limiter_integration_aimd},
+    {"limiter: vendor 429s stay with their connection", test_limiter_vendor_429_is_per_connection},
     {"limiter: Unified's own 429", test_limiter_unified_429},
+    {"limiter: Retry-After holds back", test_limiter_retry_after_holds},
     {"limiter: integration rates", test_limiter_integration_rate},
     {"limiter: release balance", test_limiter_release_balance},
     {"limiter: many connections, idle sweep", test_limiter_many_connections},
