@@ -33,6 +33,7 @@ PER=$((STUDENTS * COURSES))   # coursera profile, 1 content per course
 LIMIT=100
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/lmsync-bench.XXXXXX")
 PIDS=()
+STACK_CONF=() # extra config lines of the next start_stack
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; sleep 1; for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$DIR"; }
 trap cleanup EXIT
 TICK=$(getconf CLK_TCK)
@@ -46,13 +47,14 @@ start_stack() {
   local name=$1; shift
   local d="$DIR/$name"; mkdir -p "$d"
   "$BUILD/devbroker/lmsync-devbroker" --brokers 1 --partitions 6 --bootstrap-file "$d/bootstrap" --log-format text >"$d/devbroker.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); DEVBROKER=$!
   "$BUILD/sandbox/lmsync-sandbox" --port 0 --port-file "$d/port" --token bench --providers coursera "$@" >"$d/sandbox.log" 2>&1 &
   PIDS+=($!); SANDBOX_PID=$!
   wait_file "$d/bootstrap"; wait_file "$d/port"
   BROKERS=$(cat "$d/bootstrap"); URL="http://127.0.0.1:$(cat "$d/port")"
   printf 'unified.base_url = %s\nkafka.brokers = %s\nworker.lmdb_path = %s/lmdb\nworker.page_limit = %d\nworker.lmdb_map_mb = 8192\nunified.http_timeout_s = 10\nlog.format = text\n' \
     "$URL" "$BROKERS" "$d" "$LIMIT" >"$d/lmsync.conf"
+  printf '%s\n' "${STACK_CONF[@]}" >>"$d/lmsync.conf"
   "$BUILD/tools/lmsync-tail" --brokers "$BROKERS" --topic lmsync.sync.status --from beginning --format json >"$d/status.jsonl" 2>/dev/null &
   PIDS+=($!)
   UNIFIED_API_TOKEN=bench "$BUILD/worker/lmsync-worker" --config "$d/lmsync.conf" --processes 1 >"$d/worker.log" 2>&1 &
@@ -120,7 +122,9 @@ curl -fsS -X POST -H 'content-type: application/json' "$URL/_sandbox/faults" \
 curl -fsS -X POST -H 'content-type: application/json' "$URL/_sandbox/faults" \
   -d '{"connection_id":"conn-0009","kind":"stall","stall_ms":60000,"count":-1}' >/dev/null || die "fault refused"
 A_HEALTHY=$((A_CONNS - 2))
+W0=$(cpu_s "$WORKER"); K0=$(cpu_s "$DEVBROKER")
 T0=$(now); enqueue a "$A_CONNS"; wait_healthy a "$A_HEALTHY"; T1=$(now)
+A_W_CPU=$(echo "$(cpu_s "$WORKER") - $W0" | bc -l); A_K_CPU=$(echo "$(cpu_s "$DEVBROKER") - $K0" | bc -l)
 A_WALL=$(echo "$T1 - $T0" | bc -l)
 A_PAGES=$(healthy a | jq -s 'map(.value.pages) | add')
 A_FAILED=$(healthy a | jq -s 'map(select(.value.outcome != "ok")) | length')
@@ -156,12 +160,23 @@ D_BYTES=$(echo "$D_PAGES * 4096 / $D_ENTRIES" | bc -l)
 stop_stack
 
 # ---- c. peak RSS, one connection of STUDENTS x COURSES activities
+# (no per-connection rate limit: at the default 20 requests/s its 10,000 pages would take 500 s)
+STACK_CONF=("worker.connection_rate = 0")
 C_PER=$((C_STUDENTS * C_COURSES))
 log "c: one connection x $C_PER activities"
 start_stack c --connections 1 --students "$C_STUDENTS" --courses "$C_COURSES" --contents 1
+# sample the split of the resident set while the job runs: the process's own memory (RssAnon) and
+# file-backed pages (RssFile: binaries and the touched LMDB map, bounded by worker.lmdb_resident_mb)
+( while kill -0 "$WORKER" 2>/dev/null; do awk '/RssAnon|RssFile/ {printf "%s %d\n", $1, $2}' "/proc/$WORKER/status"; sleep 0.2; done ) \
+  >"$STACK/rss.samples" 2>/dev/null &
+SAMPLER=$!
 enqueue c 1; wait_jobs c 1
 C_RSS=$(hwm_mb "$WORKER"); C_RECS=$(sum_status c records)
+kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null
+C_ANON=$(awk '$1 == "RssAnon:" && $2 > m {m = $2} END {print m / 1024}' "$STACK/rss.samples")
+C_FILE=$(awk '$1 == "RssFile:" && $2 > m {m = $2} END {print m / 1024}' "$STACK/rss.samples")
 stop_stack
+C_TRIMS=$(grep -o 'lmdb map trims=[0-9]*' "$STACK/worker.log" | tail -1 | cut -d= -f2)
 
 verdict() { if [ "$(echo "$1" | bc -l)" -eq 1 ]; then echo "met"; else echo "NOT MET"; fi; }
 printf '\nlmsync benchmark (%s) on %s, %s cores, %s\n' "$([ $SMOKE -eq 1 ] && echo smoke || echo full)" \
@@ -178,12 +193,16 @@ printf '%-52s %14.2f %14s %s\n' "b. jansson + ls_activity_from_json, same pages 
 printf '%-52s %14.2f %14s %s\n' "b. ls_page_parse, same pages (us per activity)" "$PAGE_US" "-" ""
 printf '%-52s %13.1f%% %14s %s\n' "b. sandbox CPU share of the machine during b" "$B_SB_SHARE" "-" ""
 printf '%-52s %14.1f %14s %s\n' "c. worker peak RSS, 1 connection x $C_RECS (MB)" "$C_RSS" "<= 100" "$(verdict "$C_RSS <= 100")"
+printf '%-52s %14.1f %14s\n' "c. of which RssAnon max, sampled (MB)" "$C_ANON" "-"
+printf '%-52s %14.1f %14s\n' "c. of which RssFile max, sampled (MB; map trims ${C_TRIMS:-?})" "$C_FILE" "-"
 printf '%-52s %14.1f %14s %s\n' "d. LMDB bytes per tracked activity ($D_ENTRIES)" "$D_BYTES" "<= 150" "$(verdict "$D_BYTES <= 150")"
 printf '%-52s %14d %14s %s\n' "e. LMDB write txns in an unchanged poll" "$((TXN1 - TXN0))" "0" "$(verdict "$((TXN1 - TXN0)) == 0")"
 printf '%-52s %14d %14s %s\n' "e. changelog records in an unchanged poll" "$((CL1 - CL0))" "0" "$(verdict "$((CL1 - CL0)) == 0")"
 printf '%-52s %14d %14s %s\n' "e. events / state writes reported by the worker" "$((E_EVENTS + E_WRITES))" "0" "$(verdict "$((E_EVENTS + E_WRITES)) == 0")"
 printf '%-52s %14.2f %14s\n' "sandbox CPU during a (s)" "$A_SB_CPU" "-"
 printf '%-52s %13.1f%% %14s\n' "sandbox CPU share of the machine during a" "$(echo "100 * $A_SB_CPU / ($A_WALL * $(nproc))" | bc -l)" "-"
+printf '%-52s %14.2f %14s\n' "worker CPU during a (s, all its threads)" "$A_W_CPU" "-"
+printf '%-52s %14.2f %14s\n' "devbroker CPU during a (s, Kafka mock cluster)" "$A_K_CPU" "-"
 printf '%-52s %s\n' "a. faulty connections (not in the wall time)" "$A_FAULTY"
 [ "$A_FAILED" -eq 0 ] || die "$A_FAILED healthy jobs failed in a"
 [ "$RECS" -eq $((B_CONNS * PER)) ] || die "b synced $RECS records, expected $((B_CONNS * PER))"

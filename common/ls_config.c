@@ -53,6 +53,7 @@ static const cfg_setting_t settings[] = {
     I("worker.connection_burst", connection_burst, 1, 10000),
     S("worker.integration_rates", integration_rates),
     S("worker.lmdb_sync", lmdb_sync),
+    I("worker.lmdb_resident_mb", lmdb_resident_mb, 0, 1048576),
     S("worker.group_id", group_id),
     I("worker.processes", worker_processes, 0, 256),
     I("worker.removal_min_ratio_pct", removal_min_ratio_pct, 0, 100),
@@ -82,6 +83,7 @@ void ls_config_defaults(ls_config_t *cfg)
     snprintf(cfg->connection_rate, sizeof(cfg->connection_rate), "20/s");
     cfg->connection_burst = 20;
     snprintf(cfg->lmdb_sync, sizeof(cfg->lmdb_sync), "deferred");
+    cfg->lmdb_resident_mb = 32;
     cfg->worker_processes = 0;
     cfg->removal_min_ratio_pct = 50;
     cfg->state_retention_s = 86400; /* Kafka's default delete.retention.ms */

@@ -44,6 +44,7 @@ typedef struct ls_config {
     char connection_rate[32];            /* worker.connection_rate: requests per connection, "N/s", "N/min", "N/h", 0 = unlimited */
     int connection_burst;                /* worker.connection_burst: requests a connection may make at once after idling */
     char integration_rates[1024];        /* worker.integration_rates: "type=RATE,...,*=RATE" per worker process, "" = none */
+    int lmdb_resident_mb;                /* worker.lmdb_resident_mb: trim the map's resident pages above this (0 = never) */
     char lmdb_sync[16];                  /* worker.lmdb_sync: deferred (sync every second, reboot guard) | always */
     char group_id[128];                  /* worker.group_id */
     int worker_processes;                /* worker.processes: children forked by the supervisor (0 = one per core) */

@@ -28,6 +28,7 @@
  * processes that start together after a reboot cannot delete a file that a
  * sibling has just created and opened.
  */
+#define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED) */
 #include "ls_store.h"
 #include "ls_err.h"
 #include "ls_log.h"
@@ -39,10 +40,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define KEY_MAX 511 /* LMDB's default max key size */
+#define TRIM_EVERY 8192 /* records walked between two looks at the resident map (ls_store_trim_map) */
 #define BOOT_ID_LEN 36 /* a UUID: 8-4-4-4-12 hex digits */
 
 static const char *boot_id_path = "/proc/sys/kernel/random/boot_id";
@@ -55,6 +59,7 @@ struct ls_store {
     int discarded;   /* open deleted the files: unsynced writes before a reboot */
     char *dir, *marker, *marker_tmp;   /* owned */
     char boot_id[BOOT_ID_LEN + 2];     /* "<uuid>\n", or "" when unreadable */
+    size_t resident_max;               /* ls_store_set_resident_max(); 0 = never trim */
 };
 
 struct ls_store_reader {
@@ -521,12 +526,15 @@ int ls_store_reader_foreach(ls_store_reader_t *r, int partition, const char *con
         return LS_EIO;
     MDB_val k = {(size_t)pl, prefix}, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE), out = LS_OK;
+    unsigned long walked = 0;
     while (rc == 0 && k.mv_size > (size_t)pl && memcmp(k.mv_data, prefix, (size_t)pl) == 0) {
         size_t il = k.mv_size - (size_t)pl;
         memcpy(id, (const char *)k.mv_data + pl, il);
         id[il] = '\0';
         if ((out = cb(id, v.mv_data, v.mv_size, ud)) != 0)
             break;
+        if (++walked % TRIM_EVERY == 0) /* a long walk touches the whole range: keep it from staying resident */
+            ls_store_trim_map(r->st);
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
@@ -799,4 +807,71 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
     if (rc != 0)
         snprintf(errstr, errsz, "lmdb wipe of partition %d failed: %s", partition, mdb_strerror(rc));
     return map_err(rc);
+}
+
+/* RssFile of this process in bytes (file-backed resident pages), -1 when unknown. */
+static long long rss_file_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[128];
+    long long kb = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "RssFile: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+/* Where LMDB mapped data.mdb (mdb_env_info's me_mapaddr is only set with MDB_FIXEDMAP): the
+ * mapping of /proc/self/maps with the file's inode. */
+static int find_map(ls_store_t *st, void **addr, size_t *len)
+{
+    char path[4096], line[4352];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", st->dir);
+    if (stat(path, &sb) != 0)
+        return LS_EIO;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return LS_EIO;
+    int rc = LS_ENOTFOUND;
+    while (rc != LS_OK && fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, ino;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &min, &ino) == 5 &&
+            ino == (unsigned long)sb.st_ino && maj == major(sb.st_dev) && min == minor(sb.st_dev)) {
+            *addr = (void *)lo;
+            *len = hi - lo;
+            rc = LS_OK;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+void ls_store_set_resident_max(ls_store_t *st, size_t max_bytes)
+{
+    st->resident_max = max_bytes;
+}
+
+int ls_store_trim_map(ls_store_t *st)
+{
+    if (st->resident_max == 0)
+        return 0;
+    long long rss = rss_file_bytes();
+    if (rss < 0 || (unsigned long long)rss <= st->resident_max)
+        return 0;
+    void *addr;
+    size_t len;
+    if (find_map(st, &addr, &len) != LS_OK)
+        return 0;
+    /* The map is a shared read-only file mapping: dropping its page-table entries loses nothing,
+     * the next access maps the page again from the page cache (a minor fault). */
+    if (madvise(addr, len, MADV_DONTNEED) != 0) {
+        ls_warn("madvise(MADV_DONTNEED) of the lmdb map failed: %s", strerror(errno));
+        return 0;
+    }
+    return 1;
 }

@@ -103,6 +103,23 @@ int ls_store_is_deferred(const ls_store_t *st);
  */
 void ls_store_destroy(ls_store_t *st);
 
+/**
+ * Bound the LMDB map's share of the process's resident memory at max_bytes
+ * (0, the default, = never): ls_store_trim_map() compares the process's
+ * file-backed resident memory (RssFile: the touched pages of the map, plus
+ * its binaries) with it and, when over, drops the map's pages from the
+ * process's page tables (madvise MADV_DONTNEED on the shared read-only map;
+ * the data stays in the kernel's page cache and the next access maps it
+ * again: a minor fault). ls_store_reader_foreach() also calls it every
+ * 8192 records, so a walk over a large connection does not leave it all
+ * resident. Safe at any time, also inside a transaction: the contents seen
+ * through the map never change.
+ */
+void ls_store_set_resident_max(ls_store_t *st, size_t max_bytes);
+
+/** See ls_store_set_resident_max(). @return 1 when the map was trimmed, else 0. */
+int ls_store_trim_map(ls_store_t *st);
+
 /** Tests only: read the boot id from path instead (NULL restores the default). Not thread-safe. */
 void ls_store_set_boot_id_path_for_test(const char *path);
 

@@ -55,6 +55,7 @@ typedef enum { SLOT_WAITING, SLOT_RUNNING, SLOT_DONE } slot_state_t;
 
 typedef struct slot {
     ls_job_t job;
+    char scope[2 * LS_STR_MAX + 2]; /* ls_job_scope(&job) */
     int partition;
     int64_t offset;
     slot_state_t state;
@@ -68,7 +69,7 @@ typedef struct worker {
     ls_consumer_t *consumer;
     ls_sync_ctx_t sync;
     char topic_jobs[128], topic_status[128], topic_dlq[128];
-    uint64_t jobs_ok, jobs_failed, jobs_dead, jobs_abandoned, jobs_skipped;
+    uint64_t jobs_ok, jobs_failed, jobs_dead, jobs_abandoned, jobs_skipped, map_trims;
     ls_strmap_t *ran;                 /* scope -> ran_t: when its last successful jobs started */
     ls_restore_ctx_t restore;
     int *unrestored;                  /* assigned partitions still paused, waiting for their restore */
@@ -210,6 +211,7 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
         ls_error("worker cannot start: %s", w->sync.limiter ? "out of memory" : err);
         return LS_EINVAL;
     }
+    ls_store_set_resident_max(w->sync.store, (size_t)cfg->lmdb_resident_mb << 20);
     w->restore.store = w->sync.store;
     w->restore.producer = w->sync.producer;
     int pj = ls_producer_partition_count(w->sync.producer, w->topic_jobs, 10000);
@@ -295,8 +297,8 @@ static int is_full(const char *mode)
  */
 static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
 {
-    char scope[2 * LS_STR_MAX + 2], t1[LS_TIME_BUFSZ], t2[LS_TIME_BUFSZ];
-    ls_job_scope(&s->job, scope, sizeof(scope));
+    char t1[LS_TIME_BUFSZ], t2[LS_TIME_BUFSZ];
+    const char *scope = s->scope;
     const ran_t *r = ls_strmap_get(w->ran, scope);
     int64_t covered = !r ? 0 : is_full(s->job.mode) ? r->full_started_ms : r->ok_started_ms;
     if (covered > s->job.scheduled_at) {
@@ -306,12 +308,10 @@ static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
         return 1;
     }
     for (const slot_t *o = s->next; o; o = o->next) {
-        char oscope[2 * LS_STR_MAX + 2];
         if (o->state != SLOT_WAITING || o->job.scheduled_at < s->job.scheduled_at ||
             (is_full(s->job.mode) && !is_full(o->job.mode)))
             continue;
-        ls_job_scope(&o->job, oscope, sizeof(oscope));
-        if (strcmp(oscope, scope) == 0) {
+        if (strcmp(o->scope, scope) == 0) {
             snprintf(why, whysz, "duplicate: job \"%.200s\" of the same scope, scheduled at %s, waits behind it",
                      o->job.job_id, ls_time_format(o->job.scheduled_at, t1));
             return 1;
@@ -370,7 +370,7 @@ static void start_jobs(worker_t *w, int64_t now)
             continue;
         }
         if (ls_limiter_saturated(w->sync.limiter))
-            continue;
+            break; /* no job may start until a request of the process ends */
         int busy = 0;
         for (slot_t *o = w->head; o && !busy; o = o->next)
             busy = o != s && o->state == SLOT_RUNNING && same_connection(o, s);
@@ -477,6 +477,8 @@ static void take_message(worker_t *w, ls_kmsg_t *m)
     if (ls_job_decode(m->value, m->len, &s->job, why, sizeof(why)) != LS_OK) {
         dead_letter(w, m, why);
         s->state = SLOT_DONE;
+    } else {
+        ls_job_scope(&s->job, s->scope, sizeof(s->scope));
     }
     if (w->tail)
         w->tail->next = s;
@@ -519,13 +521,16 @@ static int wait_budget(const worker_t *w, int max_ms)
     return due <= now ? 0 : (int)(due - now);
 }
 
-/* Flush deferred LMDB commits (a no-op when nothing is unsynced); once a second from the loop. */
+/* Once a second from the loop: flush deferred LMDB commits (a no-op when nothing is unsynced), and
+ * keep the map's resident pages under worker.lmdb_resident_mb. */
 static void sync_store(worker_t *w)
 {
     char err[256];
     w->next_sync_at = ls_time_mono_ms() + STORE_SYNC_MS;
     if (ls_store_sync(w->sync.store, err, sizeof(err)) != LS_OK)
         ls_warn("%s; the local store stays marked unsynced (after a reboot it is restored from the changelog)", err);
+    if (ls_store_trim_map(w->sync.store))
+        w->map_trims++;
 }
 
 /*
@@ -597,9 +602,9 @@ int ls_worker_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
         log_limiter(&w);
     if (rc == LS_OK)
         ls_info("worker stopping: jobs ok=%llu failed=%llu skipped=%llu dead-lettered=%llu abandoned=%llu; "
-                "restored partitions=%llu records=%llu wipes=%llu changelog records skipped=%llu",
+                "lmdb map trims=%llu; restored partitions=%llu records=%llu wipes=%llu changelog records skipped=%llu",
                 (unsigned long long)w.jobs_ok, (unsigned long long)w.jobs_failed, (unsigned long long)w.jobs_skipped,
-                (unsigned long long)w.jobs_dead, (unsigned long long)w.jobs_abandoned,
+                (unsigned long long)w.jobs_dead, (unsigned long long)w.jobs_abandoned, (unsigned long long)w.map_trims,
                 (unsigned long long)w.restore.partitions, (unsigned long long)w.restore.records,
                 (unsigned long long)w.restore.wipes, (unsigned long long)w.restore.skipped);
     close_clients(&w);

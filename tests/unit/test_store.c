@@ -521,6 +521,70 @@ static void test_marker_across_processes(void)
     cleanup(st);
 }
 
+static long rss_file_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    long kb = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "RssFile: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static int count_cb(const char *id, const uint8_t *state, size_t len, void *ud)
+{
+    (void)id;
+    *(long *)ud += state[0] + (long)len; /* read the value: its page is mapped */
+    return 0;
+}
+
+/* Trimming the map drops its pages from the process (RssFile falls) and loses nothing. */
+static void test_trim_map(void)
+{
+    ls_store_t *st = fresh(256);
+    char err[256], id[32];
+    static uint8_t val[120];
+    ls_store_put_t puts[500];
+    char ids[500][32];
+    for (int page = 0; page < 100; page++) {
+        for (int i = 0; i < 500; i++) {
+            snprintf(ids[i], sizeof(ids[i]), "act-%06d", page * 500 + i);
+            val[0] = (uint8_t)i;
+            puts[i] = (ls_store_put_t){ids[i], val, sizeof(val)};
+        }
+        CU_ASSERT_EQUAL_FATAL(ls_store_commit_page(st, 1, "conn", puts, 500, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    }
+    long sum = 0;
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 1, "conn", count_cb, &sum), LS_OK);
+    ls_store_reader_destroy(r);
+    long before = rss_file_kb();
+    CU_ASSERT_EQUAL(ls_store_trim_map(st), 0);                         /* default: never */
+    ls_store_set_resident_max(st, (size_t)1 << 40);
+    CU_ASSERT_EQUAL(ls_store_trim_map(st), 0);                         /* under the bound */
+    ls_store_set_resident_max(st, 1);
+    CU_ASSERT_EQUAL(ls_store_trim_map(st), 1);
+    long after = rss_file_kb();
+    CU_ASSERT(before > 0 && after >= 0);
+    CU_ASSERT(before - after >= 4000); /* 50,000 x ~140 bytes of map pages were resident */
+    /* every record still reads the same */
+    long sum2 = 0;
+    r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 1, "conn", count_cb, &sum2), LS_OK);
+    snprintf(id, sizeof(id), "act-%06d", 49999);
+    const uint8_t *p;
+    size_t n;
+    CU_ASSERT_EQUAL(ls_store_reader_get(r, 1, "conn", id, &p, &n), LS_OK);
+    CU_ASSERT_EQUAL(n, sizeof(val));
+    ls_store_reader_destroy(r);
+    CU_ASSERT_EQUAL(sum, sum2);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 50000);
+    cleanup(st);
+}
+
 static CU_TestInfo tests[] = {
     {"put, get, partitions, checkpoints", test_put_get},
     {"map full fails the page atomically", test_map_full},
@@ -535,6 +599,7 @@ static CU_TestInfo tests[] = {
     {"process crash without sync: commits kept", test_process_crash_keeps},
     {"no boot id: durable, and any marker discards", test_no_boot_id},
     {"marker protocol across processes", test_marker_across_processes},
+    {"trim the map's resident pages", test_trim_map},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"store", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
