@@ -477,67 +477,12 @@ static char *put_number(char *p, double d)
     return put_real(p, d);
 }
 
-static char *put_digits(char *p, unsigned v, int width)
-{
-    for (int k = width - 1; k >= 0; k--) {
-        p[k] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return p + width;
-}
-
-/*
- * An instant as a JSON string: ls_time_format()'s bytes. ls_time_format
- * spends over 100 ns in snprintf and an event has up to nine instants, so years 0000-9999 (every instant ls_time_parse accepts) are
- * written here with the same floor division and Hinnant civil_from_days;
- * other instants (only from packed or hand-made records) go through
- * ls_time_format itself. The unit tests compare both on random int64s.
- */
-#define MS_PER_DAY INT64_C(86400000)
-#define DAYS_0000_01_01 INT64_C(-719528)
-#define DAYS_10000_01_01 INT64_C(2932897)
-
+/* An instant as a JSON string: ls_time_format()'s bytes, written in place
+ * (the characters never need escaping). */
 static char *put_time(char *p, int64_t ms)
 {
-    int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
-    if (rem < 0) {
-        rem += MS_PER_DAY;
-        days--;
-    }
     *p++ = '"';
-    if (days < DAYS_0000_01_01 || days >= DAYS_10000_01_01) {
-        char buf[LS_TIME_BUFSZ];
-        size_t n = strlen(ls_time_format(ms, buf));
-        memcpy(p, buf, n);
-        p += n;
-    } else {
-        int64_t z = days + 719468;
-        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-        int64_t doe = z - era * 146097;
-        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        int64_t mp = (5 * doy + 2) / 153;
-        unsigned d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-        unsigned m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-        unsigned y = (unsigned)(era * 400 + yoe + (m <= 2));
-        unsigned msec = (unsigned)(rem % 1000), secs = (unsigned)(rem / 1000);
-        p = put_digits(p, y, 4);
-        *p++ = '-';
-        p = put_digits(p, m, 2);
-        *p++ = '-';
-        p = put_digits(p, d, 2);
-        *p++ = 'T';
-        p = put_digits(p, secs / 3600, 2);
-        *p++ = ':';
-        p = put_digits(p, secs / 60 % 60, 2);
-        *p++ = ':';
-        p = put_digits(p, secs % 60, 2);
-        if (msec != 0) {
-            *p++ = '.';
-            p = put_digits(p, msec, 3);
-        }
-        *p++ = 'Z';
-    }
+    p += ls_time_write(ms, p);
     *p++ = '"';
     return p;
 }

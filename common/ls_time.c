@@ -7,6 +7,13 @@
  * strict: fixed-width fields, 'T' or 't' separator, 1-9 fraction digits
  * (truncated to milliseconds), a mandatory 'Z'/'z' or +hh:mm/-hh:mm offset,
  * no leap seconds and nothing after the offset.
+ *
+ * Formatting writes the digits itself instead of calling snprintf: it is on
+ * the change-event hot path (up to nine instants an event), where printf's
+ * format parsing cost several times the arithmetic. The bytes are those of
+ * "%04" PRId64 "-%02d-%02dT%02d:%02d:%02d" plus ".%03dZ" or "Z", for every
+ * int64; only years outside 0000-9999 still go through snprintf
+ * (tests/unit/test_time.c keeps the all-snprintf version as a reference).
  */
 #include "ls_time.h"
 #include "ls_err.h"
@@ -14,6 +21,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #define MS_PER_DAY INT64_C(86400000)
@@ -145,7 +153,32 @@ int ls_time_parse(const char *s, int64_t *ms_out)
     return LS_OK;
 }
 
-char *ls_time_format(int64_t ms, char *buf)
+/* v in exactly width decimal digits, zero-padded (v < 10^width). */
+static char *put_digits(char *p, unsigned v, int width)
+{
+    for (int k = width - 1; k >= 0; k--) {
+        p[k] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/* The year as printf's "%04" PRId64 writes it: four digits for 0000-9999
+ * (every year ls_time_parse accepts), else snprintf's "-001", "10000",
+ * "-292275055" for instants only a corrupt or hand-made value can hold. */
+static char *put_year(char *p, int64_t y)
+{
+    if (y >= 0 && y <= 9999)
+        return put_digits(p, (unsigned)y, 4);
+    char tmp[24]; /* an int64 is at most 20 characters */
+    int n = snprintf(tmp, sizeof(tmp), "%04" PRId64, y);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        n = 0; /* not reached */
+    memcpy(p, tmp, (size_t)n);
+    return p + n;
+}
+
+size_t ls_time_write(int64_t ms, char *out)
 {
     /* Floor division so instants before 1970 format correctly. */
     int64_t days = ms / MS_PER_DAY;
@@ -157,16 +190,29 @@ char *ls_time_format(int64_t ms, char *buf)
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    int msec = (int)(rem % 1000);
-    int secs = (int)(rem / 1000);
-    int n = snprintf(buf, LS_TIME_BUFSZ, "%04" PRId64 "-%02d-%02dT%02d:%02d:%02d",
-                     y, m, d, secs / 3600, secs / 60 % 60, secs % 60);
-    if (n < 0 || n >= LS_TIME_BUFSZ - 5)
-        return buf; /* unreachable for int64 ms; truncated but terminated */
-    if (msec != 0)
-        snprintf(buf + n, (size_t)(LS_TIME_BUFSZ - n), ".%03dZ", msec);
-    else
-        snprintf(buf + n, (size_t)(LS_TIME_BUFSZ - n), "Z");
+    unsigned msec = (unsigned)(rem % 1000), secs = (unsigned)(rem / 1000);
+    char *p = put_year(out, y);
+    *p++ = '-';
+    p = put_digits(p, (unsigned)m, 2);
+    *p++ = '-';
+    p = put_digits(p, (unsigned)d, 2);
+    *p++ = 'T';
+    p = put_digits(p, secs / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, secs / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, secs % 60, 2);
+    if (msec != 0) {
+        *p++ = '.';
+        p = put_digits(p, msec, 3);
+    }
+    *p++ = 'Z';
+    return (size_t)(p - out);
+}
+
+char *ls_time_format(int64_t ms, char *buf)
+{
+    buf[ls_time_write(ms, buf)] = '\0';
     return buf;
 }
 

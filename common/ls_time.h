@@ -31,6 +31,15 @@ int ls_time_parse(const char *s, int64_t *ms_out);
  */
 char *ls_time_format(int64_t ms, char *buf);
 
+/**
+ * ls_time_format()'s characters for ms written to out without a terminating
+ * NUL, for writers that fill a larger buffer in place. Any int64 is
+ * accepted: years outside 0000-9999 are written like printf's "%04lld"
+ * ("-001", "10000"). out must hold LS_TIME_BUFSZ - 1 bytes.
+ * @return the number of bytes written (at most LS_TIME_BUFSZ - 1)
+ */
+size_t ls_time_write(int64_t ms, char *out);
+
 /** Wall clock now, in ms since the epoch (CLOCK_REALTIME). */
 int64_t ls_time_now_ms(void);
 
