@@ -12,8 +12,9 @@
  * consumer while there is room for more slots.
  *
  * Order per job (design-brief section 3): the job's pages are delivered and
- * stored one by one, then its status record is produced and awaited, then
- * the slot is done. Offsets are committed per partition only up to the
+ * stored one by one, then its status record is produced (the slot is
+ * REPORTING, the loop goes on), and once it is acknowledged the slot is
+ * done. Offsets are committed per partition only up to the
  * first slot of that partition that is not done, so a commit never passes
  * unfinished work. A job that failed upstream is reported and done (the
  * coordinator schedules the next attempt); a job that failed on Kafka or
@@ -49,9 +50,10 @@
 #define RERUN_PAUSE_MS 2000
 #define RESTORE_RETRY_MS 5000
 #define STORE_SYNC_MS 1000
+#define REPORT_TIMEOUT_MS 30000
 
 /* One consumed job message. */
-typedef enum { SLOT_WAITING, SLOT_RUNNING, SLOT_DONE } slot_state_t;
+typedef enum { SLOT_WAITING, SLOT_RUNNING, SLOT_REPORTING, SLOT_DONE } slot_state_t;
 
 typedef struct slot {
     ls_job_t job;
@@ -61,6 +63,9 @@ typedef struct slot {
     slot_state_t state;
     int64_t not_before;         /* monotonic ms: a re-run waits until then */
     ls_sync_job_t *sj;          /* SLOT_RUNNING */
+    ls_status_t *st;            /* SLOT_REPORTING: the outcome whose status record is in flight */
+    ls_batch_t *rb;             /* ... and its delivery (heap: librdkafka points at it) */
+    int64_t report_deadline;    /* monotonic ms */
     struct slot *next;
 } slot_t;
 
@@ -86,11 +91,28 @@ typedef struct ran {
     int64_t ok_started_ms, full_started_ms;
 } ran_t;
 
+/* Release a slot's status delivery (waiting for its delivery report if one is still due). */
+static void drop_report(worker_t *w, slot_t *s)
+{
+    if (s->rb && s->rb->pending > 0) {
+        char err[256];
+        ls_producer_wait(w->sync.producer, s->rb, 10000, err, sizeof(err));
+    }
+    if (s->rb && s->rb->pending > 0)
+        ls_warn("status of job \"%s\" still unacknowledged; its batch is leaked", s->job.job_id);
+    else
+        free(s->rb);
+    free(s->st);
+    s->rb = NULL;
+    s->st = NULL;
+}
+
 static void slot_free(worker_t *w, slot_t *s)
 {
     if (s->state == SLOT_RUNNING)
         w->n_running--;
     ls_sync_job_destroy(s->sj);
+    drop_report(w, s);
     free(s);
     w->n_slots--;
 }
@@ -239,24 +261,61 @@ static void close_clients(worker_t *w)
     ls_strmap_destroy(w->ran);
 }
 
-/* Produce the status record and wait for it. */
-static int report(worker_t *w, const ls_job_t *job, const ls_status_t *st)
+/*
+ * Produce the status record of slot s (outcome st): the slot is REPORTING
+ * until it is acknowledged (poll_report). Offsets never pass a slot that is
+ * not done, so a status lost with the process is reported by the re-run.
+ */
+static int report(worker_t *w, slot_t *s, const ls_status_t *st)
 {
-    char scope[2 * LS_STR_MAX + 2], err[256];
-    char *v = ls_status_encode(job, st);
-    if (!v)
+    char *v = ls_status_encode(&s->job, st);
+    if (!v || (!s->st && !(s->st = malloc(sizeof(*s->st)))) || (!s->rb && !(s->rb = malloc(sizeof(*s->rb))))) {
+        free(v);
+        ls_error("out of memory reporting job \"%s\"", s->job.job_id);
         return LS_ENOMEM;
-    ls_job_scope(job, scope, sizeof(scope));
-    ls_batch_t b;
-    ls_batch_init(&b);
-    int rc = ls_producer_send(w->sync.producer, w->topic_status, -1, scope, strlen(scope), v,
-                              strlen(v), NULL, 0, &b, 0);
+    }
+    *s->st = *st;
+    ls_batch_init(s->rb);
+    int rc = ls_producer_send(w->sync.producer, w->topic_status, -1, s->scope, strlen(s->scope), v, strlen(v),
+                              NULL, 0, s->rb, 0);
     free(v);
-    if (rc == LS_OK)
-        rc = ls_producer_wait(w->sync.producer, &b, 30000, err, sizeof(err));
-    if (rc != LS_OK)
-        ls_error("status of job \"%s\" not delivered: %s", job->job_id, err);
-    return rc;
+    if (rc != LS_OK) {
+        ls_error("status of job \"%s\" not produced: %s", s->job.job_id, ls_strerror(rc));
+        return rc;
+    }
+    s->state = SLOT_REPORTING;
+    s->report_deadline = ls_time_mono_ms() + REPORT_TIMEOUT_MS;
+    return LS_OK;
+}
+
+static void note_ran(worker_t *w, const ls_job_t *job, const ls_status_t *st);
+
+/* A REPORTING slot: done once its status is acknowledged; a failed delivery runs the job again. */
+static void poll_report(worker_t *w, slot_t *s)
+{
+    char err[256];
+    int rc = ls_producer_poll_batch(w->sync.producer, s->rb, err, sizeof(err));
+    if (rc == 1 && ls_time_mono_ms() < s->report_deadline)
+        return;
+    w->dirty = 1;
+    if (rc == 0) {
+        if (s->st->skipped)
+            w->jobs_skipped++;
+        else if (s->st->ok)
+            w->jobs_ok++;
+        else
+            w->jobs_failed++;
+        if (s->st->ok && !s->st->skipped)
+            note_ran(w, &s->job, s->st);
+        s->state = SLOT_DONE;
+        return;
+    }
+    if (rc == 1)
+        snprintf(err, sizeof(err), "not acknowledged within %d ms", REPORT_TIMEOUT_MS);
+    ls_error("status of job \"%s\" not delivered: %s; the job will run again", s->job.job_id, err);
+    drop_report(w, s);
+    s->state = SLOT_WAITING;
+    s->not_before = ls_time_mono_ms() + RERUN_PAUSE_MS;
 }
 
 static void dead_letter(worker_t *w, const ls_kmsg_t *m, const char *why)
@@ -334,8 +393,6 @@ static void note_ran(worker_t *w, const ls_job_t *job, const ls_status_t *st)
         r->full_started_ms = st->started_at;
 }
 
-static int report(worker_t *w, const ls_job_t *job, const ls_status_t *st);
-
 /* Report a stale or duplicate job as skipped without running it; the slot is done once that is delivered. */
 static void skip_job(worker_t *w, slot_t *s, const char *why)
 {
@@ -345,13 +402,8 @@ static void skip_job(worker_t *w, slot_t *s, const char *why)
     st.started_at = st.finished_at = ls_time_now_ms();
     snprintf(st.skip_reason, sizeof(st.skip_reason), "%s", why);
     ls_info("job \"%s\" skipped: %s", s->job.job_id, why);
-    if (report(w, &s->job, &st) != LS_OK) {
+    if (report(w, s, &st) != LS_OK)
         s->not_before = ls_time_mono_ms() + RERUN_PAUSE_MS;
-        return;
-    }
-    w->jobs_skipped++;
-    s->state = SLOT_DONE;
-    w->dirty = 1;
 }
 
 /*
@@ -388,7 +440,7 @@ static void start_jobs(worker_t *w, int64_t now)
     }
 }
 
-/* A running job reached its outcome: report it (done) or schedule a re-run. */
+/* A running job reached its outcome: report it (done once delivered) or schedule a re-run. */
 static void finish_job(worker_t *w, slot_t *s)
 {
     ls_status_t st;
@@ -404,16 +456,8 @@ static void finish_job(worker_t *w, slot_t *s)
                (unsigned long long)st.records, (unsigned long long)st.rejected,
                (unsigned long long)st.events, (unsigned long long)st.requests,
                st.ok ? "" : ": ", st.error);
-        if (report(w, &s->job, &st) == LS_OK) {
-            if (st.ok)
-                note_ran(w, &s->job, &st);
-            if (st.ok)
-                w->jobs_ok++;
-            else
-                w->jobs_failed++;
-            s->state = SLOT_DONE;
+        if (report(w, s, &st) == LS_OK)
             return;
-        }
     } else {
         ls_error("job \"%s\" will run again: %s", s->job.job_id, st.error);
     }
@@ -499,6 +543,8 @@ static void step_jobs(worker_t *w)
         ls_sync_job_on_xfer(ud, x);
     int64_t now = ls_time_mono_ms();
     for (slot_t *s = w->head; s; s = s->next) {
+        if (s->state == SLOT_REPORTING)
+            poll_report(w, s);
         if (s->state != SLOT_RUNNING)
             continue;
         ls_sync_job_poll(s->sj);
@@ -513,8 +559,10 @@ static int wait_budget(const worker_t *w, int max_ms)
 {
     int64_t now = ls_time_mono_ms(), due = now + max_ms;
     for (const slot_t *s = w->head; s; s = s->next) {
-        int64_t t = s->state == SLOT_RUNNING ? ls_sync_job_timer(s->sj)
-                    : s->state == SLOT_WAITING ? s->not_before : 0;
+        int64_t t = s->state == SLOT_RUNNING     ? ls_sync_job_timer(s->sj)
+                    : s->state == SLOT_WAITING   ? s->not_before
+                    : s->state == SLOT_REPORTING ? s->report_deadline
+                                                 : 0;
         if (t && t < due)
             due = t;
     }
