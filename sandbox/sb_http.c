@@ -406,7 +406,8 @@ static void sb_api(sb_http_t *h, struct MHD_Connection *conn, const char *method
     sb_faults_match(h->faults, lms ? segs[1] : NULL, kind, &hit);
     sb_sleep_ms(h, hit.sleep_ms + (lms ? h->latency_ms : 0));
     if (hit.action == SB_FAULT_STATUS) {
-        sb_reply_msg(r, hit.status, hit.status == 429 ? "Too many requests to Unified.to" : "sandbox fault");
+        /* a 429 fault is one connection's upstream saying no (a vendor limit), not Unified's own limit */
+        sb_reply_msg(r, hit.status, hit.status == 429 ? "rate limited by the LMS (sandbox fault)" : "sandbox fault");
         r->retry_after = hit.retry_after;
         return;
     }

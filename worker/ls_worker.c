@@ -82,7 +82,7 @@ typedef struct worker {
     int64_t restore_retry_at;   /* monotonic ms */
     int64_t next_sync_at;       /* monotonic ms: flush the LMDB commits since the last flush (worker.lmdb_sync) */
     slot_t *head, *tail;        /* every held job message, in consumption order */
-    size_t n_slots, n_running;
+    size_t n_slots, n_running, n_done; /* held, running, done (kept only until the offset commit passes them) */
     int dirty;                  /* a slot changed: look for jobs to start and offsets to commit */
 } worker_t;
 
@@ -111,6 +111,8 @@ static void slot_free(worker_t *w, slot_t *s)
 {
     if (s->state == SLOT_RUNNING)
         w->n_running--;
+    if (s->state == SLOT_DONE)
+        w->n_done--;
     ls_sync_job_destroy(s->sj);
     drop_report(w, s);
     free(s);
@@ -308,6 +310,7 @@ static void poll_report(worker_t *w, slot_t *s)
         if (s->st->ok && !s->st->skipped)
             note_ran(w, &s->job, s->st);
         s->state = SLOT_DONE;
+        w->n_done++;
         return;
     }
     if (rc == 1)
@@ -521,6 +524,7 @@ static void take_message(worker_t *w, ls_kmsg_t *m)
     if (ls_job_decode(m->value, m->len, &s->job, why, sizeof(why)) != LS_OK) {
         dead_letter(w, m, why);
         s->state = SLOT_DONE;
+        w->n_done++;
     } else {
         ls_job_scope(&s->job, s->scope, sizeof(s->scope));
     }
@@ -588,12 +592,15 @@ static void sync_store(worker_t *w)
  */
 static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
 {
-    size_t max_slots = (size_t)w->cfg->max_in_flight * 2;
+    /* Consume while fewer than 2 x max_in_flight jobs are not done. Done slots are held only
+     * until the partition's offset commit passes them; a long job (a stalled upstream) at the
+     * head of its partition keeps the done ones behind it, so they are bounded apart. */
+    size_t max_active = (size_t)w->cfg->max_in_flight * 2, max_held = (size_t)w->cfg->max_in_flight * 64;
     int kfd = ls_producer_event_fd(w->sync.producer);
     while (!*stop) {
         if (w->n_unrestored && ls_time_mono_ms() >= w->restore_retry_at)
             restore_pending(w);
-        for (int i = 0; w->n_slots < max_slots && i < 64 && !*stop; i++) {
+        for (int i = 0; w->n_slots - w->n_done < max_active && w->n_slots < max_held && i < 64 && !*stop; i++) {
             ls_kmsg_t m;
             int budget = i || w->n_slots ? 0 : wait_budget(w, w->n_unrestored ? 100 : 500);
             if (ls_consumer_poll(w->consumer, budget, &m) != LS_OK)
