@@ -11,6 +11,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -34,11 +35,12 @@ struct ls_reader {
     rd_kafka_t *rk;
 };
 
-/* Message opaque: batch plus whether to track the offset (low bit). */
-typedef struct msg_ctx {
-    ls_batch_t *batch;
-    int track;
-} msg_ctx_t;
+/* Message opaque: the batch pointer with the low bit set when the message's offset is tracked
+ * (a batch is at least pointer-aligned, so the bit is free): no allocation per message. */
+static void *msg_tag(ls_batch_t *b, int track)
+{
+    return b ? (void *)((uintptr_t)b | (track ? 1u : 0u)) : NULL;
+}
 
 void ls_batch_init(ls_batch_t *b)
 {
@@ -54,10 +56,11 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    msg_ctx_t *ctx = m->_private;
-    if (!ctx)
+    uintptr_t tag = (uintptr_t)m->_private;
+    if (!tag)
         return;
-    ls_batch_t *b = ctx->batch;
+    ls_batch_t *b = (ls_batch_t *)(tag & ~(uintptr_t)1);
+    int track = (int)(tag & 1u);
     b->pending--;
     if (m->err) {
         if (b->failed++ == 0)
@@ -65,10 +68,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                      rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
     } else {
         b->delivered++;
-        if (ctx->track && m->offset + 1 > b->tracked_next_offset)
+        if (track && m->offset + 1 > b->tracked_next_offset)
             b->tracked_next_offset = m->offset + 1;
     }
-    free(ctx);
 }
 
 static rd_kafka_conf_t *base_conf(const ls_config_t *cfg, char *errstr, size_t errsz)
@@ -173,19 +175,20 @@ typedef struct held_msg {
     rd_kafka_headers_t *hdrs;
 } held_msg_t;
 
-/* Produce (copying payload and key), waiting while the local queue is full.
- * hdrs is owned by librdkafka on success, by the caller on failure. */
+/* Produce (the key is copied; the value is copied with RD_KAFKA_MSG_F_COPY, or taken over with
+ * RD_KAFKA_MSG_F_FREE), waiting while the local queue is full. hdrs (and an F_FREE value) are
+ * owned by librdkafka on success, by the caller on failure. */
 static rd_kafka_resp_err_t produce_raw(ls_producer_t *p, const char *topic, int partition,
                                        const void *key, size_t key_len, const void *value, size_t len,
-                                       rd_kafka_headers_t *hdrs, msg_ctx_t *ctx)
+                                       rd_kafka_headers_t *hdrs, void *opaque, int value_flag)
 {
     rd_kafka_resp_err_t err;
     for (;;) {
         err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_MSGFLAGS(value_flag),
                                 RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len),
-                                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(ctx), RD_KAFKA_V_END);
+                                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return err;
         rd_kafka_poll(p->rk, 100);
@@ -246,21 +249,11 @@ int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
             rd_kafka_headers_destroy(hdrs);
         return rc;
     }
-    msg_ctx_t *ctx = NULL;
-    if (batch) {
-        if (!(ctx = malloc(sizeof(*ctx)))) {
-            if (hdrs)
-                rd_kafka_headers_destroy(hdrs);
-            return LS_ENOMEM;
-        }
-        ctx->batch = batch;
-        ctx->track = track;
-    }
-    rd_kafka_resp_err_t err = produce_raw(p, topic, partition, key, key_len, value, len, hdrs, ctx);
+    rd_kafka_resp_err_t err = produce_raw(p, topic, partition, key, key_len, value, len, hdrs,
+                                          msg_tag(batch, track), RD_KAFKA_MSG_F_COPY);
     if (err) {
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
-        free(ctx);
         ls_error("produce to \"%s\" failed: %s", topic, rd_kafka_err2str(err));
         return err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
                        err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
@@ -283,17 +276,18 @@ static void release_held(ls_producer_t *p, ls_batch_t *b)
     int others_ok = b->failed == 0 && b->pending == (int)b->n_held;
     for (size_t i = 0; i < b->n_held; i++) {
         held_msg_t *h = &((held_msg_t *)b->held)[i];
-        msg_ctx_t *ctx = others_ok ? malloc(sizeof(*ctx)) : NULL;
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__STATE;
-        if (ctx) {
-            *ctx = (msg_ctx_t){b, 1};
-            err = produce_raw(p, h->topic, h->partition, h->key, h->key_len, h->value, h->len, h->hdrs, ctx);
-            if (!err)
-                h->hdrs = NULL; /* owned by librdkafka now */
+        if (others_ok) {
+            err = produce_raw(p, h->topic, h->partition, h->key, h->key_len, h->value, h->len, h->hdrs,
+                              msg_tag(b, 1), h->len ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY);
+            if (!err) {
+                h->hdrs = NULL; /* owned by librdkafka now, and so is a non-empty value */
+                if (h->len)
+                    h->value = NULL;
+            }
         }
         if (err) {
             char why[256];
-            free(ctx);
             b->pending--;
             snprintf(why, sizeof(why), others_ok ? "produce to %s [%d] failed: %s"
                                                  : "changelog record for %s [%d] not produced: %s",
