@@ -222,6 +222,7 @@ struct ls_http_multi {
     ls_http_xfer_t *free_list;
     ls_http_xfer_t *done_head, *done_tail;
     size_t running;
+    int unsent;        /* a transfer was added since the last curl_multi_perform */
 };
 
 static size_t on_xfer_body(char *data, size_t size, size_t nmemb, void *ud)
@@ -356,7 +357,14 @@ ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *u
     }
     x->active = 1;
     m->running++;
+    m->unsent = 1;
     return x;
+}
+
+void ls_http_multi_kick(ls_http_multi_t *m)
+{
+    if (m->unsent)
+        ls_http_multi_run(m, 0, -1);
 }
 
 void ls_http_multi_run(ls_http_multi_t *m, int timeout_ms, int extra_fd)
@@ -366,6 +374,7 @@ void ls_http_multi_run(ls_http_multi_t *m, int timeout_ms, int extra_fd)
     if (timeout_ms > 0)
         curl_multi_poll(m->multi, extra_fd >= 0 ? &wfd : NULL, extra_fd >= 0 ? 1u : 0u, timeout_ms, NULL);
     curl_multi_perform(m->multi, &still);
+    m->unsent = 0;
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(m->multi, &left))) {

@@ -65,6 +65,13 @@ ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *u
  */
 void ls_http_multi_run(ls_http_multi_t *m, int timeout_ms, int extra_fd);
 
+/**
+ * Send what ls_http_multi_start() added since the last run, without waiting
+ * (a no-op when nothing was added): call it after starting a request while
+ * other work is still due, so the request is on the wire during that work.
+ */
+void ls_http_multi_kick(ls_http_multi_t *m);
+
 /** A completed transfer (NULL when none is left); *ud as given to start. */
 ls_http_xfer_t *ls_http_multi_next_done(ls_http_multi_t *m, void **ud);
 

@@ -930,6 +930,7 @@ static void job_on_page(ls_sync_job_t *j)
         int prc = request_page(j, j->offset + ctx->cfg->page_limit, &j->next, &later);
         if (prc == LS_OK) {
             j->next_held = 1;
+            ls_http_multi_kick(ctx->multi); /* on the wire while this page is processed */
         } else if (prc != LATER) {
             snprintf(st->error, sizeof(st->error), "cannot start a request for \"%s\"", j->run.connection_id);
             job_finish(j, LS_EIO);
