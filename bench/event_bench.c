@@ -25,6 +25,7 @@
 #include "ls_time.h"
 
 #include <jansson.h>
+#include "ls_event_ref.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,64 +104,10 @@ static void make_pair(pair_t *p, unsigned i)
     ls_diff_compute(p->b, p->a, &p->d);
 }
 
-/* The pre-direct-writer payload: a jansson tree dumped with sorted keys. */
-static json_t *string_or_null(const char *s)
-{
-    return s != NULL ? json_string(s) : json_null();
-}
-
-static json_t *activity_or_null(const ls_activity_t *a)
-{
-    return a != NULL ? ls_activity_to_json(a) : json_null();
-}
-
-static json_t *changed_json(uint32_t mask)
-{
-    json_t *arr = json_array();
-    for (int f = 0; arr != NULL && f < LS_F__COUNT; f++) {
-        if (!(mask & (1u << f)))
-            continue;
-        if (json_array_append_new(arr, json_string(ls_field_name((ls_field_t)f))) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    return arr;
-}
-
-static json_t *observed_json(const ls_event_ctx_t *ctx, const char *at)
-{
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    int bad = json_object_set_new(o, "mode", json_string(ctx->mode));
-    bad |= json_object_set_new(o, "at", json_string(at));
-    bad |= json_object_set_new(o, "job_id", string_or_null(ctx->job_id));
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
+/* The pre-direct-writer payload (tests/unit/ls_event_ref.h). */
 static char *jansson_payload(const ls_event_ctx_t *ctx, const pair_t *p, const char *at)
 {
-    const ls_activity_t *cur = p->a != NULL ? p->a : p->b;
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    int bad = json_object_set_new(o, "connection_id", json_string(ctx->connection_id));
-    bad |= json_object_set_new(o, "integration_type", string_or_null(ctx->integration_type));
-    bad |= json_object_set_new(o, "tenant", string_or_null(ctx->external_xref));
-    bad |= json_object_set_new(o, "activity_id", json_string(cur->id));
-    bad |= json_object_set_new(o, "type", json_string(ls_change_type_name(p->d.type)));
-    bad |= json_object_set_new(o, "before", activity_or_null(p->b));
-    bad |= json_object_set_new(o, "after", activity_or_null(p->a));
-    bad |= json_object_set_new(o, "changed", changed_json(p->d.changed_mask));
-    bad |= json_object_set_new(o, "observed", observed_json(ctx, at));
-    char *out = bad ? NULL : json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-    json_decref(o);
-    return out;
+    return ref_payload(ctx, p->b, p->a, &p->d, at);
 }
 
 static double thread_cpu_ns(void)
