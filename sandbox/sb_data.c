@@ -3,7 +3,14 @@
  *
  * Records are kept per connection in creation order (a plain array; removal
  * shifts). Lookups by id are linear: connections hold hundreds to a few
- * thousand records in tests, and the list endpoint scans anyway.
+ * thousand records in tests, and the list endpoint scans anyway. A
+ * connection is found by the number in its id.
+ *
+ * Records are rendered two ways: as jansson trees (sb_record_json: the
+ * change log, labelling, the control API, and the reference renderings of
+ * the list and single-record endpoints) and as JSON text written straight
+ * into a buffer (sb_record_write, with sb_jsonw.c), which is what the server
+ * sends for activity pages: the same bytes at a fraction of the CPU.
  *
  * Randomness is one splitmix64 stream seeded from the config; the generator
  * and every mutation draw from it in a fixed order, so the same seed and the
@@ -19,6 +26,7 @@
 #include "ls_err.h"
 #include "ls_hash.h"
 #include "ls_time.h"
+#include "sb_jsonw.h"
 
 #define SB_BASE_EPOCH_MS 1767225600000LL   /* 2026-01-01T00:00:00Z */
 #define SB_DAY_MS 86400000LL
@@ -182,8 +190,110 @@ static json_t *sb_record_full(const sb_record_t *r, const sb_profile_t *p)
     return sb_record_json(r, p, SB_FIELDS_ALL, false);
 }
 
+/* One member value as sb_record_json() renders it; -1 (nothing written) where it omits the member. */
+static int sb_value_write(sb_jsonw_t *jw, const sb_value_t *v, sb_field_t f, const sb_profile_t *p)
+{
+    if (v->pres == SB_NULL) {
+        sb_jsonw_raw(jw, "null", 4);
+        return 0;
+    }
+    switch (sb_field_kind(f)) {
+    case SB_KIND_BOOL:
+        sb_jsonw_raw(jw, v->u.b ? "true" : "false", v->u.b ? 4 : 5);
+        return 0;
+    case SB_KIND_NUMBER:
+        if (v->u.n > -9.0e15 && v->u.n < 9.0e15 && (double)(json_int_t)v->u.n == v->u.n) {
+            sb_jsonw_int(jw, (int64_t)(json_int_t)v->u.n);    /* as sb_number_json() */
+            return 0;
+        }
+        return sb_jsonw_real(jw, v->u.n);
+    case SB_KIND_TIME:
+        return sb_jsonw_time(jw, p->ts_style, v->u.t);
+    default:
+        return sb_jsonw_str(jw, v->u.s);
+    }
+}
+
+/* The key of a member (with its comma unless it is the object's first). */
+static void sb_key_write(sb_jsonw_t *jw, bool first, const char *key)
+{
+    if (!first)
+        sb_jsonw_char(jw, ',');
+    sb_jsonw_char(jw, '"');
+    sb_jsonw_raw(jw, key, strlen(key));   /* field names need no escaping */
+    sb_jsonw_raw(jw, "\":", 2);
+}
+
+/* The "raw" member of sb_record_json(); false (nothing written) where json_pack() fails. */
+static bool sb_raw_write(sb_jsonw_t *jw, const sb_record_t *r, const sb_profile_t *p, bool first)
+{
+    const char *id = r->v[SB_F_ID].u.s;
+    json_int_t vid = (json_int_t)(ls_hash64(id, strlen(id), LS_HASH_SEED) % 100000000ULL);
+    size_t mark = jw->len;
+    sb_key_write(jw, first, "raw");
+    sb_jsonw_raw(jw, "{\"vendor_object\":", 17);
+    if (sb_jsonw_str(jw, p->vendor_object) != 0) {
+        sb_jsonw_truncate(jw, mark);
+        return false;
+    }
+    sb_jsonw_raw(jw, ",\"vendor_id\":", 13);
+    sb_jsonw_int(jw, (int64_t)vid);
+    sb_jsonw_raw(jw, ",\"status\":\"", 11);
+    const char *word = sb_status_word(r);
+    sb_jsonw_raw(jw, word, strlen(word));
+    sb_jsonw_raw(jw, "\"}", 2);
+    return true;
+}
+
+/*
+ * Write one record: byte for byte json_dumps(sb_record_json(r, p, fields, raw),
+ * SB_JSON_DUMP_FLAGS). bad: then set "progress_percentage" to "fifty" on that
+ * object (the bad_record fault): in place when the member is there, else at
+ * the end, as json_object_set_new() does.
+ */
+static void sb_record_write(sb_jsonw_t *jw, const sb_record_t *r, const sb_profile_t *p,
+                            unsigned fields, bool raw, bool bad)
+{
+    bool first = true;
+    sb_jsonw_char(jw, '{');
+    for (unsigned f = 0; f < SB_F__COUNT; f++) {
+        const sb_value_t *v = &r->v[f];
+        if (!(fields & SB_FBIT(f)) || v->pres == SB_ABSENT)
+            continue;
+        size_t mark = jw->len;
+        sb_key_write(jw, first, sb_field_name((sb_field_t)f));
+        size_t vstart = jw->len;
+        if (sb_value_write(jw, v, (sb_field_t)f, p) != 0) {
+            sb_jsonw_truncate(jw, mark);
+            continue;
+        }
+        first = false;
+        if (bad && f == SB_F_PROGRESS) {
+            sb_jsonw_truncate(jw, vstart);
+            sb_jsonw_raw(jw, "\"fifty\"", 7);
+            bad = false;
+        }
+    }
+    if (raw && sb_raw_write(jw, r, p, first))
+        first = false;
+    if (bad) {
+        sb_key_write(jw, first, "progress_percentage");
+        sb_jsonw_raw(jw, "\"fifty\"", 7);
+    }
+    sb_jsonw_char(jw, '}');
+}
+
 static sb_conn_t *sb_conn_find(sb_world_t *w, const char *id)
 {
+    /* ids are "conn-%04u" of index + 1: look at that slot first */
+    if (id && strncmp(id, "conn-", 5) == 0) {
+        size_t num = 0, i = 5;
+        for (; i < 9 && id[i] >= '0' && id[i] <= '9'; i++)
+            num = num * 10 + (size_t)(id[i] - '0');
+        if (i == 9 && id[9] == '\0' && num >= 1 && num <= w->nconns &&
+            strcmp(w->conns[num - 1].id, id) == 0)
+            return &w->conns[num - 1];
+    }
     for (size_t i = 0; id && i < w->nconns; i++)
         if (strcmp(w->conns[i].id, id) == 0)
             return &w->conns[i];
@@ -716,6 +826,77 @@ int sb_world_list_activities(sb_world_t *w, const char *conn_id, const sb_query_
     return rc;
 }
 
+/* Is any filter of q honoured by the profile (so that records must be tested one by one)? */
+static bool sb_filters_on(const sb_profile_t *p, const sb_query_t *q)
+{
+    return (q->has_course_id && sb_opt_on(p, SB_OPT_COURSE_ID)) ||
+           (q->has_student_id && sb_opt_on(p, SB_OPT_STUDENT_ID)) ||
+           (q->has_content_id && sb_opt_on(p, SB_OPT_CONTENT_ID)) ||
+           (q->has_updated_gte && sb_opt_on(p, SB_OPT_UPDATED_GTE));
+}
+
+/*
+ * The page of q as text: the records sb_list_locked() selects, written in
+ * the same order. Without an honoured sort the order is the array's
+ * (creation order), so no key array is built: records are walked in place,
+ * and without a filter the page starts at index offset directly.
+ */
+static void sb_list_write(sb_jsonw_t *jw, const sb_conn_t *c, const sb_query_t *q, bool bad_first)
+{
+    const sb_profile_t *p = c->prof;
+    size_t off = sb_opt_on(p, SB_OPT_OFFSET) ? (size_t)q->offset : 0;
+    size_t lim = sb_opt_on(p, SB_OPT_LIMIT) ? (size_t)q->limit : c->n;
+    size_t written = 0;
+    sb_jsonw_char(jw, '[');
+    if (sb_sort_field(p, q) != SB_F__COUNT) {
+        size_t n = 0;
+        sb_sortkey_t *keys = sb_list_keys(c, q, &n);
+        if (!keys)
+            jw->failed = true;
+        for (size_t i = off; keys && i < n && written < lim; i++, written++) {
+            if (written)
+                sb_jsonw_char(jw, ',');
+            sb_record_write(jw, keys[i].r, p, q->fields, q->want_raw, bad_first && !written);
+        }
+        free(keys);
+    } else {
+        bool filtered = sb_filters_on(p, q);
+        size_t seen = filtered ? 0 : off;
+        for (size_t i = filtered ? 0 : off; i < c->n && written < lim; i++) {
+            if (filtered && (!sb_record_matches(p, &c->recs[i], q) || seen++ < off))
+                continue;
+            if (written)
+                sb_jsonw_char(jw, ',');
+            sb_record_write(jw, &c->recs[i], p, q->fields, q->want_raw, bad_first && !written);
+            written++;
+        }
+    }
+    sb_jsonw_char(jw, ']');
+}
+
+int sb_world_list_activities_text(sb_world_t *w, const char *conn_id, const sb_query_t *q,
+                                  bool bad_first, char **out, size_t *out_len,
+                                  char *err, size_t err_size)
+{
+    sb_jsonw_t jw;
+    sb_jsonw_init(&jw, (size_t)(q->limit < 100 ? q->limit : 100) * 384);
+    pthread_mutex_lock(&w->mu);
+    const sb_conn_t *c = sb_conn_find(w, conn_id);
+    int rc = LS_ENOTFOUND;
+    if (c) {
+        rc = sb_check_required(c->prof, q, err, err_size);
+        if (rc == LS_OK)
+            sb_list_write(&jw, c, q, bad_first);
+    } else {
+        snprintf(err, err_size, "connection not found");
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc == LS_OK && !(*out = sb_jsonw_take(&jw, out_len)))
+        rc = LS_ENOMEM;
+    sb_jsonw_release(&jw);
+    return rc;
+}
+
 /* Delete record index idx of c and log it; returns the log entry. */
 static const sb_change_t *sb_remove_locked(sb_world_t *w, sb_conn_t *c, size_t idx, int64_t now)
 {
@@ -809,6 +990,24 @@ int sb_world_get_activity(sb_world_t *w, const char *conn_id, const char *act_id
         *out = sb_record_json(r, c->prof, q->fields, q->want_raw);
     pthread_mutex_unlock(&w->mu);
     return r ? LS_OK : LS_ENOTFOUND;
+}
+
+int sb_world_get_activity_text(sb_world_t *w, const char *conn_id, const char *act_id,
+                               const sb_query_t *q, bool bad, char **out, size_t *out_len)
+{
+    sb_jsonw_t jw;
+    sb_jsonw_init(&jw, 512);
+    pthread_mutex_lock(&w->mu);
+    sb_conn_t *c = sb_conn_find(w, conn_id);
+    const sb_record_t *r = c ? sb_rec_find(c, act_id) : NULL;
+    if (r)
+        sb_record_write(&jw, r, c->prof, q->fields, q->want_raw, bad);
+    pthread_mutex_unlock(&w->mu);
+    int rc = LS_ENOTFOUND;
+    if (r)
+        rc = (*out = sb_jsonw_take(&jw, out_len)) ? LS_OK : LS_ENOMEM;
+    sb_jsonw_release(&jw);
+    return rc;
 }
 
 int sb_world_activities(sb_world_t *w, const char *conn_id, json_t **out)

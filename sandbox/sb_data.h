@@ -76,6 +76,31 @@ int sb_world_list_activities(sb_world_t *w, const char *conn_id, const sb_query_
 int sb_world_get_activity(sb_world_t *w, const char *conn_id, const char *act_id,
                           const sb_query_t *q, json_t **out);
 
+/*
+ * The same two answers as JSON text, written directly (what the server
+ * sends): byte for byte json_dumps(SB_JSON_DUMP_FLAGS) of what the two
+ * functions above return, without building the tree. The tree versions stay
+ * as the reference renderings the unit tests compare these with.
+ *
+ * bad_first / bad: the bad_record fault, applied as sb_http.c applies it to
+ * a tree: "progress_percentage":"fifty" on the first record of the page (on
+ * the record), in place when the member is there, else as its last member.
+ */
+
+/**
+ * GET /lms/{conn}/activity as text.
+ * @return 0 and *out (malloc'd, NUL-terminated, caller frees) of *out_len
+ *         bytes; LS_ENOTFOUND, LS_EINVAL (err) as sb_world_list_activities;
+ *         LS_ENOMEM.
+ */
+int sb_world_list_activities_text(sb_world_t *w, const char *conn_id, const sb_query_t *q,
+                                  bool bad_first, char **out, size_t *out_len,
+                                  char *err, size_t err_size);
+
+/** GET /lms/{conn}/activity/{id} as text: 0 with *out (caller frees), LS_ENOTFOUND or LS_ENOMEM. */
+int sb_world_get_activity_text(sb_world_t *w, const char *conn_id, const char *act_id,
+                               const sb_query_t *q, bool bad, char **out, size_t *out_len);
+
 /** GET /lms/{conn}/course (paged). 0 or LS_ENOTFOUND. */
 int sb_world_list_courses(sb_world_t *w, const char *conn_id, long limit, long offset,
                           json_t **out);

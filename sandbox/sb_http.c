@@ -29,6 +29,7 @@
 #include "ls_err.h"
 #include "ls_log.h"
 #include "ls_time.h"
+#include "sb_jsonw.h"
 #include "sb_rate.h"
 
 #define SB_MAX_KV 128
@@ -45,6 +46,8 @@ struct sb_http {
     long latency_ms;
     unsigned port;
     atomic_int stopping;
+    pthread_mutex_t sleep_mu;     /* with sleep_cv: sleeping handlers wake at once on stop */
+    pthread_cond_t sleep_cv;      /* on CLOCK_MONOTONIC */
     pthread_mutex_t stats_mu;
     unsigned long long requests, bytes_sent;
     unsigned long long by_status[600];
@@ -59,6 +62,8 @@ typedef struct sb_req {
 typedef struct sb_reply {
     int status;
     json_t *body;            /* owned */
+    char *text;              /* owned; when set, the body already as JSON text (wins over body) */
+    size_t text_len;
     int retry_after;         /* seconds; 0 = none */
     long retry_after_ms;     /* retry-after-ms header; 0 = none */
     bool truncate;
@@ -74,8 +79,18 @@ typedef struct sb_kvs {
 static void sb_reply_set(sb_reply_t *r, int status, json_t *body)
 {
     json_decref(r->body);
+    free(r->text);
+    r->text = NULL;
     r->status = status;
     r->body = body;
+}
+
+/* A body already written as JSON text (steals text). */
+static void sb_reply_text(sb_reply_t *r, int status, char *text, size_t len)
+{
+    sb_reply_set(r, status, NULL);
+    r->text = text;
+    r->text_len = len;
 }
 
 static void sb_reply_msg(sb_reply_t *r, int status, const char *msg)
@@ -116,14 +131,24 @@ static int sb_paging(const sb_kvs_t *k, long *limit, long *offset)
     return 0;
 }
 
+/* Sleep ms in one wait (not in slices: a wake-up costs a context switch), cut short by sb_http_stop. */
 static void sb_sleep_ms(sb_http_t *h, long ms)
 {
-    while (ms > 0 && !atomic_load(&h->stopping)) {
-        long step = ms < 20 ? ms : 20;
-        struct timespec ts = { 0, step * 1000000L };
-        nanosleep(&ts, NULL);
-        ms -= step;
+    if (ms <= 0)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
     }
+    pthread_mutex_lock(&h->sleep_mu);
+    while (!atomic_load(&h->stopping))
+        if (pthread_cond_timedwait(&h->sleep_cv, &h->sleep_mu, &until) != 0)
+            break;                       /* ETIMEDOUT: slept enough */
+    pthread_mutex_unlock(&h->sleep_mu);
 }
 
 static size_t sb_split(char *path, char **segs, size_t max)
@@ -193,14 +218,18 @@ static struct MHD_Response *sb_make_response(sb_reply_t *r, char *buf, size_t le
     return resp;
 }
 
+/* Queue r's body (r->text is handed over to the response). */
 static enum MHD_Result sb_send(sb_http_t *h, struct MHD_Connection *conn, sb_reply_t *r, bool api)
 {
-    char *buf = r->body ? json_dumps(r->body, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-    if (!buf)
-        buf = strdup("{\"message\":\"internal error\"}");
+    char *buf = r->text;
+    size_t len = r->text_len, sent = 0;
+    r->text = NULL;
+    if (!buf && r->body && (buf = json_dumps(r->body, SB_JSON_DUMP_FLAGS)))
+        len = strlen(buf);
+    if (!buf && (buf = strdup("{\"message\":\"internal error\"}")))
+        len = strlen(buf);
     if (!buf)
         return MHD_NO;
-    size_t len = strlen(buf), sent = 0;
     struct MHD_Response *resp = sb_make_response(r, buf, len, &sent);
     if (!resp)
         return MHD_NO;
@@ -277,21 +306,29 @@ static void sb_unified(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k
     }
 }
 
-static void sb_lms_activity(sb_http_t *h, const char *cid, const char *aid, const sb_kvs_t *k, sb_reply_t *r)
+/*
+ * Activity list and single record, written as text by sb_data.c (no jansson
+ * tree per record). bad: a bad_record fault hit this request; the text comes
+ * with it applied, as sb_apply_action() applies it to a tree.
+ */
+static void sb_lms_activity(sb_http_t *h, const char *cid, const char *aid, const sb_kvs_t *k,
+                            bool bad, sb_reply_t *r)
 {
     sb_query_t q;
     char err[160] = "bad request";
-    json_t *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
     if (sb_query_parse(k->kv, k->n, &q, err, sizeof(err)) != LS_OK) {
         sb_reply_msg(r, 400, err);
         return;
     }
     if (aid) {
-        if (sb_world_get_activity(h->world, cid, aid, &q, &out) != LS_OK) {
-            sb_reply_msg(r, 404, "activity not found");
-            return;
-        }
-        sb_reply_set(r, 200, out);
+        int grc = sb_world_get_activity_text(h->world, cid, aid, &q, bad, &text, &len);
+        if (grc == LS_OK)
+            sb_reply_text(r, 200, text, len);
+        else
+            sb_reply_msg(r, grc == LS_ENOTFOUND ? 404 : 500,
+                         grc == LS_ENOTFOUND ? "activity not found" : "out of memory");
         return;
     }
     if (q.offset > 0) {               /* mid-scan: a "shift" fault moves the list under it */
@@ -305,19 +342,19 @@ static void sb_lms_activity(sb_http_t *h, const char *cid, const char *aid, cons
                     json_string_value(json_object_get(change, "activity_id")));
         json_decref(change);
     }
-    int rc = sb_world_list_activities(h->world, cid, &q, &out, err, sizeof(err));
+    int rc = sb_world_list_activities_text(h->world, cid, &q, bad, &text, &len, err, sizeof(err));
     if (rc == LS_OK)
-        sb_reply_set(r, 200, out);
+        sb_reply_text(r, 200, text, len);
     else
         sb_reply_msg(r, rc == LS_ENOTFOUND ? 404 : rc == LS_EINVAL ? 400 : 500, err);
 }
 
-static void sb_lms(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k, sb_reply_t *r)
+static void sb_lms(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k, bool bad, sb_reply_t *r)
 {
     const char *cid = segs[1];
     json_t *out = NULL;
     if (strcmp(segs[2], "activity") == 0) {
-        sb_lms_activity(h, cid, nseg == 4 ? segs[3] : NULL, k, r);
+        sb_lms_activity(h, cid, nseg == 4 ? segs[3] : NULL, k, bad, r);
     } else if (strcmp(segs[2], "course") == 0 && nseg == 3) {
         long limit, offset;
         if (sb_paging(k, &limit, &offset) < 0) {
@@ -349,7 +386,7 @@ static void sb_apply_action(const sb_fault_hit_t *hit, sb_reply_t *r)
     case SB_FAULT_TRUNCATE:
         r->truncate = true;
         break;
-    case SB_FAULT_BAD_RECORD: {
+    case SB_FAULT_BAD_RECORD: {     /* on a tree; text bodies were written with it (sb_lms_activity) */
         json_t *rec = json_is_array(r->body) ? json_array_get(r->body, 0) : r->body;
         if (json_is_object(rec))
             json_object_set_new(rec, "progress_percentage", json_string("fifty"));
@@ -418,7 +455,7 @@ static void sb_api(sb_http_t *h, struct MHD_Connection *conn, const char *method
     if (unified)
         sb_unified(h, segs, nseg, k, r);
     else
-        sb_lms(h, segs, nseg, k, r);
+        sb_lms(h, segs, nseg, k, hit.action == SB_FAULT_BAD_RECORD, r);
     sb_apply_action(&hit, r);
 }
 
@@ -691,6 +728,7 @@ static enum MHD_Result sb_handle(void *cls, struct MHD_Connection *conn, const c
     ls_debug("%s \"%s\" -> %d", method, url, r.status);
     enum MHD_Result rc = sb_send(h, conn, &r, !control);
     json_decref(r.body);
+    free(r.text);
     return rc;
 }
 
@@ -762,6 +800,12 @@ sb_http_t *sb_http_start(const sb_http_config_t *cfg, sb_world_t *world, sb_faul
     h->clock = clock;
     h->latency_ms = cfg->latency_ms;
     pthread_mutex_init(&h->stats_mu, NULL);
+    pthread_mutex_init(&h->sleep_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->sleep_cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (sb_http_rate_init(h, cfg) != LS_OK) {
         snprintf(errstr, errstr_size, "out of memory");
         sb_http_stop(h);
@@ -797,9 +841,14 @@ void sb_http_stop(sb_http_t *h)
 {
     if (!h)
         return;
+    pthread_mutex_lock(&h->sleep_mu);
     atomic_store(&h->stopping, 1);
+    pthread_cond_broadcast(&h->sleep_cv);
+    pthread_mutex_unlock(&h->sleep_mu);
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
+    pthread_cond_destroy(&h->sleep_cv);
+    pthread_mutex_destroy(&h->sleep_mu);
     pthread_mutex_destroy(&h->stats_mu);
     sb_rate_destroy(h->rate);
     free(h->token);
