@@ -27,11 +27,29 @@
  * The discard runs under an fcntl lock on "<dir>/open.lock", so worker
  * processes that start together after a reboot cannot delete a file that a
  * sibling has just created and opened.
+ *
+ * Connection numbers: activity and pending keys hold a 4-byte number instead
+ * of the connection id (most of a key's bytes otherwise). The conns database
+ * maps id -> number, plus the counter under the key "\0" (ids never contain
+ * NUL). A number is given out inside the write transaction that first needs
+ * one, under LMDB's writer lock, so every process sharing the environment
+ * agrees; numbers never change and are never deleted (a partition wipe
+ * leaves conns alone), so a process may cache them forever, once committed:
+ * numbers given out in a transaction wait in st->fresh until it commits (an
+ * aborted one hands the same number to the next connection). Readers never
+ * assign: a connection without number has no records.
+ *
+ * Key format versions (meta "format"): 1, no record, keys with the connection
+ * id; 2, connection numbers. Right after the reboot guard, under the same
+ * open lock, a store with data but another version is emptied (every
+ * database, conns included), like a discarded one: without checkpoints,
+ * every partition is restored from the changelog.
  */
 #define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED) */
 #include "ls_store.h"
 #include "ls_err.h"
 #include "ls_log.h"
+#include "ls_strmap.h"
 #include "ls_time.h"
 
 #include <errno.h>
@@ -48,15 +66,22 @@
 #define KEY_MAX 511 /* LMDB's default max key size */
 #define TRIM_EVERY 8192 /* records walked between two looks at the resident map (ls_store_trim_map) */
 #define BOOT_ID_LEN 36 /* a UUID: 8-4-4-4-12 hex digits */
+#define ACT_PREFIX 6   /* u16 partition | u32 connection number */
+#define FORMAT 2       /* the key format this build writes (meta "format"); no record = 1 */
+
+static const char counter_key[1] = {0};   /* conns: the last number given out; no id is "\0" */
+static const char format_key[] = "format";
 
 static const char *boot_id_path = "/proc/sys/kernel/random/boot_id";
 
 struct ls_store {
     MDB_env *env;
-    MDB_dbi activities, sync, checkpoints, pending;
+    MDB_dbi activities, sync, checkpoints, pending, conns, meta;
+    ls_strmap_t *nums;     /* connection id -> committed uint32_t number: never stale (numbers never change) */
+    ls_strmap_t *fresh;    /* numbers given out by the write transaction in progress, not yet committed */
     size_t map_mb;   /* for the map-full message */
     int deferred;    /* MDB_NOSYNC and the unsynced marker are in use */
-    int discarded;   /* open deleted the files: unsynced writes before a reboot */
+    int discarded;   /* open discarded the contents: unsynced writes before a reboot, or another key format */
     char *dir, *marker, *marker_tmp;   /* owned */
     char boot_id[BOOT_ID_LEN + 2];     /* "<uuid>\n", or "" when unreadable */
     size_t resident_max;               /* ls_store_set_resident_max(); 0 = never trim */
@@ -79,21 +104,78 @@ static int map_err(int rc)
     }
 }
 
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const void *v)
+{
+    const uint8_t *p = v;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * The key format check (in the open's write transaction): a store with data
+ * and another format (*found, 1 = no record) is emptied, *wiped = 1; the
+ * current format is recorded. An LMDB code.
+ */
+static int check_format(ls_store_t *st, MDB_txn *txn, uint32_t *found, int *wiped)
+{
+    MDB_dbi data[] = {st->activities, st->pending, st->sync, st->checkpoints, st->conns};
+    MDB_val k = {sizeof(format_key) - 1, (void *)format_key}, v;
+    uint8_t cur[4];
+    int rc = mdb_get(txn, st->meta, &k, &v);
+    *found = rc == 0 && v.mv_size == 4 ? get_be32(v.mv_data) : 1;
+    *wiped = 0;
+    if (rc == 0 && *found == FORMAT)
+        return 0;
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof(data) / sizeof(data[0]); i++) {
+        MDB_stat ms;
+        rc = mdb_stat(txn, data[i], &ms);
+        if (rc == 0 && ms.ms_entries > 0) {
+            *wiped = 1;
+            rc = mdb_drop(txn, data[i], 0);   /* empty it, keep the handle */
+        }
+    }
+    put_be32(cur, FORMAT);
+    v = (MDB_val){sizeof(cur), cur};
+    return rc ? rc : mdb_put(txn, st->meta, &k, &v, 0);
+}
+
 static int open_dbs(ls_store_t *st, char *errstr, size_t errsz)
 {
+    static const char *names[] = {"activities", "sync", "checkpoints", "pending", "conns", "meta"};
+    MDB_dbi *dbis[] = {&st->activities, &st->sync, &st->checkpoints, &st->pending, &st->conns, &st->meta};
     MDB_txn *txn;
-    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-    if (rc == 0)
-        rc = mdb_dbi_open(txn, "activities", MDB_CREATE, &st->activities);
-    if (rc == 0)
-        rc = mdb_dbi_open(txn, "sync", MDB_CREATE, &st->sync);
-    if (rc == 0)
-        rc = mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &st->checkpoints);
-    if (rc == 0)
-        rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &st->pending);
-    if (rc == 0)
-        return (rc = mdb_txn_commit(txn)) == 0 ? LS_OK
-               : (snprintf(errstr, errsz, "lmdb commit of databases failed: %s", mdb_strerror(rc)), LS_EIO);
+    uint32_t found = FORMAT;
+    int wiped = 0, rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    for (size_t i = 0; rc == 0 && i < sizeof(names) / sizeof(names[0]); i++)
+        rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
+    if (rc == 0 && (rc = check_format(st, txn, &found, &wiped)) != 0) {
+        mdb_txn_abort(txn);
+        snprintf(errstr, errsz, "lmdb at \"%s\": cannot check or record the key format: %s", st->dir,
+                 mdb_strerror(rc));
+        return LS_EIO;
+    }
+    if (rc == 0) {
+        if ((rc = mdb_txn_commit(txn)) != 0) {
+            snprintf(errstr, errsz, "lmdb commit of databases failed: %s", mdb_strerror(rc));
+            return LS_EIO;
+        }
+        if (wiped) {
+            st->discarded = 1;
+            ls_warn("lmdb store \"%s\" discarded: its keys are in format %u, this build writes format %d; "
+                    "every partition will be restored from the changelog", st->dir, (unsigned)found, FORMAT);
+        }
+        return LS_OK;
+    }
     mdb_txn_abort(txn);
     snprintf(errstr, errsz, "lmdb cannot open databases: %s", mdb_strerror(rc));
     return LS_EIO;
@@ -303,7 +385,7 @@ static int env_open(ls_store_t *st, const char *dir, size_t map_mb, char *errstr
 {
     int rc = mdb_env_create(&st->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(st->env, 8);
+        rc = mdb_env_set_maxdbs(st->env, 8);   /* 6 named databases in use */
     if (rc == 0)
         rc = mdb_env_set_mapsize(st->env, map_mb * 1024 * 1024);
     if (rc == 0)
@@ -320,6 +402,8 @@ static void free_store(ls_store_t *st)
 {
     if (st->env)
         mdb_env_close(st->env);
+    ls_strmap_destroy(st->nums);
+    ls_strmap_destroy(st->fresh);
     free(st->dir);
     free(st->marker);
     free(st->marker_tmp);
@@ -334,7 +418,8 @@ ls_store_t *ls_store_open(const char *dir, size_t map_mb, int deferred_sync, cha
     }
     ls_store_t *st = calloc(1, sizeof(*st));
     if (!st || !(st->dir = strdup(dir)) || !(st->marker = join(dir, "unsynced")) ||
-        !(st->marker_tmp = join(dir, "unsynced.tmp"))) {
+        !(st->marker_tmp = join(dir, "unsynced.tmp")) || !(st->nums = ls_strmap_new(sizeof(uint32_t))) ||
+        !(st->fresh = ls_strmap_new(sizeof(uint32_t)))) {
         snprintf(errstr, errsz, "out of memory");
         if (st)
             free_store(st);
@@ -437,21 +522,126 @@ static int begin_write(ls_store_t *st, MDB_txn **txn, int partition, char *errst
     return rc;
 }
 
-/* u16 partition | a [| 0x00 | b] into buf; returns length or -1 if too long. */
-static int make_key(char *buf, int partition, const char *a, const char *b)
+/* u16 partition | a (sync and checkpoint keys) into buf; returns length or -1 if too long. */
+static int make_key(char *buf, int partition, const char *a)
 {
-    size_t la = strlen(a), lb = b ? strlen(b) : 0;
-    size_t n = 2 + la + (b ? 1 + lb : 0);
-    if (n > KEY_MAX || partition < 0 || partition > 0xffff)
+    size_t la = strlen(a);
+    if (2 + la > KEY_MAX || partition < 0 || partition > 0xffff)
         return -1;
     buf[0] = (char)((partition >> 8) & 0xff);
     buf[1] = (char)(partition & 0xff);
     memcpy(buf + 2, a, la);
-    if (b) {
-        buf[2 + la] = '\0';
-        memcpy(buf + 3 + la, b, lb);
+    return (int)(2 + la);
+}
+
+/* u16 partition | u32 connection number | activity id into buf; returns length or -1 if too long. */
+static int make_act_key(char *buf, int partition, uint32_t num, const char *act)
+{
+    size_t la = strlen(act);
+    if (ACT_PREFIX + la > KEY_MAX || partition < 0 || partition > 0xffff)
+        return -1;
+    buf[0] = (char)((partition >> 8) & 0xff);
+    buf[1] = (char)(partition & 0xff);
+    put_be32((uint8_t *)buf + 2, num);
+    memcpy(buf + ACT_PREFIX, act, la);
+    return (int)(ACT_PREFIX + la);
+}
+
+/*
+ * The number of conn as seen by txn: the cache, the write transaction's own
+ * new numbers, then conns (a number found there is committed: cached).
+ * 0, MDB_NOTFOUND (none; also for "", which cannot have one), MDB_BAD_VALSIZE
+ * (id longer than a key) or an LMDB code.
+ */
+static int conn_find(ls_store_t *st, MDB_txn *txn, const char *conn, uint32_t *num)
+{
+    const uint32_t *c = ls_strmap_get(st->nums, conn);
+    if (!c && ls_strmap_count(st->fresh))
+        c = ls_strmap_get(st->fresh, conn);
+    if (c) {
+        *num = *c;
+        return 0;
     }
-    return (int)n;
+    size_t len = strlen(conn);
+    if (len == 0 || len > KEY_MAX)
+        return len ? MDB_BAD_VALSIZE : MDB_NOTFOUND;
+    MDB_val k = {len, (void *)conn}, v;
+    int rc = mdb_get(txn, st->conns, &k, &v);
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != 4)
+        return MDB_CORRUPTED;
+    *num = get_be32(v.mv_data);
+    uint32_t *slot = ls_strmap_put(st->nums, conn, NULL);
+    if (slot)   /* out of memory: only the cache misses it */
+        *slot = *num;
+    return 0;
+}
+
+/* conn_find(), giving out the next number (in write transaction txn) when conn has none. An LMDB code. */
+static int conn_intern(ls_store_t *st, MDB_txn *txn, const char *conn, uint32_t *num)
+{
+    int rc = conn_find(st, txn, conn, num);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    if (!*conn)
+        return MDB_BAD_VALSIZE;   /* LMDB keys are never empty */
+    MDB_val ck = {sizeof(counter_key), (void *)counter_key}, k = {strlen(conn), (void *)conn}, v;
+    uint8_t buf[4];
+    uint32_t last = 0;
+    rc = mdb_get(txn, st->conns, &ck, &v);
+    if (rc == 0 && v.mv_size != 4)
+        return MDB_CORRUPTED;
+    if (rc == 0)
+        last = get_be32(v.mv_data);
+    else if (rc != MDB_NOTFOUND)
+        return rc;
+    if (last == UINT32_MAX)
+        return EOVERFLOW;   /* 4 billion connections: never in practice */
+    put_be32(buf, *num = last + 1);
+    v = (MDB_val){sizeof(buf), buf};
+    rc = mdb_put(txn, st->conns, &ck, &v, 0);
+    if (rc == 0)
+        rc = mdb_put(txn, st->conns, &k, &v, MDB_NOOVERWRITE);
+    if (rc != 0)
+        return rc;
+    uint32_t *slot = ls_strmap_put(st->fresh, conn, NULL);
+    if (!slot)
+        return ENOMEM;
+    *slot = *num;
+    return 0;
+}
+
+static int settle_one(const char *conn, void *value, void *ud)
+{
+    uint32_t *slot = ls_strmap_put(ud, conn, NULL);
+    if (slot)
+        *slot = *(const uint32_t *)value;
+    return 1;
+}
+
+static int drop_one(const char *conn, void *value, void *ud)
+{
+    (void)conn, (void)value, (void)ud;
+    return 1;
+}
+
+/* After a write transaction: its new numbers join the cache when it committed, else are forgotten. */
+static void conns_settle(ls_store_t *st, int committed)
+{
+    if (ls_strmap_count(st->fresh))
+        ls_strmap_sweep(st->fresh, committed ? settle_one : drop_one, st->nums);
+}
+
+/* A reader's key of (partition, conn, act): 0, LS_ENOTFOUND (conn has no number), LS_EINVAL or LS_EIO. */
+static int reader_key(ls_store_reader_t *r, int partition, const char *conn, const char *act, char *kbuf, int *kl)
+{
+    uint32_t num;
+    int rc = conn_find(r->st, r->txn, conn, &num);
+    if (rc != 0)
+        return map_err(rc);
+    *kl = make_act_key(kbuf, partition, num, act);
+    return *kl < 0 ? LS_EINVAL : LS_OK;
 }
 
 ls_store_reader_t *ls_store_reader_new(ls_store_t *st, char *errstr, size_t errsz)
@@ -483,11 +673,11 @@ int ls_store_reader_get(ls_store_reader_t *r, int partition, const char *connect
                         const char *activity_id, const uint8_t **state, size_t *len)
 {
     char kbuf[KEY_MAX + 1];
-    int kl = make_key(kbuf, partition, connection_id, activity_id);
-    if (kl < 0)
-        return LS_EINVAL;
+    int kl, rc = reader_key(r, partition, connection_id, activity_id, kbuf, &kl);
+    if (rc != LS_OK)
+        return rc;
     MDB_val k = {(size_t)kl, kbuf}, v;
-    int rc = mdb_get(r->txn, r->st->activities, &k, &v);
+    rc = mdb_get(r->txn, r->st->activities, &k, &v);
     if (rc != 0)
         return map_err(rc);
     *state = v.mv_data;
@@ -500,11 +690,11 @@ int ls_store_reader_get_pending(ls_store_reader_t *r, int partition, const char 
 {
     char kbuf[KEY_MAX + 1];
     *misses = 0;
-    int kl = make_key(kbuf, partition, connection_id, activity_id);
-    if (kl < 0)
-        return LS_EINVAL;
+    int kl, rc = reader_key(r, partition, connection_id, activity_id, kbuf, &kl);
+    if (rc != LS_OK)
+        return rc;
     MDB_val k = {(size_t)kl, kbuf}, v;
-    int rc = mdb_get(r->txn, r->st->pending, &k, &v);
+    rc = mdb_get(r->txn, r->st->pending, &k, &v);
     if (rc != 0)
         return map_err(rc);
     if (v.mv_size != 1)
@@ -517,15 +707,18 @@ int ls_store_reader_foreach(ls_store_reader_t *r, int partition, const char *con
                             int (*cb)(const char *activity_id, const uint8_t *state, size_t len, void *ud),
                             void *ud)
 {
-    char prefix[KEY_MAX + 1], id[KEY_MAX + 1];
-    int pl = make_key(prefix, partition, connection_id, "");   /* u16 | connection | 0x00 */
-    if (pl < 0)
-        return LS_EINVAL;
+    char prefix[ACT_PREFIX + 1], id[KEY_MAX + 1];
+    int pl, rc = reader_key(r, partition, connection_id, "", prefix, &pl);   /* u16 | u32 */
+    if (rc == LS_ENOTFOUND)
+        return LS_OK;   /* no number: no records */
+    if (rc != LS_OK)
+        return rc;
     MDB_cursor *cur;
     if (mdb_cursor_open(r->txn, r->st->activities, &cur) != 0)
         return LS_EIO;
     MDB_val k = {(size_t)pl, prefix}, v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE), out = LS_OK;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    int out = LS_OK;
     unsigned long walked = 0;
     while (rc == 0 && k.mv_size > (size_t)pl && memcmp(k.mv_data, prefix, (size_t)pl) == 0) {
         size_t il = k.mv_size - (size_t)pl;
@@ -547,7 +740,7 @@ int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *sc
                              char *buf, size_t bufsz)
 {
     char kbuf[KEY_MAX + 1];
-    int kl = make_key(kbuf, partition, scope, NULL);
+    int kl = make_key(kbuf, partition, scope);
     if (kl < 0)
         return LS_EINVAL;
     MDB_val k = {(size_t)kl, kbuf}, v;
@@ -561,12 +754,12 @@ int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *sc
     return LS_OK;
 }
 
-static int apply_puts(ls_store_t *st, MDB_txn *txn, int partition, const char *conn,
+static int apply_puts(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num,
                       const ls_store_put_t *puts, size_t n)
 {
     char kbuf[KEY_MAX + 1];
     for (size_t i = 0; i < n; i++) {
-        int kl = make_key(kbuf, partition, conn, puts[i].activity_id);
+        int kl = make_act_key(kbuf, partition, num, puts[i].activity_id);
         if (kl < 0)
             return MDB_BAD_VALSIZE;
         MDB_val k = {(size_t)kl, kbuf}, v = {puts[i].len, (void *)puts[i].state};
@@ -578,12 +771,12 @@ static int apply_puts(ls_store_t *st, MDB_txn *txn, int partition, const char *c
     return 0;
 }
 
-static int apply_marks(ls_store_t *st, MDB_txn *txn, int partition, const char *conn,
+static int apply_marks(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num,
                        const ls_store_mark_t *marks, size_t n)
 {
     char kbuf[KEY_MAX + 1];
     for (size_t i = 0; i < n; i++) {
-        int kl = make_key(kbuf, partition, conn, marks[i].activity_id);
+        int kl = make_act_key(kbuf, partition, num, marks[i].activity_id);
         if (kl < 0)
             return MDB_BAD_VALSIZE;
         uint8_t m = (uint8_t)(marks[i].misses > 255 ? 255 : marks[i].misses);
@@ -599,7 +792,7 @@ static int apply_marks(ls_store_t *st, MDB_txn *txn, int partition, const char *
 static int put_checkpoint_time(ls_store_t *st, MDB_txn *txn, int partition, int64_t ms)
 {
     char kbuf[4];
-    int kl = make_key(kbuf, partition, "t", NULL);
+    int kl = make_key(kbuf, partition, "t");
     MDB_val k = {(size_t)kl, kbuf}, v = {sizeof(ms), &ms};
     return mdb_put(txn, st->checkpoints, &k, &v, 0);
 }
@@ -620,19 +813,44 @@ static int put_meta(ls_store_t *st, MDB_txn *txn, int partition, int64_t checkpo
     char kbuf[KEY_MAX + 1];
     int rc = 0;
     if (checkpoint >= 0) {
-        int kl = make_key(kbuf, partition, "", NULL);
+        int kl = make_key(kbuf, partition, "");
         MDB_val k = {(size_t)kl, kbuf}, v = {sizeof(checkpoint), &checkpoint};
         rc = mdb_put(txn, st->checkpoints, &k, &v, 0);
         if (rc == 0) /* when this environment last caught up with the changelog */
             rc = put_checkpoint_time(st, txn, partition, ls_time_now_ms());
     }
     if (rc == 0 && scope && sync_json) {
-        int kl = make_key(kbuf, partition, scope, NULL);
+        int kl = make_key(kbuf, partition, scope);
         if (kl < 0)
             return MDB_BAD_VALSIZE;
         MDB_val k = {(size_t)kl, kbuf}, v = {strlen(sync_json), (void *)sync_json};
         rc = mdb_put(txn, st->sync, &k, &v, 0);
     }
+    return rc;
+}
+
+/*
+ * The puts and marks of one connection. Only a stored state or a marker
+ * needs a number; deletes of a connection without number have nothing to do.
+ */
+static int apply_conn(ls_store_t *st, MDB_txn *txn, int partition, const char *conn,
+                      const ls_store_put_t *puts, size_t n, const ls_store_mark_t *marks, size_t nm)
+{
+    if (n == 0 && nm == 0)
+        return 0;
+    int need = 0;
+    for (size_t i = 0; !need && i < n; i++)
+        need = puts[i].len > 0;
+    for (size_t i = 0; !need && i < nm; i++)
+        need = marks[i].misses > 0;
+    uint32_t num;
+    int rc = need ? conn_intern(st, txn, conn, &num) : conn_find(st, txn, conn, &num);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0)
+        rc = apply_puts(st, txn, partition, num, puts, n);
+    if (rc == 0)
+        rc = apply_marks(st, txn, partition, num, marks, nm);
     return rc;
 }
 
@@ -653,9 +871,7 @@ int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
     int rc = begin_write(st, &txn, partition, errstr, errsz);
     if (rc != LS_OK)
         return rc;
-    rc = apply_puts(st, txn, partition, connection_id, puts, n);
-    if (rc == 0)
-        rc = apply_marks(st, txn, partition, connection_id, marks, nm);
+    rc = apply_conn(st, txn, partition, connection_id, puts, n, marks, nm);
     if (rc == 0)
         rc = put_meta(st, txn, partition, checkpoint, scope, sync_json);
     if (rc == 0) {
@@ -663,6 +879,7 @@ int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
     } else {
         mdb_txn_abort(txn);
     }
+    conns_settle(st, rc == 0);
     if (rc != 0)
         write_error(st, partition, rc, errstr, errsz);
     return map_err(rc);
@@ -672,7 +889,7 @@ int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
 static int get_i64(ls_store_t *st, int partition, const char *suffix, int64_t *out)
 {
     char kbuf[4];
-    int kl = make_key(kbuf, partition, suffix, NULL);
+    int kl = make_key(kbuf, partition, suffix);
     MDB_txn *txn;
     int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0)
@@ -724,11 +941,15 @@ int ls_store_get_checkpoint_time(ls_store_t *st, int partition, int64_t *ms)
 static int apply_rec(ls_store_t *st, MDB_txn *txn, int partition, const ls_store_rec_t *r)
 {
     char kbuf[KEY_MAX + 1];
-    int kl = make_key(kbuf, partition, r->connection_id, r->activity_id);
+    uint32_t num;
+    int rc = r->len ? conn_intern(st, txn, r->connection_id, &num) : conn_find(st, txn, r->connection_id, &num);
+    if (rc != 0)   /* a tombstone of a connection without number: nothing stored */
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    int kl = make_act_key(kbuf, partition, num, r->activity_id);
     if (kl < 0)
         return MDB_BAD_VALSIZE;
     MDB_val k = {(size_t)kl, kbuf}, v = {r->len, (void *)r->state};
-    int rc = r->len ? mdb_put(txn, st->activities, &k, &v, 0) : mdb_del(txn, st->activities, &k, NULL);
+    rc = r->len ? mdb_put(txn, st->activities, &k, &v, 0) : mdb_del(txn, st->activities, &k, NULL);
     if (rc == 0 || rc == MDB_NOTFOUND)
         rc = mdb_del(txn, st->pending, &k, NULL);
     return rc == MDB_NOTFOUND ? 0 : rc;
@@ -749,6 +970,7 @@ int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t
         rc = mdb_txn_commit(txn);
     else
         mdb_txn_abort(txn);
+    conns_settle(st, rc == 0);
     if (rc != 0)
         write_error(st, partition, rc, errstr, errsz);
     return map_err(rc);

@@ -1,9 +1,10 @@
 /*
  * ls_store.h - the worker's local state in LMDB.
  *
- * One environment per worker pod, opened after fork. Four named databases:
- *   activities:  key = u16 partition (big endian) | connection id | 0x00 | activity id
- *                value = packed state (ls_state.h)
+ * One environment per worker pod, opened after fork. Six named databases:
+ *   activities:  key = u16 partition | u32 connection number | activity id
+ *                (numbers big endian; 6 bytes + the id), value = packed state
+ *                (ls_state.h)
  *   sync:        key = u16 partition | scope key ("conn" or "conn/course")
  *                value = JSON text (watermarks, scan bookkeeping)
  *   checkpoints: key = u16 partition; value = i64 next changelog offset;
@@ -12,6 +13,19 @@
  *   pending:     key = same as activities; value = u8 count of consecutive
  *                complete full scans that missed the activity (removal rule,
  *                design-brief section 4); no key = not missed
+ *   conns:       key = connection id; value = its u32 number (big endian);
+ *                key = one 0x00 byte (no connection id): the last number
+ *                given out. A connection gets its number in the first write
+ *                transaction that stores a state or marker of it; numbers
+ *                never change and are never deleted (not by a partition
+ *                wipe either), so every process sharing the environment
+ *                agrees and may cache them. Callers pass connection ids as
+ *                before: the numbers never leave this module, and reads of
+ *                a connection without number find nothing and write nothing.
+ *   meta:        key "format" = u32 key format (2; stores without it are
+ *                format 1, the connection id in the keys). A store holding
+ *                data of another format is emptied at open (see
+ *                ls_store_open()).
  * Keys start with the partition so one partition can be wiped and restored
  * alone. No transaction is ever held across a network call: readers open a
  * short read transaction per page (ls_store_reader_*), writers commit a page's
@@ -73,7 +87,15 @@ typedef struct ls_store_mark {
  * garbled marker, or a marker while the boot id cannot be read makes the open
  * delete data.mdb, lock.mdb and the marker first, with a warning in the log;
  * ls_store_was_discarded() then returns 1. A marker of this boot (a process
- * crash) is kept with the data. Must be called after fork(), like any LMDB open.
+ * crash) is kept with the data.
+ *
+ * Then, under the same lock (an fcntl lock on "<dir>/open.lock"), the key
+ * format: a store holding data without the current format record (written
+ * by an older build, or a newer one) is emptied, every database including
+ * conns, with a warning that every partition will be restored from the
+ * changelog; ls_store_was_discarded() then returns 1 too. Without
+ * checkpoints, the restore wipes and replays every partition. An empty store
+ * only gets the record. Must be called after fork(), like any LMDB open.
  */
 ls_store_t *ls_store_open(const char *dir, size_t map_mb, int deferred_sync,
                           char *errstr, size_t errstr_size);
@@ -91,7 +113,10 @@ ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t er
  */
 int ls_store_sync(ls_store_t *st, char *errstr, size_t errstr_size);
 
-/** 1 when the open deleted the store's files (unsynced writes before a reboot), else 0. */
+/**
+ * 1 when the open discarded the store's contents (unsynced writes before a
+ * reboot, or data of another key format), else 0.
+ */
 int ls_store_was_discarded(const ls_store_t *st);
 
 /** 1 when commits are deferred (MDB_NOSYNC + marker), 0 when every commit is synced. */
@@ -164,6 +189,7 @@ int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *sc
  * fails; the same holds for every write below): apply puts (for connection_id on partition), set
  * the partition's changelog checkpoint when checkpoint >= 0, and store a sync
  * record when sync_json is non-NULL.
+ * connection_id: 1 to 511 bytes, else LS_EINVAL when a state or marker is stored.
  * @return 0, LS_EFULL (map full: nothing written), LS_EINVAL (key too long) or LS_EIO.
  */
 int ls_store_commit_page(ls_store_t *st, int partition, const char *connection_id,
@@ -208,7 +234,8 @@ int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t
 
 /**
  * Delete everything of one partition: checkpoint (first, in its own
- * transaction), activities, pending markers and sync records. Done in
+ * transaction), activities, pending markers and sync records (connection
+ * numbers stay: they are not per partition and never change). Done in
  * chunks; a crash part way leaves no checkpoint, which the restore treats
  * as "wipe again, then restore from the beginning".
  * @return 0, LS_EINVAL (partition out of range) or LS_EIO.

@@ -187,9 +187,10 @@ phase_end sandbox "$TS" "$TS"
 stop_and_check coordinator
 stop_and_check podA
 
-# ---- 5. LMDB map full: own broker and sandbox, one connection with 10000 activities
+# ---- 5. LMDB map full: own broker and sandbox, one connection with 20000 activities
+# (about 2 MB of LMDB: 10000 fit in the 1 MB map once keys held connection numbers)
 start_devbroker_ctl devbroker2 2 1
-start_sandbox_named sandbox2 --seed "$SEED" --connections 1 --students 100 --courses 100 --contents 1 \
+start_sandbox_named sandbox2 --seed "$SEED" --connections 1 --students 200 --courses 100 --contents 1 \
   --providers coursera --tick-ms 0
 write_config "$E2E_DIR/mapfull.conf" "coordinator.interval_s = 3" "coordinator.discovery_interval_s = 60" \
   "coordinator.job_timeout_s = 60" "worker.page_limit = 500" "worker.group_id = lmsync-mapfull" \

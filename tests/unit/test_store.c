@@ -1,12 +1,15 @@
 /*
  * Unit tests of ls_store (LMDB): partition-prefixed keys, atomic page commits,
- * map full, deferred sync and its reboot guard (the "unsynced" marker).
+ * map full, deferred sync and its reboot guard (the "unsynced" marker),
+ * connection numbers and the key format check. Raw LMDB reads the store's
+ * files here (only while the store is closed: one environment per process).
  */
 #include "ls_err.h"
 #include "ls_store.h"
 #include "ls_test.h"
 
 #include <fcntl.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -585,6 +588,393 @@ static void test_trim_map(void)
     cleanup(st);
 }
 
+/* ---- connection numbers and the key format ---- */
+
+/* Raw LMDB on the closed store at dir: opens env (read-only unless rw) and begins a transaction. */
+static MDB_txn *raw_begin(MDB_env **env, int rw)
+{
+    MDB_txn *txn = NULL;
+    CU_ASSERT_FATAL(mdb_env_create(env) == 0);
+    CU_ASSERT_FATAL(mdb_env_set_maxdbs(*env, 8) == 0);
+    CU_ASSERT_FATAL(mdb_env_open(*env, dir, rw ? 0 : MDB_RDONLY, 0640) == 0);
+    CU_ASSERT_FATAL(mdb_txn_begin(*env, NULL, rw ? 0 : MDB_RDONLY, &txn) == 0);
+    return txn;
+}
+
+/* The number of conn in conns ("" = the counter), 0 when absent; *entries = conns' entries. */
+static uint32_t raw_num(const char *conn, size_t *entries)
+{
+    MDB_env *env;
+    MDB_txn *txn = raw_begin(&env, 0);
+    MDB_dbi dbi;
+    MDB_stat ms;
+    uint32_t num = 0;
+    CU_ASSERT_FATAL(mdb_dbi_open(txn, "conns", 0, &dbi) == 0);
+    MDB_val k = {*conn ? strlen(conn) : 1, *conn ? (void *)conn : "\0"}, v;
+    if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == 4) {
+        const uint8_t *b = v.mv_data;
+        num = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    }
+    CU_ASSERT(mdb_stat(txn, dbi, &ms) == 0);
+    if (entries)
+        *entries = ms.ms_entries;
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return num;
+}
+
+/* LMDB's last committed transaction id of the closed store. */
+static size_t raw_last_txn(void)
+{
+    MDB_env *env;
+    MDB_envinfo info;
+    MDB_txn *txn = raw_begin(&env, 0);
+    mdb_txn_abort(txn);
+    CU_ASSERT(mdb_env_info(env, &info) == 0);
+    mdb_env_close(env);
+    return info.me_last_txnid;
+}
+
+static int put1(ls_store_t *st, int p, const char *conn, const char *act, uint8_t val)
+{
+    char err[256];
+    ls_store_put_t put = {act, &val, 1};
+    return ls_store_commit_page(st, p, conn, &put, 1, -1, NULL, NULL, err, sizeof(err));
+}
+
+/* The 1-byte state of (p, conn, act), -1 when none. */
+static int get1(ls_store_t *st, int p, const char *conn, const char *act)
+{
+    char err[256];
+    const uint8_t *v;
+    size_t n;
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    int rc = ls_store_reader_get(r, p, conn, act, &v, &n), out = rc == LS_OK && n == 1 ? v[0] : -1;
+    CU_ASSERT(rc == LS_OK || rc == LS_ENOTFOUND);
+    ls_store_reader_destroy(r);
+    return out;
+}
+
+/* Records foreach finds for (p, conn). */
+static int walk_n(ls_store_t *st, int p, const char *conn, walk_t *w)
+{
+    char err[256];
+    memset(w, 0, sizeof(*w));
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, p, conn, walk_cb, w), LS_OK);
+    ls_store_reader_destroy(r);
+    return w->n;
+}
+
+static void test_numbers_stable(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-a", "x", 1), LS_OK);
+    CU_ASSERT_EQUAL(put1(st, 2, "conn-b", "x", 2), LS_OK);
+    CU_ASSERT_EQUAL(put1(st, 3, "conn-a", "y", 3), LS_OK);   /* other partition, same number */
+    ls_store_destroy(st);
+    size_t entries;
+    CU_ASSERT_EQUAL(raw_num("conn-a", &entries), 1);
+    CU_ASSERT_EQUAL(raw_num("conn-b", NULL), 2);
+    CU_ASSERT_EQUAL(raw_num("", NULL), 2);   /* the counter */
+    CU_ASSERT_EQUAL(entries, 3);
+    st = ls_store_new(dir, 8, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 0);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-a", "x"), 1);
+    CU_ASSERT_EQUAL(get1(st, 2, "conn-b", "x"), 2);
+    CU_ASSERT_EQUAL(get1(st, 3, "conn-a", "y"), 3);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-c", "x", 4), LS_OK);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-a", "z", 5), LS_OK);
+    ls_store_rec_t rec = {"conn-d", "x", (const uint8_t *)"\6", 1};
+    CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 1, &rec, 1, 7, err, sizeof(err)), LS_OK);
+    ls_store_destroy(st);
+    CU_ASSERT_EQUAL(raw_num("conn-a", NULL), 1);
+    CU_ASSERT_EQUAL(raw_num("conn-b", NULL), 2);
+    CU_ASSERT_EQUAL(raw_num("conn-c", NULL), 3);
+    CU_ASSERT_EQUAL(raw_num("conn-d", NULL), 4);
+    CU_ASSERT_EQUAL(raw_num("", &entries), 4);
+    CU_ASSERT_EQUAL(entries, 5);
+    st = ls_store_new(dir, 8, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-d", "x"), 6);
+    cleanup(st);
+}
+
+static void test_numbers_no_alias(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    walk_t w;
+    int m = -1;
+    /* "c" + "1x" and "c1" + "x" were told apart by the 0x00 separator; now by the numbers */
+    const uint8_t v1 = 1, v2 = 2, v3 = 3;
+    ls_store_put_t pa[] = {{"1x", &v1, 1}}, pb[] = {{"x", &v2, 1}}, pc[] = {{"", &v3, 1}, {"1x", &v3, 1}};
+    ls_store_mark_t ma[] = {{"1x", 2}};
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "c", pa, 1, ma, 1, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "c1", pb, 1, NULL, 0, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "c1x", pc + 1, 1, NULL, 0, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(get1(st, 1, "c", "1x"), 1);
+    CU_ASSERT_EQUAL(get1(st, 1, "c1", "x"), 2);
+    CU_ASSERT_EQUAL(get1(st, 1, "c1x", "1x"), 3);
+    CU_ASSERT_EQUAL(get1(st, 1, "c", "x"), -1);
+    CU_ASSERT_EQUAL(get1(st, 1, "c1", "1x"), -1);
+    CU_ASSERT_EQUAL(get1(st, 1, "c1x", "x"), -1);
+    CU_ASSERT_EQUAL(walk_n(st, 1, "c", &w), 1);
+    CU_ASSERT_STRING_EQUAL(w.seen[0], "1x=1");
+    CU_ASSERT_EQUAL(walk_n(st, 1, "c1", &w), 1);
+    CU_ASSERT_STRING_EQUAL(w.seen[0], "x=1");
+    CU_ASSERT_EQUAL(walk_n(st, 1, "c1x", &w), 1);
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "c", "1x", &m), LS_OK);
+    CU_ASSERT_EQUAL(m, 2);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "c1x", "1x", &m), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "c1", "x", &m), LS_ENOTFOUND);
+    ls_store_reader_destroy(r);
+    /* the empty connection id cannot have a number: a write is refused, a read finds nothing */
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "", pc, 1, NULL, 0, -1, NULL, NULL, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(get1(st, 1, "", "x"), -1);
+    ls_store_destroy(st);
+    CU_ASSERT_EQUAL(raw_num("c", NULL), 1);
+    CU_ASSERT_EQUAL(raw_num("c1", NULL), 2);
+    CU_ASSERT_EQUAL(raw_num("c1x", NULL), 3);
+    st = ls_store_new(dir, 8, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    cleanup(st);
+}
+
+/* A number given out by a transaction that then failed goes to the next connection, not to both. */
+static void test_numbers_failed_commit(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256], longid[600];
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    const uint8_t v = 9;
+    ls_store_put_t bad[] = {{"x1", &v, 1}, {longid, &v, 1}};
+    CU_ASSERT_EQUAL(ls_store_commit_page(st, 1, "conn-x", bad, 2, -1, NULL, NULL, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-y", "y1", 1), LS_OK);   /* gets the number conn-x lost */
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-x", "x1", 2), LS_OK);
+    ls_store_rec_t recs[] = {{"conn-z", "z1", &v, 1}, {"conn-z", longid, &v, 1}};
+    CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 1, recs, 2, -1, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-w", "w1", 3), LS_OK);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-z", "z1", 4), LS_OK);
+    walk_t w;
+    CU_ASSERT_EQUAL(walk_n(st, 1, "conn-y", &w), 1);
+    CU_ASSERT_STRING_EQUAL(w.seen[0], "y1=1");
+    CU_ASSERT_EQUAL(walk_n(st, 1, "conn-x", &w), 1);
+    CU_ASSERT_STRING_EQUAL(w.seen[0], "x1=1");
+    CU_ASSERT_EQUAL(walk_n(st, 1, "conn-w", &w), 1);
+    CU_ASSERT_EQUAL(walk_n(st, 1, "conn-z", &w), 1);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-y", "x1"), -1);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-w", "z1"), -1);
+    ls_store_destroy(st);
+    CU_ASSERT_EQUAL(raw_num("conn-y", NULL), 1);
+    CU_ASSERT_EQUAL(raw_num("conn-x", NULL), 2);
+    CU_ASSERT_EQUAL(raw_num("conn-w", NULL), 3);
+    CU_ASSERT_EQUAL(raw_num("conn-z", NULL), 4);
+    st = ls_store_new(dir, 8, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    cleanup(st);
+}
+
+/* Reads of a connection without number find nothing and write nothing; so do its deletes. */
+static void test_numbers_unknown_read(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    CU_ASSERT_EQUAL(put1(st, 1, "known", "a", 1), LS_OK);
+    ls_store_destroy(st);
+    size_t before = raw_last_txn();
+    st = ls_store_new(dir, 8, err, sizeof(err));   /* an open of a current store writes nothing either */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    int m = -1;
+    walk_t w = {0};
+    CU_ASSERT_EQUAL(ls_store_reader_get(r, 1, "ghost", "a", &p, &n), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "ghost", "a", &m), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(m, 0);
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 1, "ghost", walk_cb, &w), LS_OK);
+    CU_ASSERT_EQUAL(w.n, 0);
+    CU_ASSERT_EQUAL(ls_store_reader_get(r, 1, "known", "a", &p, &n), LS_OK);
+    ls_store_reader_destroy(r);
+    ls_store_destroy(st);
+    CU_ASSERT_EQUAL(raw_last_txn(), before);
+    st = ls_store_new(dir, 8, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    /* deletes need no number: state, marker and tombstone of ghost commit, and give none out */
+    ls_store_put_t del = {"a", NULL, 0};
+    ls_store_mark_t clr = {"a", 0};
+    ls_store_rec_t tomb = {"ghost", "a", NULL, 0};
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "ghost", &del, 1, &clr, 1, 5, NULL, NULL, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 1, &tomb, 1, 6, err, sizeof(err)), LS_OK);
+    ls_store_destroy(st);
+    size_t entries;
+    CU_ASSERT_EQUAL(raw_num("ghost", &entries), 0);
+    CU_ASSERT_EQUAL(entries, 2);   /* "known" and the counter */
+    st = ls_store_new(dir, 8, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    int64_t cp;
+    CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_OK);
+    CU_ASSERT_EQUAL(cp, 6);
+    cleanup(st);
+}
+
+static void test_numbers_survive_wipe(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-a", "x", 1), LS_OK);
+    CU_ASSERT_EQUAL(put1(st, 2, "conn-b", "x", 2), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_wipe_partition(st, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-a", "x"), -1);
+    CU_ASSERT_EQUAL(get1(st, 2, "conn-b", "x"), 2);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-c", "x", 3), LS_OK);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-a", "x", 4), LS_OK);
+    ls_store_destroy(st);
+    CU_ASSERT_EQUAL(raw_num("conn-a", NULL), 1);
+    CU_ASSERT_EQUAL(raw_num("conn-b", NULL), 2);
+    CU_ASSERT_EQUAL(raw_num("conn-c", NULL), 3);
+    CU_ASSERT_EQUAL(raw_num("", NULL), 3);
+    st = ls_store_new(dir, 8, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-a", "x"), 4);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-c", "x"), 3);
+    cleanup(st);
+}
+
+/* Two processes sharing the environment (forked first, then opened) give out distinct numbers. */
+static void test_numbers_across_processes(void)
+{
+    fresh_dir();
+    int to_child[2], to_parent[2];
+    CU_ASSERT_FATAL(pipe(to_child) == 0 && pipe(to_parent) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        int ok = hear(to_child[0]) == 'a';
+        ls_store_t *st = ok ? open_store(1) : NULL;
+        ok = st && put1(st, 1, "kid", "k", 7) == LS_OK && get1(st, 1, "par", "p") == 1;
+        ls_store_destroy(st);
+        say(to_parent[1], ok ? 'b' : 'x');
+        _exit(ok ? 0 : 1);
+    }
+    ls_store_t *st = open_store(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(put1(st, 1, "par", "p", 1), LS_OK);   /* number 1, cached here */
+    say(to_child[1], 'a');
+    CU_ASSERT_EQUAL(hear(to_parent[0]), 'b');             /* the child gave "kid" number 2 */
+    CU_ASSERT_EQUAL(put1(st, 1, "par2", "p", 2), LS_OK);  /* so this one gets 3 */
+    CU_ASSERT_EQUAL(get1(st, 1, "kid", "k"), 7);
+    CU_ASSERT_EQUAL(get1(st, 1, "par2", "k"), -1);
+    int status;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ls_store_destroy(st);
+    CU_ASSERT_EQUAL(raw_num("par", NULL), 1);
+    CU_ASSERT_EQUAL(raw_num("kid", NULL), 2);
+    CU_ASSERT_EQUAL(raw_num("par2", NULL), 3);
+    close(to_child[0]);
+    close(to_child[1]);
+    close(to_parent[0]);
+    close(to_parent[1]);
+    st = open_store(0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    cleanup(st);
+}
+
+/* Put key (klen bytes) = val (vlen bytes) into the named db of an open raw transaction. */
+static void raw_put(MDB_txn *txn, const char *db, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    MDB_dbi dbi;
+    CU_ASSERT_FATAL(mdb_dbi_open(txn, db, MDB_CREATE, &dbi) == 0);
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    CU_ASSERT_FATAL(mdb_put(txn, dbi, &k, &v, 0) == 0);
+}
+
+/* A store as a build before connection numbers wrote it: keys u16 partition | connection id | 0x00 | activity id. */
+static void write_old_format(int with_data)
+{
+    fresh_dir();
+    CU_ASSERT_FATAL(mkdir(dir, 0750) == 0);
+    MDB_env *env;
+    MDB_txn *txn = raw_begin(&env, 1);
+    static const char key[] = "\0\1conn\0a1", cpkey[] = "\0\1", synckey[] = "\0\1conn";
+    int64_t cp = 10;
+    uint8_t one = 1;
+    MDB_dbi dbi;
+    CU_ASSERT_FATAL(mdb_dbi_open(txn, "activities", MDB_CREATE, &dbi) == 0);
+    CU_ASSERT_FATAL(mdb_dbi_open(txn, "sync", MDB_CREATE, &dbi) == 0);
+    CU_ASSERT_FATAL(mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &dbi) == 0);
+    CU_ASSERT_FATAL(mdb_dbi_open(txn, "pending", MDB_CREATE, &dbi) == 0);
+    if (with_data) {
+        raw_put(txn, "activities", key, sizeof(key) - 1, "\1\2\3", 3);
+        raw_put(txn, "pending", key, sizeof(key) - 1, &one, 1);
+        raw_put(txn, "checkpoints", cpkey, 2, &cp, sizeof(cp));
+        raw_put(txn, "sync", synckey, sizeof(synckey) - 1, "{}", 2);
+    }
+    CU_ASSERT_FATAL(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+}
+
+/* The old store is emptied at open, with the message, and then used in the new format. */
+static void test_old_format_wiped(void)
+{
+    char log[2048], buf[64], err[256];
+    int64_t cp;
+    int m = -1;
+    write_old_format(1);
+    ls_store_t *st = open_logged(1, log, sizeof(log));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "discarded"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "every partition will be restored from the changelog"));
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 0);
+    CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_ENOTFOUND);   /* so the restore wipes and replays */
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_get_sync(r, 1, "conn", buf, sizeof(buf)), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "conn", "a1", &m), LS_ENOTFOUND);
+    ls_store_reader_destroy(r);
+    CU_ASSERT_FALSE(marker_exists());   /* the format wipe is durable: no marker needed */
+    CU_ASSERT_EQUAL(put_n(st, 1, 2, 11), LS_OK);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn", "a1", 5), LS_OK);
+    ls_store_destroy(st);
+    st = open_logged(1, log, sizeof(log));   /* now in the current format: kept */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 0);
+    CU_ASSERT_PTR_NULL(strstr(log, "discarded"));
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 2);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn", "a1"), 5);
+    ls_store_destroy(st);
+    /* a format this build does not know (a newer one) is emptied too */
+    MDB_env *env;
+    MDB_txn *txn = raw_begin(&env, 1);
+    raw_put(txn, "meta", "format", 6, "\0\0\0\3", 4);
+    CU_ASSERT_FATAL(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+    st = open_logged(0, log, sizeof(log));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 3"));
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 0);
+    ls_store_destroy(st);
+    CU_ASSERT_EQUAL(raw_num("", NULL), 0);   /* conns went too */
+    /* an old store without data only gets the format record */
+    write_old_format(0);
+    st = open_logged(0, log, sizeof(log));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 0);
+    CU_ASSERT_PTR_NULL(strstr(log, "discarded"));
+    cleanup(st);
+}
+
 static CU_TestInfo tests[] = {
     {"put, get, partitions, checkpoints", test_put_get},
     {"map full fails the page atomically", test_map_full},
@@ -600,6 +990,13 @@ static CU_TestInfo tests[] = {
     {"no boot id: durable, and any marker discards", test_no_boot_id},
     {"marker protocol across processes", test_marker_across_processes},
     {"trim the map's resident pages", test_trim_map},
+    {"connection numbers: stable across reopen", test_numbers_stable},
+    {"connection numbers: prefixes never alias", test_numbers_no_alias},
+    {"connection numbers: a failed commit's number is not kept", test_numbers_failed_commit},
+    {"connection numbers: unknown connection reads nothing, writes nothing", test_numbers_unknown_read},
+    {"connection numbers: a partition wipe keeps them", test_numbers_survive_wipe},
+    {"connection numbers: processes sharing the store agree", test_numbers_across_processes},
+    {"old key format: wiped at open, with the message", test_old_format_wiped},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"store", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
