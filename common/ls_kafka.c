@@ -37,6 +37,8 @@ struct ls_reader {
 
 /* Message opaque: the batch pointer with the low bit set when the message's offset is tracked
  * (a batch is at least pointer-aligned, so the bit is free): no allocation per message. */
+_Static_assert(LS_OFFSET_BEGINNING == RD_KAFKA_OFFSET_BEGINNING, "LS_OFFSET_BEGINNING is librdkafka's value");
+
 static void *msg_tag(ls_batch_t *b, int track)
 {
     return b ? (void *)((uintptr_t)b | (track ? 1u : 0u)) : NULL;

@@ -216,6 +216,36 @@ static const char *wipe_reason(ls_restore_ctx_t *ctx, int partition, int64_t cp,
     return NULL;
 }
 
+/*
+ * The first offset that can really be read: the offset of the first record
+ * from the log's start, or the end offset when the log is empty; -1 when
+ * that could not be found out. A watermark query during broker errors has
+ * answered low == high for a log that still held its records (librdkafka
+ * #4233), which read as "checkpoint below the first offset" would wipe the
+ * partition and replay nothing: every activity of it would then come again
+ * as created. A wipe for deleted records is therefore confirmed by reading.
+ */
+static int64_t first_readable(ls_restore_ctx_t *ctx, int partition, int64_t hi)
+{
+    char err[256];
+    int64_t found = -1, deadline = ls_time_mono_ms() + WATERMARK_TIMEOUT_MS;
+    if (ls_reader_start(ctx->reader, ctx->topic_state, partition, LS_OFFSET_BEGINNING) != LS_OK)
+        return -1;
+    while (found < 0 && ls_time_mono_ms() < deadline && !*ctx->stop) {
+        ls_kmsg_t m;
+        int64_t eof = -1;
+        int pr = ls_reader_poll(ctx->reader, 500, &m, &eof, err, sizeof(err));
+        if (pr == LS_OK) {
+            found = m.offset;
+            ls_kmsg_release(&m);
+        } else if (eof >= hi) {
+            found = eof;
+        }
+    }
+    ls_reader_stop(ctx->reader);
+    return found;
+}
+
 static int prepare(ls_restore_ctx_t *ctx, int partition, int64_t *start, int64_t *hi, ls_restore_stats_t *st)
 {
     char err[512], why[256];
@@ -233,6 +263,19 @@ static int prepare(ls_restore_ctx_t *ctx, int partition, int64_t *start, int64_t
     if (rc != LS_OK && rc != LS_ENOTFOUND) {
         ls_error("restore of partition %d: cannot read its checkpoint (%s)", partition, ls_strerror(rc));
         return LS_EIO;
+    }
+    if (rc == LS_OK && cp < lo) {
+        int64_t first = first_readable(ctx, partition, *hi);
+        if (first < 0) {
+            ls_warn("restore of partition %d: the changelog starts at %lld after checkpoint %lld, and its first "
+                    "record could not be read to confirm it; next attempt later", partition, (long long)lo,
+                    (long long)cp);
+            return LS_ETRANSIENT;
+        }
+        if (first != lo)
+            ls_warn("restore of partition %d: the watermark query said the changelog starts at %lld, reading "
+                    "it starts at %lld", partition, (long long)lo, (long long)first);
+        lo = first;
     }
     const char *reason = wipe_reason(ctx, partition, rc == LS_OK ? cp : -1, lo, *hi, why, sizeof(why));
     *start = cp;
