@@ -178,7 +178,7 @@ int ls_rate_spec_check(const char *spec, char *err, size_t errsz)
 
 /* ---- tables ---- */
 
-/* A connection or an integration type (the fields of the other kind stay zero). */
+/* A connection, or an integration type (which uses only its bucket). */
 typedef struct ent {
     ls_bucket_t bucket;
     int in_flight;
@@ -276,7 +276,6 @@ static ent_t *integ_get(ls_limiter_t *l, const char *integ, int64_t now_ms)
     if (e && added) {
         double r = integration_rate(l, name);
         ls_bucket_init(&e->bucket, r, fmax(1.0, r), now_ms);
-        e->last_used_ms = now_ms;
     }
     return e;
 }
@@ -326,11 +325,8 @@ int64_t ls_limiter_acquire(ls_limiter_t *l, const char *conn, const char *integ,
         return now_ms + w;
     }
     l->unified.in_flight++;
-    if (ie) {
+    if (ie)
         ls_bucket_take(&ie->bucket, now_ms);
-        ie->in_flight++;
-        ie->last_used_ms = now_ms;
-    }
     if (ce) {
         ls_bucket_take(&ce->bucket, now_ms);
         if (ce->last_start_ms) {
@@ -379,16 +375,13 @@ static void conn_recover(ls_limiter_t *l, ent_t *ce, int64_t now_ms)
     }
 }
 
-void ls_limiter_release(ls_limiter_t *l, const char *conn, const char *integ, ls_rl_outcome_t outcome,
-                        int64_t retry_after_ms, int64_t now_ms)
+void ls_limiter_release(ls_limiter_t *l, const char *conn, ls_rl_outcome_t outcome, int64_t retry_after_ms,
+                        int64_t now_ms)
 {
     int64_t hold = retry_after_ms > 0 ? now_ms + (retry_after_ms < MAX_HOLD_MS ? retry_after_ms : MAX_HOLD_MS) : 0;
-    ent_t *ie = ls_strmap_get(l->integs, integ ? integ : "");
     ent_t *ce = ls_strmap_get(l->conns, conn);
     if (l->unified.in_flight > 0)
         l->unified.in_flight--;
-    if (ie && ie->in_flight > 0)
-        ie->in_flight--;
     if (ce && ce->in_flight > 0)
         ce->in_flight--;
     switch (outcome) {

@@ -142,8 +142,8 @@ int64_t ls_limiter_acquire(ls_limiter_t *l, const char *conn, const char *integ,
  * a 429 holds back every later request of the connection (vendor 429) or
  * of the whole process (Unified's 429) until then, at most 60 s.
  */
-void ls_limiter_release(ls_limiter_t *l, const char *conn, const char *integ, ls_rl_outcome_t outcome,
-                        int64_t retry_after_ms, int64_t now_ms);
+void ls_limiter_release(ls_limiter_t *l, const char *conn, ls_rl_outcome_t outcome, int64_t retry_after_ms,
+                        int64_t now_ms);
 
 /** 1 when the process has no room for another request now (Unified's limit). */
 int ls_limiter_saturated(const ls_limiter_t *l);

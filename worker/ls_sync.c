@@ -794,7 +794,7 @@ static int request_page(ls_sync_job_t *j, long offset, ls_http_xfer_t **x, int64
     }
     if (!(*x = ls_http_multi_start(j->ctx->multi, url, j))) {
         if (j->ctx->limiter)
-            ls_limiter_release(j->ctx->limiter, j->run.connection_id, j->run.integration_type, LS_RL_CANCELLED, -1,
+            ls_limiter_release(j->ctx->limiter, j->run.connection_id, LS_RL_CANCELLED, -1,
                                ls_time_mono_ms());
         return LS_ENOMEM;
     }
@@ -818,7 +818,7 @@ static void unhold(ls_sync_job_t *j, ls_http_xfer_t *x, int *held, int completed
         o = ls_rl_classify(resp.status, resp.body, resp.len);
         retry_after = resp.retry_after_ms;
     }
-    ls_limiter_release(j->ctx->limiter, j->run.connection_id, j->run.integration_type, o, retry_after,
+    ls_limiter_release(j->ctx->limiter, j->run.connection_id, o, retry_after,
                        ls_time_mono_ms());
 }
 

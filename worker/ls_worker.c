@@ -290,7 +290,7 @@ static int report(worker_t *w, slot_t *s, const ls_status_t *st)
     return LS_OK;
 }
 
-static void note_ran(worker_t *w, const ls_job_t *job, const ls_status_t *st);
+static void note_ran(worker_t *w, const slot_t *s, const ls_status_t *st);
 
 /* A REPORTING slot: done once its status is acknowledged; a failed delivery runs the job again. */
 static void poll_report(worker_t *w, slot_t *s)
@@ -308,7 +308,7 @@ static void poll_report(worker_t *w, slot_t *s)
         else
             w->jobs_failed++;
         if (s->st->ok && !s->st->skipped)
-            note_ran(w, &s->job, s->st);
+            note_ran(w, s, s->st);
         s->state = SLOT_DONE;
         w->n_done++;
         return;
@@ -383,16 +383,14 @@ static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
 }
 
 /* Remember when a successful job of the scope started (what stale() compares with). */
-static void note_ran(worker_t *w, const ls_job_t *job, const ls_status_t *st)
+static void note_ran(worker_t *w, const slot_t *s, const ls_status_t *st)
 {
-    char scope[2 * LS_STR_MAX + 2];
-    ls_job_scope(job, scope, sizeof(scope));
-    ran_t *r = ls_strmap_put(w->ran, scope, NULL);
+    ran_t *r = ls_strmap_put(w->ran, s->scope, NULL);
     if (!r)
         return; /* out of memory: jobs are only never dropped for this scope */
     if (st->started_at > r->ok_started_ms)
         r->ok_started_ms = st->started_at;
-    if (is_full(st->mode[0] ? st->mode : job->mode) && st->started_at > r->full_started_ms)
+    if (is_full(st->mode[0] ? st->mode : s->job.mode) && st->started_at > r->full_started_ms)
         r->full_started_ms = st->started_at;
 }
 

@@ -136,7 +136,7 @@ static int drive(ls_limiter_t *l, const char *conn, const char *integ, int64_t f
     int n = 0;
     for (int64_t t = from; t < from + ms; t++)
         if (ls_limiter_acquire(l, conn, integ, t) == 0) {
-            ls_limiter_release(l, conn, integ, outcome, -1, t);
+            ls_limiter_release(l, conn, outcome, -1, t);
             n++;
         }
     return n;
@@ -150,15 +150,15 @@ static void test_limiter_connection_bucket(void)
     CU_ASSERT(n >= 54 && n <= 55);
     /* another connection has its own bucket */
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "conn-2", "coursera", 10000), 0);
-    ls_limiter_release(l, "conn-2", "coursera", LS_RL_OK, -1, 10000);
+    ls_limiter_release(l, "conn-2", LS_RL_OK, -1, 10000);
     /* a denied acquire says when to come back */
     int64_t t = 20000;
     while (ls_limiter_acquire(l, "conn-1", "coursera", t) == 0)
-        ls_limiter_release(l, "conn-1", "coursera", LS_RL_OK, -1, t);
+        ls_limiter_release(l, "conn-1", LS_RL_OK, -1, t);
     int64_t again = ls_limiter_acquire(l, "conn-1", "coursera", t);
     CU_ASSERT(again > t && again <= t + 200);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "conn-1", "coursera", again), 0);
-    ls_limiter_release(l, "conn-1", "coursera", LS_RL_OK, -1, again);
+    ls_limiter_release(l, "conn-1", LS_RL_OK, -1, again);
     ls_limiter_stats_t st;
     ls_limiter_get_stats(l, &st);
     CU_ASSERT(st.delayed > 0);
@@ -170,16 +170,16 @@ static void test_limiter_vendor_429_adapts(void)
 {
     ls_limiter_t *l = limiter(20, 20, NULL, 64);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c1", "docebo", 0), 0);
-    ls_limiter_release(l, "c1", "docebo", LS_RL_VENDOR_429, -1, 0);
+    ls_limiter_release(l, "c1", LS_RL_VENDOR_429, -1, 0);
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_connection_rate(l, "c1"), 10, 1e-9);
     /* the bucket was emptied: no burst right after a 429 */
     CU_ASSERT(ls_limiter_acquire(l, "c1", "docebo", 0) > 0);
     /* a second 429 within the same second does not cut again */
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c1", "docebo", 200), 0);
-    ls_limiter_release(l, "c1", "docebo", LS_RL_VENDOR_429, -1, 200);
+    ls_limiter_release(l, "c1", LS_RL_VENDOR_429, -1, 200);
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_connection_rate(l, "c1"), 10, 1e-9);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c1", "docebo", 1300), 0);
-    ls_limiter_release(l, "c1", "docebo", LS_RL_VENDOR_429, -1, 1300);
+    ls_limiter_release(l, "c1", LS_RL_VENDOR_429, -1, 1300);
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_connection_rate(l, "c1"), 5, 1e-9);
     /* one connection's 429s never shrink the process's in-flight limit */
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_inflight_limit(l), 64, 1e-9);
@@ -203,11 +203,11 @@ static void test_limiter_unlimited_connection_learns(void)
     /* a connection asking every 10 ms (100/s), unlimited, then a 429 */
     for (int64_t t = 0; t < 1000; t += 10) {
         CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "go1", t), 0);
-        ls_limiter_release(l, "c", "go1", LS_RL_OK, -1, t);
+        ls_limiter_release(l, "c", LS_RL_OK, -1, t);
     }
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_connection_rate(l, "c"), 0, 1e-9);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "go1", 1000), 0);
-    ls_limiter_release(l, "c", "go1", LS_RL_VENDOR_429, -1, 1000);
+    ls_limiter_release(l, "c", LS_RL_VENDOR_429, -1, 1000);
     double r = ls_limiter_connection_rate(l, "c");
     CU_ASSERT(r > 40 && r < 60); /* half of what it asked at */
     /* recovery ends unlimited again */
@@ -222,8 +222,8 @@ static void test_limiter_vendor_429_is_per_connection(void)
     /* 429s of two accounts of one type at once: each account slows down, nothing else does */
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "moodle", 0), 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "moodle", 0), 0);
-    ls_limiter_release(l, "a", "moodle", LS_RL_VENDOR_429, -1, 100);
-    ls_limiter_release(l, "b", "moodle", LS_RL_VENDOR_429, -1, 200);
+    ls_limiter_release(l, "a", LS_RL_VENDOR_429, -1, 100);
+    ls_limiter_release(l, "b", LS_RL_VENDOR_429, -1, 200);
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_inflight_limit(l), 8, 1e-9);
     CU_ASSERT_FALSE(ls_limiter_saturated(l));
     CU_ASSERT_FALSE(ls_limiter_may_prefetch(l, "a"));
@@ -241,7 +241,7 @@ static void test_limiter_vendor_429_is_per_connection(void)
     CU_ASSERT(again > 300 && again <= 400);
     for (int i = 0; i < 8; i++) {
         snprintf(name, sizeof(name), "m%d", i);
-        ls_limiter_release(l, name, "moodle", LS_RL_OK, -1, 400);
+        ls_limiter_release(l, name, LS_RL_OK, -1, 400);
     }
     CU_ASSERT_FALSE(ls_limiter_saturated(l));
     /* a recovered connection prefetches again */
@@ -254,7 +254,7 @@ static void test_limiter_unified_429(void)
 {
     ls_limiter_t *l = limiter(0, 1, NULL, 16);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "go1", 0), 0);
-    ls_limiter_release(l, "a", "go1", LS_RL_UNIFIED_429, -1, 0);
+    ls_limiter_release(l, "a", LS_RL_UNIFIED_429, -1, 0);
     CU_ASSERT_DOUBLE_EQUAL(ls_limiter_inflight_limit(l), 8, 1e-9);
     /* Unified's own limit applies to every type */
     int got = 0;
@@ -279,13 +279,13 @@ static void test_limiter_retry_after_holds(void)
     ls_limiter_t *l = limiter(0, 1, NULL, 16);
     /* Unified's 429 with retry-after-ms 700: no request of any connection before then */
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "go1", 1000), 0);
-    ls_limiter_release(l, "a", "go1", LS_RL_UNIFIED_429, 700, 1000);
+    ls_limiter_release(l, "a", LS_RL_UNIFIED_429, 700, 1000);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "docebo", 1200), 1700);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "docebo", 1700), 0);
-    ls_limiter_release(l, "b", "docebo", LS_RL_OK, -1, 1700);
+    ls_limiter_release(l, "b", LS_RL_OK, -1, 1700);
     /* a vendor's Retry-After holds back only that connection; capped at 60 s */
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "go1", 2000), 0);
-    ls_limiter_release(l, "c", "go1", LS_RL_VENDOR_429, 3600000, 2000);
+    ls_limiter_release(l, "c", LS_RL_VENDOR_429, 3600000, 2000);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "go1", 2001), 62000);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "d", "go1", 2001), 0);
     ls_limiter_destroy(l);
@@ -301,7 +301,7 @@ static void test_limiter_integration_rate(void)
         for (int i = 0; i < 10; i++) {
             snprintf(name, sizeof(name), "k%d", i);
             if (ls_limiter_acquire(l, name, "coursera", t) == 0) {
-                ls_limiter_release(l, name, "coursera", LS_RL_OK, -1, t);
+                ls_limiter_release(l, name, LS_RL_OK, -1, t);
                 n++;
             }
         }
@@ -322,13 +322,13 @@ static void test_limiter_release_balance(void)
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "t", 0), 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "t", 0), 0);
     CU_ASSERT(ls_limiter_acquire(l, "c", "t", 0) > 0);
-    ls_limiter_release(l, "a", "t", LS_RL_CANCELLED, -1, 0);
+    ls_limiter_release(l, "a", LS_RL_CANCELLED, -1, 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "c", "t", 0), 0);
-    ls_limiter_release(l, "b", "t", LS_RL_OK, -1, 0);
-    ls_limiter_release(l, "c", "t", LS_RL_OK, -1, 0);
+    ls_limiter_release(l, "b", LS_RL_OK, -1, 0);
+    ls_limiter_release(l, "c", LS_RL_OK, -1, 0);
     /* extra releases never drive in-flight counts negative */
-    ls_limiter_release(l, "c", "t", LS_RL_OK, -1, 0);
-    ls_limiter_release(l, "zz", "unknown", LS_RL_OK, -1, 0);
+    ls_limiter_release(l, "c", LS_RL_OK, -1, 0);
+    ls_limiter_release(l, "zz", LS_RL_OK, -1, 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "a", "t", 0), 0);
     CU_ASSERT_EQUAL(ls_limiter_acquire(l, "b", "t", 0), 0);
     CU_ASSERT(ls_limiter_acquire(l, "c", "t", 0) > 0);
@@ -342,7 +342,7 @@ static void test_limiter_many_connections(void)
     for (int i = 0; i < 5000; i++) {
         snprintf(name, sizeof(name), "conn-%05d", i);
         CU_ASSERT_EQUAL_FATAL(ls_limiter_acquire(l, name, "t", 0), 0);
-        ls_limiter_release(l, name, "t", LS_RL_OK, -1, 0);
+        ls_limiter_release(l, name, LS_RL_OK, -1, 0);
     }
     ls_limiter_stats_t st;
     ls_limiter_get_stats(l, &st);
@@ -351,7 +351,7 @@ static void test_limiter_many_connections(void)
     for (int i = 0; i < 5000; i++) {
         snprintf(name, sizeof(name), "new-%05d", i);
         ls_limiter_acquire(l, name, "t", 7200000);
-        ls_limiter_release(l, name, "t", LS_RL_OK, -1, 7200000);
+        ls_limiter_release(l, name, LS_RL_OK, -1, 7200000);
     }
     ls_limiter_get_stats(l, &st);
     CU_ASSERT(st.connections < 10000);
