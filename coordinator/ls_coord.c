@@ -268,18 +268,12 @@ static int has_conn_override(const char *spec, const char *conn)
     return 0;
 }
 
-static void strategy_cfg(const ls_config_t *cfg, ls_strategy_cfg_t *sc)
-{
-    *sc = (ls_strategy_cfg_t){cfg->fanout_records, cfg->full_every, cfg->full_max_age_s, cfg->watermark_overlap_s};
-}
-
 /* Resolve profile + overrides + strategy for one connection (into *e). */
 static void resolve(const ls_config_t *cfg, const ls_profile_t *rt, size_t nrt, const char *why,
                     const ls_coord_conn_t *conn, long records, strat_entry_t *e)
 {
     char err[256];
-    ls_strategy_cfg_t sc;
-    strategy_cfg(cfg, &sc);
+    ls_strategy_cfg_t sc = ls_config_strategy(cfg);
     ls_profile_resolve(conn->integration_type, rt, nrt, why, &e->profile);
     if (ls_profile_apply_overrides(&e->profile, conn->id, cfg->profile_overrides, err, sizeof(err)) != LS_OK)
         ls_warn("%s", err); /* validated at start; not reached */
@@ -619,12 +613,13 @@ static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
 static int coord_open(coord_t *c)
 {
     char err[512], group[160];
+    ls_kafka_conf_t kc = ls_config_kafka(c->cfg);
     ls_config_topic(c->cfg, "poll.jobs", c->topic_jobs, sizeof(c->topic_jobs));
     ls_config_topic(c->cfg, "sync.status", c->topic_status, sizeof(c->topic_status));
     snprintf(group, sizeof(group), "%s-coordinator", c->cfg->topic_prefix);
-    if (!(c->producer = ls_producer_new(c->cfg, 10000, err, sizeof(err))) ||
+    if (!(c->producer = ls_producer_new(&kc, 10000, err, sizeof(err))) ||
         !(c->http = ls_http_new(c->cfg->unified_token, c->cfg->http_timeout_s, err, sizeof(err))) ||
-        !(c->status = ls_consumer_new(c->cfg, group, c->topic_status, err, sizeof(err)))) {
+        !(c->status = ls_consumer_new(&kc, group, c->topic_status, err, sizeof(err)))) {
         ls_error("coordinator cannot start: %s", err);
         return LS_EINVAL;
     }

@@ -10,7 +10,10 @@ int main(int argc, char **argv)
 {
     /* needs no config: prints docs/providers.md from the shipped table */
     if (argc == 2 && strcmp(argv[1], "--providers-md") == 0) {
-        ls_profile_providers_md(stdout);
+        ls_config_t defaults;
+        ls_config_defaults(&defaults);
+        ls_strategy_cfg_t sc = ls_config_strategy(&defaults);
+        ls_profile_providers_md(stdout, &sc);
         return fflush(stdout) == 0 ? 0 : 1;
     }
     ls_config_t cfg;
@@ -21,7 +24,8 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (opts[1].value) {
-        ls_profile_providers_md(stdout);
+        ls_strategy_cfg_t sc = ls_config_strategy(&cfg);
+        ls_profile_providers_md(stdout, &sc);
         return 0;
     }
     if (opts[0].value)

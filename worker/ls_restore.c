@@ -250,7 +250,8 @@ static int prepare(ls_restore_ctx_t *ctx, int partition, int64_t *start, int64_t
 {
     char err[512], why[256];
     int64_t lo, cp = -1;
-    if (!ctx->reader && !(ctx->reader = ls_reader_new(ctx->cfg, err, sizeof(err)))) {
+    ls_kafka_conf_t kc = ls_config_kafka(ctx->cfg);
+    if (!ctx->reader && !(ctx->reader = ls_reader_new(&kc, err, sizeof(err)))) {
         ls_error("restore of partition %d: cannot create the changelog reader: %s", partition, err);
         return LS_ETRANSIENT;
     }

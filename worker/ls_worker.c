@@ -205,6 +205,7 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
 {
     char err[512];
     const ls_config_t *cfg = w->cfg;
+    ls_kafka_conf_t kc = ls_config_kafka(cfg);
     ls_config_topic(cfg, "poll.jobs", w->topic_jobs, sizeof(w->topic_jobs));
     ls_config_topic(cfg, "sync.status", w->topic_status, sizeof(w->topic_status));
     ls_config_topic(cfg, "poll.dlq", w->topic_dlq, sizeof(w->topic_dlq));
@@ -219,11 +220,11 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     snprintf(w->restore.topic_dlq, sizeof(w->restore.topic_dlq), "%s", w->topic_dlq);
     if (!(w->sync.store = ls_store_open(cfg->lmdb_path, (size_t)cfg->lmdb_map_mb,
                                        strcmp(cfg->lmdb_sync, "deferred") == 0, err, sizeof(err))) ||
-        !(w->sync.producer = ls_producer_new(cfg, 10000, err, sizeof(err))) ||
+        !(w->sync.producer = ls_producer_new(&kc, 10000, err, sizeof(err))) ||
         !(w->sync.http = ls_http_new(cfg->unified_token, cfg->http_timeout_s, err, sizeof(err))) ||
         !(w->sync.multi = ls_http_multi_new(cfg->unified_token, cfg->http_timeout_s, cfg->max_in_flight, err,
                                             sizeof(err))) ||
-        !(w->consumer = ls_consumer_new_rebalance(cfg, cfg->group_id, w->topic_jobs, on_rebalance, w, err,
+        !(w->consumer = ls_consumer_new_rebalance(&kc, cfg->group_id, w->topic_jobs, on_rebalance, w, err,
                                                   sizeof(err)))) {
         ls_error("worker cannot start: %s", err);
         return LS_EINVAL;

@@ -151,7 +151,7 @@ static void test_md_and_explain(void)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    ls_profile_providers_md(f);
+    ls_profile_providers_md(f, &SC);
     fclose(f);
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "| coursera | Coursera |"));
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "any other integration type (conservative)"));

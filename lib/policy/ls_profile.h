@@ -9,8 +9,8 @@
  * supported, so a gap in the documentation can only make lmsync more
  * conservative. Sources, in order:
  *   1. Unified's GET /unified/integration (Integration.support), at runtime;
- *   2. the shipped table, generated from common/lms-providers.json (the
- *      documented facts; common/gen_profile_table.py);
+ *   2. the shipped table, generated from lib/policy/lms-providers.json (the
+ *      documented facts; lib/policy/gen_profile_table.py);
  *   3. nothing known: the conservative profile (full scans, no filters, no
  *      sort, two-scan removals only);
  * then config overrides (coordinator.profile_overrides) on top.
@@ -159,7 +159,7 @@ void ls_profile_strategy(const ls_profile_t *p, const ls_strategy_cfg_t *sc, lon
 /** Print the profile and the strategy with reasons (--explain). */
 void ls_profile_explain(FILE *f, const char *connection_id, const ls_profile_t *p, const ls_strategy_t *s);
 
-/** Print docs/providers.md (generated from the shipped table). */
-void ls_profile_providers_md(FILE *f);
+/** Print docs/providers.md (generated from the shipped table) for the strategy settings *sc. */
+void ls_profile_providers_md(FILE *f, const ls_strategy_cfg_t *sc);
 
 #endif

@@ -13,7 +13,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "ls_config.h"
+
+/* What this adapter needs of the configuration; ls_config_kafka() fills it. */
+typedef struct ls_kafka_conf {
+    const char *brokers; /* kafka.brokers: bootstrap.servers */
+} ls_kafka_conf_t;
 
 typedef struct ls_producer ls_producer_t;
 typedef struct ls_consumer ls_consumer_t;
@@ -49,7 +53,7 @@ void ls_batch_init(ls_batch_t *b);
  * Create the producer and check that a broker answers within timeout_ms.
  * @return NULL with a precise message naming 'kafka.brokers' on failure.
  */
-ls_producer_t *ls_producer_new(const ls_config_t *cfg, int timeout_ms, char *errstr, size_t errstr_size);
+ls_producer_t *ls_producer_new(const ls_kafka_conf_t *kc, int timeout_ms, char *errstr, size_t errstr_size);
 
 /** Flush (up to 10 s) and destroy. NULL accepted. */
 void ls_producer_destroy(ls_producer_t *p);
@@ -114,7 +118,7 @@ typedef struct ls_kmsg {
  * Group consumer on topic with manual commits and auto.offset.reset=earliest.
  * @return NULL with a precise message on failure.
  */
-ls_consumer_t *ls_consumer_new(const ls_config_t *cfg, const char *group_id, const char *topic,
+ls_consumer_t *ls_consumer_new(const ls_kafka_conf_t *kc, const char *group_id, const char *topic,
                                char *errstr, size_t errstr_size);
 
 /** Leave the group and destroy. NULL accepted. */
@@ -155,7 +159,7 @@ typedef void (*ls_rebalance_cb_t)(ls_rebalance_t what, const int *partitions, si
  * protocol (partition.assignment.strategy=range,roundrobin): see
  * docs/architecture.md for why not cooperative-sticky on librdkafka 2.0.x.
  */
-ls_consumer_t *ls_consumer_new_rebalance(const ls_config_t *cfg, const char *group_id, const char *topic,
+ls_consumer_t *ls_consumer_new_rebalance(const ls_kafka_conf_t *kc, const char *group_id, const char *topic,
                                          ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errstr_size);
 
 /** Resume delivery of one paused partition of the subscribed topic. */
@@ -166,7 +170,7 @@ int ls_consumer_resume(ls_consumer_t *c, int partition);
 typedef struct ls_reader ls_reader_t;
 
 /** A reader that assigns partitions itself and never joins a group or commits. */
-ls_reader_t *ls_reader_new(const ls_config_t *cfg, char *errstr, size_t errstr_size);
+ls_reader_t *ls_reader_new(const ls_kafka_conf_t *kc, char *errstr, size_t errstr_size);
 void ls_reader_destroy(ls_reader_t *r);
 
 /** Low and high watermark (next offset) of topic/partition from its leader. */

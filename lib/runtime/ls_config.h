@@ -14,6 +14,8 @@
 #define LS_CONFIG_H
 
 #include <stddef.h>
+#include "ls_kafka.h"
+#include "ls_profile.h"
 
 #define LS_CFG_STR 512
 
@@ -75,6 +77,12 @@ int ls_config_load(const char *path, int require_token, ls_config_t *cfg,
 
 /** Topic name "<prefix>.<suffix>" into buf. */
 void ls_config_topic(const ls_config_t *cfg, const char *suffix, char *buf, size_t bufsz);
+
+/** The Kafka adapter's settings, borrowing cfg's strings. */
+ls_kafka_conf_t ls_config_kafka(const ls_config_t *cfg);
+
+/** The strategy settings (coordinator.* and worker.watermark_overlap_s) of cfg. */
+ls_strategy_cfg_t ls_config_strategy(const ls_config_t *cfg);
 
 /** Print every setting as "key = value" to stdout, the token shown as "(set)" or "(unset)". */
 void ls_config_dump(const ls_config_t *cfg);

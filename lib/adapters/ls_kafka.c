@@ -75,11 +75,11 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
-static rd_kafka_conf_t *base_conf(const ls_config_t *cfg, char *errstr, size_t errsz)
+static rd_kafka_conf_t *base_conf(const ls_kafka_conf_t *kc, char *errstr, size_t errsz)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr, errsz) != RD_KAFKA_CONF_OK ||
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", kc->brokers, errstr, errsz) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "client.id", "lmsync", errstr, errsz) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -96,25 +96,25 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const *kv, char *errs
 }
 
 /* Fails fast with a clear message when no broker answers. */
-static int check_reachable(rd_kafka_t *rk, const ls_config_t *cfg, int timeout_ms, char *errstr, size_t errsz)
+static int check_reachable(rd_kafka_t *rk, const ls_kafka_conf_t *kc, int timeout_ms, char *errstr, size_t errsz)
 {
     const struct rd_kafka_metadata *md;
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
     if (err) {
         snprintf(errstr, errsz, "setting 'kafka.brokers' (\"%s\"): no broker answered within %d ms: %s",
-                 cfg->kafka_brokers, timeout_ms, rd_kafka_err2str(err));
+                 kc->brokers, timeout_ms, rd_kafka_err2str(err));
         return LS_ETRANSIENT;
     }
     rd_kafka_metadata_destroy(md);
     return LS_OK;
 }
 
-ls_producer_t *ls_producer_new(const ls_config_t *cfg, int timeout_ms, char *errstr, size_t errsz)
+ls_producer_t *ls_producer_new(const ls_kafka_conf_t *kc, int timeout_ms, char *errstr, size_t errsz)
 {
     static const char *const kv[] = {
         "enable.idempotence", "true", "acks", "all", "linger.ms", "5",
         "compression.type", "lz4", "message.timeout.ms", "30000", NULL};
-    rd_kafka_conf_t *conf = base_conf(cfg, errstr, errsz);
+    rd_kafka_conf_t *conf = base_conf(kc, errstr, errsz);
     if (!conf)
         return NULL;
     if (conf_set_all(conf, kv, errstr, errsz) != LS_OK) {
@@ -130,7 +130,7 @@ ls_producer_t *ls_producer_new(const ls_config_t *cfg, int timeout_ms, char *err
             rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    if (check_reachable(p->rk, cfg, timeout_ms, errstr, errsz) != LS_OK) {
+    if (check_reachable(p->rk, kc, timeout_ms, errstr, errsz) != LS_OK) {
         rd_kafka_destroy(p->rk);
         free(p);
         return NULL;
@@ -423,7 +423,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     free(v);
 }
 
-static ls_consumer_t *consumer_new(const ls_config_t *cfg, const char *group_id, const char *topic,
+static ls_consumer_t *consumer_new(const ls_kafka_conf_t *kc, const char *group_id, const char *topic,
                                    ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errsz)
 {
     const char *const kv[] = {
@@ -432,7 +432,7 @@ static ls_consumer_t *consumer_new(const ls_config_t *cfg, const char *group_id,
         "max.poll.interval.ms", "600000",
         /* eager on purpose: librdkafka 2.0.x cooperative-sticky bugs, see architecture.md */
         "partition.assignment.strategy", "range,roundrobin", NULL};
-    rd_kafka_conf_t *conf = base_conf(cfg, errstr, errsz);
+    rd_kafka_conf_t *conf = base_conf(kc, errstr, errsz);
     if (!conf)
         return NULL;
     if (conf_set_all(conf, kv, errstr, errsz) != LS_OK) {
@@ -460,7 +460,7 @@ static ls_consumer_t *consumer_new(const ls_config_t *cfg, const char *group_id,
         return NULL;
     }
     rd_kafka_poll_set_consumer(c->rk);
-    if (check_reachable(c->rk, cfg, 10000, errstr, errsz) != LS_OK) {
+    if (check_reachable(c->rk, kc, 10000, errstr, errsz) != LS_OK) {
         rd_kafka_destroy(c->rk);
         free(c->topic);
         free(c);
@@ -480,16 +480,16 @@ static ls_consumer_t *consumer_new(const ls_config_t *cfg, const char *group_id,
     return c;
 }
 
-ls_consumer_t *ls_consumer_new(const ls_config_t *cfg, const char *group_id, const char *topic,
+ls_consumer_t *ls_consumer_new(const ls_kafka_conf_t *kc, const char *group_id, const char *topic,
                                char *errstr, size_t errsz)
 {
-    return consumer_new(cfg, group_id, topic, NULL, NULL, errstr, errsz);
+    return consumer_new(kc, group_id, topic, NULL, NULL, errstr, errsz);
 }
 
-ls_consumer_t *ls_consumer_new_rebalance(const ls_config_t *cfg, const char *group_id, const char *topic,
+ls_consumer_t *ls_consumer_new_rebalance(const ls_kafka_conf_t *kc, const char *group_id, const char *topic,
                                          ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errsz)
 {
-    return consumer_new(cfg, group_id, topic, cb, ud, errstr, errsz);
+    return consumer_new(kc, group_id, topic, cb, ud, errstr, errsz);
 }
 
 void ls_consumer_destroy(ls_consumer_t *c)
@@ -517,7 +517,7 @@ int ls_consumer_resume(ls_consumer_t *c, int partition)
     return LS_OK;
 }
 
-ls_reader_t *ls_reader_new(const ls_config_t *cfg, char *errstr, size_t errsz)
+ls_reader_t *ls_reader_new(const ls_kafka_conf_t *kc, char *errstr, size_t errsz)
 {
     char group[96];
     snprintf(group, sizeof(group), "lmsync-restore-%ld-%lld", (long)getpid(), (long long)ls_time_now_ms());
@@ -525,7 +525,7 @@ ls_reader_t *ls_reader_new(const ls_config_t *cfg, char *errstr, size_t errsz)
         "group.id", group, /* required by assign(); never joined, never committed */
         "enable.auto.commit", "false", "enable.auto.offset.store", "false",
         "enable.partition.eof", "true", "auto.offset.reset", "earliest", NULL};
-    rd_kafka_conf_t *conf = base_conf(cfg, errstr, errsz);
+    rd_kafka_conf_t *conf = base_conf(kc, errstr, errsz);
     if (!conf)
         return NULL;
     if (conf_set_all(conf, kv, errstr, errsz) != LS_OK) {

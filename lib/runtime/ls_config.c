@@ -332,3 +332,13 @@ void ls_config_dump(const ls_config_t *cfg)
             printf("%s = %d\n", settings[i].key, *(const int *)(const void *)field);
     }
 }
+
+ls_kafka_conf_t ls_config_kafka(const ls_config_t *cfg)
+{
+    return (ls_kafka_conf_t){.brokers = cfg->kafka_brokers};
+}
+
+ls_strategy_cfg_t ls_config_strategy(const ls_config_t *cfg)
+{
+    return (ls_strategy_cfg_t){cfg->fanout_records, cfg->full_every, cfg->full_max_age_s, cfg->watermark_overlap_s};
+}
