@@ -417,7 +417,7 @@ static void refresh_courses(coord_t *c, ls_coord_conn_t *conn, const ls_strategy
         if (old) {
             fresh[i].s = old->s;
         } else {
-            snprintf(key, sizeof(key), "%s/%s", conn->id, ids[i]);
+            ls_scope_key(conn->id, ids[i], key, sizeof(key));
             sched_init(&fresh[i].s, key, ival, now);
         }
     }
@@ -460,37 +460,35 @@ static void merge_connections(coord_t *c, ls_coord_conn_t *fresh, size_t n, int6
 /* ---- jobs ---- */
 
 /* The job's mode: full unless the scope is incremental and a full scan is not due. */
-static const char *job_mode(const coord_t *c, const ls_strategy_t *s, const ls_coord_sched_t *sc, int64_t now)
+static ls_mode_t job_mode(const coord_t *c, const ls_strategy_t *s, const ls_coord_sched_t *sc, int64_t now)
 {
     if (!s->incremental || sc->last_full_ms == 0 || sc->since_full + 1 >= c->cfg->full_every ||
         now - sc->last_full_ms >= (int64_t)c->cfg->full_max_age_s * 1000)
-        return "full";
-    return "incremental";
+        return LS_MODE_FULL;
+    return LS_MODE_INCREMENTAL;
 }
 
 static int enqueue(coord_t *c, ls_coord_conn_t *conn, ls_coord_course_t *course, const ls_strategy_t *s, int64_t now)
 {
     ls_job_t job;
-    char err[256];
+    char err[256], scope[2 * LS_STR_MAX + 2];
     ls_coord_sched_t *sc = course ? &course->s : &conn->s;
     memset(&job, 0, sizeof(job));
-    if (course)
-        snprintf(job.job_id, sizeof(job.job_id), "%s/%s@%lld", conn->id, course->id, (long long)sc->next_due_ms);
-    else
-        snprintf(job.job_id, sizeof(job.job_id), "%s@%lld", conn->id, (long long)sc->next_due_ms);
+    ls_scope_key(conn->id, course ? course->id : NULL, scope, sizeof(scope));
+    snprintf(job.job_id, sizeof(job.job_id), "%s@%lld", scope, (long long)sc->next_due_ms);
     memcpy(job.connection_id, conn->id, sizeof(job.connection_id));
     snprintf(job.integration_type, sizeof(job.integration_type), "%s", conn->integration_type);
     memcpy(job.external_xref, conn->external_xref, sizeof(job.external_xref));
     if (course)
         memcpy(job.course_id, course->id, sizeof(job.course_id));
-    snprintf(job.mode, sizeof(job.mode), "%s", job_mode(c, s, sc, now));
+    job.mode = job_mode(c, s, sc, now);
     job.scheduled_at = sc->next_due_ms;
     snprintf(job.fields, sizeof(job.fields), "%s", s->fields);
     snprintf(job.sort, sizeof(job.sort), "%s", s->sort);
     job.order_asc = s->order_asc;
     job.unpaged = !s->paged;
     job.get = s->get;
-    job.gte = s->gte_required ? 2 : s->incremental ? 1 : 0;
+    job.gte = s->gte_required ? LS_GTE_REQUIRED : s->incremental ? LS_GTE_SUPPORTED : LS_GTE_NONE;
     char *v = ls_job_encode(&job);
     if (!v)
         return LS_ENOMEM;
@@ -508,7 +506,7 @@ static int enqueue(coord_t *c, ls_coord_conn_t *conn, ls_coord_course_t *course,
     memcpy(sc->outstanding, job.job_id, sizeof(sc->outstanding));
     sc->outstanding_since_ms = now;
     c->enqueued++;
-    ls_debug("enqueued job \"%s\" (%s)", job.job_id, job.mode);
+    ls_debug("enqueued job \"%s\" (%s)", job.job_id, ls_mode_name(job.mode));
     return LS_OK;
 }
 
@@ -532,10 +530,7 @@ static void schedule_scope(coord_t *c, ls_coord_conn_t *conn, ls_coord_course_t 
     ls_coord_sched_t *sc = course ? &course->s : &conn->s;
     if (now < sc->next_due_ms)
         return;
-    if (course)
-        snprintf(key, sizeof(key), "%s/%s", conn->id, course->id);
-    else
-        snprintf(key, sizeof(key), "%s", conn->id);
+    ls_scope_key(conn->id, course ? course->id : NULL, key, sizeof(key));
     if (sc->outstanding[0] && now - sc->outstanding_since_ms < timeout) {
         c->skipped++;
         ls_debug("skipping \"%s\": job \"%s\" still running", key, sc->outstanding);
@@ -593,7 +588,7 @@ static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
         }
         int failed = strcmp(outcome, "ok") != 0;
         sc->failures = failed ? sc->failures + 1 : 0;
-        if (!failed && mode && strcmp(mode, "full") == 0) {
+        if (!failed && ls_mode_parse(mode) == LS_MODE_FULL) {
             sc->last_full_ms = now;
             sc->since_full = 0;
             sc->records = json_is_integer(records) ? (long)json_integer_value(records) : -1;

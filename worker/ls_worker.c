@@ -346,9 +346,9 @@ static int same_connection(const slot_t *a, const slot_t *b)
     return strcmp(a->job.connection_id, b->job.connection_id) == 0;
 }
 
-static int is_full(const char *mode)
+static int is_full(ls_mode_t mode)
 {
-    return strcmp(mode, "full") == 0;
+    return mode == LS_MODE_FULL;
 }
 
 /*
@@ -391,7 +391,7 @@ static void note_ran(worker_t *w, const slot_t *s, const ls_status_t *st)
         return; /* out of memory: jobs are only never dropped for this scope */
     if (st->started_at > r->ok_started_ms)
         r->ok_started_ms = st->started_at;
-    if (is_full(st->mode[0] ? st->mode : s->job.mode) && st->started_at > r->full_started_ms)
+    if (is_full(st->mode != LS_MODE_NONE ? st->mode : s->job.mode) && st->started_at > r->full_started_ms)
         r->full_started_ms = st->started_at;
 }
 

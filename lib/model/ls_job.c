@@ -49,7 +49,7 @@ static int encode_strategy(json_t *o, const ls_job_t *job)
     if (job->get)
         json_object_set_new(o, "get", json_true());
     if (job->gte)
-        json_object_set_new(o, "updated_gte", json_string(job->gte == 2 ? "required" : "supported"));
+        json_object_set_new(o, "updated_gte", json_string(job->gte == LS_GTE_REQUIRED ? "required" : "supported"));
     return LS_OK;
 }
 
@@ -114,8 +114,8 @@ static int decode_strategy(json_t *o, ls_job_t *job, char *err, size_t errsz)
         snprintf(err, errsz, "job: field 'updated_gte' must be supported or required");
         return LS_EINVAL;
     }
-    job->gte = !gte[0] ? 0 : gte[0] == 'r' ? 2 : 1;
-    if (strcmp(job->mode, "incremental") == 0 && !job->gte) {
+    job->gte = !gte[0] ? LS_GTE_NONE : gte[0] == 'r' ? LS_GTE_REQUIRED : LS_GTE_SUPPORTED;
+    if (job->mode == LS_MODE_INCREMENTAL && job->gte == LS_GTE_NONE) {
         snprintf(err, errsz, "job: an incremental job needs 'updated_gte'");
         return LS_EINVAL;
     }
@@ -127,7 +127,7 @@ char *ls_job_encode(const ls_job_t *job)
     char ts[LS_TIME_BUFSZ];
     json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s}", "v", LS_JOB_VERSION,
                           "job_id", job->job_id, "connection_id", job->connection_id,
-                          "integration_type", job->integration_type, "mode", job->mode,
+                          "integration_type", job->integration_type, "mode", ls_mode_name(job->mode),
                           "scheduled_at", ls_time_format(job->scheduled_at, ts));
     if (!o)
         return NULL;
@@ -171,7 +171,7 @@ static int get_str(json_t *o, const char *key, int required, char *buf, size_t b
 
 static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
-    char ts[64];
+    char ts[64], mode[16];
     json_t *v = json_object_get(o, "v");
     if (!json_is_integer(v) || json_integer_value(v) != LS_JOB_VERSION) {
         snprintf(err, errsz, "job: field 'v' must be %d", LS_JOB_VERSION);
@@ -182,12 +182,13 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     if (!rc) rc = get_str(o, "integration_type", 0, job->integration_type, sizeof(job->integration_type), err, errsz);
     if (!rc) rc = get_str(o, "external_xref", 0, job->external_xref, sizeof(job->external_xref), err, errsz);
     if (!rc) rc = get_str(o, "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
-    if (!rc) rc = get_str(o, "mode", 1, job->mode, sizeof(job->mode), err, errsz);
+    if (!rc) rc = get_str(o, "mode", 1, mode, sizeof(mode), err, errsz);
     if (!rc) rc = get_str(o, "scheduled_at", 1, ts, sizeof(ts), err, errsz);
     if (rc)
         return rc;
-    if (strcmp(job->mode, "full") != 0 && strcmp(job->mode, "incremental") != 0) {
-        snprintf(err, errsz, "job: field 'mode' must be full or incremental, got \"%.20s\"", job->mode);
+    job->mode = ls_mode_parse(mode);
+    if (job->mode != LS_MODE_FULL && job->mode != LS_MODE_INCREMENTAL) {
+        snprintf(err, errsz, "job: field 'mode' must be full or incremental, got \"%.20s\"", mode);
         return LS_EINVAL;
     }
     if (ls_time_parse(ts, &job->scheduled_at) != LS_OK) {
@@ -221,10 +222,7 @@ int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_
 
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz)
 {
-    if (job->course_id[0])
-        snprintf(buf, bufsz, "%s/%s", job->connection_id, job->course_id);
-    else
-        snprintf(buf, bufsz, "%s", job->connection_id);
+    ls_scope_key(job->connection_id, job->course_id, buf, bufsz);
 }
 
 char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
@@ -234,7 +232,7 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                           "job_id", job->job_id, "connection_id", job->connection_id,
                           "scope", scope, "integration_type", job->integration_type,
-                          "mode", st->mode[0] ? st->mode : job->mode, "outcome", st->skipped ? "skipped" : st->ok ? "ok" : "failed",
+                          "mode", ls_mode_name(st->mode != LS_MODE_NONE ? st->mode : job->mode), "outcome", st->skipped ? "skipped" : st->ok ? "ok" : "failed",
                           "started_at", ls_time_format(st->started_at, s1),
                           "finished_at", ls_time_format(st->finished_at, s2),
                           "pages", (json_int_t)st->pages, "records", (json_int_t)st->records,

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ls_activity.h"
+#include "ls_scope.h"
 
 #define LS_JOB_VERSION 1
 
@@ -32,14 +33,14 @@ typedef struct ls_job {
     char integration_type[64];
     char external_xref[LS_STR_MAX + 1];  /* "" when none */
     char course_id[LS_STR_MAX + 1];      /* "" = whole connection */
-    char mode[16];                        /* "full" | "incremental" */
+    ls_mode_t mode;                       /* LS_MODE_FULL or LS_MODE_INCREMENTAL */
     int64_t scheduled_at;                 /* ms since epoch */
     char fields[512];                     /* comma list; "" = every tracked field */
     char sort[16];                        /* "" | "created_at" | "updated_at" */
     int order_asc;                        /* send order=asc with sort */
     int unpaged;                          /* 1 = one request without limit/offset */
     int get;                              /* per-record get exists */
-    int gte;                              /* 0 not supported, 1 supported, 2 required */
+    ls_gte_t gte;                         /* updated_gte on the activity list */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */
@@ -63,7 +64,7 @@ typedef struct ls_status {
     uint64_t removed;          /* removed events produced and acknowledged (also in events) */
     uint64_t pending_removals; /* activities missed for the first time by this complete full scan */
     char removals_skipped[256];/* "" = null; why the removal pass was skipped (shrink guard) */
-    char mode[16];             /* mode actually run ("" = the job's): an incremental job without a watermark runs full */
+    ls_mode_t mode;            /* mode actually run (LS_MODE_NONE = the job's): an incremental job without a watermark runs full */
     char watermark[40];        /* "" = null; updated_gte sent (incremental) */
     char next_watermark[40];   /* "" = null; watermark stored by this job */
     uint64_t removals_held;    /* missed twice but not removable: course scope without per-record get */

@@ -17,7 +17,7 @@ static void test_job_roundtrip(void)
     strcpy(j.connection_id, "conn-1");
     strcpy(j.integration_type, "coursera");
     strcpy(j.external_xref, "tenant-1");
-    strcpy(j.mode, "full");
+    j.mode = LS_MODE_FULL;
     j.scheduled_at = 1764252588000;
     char *s = ls_job_encode(&j);
     CU_ASSERT_FATAL(s != NULL);
@@ -58,7 +58,7 @@ static void test_status_json(void)
     strcpy(j.job_id, "c@1");
     strcpy(j.connection_id, "c");
     strcpy(j.course_id, "crs-1");
-    strcpy(j.mode, "full");
+    j.mode = LS_MODE_FULL;
     st.ok = 0;
     strcpy(st.error, "http 503 from /lms/c/activity");
     st.rejected = 2;
@@ -131,13 +131,13 @@ static void test_job_strategy_roundtrip(void)
     strcpy(j.job_id, "conn-1/crs-1@1000");
     strcpy(j.connection_id, "conn-1");
     strcpy(j.course_id, "crs-1");
-    strcpy(j.mode, "incremental");
+    j.mode = LS_MODE_INCREMENTAL;
     strcpy(j.fields, "id,course_id,updated_at");
     strcpy(j.sort, "created_at");
     j.order_asc = 1;
     j.unpaged = 1;
     j.get = 1;
-    j.gte = 1;
+    j.gte = LS_GTE_SUPPORTED;
     j.scheduled_at = 1764252588000;
     char *s = ls_job_encode(&j);
     CU_ASSERT_FATAL(s != NULL);
@@ -149,7 +149,7 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_EQUAL(k.order_asc, 1);
     CU_ASSERT_EQUAL(k.unpaged, 1);
     CU_ASSERT_EQUAL(k.get, 1);
-    CU_ASSERT_EQUAL(k.gte, 1);
+    CU_ASSERT_EQUAL(k.gte, LS_GTE_SUPPORTED);
     free(s);
     /* a job written before issue 3 decodes with the old behaviour */
     const char *old = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
@@ -159,7 +159,7 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_STRING_EQUAL(k.sort, "");
     CU_ASSERT_EQUAL(k.unpaged, 0);
     CU_ASSERT_EQUAL(k.get, 0);
-    CU_ASSERT_EQUAL(k.gte, 0);
+    CU_ASSERT_EQUAL(k.gte, LS_GTE_NONE);
 }
 
 static void test_job_strategy_bad(void)
@@ -182,6 +182,26 @@ static void test_job_strategy_bad(void)
 #undef JOB
 }
 
+static void test_scope_names_and_keys(void)
+{
+    char buf[16];
+    for (ls_mode_t m = LS_MODE_FULL; m <= LS_MODE_WEBHOOK; m++)
+        CU_ASSERT_EQUAL(ls_mode_parse(ls_mode_name(m)), m);
+    CU_ASSERT_EQUAL(ls_mode_parse("poll"), LS_MODE_NONE);
+    CU_ASSERT_EQUAL(ls_mode_parse(NULL), LS_MODE_NONE);
+    CU_ASSERT_STRING_EQUAL(ls_mode_name(LS_MODE_NONE), "");
+    CU_ASSERT_STRING_EQUAL(ls_mode_name((ls_mode_t)99), "");
+    CU_ASSERT_EQUAL(ls_scope_key("conn", NULL, buf, sizeof(buf)), 4);
+    CU_ASSERT_STRING_EQUAL(buf, "conn");
+    CU_ASSERT_EQUAL(ls_scope_key("conn", "", buf, sizeof(buf)), 4);
+    CU_ASSERT_EQUAL(ls_scope_key("conn", "c1", buf, sizeof(buf)), 7);
+    CU_ASSERT_STRING_EQUAL(buf, "conn/c1");
+    CU_ASSERT_EQUAL(ls_activity_key("conn", "a-1", buf, sizeof(buf)), 8);
+    CU_ASSERT_STRING_EQUAL(buf, "conn/a-1");
+    CU_ASSERT_EQUAL(ls_activity_key("connection-long", "activity", buf, sizeof(buf)), -1);
+    CU_ASSERT_STRING_EQUAL(buf, "");
+}
+
 static void test_status_mode_watermark(void)
 {
     ls_job_t j;
@@ -190,8 +210,8 @@ static void test_status_mode_watermark(void)
     memset(&st, 0, sizeof(st));
     strcpy(j.job_id, "c@1");
     strcpy(j.connection_id, "c");
-    strcpy(j.mode, "incremental");
-    strcpy(st.mode, "full");
+    j.mode = LS_MODE_INCREMENTAL;
+    st.mode = LS_MODE_FULL;
     strcpy(st.next_watermark, "2026-11-27T14:07:48Z");
     st.ok = 1;
     st.removals_held = 2;
@@ -221,6 +241,7 @@ static void test_parse_courses(void)
 static CU_TestInfo job_tests[] = {
     {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
     {"malformed strategy members are rejected", test_job_strategy_bad},
+    {"mode names and scope/activity keys", test_scope_names_and_keys},
     {"status record: mode run and watermarks", test_status_mode_watermark},
     {"job round trip", test_job_roundtrip},
     {"malformed jobs are rejected with a reason", test_job_bad},
