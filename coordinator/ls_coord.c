@@ -28,6 +28,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -563,46 +564,48 @@ static void schedule_due(coord_t *c, int64_t now)
     }
 }
 
+/* The schedule entry a status record's scope names; NULL when the
+ * connection or course is not (or no longer) known. */
+static ls_coord_sched_t *status_sched(coord_t *c, const ls_job_t *job)
+{
+    ls_coord_conn_t *conn = find_conn(c, job->connection_id);
+    if (!conn || !job->course_id[0])
+        return conn ? &conn->s : NULL;
+    for (size_t k = 0; k < conn->n_courses; k++)
+        if (strcmp(conn->courses[k].id, job->course_id) == 0)
+            return &conn->courses[k].s;
+    return NULL;
+}
+
 static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
 {
-    json_t *o = json_loadb(m->value, m->len, 0, NULL);
-    const char *conn_id = json_string_value(json_object_get(o, "connection_id"));
-    const char *course_id = json_string_value(json_object_get(o, "course_id"));
-    const char *job_id = json_string_value(json_object_get(o, "job_id"));
-    const char *outcome = json_string_value(json_object_get(o, "outcome"));
-    const char *mode = json_string_value(json_object_get(o, "mode"));
-    json_t *records = json_object_get(o, "records");
-    ls_coord_conn_t *conn = conn_id ? find_conn(c, conn_id) : NULL;
-    ls_coord_sched_t *sc = conn && !course_id ? &conn->s : NULL;
-    char key[2 * LS_STR_MAX + 4];
-    for (size_t k = 0; conn && course_id && k < conn->n_courses && !sc; k++)
-        if (strcmp(conn->courses[k].id, course_id) == 0)
-            sc = &conn->courses[k].s;
-    if (!o || !job_id || !outcome) {
-        ls_warn("status record at %s [%d] offset %lld not understood", m->topic, m->partition, (long long)m->offset);
-    } else if (sc && strcmp(sc->outstanding, job_id) == 0) {
-        sc->outstanding[0] = '\0';
-        if (strcmp(outcome, "skipped") == 0) { /* a later run already covered it (stale or duplicate) */
-            json_decref(o);
-            return;
-        }
-        int failed = strcmp(outcome, "ok") != 0;
-        sc->failures = failed ? sc->failures + 1 : 0;
-        if (!failed && ls_mode_parse(mode) == LS_MODE_FULL) {
-            sc->last_full_ms = now;
-            sc->since_full = 0;
-            sc->records = json_is_integer(records) ? (long)json_integer_value(records) : -1;
-        } else if (!failed) {
-            sc->since_full++;
-        }
-        if (failed) {
-            snprintf(key, sizeof(key), "%s%s%s", conn->id, course_id ? "/" : "", course_id ? course_id : "");
-            sc->next_due_ms = next_slot(c, key, sc, now);
-            ls_warn("job \"%s\" failed (%d in a row); next attempt in %lld s", job_id, sc->failures,
-                    (long long)((sc->next_due_ms - now) / 1000));
-        }
+    ls_job_t job;
+    ls_status_t st;
+    char err[256], key[2 * LS_STR_MAX + 2];
+    if (ls_status_decode(m->value, m->len, &job, &st, err, sizeof(err)) != LS_OK) {
+        ls_warn("status record at %s [%d] offset %lld not understood: %s", m->topic, m->partition,
+                (long long)m->offset, err);
+        return;
     }
-    json_decref(o);
+    ls_coord_sched_t *sc = status_sched(c, &job);
+    if (!sc || strcmp(sc->outstanding, job.job_id) != 0)
+        return;
+    sc->outstanding[0] = '\0';
+    if (st.skipped) /* a later run already covered it (stale or duplicate) */
+        return;
+    sc->failures = st.ok ? 0 : sc->failures + 1;
+    if (st.ok && st.mode == LS_MODE_FULL) {
+        sc->last_full_ms = now;
+        sc->since_full = 0;
+        sc->records = st.records > (uint64_t)LONG_MAX ? LONG_MAX : (long)st.records;
+    } else if (st.ok) {
+        sc->since_full++;
+    } else {
+        ls_job_scope(&job, key, sizeof(key));
+        sc->next_due_ms = next_slot(c, key, sc, now);
+        ls_warn("job \"%s\" failed (%d in a row); next attempt in %lld s", job.job_id, sc->failures,
+                (long long)((sc->next_due_ms - now) / 1000));
+    }
 }
 
 static int coord_open(coord_t *c)

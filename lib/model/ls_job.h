@@ -7,7 +7,8 @@
  *    "course_id": (optional: a per-course scope), "mode":"full",
  *    "scheduled_at":"2026-11-27T14:09:48Z",
  *    optional, from the connection's strategy (ls_profile.h); absent = the
- *    behaviour of jobs written before issue 3:
+ *    behaviour of jobs written before strategies existed (every field, no
+ *    sort, paged, no per-record get, no updated_gte):
  *    "fields":["id","course_id",...]   fields to request (absent: every tracked field)
  *    "sort":"created_at"                sort to send (absent: none)
  *    "order":"asc"                      order to send with sort (absent: none)
@@ -15,7 +16,7 @@
  *    "get":true                         GET /lms/{conn}/activity/{id} exists (absent: false)
  *    "updated_gte":"supported"|"required"  (absent: not supported; an
  *                                       incremental job needs it)}
- * Status value (JSON, key = connection id [/course id]): see ls_status_t.
+ * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
 #define LS_JOB_H
@@ -74,7 +75,29 @@ typedef struct ls_status {
     char skip_reason[512];
 } ls_status_t;
 
-/** Status record JSON (malloc'd) for job; NULL on allocation failure. */
+/**
+ * Status record JSON (malloc'd, caller frees) for job; NULL on allocation
+ * failure. Members: job_id, connection_id, course_id (course scopes only),
+ * scope, integration_type, mode (st->mode, else the job's), outcome
+ * ("ok" | "failed" | "skipped"), started_at, finished_at, error (null
+ * unless failed), skip_reason (null unless skipped), every counter of
+ * ls_status_t, and removals_skipped, watermark, next_watermark (null when "").
+ */
 char *ls_status_encode(const ls_job_t *job, const ls_status_t *st);
+
+/**
+ * Decode a status record value (len bytes, need not be NUL-terminated): the
+ * inverse of ls_status_encode(). Fills job's identity (job_id,
+ * connection_id, integration_type, course_id; mode = the mode run) and *st
+ * (outcome "skipped" sets skipped and ok). job_id, connection_id and
+ * outcome are required; every other member may be absent (0 / "" / mode
+ * LS_MODE_NONE), so records of older workers still decode, but a member
+ * that is present must have its type and range, and `scope` must be the
+ * key ls_job_scope() builds.
+ * @return 0, or LS_EINVAL with a precise reason in err (never crashes on
+ *         garbage); *job and *st are zeroed on error.
+ */
+int ls_status_decode(const char *value, size_t len, ls_job_t *job, ls_status_t *st,
+                     char *err, size_t errsz);
 
 #endif

@@ -151,7 +151,7 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_EQUAL(k.get, 1);
     CU_ASSERT_EQUAL(k.gte, LS_GTE_SUPPORTED);
     free(s);
-    /* a job written before issue 3 decodes with the old behaviour */
+    /* a job without strategy members decodes with the default behaviour */
     const char *old = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
                       "\"scheduled_at\":\"2026-11-27T14:09:48Z\"}";
     CU_ASSERT_EQUAL(ls_job_decode(old, strlen(old), &k, err, sizeof(err)), LS_OK);
@@ -226,6 +226,156 @@ static void test_status_mode_watermark(void)
     free(s);
 }
 
+/* A status with every member set to a distinct value. */
+static void full_status(ls_job_t *j, ls_status_t *st)
+{
+    memset(j, 0, sizeof(*j));
+    memset(st, 0, sizeof(*st));
+    strcpy(j->job_id, "conn-1/crs-9@1764252588000");
+    strcpy(j->connection_id, "conn-1");
+    strcpy(j->integration_type, "docebo");
+    strcpy(j->course_id, "crs-9");
+    j->mode = LS_MODE_INCREMENTAL;
+    st->mode = LS_MODE_INCREMENTAL;
+    st->ok = 0;
+    strcpy(st->error, "http 503 from /lms/conn-1/activity \"quoted\"");
+    st->started_at = 1764252588123;
+    st->finished_at = 1764252599000;
+    uint64_t *counts[] = {&st->pages, &st->records, &st->rejected, &st->events, &st->state_writes,
+                          &st->requests, &st->bytes, &st->retries, &st->removed,
+                          &st->pending_removals, &st->removals_held, &st->rechecked, &st->rate_waits};
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+        *counts[i] = 1000 + i * 7;
+    st->bytes = (uint64_t)1 << 40;
+    strcpy(st->removals_skipped, "scan saw 3 of 100 records");
+    strcpy(st->watermark, "2026-11-27T14:00:00Z");
+    strcpy(st->next_watermark, "2026-11-27T14:07:48Z");
+}
+
+static void expect_status_equal(const ls_job_t *j, const ls_status_t *st)
+{
+    char err[256] = "";
+    ls_job_t k;
+    ls_status_t d;
+    char *s = ls_status_encode(j, st);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_EQUAL_FATAL(ls_status_decode(s, strlen(s), &k, &d, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.job_id, j->job_id);
+    CU_ASSERT_STRING_EQUAL(k.connection_id, j->connection_id);
+    CU_ASSERT_STRING_EQUAL(k.integration_type, j->integration_type);
+    CU_ASSERT_STRING_EQUAL(k.course_id, j->course_id);
+    CU_ASSERT_EQUAL(k.mode, st->mode);
+    /* both structs start zeroed (padding and text tails included), so
+     * memcmp compares every member */
+    CU_ASSERT(memcmp(&d, st, sizeof(d)) == 0);
+    free(s);
+}
+
+static void test_status_roundtrip(void)
+{
+    ls_job_t j;
+    ls_status_t st;
+    full_status(&j, &st);
+    expect_status_equal(&j, &st); /* failed, every member set */
+    st.ok = 1;
+    memset(st.error, 0, sizeof(st.error));
+    j.course_id[0] = '\0';
+    strcpy(j.job_id, "conn-1@1");
+    st.mode = LS_MODE_FULL;
+    expect_status_equal(&j, &st); /* ok, connection scope */
+    st.skipped = 1;
+    strcpy(st.skip_reason, "stale: conn-1 was scanned after this job was scheduled");
+    memset(st.watermark, 0, sizeof(st.watermark));
+    memset(st.next_watermark, 0, sizeof(st.next_watermark));
+    memset(st.removals_skipped, 0, sizeof(st.removals_skipped));
+    expect_status_equal(&j, &st); /* skipped, null texts */
+}
+
+#define STATUS_OK_HEAD "{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"outcome\":\"ok\""
+
+static void test_status_bad(void)
+{
+    static const struct {
+        const char *value, *fragment;
+    } bad[] = {
+        {"", "status: empty message"},
+        {"{\"job_id\":", "status: invalid JSON at byte"},
+        {"[]", "not a JSON object"},
+        {"\"ok\"", "status: invalid JSON"},
+        {"{\"connection_id\":\"c\",\"outcome\":\"ok\"}", "missing field 'job_id'"},
+        {"{\"job_id\":\"c@1\",\"outcome\":\"ok\"}", "missing field 'connection_id'"},
+        {"{\"job_id\":\"c@1\",\"connection_id\":\"c\"}", "missing field 'outcome'"},
+        {"{\"job_id\":\"c@1\",\"connection_id\":\"\",\"outcome\":\"ok\"}", "'connection_id' is empty"},
+        {"{\"job_id\":7,\"connection_id\":\"c\",\"outcome\":\"ok\"}", "'job_id' must be a string"},
+        {"{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"outcome\":\"maybe\"}", "'outcome' must be ok, failed or skipped"},
+        {STATUS_OK_HEAD ",\"mode\":\"sometimes\"}", "'mode' must be full"},
+        {STATUS_OK_HEAD ",\"records\":-1}", "'records' must be a non-negative integer"},
+        {STATUS_OK_HEAD ",\"pages\":1.5}", "'pages' must be a non-negative integer"},
+        {STATUS_OK_HEAD ",\"rate_waits\":\"3\"}", "'rate_waits' must be a non-negative integer"},
+        {STATUS_OK_HEAD ",\"started_at\":\"yesterday\"}", "'started_at' is not a timestamp"},
+        {STATUS_OK_HEAD ",\"finished_at\":12}", "'finished_at' must be a string"},
+        {STATUS_OK_HEAD ",\"watermark\":[]}", "'watermark' must be a string"},
+        {STATUS_OK_HEAD ",\"scope\":\"other\"}", "'scope' is not connection_id[/course_id]"},
+        {STATUS_OK_HEAD ",\"course_id\":\"k\",\"scope\":\"c\"}", "'scope' is not connection_id[/course_id]"},
+        {STATUS_OK_HEAD ",\"outcome\":\"ok\"}", "status: invalid JSON"}, /* duplicate key */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ls_job_t k;
+        ls_status_t d;
+        char err[256] = "";
+        int rc = ls_status_decode(bad[i].value, strlen(bad[i].value), &k, &d, err, sizeof(err));
+        CU_ASSERT_EQUAL(rc, LS_EINVAL);
+        if (!strstr(err, bad[i].fragment))
+            fprintf(stderr, "bad status %zu: got \"%s\", want \"%s\"\n", i, err, bad[i].fragment);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].fragment));
+        CU_ASSERT_STRING_EQUAL(k.job_id, ""); /* nothing half-used */
+    }
+    ls_job_t k;
+    ls_status_t d;
+    char err[64];
+    CU_ASSERT_EQUAL(ls_status_decode(NULL, 0, &k, &d, err, sizeof(err)), LS_EINVAL);
+}
+
+/* A record of an older worker (no newer counters, no scope) still decodes. */
+static void test_status_old_record(void)
+{
+    const char *v = "{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"course_id\":\"k\",\"outcome\":\"ok\","
+                    "\"mode\":\"full\",\"records\":42,\"error\":null}";
+    ls_job_t k;
+    ls_status_t d;
+    char err[256] = "";
+    CU_ASSERT_EQUAL_FATAL(ls_status_decode(v, strlen(v), &k, &d, err, sizeof(err)), LS_OK);
+    CU_ASSERT(d.ok && !d.skipped && d.mode == LS_MODE_FULL && d.records == 42 && d.rate_waits == 0);
+    CU_ASSERT_STRING_EQUAL(k.course_id, "k");
+    CU_ASSERT_EQUAL(d.started_at, 0);
+}
+
+/* Random bytes and every prefix of a real record: no crash, a reason on error. */
+static void test_status_garbage(void)
+{
+    ls_job_t j, k;
+    ls_status_t st, d;
+    char err[256];
+    full_status(&j, &st);
+    char *s = ls_status_encode(&j, &st);
+    CU_ASSERT_FATAL(s != NULL);
+    size_t n = strlen(s), fails = 0;
+    for (size_t len = 0; len < n; len++) {
+        err[0] = '\0';
+        fails += ls_status_decode(s, len, &k, &d, err, sizeof(err)) == LS_EINVAL && err[0];
+    }
+    CU_ASSERT_EQUAL(fails, n); /* every proper prefix is invalid JSON */
+    unsigned seed = 7;
+    char buf[256];
+    for (int i = 0; i < 20000; i++) {
+        size_t len = (size_t)(rand_r(&seed) % sizeof(buf));
+        for (size_t b = 0; b < len; b++)
+            buf[b] = i % 2 ? s[rand_r(&seed) % n] : (char)rand_r(&seed);
+        ls_status_decode(buf, len, &k, &d, err, sizeof(err));
+    }
+    free(s);
+}
+
 static void test_parse_courses(void)
 {
     char ids[4][LS_STR_MAX + 1], err[256];
@@ -246,6 +396,10 @@ static CU_TestInfo job_tests[] = {
     {"job round trip", test_job_roundtrip},
     {"malformed jobs are rejected with a reason", test_job_bad},
     {"status record", test_status_json},
+    {"status record round trip: encode -> decode -> equal", test_status_roundtrip},
+    {"malformed status records are rejected with a reason", test_status_bad},
+    {"status record of an older worker decodes", test_status_old_record},
+    {"status decode survives garbage and truncation", test_status_garbage},
     CU_TEST_INFO_NULL,
 };
 static CU_TestInfo coord_tests[] = {
