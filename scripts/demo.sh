@@ -17,12 +17,13 @@ DIR=$(pwd)/.demo
 rm -rf "$DIR"; mkdir -p "$DIR"
 PIDS=()
 cleanup() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo; echo "demo stopped; logs are in .demo/"
 }
-trap cleanup EXIT INT TERM
+# HUP too: the daemons ignore SIGHUP, so a closed terminal stops them through here
+trap cleanup EXIT INT TERM HUP
 
 wait_file() { for _ in $(seq 300); do [ -s "$1" ] && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; exit 1; }
 

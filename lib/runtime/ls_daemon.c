@@ -10,18 +10,11 @@
 #include <string.h>
 
 volatile sig_atomic_t ls_daemon_stop = 0;
-volatile sig_atomic_t ls_daemon_reload = 0;
 
 static void on_stop(int sig)
 {
     (void)sig;
     ls_daemon_stop = ls_daemon_stop + 1;
-}
-
-static void on_hup(int sig)
-{
-    (void)sig;
-    ls_daemon_reload = 1;
 }
 
 void ls_daemon_install_signals(void)
@@ -32,9 +25,12 @@ void ls_daemon_install_signals(void)
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
+    /* No reload: settings change by restart (docs/architecture.md, "Changing
+     * settings"). Ignored rather than left at its default so a stray HUP
+     * neither kills a worker master without its drain nor differs between a
+     * shell and PID 1 in a container; forked children inherit SIG_IGN. */
     sa.sa_handler = SIG_IGN;
+    sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGPIPE, &sa, NULL);
 }
 

@@ -13,9 +13,8 @@
 #include <signal.h>
 #include "ls_config.h"
 
-/* Set by SIGTERM/SIGINT (count of signals received) and SIGHUP. */
+/* Count of SIGTERM/SIGINT received (the only signal flag). */
 extern volatile sig_atomic_t ls_daemon_stop;
-extern volatile sig_atomic_t ls_daemon_reload;
 
 /* Extra options a program adds: "--name" with or without a value. */
 typedef struct ls_daemon_opt {
@@ -25,8 +24,9 @@ typedef struct ls_daemon_opt {
     const char *value;      /* out: value, or "" for a flag that was given; NULL if not given */
 } ls_daemon_opt_t;
 
-/** Install the flag-only handlers: SIGTERM/SIGINT count into ls_daemon_stop,
- *  SIGHUP sets ls_daemon_reload, SIGPIPE is ignored. */
+/** Install the flag-only handlers: SIGTERM/SIGINT count into ls_daemon_stop;
+ *  SIGHUP and SIGPIPE are ignored (there is no reload: settings change by a
+ *  restart, docs/architecture.md "Changing settings"). */
 void ls_daemon_install_signals(void);
 
 /**
