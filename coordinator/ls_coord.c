@@ -489,7 +489,7 @@ static int enqueue(coord_t *c, ls_coord_conn_t *conn, ls_coord_course_t *course,
     job.order_asc = s->order_asc;
     job.unpaged = !s->paged;
     job.get = s->get;
-    job.gte = s->gte_required ? LS_GTE_REQUIRED : s->incremental ? LS_GTE_SUPPORTED : LS_GTE_NONE;
+    job.gte = s->gte;
     char *v = ls_job_encode(&job);
     if (!v)
         return LS_ENOMEM;
