@@ -3,8 +3,8 @@
  *
  * A producer that is idempotent (enable.idempotence, acks=all) and tracks
  * delivery per batch, so a caller can "produce these events, then wait until
- * every one of them is acknowledged" before it writes local state (the order
- * of design-brief section 3); and a group consumer with manual offset
+ * every one of them is acknowledged" before it writes local state
+ * (docs/design.md, Ordering); and a group consumer with manual offset
  * commits. Both are created after fork, never before. librdkafka's own log
  * lines are routed to ls_log; rd_kafka_resp_err_t never leaves this module.
  */

@@ -12,7 +12,7 @@
  *                the last checkpoint write (tombstone-retention check)
  *   pending:     key = same as activities; value = u8 count of consecutive
  *                complete full scans that missed the activity (removal rule,
- *                design-brief section 4); no key = not missed
+ *                docs/design.md, Removals); no key = not missed
  *   conns:       key = connection id; value = its u32 number (big endian);
  *                key = one 0x00 byte (no connection id): the last number
  *                given out. A connection gets its number in the first write
