@@ -17,6 +17,8 @@
  * every full_max_age_s; the first job after a coordinator start is full.
  */
 #include "ls_coord.h"
+#include "ls_coord_metrics.h"
+#include "ls_daemon.h"
 #include "ls_err.h"
 #include "ls_hash.h"
 #include "ls_http.h"
@@ -222,6 +224,7 @@ static void sched_init(ls_coord_sched_t *s, const char *key, int64_t ival, int64
 {
     memset(s, 0, sizeof(*s));
     s->records = -1;
+    s->last_ok_ms = now;
     s->next_due_ms = ls_coord_first_due(key, ival, now);
 }
 
@@ -502,8 +505,10 @@ static int enqueue(coord_t *c, ls_coord_conn_t *conn, ls_coord_course_t *course,
         rc = ls_producer_wait(c->producer, &b, 10000, err, sizeof(err));
     if (rc != LS_OK) {
         ls_warn("job for \"%s\" not enqueued, will retry: %s", conn->id, rc == LS_OK ? "" : err);
+        ls_metric_add(CM_ENQUEUE_ERRORS, 0, 0, 1);
         return rc;
     }
+    ls_metric_add(CM_JOBS_ENQUEUED, (int)job.mode - 1, 0, 1);
     memcpy(sc->outstanding, job.job_id, sizeof(sc->outstanding));
     sc->outstanding_since_ms = now;
     c->enqueued++;
@@ -591,9 +596,14 @@ static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
     if (!sc || strcmp(sc->outstanding, job.job_id) != 0)
         return;
     sc->outstanding[0] = '\0';
-    if (st.skipped) /* a later run already covered it (stale or duplicate) */
+    if (st.skipped) { /* a later run already covered it (stale or duplicate) */
+        ls_metric_add(CM_JOBS_REPORTED, CM_OUTCOME_SKIPPED, 0, 1);
         return;
+    }
     sc->failures = st.ok ? 0 : sc->failures + 1;
+    ls_metric_add(CM_JOBS_REPORTED, st.ok ? CM_OUTCOME_OK : CM_OUTCOME_FAILED, 0, 1);
+    if (st.ok)
+        sc->last_ok_ms = now;
     if (st.ok && st.mode == LS_MODE_FULL) {
         sc->last_full_ms = now;
         sc->since_full = 0;
@@ -659,6 +669,7 @@ static void maybe_discover(coord_t *c, int64_t now)
         c->next_discovery_ms = now + (int64_t)c->cfg->discovery_interval_s * 1000;
     } else {
         c->next_discovery_ms = now + 10000; /* retry soon; keep the known set */
+        ls_metric_add(CM_DISCOVERY_ERRORS, 0, 0, 1);
     }
 }
 
@@ -674,17 +685,63 @@ static void coord_close(coord_t *c)
     free(c->strats);
 }
 
+/* One scope's share of the schedule gauges. */
+static void gauge_scope(const ls_coord_sched_t *sc, int64_t now, int64_t ival, int64_t g[5])
+{
+    g[0]++;
+    g[1] += now >= sc->next_due_ms && !sc->outstanding[0];
+    g[2] += now - sc->next_due_ms > ival;
+    g[3] += sc->failures > 0;
+    if (now - sc->last_ok_ms > g[4])
+        g[4] = now - sc->last_ok_ms;
+}
+
+/* The schedule gauges, once a second: a walk over every scope. */
+static void update_gauges(coord_t *c, int64_t now)
+{
+    int64_t g[5] = {0}, ival = (int64_t)c->cfg->poll_interval_s * 1000;
+    for (size_t i = 0; i < c->n; i++) {
+        const ls_coord_conn_t *conn = &c->conns[i];
+        if (!conn->fanout)
+            gauge_scope(&conn->s, now, ival, g);
+        for (size_t k = 0; conn->fanout && k < conn->n_courses; k++)
+            gauge_scope(&conn->courses[k].s, now, ival, g);
+    }
+    ls_metric_set(CM_CONNECTIONS, 0, 0, (int64_t)c->n);
+    ls_metric_set(CM_SCOPES, 0, 0, g[0]);
+    ls_metric_set(CM_SCOPES_DUE, 0, 0, g[1]);
+    ls_metric_set(CM_SCOPES_OVERDUE, 0, 0, g[2]);
+    ls_metric_set(CM_SCOPES_FAILING, 0, 0, g[3]);
+    ls_metric_set(CM_OLDEST_UNSYNCED, 0, 0, g[4] / 1000);
+}
+
 int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
 {
     coord_t c;
+    ls_ops_t *ops = NULL;
     memset(&c, 0, sizeof(c));
     c.cfg = cfg;
+    if (ls_metrics_init(ls_coord_metrics, CM__COUNT, 1) != 0) {
+        ls_error("coordinator cannot start: cannot map the metric region");
+        return LS_ENOMEM;
+    }
+    if (ls_daemon_ops_start(cfg, 0, 1, &ops) != 0) {
+        ls_metrics_free();
+        return LS_EINVAL;
+    }
+    ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_STARTING);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = coord_open(&c);
     if (rc == LS_OK)
         ls_info("coordinator ready: interval %d s, jobs to \"%s\"", cfg->poll_interval_s, c.topic_jobs);
+    int64_t next_gauges = 0;
     while (rc == LS_OK && !*stop) {
         int64_t now = ls_time_now_ms();
+        ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_READY);
+        if (now >= next_gauges) {
+            update_gauges(&c, now);
+            next_gauges = now + 1000;
+        }
         maybe_discover(&c, now);
         schedule_due(&c, now);
         ls_kmsg_t m;
@@ -696,8 +753,11 @@ int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
     if (rc == LS_OK)
         ls_info("coordinator stopping: enqueued=%llu skipped=%llu", (unsigned long long)c.enqueued,
                 (unsigned long long)c.skipped);
+    ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_DRAINING);
     coord_close(&c);
     curl_global_cleanup();
+    ls_ops_stop(ops);
+    ls_metrics_free();
     return rc;
 }
 

@@ -45,6 +45,7 @@
 #include "ls_page.h"
 #include "ls_state.h"
 #include "ls_time.h"
+#include "ls_worker_metrics.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -297,6 +298,8 @@ static int produce_event(ls_sync_ctx_t *ctx, const ls_job_t *job, const ls_activ
     int rc = ls_producer_send(ctx->producer, ctx->topic_changes, -1, ev.key, strlen(ev.key), ev.value,
                               ev.value_len, h, sizeof(h) / sizeof(h[0]), b, 0);
     ls_event_release(&ev);
+    if (rc == LS_OK) /* counted when produced: a delivery that fails fails the job */
+        ls_metric_add(WM_EVENTS, (int)d->type - 1, 0, 1);
     return rc;
 }
 
@@ -524,6 +527,7 @@ static int recheck(ls_sync_ctx_t *ctx, const ls_job_t *job, gone_t *g, ls_status
         return GONE_HOLD;
     ls_http_resp_t resp;
     int rc = ls_http_get(ctx->http, url, &resp, err, sizeof(err));
+    ls_worker_metrics_request(job->integration_type, &resp);
     st->requests++;
     st->rechecked++;
     st->bytes += resp.len;
@@ -886,6 +890,7 @@ static void job_on_page(ls_sync_job_t *j)
     ls_status_t *st = &j->st;
     ls_http_resp_t resp;
     int rc = ls_http_xfer_result(j->cur, &resp, st->error, sizeof(st->error));
+    ls_worker_metrics_request(j->run.integration_type, &resp);
     st->requests++;
     st->bytes += resp.len;
     if (rc == LS_OK) {

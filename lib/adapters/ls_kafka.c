@@ -665,3 +665,20 @@ int ls_consumer_commit(ls_consumer_t *c, const char *topic, int partition, int64
     }
     return LS_OK;
 }
+
+int ls_consumer_lag(ls_consumer_t *c, int partition, int64_t *lag)
+{
+    int64_t lo = -1, hi = -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    if (!l)
+        return LS_ENOMEM;
+    rd_kafka_topic_partition_list_add(l, c->topic, partition);
+    rd_kafka_resp_err_t err = rd_kafka_position(c->rk, l);
+    int64_t pos = err ? RD_KAFKA_OFFSET_INVALID : l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (pos < 0 || rd_kafka_get_watermark_offsets(c->rk, c->topic, partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0)
+        return LS_ENOTFOUND;
+    *lag = hi > pos ? hi - pos : 0;
+    return LS_OK;
+}

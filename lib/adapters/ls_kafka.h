@@ -162,6 +162,13 @@ typedef void (*ls_rebalance_cb_t)(ls_rebalance_t what, const int *partitions, si
 ls_consumer_t *ls_consumer_new_rebalance(const ls_kafka_conf_t *kc, const char *group_id, const char *topic,
                                          ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errstr_size);
 
+/**
+ * Messages not yet consumed in one assigned partition: the high watermark
+ * last seen in a fetch minus the consumer's position. Never a network call.
+ * @return 0, or LS_ENOTFOUND before the first fetch of that partition.
+ */
+int ls_consumer_lag(ls_consumer_t *c, int partition, int64_t *lag);
+
 /** Resume delivery of one paused partition of the subscribed topic. */
 int ls_consumer_resume(ls_consumer_t *c, int partition);
 

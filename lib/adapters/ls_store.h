@@ -142,6 +142,9 @@ void ls_store_destroy(ls_store_t *st);
  */
 void ls_store_set_resident_max(ls_store_t *st, size_t max_bytes);
 
+/** Bytes of the map in use (pages up to the last one written) and its size. No transaction. */
+int ls_store_usage(ls_store_t *st, uint64_t *used_bytes, uint64_t *map_bytes);
+
 /** See ls_store_set_resident_max(). @return 1 when the map was trimmed, else 0. */
 int ls_store_trim_map(ls_store_t *st);
 

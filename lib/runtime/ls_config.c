@@ -6,6 +6,7 @@
  */
 #include "ls_config.h"
 #include "ls_err.h"
+#include "ls_ops.h"
 #include "ls_profile.h"
 #include "ls_ratelimit.h"
 
@@ -61,6 +62,8 @@ static const cfg_setting_t settings[] = {
     I("worker.watermark_overlap_s", watermark_overlap_s, 0, 86400),
     I("worker.shrink_accept_scans", shrink_accept_scans, 0, 1000),
     I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
+    S("ops.listen", ops_listen),
+    S("ops.port_file", ops_port_file),
     S("log.level", log_level),
     S("log.format", log_format),
 };
@@ -295,6 +298,10 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         snprintf(err, errsz, "setting 'worker.lmdb_path' is empty");
         return LS_EINVAL;
     }
+    char host[64];
+    int port;
+    if (cfg->ops_listen[0] && ls_ops_parse_listen(cfg->ops_listen, host, sizeof(host), &port, err, errsz) != 0)
+        return LS_EINVAL;
     return LS_OK;
 }
 

@@ -58,6 +58,9 @@ typedef struct ls_config {
                                             records the previous complete scan returned removes nothing */
     int state_retention_s;               /* worker.state_tombstone_retention_s: the state topic's delete.retention.ms
                                             in seconds; an older checkpoint wipes and fully restores its partition */
+    /* operations */
+    char ops_listen[64];                 /* ops.listen: "host:port" of /healthz, /readyz, /metrics ("" = off) */
+    char ops_port_file[LS_CFG_STR];      /* ops.port_file: write the bound port here (tests, demo; "" = none) */
     /* logging */
     char log_level[16];                  /* log.level */
     char log_format[16];                 /* log.format: json | text */
