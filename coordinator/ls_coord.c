@@ -737,7 +737,7 @@ int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
     int64_t next_gauges = 0;
     while (rc == LS_OK && !*stop) {
         int64_t now = ls_time_now_ms();
-        ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_READY);
+        ls_metrics_heartbeat(ls_time_mono_ms(), ls_consumer_reachable(c.status) ? LS_PROC_READY : LS_PROC_NO_KAFKA);
         if (now >= next_gauges) {
             update_gauges(&c, now);
             next_gauges = now + 1000;

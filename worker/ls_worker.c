@@ -612,10 +612,11 @@ static void sync_store(worker_t *w)
 static void metrics_tick(worker_t *w, volatile sig_atomic_t *stop)
 {
     int64_t now = ls_time_mono_ms();
-    ls_metrics_heartbeat(now, *stop       ? LS_PROC_DRAINING
-                              : !w->joined ? LS_PROC_STARTING
-                              : w->n_unrestored ? LS_PROC_RESTORING
-                                                : LS_PROC_READY);
+    ls_metrics_heartbeat(now, *stop                               ? LS_PROC_DRAINING
+                              : !ls_consumer_reachable(w->consumer) ? LS_PROC_NO_KAFKA
+                              : !w->joined                          ? LS_PROC_STARTING
+                              : w->n_unrestored                     ? LS_PROC_RESTORING
+                                                                    : LS_PROC_READY);
     if (now < w->next_metrics_at)
         return;
     w->next_metrics_at = now + 1000;

@@ -9,6 +9,7 @@
 #include "ls_err.h"
 #include "ls_log.h"
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@ struct ls_producer {
 
 struct ls_consumer {
     rd_kafka_t *rk;
+    int brokers_up;              /* brokers in state UP at the last statistics (5 s), -1 before any */
     char *topic;                 /* the subscribed topic */
     ls_rebalance_cb_t cb;        /* NULL: librdkafka's default handling */
     void *ud;
@@ -423,6 +425,28 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     free(v);
 }
 
+/* librdkafka's statistics, every 5 s from the consumer's poll: count the brokers that are UP. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    ls_consumer_t *c = opaque;
+    json_t *o = json_loadb(json, len, 0, NULL), *b;
+    const char *name;
+    int up = 0;
+    json_object_foreach(json_object_get(o, "brokers"), name, b) {
+        const char *state = json_string_value(json_object_get(b, "state"));
+        up += state && strcmp(state, "UP") == 0;
+    }
+    if (o)
+        c->brokers_up = up;
+    json_decref(o);
+    return 0;
+}
+
+int ls_consumer_reachable(const ls_consumer_t *c)
+{
+    return c->brokers_up != 0;
+}
+
 static ls_consumer_t *consumer_new(const ls_kafka_conf_t *kc, const char *group_id, const char *topic,
                                    ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errsz)
 {
@@ -431,7 +455,7 @@ static ls_consumer_t *consumer_new(const ls_kafka_conf_t *kc, const char *group_
         "enable.partition.eof", "false", "session.timeout.ms", "10000",
         "max.poll.interval.ms", "600000",
         /* eager on purpose: librdkafka 2.0.x cooperative-sticky bugs, see architecture.md */
-        "partition.assignment.strategy", "range,roundrobin", NULL};
+        "partition.assignment.strategy", "range,roundrobin", "statistics.interval.ms", "5000", NULL};
     rd_kafka_conf_t *conf = base_conf(kc, errstr, errsz);
     if (!conf)
         return NULL;
@@ -444,10 +468,14 @@ static ls_consumer_t *consumer_new(const ls_kafka_conf_t *kc, const char *group_
         free(c);
         c = NULL;
     }
+    if (c) {
+        c->brokers_up = -1;
+        rd_kafka_conf_set_opaque(conf, c);
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    }
     if (c && cb) {
         c->cb = cb;
         c->ud = ud;
-        rd_kafka_conf_set_opaque(conf, c);
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     }
     if (!c || !(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsz))) {

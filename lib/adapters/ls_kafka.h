@@ -169,6 +169,9 @@ ls_consumer_t *ls_consumer_new_rebalance(const ls_kafka_conf_t *kc, const char *
  */
 int ls_consumer_lag(ls_consumer_t *c, int partition, int64_t *lag);
 
+/** 0 when the last statistics (every 5 s) saw no broker UP; 1 otherwise (also before the first). */
+int ls_consumer_reachable(const ls_consumer_t *c);
+
 /** Resume delivery of one paused partition of the subscribed topic. */
 int ls_consumer_resume(ls_consumer_t *c, int partition);
 

@@ -8,7 +8,8 @@
 # 3. after the coordinator stops and the jobs drain, the worker's
 #    lmsync_worker_jobs_total{outcome="ok"} equals the ok status records on
 #    lmsync.sync.status, and the events counter equals the change events;
-# 4. a port in use: the worker exits 1 naming 'ops.listen'.
+# 4. a port in use: the worker exits 1 naming 'ops.listen';
+# 5. the brokers gone: /readyz says "kafka unreachable" (503), /healthz stays 200.
 source "$(dirname "$0")/lib.sh"
 command -v prometheus >/dev/null && command -v promtool >/dev/null || die "prometheus/promtool not installed (make deps)"
 
@@ -109,5 +110,9 @@ rc=$?
 grep -q "setting 'ops.listen': cannot listen on 127.0.0.1:$port: Address already in use" "$E2E_DIR/busy.log" ||
   fail "no precise error for a port in use: $(tail -3 "$E2E_DIR/busy.log")"
 
-stop_and_check worker
+# ---- 5. the brokers gone: not ready, still alive
+kill -KILL "$devbroker_PID"
+unreachable() { [ "$(code "$W/readyz")" = 503 ] && curl -s "$W/readyz" | grep -q "kafka unreachable"; }
+wait_until 40 unreachable || fail "worker /readyz does not say kafka unreachable 40 s after the brokers died: $(curl -s "$W/readyz")"
+[ "$(code "$W/healthz")" = 200 ] || fail "worker /healthz is not 200 while the brokers are gone"
 [ "$E2E_FAILED" -eq 0 ] && log "PASS" || exit 1
