@@ -42,40 +42,43 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* Retry-After: delta-seconds or HTTP-date; retry-after-ms: milliseconds. */
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+void ls_http_header_retry_after(const char *data, size_t n, int64_t *retry_after_ms)
 {
-    ls_http_t *h = ud;
-    size_t n = size * nmemb;
     char line[256];
     if (n >= sizeof(line))
-        return n;
+        return;
     memcpy(line, data, n);
     line[n] = '\0';
     char *colon = strchr(line, ':');
     if (!colon)
-        return n;
+        return;
     *colon = '\0';
     char *v = colon + 1;
     while (*v == ' ' || *v == '\t')
         v++;
     v[strcspn(v, "\r\n")] = '\0';
     if (strcasecmp(line, "retry-after-ms") == 0) {
-        h->retry_after_ms = strtoll(v, NULL, 10);
-    } else if (strcasecmp(line, "retry-after") == 0 && h->retry_after_ms < 0) {
+        *retry_after_ms = strtoll(v, NULL, 10);
+    } else if (strcasecmp(line, "retry-after") == 0 && *retry_after_ms < 0) {
         char *end;
         long long s = strtoll(v, &end, 10);
         if (end != v && *end == '\0') {
-            h->retry_after_ms = s * 1000;
+            *retry_after_ms = s * 1000;
         } else {
             time_t t = curl_getdate(v, NULL);
             if (t > 0) {
                 long long d = (long long)(t - time(NULL));
-                h->retry_after_ms = d > 0 ? d * 1000 : 0;
+                *retry_after_ms = d > 0 ? d * 1000 : 0;
             }
         }
     }
-    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    ls_http_t *h = ud;
+    ls_http_header_retry_after(data, size * nmemb, &h->retry_after_ms);
+    return size * nmemb;
 }
 
 ls_http_t *ls_http_new(const char *token, int timeout_s, char *errstr, size_t errsz)
@@ -250,11 +253,8 @@ static size_t on_xfer_body(char *data, size_t size, size_t nmemb, void *ud)
 static size_t on_xfer_header(char *data, size_t size, size_t nmemb, void *ud)
 {
     ls_http_xfer_t *x = ud;
-    ls_http_t tmp; /* reuse the single-handle parser on a scratch struct */
-    tmp.retry_after_ms = x->retry_after_ms;
-    size_t n = on_header(data, size, nmemb, &tmp);
-    x->retry_after_ms = tmp.retry_after_ms;
-    return n;
+    ls_http_header_retry_after(data, size * nmemb, &x->retry_after_ms);
+    return size * nmemb;
 }
 
 ls_http_multi_t *ls_http_multi_new(const char *token, int timeout_s, int max_conns, char *errstr, size_t errsz)

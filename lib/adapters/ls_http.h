@@ -26,6 +26,14 @@ typedef struct ls_http_resp {
     double seconds;       /* the transfer's total time (0 when none started) */
 } ls_http_resp_t;
 
+/**
+ * Read one raw response header line (data, n bytes, as libcurl's header
+ * callback gets it): "Retry-After" (delta-seconds or HTTP-date) or
+ * "retry-after-ms" sets *retry_after_ms (retry-after-ms wins; start with -1).
+ * Other lines leave it unchanged. Shared by every HTTP client of lmsync.
+ */
+void ls_http_header_retry_after(const char *data, size_t n, int64_t *retry_after_ms);
+
 /** token is copied; NULL/empty sends no authorization header. */
 ls_http_t *ls_http_new(const char *token, int timeout_s, char *errstr, size_t errstr_size);
 void ls_http_destroy(ls_http_t *h);

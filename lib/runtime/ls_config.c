@@ -62,6 +62,16 @@ static const cfg_setting_t settings[] = {
     I("worker.watermark_overlap_s", watermark_overlap_s, 0, 86400),
     I("worker.shrink_accept_scans", shrink_accept_scans, 0, 1000),
     I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
+    S("xapi.lrs_url", xapi_lrs_url),
+    S("xapi.credentials_file", xapi_credentials_file),
+    S("xapi.activity_base", xapi_activity_base),
+    S("xapi.actor_base", xapi_actor_base),
+    S("xapi.actor_scope", xapi_actor_scope),
+    I("xapi.batch", xapi_batch, 1, 1000),
+    I("xapi.batch_ms", xapi_batch_ms, 1, 600000),
+    I("xapi.timeout_s", xapi_timeout_s, 1, 600),
+    I("xapi.max_backoff_s", xapi_max_backoff_s, 1, 3600),
+    S("xapi.group_id", xapi_group_id),
     S("ops.listen", ops_listen),
     S("ops.port_file", ops_port_file),
     S("log.level", log_level),
@@ -97,6 +107,11 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->shrink_accept_scans = 3;
     cfg->shrink_tolerance_pct = 5;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
+    snprintf(cfg->xapi_actor_scope, sizeof(cfg->xapi_actor_scope), "connection");
+    cfg->xapi_batch = 50;
+    cfg->xapi_batch_ms = 1000;
+    cfg->xapi_timeout_s = 30;
+    cfg->xapi_max_backoff_s = 60;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     snprintf(cfg->log_format, sizeof(cfg->log_format), "json");
 }

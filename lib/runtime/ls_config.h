@@ -58,6 +58,17 @@ typedef struct ls_config {
                                             records the previous complete scan returned removes nothing */
     int state_retention_s;               /* worker.state_tombstone_retention_s: the state topic's delete.retention.ms
                                             in seconds; an older checkpoint wipes and fully restores its partition */
+    /* lmsync-xapi (docs/xapi.md) */
+    char xapi_lrs_url[LS_CFG_STR];        /* xapi.lrs_url: the LRS's xAPI endpoint; statements at <url>/statements */
+    char xapi_credentials_file[LS_CFG_STR]; /* xapi.credentials_file: "user:password" for Basic auth ("" = none) */
+    char xapi_activity_base[LS_CFG_STR];  /* xapi.activity_base: IRI prefix of activities and courses */
+    char xapi_actor_base[LS_CFG_STR];     /* xapi.actor_base: IRI prefix of the actor account's homePage */
+    char xapi_actor_scope[16];            /* xapi.actor_scope: connection | tenant */
+    int xapi_batch;                       /* xapi.batch: statements per POST at most */
+    int xapi_batch_ms;                    /* xapi.batch_ms: a batch is posted at most this long after its first event */
+    int xapi_timeout_s;                   /* xapi.timeout_s: per-request timeout */
+    int xapi_max_backoff_s;               /* xapi.max_backoff_s: cap of the retry backoff */
+    char xapi_group_id[128];              /* xapi.group_id: consumer group ("" = <prefix>-xapi) */
     /* operations */
     char ops_listen[64];                 /* ops.listen: "host:port" of /healthz, /readyz, /metrics ("" = off) */
     char ops_port_file[LS_CFG_STR];      /* ops.port_file: write the bound port here (tests, demo; "" = none) */
