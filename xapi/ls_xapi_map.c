@@ -29,16 +29,17 @@ typedef struct type_rule {
     const char *verb;          /* last segment of the ADL verb IRI */
     int completion;            /* 1: result.completion = true whatever is_completed says */
     const char *instants[3];   /* after's fields tried in order for timestamp, then observed.at */
+    int grade_only;            /* a statement only when `changed` has assigned_grade and the new grade is numeric */
 } type_rule_t;
 
 static const type_rule_t rules[] = {
-    {"created", LS_XAPI_MAPPED, "attempted", 0, {"started_at", "created_at", "updated_at"}},
-    {"completed", LS_XAPI_MAPPED, "completed", 1, {"completed_at", "updated_at", NULL}},
-    {"progressed", LS_XAPI_MAPPED, "progressed", 0, {"updated_at", NULL, NULL}},
-    {"regressed", LS_XAPI_MAPPED, "progressed", 0, {"updated_at", NULL, NULL}},
-    {"reopened", LS_XAPI_MAPPED, "progressed", 0, {"updated_at", NULL, NULL}},
-    {"updated", LS_XAPI_SKIP_UPDATED, NULL, 0, {NULL, NULL, NULL}},
-    {"removed", LS_XAPI_SKIP_REMOVED, NULL, 0, {NULL, NULL, NULL}},
+    {"created", LS_XAPI_MAPPED, "attempted", 0, {"started_at", "created_at", "updated_at"}, 0},
+    {"completed", LS_XAPI_MAPPED, "completed", 1, {"completed_at", "updated_at", NULL}, 0},
+    {"progressed", LS_XAPI_MAPPED, "progressed", 0, {"updated_at", NULL, NULL}, 0},
+    {"regressed", LS_XAPI_MAPPED, "progressed", 0, {"updated_at", NULL, NULL}, 0},
+    {"reopened", LS_XAPI_MAPPED, "progressed", 0, {"updated_at", NULL, NULL}, 0},
+    {"updated", LS_XAPI_SKIP_UPDATED, "scored", 0, {"updated_at", NULL, NULL}, 1},
+    {"removed", LS_XAPI_SKIP_REMOVED, NULL, 0, {NULL, NULL, NULL}, 0},
 };
 
 static const type_rule_t *find_rule(const char *type)
@@ -279,6 +280,21 @@ static const char *timestamp(const type_rule_t *r, const json_t *ev, const json_
     return str_field(json_object_get(ev, "observed"), "at");
 }
 
+/* `changed` lists assigned_grade and the new grade makes a score. */
+static int numeric_grade_changed(const json_t *ev, const json_t *after)
+{
+    const json_t *changed = json_object_get(ev, "changed");
+    size_t i;
+    const json_t *f;
+    int in = 0;
+    json_array_foreach(changed, i, f) in |= json_is_string(f) && strcmp(json_string_value(f), "assigned_grade") == 0;
+    const char *grade = str_field(after, "assigned_grade");
+    json_t *sc = in && grade ? score(grade) : NULL;
+    int numeric = sc != NULL;
+    json_decref(sc);
+    return numeric;
+}
+
 /* The envelope's shape (docs/events.md 4.1) as far as the mapping reads it. */
 static const type_rule_t *check_event(const json_t *ev, const char *ce_id, char *why, size_t whysz)
 {
@@ -306,7 +322,7 @@ static const type_rule_t *check_event(const json_t *ev, const char *ce_id, char 
         snprintf(why, whysz, "field 'observed.at' is missing or not a string");
         return NULL;
     }
-    if (r->outcome == LS_XAPI_MAPPED && !json_is_object(json_object_get(ev, "after"))) {
+    if (r->verb && !json_is_object(json_object_get(ev, "after"))) {
         snprintf(why, whysz, "field 'after' of a '%s' event is not an object", type);
         return NULL;
     }
@@ -320,11 +336,15 @@ ls_xapi_outcome_t ls_xapi_map(const ls_xapi_map_conf_t *conf, const char *ce_id,
     const type_rule_t *r = check_event(ev, ce_id, why, whysz);
     if (!r)
         return LS_XAPI_UNDECODABLE;
-    if (r->outcome != LS_XAPI_MAPPED) {
+    const json_t *after = json_object_get(ev, "after");
+    if (r->grade_only && !numeric_grade_changed(ev, after)) {
+        snprintf(why, whysz, "'%s' event without a new numeric grade makes no statement", r->type);
+        return r->outcome;
+    }
+    if (!r->verb) {
         snprintf(why, whysz, "'%s' events make no statement", r->type);
         return r->outcome;
     }
-    const json_t *after = json_object_get(ev, "after");
     const char *student = str_field(after, "student_id");
     if (!student) {
         snprintf(why, whysz, "after.student_id is absent, null or empty: no actor");

@@ -28,7 +28,7 @@ typedef struct ls_xapi_map_conf {
 typedef enum {
     LS_XAPI_MAPPED = 0,      /* one statement */
     LS_XAPI_SKIP_REMOVED,    /* `removed`: no statement (docs/xapi.md) */
-    LS_XAPI_SKIP_UPDATED,    /* `updated`: no statement (docs/xapi.md) */
+    LS_XAPI_SKIP_UPDATED,    /* `updated` without a new numeric grade: no statement (docs/xapi.md) */
     LS_XAPI_SKIP_NO_STUDENT, /* after.student_id absent, null or "": no actor */
     LS_XAPI_UNDECODABLE,     /* not an lmsync change event: dead-letter */
     LS_XAPI__OUTCOMES

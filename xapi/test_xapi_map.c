@@ -16,9 +16,10 @@
 #define CE "cfd4a6af85a9d64a3f8d2f326a37ac35"
 #define VERB "http://adlnet.gov/expapi/verbs/"
 #define PROGRESS "https://w3id.org/xapi/cmi5/result/extensions/progress"
-#define ENV(type, after) \
+#define ENV(type, after) ENVC(type, "", after)
+#define ENVC(type, changed, after) \
     "{\"activity_id\":\"act-1001\",\"connection_id\":\"conn-7\",\"integration_type\":\"moodle\"," \
-    "\"tenant\":\"tenant-42\",\"type\":\"" type "\",\"before\":null,\"changed\":[]," \
+    "\"tenant\":\"tenant-42\",\"type\":\"" type "\",\"before\":null,\"changed\":[" changed "]," \
     "\"observed\":{\"at\":\"2026-11-29T10:00:00Z\",\"job_id\":\"j\",\"mode\":\"full\"},\"after\":" after "}"
 #define FULL(extra) \
     "{\"id\":\"act-1001\",\"student_id\":\"stu-42\",\"course_id\":\"crs-7\",\"content_id\":\"mod-3\"," \
@@ -94,7 +95,13 @@ static const row_t rows[] = {
      LS_XAPI_MAPPED, "progressed", -1, -1, "2026-11-29T10:00:00Z", NULL},
     {"progress above 100: no extension", ENV("progressed", "{\"id\":\"a\",\"student_id\":\"s\",\"progress_percentage\":130}"),
      LS_XAPI_MAPPED, "progressed", -1, -1, "2026-11-29T10:00:00Z", NULL},
-    {"updated", ENV("updated", FULL(",\"assigned_grade\":\"B+\"")), LS_XAPI_SKIP_UPDATED, NULL, -1, -1, NULL, NULL},
+    {"updated, grade B+", ENVC("updated", "\"assigned_grade\"", FULL(",\"assigned_grade\":\"B+\"")),
+     LS_XAPI_SKIP_UPDATED, NULL, -1, -1, NULL, NULL},
+    {"updated, duration only", ENVC("updated", "\"duration_minutes\"", FULL(",\"assigned_grade\":\"80\",\"duration_minutes\":9")),
+     LS_XAPI_SKIP_UPDATED, NULL, -1, -1, NULL, NULL},
+    {"updated, numeric grade", ENVC("updated", "\"duration_minutes\",\"assigned_grade\"",
+                                    FULL(",\"assigned_grade\":\"80\",\"duration_minutes\":9,\"is_completed\":true")),
+     LS_XAPI_MAPPED, "scored", 1, -1, "2026-11-27T08:40:12.250Z", "PT9M"},
     {"removed", ENV("removed", "null"), LS_XAPI_SKIP_REMOVED, NULL, -1, -1, NULL, NULL},
     {"student absent", ENV("completed", "{\"id\":\"a\",\"is_completed\":true}"), LS_XAPI_SKIP_NO_STUDENT, NULL, -1, -1, NULL, NULL},
     {"student null", ENV("completed", "{\"id\":\"a\",\"student_id\":null}"), LS_XAPI_SKIP_NO_STUDENT, NULL, -1, -1, NULL, NULL},
@@ -132,6 +139,9 @@ static void check_row(const row_t *r)
         CU_ASSERT_STRING_EQUAL(str_at(s, "result.duration"), r->duration);
     } else {
         CU_ASSERT_PTR_NULL(at(s, "result.duration"));
+    }
+    if (strcmp(r->verb, "scored") == 0) {
+        CU_ASSERT(json_is_number(at(s, "result.score.raw")));
     }
     if (strcmp(r->verb, "completed") == 0) { /* cmi5: no progress on completed */
         CU_ASSERT_PTR_NULL(at(s, "result.extensions"));

@@ -7,8 +7,9 @@
 # 2. the LRS stalls (SIGSTOP) for longer than xapi.timeout_s while changes
 #    flow: lmsync-xapi backs off, keeps its offsets, logs the reason, and
 #    delivers once the LRS answers again;
-# 3. an undecodable message on the changes topic goes to lmsync.xapi.dlq
-#    with the reason in its headers;
+# 3. an undecodable message on the changes topic, and two events whose
+#    statement ids the LRS holds with other content (seeded before), go to
+#    lmsync.xapi.dlq with the reason in their headers;
 # 4. the statements in the LRS equal the change events: one per mapped event,
 #    ids UUID v5 of ce_id, no duplicates, every one valid
 #    (@learninglocker/xapi-validation), fields as docs/xapi.md says
@@ -18,7 +19,7 @@
 # 5. /metrics counts it, the credentials are in no log, SIGTERM stops cleanly.
 source "$(dirname "$0")/lib.sh"
 XAPI_NODE=$(cd "$(dirname "$0")/../xapi" && pwd)
-CONNS=(conn-0001 conn-0002 conn-0003 conn-0004)
+CONNS=(conn-0001 conn-0002 conn-0003 conn-0004 conn-0005)
 : "${LS_XAPI:?LS_XAPI (path of lmsync-xapi) is not set}"
 command -v node >/dev/null || die "node is not installed"
 
@@ -38,8 +39,8 @@ LRS="http://127.0.0.1:$(cat "$E2E_DIR/lrs.port")/xAPI/"
 log "LRS at $LRS"
 
 start_devbroker 4
-start_sandbox --seed 23 --connections 4 --students 4 --courses 2 --contents 3 \
-  --providers coursera,go1,learnupon,moodle --tick-ms 0
+start_sandbox --seed 23 --connections 5 --students 4 --courses 2 --contents 3 \
+  --providers coursera,go1,learnupon,moodle,d2l --tick-ms 0
 write_config "$E2E_DIR/lmsync.conf" "coordinator.interval_s = 1" "coordinator.discovery_interval_s = 60" \
   "worker.lmdb_path = $E2E_DIR/lmdb" "worker.page_limit = 10"
 export UNIFIED_API_TOKEN=e2e-token
@@ -55,17 +56,29 @@ tail_topic dlq lmsync.xapi.dlq
 T0=$(date +%s)
 start worker "$LS_WORKER" --config "$E2E_DIR/lmsync.conf"
 start coordinator "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
-start xapi "$LS_XAPI" --config "$E2E_DIR/xapi.conf"
 
-# ---- 1. initial sync, then a burst with a kill -9 in the middle
+# ---- 1. initial sync; two events' statement ids already taken in the LRS by
+#      other content (must be dead-lettered as conflicts); then lmsync-xapi
+#      and a burst with a kill -9 in the middle
 wait_round "$((T0 - 1))" 90 "${CONNS[@]}"
+sleep 1
+CONFLICTS=$(cd "$XAPI_NODE" && node check.js --seed-conflicts "$LRS" "$E2E_DIR/events.jsonl" 2) || die "cannot seed conflicts"
+log "conflicting statements stored under $CONFLICTS"
+start xapi "$LS_XAPI" --config "$E2E_DIR/xapi.conf"
+# metric NAME : its value on lmsync-xapi's /metrics (empty when not there)
+metric() { curl -fsS "http://127.0.0.1:$(cat "$E2E_DIR/xapi.port")/metrics" 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
+wait_for_file "$E2E_DIR/xapi.port" 30
+for ((i = 0; i < 150; i++)); do [ "$(metric lmsync_xapi_posts_total)" -ge 3 ] 2>/dev/null && break; sleep 0.2; done
+[ "$i" -lt 150 ] || die "lmsync-xapi posted nothing within 30 s"
 for i in 1 2 3 4 5 6; do
   sb POST /_sandbox/tick '{"count":25}' >/dev/null || die "tick refused"
   sleep 0.7
   if [ "$i" -eq 3 ]; then
+    posted=$(metric 'lmsync_xapi_statements_total{outcome="accepted"}')
     kill -KILL "$xapi_PID"; wait "$xapi_PID" 2>/dev/null
-    log "lmsync-xapi killed -9 after $(event_count) events; restarting"
+    log "lmsync-xapi killed -9 after $posted statements accepted, $(event_count) events on the topic; restarting"
     mv "$E2E_DIR/xapi.log" "$E2E_DIR/xapi-before-kill.log"
+    rm -f "$E2E_DIR/xapi.port"
     start xapi "$LS_XAPI" --config "$E2E_DIR/xapi.conf"
   fi
 done
@@ -74,7 +87,7 @@ done
 lrs_holds_events() {
   local i
   for ((i = 0; i < 60; i++)); do
-    (cd "$XAPI_NODE" && node check.js "$LRS" "$E2E_DIR/events.jsonl") >"$E2E_DIR/check.out" 2>&1 && break
+    (cd "$XAPI_NODE" && node check.js "$LRS" "$E2E_DIR/events.jsonl" "$CONFLICTS") >"$E2E_DIR/check.out" 2>&1 && break
     sleep 1
   done
   [ "$i" -lt 60 ] || { cat "$E2E_DIR/check.out"; die "$1: the LRS does not hold the statements the change events map to"; }
@@ -101,20 +114,26 @@ lrs_holds_events "after the stall"
 # ---- 3. an undecodable event goes to the dead-letter topic (check.js skips it)
 printf 'not json at all' | kcat -P -b "$BROKERS" -t lmsync.activity.changes -k bad/key 2>"$E2E_DIR/kcat.log" \
   || die "kcat could not produce"
-for ((i = 0; i < 50; i++)); do [ -s "$E2E_DIR/dlq.jsonl" ] && break; sleep 0.2; done
-jq -e -s 'length == 1 and (.[0].headers.xapi_reason | startswith("undecodable: value is not JSON"))
-          and .[0].value == "not json at all"' "$E2E_DIR/dlq.jsonl" >/dev/null \
-  || fail "dead-letter topic: $(cat "$E2E_DIR/dlq.jsonl")"
+dlq() { jq -s --arg p "$1" '[.[] | select(.headers.xapi_reason | startswith($p))]' "$E2E_DIR/dlq.jsonl"; }
+for ((i = 0; i < 50; i++)); do [ "$(dlq undecodable | jq length)" -ge 1 ] && break; sleep 0.2; done
+jq -e 'length == 1 and (.[0].headers.xapi_reason | startswith("undecodable: value is not JSON")) and .[0].value == "not json at all"' \
+  <<<"$(dlq undecodable)" >/dev/null || fail "dead-letter topic, undecodable: $(dlq undecodable)"
+jq -e --arg ids "$CONFLICTS" '([.[].headers.xapi_statement_id] | unique) == ($ids | split(",") | sort)
+      and all(.[]; .headers.ce_id | length == 32)' <<<"$(dlq conflict)" >/dev/null \
+  || fail "dead-letter topic, conflicts $CONFLICTS: $(dlq conflict)"
+log "dead letters: $(dlq undecodable | jq length) undecodable, $(dlq conflict | jq length) conflicts: $(dlq conflict | jq -r '.[0].headers.xapi_reason' | cut -c1-160)"
 
 # ---- 5. metrics, secrets, shutdown
 OPS="http://127.0.0.1:$(cat "$E2E_DIR/xapi.port")"
 M=$(curl -fsS "$OPS/metrics") || die "no /metrics"
-metric() { awk -v k="$1" '$1 == k { print $2 }' <<<"$M"; }
 [ "$(metric 'lmsync_xapi_statements_total{outcome="accepted"}')" -gt 0 ] || fail "no accepted statements counted"
 [ "$(metric 'lmsync_xapi_lrs_errors_total{reason="transport"}')" -ge 1 ] || fail "the stalled LRS was not counted"
 [ "$(metric 'lmsync_xapi_events_total{outcome="undecodable"}')" -eq 1 ] || fail "undecodable event not counted"
 [ "$(metric 'lmsync_xapi_lrs_up')" -eq 1 ] || fail "lmsync_xapi_lrs_up is not 1 after recovery"
 curl -fsS "$OPS/healthz" >/dev/null || fail "/healthz is not 200"
+READ=$(awk '$1 ~ /^lmsync_xapi_events_total/ { n += $2 } END { print n + 0 }' <<<"$M")
+[ "$READ" -lt "$(event_count)" ] || fail "the restarted lmsync-xapi read all $READ events again: no offsets were committed"
+log "the restarted lmsync-xapi read $READ of $(event_count) messages (resumed from the committed offsets)"
 log "metrics: $(grep -E '^lmsync_xapi_(statements|lrs_errors|events)_total' <<<"$M" | tr '\n' ' ')"
 grep -q "s3cret-e2e-pw" "$E2E_DIR"/*.log && fail "a log contains the LRS password"
 
