@@ -73,6 +73,12 @@ static int parse_opt(int argc, char **argv, int i, ls_daemon_opt_t *opts, int n)
 int ls_daemon_init(int argc, char **argv, const char *proc, int require_token,
                    ls_daemon_opt_t *opts, int n_opts, ls_config_t *cfg)
 {
+    return ls_daemon_init_checked(argc, argv, proc, require_token, opts, n_opts, NULL, cfg);
+}
+
+int ls_daemon_init_checked(int argc, char **argv, const char *proc, int require_token,
+                           ls_daemon_opt_t *opts, int n_opts, ls_daemon_check_t check_fn, ls_config_t *cfg)
+{
     const char *path = getenv("LMSYNC_CONFIG");
     int check = 0;
     for (int i = 1; i < argc;) {
@@ -90,7 +96,8 @@ int ls_daemon_init(int argc, char **argv, const char *proc, int require_token,
         }
     }
     char err[1024];
-    if (ls_config_load(path, require_token, cfg, err, sizeof(err)) != LS_OK) {
+    if (ls_config_load(path, require_token, cfg, err, sizeof(err)) != LS_OK ||
+        (check_fn && check_fn(cfg, err, sizeof(err)) != LS_OK)) {
         fprintf(stderr, "lmsync-%s: invalid configuration: %s\n", proc, err);
         return 1;
     }

@@ -39,6 +39,16 @@ void ls_daemon_install_signals(void);
 int ls_daemon_init(int argc, char **argv, const char *proc, int require_token,
                    ls_daemon_opt_t *opts, int n_opts, ls_config_t *cfg);
 
+/* A program's own validation of settings only it reads: 0, or non-zero with a reason naming the setting. */
+typedef int (*ls_daemon_check_t)(const ls_config_t *cfg, char *err, size_t errsz);
+
+/**
+ * ls_daemon_init() plus check_fn (may be NULL) run after the config loaded:
+ * its failure is an invalid configuration (exit 1, also for --check-config).
+ */
+int ls_daemon_init_checked(int argc, char **argv, const char *proc, int require_token,
+                           ls_daemon_opt_t *opts, int n_opts, ls_daemon_check_t check_fn, ls_config_t *cfg);
+
 /**
  * Start the operational endpoint when ops.listen is set (ls_ops.h),
  * watching metric slots [first_slot, first_slot + n_slots); write the bound
