@@ -27,19 +27,7 @@ struct ls_xapi_lrs {
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     ls_xapi_lrs_t *l = ud;
-    size_t n = size * nmemb;
-    if (l->len + n + 1 > l->cap) {
-        size_t cap = (l->len + n + 1) * 2;
-        char *b = realloc(l->buf, cap);
-        if (!b)
-            return 0;
-        l->buf = b;
-        l->cap = cap;
-    }
-    memcpy(l->buf + l->len, data, n);
-    l->len += n;
-    l->buf[l->len] = '\0';
-    return n;
+    return ls_http_append(&l->buf, &l->len, &l->cap, data, size * nmemb);
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)

@@ -9,6 +9,7 @@
  */
 #include "ls_xapi_map.h"
 #include "ls_err.h"
+#include "ls_http.h"
 
 #include <math.h>
 #include <openssl/evp.h>
@@ -131,34 +132,21 @@ static const char *str_field(const json_t *obj, const char *key)
     return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
 }
 
-/* base + "connections/" + conn + "/" + kind + "/" + id, the ids percent-encoded. */
+/* base + scope + "/" + scope_id [+ "/" + kind + "/" + id], the ids percent-encoded as path segments. */
 static char *iri(const char *base, const char *scope, const char *scope_id, const char *kind, const char *id)
 {
-    size_t cap = strlen(base) + 3 * (strlen(scope_id) + (id ? strlen(id) : 0)) + 64;
+    size_t cap = strlen(base) + strlen(scope) + (kind ? strlen(kind) : 0) + 3 * strlen(scope_id) +
+                 (id ? 3 * strlen(id) : 0) + 8;
     char *s = malloc(cap);
     if (!s)
         return NULL;
     size_t n = (size_t)snprintf(s, cap, "%s%s/", base, scope);
-    static const char hex[] = "0123456789ABCDEF";
-    for (int part = 0; part < 2; part++) {
-        const char *p = part == 0 ? scope_id : id;
-        if (!p)
-            break;
-        if (part == 1)
-            n += (size_t)snprintf(s + n, cap - n, "/%s/", kind);
-        for (; *p; p++) {
-            unsigned char c = (unsigned char)*p;
-            if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                c == '-' || c == '.' || c == '_' || c == '~') {
-                s[n++] = (char)c;
-            } else {
-                s[n++] = '%';
-                s[n++] = hex[c >> 4];
-                s[n++] = hex[c & 15];
-            }
-        }
+    ls_http_escape(scope_id, s + n, cap - n); /* cap holds 3 bytes per input byte: cannot fail */
+    if (id) {
+        n = strlen(s);
+        n += (size_t)snprintf(s + n, cap - n, "/%s/", kind);
+        ls_http_escape(id, s + n, cap - n);
     }
-    s[n] = '\0';
     return s;
 }
 

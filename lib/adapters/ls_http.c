@@ -22,24 +22,28 @@ struct ls_http {
     uint64_t requests, bytes;
 };
 
+size_t ls_http_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 65536;
+        while (c < *len + n + 1)
+            c *= 2;
+        char *nb = realloc(*buf, c);
+        if (!nb)
+            return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+        *buf = nb;
+        *cap = c;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return n;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     ls_http_t *h = ud;
-    size_t n = size * nmemb;
-    if (h->len + n + 1 > h->cap) {
-        size_t cap = h->cap ? h->cap : 65536;
-        while (cap < h->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(h->buf, cap);
-        if (!nb)
-            return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
-        h->buf = nb;
-        h->cap = cap;
-    }
-    memcpy(h->buf + h->len, data, n);
-    h->len += n;
-    h->buf[h->len] = '\0';
-    return n;
+    return ls_http_append(&h->buf, &h->len, &h->cap, data, size * nmemb);
 }
 
 void ls_http_header_retry_after(const char *data, size_t n, int64_t *retry_after_ms)
@@ -233,21 +237,7 @@ struct ls_http_multi {
 static size_t on_xfer_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     ls_http_xfer_t *x = ud;
-    size_t n = size * nmemb;
-    if (x->len + n + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap : 65536;
-        while (cap < x->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(x->buf, cap);
-        if (!nb)
-            return 0;
-        x->buf = nb;
-        x->cap = cap;
-    }
-    memcpy(x->buf + x->len, data, n);
-    x->len += n;
-    x->buf[x->len] = '\0';
-    return n;
+    return ls_http_append(&x->buf, &x->len, &x->cap, data, size * nmemb);
 }
 
 static size_t on_xfer_header(char *data, size_t size, size_t nmemb, void *ud)

@@ -34,6 +34,13 @@ typedef struct ls_http_resp {
  */
 void ls_http_header_retry_after(const char *data, size_t n, int64_t *retry_after_ms);
 
+/**
+ * Append n bytes to a growing body buffer (*buf of *cap bytes, *len used)
+ * and keep a NUL after them: the write callback of lmsync's HTTP clients.
+ * @return n, or 0 when out of memory (libcurl then fails the transfer).
+ */
+size_t ls_http_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n);
+
 /** token is copied; NULL/empty sends no authorization header. */
 ls_http_t *ls_http_new(const char *token, int timeout_s, char *errstr, size_t errstr_size);
 void ls_http_destroy(ls_http_t *h);
