@@ -7,9 +7,11 @@
 # 2. the LRS stalls (SIGSTOP) for longer than xapi.timeout_s while changes
 #    flow: lmsync-xapi backs off, keeps its offsets, logs the reason, and
 #    delivers once the LRS answers again;
-# 3. an undecodable message on the changes topic, and two events whose
-#    statement ids the LRS holds with other content (seeded before), go to
-#    lmsync.xapi.dlq with the reason in their headers;
+# 3. an undecodable message on the changes topic, two events whose statement
+#    ids the LRS holds with other content (seeded before), and one the LRS
+#    refuses inside a batch (bisected: the others are stored) go to
+#    lmsync.xapi.dlq with the reason in their headers; a re-delivery whose
+#    statement differs only in its (observation-time) timestamp is a duplicate;
 # 4. the statements in the LRS equal the change events: one per mapped event,
 #    ids UUID v5 of ce_id, no duplicates, every one valid
 #    (@learninglocker/xapi-validation), fields as docs/xapi.md says
@@ -87,7 +89,7 @@ done
 lrs_holds_events() {
   local i
   for ((i = 0; i < 60; i++)); do
-    (cd "$XAPI_NODE" && node check.js "$LRS" "$E2E_DIR/events.jsonl" "$CONFLICTS") >"$E2E_DIR/check.out" 2>&1 && break
+    (cd "$XAPI_NODE" && node check.js "$LRS" "$E2E_DIR/events.jsonl" "$CONFLICTS" "${REJECTED:-}") >"$E2E_DIR/check.out" 2>&1 && break
     sleep 1
   done
   [ "$i" -lt 60 ] || { cat "$E2E_DIR/check.out"; die "$1: the LRS does not hold the statements the change events map to"; }
@@ -114,6 +116,35 @@ lrs_holds_events "after the stall"
 # ---- 3. an undecodable event goes to the dead-letter topic (check.js skips it)
 printf 'not json at all' | kcat -P -b "$BROKERS" -t lmsync.activity.changes -k bad/key 2>"$E2E_DIR/kcat.log" \
   || die "kcat could not produce"
+# ---- 3b. synthetic events (copies of a real one under new ids and activities):
+#      a re-delivery whose statement differs only in timestamp (no record
+#      instant: the observation time) is a duplicate, not a conflict; a batch
+#      with one statement the LRS refuses (timestamp not an instant) is bisected:
+#      the two others are stored, the bad one is dead-lettered
+BASE=$(jq -c 'select(.value.type? == "created" and (.value.after.student_id // "") != "") | .value' "$E2E_DIR/events.jsonl" | head -n 1)
+[ -n "$BASE" ] || die "no created event to copy"
+synth() { # synth ACTIVITY OBSERVED_AT [STARTED_AT]
+  jq -c --arg a "$1" --arg o "$2" --arg s "${3:-}" '.activity_id = $a | .after.id = $a | .observed.at = $o
+    | del(.after.started_at, .after.created_at, .after.updated_at, .after.completed_at)
+    | if $s != "" then .after.started_at = $s else . end' <<<"$BASE"
+}
+produce() { # produce CE_ID JSON
+  printf '%s' "$2" | kcat -P -b "$BROKERS" -t lmsync.activity.changes -k synthetic/key -H "ce_id=$1" 2>>"$E2E_DIR/kcat.log" \
+    || die "kcat could not produce"
+}
+DUP_CE=5e1ec7ed000000000000000000000d01
+produce "$DUP_CE" "$(synth act-syn-dup 2026-11-28T00:00:00Z)"
+sleep 2
+produce "$DUP_CE" "$(synth act-syn-dup 2026-11-28T00:05:00Z)"
+BAD_CE=5e1ec7ed000000000000000000000b02
+kill -STOP "$xapi_PID"
+produce 5e1ec7ed000000000000000000000a01 "$(synth act-syn-a 2026-11-28T00:00:00Z 2026-11-27T10:00:00Z)"
+produce "$BAD_CE" "$(synth act-syn-b 2026-11-28T00:00:00Z not-an-instant)"
+produce 5e1ec7ed000000000000000000000c03 "$(synth act-syn-c 2026-11-28T00:00:00Z 2026-11-27T11:00:00Z)"
+kill -CONT "$xapi_PID"
+REJECTED=$BAD_CE
+lrs_holds_events "synthetic events"
+
 dlq() { jq -s --arg p "$1" '[.[] | select(.headers.xapi_reason | startswith($p))]' "$E2E_DIR/dlq.jsonl"; }
 for ((i = 0; i < 50; i++)); do [ "$(dlq undecodable | jq length)" -ge 1 ] && break; sleep 0.2; done
 jq -e 'length == 1 and (.[0].headers.xapi_reason | startswith("undecodable: value is not JSON")) and .[0].value == "not json at all"' \
@@ -121,6 +152,9 @@ jq -e 'length == 1 and (.[0].headers.xapi_reason | startswith("undecodable: valu
 jq -e --arg ids "$CONFLICTS" '([.[].headers.xapi_statement_id] | unique) == ($ids | split(",") | sort)
       and all(.[]; .headers.ce_id | length == 32)' <<<"$(dlq conflict)" >/dev/null \
   || fail "dead-letter topic, conflicts $CONFLICTS: $(dlq conflict)"
+jq -e --arg ce "$BAD_CE" 'length >= 1 and all(.[]; .headers.ce_id == $ce and (.headers.xapi_reason | startswith("rejected by the lrs: http 400")))' \
+  <<<"$(dlq rejected)" >/dev/null || fail "dead-letter topic, rejected: $(dlq rejected)"
+log "dead letters: $(dlq rejected | jq -r '.[0].headers.xapi_reason' | cut -c1-160)"
 log "dead letters: $(dlq undecodable | jq length) undecodable, $(dlq conflict | jq length) conflicts: $(dlq conflict | jq -r '.[0].headers.xapi_reason' | cut -c1-160)"
 
 # ---- 5. metrics, secrets, shutdown
@@ -129,6 +163,8 @@ M=$(curl -fsS "$OPS/metrics") || die "no /metrics"
 [ "$(metric 'lmsync_xapi_statements_total{outcome="accepted"}')" -gt 0 ] || fail "no accepted statements counted"
 [ "$(metric 'lmsync_xapi_lrs_errors_total{reason="transport"}')" -ge 1 ] || fail "the stalled LRS was not counted"
 [ "$(metric 'lmsync_xapi_events_total{outcome="undecodable"}')" -eq 1 ] || fail "undecodable event not counted"
+[ "$(metric 'lmsync_xapi_statements_total{outcome="duplicate"}')" -ge 1 ] || fail "the re-delivery was not counted as a duplicate"
+[ "$(metric 'lmsync_xapi_lrs_errors_total{reason="refused"}')" -ge 2 ] || fail "no refused batch counted"
 [ "$(metric 'lmsync_xapi_lrs_up')" -eq 1 ] || fail "lmsync_xapi_lrs_up is not 1 after recovery"
 curl -fsS "$OPS/healthz" >/dev/null || fail "/healthz is not 200"
 READ=$(awk '$1 ~ /^lmsync_xapi_events_total/ { n += $2 } END { print n + 0 }' <<<"$M")

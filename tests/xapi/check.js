@@ -1,4 +1,6 @@
-// check.js ENDPOINT EVENTS_JSONL [CONFLICT_IDS] : compare the LRS's statements with lmsync's change events.
+// check.js ENDPOINT EVENTS_JSONL [CONFLICT_IDS [REJECTED_CE_IDS]] : compare the LRS's statements with
+//   lmsync's change events. CONFLICT_IDS: statement ids the LRS holds with other content (seeded);
+//   REJECTED_CE_IDS: events whose statement the LRS refuses (must be absent). Both comma-separated.
 // check.js --seed-conflicts ENDPOINT EVENTS_JSONL N : store N statements under the ids of the first N
 //   mapped events, with other content (lmsync-xapi must dead-letter those events); prints the ids.
 //
@@ -112,8 +114,9 @@ function contentErrors(s, ev) {
 
 async function main() {
   if (process.argv[2] === '--seed-conflicts') return seedConflicts(process.argv[3], process.argv[4], Number(process.argv[5]));
-  const [endpoint, eventsFile, conflictArg] = process.argv.slice(2);
-  const conflicts = new Set((conflictArg || '').split(',').filter(Boolean));
+  const [endpoint, eventsFile, conflictArg, rejectedArg] = process.argv.slice(2);
+  const list = (arg) => (arg || '').split(',').filter(Boolean);
+  const conflicts = new Set(list(conflictArg)), rejected = new Set(list(rejectedArg).map(uuid5));
   const want = expected(eventsFile);
   const got = await fetchAll(endpoint);
   const problems = [], seen = new Set(), verbs = {};
@@ -133,8 +136,9 @@ async function main() {
     const e = contentErrors(s, ev);
     if (e.length) problems.push(`${s.id} (${ev.type} ${ev.connection_id}/${ev.activity_id}): ${e.join('; ')}`);
   }
-  for (const [id, ev] of want) if (!seen.has(id)) problems.push(`${id}: missing (${ev.type} ${ev.connection_id}/${ev.activity_id})`);
-  console.log(JSON.stringify({ statements: got.length, expected: want.size, conflicts: conflicts.size, verbs, problems: problems.length }));
+  for (const id of rejected) if (seen.has(id)) problems.push(`${id}: a statement the LRS should refuse is stored`);
+  for (const [id, ev] of want) if (!seen.has(id) && !rejected.has(id)) problems.push(`${id}: missing (${ev.type} ${ev.connection_id}/${ev.activity_id})`);
+  console.log(JSON.stringify({ statements: got.length, expected: want.size, conflicts: conflicts.size, rejected: rejected.size, verbs, problems: problems.length }));
   for (const p of problems.slice(0, 20)) console.log('  ' + p);
   process.exit(problems.length ? 1 : 0);
 }
