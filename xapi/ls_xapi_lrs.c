@@ -150,7 +150,7 @@ ls_lrs_result_t ls_xapi_lrs_post(ls_xapi_lrs_t *l, const char *body, size_t len,
     curl_easy_setopt(l->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(l->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(l->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    if (perform(l, a) == LS_LRS_OK)
+    if (perform(l, a) == LS_LRS_OK && a->status != 204) /* 204: an LRS that answers a re-post like a PUT */
         json_decref(expect_json(l, a, 1));
     return a->result;
 }
