@@ -23,7 +23,7 @@ source "$(dirname "$0")/lib.sh"
 XAPI_NODE=$(cd "$(dirname "$0")/../xapi" && pwd)
 CONNS=(conn-0001 conn-0002 conn-0003 conn-0004 conn-0005)
 : "${LS_XAPI:?LS_XAPI (path of lmsync-xapi) is not set}"
-command -v node >/dev/null || die "node is not installed"
+command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are needed (the LRS and the validator are npm packages)"
 
 # ---- the LRS and the validator: npm ci when the lock changed since the last install
 STAMP="$XAPI_NODE/node_modules/.lmsync-lock"
