@@ -337,7 +337,7 @@ static int dead_letter(xapi_t *x)
 {
     ls_batch_t b;
     ls_batch_init(&b);
-    size_t sent = 0;
+    size_t sent = 0, statements = 0;
     for (size_t i = 0; i < x->n; i++) {
         item_t *it = &x->items[i];
         if (!it->dlq[0])
@@ -349,9 +349,8 @@ static int dead_letter(xapi_t *x)
         size_t nh = it->id[0] ? 4 : 3;
         if (ls_producer_send(x->prod, x->topic_dlq, -1, it->key, it->key_len, it->value, it->len, h, nh, &b, 0) != LS_OK)
             return LS_ETRANSIENT;
-        if (it->stmt)
-            ls_metric_add(XM_STATEMENTS, XM_ST_DEAD_LETTERED, 0, 1);
-        ls_warn("dead-lettered \"%s\" to \"%s\": %s", src, x->topic_dlq, it->dlq);
+        ls_warn("dead-lettering \"%s\" to \"%s\": %s", src, x->topic_dlq, it->dlq);
+        statements += it->stmt != NULL;
         sent++;
     }
     char err[256];
@@ -360,6 +359,7 @@ static int dead_letter(xapi_t *x)
         return LS_ETRANSIENT;
     }
     ls_metric_add(XM_DLQ, 0, 0, sent);
+    ls_metric_add(XM_STATEMENTS, XM_ST_DEAD_LETTERED, 0, statements);
     return LS_OK;
 }
 
