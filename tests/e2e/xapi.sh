@@ -143,6 +143,8 @@ produce "$BAD_CE" "$(synth act-syn-b 2026-11-28T00:00:00Z not-an-instant)"
 produce 5e1ec7ed000000000000000000000c03 "$(synth act-syn-c 2026-11-28T00:00:00Z 2026-11-27T11:00:00Z)"
 kill -CONT "$xapi_PID"
 REJECTED=$BAD_CE
+for ((i = 0; i < 50; i++)); do [ "$(grep -c 5e1ec7ed "$E2E_DIR/events.jsonl")" -ge 5 ] && break; sleep 0.2; done
+[ "$i" -lt 50 ] || die "the synthetic events did not come back from the topic"
 lrs_holds_events "synthetic events"
 
 dlq() { jq -s --arg p "$1" '[.[] | select(.headers.xapi_reason | startswith($p))]' "$E2E_DIR/dlq.jsonl"; }
