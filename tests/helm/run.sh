@@ -7,6 +7,7 @@
 #   run.sh TOOLS yamllint              yamllint Chart.yaml, values.yaml, ci/*.yaml
 #   run.sh TOOLS reject BAD.yaml       rendering must fail with the text of BAD's "# expect:" line
 #   run.sh TOOLS validator             validate.mjs must reject a known-bad manifest
+#   run.sh TOOLS dockerfile            scripts/lint-dockerfile.sh passes, and fails a broken copy
 #
 # TOOLS: folder of scripts/install-helm.sh (bin/helm, node_modules).
 set -uo pipefail
@@ -70,6 +71,16 @@ validator)
     grep -qF "$want" "$out/v" || { cat "$out/v"; fail "validate.mjs did not report: $want"; }
   done
   echo "validate.mjs rejects the invalid manifest: $(tail -1 "$out/v")"
+  ;;
+dockerfile)
+  bash "$root/scripts/lint-dockerfile.sh" || fail "the Dockerfile breaks a rule"
+  sed -e 's/^USER 10001:10001/USER root/' -e 's/^ENTRYPOINT .*/ENTRYPOINT \/usr\/local\/bin\/lmsync-worker/' \
+      -e 's#/build/tools/lmsync-admin /out#/out#' "$root/Dockerfile" >"$out/Dockerfile"
+  bash "$root/scripts/lint-dockerfile.sh" "$out/Dockerfile" >"$out/lint" && fail "the lint accepted a root, shell-form image"
+  for want in "runtime USER is 'root'" "ENTRYPOINT is not in exec form" "program lmsync-admin is not copied"; do
+    grep -qF "$want" "$out/lint" || { cat "$out/lint"; fail "the lint did not report: $want"; }
+  done
+  echo "the lint rejects a broken copy: $(wc -l <"$out/lint") findings"
   ;;
 *) fail "unknown mode $mode" ;;
 esac
