@@ -114,35 +114,51 @@ int admin_kafka_metadata(admin_kafka_t *k, const char *topic, admin_observed_t *
     return rc;
 }
 
-/* Run one admin request on a private queue and return its result event (or NULL on timeout). */
-static rd_kafka_event_t *wait_result(rd_kafka_queue_t *q, int timeout_ms)
-{
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
-    rd_kafka_queue_destroy(q);
-    return ev;
-}
+/* One admin request on a private queue (the tool does one thing at a time). */
+typedef struct request {
+    rd_kafka_queue_t *q;
+    rd_kafka_AdminOptions_t *o;
+} request_t;
 
-static rd_kafka_AdminOptions_t *options(admin_kafka_t *k, rd_kafka_admin_op_t op)
+static request_t request_begin(admin_kafka_t *k, rd_kafka_admin_op_t op)
 {
     char e[128];
-    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(k->rk, op);
-    rd_kafka_AdminOptions_set_request_timeout(o, k->timeout_ms, e, sizeof(e));
+    request_t r = {rd_kafka_queue_new(k->rk), rd_kafka_AdminOptions_new(k->rk, op)};
+    rd_kafka_AdminOptions_set_request_timeout(r.o, k->timeout_ms, e, sizeof(e));
     if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS)
-        rd_kafka_AdminOptions_set_operation_timeout(o, k->timeout_ms, e, sizeof(e));
-    return o;
+        rd_kafka_AdminOptions_set_operation_timeout(r.o, k->timeout_ms, e, sizeof(e));
+    return r;
 }
 
-/* An event's request-level error into err; LS_OK when there is none. */
-static int event_error(rd_kafka_event_t *ev, const char *what, const char *topic, char *err, size_t errsz)
+/* Wait for the request's result event (*ev, destroy it; NULL on timeout) and map its request-level error. */
+static int request_end(admin_kafka_t *k, request_t *r, const char *what, const char *topic,
+                       rd_kafka_event_t **ev, char *err, size_t errsz)
 {
-    if (!ev) {
+    rd_kafka_AdminOptions_destroy(r->o);
+    *ev = rd_kafka_queue_poll(r->q, k->timeout_ms + 1000);
+    rd_kafka_queue_destroy(r->q);
+    if (!*ev) {
         snprintf(err, errsz, "%s of topic '%s': no answer in time (kafka.brokers)", what, topic);
         return LS_ETRANSIENT;
     }
-    rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+    rd_kafka_resp_err_t e = rd_kafka_event_error(*ev);
     if (!e)
         return LS_OK;
-    snprintf(err, errsz, "%s of topic '%s': %s", what, topic, rd_kafka_event_error_string(ev));
+    snprintf(err, errsz, "%s of topic '%s': %s", what, topic, rd_kafka_event_error_string(*ev));
+    return map_err(e);
+}
+
+/* The error of the single item a result holds (n results; why may be NULL). */
+static int item_error(size_t n, rd_kafka_resp_err_t e, const char *why, const char *what, const char *topic,
+                      char *err, size_t errsz)
+{
+    if (n != 1) {
+        snprintf(err, errsz, "%s of topic '%s': %zu results for one request", what, topic, n);
+        return LS_EINVAL;
+    }
+    if (!e)
+        return LS_OK;
+    snprintf(err, errsz, "%s of topic '%s': %s", what, topic, why ? why : rd_kafka_err2str(e));
     return map_err(e);
 }
 
@@ -189,27 +205,21 @@ int admin_kafka_configs(admin_kafka_t *k, const char *topic, admin_observed_t *g
         return ADMIN_EUNSUPPORTED;
     }
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
-    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
-    rd_kafka_DescribeConfigs(k->rk, &res, 1, o, q);
+    request_t r = request_begin(k, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_DescribeConfigs(k->rk, &res, 1, r.o, r.q);
     rd_kafka_ConfigResource_destroy(res);
-    rd_kafka_AdminOptions_destroy(o);
-    rd_kafka_event_t *ev = wait_result(q, k->timeout_ms);
-    int rc = event_error(ev, "DescribeConfigs", topic, err, errsz);
+    rd_kafka_event_t *ev = NULL;
+    int rc = request_end(k, &r, "DescribeConfigs", topic, &ev, err, errsz);
     if (rc != LS_OK && (rc = remember_unanswered(k, rc, err)) == ADMIN_EUNSUPPORTED)
         snprintf(err, errsz, "%s", k->no_describe);
     if (rc == LS_OK) {
         size_t n = 0;
         const rd_kafka_ConfigResource_t **rs =
             rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
-        rd_kafka_resp_err_t e = n == 1 ? rd_kafka_ConfigResource_error(rs[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
-        if (e) {
-            snprintf(err, errsz, "DescribeConfigs of topic '%s': %s", topic,
-                     n == 1 ? rd_kafka_ConfigResource_error_string(rs[0]) : "no result for the topic");
-            rc = map_err(e);
-        } else {
+        rc = item_error(n, n == 1 ? rd_kafka_ConfigResource_error(rs[0]) : 0,
+                        n == 1 ? rd_kafka_ConfigResource_error_string(rs[0]) : NULL, "DescribeConfigs", topic, err, errsz);
+        if (rc == LS_OK)
             rc = keep_configs(k, rs[0], got);
-        }
     }
     if (ev)
         rd_kafka_event_destroy(ev);
@@ -235,23 +245,17 @@ int admin_kafka_create(admin_kafka_t *k, const admin_topic_t *t, char *err, size
     rd_kafka_NewTopic_t *nt = new_topic(t, err, errsz);
     if (!nt)
         return LS_EINVAL;
-    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
-    rd_kafka_CreateTopics(k->rk, &nt, 1, o, q);
+    request_t r = request_begin(k, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_CreateTopics(k->rk, &nt, 1, r.o, r.q);
     rd_kafka_NewTopic_destroy(nt);
-    rd_kafka_AdminOptions_destroy(o);
-    rd_kafka_event_t *ev = wait_result(q, k->timeout_ms);
-    int rc = event_error(ev, "CreateTopics", t->name, err, errsz);
+    rd_kafka_event_t *ev = NULL;
+    int rc = request_end(k, &r, "CreateTopics", t->name, &ev, err, errsz);
     if (rc == LS_OK) {
         size_t n = 0;
         const rd_kafka_topic_result_t **tr =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-        rd_kafka_resp_err_t e = n == 1 ? rd_kafka_topic_result_error(tr[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
-        if (e) {
-            const char *why = n == 1 ? rd_kafka_topic_result_error_string(tr[0]) : NULL;
-            snprintf(err, errsz, "CreateTopics of topic '%s': %s", t->name, why ? why : rd_kafka_err2str(e));
-            rc = map_err(e);
-        }
+        rc = item_error(n, n == 1 ? rd_kafka_topic_result_error(tr[0]) : 0,
+                        n == 1 ? rd_kafka_topic_result_error_string(tr[0]) : NULL, "CreateTopics", t->name, err, errsz);
     }
     if (ev)
         rd_kafka_event_destroy(ev);

@@ -43,102 +43,101 @@ static void test_plan(void)
     CU_ASSERT_EQUAL(admin_topics_index("nope"), -1);
 }
 
-/* An observed topic exactly as planned. */
-static admin_observed_t as_planned(const admin_topic_t *t, admin_kv_t *kv, int partitions)
+/* A plan, one topic of it, that topic observed exactly as planned, and a diff. */
+typedef struct fixture {
+    admin_topic_t plan[ADMIN_N_TOPICS];
+    const admin_topic_t *t;
+    admin_kv_t kv[ADMIN_MAX_CONFIGS];
+    admin_observed_t got;
+    admin_diff_t d;
+} fixture_t;
+
+/* partitions/replication: the plan's (0 = not given; prefix "acme", retention 2 days, as plan_default);
+ * observed: the partitions the cluster reports. */
+static void fixture_init(fixture_t *f, const char *suffix, int partitions, int replication, int observed)
 {
-    for (size_t i = 0; i < t->n_configs; i++)
-        kv[i] = t->configs[i];
-    return (admin_observed_t){.exists = 1, .partitions = partitions, .replication = 3,
-                              .configs_known = 1, .n_configs = t->n_configs, .configs = kv};
+    ls_config_t cfg;
+    ls_config_defaults(&cfg);
+    cfg.state_retention_s = 172800;
+    snprintf(cfg.topic_prefix, sizeof(cfg.topic_prefix), "acme");
+    admin_topics_plan(&cfg, partitions, replication, f->plan);
+    f->t = row(f->plan, suffix);
+    for (size_t i = 0; i < f->t->n_configs; i++)
+        f->kv[i] = f->t->configs[i];
+    f->got = (admin_observed_t){.exists = 1, .partitions = observed, .replication = 3,
+                                .configs_known = 1, .n_configs = f->t->n_configs, .configs = f->kv};
+}
+
+static size_t fixture_diff(fixture_t *f, int jobs_partitions)
+{
+    memset(&f->d, 0, sizeof(f->d));
+    return admin_topic_diff(f->t, &f->got, jobs_partitions, &f->d);
 }
 
 static void test_diff_clean(void)
 {
-    admin_topic_t plan[ADMIN_N_TOPICS];
-    plan_default(plan);
+    static const char *const suffixes[] = {"poll.jobs", "activity.changes", "activity.state", "sync.status", "poll.dlq"};
     for (size_t i = 0; i < ADMIN_N_TOPICS; i++) {
-        admin_kv_t kv[ADMIN_MAX_CONFIGS];
-        admin_observed_t got = as_planned(&plan[i], kv, plan[i].partitions ? plan[i].partitions : 24);
-        admin_diff_t d = {0};
-        CU_ASSERT_EQUAL(admin_topic_diff(&plan[i], &got, 24, &d), 0);
-        CU_ASSERT_EQUAL(d.n, 0);
+        fixture_t f;
+        fixture_init(&f, suffixes[i], 0, 0, strcmp(suffixes[i], "poll.dlq") == 0 ? 1 : 24);
+        CU_ASSERT_EQUAL(fixture_diff(&f, 24), 0);
+        CU_ASSERT_EQUAL(f.d.n, 0);
     }
 }
 
 static void test_diff_policy(void)
 {
-    admin_topic_t plan[ADMIN_N_TOPICS];
-    plan_default(plan);
-    const admin_topic_t *st = row(plan, "activity.state");
-    admin_kv_t kv[ADMIN_MAX_CONFIGS];
-    admin_observed_t got = as_planned(st, kv, 24);
-    snprintf(kv[0].value, sizeof(kv[0].value), "delete");
-    admin_diff_t d = {0};
-    CU_ASSERT_EQUAL(admin_topic_diff(st, &got, 24, &d), 1);
-    CU_ASSERT_STRING_EQUAL(d.lines[0], "acme.activity.state: cleanup.policy is delete, must be compact "
+    fixture_t f;
+    fixture_init(&f, "activity.state", 0, 0, 24);
+    snprintf(f.kv[0].value, sizeof(f.kv[0].value), "delete");
+    CU_ASSERT_EQUAL(fixture_diff(&f, 24), 1);
+    CU_ASSERT_STRING_EQUAL(f.d.lines[0], "acme.activity.state: cleanup.policy is delete, must be compact "
                            "(kafka-configs --alter --entity-type topics --entity-name acme.activity.state "
                            "--add-config cleanup.policy=compact)");
 }
 
 static void test_diff_missing_config(void)
 {
-    admin_topic_t plan[ADMIN_N_TOPICS];
-    plan_default(plan);
-    const admin_topic_t *st = row(plan, "activity.state");
-    admin_kv_t kv[ADMIN_MAX_CONFIGS];
-    admin_observed_t got = as_planned(st, kv, 24);
-    got.n_configs = 1; /* delete.retention.ms and min.compaction.lag.ms not reported */
-    admin_diff_t d = {0};
-    CU_ASSERT_EQUAL(admin_topic_diff(st, &got, 24, &d), 2);
-    CU_ASSERT_PTR_NOT_NULL(strstr(d.lines[0], "delete.retention.ms is not set, must be 172800000"));
+    fixture_t f;
+    fixture_init(&f, "activity.state", 0, 0, 24);
+    f.got.n_configs = 1; /* delete.retention.ms and min.compaction.lag.ms not reported */
+    CU_ASSERT_EQUAL(fixture_diff(&f, 24), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.d.lines[0], "delete.retention.ms is not set, must be 172800000"));
 }
 
 static void test_diff_unknown_configs(void)
 {
-    admin_topic_t plan[ADMIN_N_TOPICS];
-    plan_default(plan);
-    const admin_topic_t *st = row(plan, "activity.state");
-    admin_observed_t got = {.exists = 1, .partitions = 24, .replication = 1};
-    admin_diff_t d = {0};
-    CU_ASSERT_EQUAL(admin_topic_diff(st, &got, 24, &d), 0); /* configs_known = 0: nothing compared */
+    fixture_t f;
+    fixture_init(&f, "activity.state", 0, 0, 24);
+    f.got.configs_known = 0;
+    snprintf(f.kv[0].value, sizeof(f.kv[0].value), "delete");
+    CU_ASSERT_EQUAL(fixture_diff(&f, 24), 0); /* configs not described: nothing compared */
 }
 
 static void test_diff_partitions(void)
 {
-    ls_config_t cfg;
-    ls_config_defaults(&cfg);
-    admin_topic_t plan[ADMIN_N_TOPICS];
-    admin_topics_plan(&cfg, 12, 3, plan);
-    const admin_topic_t *jobs = &plan[admin_topics_index("poll.jobs")];
-    admin_kv_t kv[ADMIN_MAX_CONFIGS];
-    admin_observed_t got = as_planned(jobs, kv, 6);
-    got.replication = 1;
-    admin_diff_t d = {0};
-    CU_ASSERT_EQUAL(admin_topic_diff(jobs, &got, 0, &d), 2);
-    CU_ASSERT_STRING_EQUAL(d.lines[0], "lmsync.poll.jobs: partitions is 6, must be 12 "
-                           "(kafka-topics --alter --topic lmsync.poll.jobs --partitions 12)");
-    CU_ASSERT_PTR_NOT_NULL(strstr(d.lines[1], "replication factor is 1, must be 3"));
-    got.partitions = 48;
-    got.replication = 3;
-    d.n = 0;
-    CU_ASSERT_EQUAL(admin_topic_diff(jobs, &got, 0, &d), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(d.lines[0], "partitions cannot shrink"));
+    fixture_t f;
+    fixture_init(&f, "poll.jobs", 12, 3, 6);
+    f.got.replication = 1;
+    CU_ASSERT_EQUAL(fixture_diff(&f, 0), 2);
+    CU_ASSERT_STRING_EQUAL(f.d.lines[0], "acme.poll.jobs: partitions is 6, must be 12 "
+                           "(kafka-topics --alter --topic acme.poll.jobs --partitions 12)");
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.d.lines[1], "replication factor is 1, must be 3"));
+    f.got.partitions = 48;
+    f.got.replication = 3;
+    CU_ASSERT_EQUAL(fixture_diff(&f, 0), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.d.lines[0], "partitions cannot shrink"));
 }
 
 static void test_diff_state_like_jobs(void)
 {
-    admin_topic_t plan[ADMIN_N_TOPICS];
-    plan_default(plan);
-    const admin_topic_t *st = row(plan, "activity.state");
-    admin_kv_t kv[ADMIN_MAX_CONFIGS];
-    admin_observed_t got = as_planned(st, kv, 12);
-    admin_diff_t d = {0};
-    CU_ASSERT_EQUAL(admin_topic_diff(st, &got, 24, &d), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(d.lines[0], "partitions is 12, must be 24 like the jobs topic"));
-    got.exists = 0;
-    d.n = 0;
-    CU_ASSERT_EQUAL(admin_topic_diff(st, &got, 24, &d), 1);
-    CU_ASSERT_STRING_EQUAL(d.lines[0], "acme.activity.state: missing (lmsync-admin topics create)");
+    fixture_t f;
+    fixture_init(&f, "activity.state", 0, 0, 12);
+    CU_ASSERT_EQUAL(fixture_diff(&f, 24), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.d.lines[0], "partitions is 12, must be 24 like the jobs topic"));
+    f.got.exists = 0;
+    CU_ASSERT_EQUAL(fixture_diff(&f, 24), 1);
+    CU_ASSERT_STRING_EQUAL(f.d.lines[0], "acme.activity.state: missing (lmsync-admin topics create)");
 }
 
 static int add(admin_status_t *s, const char *json)
