@@ -34,7 +34,7 @@ RUN apt-get update \
  && mkdir -p /var/lib/lmsync /etc/lmsync \
  && chown 10001:10001 /var/lib/lmsync
 COPY --from=build /out/bin/ /usr/local/bin/
-ENV LMSYNC_WORKER_LMDB_PATH=/var/lib/lmsync/lmdb
+# The default worker.lmdb_path (./lmsync-data) lands here.
 WORKDIR /var/lib/lmsync
 USER 10001:10001
 # ops endpoint (ops.listen, default 0.0.0.0:9464; see docs/operations.md)

@@ -93,6 +93,9 @@ helm.sh/chart: {{ include "lmsync.chart" .ctx }}
 {{- if and (not .Values.token.existingSecret) (not .Values.token.value) -}}
 {{- fail "set token.value (the chart creates the Secret) or token.existingSecret" -}}
 {{- end -}}
+{{- if hasKey .Values.config "unified.token" -}}
+{{- fail "config.unified.token: the token comes from token.value or token.existingSecret (mounted as a file), never from config" -}}
+{{- end -}}
 {{- range $k := list "unified.token_file" "worker.lmdb_path" "ops.listen" "worker.processes" -}}
 {{- if hasKey $.Values.config $k -}}
 {{- fail (printf "config.%s is set by the chart; remove it from config" $k) -}}
