@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS  = cmake gcc make pkg-config librdkafka-dev libcurl4-openssl-dev libjansson-dev \
-        liblmdb-dev libcunit1-dev libmicrohttpd-dev kcat jq curl procps bc lmdb-utils
+        liblmdb-dev libcunit1-dev libmicrohttpd-dev kcat jq curl procps bc lmdb-utils prometheus
 
 .PHONY: deps build test demo clean
 deps:

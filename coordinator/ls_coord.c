@@ -17,6 +17,8 @@
  * every full_max_age_s; the first job after a coordinator start is full.
  */
 #include "ls_coord.h"
+#include "ls_coord_metrics.h"
+#include "ls_daemon.h"
 #include "ls_err.h"
 #include "ls_hash.h"
 #include "ls_http.h"
@@ -28,6 +30,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +224,7 @@ static void sched_init(ls_coord_sched_t *s, const char *key, int64_t ival, int64
 {
     memset(s, 0, sizeof(*s));
     s->records = -1;
+    s->last_ok_ms = now;
     s->next_due_ms = ls_coord_first_due(key, ival, now);
 }
 
@@ -417,7 +421,7 @@ static void refresh_courses(coord_t *c, ls_coord_conn_t *conn, const ls_strategy
         if (old) {
             fresh[i].s = old->s;
         } else {
-            snprintf(key, sizeof(key), "%s/%s", conn->id, ids[i]);
+            ls_scope_key(conn->id, ids[i], key, sizeof(key));
             sched_init(&fresh[i].s, key, ival, now);
         }
     }
@@ -460,37 +464,35 @@ static void merge_connections(coord_t *c, ls_coord_conn_t *fresh, size_t n, int6
 /* ---- jobs ---- */
 
 /* The job's mode: full unless the scope is incremental and a full scan is not due. */
-static const char *job_mode(const coord_t *c, const ls_strategy_t *s, const ls_coord_sched_t *sc, int64_t now)
+static ls_mode_t job_mode(const coord_t *c, const ls_strategy_t *s, const ls_coord_sched_t *sc, int64_t now)
 {
     if (!s->incremental || sc->last_full_ms == 0 || sc->since_full + 1 >= c->cfg->full_every ||
         now - sc->last_full_ms >= (int64_t)c->cfg->full_max_age_s * 1000)
-        return "full";
-    return "incremental";
+        return LS_MODE_FULL;
+    return LS_MODE_INCREMENTAL;
 }
 
 static int enqueue(coord_t *c, ls_coord_conn_t *conn, ls_coord_course_t *course, const ls_strategy_t *s, int64_t now)
 {
     ls_job_t job;
-    char err[256];
+    char err[256], scope[2 * LS_STR_MAX + 2];
     ls_coord_sched_t *sc = course ? &course->s : &conn->s;
     memset(&job, 0, sizeof(job));
-    if (course)
-        snprintf(job.job_id, sizeof(job.job_id), "%s/%s@%lld", conn->id, course->id, (long long)sc->next_due_ms);
-    else
-        snprintf(job.job_id, sizeof(job.job_id), "%s@%lld", conn->id, (long long)sc->next_due_ms);
+    ls_scope_key(conn->id, course ? course->id : NULL, scope, sizeof(scope));
+    snprintf(job.job_id, sizeof(job.job_id), "%s@%lld", scope, (long long)sc->next_due_ms);
     memcpy(job.connection_id, conn->id, sizeof(job.connection_id));
     snprintf(job.integration_type, sizeof(job.integration_type), "%s", conn->integration_type);
     memcpy(job.external_xref, conn->external_xref, sizeof(job.external_xref));
     if (course)
         memcpy(job.course_id, course->id, sizeof(job.course_id));
-    snprintf(job.mode, sizeof(job.mode), "%s", job_mode(c, s, sc, now));
+    job.mode = job_mode(c, s, sc, now);
     job.scheduled_at = sc->next_due_ms;
     snprintf(job.fields, sizeof(job.fields), "%s", s->fields);
     snprintf(job.sort, sizeof(job.sort), "%s", s->sort);
     job.order_asc = s->order_asc;
     job.unpaged = !s->paged;
     job.get = s->get;
-    job.gte = s->gte_required ? 2 : s->incremental ? 1 : 0;
+    job.gte = s->gte;
     char *v = ls_job_encode(&job);
     if (!v)
         return LS_ENOMEM;
@@ -503,12 +505,14 @@ static int enqueue(coord_t *c, ls_coord_conn_t *conn, ls_coord_course_t *course,
         rc = ls_producer_wait(c->producer, &b, 10000, err, sizeof(err));
     if (rc != LS_OK) {
         ls_warn("job for \"%s\" not enqueued, will retry: %s", conn->id, rc == LS_OK ? "" : err);
+        ls_metric_add(CM_ENQUEUE_ERRORS, 0, 0, 1);
         return rc;
     }
+    ls_metric_add(CM_JOBS_ENQUEUED, (int)job.mode - 1, 0, 1);
     memcpy(sc->outstanding, job.job_id, sizeof(sc->outstanding));
     sc->outstanding_since_ms = now;
     c->enqueued++;
-    ls_debug("enqueued job \"%s\" (%s)", job.job_id, job.mode);
+    ls_debug("enqueued job \"%s\" (%s)", job.job_id, ls_mode_name(job.mode));
     return LS_OK;
 }
 
@@ -532,10 +536,7 @@ static void schedule_scope(coord_t *c, ls_coord_conn_t *conn, ls_coord_course_t 
     ls_coord_sched_t *sc = course ? &course->s : &conn->s;
     if (now < sc->next_due_ms)
         return;
-    if (course)
-        snprintf(key, sizeof(key), "%s/%s", conn->id, course->id);
-    else
-        snprintf(key, sizeof(key), "%s", conn->id);
+    ls_scope_key(conn->id, course ? course->id : NULL, key, sizeof(key));
     if (sc->outstanding[0] && now - sc->outstanding_since_ms < timeout) {
         c->skipped++;
         ls_debug("skipping \"%s\": job \"%s\" still running", key, sc->outstanding);
@@ -568,46 +569,53 @@ static void schedule_due(coord_t *c, int64_t now)
     }
 }
 
+/* The schedule entry a status record's scope names; NULL when the
+ * connection or course is not (or no longer) known. */
+static ls_coord_sched_t *status_sched(coord_t *c, const ls_job_t *job)
+{
+    ls_coord_conn_t *conn = find_conn(c, job->connection_id);
+    if (!conn || !job->course_id[0])
+        return conn ? &conn->s : NULL;
+    for (size_t k = 0; k < conn->n_courses; k++)
+        if (strcmp(conn->courses[k].id, job->course_id) == 0)
+            return &conn->courses[k].s;
+    return NULL;
+}
+
 static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
 {
-    json_t *o = json_loadb(m->value, m->len, 0, NULL);
-    const char *conn_id = json_string_value(json_object_get(o, "connection_id"));
-    const char *course_id = json_string_value(json_object_get(o, "course_id"));
-    const char *job_id = json_string_value(json_object_get(o, "job_id"));
-    const char *outcome = json_string_value(json_object_get(o, "outcome"));
-    const char *mode = json_string_value(json_object_get(o, "mode"));
-    json_t *records = json_object_get(o, "records");
-    ls_coord_conn_t *conn = conn_id ? find_conn(c, conn_id) : NULL;
-    ls_coord_sched_t *sc = conn && !course_id ? &conn->s : NULL;
-    char key[2 * LS_STR_MAX + 4];
-    for (size_t k = 0; conn && course_id && k < conn->n_courses && !sc; k++)
-        if (strcmp(conn->courses[k].id, course_id) == 0)
-            sc = &conn->courses[k].s;
-    if (!o || !job_id || !outcome) {
-        ls_warn("status record at %s [%d] offset %lld not understood", m->topic, m->partition, (long long)m->offset);
-    } else if (sc && strcmp(sc->outstanding, job_id) == 0) {
-        sc->outstanding[0] = '\0';
-        if (strcmp(outcome, "skipped") == 0) { /* a later run already covered it (stale or duplicate) */
-            json_decref(o);
-            return;
-        }
-        int failed = strcmp(outcome, "ok") != 0;
-        sc->failures = failed ? sc->failures + 1 : 0;
-        if (!failed && mode && strcmp(mode, "full") == 0) {
-            sc->last_full_ms = now;
-            sc->since_full = 0;
-            sc->records = json_is_integer(records) ? (long)json_integer_value(records) : -1;
-        } else if (!failed) {
-            sc->since_full++;
-        }
-        if (failed) {
-            snprintf(key, sizeof(key), "%s%s%s", conn->id, course_id ? "/" : "", course_id ? course_id : "");
-            sc->next_due_ms = next_slot(c, key, sc, now);
-            ls_warn("job \"%s\" failed (%d in a row); next attempt in %lld s", job_id, sc->failures,
-                    (long long)((sc->next_due_ms - now) / 1000));
-        }
+    ls_job_t job;
+    ls_status_t st;
+    char err[256], key[2 * LS_STR_MAX + 2];
+    if (ls_status_decode(m->value, m->len, &job, &st, err, sizeof(err)) != LS_OK) {
+        ls_warn("status record at %s [%d] offset %lld not understood: %s", m->topic, m->partition,
+                (long long)m->offset, err);
+        return;
     }
-    json_decref(o);
+    ls_coord_sched_t *sc = status_sched(c, &job);
+    if (!sc || strcmp(sc->outstanding, job.job_id) != 0)
+        return;
+    sc->outstanding[0] = '\0';
+    if (st.skipped) { /* a later run already covered it (stale or duplicate) */
+        ls_metric_add(CM_JOBS_REPORTED, CM_OUTCOME_SKIPPED, 0, 1);
+        return;
+    }
+    sc->failures = st.ok ? 0 : sc->failures + 1;
+    ls_metric_add(CM_JOBS_REPORTED, st.ok ? CM_OUTCOME_OK : CM_OUTCOME_FAILED, 0, 1);
+    if (st.ok)
+        sc->last_ok_ms = now;
+    if (st.ok && st.mode == LS_MODE_FULL) {
+        sc->last_full_ms = now;
+        sc->since_full = 0;
+        sc->records = st.records > (uint64_t)LONG_MAX ? LONG_MAX : (long)st.records;
+    } else if (st.ok) {
+        sc->since_full++;
+    } else {
+        ls_job_scope(&job, key, sizeof(key));
+        sc->next_due_ms = next_slot(c, key, sc, now);
+        ls_warn("job \"%s\" failed (%d in a row); next attempt in %lld s", job.job_id, sc->failures,
+                (long long)((sc->next_due_ms - now) / 1000));
+    }
 }
 
 static int coord_open(coord_t *c)
@@ -661,6 +669,7 @@ static void maybe_discover(coord_t *c, int64_t now)
         c->next_discovery_ms = now + (int64_t)c->cfg->discovery_interval_s * 1000;
     } else {
         c->next_discovery_ms = now + 10000; /* retry soon; keep the known set */
+        ls_metric_add(CM_DISCOVERY_ERRORS, 0, 0, 1);
     }
 }
 
@@ -676,17 +685,63 @@ static void coord_close(coord_t *c)
     free(c->strats);
 }
 
+/* One scope's share of the schedule gauges. */
+static void gauge_scope(const ls_coord_sched_t *sc, int64_t now, int64_t ival, int64_t g[5])
+{
+    g[0]++;
+    g[1] += now >= sc->next_due_ms && !sc->outstanding[0];
+    g[2] += now - sc->next_due_ms > ival;
+    g[3] += sc->failures > 0;
+    if (now - sc->last_ok_ms > g[4])
+        g[4] = now - sc->last_ok_ms;
+}
+
+/* The schedule gauges, once a second: a walk over every scope. */
+static void update_gauges(coord_t *c, int64_t now)
+{
+    int64_t g[5] = {0}, ival = (int64_t)c->cfg->poll_interval_s * 1000;
+    for (size_t i = 0; i < c->n; i++) {
+        const ls_coord_conn_t *conn = &c->conns[i];
+        if (!conn->fanout)
+            gauge_scope(&conn->s, now, ival, g);
+        for (size_t k = 0; conn->fanout && k < conn->n_courses; k++)
+            gauge_scope(&conn->courses[k].s, now, ival, g);
+    }
+    ls_metric_set(CM_CONNECTIONS, 0, 0, (int64_t)c->n);
+    ls_metric_set(CM_SCOPES, 0, 0, g[0]);
+    ls_metric_set(CM_SCOPES_DUE, 0, 0, g[1]);
+    ls_metric_set(CM_SCOPES_OVERDUE, 0, 0, g[2]);
+    ls_metric_set(CM_SCOPES_FAILING, 0, 0, g[3]);
+    ls_metric_set(CM_OLDEST_UNSYNCED, 0, 0, g[4] / 1000);
+}
+
 int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
 {
     coord_t c;
+    ls_ops_t *ops = NULL;
     memset(&c, 0, sizeof(c));
     c.cfg = cfg;
+    if (ls_metrics_init(ls_coord_metrics, CM__COUNT, 1) != 0) {
+        ls_error("coordinator cannot start: cannot map the metric region");
+        return LS_ENOMEM;
+    }
+    if (ls_daemon_ops_start(cfg, 0, 1, &ops) != 0) {
+        ls_metrics_free();
+        return LS_EINVAL;
+    }
+    ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_STARTING);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = coord_open(&c);
     if (rc == LS_OK)
         ls_info("coordinator ready: interval %d s, jobs to \"%s\"", cfg->poll_interval_s, c.topic_jobs);
+    int64_t next_gauges = 0;
     while (rc == LS_OK && !*stop) {
         int64_t now = ls_time_now_ms();
+        ls_metrics_heartbeat(ls_time_mono_ms(), ls_consumer_reachable(c.status) ? LS_PROC_READY : LS_PROC_NO_KAFKA);
+        if (now >= next_gauges) {
+            update_gauges(&c, now);
+            next_gauges = now + 1000;
+        }
         maybe_discover(&c, now);
         schedule_due(&c, now);
         ls_kmsg_t m;
@@ -698,8 +753,11 @@ int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
     if (rc == LS_OK)
         ls_info("coordinator stopping: enqueued=%llu skipped=%llu", (unsigned long long)c.enqueued,
                 (unsigned long long)c.skipped);
+    ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_DRAINING);
     coord_close(&c);
     curl_global_cleanup();
+    ls_ops_stop(ops);
+    ls_metrics_free();
     return rc;
 }
 

@@ -21,6 +21,7 @@ typedef struct ls_coord_sched {
     int since_full;               /* incremental jobs reported ok since the last complete full scan */
     int64_t last_full_ms;         /* when the last full scan reported ok (0 = never, so the next job is full) */
     long records;                 /* records of the last ok full scan (-1 = unknown) */
+    int64_t last_ok_ms;           /* when a job last reported ok (the coordinator's start until one does) */
 } ls_coord_sched_t;
 
 typedef struct ls_coord_course {

@@ -17,12 +17,13 @@ DIR=$(pwd)/.demo
 rm -rf "$DIR"; mkdir -p "$DIR"
 PIDS=()
 cleanup() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo; echo "demo stopped; logs are in .demo/"
 }
-trap cleanup EXIT INT TERM
+# HUP too: the daemons ignore SIGHUP, so a closed terminal stops them through here
+trap cleanup EXIT INT TERM HUP
 
 wait_file() { for _ in $(seq 300); do [ -s "$1" ] && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; exit 1; }
 
@@ -53,11 +54,17 @@ kafka.brokers = $BROKERS
 coordinator.interval_s = $INTERVAL
 worker.lmdb_path = $DIR/lmdb
 log.format = text
+ops.listen = 127.0.0.1:0
 CONF
-"$BIN/worker/lmsync-worker" --config "$DIR/lmsync.conf" >"$DIR/worker.log" 2>&1 &
+# each process serves /healthz, /readyz and /metrics on a port of its own
+LMSYNC_OPS_PORT_FILE=$DIR/worker.ops "$BIN/worker/lmsync-worker" --config "$DIR/lmsync.conf" >"$DIR/worker.log" 2>&1 &
 PIDS+=($!)
-"$BIN/coordinator/lmsync-coordinator" --config "$DIR/lmsync.conf" >"$DIR/coordinator.log" 2>&1 &
+LMSYNC_OPS_PORT_FILE=$DIR/coordinator.ops "$BIN/coordinator/lmsync-coordinator" --config "$DIR/lmsync.conf" \
+  >"$DIR/coordinator.log" 2>&1 &
 PIDS+=($!)
+wait_file "$DIR/worker.ops"; wait_file "$DIR/coordinator.ops"
+echo "worker      http://127.0.0.1:$(cat "$DIR/worker.ops")/metrics  /readyz  /healthz"
+echo "coordinator http://127.0.0.1:$(cat "$DIR/coordinator.ops")/metrics  /readyz  /healthz"
 echo "coordinator and worker started (logs in .demo/); change events follow:"
 echo "TYPE                     CONNECTION       ACTIVITY         CHANGE (before -> after)  LEARNER"
 "$BIN/tools/lmsync-tail" --brokers "$BROKERS" --topic lmsync.activity.changes --from "$FROM" --format line 2>>"$DIR/tail.log" &

@@ -24,6 +24,8 @@
 #include "ls_log.h"
 #include "ls_time.h"
 #include "ls_worker.h"
+#include "ls_worker_metrics.h"
+#include "ls_daemon.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +56,7 @@ typedef struct pool {
     int n, alive;
     int startup_failed;
     int unclean; /* a child exited non-zero or by signal while draining */
+    ls_ops_t *ops; /* the pod's /healthz, /readyz, /metrics (NULL: ops.listen unset) */
 } pool_t;
 
 static void sleep_step(void)
@@ -79,8 +82,11 @@ static int spawn(pool_t *p, slot_t *s)
         ls_error("cannot fork a worker process: %s", strerror(errno));
         return LS_EIO;
     }
-    if (pid == 0)
+    if (pid == 0) {
+        ls_ops_forget_in_child(p->ops);
+        ls_metrics_use_slot((size_t)(s - p->slots) + 1);
         child_main(p->cfg, p->stop);
+    }
     s->pid = pid;
     s->started_ms = ls_time_mono_ms();
     s->starts++;
@@ -148,6 +154,7 @@ static void reap(pool_t *p, int stopping)
         } else {
             ls_warn("worker process %ld %s after %lld ms", (long)pid, how, (long long)lived);
             schedule_restart(p, s, lived, status);
+            ls_metric_add(WM_RESTARTS, 0, 0, 1);
         }
         s->pid = 0;
         p->alive--;
@@ -174,6 +181,8 @@ static void drain(pool_t *p)
     int killed = 0;
     for (;;) {
         reap(p, 1);
+        ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_DRAINING);
+        ls_metric_set(WM_PROCESSES, 0, 0, p->alive);
         if (p->alive == 0)
             return;
         if (!killed && (*p->stop >= 2 || ls_time_mono_ms() >= deadline)) {
@@ -191,6 +200,8 @@ static void supervise(pool_t *p)
     while (!*p->stop && !p->startup_failed) {
         reap(p, 0);
         int64_t now = ls_time_mono_ms();
+        ls_metrics_heartbeat(now, LS_PROC_READY);
+        ls_metric_set(WM_PROCESSES, 0, 0, p->alive);
         for (int i = 0; i < p->n && !*p->stop && !p->startup_failed; i++) {
             slot_t *s = &p->slots[i];
             if (s->pid == 0 && now >= s->next_ms && spawn(p, s) != LS_OK)
@@ -215,6 +226,18 @@ int ls_supervisor_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
         ls_error("out of memory for %d worker slots", p.n);
         return LS_ENOMEM;
     }
+    /* slot 0 is this master, slot i + 1 child i; the endpoint watches them all */
+    if (ls_metrics_init(ls_worker_metrics, WM__COUNT, (size_t)p.n + 1) != 0) {
+        ls_error("cannot map the metric region for %d worker processes", p.n);
+        free(p.slots);
+        return LS_ENOMEM;
+    }
+    if (ls_daemon_ops_start(cfg, 0, (size_t)p.n + 1, &p.ops) != 0) {
+        ls_metrics_free();
+        free(p.slots);
+        return LS_EINVAL;
+    }
+    ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_STARTING);
     ls_info("supervisor starting %d worker processes", p.n);
     int rc = LS_OK;
     for (int i = 0; i < p.n && rc == LS_OK && !*stop; i++)
@@ -222,6 +245,8 @@ int ls_supervisor_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
     if (rc == LS_OK)
         supervise(&p);
     drain(&p);
+    ls_ops_stop(p.ops);
+    ls_metrics_free();
     free(p.slots);
     if (rc != LS_OK)
         return rc;

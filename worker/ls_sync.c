@@ -45,6 +45,7 @@
 #include "ls_page.h"
 #include "ls_state.h"
 #include "ls_time.h"
+#include "ls_worker_metrics.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -283,7 +284,7 @@ static int produce_event(ls_sync_ctx_t *ctx, const ls_job_t *job, const ls_activ
                          const ls_activity_t *after, const ls_diff_t *d, ls_batch_t *b)
 {
     ls_event_ctx_t ec = {job->connection_id, job->integration_type[0] ? job->integration_type : NULL,
-                         job->external_xref[0] ? job->external_xref : NULL, job->mode, job->job_id,
+                         job->external_xref[0] ? job->external_xref : NULL, ls_mode_name(job->mode), job->job_id,
                          ls_time_now_ms()};
     ls_event_t ev;
     char err[256];
@@ -297,6 +298,8 @@ static int produce_event(ls_sync_ctx_t *ctx, const ls_job_t *job, const ls_activ
     int rc = ls_producer_send(ctx->producer, ctx->topic_changes, -1, ev.key, strlen(ev.key), ev.value,
                               ev.value_len, h, sizeof(h) / sizeof(h[0]), b, 0);
     ls_event_release(&ev);
+    if (rc == LS_OK) /* counted when produced: a delivery that fails fails the job */
+        ls_metric_add(WM_EVENTS, (int)d->type - 1, 0, 1);
     return rc;
 }
 
@@ -313,7 +316,7 @@ static int produce_page(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, 
             st->events++;
         }
         if (it->diff.stored_mask) {
-            int kl = snprintf(key, sizeof(key), "%s/%s", job->connection_id, it->act.id);
+            int kl = ls_activity_key(job->connection_id, it->act.id, key, sizeof(key));
             if (ls_producer_send(ctx->producer, ctx->topic_state, partition, key, (size_t)kl,
                                  it->packed, it->packed_len, NULL, 0, b, 1) != LS_OK)
                 return LS_EIO;
@@ -524,6 +527,7 @@ static int recheck(ls_sync_ctx_t *ctx, const ls_job_t *job, gone_t *g, ls_status
         return GONE_HOLD;
     ls_http_resp_t resp;
     int rc = ls_http_get(ctx->http, url, &resp, err, sizeof(err));
+    ls_worker_metrics_request(job->integration_type, &resp);
     st->requests++;
     st->rechecked++;
     st->bytes += resp.len;
@@ -570,7 +574,7 @@ static int produce_removals(ls_sync_ctx_t *ctx, const ls_job_t *job, int partiti
     *n = 0;
     for (size_t i = 0; i < w->n; i++) {
         gone_t *g = &w->items[i];
-        int kl = snprintf(key, sizeof(key), "%s/%s", job->connection_id, g->before.id);
+        int kl = ls_activity_key(job->connection_id, g->before.id, key, sizeof(key));
         if (g->action == GONE_MARK) {
             marks[i] = (ls_store_mark_t){g->before.id, 1};
             st->pending_removals++;
@@ -694,14 +698,14 @@ static int store_sync(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition, co
                       json_t *sync, char **stored, ls_status_t *st)
 {
     char err[256], ts[LS_TIME_BUFSZ];
-    if (job->gte) {
+    if (job->gte != LS_GTE_NONE) {
         int64_t wm = st->started_at - (int64_t)ctx->cfg->watermark_overlap_s * 1000;
         snprintf(st->next_watermark, sizeof(st->next_watermark), "%s", ls_time_format(wm - wm % 1000, ts));
         json_object_set_new(sync, "watermark", json_string(st->next_watermark));
     } else {
         json_object_del(sync, "watermark");
     }
-    json_object_set_new(sync, "last_mode", json_string(st->mode));
+    json_object_set_new(sync, "last_mode", json_string(ls_mode_name(st->mode)));
     json_object_del(sync, "last_full_at"); /* informational, changed every job: no longer kept */
     char *js = json_dumps(sync, JSON_COMPACT | JSON_SORT_KEYS);
     if (js && *stored && strcmp(js, *stored) == 0) {
@@ -732,16 +736,16 @@ static void choose_mode(const ls_job_t *job, json_t *sync, ls_status_t *st, char
     const char *wm = json_string_value(json_object_get(sync, "watermark"));
     int64_t t;
     gte[0] = '\0';
-    if (strcmp(job->mode, "incremental") == 0 && wm && ls_time_parse(wm, &t) == LS_OK) {
-        snprintf(st->mode, sizeof(st->mode), "incremental");
+    if (job->mode == LS_MODE_INCREMENTAL && wm && ls_time_parse(wm, &t) == LS_OK) {
+        st->mode = LS_MODE_INCREMENTAL;
         snprintf(gte, gtesz, "%s", wm);
         snprintf(st->watermark, sizeof(st->watermark), "%s", wm);
         return;
     }
-    if (strcmp(job->mode, "incremental") == 0)
+    if (job->mode == LS_MODE_INCREMENTAL)
         ls_info("job \"%s\": no stored watermark for its scope; running a full scan", job->job_id);
-    snprintf(st->mode, sizeof(st->mode), "full");
-    if (job->gte == 2) /* updated_gte is required on every request: the epoch lists everything */
+    st->mode = LS_MODE_FULL;
+    if (job->gte == LS_GTE_REQUIRED) /* updated_gte is required on every request: the epoch lists everything */
         snprintf(gte, gtesz, "1970-01-01T00:00:00Z");
 }
 
@@ -864,7 +868,7 @@ static void job_complete_scan(ls_sync_job_t *j)
 {
     int rc = LS_OK;
     /* only a complete full scan may count misses (design-brief section 4) */
-    if (strcmp(j->st.mode, "full") == 0)
+    if (j->st.mode == LS_MODE_FULL)
         rc = removal_pass(j->ctx, &j->run, j->partition, j->scope, &j->seen, j->sync, &j->stored, &j->st);
     /* the watermark moves only after everything of the job is delivered and stored */
     if (rc == LS_OK)
@@ -886,6 +890,7 @@ static void job_on_page(ls_sync_job_t *j)
     ls_status_t *st = &j->st;
     ls_http_resp_t resp;
     int rc = ls_http_xfer_result(j->cur, &resp, st->error, sizeof(st->error));
+    ls_worker_metrics_request(j->run.integration_type, &resp);
     st->requests++;
     st->bytes += resp.len;
     if (rc == LS_OK) {
@@ -1008,12 +1013,12 @@ ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int pa
     j->run = *job;
     if (rc != LS_OK) {
         snprintf(j->st.error, sizeof(j->st.error), "cannot read the sync record of \"%.200s\"", j->scope);
-        snprintf(j->st.mode, sizeof(j->st.mode), "%s", job->mode);
+        j->st.mode = job->mode;
         job_finish(j, LS_EIO);
         return j;
     }
     choose_mode(job, j->sync, &j->st, j->gte, sizeof(j->gte));
-    snprintf(j->run.mode, sizeof(j->run.mode), "%s", j->st.mode); /* events say the mode actually run */
+    j->run.mode = j->st.mode; /* events say the mode actually run */
     request_cur(j);
     return j;
 }

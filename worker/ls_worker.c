@@ -40,6 +40,7 @@
 #include "ls_strmap.h"
 #include "ls_sync.h"
 #include "ls_time.h"
+#include "ls_worker_metrics.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -84,6 +85,12 @@ typedef struct worker {
     slot_t *head, *tail;        /* every held job message, in consumption order */
     size_t n_slots, n_running, n_done; /* held, running, done (kept only until the offset commit passes them) */
     int dirty;                  /* a slot changed: look for jobs to start and offsets to commit */
+    int joined;                 /* the group assigned this process its partitions (possibly none) once */
+    int *assigned;              /* partitions of the jobs topic assigned to this process */
+    size_t n_assigned;
+    int64_t next_metrics_at;    /* monotonic ms: refresh the gauges (ls_worker_metrics.h) */
+    ls_limiter_stats_t limiter_seen;
+    uint64_t restore_records_seen, restore_wipes_seen, dead_seen;
 } worker_t;
 
 /* Per scope: start times (ms since epoch) of its latest successful job, and of its latest successful full scan. */
@@ -160,6 +167,9 @@ static void on_rebalance(ls_rebalance_t what, const int *parts, size_t n, int lo
     char list[512];
     fmt_parts(parts, n, list, sizeof(list));
     w->n_unrestored = 0;
+    for (size_t i = 0; i < w->n_assigned; i++)
+        ls_metric_unset(WM_CONSUMER_LAG, w->assigned[i], 0);
+    w->n_assigned = 0;
     if (what == LS_REBALANCE_REVOKE) {
         ls_info("partitions [%s] revoked%s", list,
                 lost ? " (lost: this member was dropped; uncommitted jobs will be consumed again)" : "");
@@ -177,6 +187,13 @@ static void on_rebalance(ls_rebalance_t what, const int *parts, size_t n, int lo
     }
     memcpy(w->unrestored, parts, n * sizeof(*parts));
     w->n_unrestored = n;
+    w->joined = 1;
+    int *a = n ? realloc(w->assigned, n * sizeof(*a)) : NULL;
+    if (a) {
+        memcpy(a, parts, n * sizeof(*parts));
+        w->assigned = a;
+        w->n_assigned = n;
+    }
     w->restore_retry_at = 0;
     ls_info("partitions [%s] assigned: paused until restored from the changelog", list);
 }
@@ -255,6 +272,7 @@ static void close_clients(worker_t *w)
     ls_consumer_destroy(w->consumer);
     ls_restore_release(&w->restore);
     free(w->unrestored);
+    free(w->assigned);
     ls_sync_ctx_release(&w->sync);
     ls_http_multi_destroy(w->sync.multi);
     ls_http_destroy(w->sync.http);
@@ -310,6 +328,7 @@ static void poll_report(worker_t *w, slot_t *s)
             w->jobs_failed++;
         if (s->st->ok && !s->st->skipped)
             note_ran(w, s, s->st);
+        ls_worker_metrics_job(&s->job, s->st);
         s->state = SLOT_DONE;
         w->n_done++;
         return;
@@ -346,9 +365,9 @@ static int same_connection(const slot_t *a, const slot_t *b)
     return strcmp(a->job.connection_id, b->job.connection_id) == 0;
 }
 
-static int is_full(const char *mode)
+static int is_full(ls_mode_t mode)
 {
-    return strcmp(mode, "full") == 0;
+    return mode == LS_MODE_FULL;
 }
 
 /*
@@ -391,7 +410,7 @@ static void note_ran(worker_t *w, const slot_t *s, const ls_status_t *st)
         return; /* out of memory: jobs are only never dropped for this scope */
     if (st->started_at > r->ok_started_ms)
         r->ok_started_ms = st->started_at;
-    if (is_full(st->mode[0] ? st->mode : s->job.mode) && st->started_at > r->full_started_ms)
+    if (is_full(st->mode != LS_MODE_NONE ? st->mode : s->job.mode) && st->started_at > r->full_started_ms)
         r->full_started_ms = st->started_at;
 }
 
@@ -589,6 +608,39 @@ static void sync_store(worker_t *w)
  * reports) and the earliest timer; the consumer is polled without waiting
  * unless the process holds no job at all.
  */
+/* Heartbeat every turn of the loop; gauges and counters kept elsewhere once a second. */
+static void metrics_tick(worker_t *w, volatile sig_atomic_t *stop)
+{
+    int64_t now = ls_time_mono_ms();
+    ls_metrics_heartbeat(now, *stop                               ? LS_PROC_DRAINING
+                              : !ls_consumer_reachable(w->consumer) ? LS_PROC_NO_KAFKA
+                              : !w->joined                          ? LS_PROC_STARTING
+                              : w->n_unrestored                     ? LS_PROC_RESTORING
+                                                                    : LS_PROC_READY);
+    if (now < w->next_metrics_at)
+        return;
+    w->next_metrics_at = now + 1000;
+    ls_worker_metrics_limiter(w->sync.limiter, &w->limiter_seen);
+    ls_metric_set(WM_JOBS_RUNNING, 0, 0, (int64_t)(w->n_slots - w->n_done));
+    ls_metric_set(WM_RESTORE_PENDING, 0, 0, (int64_t)w->n_unrestored);
+    ls_metric_add(WM_RESTORE_RECORDS, 0, 0, w->restore.records - w->restore_records_seen);
+    ls_metric_add(WM_RESTORE_WIPES, 0, 0, w->restore.wipes - w->restore_wipes_seen);
+    ls_metric_add(WM_DEAD_LETTERS, 0, 0, w->jobs_dead - w->dead_seen);
+    w->restore_records_seen = w->restore.records;
+    w->restore_wipes_seen = w->restore.wipes;
+    w->dead_seen = w->jobs_dead;
+    for (size_t i = 0; i < w->n_assigned; i++) {
+        int64_t lag;
+        if (ls_consumer_lag(w->consumer, w->assigned[i], &lag) == LS_OK)
+            ls_metric_set(WM_CONSUMER_LAG, w->assigned[i], 0, lag);
+    }
+    uint64_t used, size;
+    if (ls_store_usage(w->sync.store, &used, &size) == LS_OK) {
+        ls_metric_set(WM_LMDB_USED, 0, 0, (int64_t)used);
+        ls_metric_set(WM_LMDB_SIZE, 0, 0, (int64_t)size);
+    }
+}
+
 static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
 {
     /* Consume while fewer than 2 x max_in_flight jobs are not done. Done slots are held only
@@ -597,6 +649,7 @@ static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
     size_t max_active = (size_t)w->cfg->max_in_flight * 2, max_held = (size_t)w->cfg->max_in_flight * 64;
     int kfd = ls_producer_event_fd(w->sync.producer);
     while (!*stop) {
+        metrics_tick(w, stop);
         if (w->n_unrestored && ls_time_mono_ms() >= w->restore_retry_at)
             restore_pending(w);
         for (int i = 0; w->n_slots - w->n_done < max_active && w->n_slots < max_held && i < 64 && !*stop; i++) {

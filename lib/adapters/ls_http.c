@@ -161,6 +161,8 @@ int ls_http_get(ls_http_t *h, const char *url, ls_http_resp_t *resp, char *err, 
     resp->body = h->buf ? h->buf : "";
     resp->len = h->len;
     resp->retry_after_ms = h->retry_after_ms;
+    resp->seconds = 0;
+    curl_easy_getinfo(h->curl, CURLINFO_TOTAL_TIME, &resp->seconds);
     if (cc != CURLE_OK) {
         snprintf(err, errsz, "transfer of %s failed: %s", url_path(url, path, sizeof(path)),
                  curl_easy_strerror(cc));
@@ -417,6 +419,8 @@ int ls_http_xfer_result(ls_http_xfer_t *x, ls_http_resp_t *resp, char *err, size
     resp->body = x->buf ? x->buf : "";
     resp->len = x->len;
     resp->retry_after_ms = x->retry_after_ms;
+    resp->seconds = 0;
+    curl_easy_getinfo(x->curl, CURLINFO_TOTAL_TIME, &resp->seconds);
     if (x->cc != CURLE_OK) {
         snprintf(err, errsz, "transfer of %s failed: %s", x->url_path, curl_easy_strerror(x->cc));
         return x->cc == CURLE_URL_MALFORMAT || x->cc == CURLE_UNSUPPORTED_PROTOCOL ? LS_EINVAL : LS_ETRANSIENT;

@@ -23,6 +23,7 @@ typedef struct ls_http_resp {
     const char *body;     /* borrowed: valid until the next ls_http_get on the same handle */
     size_t len;
     int64_t retry_after_ms; /* from retry-after-ms or Retry-After; -1 when absent */
+    double seconds;       /* the transfer's total time (0 when none started) */
 } ls_http_resp_t;
 
 /** token is copied; NULL/empty sends no authorization header. */

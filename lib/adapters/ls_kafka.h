@@ -3,8 +3,8 @@
  *
  * A producer that is idempotent (enable.idempotence, acks=all) and tracks
  * delivery per batch, so a caller can "produce these events, then wait until
- * every one of them is acknowledged" before it writes local state (the order
- * of design-brief section 3); and a group consumer with manual offset
+ * every one of them is acknowledged" before it writes local state
+ * (docs/design.md, Ordering); and a group consumer with manual offset
  * commits. Both are created after fork, never before. librdkafka's own log
  * lines are routed to ls_log; rd_kafka_resp_err_t never leaves this module.
  */
@@ -16,7 +16,8 @@
 
 /* What this adapter needs of the configuration; ls_config_kafka() fills it. */
 typedef struct ls_kafka_conf {
-    const char *brokers; /* kafka.brokers: bootstrap.servers */
+    const char *brokers;     /* kafka.brokers: bootstrap.servers */
+    const char *compression; /* kafka.compression: none, gzip (default when NULL/""), snappy, lz4, zstd */
 } ls_kafka_conf_t;
 
 typedef struct ls_producer ls_producer_t;
@@ -161,6 +162,16 @@ typedef void (*ls_rebalance_cb_t)(ls_rebalance_t what, const int *partitions, si
  */
 ls_consumer_t *ls_consumer_new_rebalance(const ls_kafka_conf_t *kc, const char *group_id, const char *topic,
                                          ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errstr_size);
+
+/**
+ * Messages not yet consumed in one assigned partition: the high watermark
+ * last seen in a fetch minus the consumer's position. Never a network call.
+ * @return 0, or LS_ENOTFOUND before the first fetch of that partition.
+ */
+int ls_consumer_lag(ls_consumer_t *c, int partition, int64_t *lag);
+
+/** 0 when the last statistics (every 5 s) saw no broker UP; 1 otherwise (also before the first). */
+int ls_consumer_reachable(const ls_consumer_t *c);
 
 /** Resume delivery of one paused partition of the subscribed topic. */
 int ls_consumer_resume(ls_consumer_t *c, int partition);

@@ -1097,3 +1097,14 @@ int ls_store_trim_map(ls_store_t *st)
     }
     return 1;
 }
+
+int ls_store_usage(ls_store_t *st, uint64_t *used_bytes, uint64_t *map_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0)
+        return LS_EIO;
+    *used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+    *map_bytes = (uint64_t)info.me_mapsize;
+    return LS_OK;
+}

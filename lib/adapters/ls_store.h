@@ -12,7 +12,7 @@
  *                the last checkpoint write (tombstone-retention check)
  *   pending:     key = same as activities; value = u8 count of consecutive
  *                complete full scans that missed the activity (removal rule,
- *                design-brief section 4); no key = not missed
+ *                docs/design.md, Removals); no key = not missed
  *   conns:       key = connection id; value = its u32 number (big endian);
  *                key = one 0x00 byte (no connection id): the last number
  *                given out. A connection gets its number in the first write
@@ -141,6 +141,9 @@ void ls_store_destroy(ls_store_t *st);
  * through the map never change.
  */
 void ls_store_set_resident_max(ls_store_t *st, size_t max_bytes);
+
+/** Bytes of the map in use (pages up to the last one written) and its size. No transaction. */
+int ls_store_usage(ls_store_t *st, uint64_t *used_bytes, uint64_t *map_bytes);
 
 /** See ls_store_set_resident_max(). @return 1 when the map was trimmed, else 0. */
 int ls_store_trim_map(ls_store_t *st);

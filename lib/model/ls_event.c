@@ -116,9 +116,7 @@ static int check_args(const ls_event_ctx_t *ctx, const ls_activity_t *before,
 {
     if (ctx == NULL || ctx->connection_id == NULL || ctx->connection_id[0] == '\0')
         return fail(err, errsz, LS_EINVAL, "event: missing connection id");
-    if (ctx->mode == NULL || (strcmp(ctx->mode, "full") != 0 &&
-                              strcmp(ctx->mode, "incremental") != 0 &&
-                              strcmp(ctx->mode, "webhook") != 0))
+    if (ls_mode_parse(ctx->mode) == LS_MODE_NONE)
         return fail(err, errsz, LS_EINVAL, "event: invalid observation mode");
     if (d == NULL || d->type == LS_CHANGE_NONE || d->type > LS_CHANGE_REMOVED)
         return fail(err, errsz, LS_EINVAL, "event: no change to report");

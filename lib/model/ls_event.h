@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include "ls_activity.h"
 #include "ls_diff.h"
+#include "ls_scope.h"
 #include "ls_time.h"
 
 #define LS_EVENT_ID_LEN 32
@@ -28,7 +29,7 @@ typedef struct ls_event_ctx {
     const char *connection_id;     /* required */
     const char *integration_type;  /* may be NULL */
     const char *external_xref;     /* may be NULL: "tenant" becomes null */
-    const char *mode;              /* "full", "incremental" or "webhook" */
+    const char *mode;              /* ls_mode_name(): "full", "incremental" or "webhook" */
     const char *job_id;            /* may be NULL */
     int64_t observed_at_ms;
 } ls_event_ctx_t;

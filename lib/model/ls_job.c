@@ -1,21 +1,24 @@
 /*
- * ls_job.c - JSON encoding of jobs and status records (jansson).
+ * ls_job.c - JSON encoding and decoding of jobs and status records (jansson).
  *
- * Decoding is strict about types and lengths because a job topic is input
+ * Decoding is strict about types and lengths because both topics are input
  * from the network: a malformed message is rejected with a reason, never
- * half-used.
+ * half-used. A status record's members other than its identity and outcome
+ * are optional on decode (absent = 0 / none), so records that a compacted
+ * status topic still holds from an older worker keep decoding.
  */
 #include "ls_job.h"
 #include "ls_err.h"
 #include "ls_time.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int get_str(json_t *o, const char *key, int required, char *buf, size_t bufsz,
-                   char *err, size_t errsz);
+static int get_str(json_t *o, const char *what, const char *key, int required, char *buf,
+                   size_t bufsz, char *err, size_t errsz);
 
 static int known_field(const char *name, size_t len)
 {
@@ -49,7 +52,7 @@ static int encode_strategy(json_t *o, const ls_job_t *job)
     if (job->get)
         json_object_set_new(o, "get", json_true());
     if (job->gte)
-        json_object_set_new(o, "updated_gte", json_string(job->gte == 2 ? "required" : "supported"));
+        json_object_set_new(o, "updated_gte", json_string(job->gte == LS_GTE_REQUIRED ? "required" : "supported"));
     return LS_OK;
 }
 
@@ -93,9 +96,9 @@ static int decode_strategy(json_t *o, ls_job_t *job, char *err, size_t errsz)
     char order[8], gte[16];
     int paged;
     int rc = decode_fields(json_object_get(o, "fields"), job, err, errsz);
-    if (!rc) rc = get_str(o, "sort", 0, job->sort, sizeof(job->sort), err, errsz);
-    if (!rc) rc = get_str(o, "order", 0, order, sizeof(order), err, errsz);
-    if (!rc) rc = get_str(o, "updated_gte", 0, gte, sizeof(gte), err, errsz);
+    if (!rc) rc = get_str(o, "job", "sort", 0, job->sort, sizeof(job->sort), err, errsz);
+    if (!rc) rc = get_str(o, "job", "order", 0, order, sizeof(order), err, errsz);
+    if (!rc) rc = get_str(o, "job", "updated_gte", 0, gte, sizeof(gte), err, errsz);
     if (!rc) rc = decode_bool(o, "paged", 1, &paged, err, errsz);
     if (!rc) rc = decode_bool(o, "get", 0, &job->get, err, errsz);
     if (rc)
@@ -114,8 +117,8 @@ static int decode_strategy(json_t *o, ls_job_t *job, char *err, size_t errsz)
         snprintf(err, errsz, "job: field 'updated_gte' must be supported or required");
         return LS_EINVAL;
     }
-    job->gte = !gte[0] ? 0 : gte[0] == 'r' ? 2 : 1;
-    if (strcmp(job->mode, "incremental") == 0 && !job->gte) {
+    job->gte = !gte[0] ? LS_GTE_NONE : gte[0] == 'r' ? LS_GTE_REQUIRED : LS_GTE_SUPPORTED;
+    if (job->mode == LS_MODE_INCREMENTAL && job->gte == LS_GTE_NONE) {
         snprintf(err, errsz, "job: an incremental job needs 'updated_gte'");
         return LS_EINVAL;
     }
@@ -127,7 +130,7 @@ char *ls_job_encode(const ls_job_t *job)
     char ts[LS_TIME_BUFSZ];
     json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s}", "v", LS_JOB_VERSION,
                           "job_id", job->job_id, "connection_id", job->connection_id,
-                          "integration_type", job->integration_type, "mode", job->mode,
+                          "integration_type", job->integration_type, "mode", ls_mode_name(job->mode),
                           "scheduled_at", ls_time_format(job->scheduled_at, ts));
     if (!o)
         return NULL;
@@ -144,25 +147,26 @@ char *ls_job_encode(const ls_job_t *job)
     return s;
 }
 
-/* Copy string member key into buf; required members must be non-empty. */
-static int get_str(json_t *o, const char *key, int required, char *buf, size_t bufsz,
-                   char *err, size_t errsz)
+/* Copy string member key of record what ("job", "status") into buf;
+ * required members must be non-empty. */
+static int get_str(json_t *o, const char *what, const char *key, int required, char *buf,
+                   size_t bufsz, char *err, size_t errsz)
 {
     json_t *v = json_object_get(o, key);
     buf[0] = '\0';
     if (!v || json_is_null(v)) {
         if (!required)
             return LS_OK;
-        snprintf(err, errsz, "job: missing field '%s'", key);
+        snprintf(err, errsz, "%s: missing field '%s'", what, key);
         return LS_EINVAL;
     }
     if (!json_is_string(v)) {
-        snprintf(err, errsz, "job: field '%s' must be a string", key);
+        snprintf(err, errsz, "%s: field '%s' must be a string", what, key);
         return LS_EINVAL;
     }
     size_t n = json_string_length(v);
     if (n >= bufsz || (required && n == 0)) {
-        snprintf(err, errsz, "job: field '%s' is %s", key, n ? "too long" : "empty");
+        snprintf(err, errsz, "%s: field '%s' is %s", what, key, n ? "too long" : "empty");
         return LS_EINVAL;
     }
     memcpy(buf, json_string_value(v), n + 1);
@@ -171,23 +175,24 @@ static int get_str(json_t *o, const char *key, int required, char *buf, size_t b
 
 static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
-    char ts[64];
+    char ts[64], mode[16];
     json_t *v = json_object_get(o, "v");
     if (!json_is_integer(v) || json_integer_value(v) != LS_JOB_VERSION) {
         snprintf(err, errsz, "job: field 'v' must be %d", LS_JOB_VERSION);
         return LS_EINVAL;
     }
-    int rc = get_str(o, "job_id", 1, job->job_id, sizeof(job->job_id), err, errsz);
-    if (!rc) rc = get_str(o, "connection_id", 1, job->connection_id, sizeof(job->connection_id), err, errsz);
-    if (!rc) rc = get_str(o, "integration_type", 0, job->integration_type, sizeof(job->integration_type), err, errsz);
-    if (!rc) rc = get_str(o, "external_xref", 0, job->external_xref, sizeof(job->external_xref), err, errsz);
-    if (!rc) rc = get_str(o, "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
-    if (!rc) rc = get_str(o, "mode", 1, job->mode, sizeof(job->mode), err, errsz);
-    if (!rc) rc = get_str(o, "scheduled_at", 1, ts, sizeof(ts), err, errsz);
+    int rc = get_str(o, "job", "job_id", 1, job->job_id, sizeof(job->job_id), err, errsz);
+    if (!rc) rc = get_str(o, "job", "connection_id", 1, job->connection_id, sizeof(job->connection_id), err, errsz);
+    if (!rc) rc = get_str(o, "job", "integration_type", 0, job->integration_type, sizeof(job->integration_type), err, errsz);
+    if (!rc) rc = get_str(o, "job", "external_xref", 0, job->external_xref, sizeof(job->external_xref), err, errsz);
+    if (!rc) rc = get_str(o, "job", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
+    if (!rc) rc = get_str(o, "job", "mode", 1, mode, sizeof(mode), err, errsz);
+    if (!rc) rc = get_str(o, "job", "scheduled_at", 1, ts, sizeof(ts), err, errsz);
     if (rc)
         return rc;
-    if (strcmp(job->mode, "full") != 0 && strcmp(job->mode, "incremental") != 0) {
-        snprintf(err, errsz, "job: field 'mode' must be full or incremental, got \"%.20s\"", job->mode);
+    job->mode = ls_mode_parse(mode);
+    if (job->mode != LS_MODE_FULL && job->mode != LS_MODE_INCREMENTAL) {
+        snprintf(err, errsz, "job: field 'mode' must be full or incremental, got \"%.20s\"", mode);
         return LS_EINVAL;
     }
     if (ls_time_parse(ts, &job->scheduled_at) != LS_OK) {
@@ -197,67 +202,225 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     return decode_strategy(o, job, err, errsz);
 }
 
-int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_t errsz)
+/* Parse value as one JSON object (new reference), or NULL with the reason
+ * in err; what names the record ("job", "status") in the message. */
+static json_t *load_object(const char *value, size_t len, const char *what, char *err, size_t errsz)
 {
-    memset(job, 0, sizeof(*job));
     if (!value || len == 0) {
-        snprintf(err, errsz, "job: empty message");
-        return LS_EINVAL;
+        snprintf(err, errsz, "%s: empty message", what);
+        return NULL;
     }
     json_error_t je;
     json_t *o = json_loadb(value, len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
-        snprintf(err, errsz, "job: invalid JSON at byte %d: %s", je.position, je.text);
-        return LS_EINVAL;
+        snprintf(err, errsz, "%s: invalid JSON at byte %d: %s", what, je.position, je.text);
+        return NULL;
     }
-    int rc = LS_EINVAL;
-    if (!json_is_object(o))
-        snprintf(err, errsz, "job: not a JSON object");
-    else
-        rc = decode_obj(o, job, err, errsz);
+    if (!json_is_object(o)) {
+        snprintf(err, errsz, "%s: not a JSON object", what);
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_t errsz)
+{
+    memset(job, 0, sizeof(*job));
+    json_t *o = load_object(value, len, "job", err, errsz);
+    if (!o)
+        return LS_EINVAL;
+    int rc = decode_obj(o, job, err, errsz);
     json_decref(o);
     return rc;
 }
 
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz)
 {
-    if (job->course_id[0])
-        snprintf(buf, bufsz, "%s/%s", job->connection_id, job->course_id);
-    else
-        snprintf(buf, bufsz, "%s", job->connection_id);
+    ls_scope_key(job->connection_id, job->course_id, buf, bufsz);
+}
+
+/* ---- status records ----
+ * One row per member, walked by the encoder and the decoder alike. */
+
+static const struct {
+    const char *name;
+    size_t off;                /* uint64_t member of ls_status_t */
+} status_counts[] = {
+    {"pages", offsetof(ls_status_t, pages)},
+    {"records", offsetof(ls_status_t, records)},
+    {"rejected", offsetof(ls_status_t, rejected)},
+    {"events", offsetof(ls_status_t, events)},
+    {"state_writes", offsetof(ls_status_t, state_writes)},
+    {"requests", offsetof(ls_status_t, requests)},
+    {"bytes", offsetof(ls_status_t, bytes)},
+    {"retries", offsetof(ls_status_t, retries)},
+    {"removed", offsetof(ls_status_t, removed)},
+    {"pending_removals", offsetof(ls_status_t, pending_removals)},
+    {"removals_held", offsetof(ls_status_t, removals_held)},
+    {"rechecked", offsetof(ls_status_t, rechecked)},
+    {"rate_waits", offsetof(ls_status_t, rate_waits)},
+};
+#define N_STATUS_COUNTS (sizeof(status_counts) / sizeof(status_counts[0]))
+
+/* String members written as null when "" (error and skip_reason depend on
+ * the outcome and are handled apart). */
+static const struct {
+    const char *name;
+    size_t off, size;          /* char[size] member of ls_status_t */
+} status_texts[] = {
+    {"removals_skipped", offsetof(ls_status_t, removals_skipped), sizeof(((ls_status_t *)0)->removals_skipped)},
+    {"watermark", offsetof(ls_status_t, watermark), sizeof(((ls_status_t *)0)->watermark)},
+    {"next_watermark", offsetof(ls_status_t, next_watermark), sizeof(((ls_status_t *)0)->next_watermark)},
+};
+#define N_STATUS_TEXTS (sizeof(status_texts) / sizeof(status_texts[0]))
+
+static const char *outcome_name(const ls_status_t *st)
+{
+    return st->skipped ? "skipped" : st->ok ? "ok" : "failed";
+}
+
+static json_t *text_or_null(const char *s)
+{
+    return s[0] ? json_string(s) : json_null();
+}
+
+static int encode_status_members(json_t *o, const ls_status_t *st)
+{
+    int rc = 0;
+    for (size_t i = 0; i < N_STATUS_COUNTS; i++) {
+        uint64_t v = *(const uint64_t *)(const void *)((const char *)st + status_counts[i].off);
+        rc |= json_object_set_new(o, status_counts[i].name, json_integer((json_int_t)v));
+    }
+    for (size_t i = 0; i < N_STATUS_TEXTS; i++)
+        rc |= json_object_set_new(o, status_texts[i].name, text_or_null((const char *)st + status_texts[i].off));
+    rc |= json_object_set_new(o, "error", st->ok ? json_null() : json_string(st->error));
+    rc |= json_object_set_new(o, "skip_reason", st->skipped ? json_string(st->skip_reason) : json_null());
+    return rc ? LS_ENOMEM : LS_OK;
 }
 
 char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
 {
     char s1[LS_TIME_BUFSZ], s2[LS_TIME_BUFSZ], scope[2 * LS_STR_MAX + 2];
     ls_job_scope(job, scope, sizeof(scope));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
                           "job_id", job->job_id, "connection_id", job->connection_id,
                           "scope", scope, "integration_type", job->integration_type,
-                          "mode", st->mode[0] ? st->mode : job->mode, "outcome", st->skipped ? "skipped" : st->ok ? "ok" : "failed",
+                          "mode", ls_mode_name(st->mode != LS_MODE_NONE ? st->mode : job->mode),
+                          "outcome", outcome_name(st),
                           "started_at", ls_time_format(st->started_at, s1),
-                          "finished_at", ls_time_format(st->finished_at, s2),
-                          "pages", (json_int_t)st->pages, "records", (json_int_t)st->records,
-                          "rejected", (json_int_t)st->rejected, "events", (json_int_t)st->events,
-                          "state_writes", (json_int_t)st->state_writes,
-                          "requests", (json_int_t)st->requests, "bytes", (json_int_t)st->bytes,
-                          "retries", (json_int_t)st->retries);
+                          "finished_at", ls_time_format(st->finished_at, s2));
     if (!o)
         return NULL;
-    json_object_set_new(o, "error", st->ok ? json_null() : json_string(st->error));
-    json_object_set_new(o, "removed", json_integer((json_int_t)st->removed));
-    json_object_set_new(o, "pending_removals", json_integer((json_int_t)st->pending_removals));
-    json_object_set_new(o, "removals_skipped",
-                        st->removals_skipped[0] ? json_string(st->removals_skipped) : json_null());
-    if (job->course_id[0])
-        json_object_set_new(o, "course_id", json_string(job->course_id));
-    json_object_set_new(o, "watermark", st->watermark[0] ? json_string(st->watermark) : json_null());
-    json_object_set_new(o, "next_watermark", st->next_watermark[0] ? json_string(st->next_watermark) : json_null());
-    json_object_set_new(o, "removals_held", json_integer((json_int_t)st->removals_held));
-    json_object_set_new(o, "rechecked", json_integer((json_int_t)st->rechecked));
-    json_object_set_new(o, "rate_waits", json_integer((json_int_t)st->rate_waits));
-    json_object_set_new(o, "skip_reason", st->skipped ? json_string(st->skip_reason) : json_null());
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    int rc = encode_status_members(o, st);
+    if (!rc && job->course_id[0])
+        rc = json_object_set_new(o, "course_id", json_string(job->course_id)) ? LS_ENOMEM : LS_OK;
+    char *s = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
+}
+
+/* Optional non-negative integer member (absent or null = 0). */
+static int get_count(json_t *o, const char *key, uint64_t *out, char *err, size_t errsz)
+{
+    json_t *v = json_object_get(o, key);
+    *out = 0;
+    if (!v || json_is_null(v))
+        return LS_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        snprintf(err, errsz, "status: field '%s' must be a non-negative integer", key);
+        return LS_EINVAL;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return LS_OK;
+}
+
+/* Optional timestamp member (absent or null = 0). */
+static int get_instant(json_t *o, const char *key, int64_t *out, char *err, size_t errsz)
+{
+    char ts[64];
+    int rc = get_str(o, "status", key, 0, ts, sizeof(ts), err, errsz);
+    *out = 0;
+    if (rc || !ts[0])
+        return rc;
+    if (ls_time_parse(ts, out) != LS_OK) {
+        snprintf(err, errsz, "status: field '%s' is not a timestamp", key);
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
+static int decode_status_members(json_t *o, ls_status_t *st, char *err, size_t errsz)
+{
+    int rc = LS_OK;
+    for (size_t i = 0; !rc && i < N_STATUS_COUNTS; i++)
+        rc = get_count(o, status_counts[i].name, (uint64_t *)(void *)((char *)st + status_counts[i].off), err, errsz);
+    for (size_t i = 0; !rc && i < N_STATUS_TEXTS; i++)
+        rc = get_str(o, "status", status_texts[i].name, 0, (char *)st + status_texts[i].off,
+                     status_texts[i].size, err, errsz);
+    if (!rc) rc = get_instant(o, "started_at", &st->started_at, err, errsz);
+    if (!rc) rc = get_instant(o, "finished_at", &st->finished_at, err, errsz);
+    if (!rc) rc = get_str(o, "status", "error", 0, st->error, sizeof(st->error), err, errsz);
+    if (!rc) rc = get_str(o, "status", "skip_reason", 0, st->skip_reason, sizeof(st->skip_reason), err, errsz);
+    return rc;
+}
+
+/* outcome -> ok/skipped; mode (optional, a known name) -> st and job. */
+static int decode_outcome_mode(json_t *o, ls_job_t *job, ls_status_t *st, char *err, size_t errsz)
+{
+    char outcome[16], mode[16];
+    int rc = get_str(o, "status", "outcome", 1, outcome, sizeof(outcome), err, errsz);
+    if (!rc) rc = get_str(o, "status", "mode", 0, mode, sizeof(mode), err, errsz);
+    if (rc)
+        return rc;
+    st->skipped = strcmp(outcome, "skipped") == 0;
+    st->ok = st->skipped || strcmp(outcome, "ok") == 0;
+    if (!st->ok && strcmp(outcome, "failed") != 0) {
+        snprintf(err, errsz, "status: field 'outcome' must be ok, failed or skipped, got \"%.20s\"", outcome);
+        return LS_EINVAL;
+    }
+    st->mode = job->mode = ls_mode_parse(mode);
+    if (mode[0] && st->mode == LS_MODE_NONE) {
+        snprintf(err, errsz, "status: field 'mode' must be full, incremental or webhook, got \"%.20s\"", mode);
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
+/* The identity members, and 'scope' (when present) must be their key. */
+static int decode_status_identity(json_t *o, ls_job_t *job, char *err, size_t errsz)
+{
+    char scope[2 * LS_STR_MAX + 2], built[2 * LS_STR_MAX + 2];
+    int rc = get_str(o, "status", "job_id", 1, job->job_id, sizeof(job->job_id), err, errsz);
+    if (!rc) rc = get_str(o, "status", "connection_id", 1, job->connection_id, sizeof(job->connection_id), err, errsz);
+    if (!rc) rc = get_str(o, "status", "integration_type", 0, job->integration_type, sizeof(job->integration_type), err, errsz);
+    if (!rc) rc = get_str(o, "status", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
+    if (!rc) rc = get_str(o, "status", "scope", 0, scope, sizeof(scope), err, errsz);
+    if (rc)
+        return rc;
+    ls_job_scope(job, built, sizeof(built));
+    if (scope[0] && strcmp(scope, built) != 0) {
+        snprintf(err, errsz, "status: field 'scope' is not connection_id[/course_id]");
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
+int ls_status_decode(const char *value, size_t len, ls_job_t *job, ls_status_t *st,
+                     char *err, size_t errsz)
+{
+    memset(job, 0, sizeof(*job));
+    memset(st, 0, sizeof(*st));
+    json_t *o = load_object(value, len, "status", err, errsz);
+    if (!o)
+        return LS_EINVAL;
+    int rc = decode_status_identity(o, job, err, errsz);
+    if (!rc) rc = decode_outcome_mode(o, job, st, err, errsz);
+    if (!rc) rc = decode_status_members(o, st, err, errsz);
+    json_decref(o);
+    if (rc) {
+        memset(job, 0, sizeof(*job));
+        memset(st, 0, sizeof(*st));
+    }
+    return rc;
 }

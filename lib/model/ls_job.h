@@ -7,7 +7,8 @@
  *    "course_id": (optional: a per-course scope), "mode":"full",
  *    "scheduled_at":"2026-11-27T14:09:48Z",
  *    optional, from the connection's strategy (ls_profile.h); absent = the
- *    behaviour of jobs written before issue 3:
+ *    behaviour of jobs written before strategies existed (every field, no
+ *    sort, paged, no per-record get, no updated_gte):
  *    "fields":["id","course_id",...]   fields to request (absent: every tracked field)
  *    "sort":"created_at"                sort to send (absent: none)
  *    "order":"asc"                      order to send with sort (absent: none)
@@ -15,7 +16,7 @@
  *    "get":true                         GET /lms/{conn}/activity/{id} exists (absent: false)
  *    "updated_gte":"supported"|"required"  (absent: not supported; an
  *                                       incremental job needs it)}
- * Status value (JSON, key = connection id [/course id]): see ls_status_t.
+ * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
 #define LS_JOB_H
@@ -23,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ls_activity.h"
+#include "ls_scope.h"
 
 #define LS_JOB_VERSION 1
 
@@ -32,14 +34,14 @@ typedef struct ls_job {
     char integration_type[64];
     char external_xref[LS_STR_MAX + 1];  /* "" when none */
     char course_id[LS_STR_MAX + 1];      /* "" = whole connection */
-    char mode[16];                        /* "full" | "incremental" */
+    ls_mode_t mode;                       /* LS_MODE_FULL or LS_MODE_INCREMENTAL */
     int64_t scheduled_at;                 /* ms since epoch */
     char fields[512];                     /* comma list; "" = every tracked field */
     char sort[16];                        /* "" | "created_at" | "updated_at" */
     int order_asc;                        /* send order=asc with sort */
     int unpaged;                          /* 1 = one request without limit/offset */
     int get;                              /* per-record get exists */
-    int gte;                              /* 0 not supported, 1 supported, 2 required */
+    ls_gte_t gte;                         /* updated_gte on the activity list */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */
@@ -63,7 +65,7 @@ typedef struct ls_status {
     uint64_t removed;          /* removed events produced and acknowledged (also in events) */
     uint64_t pending_removals; /* activities missed for the first time by this complete full scan */
     char removals_skipped[256];/* "" = null; why the removal pass was skipped (shrink guard) */
-    char mode[16];             /* mode actually run ("" = the job's): an incremental job without a watermark runs full */
+    ls_mode_t mode;            /* mode actually run (LS_MODE_NONE = the job's): an incremental job without a watermark runs full */
     char watermark[40];        /* "" = null; updated_gte sent (incremental) */
     char next_watermark[40];   /* "" = null; watermark stored by this job */
     uint64_t removals_held;    /* missed twice but not removable: course scope without per-record get */
@@ -73,7 +75,29 @@ typedef struct ls_status {
     char skip_reason[512];
 } ls_status_t;
 
-/** Status record JSON (malloc'd) for job; NULL on allocation failure. */
+/**
+ * Status record JSON (malloc'd, caller frees) for job; NULL on allocation
+ * failure. Members: job_id, connection_id, course_id (course scopes only),
+ * scope, integration_type, mode (st->mode, else the job's), outcome
+ * ("ok" | "failed" | "skipped"), started_at, finished_at, error (null
+ * unless failed), skip_reason (null unless skipped), every counter of
+ * ls_status_t, and removals_skipped, watermark, next_watermark (null when "").
+ */
 char *ls_status_encode(const ls_job_t *job, const ls_status_t *st);
+
+/**
+ * Decode a status record value (len bytes, need not be NUL-terminated): the
+ * inverse of ls_status_encode(). Fills job's identity (job_id,
+ * connection_id, integration_type, course_id; mode = the mode run) and *st
+ * (outcome "skipped" sets skipped and ok). job_id, connection_id and
+ * outcome are required; every other member may be absent (0 / "" / mode
+ * LS_MODE_NONE), so records of older workers still decode, but a member
+ * that is present must have its type and range, and `scope` must be the
+ * key ls_job_scope() builds.
+ * @return 0, or LS_EINVAL with a precise reason in err (never crashes on
+ *         garbage); *job and *st are zeroed on error.
+ */
+int ls_status_decode(const char *value, size_t len, ls_job_t *job, ls_status_t *st,
+                     char *err, size_t errsz);
 
 #endif

@@ -43,6 +43,15 @@ const char *ls_profile_obj_name(ls_obj_t o) { return o < LS_OBJ__COUNT ? obj_nam
 const char *ls_profile_opt_name(ls_opt_t o) { return o < LS_OPT__COUNT ? opt_names[o] : "?"; }
 const char *ls_profile_cap_name(ls_cap_t c) { return c <= LS_CAP_REQUIRED ? cap_names[c] : "?"; }
 
+/* A capability by its Unified name; LS_CAP_UNKNOWN for any other text. */
+static ls_cap_t cap_by_name(const char *name)
+{
+    for (int c = LS_CAP_NO; c <= LS_CAP_REQUIRED; c++)
+        if (strcmp(name, cap_names[c]) == 0)
+            return (ls_cap_t)c;
+    return LS_CAP_UNKNOWN;
+}
+
 const char *ls_profile_source_name(ls_psrc_t s)
 {
     return s == LS_PSRC_UNIFIED ? "unified" : s == LS_PSRC_SHIPPED ? "shipped table" : "none (conservative)";
@@ -131,14 +140,7 @@ static int parse_cap(const json_t *v, ls_cap_t *out)
     const char *s = json_string_value(v);
     if (!s)
         return LS_EINVAL;
-    if (strcmp(s, "supported") == 0)
-        *out = LS_CAP_YES;
-    else if (strcmp(s, "supported-required") == 0)
-        *out = LS_CAP_REQUIRED;
-    else if (strcmp(s, "not-supported") == 0)
-        *out = LS_CAP_NO;
-    else
-        *out = LS_CAP_UNKNOWN; /* x-speakeasy-unknown-values: allow; never read as supported */
+    *out = cap_by_name(s); /* x-speakeasy-unknown-values: allow; unknown is never read as supported */
     return LS_OK;
 }
 
@@ -179,7 +181,7 @@ static int parse_fields(const json_t *f, const char *obj, ls_obj_profile_t *o, c
     }
     o->fields[0] = '\0';
     json_object_foreach((json_t *)f, k, v) {
-        if (json_is_string(v) && strcmp(json_string_value(v), "not-supported") == 0)
+        if (json_is_string(v) && cap_by_name(json_string_value(v)) == LS_CAP_NO)
             continue;
         int w = snprintf(o->fields + n, sizeof(o->fields) - n, "%s%s", n ? "," : "", k);
         if (w < 0 || (size_t)w >= sizeof(o->fields) - n) {
@@ -369,10 +371,9 @@ static int apply_one(ls_profile_t *p, const char *key, const char *val, char *er
         snprintf(err, errsz, "setting 'coordinator.profile_overrides': unknown key \"%s\"", key);
         return LS_EINVAL;
     }
-    if (strcmp(val, "supported") == 0) c = LS_CAP_YES;
-    else if (strcmp(val, "required") == 0 || strcmp(val, "supported-required") == 0) c = LS_CAP_REQUIRED;
-    else if (strcmp(val, "not-supported") == 0) c = LS_CAP_NO;
-    else goto bad;
+    c = strcmp(val, "required") == 0 ? LS_CAP_REQUIRED : cap_by_name(val); /* short alias */
+    if (c == LS_CAP_UNKNOWN)
+        goto bad;
     if (a) {
         a->opt[o] = c;
         a->known = 1;
@@ -460,8 +461,9 @@ static void choose_mode(const ls_obj_profile_t *a, const ls_strategy_cfg_t *sc, 
 {
     int gte = supported(a->opt[LS_OPT_UPDATED_GTE]);
     int upd = a->fields_known != LS_FIELDS_UNKNOWN && in_list(a->fields, "updated_at");
-    s->gte_required = a->opt[LS_OPT_UPDATED_GTE] == LS_CAP_REQUIRED;
     s->incremental = gte && upd;
+    s->gte = a->opt[LS_OPT_UPDATED_GTE] == LS_CAP_REQUIRED ? LS_GTE_REQUIRED
+             : s->incremental ? LS_GTE_SUPPORTED : LS_GTE_NONE;
     if (s->incremental)
         snprintf(s->why[LS_WHY_MODE], sizeof(s->why[0]),
                  "incremental: updated_gte is %s and updated_at is readable; watermark = job start - %d s overlap, stored after delivery",
@@ -526,8 +528,8 @@ static void choose_fanout(const ls_profile_t *p, const ls_strategy_cfg_t *sc, lo
     s->why[LS_WHY_FILTERS][0] = '\0';
     snprintf(s->why[LS_WHY_FILTERS], sizeof(s->why[0]), "%s%s",
              s->fanout ? "course_id per course job" : "none",
-             s->gte_required ? "; updated_gte on every request (required; full scans send 1970-01-01T00:00:00Z)"
-             : s->incremental ? "; updated_gte on incremental jobs" : "");
+             s->gte == LS_GTE_REQUIRED ? "; updated_gte on every request (required; full scans send 1970-01-01T00:00:00Z)"
+             : s->gte == LS_GTE_SUPPORTED ? "; updated_gte on incremental jobs" : "");
 }
 
 static void choose_removals(const ls_profile_t *p, ls_strategy_t *s)
@@ -615,9 +617,11 @@ void ls_profile_explain(FILE *f, const char *conn, const ls_profile_t *p, const 
         fprintf(f, "  %-10s %s\n", why_names[i], s->why[i]);
 }
 
+/* A capability in the providers.md table: "?" unless the object is known. */
 static const char *md_c(const ls_obj_profile_t *o, ls_cap_t c)
 {
-    return !o->known ? "?" : c == LS_CAP_REQUIRED ? "required" : c == LS_CAP_YES ? "yes" : c == LS_CAP_NO ? "no" : "?";
+    static const char *const md_names[] = {"?", "no", "yes", "required"}; /* by ls_cap_t */
+    return o->known && c <= LS_CAP_REQUIRED ? md_names[c] : "?";
 }
 
 static const char *md_cap(const ls_obj_profile_t *o, ls_opt_t i) { return md_c(o, o->opt[i]); }

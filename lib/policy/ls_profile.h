@@ -1,6 +1,6 @@
 /*
  * ls_profile.h - what each integration supports, and the polling strategy
- * that follows from it (issue 3).
+ * that follows from it.
  *
  * A profile says, per LMS object (activity, course, content, collection),
  * which list methods and list options exist and whether an option is
@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <jansson.h>
+#include "ls_scope.h"
 
 typedef enum ls_cap {
     LS_CAP_UNKNOWN = 0,   /* not visible in the source: treated as not supported */
@@ -141,7 +142,9 @@ typedef struct ls_strategy_cfg {
 typedef struct ls_strategy {
     int poll;                    /* 0: the activity list cannot be polled (why[LS_WHY_POLL]) */
     int incremental;             /* updated_gte watermarks between full scans */
-    int gte_required;            /* updated_gte must be on every request (full scans send the epoch) */
+    ls_gte_t gte;                /* updated_gte the scope's jobs carry: LS_GTE_REQUIRED on every
+                                    request (full scans send the epoch), LS_GTE_SUPPORTED on
+                                    incremental jobs only, LS_GTE_NONE never */
     int fanout;                  /* one job per course */
     int paged;                   /* limit + offset paging */
     int get;                     /* per-record GET /lms/{conn}/activity/{id} exists */

@@ -29,6 +29,7 @@ typedef struct ls_config {
     /* kafka */
     char kafka_brokers[LS_CFG_STR];      /* kafka.brokers / KAFKA_BROKERS */
     char topic_prefix[64];               /* kafka.topic_prefix */
+    char kafka_compression[16];          /* kafka.compression: none | gzip | snappy | lz4 | zstd */
     /* coordinator */
     char connections[4096];              /* coordinator.connections: "id[:integration[:xref]],..." or empty = discover */
     int poll_interval_s;                 /* coordinator.interval_s */
@@ -58,6 +59,9 @@ typedef struct ls_config {
                                             records the previous complete scan returned removes nothing */
     int state_retention_s;               /* worker.state_tombstone_retention_s: the state topic's delete.retention.ms
                                             in seconds; an older checkpoint wipes and fully restores its partition */
+    /* operations */
+    char ops_listen[64];                 /* ops.listen: "host:port" of /healthz, /readyz, /metrics ("" = off) */
+    char ops_port_file[LS_CFG_STR];      /* ops.port_file: write the bound port here (tests, demo; "" = none) */
     /* logging */
     char log_level[16];                  /* log.level */
     char log_format[16];                 /* log.format: json | text */

@@ -9,19 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A loop silent for longer than this fails /healthz (the liveness probe's
+ * own period and threshold add to it). The loops beat every 200 ms or so. */
+#define OPS_STALE_MS 60000
+
 volatile sig_atomic_t ls_daemon_stop = 0;
-volatile sig_atomic_t ls_daemon_reload = 0;
 
 static void on_stop(int sig)
 {
     (void)sig;
     ls_daemon_stop = ls_daemon_stop + 1;
-}
-
-static void on_hup(int sig)
-{
-    (void)sig;
-    ls_daemon_reload = 1;
 }
 
 void ls_daemon_install_signals(void)
@@ -32,9 +29,12 @@ void ls_daemon_install_signals(void)
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
+    /* No reload: settings change by restart (docs/architecture.md, "Changing
+     * settings"). Ignored rather than left at its default so a stray HUP
+     * neither kills a worker master without its drain nor differs between a
+     * shell and PID 1 in a container; forked children inherit SIG_IGN. */
     sa.sa_handler = SIG_IGN;
+    sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGPIPE, &sa, NULL);
 }
 
@@ -104,4 +104,28 @@ int ls_daemon_init(int argc, char **argv, const char *proc, int require_token,
     ls_log_init(proc, lvl, strcmp(cfg->log_format, "json") == 0);
     ls_daemon_install_signals();
     return -1;
+}
+
+int ls_daemon_ops_start(const ls_config_t *cfg, size_t first_slot, size_t n_slots, ls_ops_t **ops)
+{
+    char err[512];
+    *ops = NULL;
+    if (!cfg->ops_listen[0])
+        return 0;
+    ls_ops_conf_t oc = {cfg->ops_listen, first_slot, n_slots, OPS_STALE_MS};
+    if (!(*ops = ls_ops_start(&oc, err, sizeof(err)))) {
+        ls_error("%s", err);
+        return 1;
+    }
+    if (cfg->ops_port_file[0]) {
+        FILE *f = fopen(cfg->ops_port_file, "w");
+        if (!f || fprintf(f, "%d\n", ls_ops_port(*ops)) < 0 || fclose(f) != 0) {
+            ls_error("setting 'ops.port_file': cannot write \"%s\"", cfg->ops_port_file);
+            ls_ops_stop(*ops);
+            *ops = NULL;
+            return 1;
+        }
+    }
+    ls_info("ops endpoint on port %d: /healthz /readyz /metrics", ls_ops_port(*ops));
+    return 0;
 }

@@ -12,10 +12,10 @@
 
 #include <signal.h>
 #include "ls_config.h"
+#include "ls_ops.h"
 
-/* Set by SIGTERM/SIGINT (count of signals received) and SIGHUP. */
+/* Count of SIGTERM/SIGINT received (the only signal flag). */
 extern volatile sig_atomic_t ls_daemon_stop;
-extern volatile sig_atomic_t ls_daemon_reload;
 
 /* Extra options a program adds: "--name" with or without a value. */
 typedef struct ls_daemon_opt {
@@ -25,8 +25,9 @@ typedef struct ls_daemon_opt {
     const char *value;      /* out: value, or "" for a flag that was given; NULL if not given */
 } ls_daemon_opt_t;
 
-/** Install the flag-only handlers: SIGTERM/SIGINT count into ls_daemon_stop,
- *  SIGHUP sets ls_daemon_reload, SIGPIPE is ignored. */
+/** Install the flag-only handlers: SIGTERM/SIGINT count into ls_daemon_stop;
+ *  SIGHUP and SIGPIPE are ignored (there is no reload: settings change by a
+ *  restart, docs/architecture.md "Changing settings"). */
 void ls_daemon_install_signals(void);
 
 /**
@@ -37,5 +38,14 @@ void ls_daemon_install_signals(void);
  */
 int ls_daemon_init(int argc, char **argv, const char *proc, int require_token,
                    ls_daemon_opt_t *opts, int n_opts, ls_config_t *cfg);
+
+/**
+ * Start the operational endpoint when ops.listen is set (ls_ops.h),
+ * watching metric slots [first_slot, first_slot + n_slots); write the bound
+ * port to ops.port_file when set; log where it listens.
+ * @return 0 with *ops (NULL when ops.listen is empty), or 1 after logging
+ *         a start-up error that names 'ops.listen'.
+ */
+int ls_daemon_ops_start(const ls_config_t *cfg, size_t first_slot, size_t n_slots, ls_ops_t **ops);
 
 #endif

@@ -1,4 +1,4 @@
-/* test_diff.c - change classification (design brief section 4). */
+/* test_diff.c - change classification (docs/design.md, Change rules). */
 #include "ls_activity.h"
 #include "ls_diff.h"
 #include "ls_err.h"

@@ -17,7 +17,7 @@ static void test_job_roundtrip(void)
     strcpy(j.connection_id, "conn-1");
     strcpy(j.integration_type, "coursera");
     strcpy(j.external_xref, "tenant-1");
-    strcpy(j.mode, "full");
+    j.mode = LS_MODE_FULL;
     j.scheduled_at = 1764252588000;
     char *s = ls_job_encode(&j);
     CU_ASSERT_FATAL(s != NULL);
@@ -58,7 +58,7 @@ static void test_status_json(void)
     strcpy(j.job_id, "c@1");
     strcpy(j.connection_id, "c");
     strcpy(j.course_id, "crs-1");
-    strcpy(j.mode, "full");
+    j.mode = LS_MODE_FULL;
     st.ok = 0;
     strcpy(st.error, "http 503 from /lms/c/activity");
     st.rejected = 2;
@@ -131,13 +131,13 @@ static void test_job_strategy_roundtrip(void)
     strcpy(j.job_id, "conn-1/crs-1@1000");
     strcpy(j.connection_id, "conn-1");
     strcpy(j.course_id, "crs-1");
-    strcpy(j.mode, "incremental");
+    j.mode = LS_MODE_INCREMENTAL;
     strcpy(j.fields, "id,course_id,updated_at");
     strcpy(j.sort, "created_at");
     j.order_asc = 1;
     j.unpaged = 1;
     j.get = 1;
-    j.gte = 1;
+    j.gte = LS_GTE_SUPPORTED;
     j.scheduled_at = 1764252588000;
     char *s = ls_job_encode(&j);
     CU_ASSERT_FATAL(s != NULL);
@@ -149,9 +149,9 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_EQUAL(k.order_asc, 1);
     CU_ASSERT_EQUAL(k.unpaged, 1);
     CU_ASSERT_EQUAL(k.get, 1);
-    CU_ASSERT_EQUAL(k.gte, 1);
+    CU_ASSERT_EQUAL(k.gte, LS_GTE_SUPPORTED);
     free(s);
-    /* a job written before issue 3 decodes with the old behaviour */
+    /* a job without strategy members decodes with the default behaviour */
     const char *old = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
                       "\"scheduled_at\":\"2026-11-27T14:09:48Z\"}";
     CU_ASSERT_EQUAL(ls_job_decode(old, strlen(old), &k, err, sizeof(err)), LS_OK);
@@ -159,7 +159,7 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_STRING_EQUAL(k.sort, "");
     CU_ASSERT_EQUAL(k.unpaged, 0);
     CU_ASSERT_EQUAL(k.get, 0);
-    CU_ASSERT_EQUAL(k.gte, 0);
+    CU_ASSERT_EQUAL(k.gte, LS_GTE_NONE);
 }
 
 static void test_job_strategy_bad(void)
@@ -182,6 +182,26 @@ static void test_job_strategy_bad(void)
 #undef JOB
 }
 
+static void test_scope_names_and_keys(void)
+{
+    char buf[16];
+    for (ls_mode_t m = LS_MODE_FULL; m <= LS_MODE_WEBHOOK; m++)
+        CU_ASSERT_EQUAL(ls_mode_parse(ls_mode_name(m)), m);
+    CU_ASSERT_EQUAL(ls_mode_parse("poll"), LS_MODE_NONE);
+    CU_ASSERT_EQUAL(ls_mode_parse(NULL), LS_MODE_NONE);
+    CU_ASSERT_STRING_EQUAL(ls_mode_name(LS_MODE_NONE), "");
+    CU_ASSERT_STRING_EQUAL(ls_mode_name((ls_mode_t)99), "");
+    CU_ASSERT_EQUAL(ls_scope_key("conn", NULL, buf, sizeof(buf)), 4);
+    CU_ASSERT_STRING_EQUAL(buf, "conn");
+    CU_ASSERT_EQUAL(ls_scope_key("conn", "", buf, sizeof(buf)), 4);
+    CU_ASSERT_EQUAL(ls_scope_key("conn", "c1", buf, sizeof(buf)), 7);
+    CU_ASSERT_STRING_EQUAL(buf, "conn/c1");
+    CU_ASSERT_EQUAL(ls_activity_key("conn", "a-1", buf, sizeof(buf)), 8);
+    CU_ASSERT_STRING_EQUAL(buf, "conn/a-1");
+    CU_ASSERT_EQUAL(ls_activity_key("connection-long", "activity", buf, sizeof(buf)), -1);
+    CU_ASSERT_STRING_EQUAL(buf, "");
+}
+
 static void test_status_mode_watermark(void)
 {
     ls_job_t j;
@@ -190,8 +210,8 @@ static void test_status_mode_watermark(void)
     memset(&st, 0, sizeof(st));
     strcpy(j.job_id, "c@1");
     strcpy(j.connection_id, "c");
-    strcpy(j.mode, "incremental");
-    strcpy(st.mode, "full");
+    j.mode = LS_MODE_INCREMENTAL;
+    st.mode = LS_MODE_FULL;
     strcpy(st.next_watermark, "2026-11-27T14:07:48Z");
     st.ok = 1;
     st.removals_held = 2;
@@ -203,6 +223,156 @@ static void test_status_mode_watermark(void)
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "next_watermark")), "2026-11-27T14:07:48Z");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "removals_held")), 2);
     json_decref(o);
+    free(s);
+}
+
+/* A status with every member set to a distinct value. */
+static void full_status(ls_job_t *j, ls_status_t *st)
+{
+    memset(j, 0, sizeof(*j));
+    memset(st, 0, sizeof(*st));
+    strcpy(j->job_id, "conn-1/crs-9@1764252588000");
+    strcpy(j->connection_id, "conn-1");
+    strcpy(j->integration_type, "docebo");
+    strcpy(j->course_id, "crs-9");
+    j->mode = LS_MODE_INCREMENTAL;
+    st->mode = LS_MODE_INCREMENTAL;
+    st->ok = 0;
+    strcpy(st->error, "http 503 from /lms/conn-1/activity \"quoted\"");
+    st->started_at = 1764252588123;
+    st->finished_at = 1764252599000;
+    uint64_t *counts[] = {&st->pages, &st->records, &st->rejected, &st->events, &st->state_writes,
+                          &st->requests, &st->bytes, &st->retries, &st->removed,
+                          &st->pending_removals, &st->removals_held, &st->rechecked, &st->rate_waits};
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+        *counts[i] = 1000 + i * 7;
+    st->bytes = (uint64_t)1 << 40;
+    strcpy(st->removals_skipped, "scan saw 3 of 100 records");
+    strcpy(st->watermark, "2026-11-27T14:00:00Z");
+    strcpy(st->next_watermark, "2026-11-27T14:07:48Z");
+}
+
+static void expect_status_equal(const ls_job_t *j, const ls_status_t *st)
+{
+    char err[256] = "";
+    ls_job_t k;
+    ls_status_t d;
+    char *s = ls_status_encode(j, st);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_EQUAL_FATAL(ls_status_decode(s, strlen(s), &k, &d, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.job_id, j->job_id);
+    CU_ASSERT_STRING_EQUAL(k.connection_id, j->connection_id);
+    CU_ASSERT_STRING_EQUAL(k.integration_type, j->integration_type);
+    CU_ASSERT_STRING_EQUAL(k.course_id, j->course_id);
+    CU_ASSERT_EQUAL(k.mode, st->mode);
+    /* both structs start zeroed (padding and text tails included), so
+     * memcmp compares every member */
+    CU_ASSERT(memcmp(&d, st, sizeof(d)) == 0);
+    free(s);
+}
+
+static void test_status_roundtrip(void)
+{
+    ls_job_t j;
+    ls_status_t st;
+    full_status(&j, &st);
+    expect_status_equal(&j, &st); /* failed, every member set */
+    st.ok = 1;
+    memset(st.error, 0, sizeof(st.error));
+    j.course_id[0] = '\0';
+    strcpy(j.job_id, "conn-1@1");
+    st.mode = LS_MODE_FULL;
+    expect_status_equal(&j, &st); /* ok, connection scope */
+    st.skipped = 1;
+    strcpy(st.skip_reason, "stale: conn-1 was scanned after this job was scheduled");
+    memset(st.watermark, 0, sizeof(st.watermark));
+    memset(st.next_watermark, 0, sizeof(st.next_watermark));
+    memset(st.removals_skipped, 0, sizeof(st.removals_skipped));
+    expect_status_equal(&j, &st); /* skipped, null texts */
+}
+
+#define STATUS_OK_HEAD "{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"outcome\":\"ok\""
+
+static void test_status_bad(void)
+{
+    static const struct {
+        const char *value, *fragment;
+    } bad[] = {
+        {"", "status: empty message"},
+        {"{\"job_id\":", "status: invalid JSON at byte"},
+        {"[]", "not a JSON object"},
+        {"\"ok\"", "status: invalid JSON"},
+        {"{\"connection_id\":\"c\",\"outcome\":\"ok\"}", "missing field 'job_id'"},
+        {"{\"job_id\":\"c@1\",\"outcome\":\"ok\"}", "missing field 'connection_id'"},
+        {"{\"job_id\":\"c@1\",\"connection_id\":\"c\"}", "missing field 'outcome'"},
+        {"{\"job_id\":\"c@1\",\"connection_id\":\"\",\"outcome\":\"ok\"}", "'connection_id' is empty"},
+        {"{\"job_id\":7,\"connection_id\":\"c\",\"outcome\":\"ok\"}", "'job_id' must be a string"},
+        {"{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"outcome\":\"maybe\"}", "'outcome' must be ok, failed or skipped"},
+        {STATUS_OK_HEAD ",\"mode\":\"sometimes\"}", "'mode' must be full"},
+        {STATUS_OK_HEAD ",\"records\":-1}", "'records' must be a non-negative integer"},
+        {STATUS_OK_HEAD ",\"pages\":1.5}", "'pages' must be a non-negative integer"},
+        {STATUS_OK_HEAD ",\"rate_waits\":\"3\"}", "'rate_waits' must be a non-negative integer"},
+        {STATUS_OK_HEAD ",\"started_at\":\"yesterday\"}", "'started_at' is not a timestamp"},
+        {STATUS_OK_HEAD ",\"finished_at\":12}", "'finished_at' must be a string"},
+        {STATUS_OK_HEAD ",\"watermark\":[]}", "'watermark' must be a string"},
+        {STATUS_OK_HEAD ",\"scope\":\"other\"}", "'scope' is not connection_id[/course_id]"},
+        {STATUS_OK_HEAD ",\"course_id\":\"k\",\"scope\":\"c\"}", "'scope' is not connection_id[/course_id]"},
+        {STATUS_OK_HEAD ",\"outcome\":\"ok\"}", "status: invalid JSON"}, /* duplicate key */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ls_job_t k;
+        ls_status_t d;
+        char err[256] = "";
+        int rc = ls_status_decode(bad[i].value, strlen(bad[i].value), &k, &d, err, sizeof(err));
+        CU_ASSERT_EQUAL(rc, LS_EINVAL);
+        if (!strstr(err, bad[i].fragment))
+            fprintf(stderr, "bad status %zu: got \"%s\", want \"%s\"\n", i, err, bad[i].fragment);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].fragment));
+        CU_ASSERT_STRING_EQUAL(k.job_id, ""); /* nothing half-used */
+    }
+    ls_job_t k;
+    ls_status_t d;
+    char err[64];
+    CU_ASSERT_EQUAL(ls_status_decode(NULL, 0, &k, &d, err, sizeof(err)), LS_EINVAL);
+}
+
+/* A record of an older worker (no newer counters, no scope) still decodes. */
+static void test_status_old_record(void)
+{
+    const char *v = "{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"course_id\":\"k\",\"outcome\":\"ok\","
+                    "\"mode\":\"full\",\"records\":42,\"error\":null}";
+    ls_job_t k;
+    ls_status_t d;
+    char err[256] = "";
+    CU_ASSERT_EQUAL_FATAL(ls_status_decode(v, strlen(v), &k, &d, err, sizeof(err)), LS_OK);
+    CU_ASSERT(d.ok && !d.skipped && d.mode == LS_MODE_FULL && d.records == 42 && d.rate_waits == 0);
+    CU_ASSERT_STRING_EQUAL(k.course_id, "k");
+    CU_ASSERT_EQUAL(d.started_at, 0);
+}
+
+/* Random bytes and every prefix of a real record: no crash, a reason on error. */
+static void test_status_garbage(void)
+{
+    ls_job_t j, k;
+    ls_status_t st, d;
+    char err[256];
+    full_status(&j, &st);
+    char *s = ls_status_encode(&j, &st);
+    CU_ASSERT_FATAL(s != NULL);
+    size_t n = strlen(s), fails = 0;
+    for (size_t len = 0; len < n; len++) {
+        err[0] = '\0';
+        fails += ls_status_decode(s, len, &k, &d, err, sizeof(err)) == LS_EINVAL && err[0];
+    }
+    CU_ASSERT_EQUAL(fails, n); /* every proper prefix is invalid JSON */
+    unsigned seed = 7;
+    char buf[256];
+    for (int i = 0; i < 20000; i++) {
+        size_t len = (size_t)(rand_r(&seed) % sizeof(buf));
+        for (size_t b = 0; b < len; b++)
+            buf[b] = i % 2 ? s[rand_r(&seed) % n] : (char)rand_r(&seed);
+        ls_status_decode(buf, len, &k, &d, err, sizeof(err));
+    }
     free(s);
 }
 
@@ -221,10 +391,15 @@ static void test_parse_courses(void)
 static CU_TestInfo job_tests[] = {
     {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
     {"malformed strategy members are rejected", test_job_strategy_bad},
+    {"mode names and scope/activity keys", test_scope_names_and_keys},
     {"status record: mode run and watermarks", test_status_mode_watermark},
     {"job round trip", test_job_roundtrip},
     {"malformed jobs are rejected with a reason", test_job_bad},
     {"status record", test_status_json},
+    {"status record round trip: encode -> decode -> equal", test_status_roundtrip},
+    {"malformed status records are rejected with a reason", test_status_bad},
+    {"status record of an older worker decodes", test_status_old_record},
+    {"status decode survives garbage and truncation", test_status_garbage},
     CU_TEST_INFO_NULL,
 };
 static CU_TestInfo coord_tests[] = {

@@ -39,7 +39,7 @@ static void test_parse_runtime(void)
     CU_ASSERT_EQUAL(p.obj[LS_OBJ_ACTIVITY].opt[LS_OPT_CONTENT_ID], LS_CAP_NO);
     CU_ASSERT_EQUAL(p.obj[LS_OBJ_ACTIVITY].webhooks, LS_WH_VIRTUAL);
     ls_profile_strategy(&p, &SC, -1, &s);
-    CU_ASSERT(s.poll && s.incremental && !s.fanout && s.get && s.paged);
+    CU_ASSERT(s.poll && s.incremental && s.gte == LS_GTE_SUPPORTED && !s.fanout && s.get && s.paged);
     CU_ASSERT_STRING_EQUAL(s.sort, "created_at");
     CU_ASSERT_STRING_EQUAL(s.fields, "id,course_id,is_completed,updated_at");
     /* required course_id: fan-out; updated_at not readable: never incremental */
@@ -64,7 +64,7 @@ static void test_fallbacks(void)
     CU_ASSERT_EQUAL(p.obj[LS_OBJ_ACTIVITY].opt[LS_OPT_COURSE_ID], LS_CAP_YES);
     CU_ASSERT_EQUAL(p.obj[LS_OBJ_ACTIVITY].opt[LS_OPT_UPDATED_GTE], LS_CAP_NO);
     ls_profile_strategy(&p, &SC, -1, &s);
-    CU_ASSERT(s.poll && !s.incremental && !s.fanout && !s.get);
+    CU_ASSERT(s.poll && !s.incremental && s.gte == LS_GTE_NONE && !s.fanout && !s.get);
     /* fan-out by size where course_id is a supported filter */
     ls_profile_strategy(&p, &SC, 60000, &s);
     CU_ASSERT(s.fanout);
@@ -122,6 +122,9 @@ static void test_overrides(void)
     CU_ASSERT_STRING_EQUAL(s.fields, "id,updated_at");
     CU_ASSERT_EQUAL(ls_profile_check_overrides("", err, sizeof(err)), LS_OK);
     CU_ASSERT_EQUAL(ls_profile_check_overrides("coursera.course_id=maybe", err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(ls_profile_check_overrides("coursera.course_id=supported-required,*.updated_gte=not-supported",
+                                                err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_profile_check_overrides("coursera.course_id=unknown", err, sizeof(err)), LS_EINVAL);
     CU_ASSERT_EQUAL(ls_profile_check_overrides("coursera.colour=red", err, sizeof(err)), LS_EINVAL);
     CU_ASSERT_EQUAL(ls_profile_check_overrides("coursera", err, sizeof(err)), LS_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "TARGET.KEY=VALUE"));
@@ -142,7 +145,7 @@ static void test_required_gte_and_unpaged(void)
     ls_profile_resolve("x", list, n, NULL, &p);
     CU_ASSERT_EQUAL(p.obj[LS_OBJ_ACTIVITY].opt[LS_OPT_STUDENT_ID], LS_CAP_UNKNOWN); /* unknown value: never supported */
     ls_profile_strategy(&p, &SC, -1, &s);
-    CU_ASSERT(s.incremental && s.gte_required && !s.paged);
+    CU_ASSERT(s.incremental && s.gte == LS_GTE_REQUIRED && !s.paged);
     free(list);
 }
 

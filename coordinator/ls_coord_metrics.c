@@ -1,0 +1,24 @@
+/* ls_coord_metrics.c - the coordinator's metric catalog. */
+#include "ls_coord_metrics.h"
+
+static const char *const modes[] = {"full", "incremental", NULL}; /* index = ls_mode_t - 1 */
+static const char *const outcomes[] = {"ok", "failed", "skipped", NULL};
+
+#define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
+#define C(n, h) {n, h, LS_MT_COUNTER, LS_AGG_SUM, {{0}}}
+
+const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
+    [CM_CONNECTIONS] = G("lmsync_coordinator_connections", "LMS connections known (discovered or configured)."),
+    [CM_SCOPES] = G("lmsync_coordinator_scopes", "Poll scopes: one per connection, or one per course of a fanned-out connection."),
+    [CM_SCOPES_DUE] = G("lmsync_coordinator_scopes_due", "Scopes whose next poll is due and whose job is not enqueued yet."),
+    [CM_SCOPES_OVERDUE] = G("lmsync_coordinator_scopes_overdue", "Scopes due for longer than one poll interval."),
+    [CM_SCOPES_FAILING] = G("lmsync_coordinator_scopes_failing", "Scopes whose last job failed."),
+    [CM_OLDEST_UNSYNCED] = G("lmsync_coordinator_oldest_unsynced_seconds",
+                             "Freshness: seconds since the least recently synced scope last reported ok (since start when it never did)."),
+    [CM_JOBS_ENQUEUED] = {"lmsync_coordinator_jobs_enqueued_total", "Poll jobs acknowledged by Kafka, by mode.",
+                          LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "mode", modes}}},
+    [CM_ENQUEUE_ERRORS] = C("lmsync_coordinator_enqueue_errors_total", "Poll jobs Kafka did not acknowledge (retried on the next pass)."),
+    [CM_JOBS_REPORTED] = {"lmsync_coordinator_jobs_reported_total", "Status records of this coordinator's jobs, by outcome.",
+                          LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "outcome", outcomes}}},
+    [CM_DISCOVERY_ERRORS] = C("lmsync_coordinator_discovery_errors_total", "Connection discovery passes that failed (the known set is kept)."),
+};

@@ -1,0 +1,29 @@
+/*
+ * ls_coord_metrics.h - the coordinator's metric catalog (ls_metrics.h rows;
+ * docs/operations.md lists them with their meaning).
+ */
+#ifndef LS_COORD_METRICS_H
+#define LS_COORD_METRICS_H
+
+#include "ls_metrics.h"
+
+typedef enum {
+    CM_CONNECTIONS,      /* gauge */
+    CM_SCOPES,           /* gauge */
+    CM_SCOPES_DUE,       /* gauge: due now, job not yet enqueued */
+    CM_SCOPES_OVERDUE,   /* gauge: due for longer than one interval */
+    CM_SCOPES_FAILING,   /* gauge: last job failed */
+    CM_OLDEST_UNSYNCED,  /* gauge: seconds since the least recently synced scope's last ok job */
+    CM_JOBS_ENQUEUED,    /* counter {mode} */
+    CM_ENQUEUE_ERRORS,   /* counter */
+    CM_JOBS_REPORTED,    /* counter {outcome} */
+    CM_DISCOVERY_ERRORS, /* counter */
+    CM__COUNT
+} ls_coord_metric_t;
+
+/* Label values, in the order of the catalog's lists. */
+enum { CM_OUTCOME_OK, CM_OUTCOME_FAILED, CM_OUTCOME_SKIPPED };
+
+extern const ls_metric_def_t ls_coord_metrics[CM__COUNT];
+
+#endif

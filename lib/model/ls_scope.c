@@ -1,0 +1,41 @@
+/* ls_scope.c - mode names and the keys built from identifiers (ls_scope.h). */
+#include "ls_scope.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const mode_names[] = {"", "full", "incremental", "webhook"};
+
+const char *ls_mode_name(ls_mode_t m)
+{
+    return (unsigned)m < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[m] : "";
+}
+
+ls_mode_t ls_mode_parse(const char *s)
+{
+    for (size_t i = 1; s && i < sizeof(mode_names) / sizeof(mode_names[0]); i++)
+        if (strcmp(s, mode_names[i]) == 0)
+            return (ls_mode_t)i;
+    return LS_MODE_NONE;
+}
+
+static int join(const char *a, const char *b, char *buf, size_t bufsz)
+{
+    int n = b && b[0] ? snprintf(buf, bufsz, "%s/%s", a, b) : snprintf(buf, bufsz, "%s", a);
+    if (n < 0 || (size_t)n >= bufsz) {
+        if (bufsz)
+            buf[0] = '\0';
+        return -1;
+    }
+    return n;
+}
+
+int ls_scope_key(const char *connection_id, const char *course_id, char *buf, size_t bufsz)
+{
+    return join(connection_id, course_id, buf, bufsz);
+}
+
+int ls_activity_key(const char *connection_id, const char *activity_id, char *buf, size_t bufsz)
+{
+    return join(connection_id, activity_id, buf, bufsz);
+}

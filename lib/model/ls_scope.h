@@ -1,0 +1,43 @@
+/*
+ * ls_scope.h - the names a job, its status record and its state share:
+ * the sync mode, the updated_gte capability a job carries, and the keys
+ * built from identifiers (scope "conn" or "conn/course"; activity
+ * "conn/activity"). Every place that builds one of these keys calls here.
+ */
+#ifndef LS_SCOPE_H
+#define LS_SCOPE_H
+
+#include <stddef.h>
+
+/* How a job reads its scope. LS_MODE_NONE: not decided (a status record
+ * without its own mode reports the job's). */
+typedef enum {
+    LS_MODE_NONE = 0,
+    LS_MODE_FULL,        /* every record: the only mode that can detect removals */
+    LS_MODE_INCREMENTAL, /* records with updated_at >= the stored watermark */
+    LS_MODE_WEBHOOK,     /* records pushed to lmsync; never a removal */
+} ls_mode_t;
+
+/** "full", "incremental", "webhook"; "" for LS_MODE_NONE. */
+const char *ls_mode_name(ls_mode_t m);
+
+/** Parse a mode name; LS_MODE_NONE for anything else. */
+ls_mode_t ls_mode_parse(const char *s);
+
+/* Whether the activity list accepts updated_gte (from the capability profile). */
+typedef enum {
+    LS_GTE_NONE = 0,  /* not supported: only full scans */
+    LS_GTE_SUPPORTED, /* optional filter: incremental scans possible */
+    LS_GTE_REQUIRED,  /* must be sent on every request (full scans send the epoch) */
+} ls_gte_t;
+
+/**
+ * Scope key: "conn" (course NULL or "") or "conn/course", into buf.
+ * @return the key's length, or -1 when it does not fit (buf then holds "").
+ */
+int ls_scope_key(const char *connection_id, const char *course_id, char *buf, size_t bufsz);
+
+/** Activity key "conn/activity" (state topic key): as ls_scope_key(). */
+int ls_activity_key(const char *connection_id, const char *activity_id, char *buf, size_t bufsz);
+
+#endif

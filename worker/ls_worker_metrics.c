@@ -1,0 +1,100 @@
+/* ls_worker_metrics.c - the worker's metric catalog and the helpers that fill it. */
+#include "ls_worker_metrics.h"
+
+/* Index = ls_change_t - 1 (LS_CHANGE_NONE is not an event). */
+static const char *const event_types[] = {"created", "completed", "reopened", "progressed",
+                                          "regressed", "updated", "removed", NULL};
+static const char *const outcomes[] = {"ok", "failed", "skipped", NULL};
+static const char *const modes[] = {"full", "incremental", "webhook", NULL}; /* ls_mode_t - 1 */
+static const char *const results[] = {"changed", "unchanged", "rejected", NULL};
+static const char *const classes[] = {"2xx", "3xx", "4xx", "429", "5xx", "error", NULL};
+static const char *const sources[] = {"vendor", "unified", NULL};
+
+#define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
+#define C(n, h) {n, h, LS_MT_COUNTER, LS_AGG_SUM, {{0}}}
+#define LIST(label, v) {LS_DIM_LIST, label, v}
+#define INTEGRATION {LS_DIM_KEY, "integration", NULL}
+
+const ls_metric_def_t ls_worker_metrics[WM__COUNT] = {
+    [WM_PROCESSES] = G("lmsync_worker_processes", "Worker processes running under this pod's master."),
+    [WM_RESTARTS] = C("lmsync_worker_process_restarts_total", "Worker processes restarted after they died."),
+    [WM_JOBS] = {"lmsync_worker_jobs_total", "Poll jobs reported, by outcome and by the mode actually run.",
+                 LS_MT_COUNTER, LS_AGG_SUM, {LIST("outcome", outcomes), LIST("mode", modes)}},
+    [WM_PAGES] = C("lmsync_worker_pages_total", "Upstream pages of activities processed."),
+    [WM_ACTIVITIES] = {"lmsync_worker_activities_total",
+                       "Activity records read: changed (stored state changed), unchanged, rejected (failed validation).",
+                       LS_MT_COUNTER, LS_AGG_SUM, {LIST("result", results)}},
+    [WM_EVENTS] = {"lmsync_worker_events_total", "Change events produced, by type (a delivery that fails fails its job).", LS_MT_COUNTER,
+                   LS_AGG_SUM, {LIST("type", event_types)}},
+    [WM_REQUESTS] = {"lmsync_upstream_requests_total", "Upstream HTTP requests, by integration type and status class.",
+                     LS_MT_COUNTER, LS_AGG_SUM, {INTEGRATION, LIST("status_class", classes)}},
+    [WM_REQUEST_SECONDS] = {"lmsync_upstream_request_duration_seconds",
+                            "Upstream HTTP request duration, by integration type.", LS_MT_HISTOGRAM, LS_AGG_SUM,
+                            {INTEGRATION}},
+    [WM_RATE_WAITS] = C("lmsync_ratelimit_waits_total", "Requests the rate limiter held back for later."),
+    [WM_RATE_429] = {"lmsync_ratelimit_429_total", "429 answers: from the vendor (per connection) or from Unified itself.",
+                     LS_MT_COUNTER, LS_AGG_SUM, {LIST("source", sources)}},
+    [WM_INFLIGHT_LIMIT] = G("lmsync_ratelimit_inflight_limit",
+                            "The adaptive limit of upstream requests in flight, summed over worker processes."),
+    [WM_JOBS_RUNNING] = G("lmsync_worker_jobs_running", "Jobs taken from the jobs topic and not reported yet."),
+    [WM_RESTORE_PENDING] = G("lmsync_restore_partitions_pending",
+                             "Assigned partitions paused until their state is restored from the changelog."),
+    [WM_RESTORE_RECORDS] = C("lmsync_restore_records_total", "Changelog records replayed into LMDB."),
+    [WM_RESTORE_WIPES] = C("lmsync_restore_wipes_total", "Partitions whose LMDB state was wiped and fully restored."),
+    [WM_DEAD_LETTERS] = C("lmsync_worker_dead_letters_total", "Undecodable messages copied to the dead-letter topic."),
+    [WM_CONSUMER_LAG] = {"lmsync_consumer_lag", "Jobs waiting in an assigned partition of the jobs topic.",
+                         LS_MT_GAUGE, LS_AGG_SUM, {{LS_DIM_PARTITION, "partition", NULL}}},
+    [WM_LMDB_USED] = {"lmsync_lmdb_map_used_bytes", "Bytes of the LMDB map in use.", LS_MT_GAUGE, LS_AGG_MAX, {{0}}},
+    [WM_LMDB_SIZE] = {"lmsync_lmdb_map_size_bytes", "Bytes of the LMDB map (worker.lmdb_map_mb).", LS_MT_GAUGE,
+                      LS_AGG_MAX, {{0}}},
+};
+
+void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st)
+{
+    int outcome = st->skipped ? 2 : st->ok ? 0 : 1;
+    ls_mode_t mode = st->mode != LS_MODE_NONE ? st->mode : job->mode;
+    ls_metric_add(WM_JOBS, outcome, mode > LS_MODE_NONE ? (int)mode - 1 : 0, 1);
+    if (st->skipped)
+        return;
+    uint64_t changed = st->state_writes < st->records ? st->state_writes : st->records;
+    uint64_t rest = st->records - changed;
+    uint64_t rejected = st->rejected < rest ? st->rejected : rest;
+    ls_metric_add(WM_PAGES, 0, 0, st->pages);
+    ls_metric_add(WM_ACTIVITIES, WM_RESULT_CHANGED, 0, changed);
+    ls_metric_add(WM_ACTIVITIES, WM_RESULT_REJECTED, 0, rejected);
+    ls_metric_add(WM_ACTIVITIES, WM_RESULT_UNCHANGED, 0, rest - rejected);
+}
+
+static int status_class(long status)
+{
+    if (status == 429)
+        return 3;
+    if (status >= 200 && status < 300)
+        return 0;
+    if (status >= 300 && status < 400)
+        return 1;
+    if (status >= 400 && status < 500)
+        return 2;
+    if (status >= 500 && status < 600)
+        return 4;
+    return 5;
+}
+
+void ls_worker_metrics_limiter(const ls_limiter_t *l, ls_limiter_stats_t *prev)
+{
+    ls_limiter_stats_t now;
+    ls_limiter_get_stats(l, &now);
+    ls_metric_add(WM_RATE_WAITS, 0, 0, now.delayed - prev->delayed);
+    ls_metric_add(WM_RATE_429, WM_429_VENDOR, 0, now.vendor_429 - prev->vendor_429);
+    ls_metric_add(WM_RATE_429, WM_429_UNIFIED, 0, now.unified_429 - prev->unified_429);
+    ls_metric_set(WM_INFLIGHT_LIMIT, 0, 0, (int64_t)ls_limiter_inflight_limit(l));
+    *prev = now;
+}
+
+void ls_worker_metrics_request(const char *integration, const ls_http_resp_t *resp)
+{
+    int k = ls_metrics_key(integration);
+    ls_metric_add(WM_REQUESTS, k, status_class(resp->status), 1);
+    if (resp->status)
+        ls_metric_observe(WM_REQUEST_SECONDS, k, 0, resp->seconds);
+}

@@ -1,0 +1,51 @@
+/*
+ * ls_worker_metrics.h - the worker's metric catalog (ls_metrics.h rows;
+ * docs/operations.md lists them) and the helpers that fill it. Slot 0 is
+ * the prefork master, slot i + 1 its worker process i.
+ */
+#ifndef LS_WORKER_METRICS_H
+#define LS_WORKER_METRICS_H
+
+#include "ls_http.h"
+#include "ls_job.h"
+#include "ls_metrics.h"
+#include "ls_ratelimit.h"
+
+typedef enum {
+    WM_PROCESSES,        /* gauge (master): worker processes running */
+    WM_RESTARTS,         /* counter (master): worker processes restarted after dying */
+    WM_JOBS,             /* counter {outcome}{mode} */
+    WM_PAGES,            /* counter */
+    WM_ACTIVITIES,       /* counter {result} */
+    WM_EVENTS,           /* counter {type} */
+    WM_REQUESTS,         /* counter {integration}{status_class} */
+    WM_REQUEST_SECONDS,  /* histogram {integration} */
+    WM_RATE_WAITS,       /* counter: requests the rate limiter held back */
+    WM_RATE_429,         /* counter {source}: 429 answers seen by the limiter */
+    WM_INFLIGHT_LIMIT,   /* gauge: the adaptive in-flight request limit (summed over processes) */
+    WM_JOBS_RUNNING,     /* gauge */
+    WM_RESTORE_PENDING,  /* gauge: assigned partitions paused until their restore completes */
+    WM_RESTORE_RECORDS,  /* counter: changelog records replayed */
+    WM_RESTORE_WIPES,    /* counter: partitions wiped and fully restored */
+    WM_DEAD_LETTERS,     /* counter: messages copied to the dead-letter topic */
+    WM_CONSUMER_LAG,     /* gauge {partition}: jobs waiting in an assigned partition */
+    WM_LMDB_USED,        /* gauge: bytes of the LMDB map in use */
+    WM_LMDB_SIZE,        /* gauge: bytes of the LMDB map */
+    WM__COUNT
+} ls_worker_metric_t;
+
+enum { WM_RESULT_CHANGED, WM_RESULT_UNCHANGED, WM_RESULT_REJECTED };
+enum { WM_429_VENDOR, WM_429_UNIFIED };
+
+extern const ls_metric_def_t ls_worker_metrics[WM__COUNT];
+
+/** Count one reported job: outcome and mode, pages, activities, rate waits. */
+void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st);
+
+/** Count one upstream request of an integration type: status class and duration. */
+void ls_worker_metrics_request(const char *integration, const ls_http_resp_t *resp);
+
+/** Add the limiter's counters since the last call (prev holds the last values) and set its gauges. */
+void ls_worker_metrics_limiter(const ls_limiter_t *l, ls_limiter_stats_t *prev);
+
+#endif
