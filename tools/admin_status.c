@@ -3,7 +3,9 @@
  */
 #include "admin_status.h"
 #include "ls_err.h"
+#include "ls_job.h"
 #include "ls_strmap.h"
+#include "ls_time.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -46,24 +48,9 @@ long long admin_status_bad(const admin_status_t *s)
     return s->bad;
 }
 
-/* Copy a string field, cut at a UTF-8 character boundary when it is too long. */
-static void copy_str(char *dst, size_t dstsz, json_t *obj, const char *key)
+static void copy(char *dst, size_t dstsz, const char *src)
 {
-    const char *v = json_string_value(json_object_get(obj, key));
-    size_t n = v ? strlen(v) : 0;
-    if (n >= dstsz) {
-        n = dstsz - 1;
-        while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
-            n--;
-    }
-    memcpy(dst, v ? v : "", n);
-    dst[n] = '\0';
-}
-
-static long long get_int(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+    snprintf(dst, dstsz, "%s", src);
 }
 
 /* The scope's entry, appended when new (s->scopes may move: the index holds positions). */
@@ -90,22 +77,28 @@ static admin_scope_t *scope_of(admin_status_t *s, const char *scope)
     return sc;
 }
 
-static void account(admin_scope_t *sc, json_t *rec, const char *outcome)
+static void account(admin_scope_t *sc, const ls_job_t *job, const ls_status_t *st)
 {
+    char at[LS_TIME_BUFSZ] = "";
+    if (st->finished_at)
+        ls_time_format(st->finished_at, at);
+    const char *outcome = st->skipped ? "skipped" : st->ok ? "ok" : "failed";
     sc->reports++;
-    copy_str(sc->connection_id, sizeof(sc->connection_id), rec, "connection_id");
-    copy_str(sc->integration_type, sizeof(sc->integration_type), rec, "integration_type");
-    snprintf(sc->last_outcome, sizeof(sc->last_outcome), "%s", outcome);
-    copy_str(sc->last_finished_at, sizeof(sc->last_finished_at), rec, "finished_at");
-    if (strcmp(outcome, "ok") == 0) {
-        copy_str(sc->last_ok_at, sizeof(sc->last_ok_at), rec, "finished_at");
-        copy_str(sc->last_ok_mode, sizeof(sc->last_ok_mode), rec, "mode");
-        sc->last_ok_records = get_int(rec, "records");
-        sc->pending_removals = get_int(rec, "pending_removals");
+    copy(sc->connection_id, sizeof(sc->connection_id), job->connection_id);
+    copy(sc->integration_type, sizeof(sc->integration_type), job->integration_type);
+    copy(sc->last_outcome, sizeof(sc->last_outcome), outcome);
+    copy(sc->last_finished_at, sizeof(sc->last_finished_at), at);
+    if (st->skipped)
+        return;
+    if (st->ok) {
+        copy(sc->last_ok_at, sizeof(sc->last_ok_at), at);
+        copy(sc->last_ok_mode, sizeof(sc->last_ok_mode), ls_mode_name(job->mode));
+        sc->last_ok_records = (long long)st->records;
+        sc->pending_removals = (long long)st->pending_removals;
         sc->consecutive_failures = 0;
-    } else if (strcmp(outcome, "failed") == 0) {
-        copy_str(sc->last_failure_at, sizeof(sc->last_failure_at), rec, "finished_at");
-        copy_str(sc->last_error, sizeof(sc->last_error), rec, "error");
+    } else {
+        copy(sc->last_failure_at, sizeof(sc->last_failure_at), at);
+        copy(sc->last_error, sizeof(sc->last_error), st->error);
         sc->consecutive_failures++;
     }
 }
@@ -114,31 +107,22 @@ int admin_status_add(admin_status_t *s, const char *value, size_t len, char *err
 {
     if (!value)
         return LS_OK;
-    json_error_t je;
-    json_t *rec = json_loadb(value, len, JSON_REJECT_DUPLICATES, &je);
-    const char *scope = rec ? json_string_value(json_object_get(rec, "scope")) : NULL;
-    const char *outcome = rec ? json_string_value(json_object_get(rec, "outcome")) : NULL;
-    int rc = LS_OK;
-    if (!rec) {
-        snprintf(err, errsz, "not JSON: %s (offset %d)", je.text, je.position);
-        rc = LS_EINVAL;
-    } else if (!scope || !*scope || !outcome) {
-        snprintf(err, errsz, "not a status record: string fields \"scope\" and \"outcome\" required");
-        rc = LS_EINVAL;
-    } else {
-        admin_scope_t *sc = scope_of(s, scope);
-        if (sc) {
-            account(sc, rec, outcome);
-            s->sorted = 0;
-        } else {
-            snprintf(err, errsz, "out of memory");
-            rc = LS_ENOMEM;
-        }
-    }
-    if (rc == LS_EINVAL)
+    ls_job_t job;
+    ls_status_t st;
+    char scope[sizeof(((admin_scope_t *)0)->scope)];
+    if (ls_status_decode(value, len, &job, &st, err, errsz) != LS_OK) {
         s->bad++;
-    json_decref(rec);
-    return rc;
+        return LS_EINVAL;
+    }
+    ls_job_scope(&job, scope, sizeof(scope));
+    admin_scope_t *sc = scope_of(s, scope);
+    if (!sc) {
+        snprintf(err, errsz, "out of memory");
+        return LS_ENOMEM;
+    }
+    account(sc, &job, &st);
+    s->sorted = 0;
+    return LS_OK;
 }
 
 static int by_scope(const void *a, const void *b)

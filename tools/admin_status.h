@@ -14,9 +14,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "ls_activity.h"
+
 typedef struct admin_scope {
-    char scope[256];
-    char connection_id[192];
+    char scope[2 * LS_STR_MAX + 2];       /* "conn" or "conn/course" */
+    char connection_id[LS_STR_MAX + 1];
     char integration_type[64];
     char last_outcome[16];        /* outcome of the latest record */
     char last_finished_at[40];
@@ -38,8 +40,8 @@ void admin_status_destroy(admin_status_t *s);
 
 /**
  * Account one record's value (len bytes, not NUL-terminated; NULL = tombstone,
- * ignored). @return 0; LS_EINVAL with a one-line reason in err when the value
- * is not a status record (not JSON, or scope/outcome missing): the record is
+ * ignored), decoded by ls_status_decode. @return 0; LS_EINVAL with its
+ * one-line reason in err when the value is not a status record: the record is
  * counted as bad and skipped; LS_ENOMEM.
  */
 int admin_status_add(admin_status_t *s, const char *value, size_t len, char *err, size_t errsz);

@@ -147,7 +147,7 @@ static int add(admin_status_t *s, const char *json)
 }
 
 #define REC(scope, outcome, at, mode, records, pending, error)                                            \
-    "{\"scope\":\"" scope "\",\"connection_id\":\"" scope "\",\"integration_type\":\"moodle\","           \
+    "{\"job_id\":\"" scope "@1\",\"scope\":\"" scope "\",\"connection_id\":\"" scope "\",\"integration_type\":\"moodle\"," \
     "\"outcome\":\"" outcome "\",\"finished_at\":\"" at "\",\"mode\":\"" mode "\",\"records\":" records \
     ",\"pending_removals\":" pending ",\"error\":" error "}"
 
@@ -193,35 +193,37 @@ static void test_status_json(void)
 {
     admin_status_t *s = admin_status_new();
     CU_ASSERT_FATAL(s != NULL);
-    add(s, REC("c/crs", "ok", "2026-01-01T00:00:00Z", "full", "10", "1", "null"));
+    CU_ASSERT_EQUAL(add(s, "{\"job_id\":\"c/crs@1\",\"scope\":\"c/crs\",\"connection_id\":\"c\",\"course_id\":\"crs\","
+                           "\"integration_type\":\"moodle\",\"outcome\":\"ok\",\"mode\":\"full\",\"records\":10,"
+                           "\"pending_removals\":1,\"finished_at\":\"2026-01-01T00:00:00.250Z\"}"), LS_OK);
     char buf[2048] = {0};
     FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
     CU_ASSERT_FATAL(f != NULL);
     CU_ASSERT_EQUAL(admin_status_print_json(s, f), LS_OK);
     fclose(f);
-    CU_ASSERT_STRING_EQUAL(buf, "{\"connection_id\":\"c/crs\",\"consecutive_failures\":0,\"integration_type\":\"moodle\","
-                                "\"last_error\":null,\"last_failure_at\":null,\"last_finished_at\":\"2026-01-01T00:00:00Z\","
-                                "\"last_ok_at\":\"2026-01-01T00:00:00Z\",\"last_outcome\":\"ok\",\"mode\":\"full\","
+    CU_ASSERT_STRING_EQUAL(buf, "{\"connection_id\":\"c\",\"consecutive_failures\":0,\"integration_type\":\"moodle\","
+                                "\"last_error\":null,\"last_failure_at\":null,\"last_finished_at\":\"2026-01-01T00:00:00.250Z\","
+                                "\"last_ok_at\":\"2026-01-01T00:00:00.250Z\",\"last_outcome\":\"ok\",\"mode\":\"full\","
                                 "\"pending_removals\":1,\"records\":10,\"reports\":1,\"scope\":\"c/crs\"}\n");
     admin_status_destroy(s);
 }
 
-static void test_status_long_utf8_error(void)
+/* What ls_status_decode refuses is skipped and counted, whatever it is. */
+static void test_status_bad_records(void)
 {
     admin_status_t *s = admin_status_new();
     char rec[2048], err[700];
-    size_t n = 0;
-    for (; n + 2 < 600; n += 2)
-        memcpy(err + n, "\xc3\xa9", 2); /* é, cut somewhere in a character at 511 bytes */
-    err[n] = '\0';
-    snprintf(rec, sizeof(rec), "{\"scope\":\"c\",\"outcome\":\"failed\",\"error\":\"%s\"}", err);
-    CU_ASSERT_EQUAL(add(s, rec), LS_OK);
-    const admin_scope_t *sc = admin_status_sorted(s);
-    CU_ASSERT_EQUAL(strlen(sc[0].last_error) % 2, 0);
-    char buf[2048] = {0};
-    FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
-    CU_ASSERT_EQUAL(admin_status_print_json(s, f), LS_OK);
-    fclose(f);
+    memset(err, 'x', 600);
+    err[600] = '\0';
+    snprintf(rec, sizeof(rec), "{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"outcome\":\"failed\",\"error\":\"%s\"}", err);
+    CU_ASSERT_EQUAL(add(s, rec), LS_EINVAL); /* error longer than a status record can carry */
+    CU_ASSERT_EQUAL(add(s, "{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"scope\":\"d\",\"outcome\":\"ok\"}"), LS_EINVAL);
+    CU_ASSERT_EQUAL(add(s, "{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"outcome\":\"ok\",\"records\":\"7\"}"), LS_EINVAL);
+    CU_ASSERT_EQUAL(add(s, "[]"), LS_EINVAL);
+    CU_ASSERT_EQUAL(admin_status_count(s), 0);
+    CU_ASSERT_EQUAL(admin_status_bad(s), 4);
+    CU_ASSERT_EQUAL(add(s, "{\"job_id\":\"c@1\",\"connection_id\":\"c\",\"outcome\":\"ok\"}"), LS_OK);
+    CU_ASSERT_EQUAL(admin_status_count(s), 1);
     admin_status_destroy(s);
 }
 
@@ -238,7 +240,7 @@ static CU_TestInfo topics_tests[] = {
 static CU_TestInfo status_tests[] = {
     {"aggregate", test_status_aggregate},
     {"json lines", test_status_json},
-    {"long utf-8 error", test_status_long_utf8_error},
+    {"bad records", test_status_bad_records},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {
