@@ -3,9 +3,11 @@
 #
 #   run.sh TOOLS tools                 install helm, kubectl, the schema packages (fixture)
 #   run.sh TOOLS lint                  helm lint --strict with every ci/ values file
-#   run.sh TOOLS template VALUES.yaml  render, validate every object, yamllint the output
+#   run.sh TOOLS template VALUES.yaml  render, validate every object, yamllint the output,
+#                                      --check-config of the rendered lmsync.conf (LS_WORKER, LS_COORDINATOR)
 #   run.sh TOOLS yamllint              yamllint Chart.yaml, values.yaml, ci/*.yaml
 #   run.sh TOOLS reject BAD.yaml       rendering must fail with the text of BAD's "# expect:" line
+#   run.sh TOOLS reject-conf BAD.yaml  renders, but lmsync-worker --check-config refuses it with BAD's "# expect:"
 #   run.sh TOOLS validator             validate.mjs must reject a known-bad manifest
 #   run.sh TOOLS dockerfile            scripts/lint-dockerfile.sh passes, and fails a broken copy
 #
@@ -44,11 +46,20 @@ template)
   v=$3
   "$helm" template lmsync-ci "$chart" --namespace lmsync -f "$v" >"$out/rendered.yaml" 2>"$out/err" \
     || { cat "$out/err"; fail "helm template -f $(basename "$v")"; }
-  node "$here/validate.mjs" "$tools/node_modules" "$out/rendered.yaml" || fail "rendered objects of $(basename "$v") are invalid"
+  node "$here/validate.mjs" "$tools/node_modules" "$out/rendered.yaml" "$out/lmsync.conf" \
+    || fail "rendered objects of $(basename "$v") are invalid"
   yamllint -c "$here/yamllint.yaml" "$out/rendered.yaml" || fail "yamllint of the rendered $(basename "$v")"
+  # The programs themselves accept the rendered lmsync.conf (the token comes
+  # from the environment here: the mounted file does not exist outside a pod).
+  [ -s "$out/lmsync.conf" ] || fail "no lmsync.conf rendered"
+  for prog in "${LS_WORKER:?}" "${LS_COORDINATOR:?}"; do
+    UNIFIED_API_TOKEN=check "$prog" --check-config --config "$out/lmsync.conf" >"$out/check" 2>&1 \
+      || { cat "$out/check"; fail "$(basename "$prog") refuses the lmsync.conf of $(basename "$v")"; }
+  done
+  echo "lmsync-worker and lmsync-coordinator accept the rendered lmsync.conf"
   ;;
 yamllint)
-  yamllint -c "$here/yamllint.yaml" "$chart/Chart.yaml" "$chart/values.yaml" "$chart"/ci/*.yaml "$here"/bad-values/*.yaml \
+  yamllint -c "$here/yamllint.yaml" "$chart/Chart.yaml" "$chart/values.yaml" "$chart"/ci/*.yaml "$here"/bad-values/*.yaml "$here"/bad-config/*.yaml \
     || fail "yamllint"
   node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$chart/values.schema.json" \
     || fail "values.schema.json is not JSON"
@@ -63,6 +74,17 @@ reject)
   fi
   grep -qF -- "$expect" "$out/err" || { cat "$out/err"; fail "$(basename "$bad") rejected, but not with: $expect"; }
   echo "rejected as expected: $(grep -F -- "$expect" "$out/err" | head -1 | cut -c1-200)"
+  ;;
+reject-conf)
+  bad=$3
+  expect=$(sed -n 's/^# expect: //p' "$bad")
+  "$helm" template lmsync-ci "$chart" -f "$chart/ci/minimal-values.yaml" -f "$bad" >"$out/rendered.yaml" 2>"$out/err" \
+    || { cat "$out/err"; fail "$(basename "$bad") did not render"; }
+  node "$here/validate.mjs" "$tools/node_modules" "$out/rendered.yaml" "$out/lmsync.conf" >/dev/null || fail "invalid objects"
+  UNIFIED_API_TOKEN=check "${LS_WORKER:?}" --check-config --config "$out/lmsync.conf" >"$out/check" 2>&1 \
+    && fail "lmsync-worker accepted the lmsync.conf of $(basename "$bad")"
+  grep -qF -- "$expect" "$out/check" || { cat "$out/check"; fail "refused, but not with: $expect"; }
+  echo "lmsync-worker refuses it: $(head -1 "$out/check")"
   ;;
 validator)
   node "$here/validate.mjs" "$tools/node_modules" "$here/invalid-manifest.yaml" >"$out/v" 2>&1 && { cat "$out/v"; fail "validate.mjs accepted invalid-manifest.yaml"; }

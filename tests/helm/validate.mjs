@@ -1,7 +1,10 @@
 // validate.mjs - check every object of a rendered chart (helm template output)
 // against the Kubernetes API schemas, offline.
 //
-//   node validate.mjs NODE_MODULES_DIR RENDERED.yaml
+//   node validate.mjs NODE_MODULES_DIR RENDERED.yaml [CONF_OUT]
+//
+// CONF_OUT: also write the lmsync.conf of the rendered ConfigMap there (for
+// the programs' --check-config).
 //
 // Schemas: the JSON schemas compiled into the npm packages kubernetes-models
 // (Kubernetes 1.3x OpenAPI), @kubernetes-models/keda (ScaledObject) and
@@ -10,11 +13,11 @@
 // Those schemas accept unknown fields, so the chart's own rules below also
 // check the fields that matter to lmsync (labels, security context, token).
 // Exit 0 when every object is valid; 1 with one line per problem otherwise.
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [nm, file] = process.argv.slice(2);
+const [nm, file, confOut] = process.argv.slice(2);
 if (!nm || !file) {
   console.error("usage: node validate.mjs NODE_MODULES_DIR RENDERED.yaml");
   process.exit(2);
@@ -76,6 +79,8 @@ for (const d of docs) {
   const errs = [];
   try { new Model(o).validate(); } catch (e) { errs.push(`schema: ${e.message}`); }
   errs.push(...chartRules(o));
+  if (confOut && o.kind === "ConfigMap" && typeof o.data?.["lmsync.conf"] === "string")
+    writeFileSync(confOut, o.data["lmsync.conf"]);
   for (const e of errs) console.log(`${what}: ${e}`);
   if (errs.length) bad++;
 }
