@@ -119,10 +119,22 @@ brokers=$(awk '/bootstrap/ {print $3}' "$demo/devbroker.out")
 [ -n "$brokers" ] || { echo "image.sh: the devbroker did not start: $(tail -3 "$demo/devbroker.log")" >&2; exit 1; }
 ENVS=(KAFKA_BROKERS="$brokers" UNIFIED_API_TOKEN=demo-token LMSYNC_UNIFIED_BASE_URL="http://127.0.0.1:$port"
       LMSYNC_COORDINATOR_INTERVAL_S=2 LMSYNC_LOG_FORMAT=text LMSYNC_WORKER_PROCESSES=2)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+cport=$(free_port); wport=$(free_port)
+ENVS+=(LMSYNC_OPS_LISTEN="127.0.0.1:$cport")
 in_image /usr/local/bin/lmsync-coordinator >"$demo/coordinator.log" 2>&1 & pids+=($!)
+ENVS[-1]=LMSYNC_OPS_LISTEN="127.0.0.1:$wport"
 in_image /usr/local/bin/lmsync-worker >"$demo/worker.log" 2>&1 & pids+=($!)
 in_image /usr/local/bin/lmsync-tail --brokers "$brokers" --topic lmsync.activity.changes --max 200 --timeout-ms 30000 \
   >"$demo/events.txt" 2>"$demo/tail.log" || true
+ops_ok=1
+for p in "$cport" "$wport"; do
+  curl -fsS "http://127.0.0.1:$p/readyz" >"$demo/readyz.$p" 2>&1 || ops_ok=0
+  curl -fsS "http://127.0.0.1:$p/metrics" >"$demo/metrics.$p" 2>&1 || ops_ok=0
+done
+echo "image.sh: ops endpoint: coordinator /readyz '$(head -c 60 "$demo/readyz.$cport")', worker /readyz '$(head -c 60 "$demo/readyz.$wport")'," \
+  "$(grep -c '^lmsync_' "$demo/metrics.$wport") worker metric samples"
+ENVS=(KAFKA_BROKERS="$brokers" LMSYNC_LOG_FORMAT=text)
 in_image /usr/local/bin/lmsync-admin status >"$demo/status.txt" 2>"$demo/status.log" || true
 set +e
 in_image /usr/local/bin/lmsync-admin topics check --timeout 3 >"$demo/check.txt" 2>&1; check_rc=$?
@@ -133,4 +145,5 @@ echo "image.sh: demo: $events change events; lmsync-admin status:"
 cat "$demo/status.txt"
 echo "image.sh: lmsync-admin topics check exit code $check_rc (3 = configs not verifiable on the devbroker)"
 [ "$events" -gt 0 ] || { echo "image.sh: the demo produced no events (logs in $demo)" >&2; exit 1; }
+[ "$ops_ok" = 1 ] || { echo "image.sh: the ops endpoint did not answer (logs in $demo)" >&2; exit 1; }
 echo "image.sh: ok"
