@@ -2,8 +2,8 @@
  * ls_activity.c - normalize an upstream LmsActivity JSON object.
  *
  * The field table (ls_schema.c) drives both directions (JSON -> record ->
- * JSON), so wire names, kinds and struct offsets live in one place. Validation is
- * strict and never coerces: a wrong JSON type, a bad timestamp or an
+ * JSON), so wire names, kinds and struct offsets live in one place.
+ * Validation is strict and never coerces: a wrong JSON type, a bad timestamp or an
  * over-long string rejects the whole record with a reason that names the
  * field, because a silently "fixed" value would turn into a bogus change
  * event later. Reasons are single-line: quoted input is truncated and
@@ -23,9 +23,6 @@
 #include <string.h>
 
 #define QUOTE_MAX 40
-
-#define FIELD_PTR(a, f, type) ((type *)ls_schema_ptr((a), (f)))
-#define FIELD_CPTR(a, f, type) ((const type *)ls_schema_cptr((a), (f)))
 
 const char *ls_field_name(ls_field_t f)
 {
@@ -131,21 +128,21 @@ static int read_value(const ls_jval_t *v, ls_field_t f, ls_activity_t *out,
     const char *name = d->name;
     switch (d->kind) {
     case LS_KIND_STR:
-        return read_string(v, d, FIELD_PTR(out, f, char), err, errsz);
+        return read_string(v, d, LS_FIELD_PTR(out, f, char), err, errsz);
     case LS_KIND_BOOL:
         if (v->type != LS_JT_BOOL)
             return fail(err, errsz, "field '%s': expected boolean, got %s", name, jtype_name(v->type));
-        *FIELD_PTR(out, f, bool) = v->boolean;
+        *LS_FIELD_PTR(out, f, bool) = v->boolean;
         return LS_OK;
     case LS_KIND_NUM:
         if (v->type != LS_JT_NUMBER)
             return fail(err, errsz, "field '%s': expected number, got %s", name, jtype_name(v->type));
         if (!isfinite(v->number))
             return fail(err, errsz, "field '%s': not a finite number", name);
-        *FIELD_PTR(out, f, double) = v->number == 0.0 ? 0.0 : v->number; /* -0 -> +0 */
+        *LS_FIELD_PTR(out, f, double) = v->number == 0.0 ? 0.0 : v->number; /* -0 -> +0 */
         return LS_OK;
     case LS_KIND_TIME:
-        return read_time(v, name, FIELD_PTR(out, f, int64_t), err, errsz);
+        return read_time(v, name, LS_FIELD_PTR(out, f, int64_t), err, errsz);
     }
     return LS_EINVAL;
 }
@@ -243,10 +240,10 @@ static json_t *field_json(const ls_activity_t *a, ls_field_t f)
     if (a->pres[f] != LS_PRESENT)
         return json_null();
     switch (ls_schema_fields[f].kind) {
-    case LS_KIND_STR: return json_string(FIELD_CPTR(a, f, char));
-    case LS_KIND_BOOL: return json_boolean(*FIELD_CPTR(a, f, bool));
-    case LS_KIND_NUM: return number_json(*FIELD_CPTR(a, f, double));
-    case LS_KIND_TIME: return json_string(ls_time_format(*FIELD_CPTR(a, f, int64_t), buf));
+    case LS_KIND_STR: return json_string(LS_FIELD_CPTR(a, f, char));
+    case LS_KIND_BOOL: return json_boolean(*LS_FIELD_CPTR(a, f, bool));
+    case LS_KIND_NUM: return number_json(*LS_FIELD_CPTR(a, f, double));
+    case LS_KIND_TIME: return json_string(ls_time_format(*LS_FIELD_CPTR(a, f, int64_t), buf));
     }
     return NULL;
 }
@@ -435,16 +432,16 @@ static char *put_field(char *p, const ls_activity_t *a, ls_field_t f)
     }
     const ls_field_desc_t *d = &ls_schema_fields[f];
     switch (d->kind) {
-    case LS_KIND_STR: return put_str_field(p, FIELD_CPTR(a, f, char), d->max_len);
+    case LS_KIND_STR: return put_str_field(p, LS_FIELD_CPTR(a, f, char), d->max_len);
     case LS_KIND_BOOL:
-        if (*FIELD_CPTR(a, f, bool)) {
+        if (*LS_FIELD_CPTR(a, f, bool)) {
             memcpy(p, "true", 4);
             return p + 4;
         }
         memcpy(p, "false", 5);
         return p + 5;
-    case LS_KIND_NUM: return put_number(p, *FIELD_CPTR(a, f, double));
-    case LS_KIND_TIME: return put_time(p, *FIELD_CPTR(a, f, int64_t));
+    case LS_KIND_NUM: return put_number(p, *LS_FIELD_CPTR(a, f, double));
+    case LS_KIND_TIME: return put_time(p, *LS_FIELD_CPTR(a, f, int64_t));
     }
     return NULL;
 }
@@ -488,10 +485,10 @@ bool ls_activity_field_equal(const ls_activity_t *a, const ls_activity_t *b, ls_
     if (a->pres[f] != LS_PRESENT)
         return true;
     switch (ls_schema_fields[f].kind) {
-    case LS_KIND_STR: return strcmp(FIELD_CPTR(a, f, char), FIELD_CPTR(b, f, char)) == 0;
-    case LS_KIND_BOOL: return *FIELD_CPTR(a, f, bool) == *FIELD_CPTR(b, f, bool);
-    case LS_KIND_NUM: return *FIELD_CPTR(a, f, double) == *FIELD_CPTR(b, f, double);
-    case LS_KIND_TIME: return *FIELD_CPTR(a, f, int64_t) == *FIELD_CPTR(b, f, int64_t);
+    case LS_KIND_STR: return strcmp(LS_FIELD_CPTR(a, f, char), LS_FIELD_CPTR(b, f, char)) == 0;
+    case LS_KIND_BOOL: return *LS_FIELD_CPTR(a, f, bool) == *LS_FIELD_CPTR(b, f, bool);
+    case LS_KIND_NUM: return *LS_FIELD_CPTR(a, f, double) == *LS_FIELD_CPTR(b, f, double);
+    case LS_KIND_TIME: return *LS_FIELD_CPTR(a, f, int64_t) == *LS_FIELD_CPTR(b, f, int64_t);
     }
     return false;
 }

@@ -94,4 +94,8 @@ static inline const void *ls_schema_cptr(const ls_activity_t *a, ls_field_t f)
     return (const char *)a + ls_schema_fields[f].off;
 }
 
+/* Field f's value in a, as the C type its kind stores (char, bool, double, int64_t). */
+#define LS_FIELD_PTR(a, f, type) ((type *)ls_schema_ptr((a), (f)))
+#define LS_FIELD_CPTR(a, f, type) ((const type *)ls_schema_cptr((a), (f)))
+
 #endif

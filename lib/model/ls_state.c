@@ -21,9 +21,6 @@
 #define HDR_LEN 5
 #define HDR_FLAGS 4
 
-#define CSLOT(a, f, type) ((const type *)ls_schema_cptr((a), (f)))
-#define WSLOT(a, f, type) ((type *)ls_schema_ptr((a), (f)))
-
 typedef struct {
     uint8_t *p;
     size_t cap, len;
@@ -83,7 +80,7 @@ static int put_field(wbuf_t *w, const ls_activity_t *a, ls_field_t f)
     const ls_field_desc_t *d = &ls_schema_fields[f];
     switch (d->pack) {
     case LS_PACK_STR8: {
-        const char *s = CSLOT(a, f, char);
+        const char *s = LS_FIELD_CPTR(a, f, char);
         size_t n = strnlen(s, (size_t)d->max_len + 1);
         if (n > d->max_len || n > UINT8_MAX || !ls_utf8_valid(s, n))
             return LS_EINVAL;
@@ -95,12 +92,12 @@ static int put_field(wbuf_t *w, const ls_activity_t *a, ls_field_t f)
     case LS_PACK_FLAG:
         return LS_OK; /* value lives in the flags byte */
     case LS_PACK_F64LE:
-        if (!isfinite(*CSLOT(a, f, double)))
+        if (!isfinite(*LS_FIELD_CPTR(a, f, double)))
             return LS_EINVAL;
-        put_double(w, *CSLOT(a, f, double));
+        put_double(w, *LS_FIELD_CPTR(a, f, double));
         return LS_OK;
     case LS_PACK_ZIGZAG:
-        put_varint(w, *CSLOT(a, f, int64_t));
+        put_varint(w, *LS_FIELD_CPTR(a, f, int64_t));
         return LS_OK;
     }
     return LS_EINVAL;
@@ -114,7 +111,7 @@ int ls_state_pack(const ls_activity_t *a, uint8_t *buf, size_t cap, size_t *len)
         if (a->pres[f] > LS_PRESENT)
             return LS_EINVAL;
         hdr[1 + f / 4] |= (uint8_t)(a->pres[f] << (2 * (f % 4)));
-        if (d->pack == LS_PACK_FLAG && a->pres[f] == LS_PRESENT && *CSLOT(a, f, bool))
+        if (d->pack == LS_PACK_FLAG && a->pres[f] == LS_PRESENT && *LS_FIELD_CPTR(a, f, bool))
             hdr[HDR_FLAGS] |= d->flag;
     }
     wbuf_t w = {buf, cap, 0, LS_OK};
@@ -187,10 +184,10 @@ static bool get_string(rbuf_t *r, char *dst, size_t max_len)
 static bool get_field(rbuf_t *r, ls_activity_t *a, ls_field_t f)
 {
     switch (ls_schema_fields[f].pack) {
-    case LS_PACK_STR8: return get_string(r, WSLOT(a, f, char), ls_schema_fields[f].max_len);
+    case LS_PACK_STR8: return get_string(r, LS_FIELD_PTR(a, f, char), ls_schema_fields[f].max_len);
     case LS_PACK_FLAG: return true;
-    case LS_PACK_F64LE: return get_double(r, WSLOT(a, f, double));
-    case LS_PACK_ZIGZAG: return get_varint(r, WSLOT(a, f, int64_t));
+    case LS_PACK_F64LE: return get_double(r, LS_FIELD_PTR(a, f, double));
+    case LS_PACK_ZIGZAG: return get_varint(r, LS_FIELD_PTR(a, f, int64_t));
     }
     return false;
 }
@@ -217,7 +214,7 @@ static bool get_header(rbuf_t *r, ls_activity_t *a)
         bool set = (hdr[HDR_FLAGS] & d->flag) != 0;
         if (set && p != LS_PRESENT)
             return false;                 /* a flag only for a present field */
-        *WSLOT(a, (ls_field_t)f, bool) = set;
+        *LS_FIELD_PTR(a, (ls_field_t)f, bool) = set;
     }
     return true;
 }
