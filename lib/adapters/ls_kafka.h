@@ -16,7 +16,8 @@
 
 /* What this adapter needs of the configuration; ls_config_kafka() fills it. */
 typedef struct ls_kafka_conf {
-    const char *brokers; /* kafka.brokers: bootstrap.servers */
+    const char *brokers;     /* kafka.brokers: bootstrap.servers */
+    const char *compression; /* kafka.compression: none, gzip (default when NULL/""), snappy, lz4, zstd */
 } ls_kafka_conf_t;
 
 typedef struct ls_producer ls_producer_t;

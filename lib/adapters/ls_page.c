@@ -10,8 +10,9 @@
  * Equivalence with json_loadb(buf, len, 0) + json_is_array() +
  * ls_activity_from_json() is the contract (tests/unit/test_page.c checks it
  * differentially): the grammar, UTF-8, escape, number and depth rules below
- * are jansson 2.14's, and the field checks are ls_activity_from_src(), the
- * same code ls_activity_from_json() runs. Strings are validated in place and
+ * are jansson 2.14's (UTF-8 by ls_utf8, which mirrors jansson's), the tracked
+ * keys are the rows of the field table (ls_schema), and the field checks are
+ * ls_activity_from_src(), the same code ls_activity_from_json() runs. Strings are validated in place and
  * only decoded when they are tracked values that contain escapes.
  *
  * Every scanner keeps p <= end and reads a byte only after checking p < end:
@@ -19,6 +20,8 @@
  */
 #include "ls_page.h"
 #include "ls_err.h"
+#include "ls_schema.h"
+#include "ls_utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -30,9 +33,10 @@
 
 /* Slot 0 is "id", slot 1 + f is field f. */
 #define N_SLOTS (1 + LS_F__COUNT)
-/* Longest tracked key is 19 bytes; an escaped key longer than this raw
- * cannot decode to one (each escape yields at least 1 byte per 6). */
-#define KEY_RAW_MAX 128
+/* No tracked key is longer than LS_FIELD_NAME_MAX bytes; an escaped key
+ * longer than this raw cannot decode to one (each escape yields at least 1
+ * byte per 6). */
+#define KEY_RAW_MAX (6 * LS_FIELD_NAME_MAX)
 
 typedef struct span {
     const char *s;  /* raw bytes between the quotes */
@@ -44,8 +48,6 @@ typedef struct parser {
     const char *buf, *p, *end;
     char *err;
     size_t errsz;
-    const char *names[LS_F__COUNT];
-    size_t name_len[LS_F__COUNT];
 } parser_t;
 
 /* One element's tracked keys: the last value seen for each. */
@@ -123,22 +125,12 @@ static int scan_escape(parser_t *ps, const char **pp)
     return LS_OK;
 }
 
-/* One multi-byte UTF-8 sequence at *pp: shortest form, no surrogates,
- * <= U+10FFFF (jansson's utf8_check_first/utf8_check_full). */
+/* One multi-byte UTF-8 sequence at *pp (*pp < end): shortest form, no
+ * surrogates, <= U+10FFFF (ls_utf8_seq, jansson's rules). */
 static int scan_utf8(parser_t *ps, const char **pp)
 {
-    const unsigned char *p = (const unsigned char *)*pp;
-    unsigned char c = p[0];
-    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (n == 0 || ps->end - *pp < n)
-        return syntax(ps, *pp, "invalid UTF-8");
-    uint32_t v = c & (0x7F >> n);
-    for (int i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return syntax(ps, *pp, "invalid UTF-8");
-        v = v << 6 | (p[i] & 0x3F);
-    }
-    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) || (n == 4 && v < 0x10000))
+    size_t n = ls_utf8_seq((const unsigned char *)*pp, (size_t)(ps->end - *pp));
+    if (n == 0)
         return syntax(ps, *pp, "invalid UTF-8");
     *pp += n;
     return LS_OK;
@@ -494,8 +486,13 @@ static int skip_value(parser_t *ps, int depth)
 
 /* ---- records ------------------------------------------------------------ */
 
+static bool key_is(const ls_field_desc_t *d, const char *s, size_t n)
+{
+    return d->name_len == n && d->name[0] == s[0] && memcmp(d->name, s, n) == 0;
+}
+
 /* Slot of a member key, or -1 for an untracked key. */
-static int key_slot(const parser_t *ps, const span_t *key)
+static int key_slot(const span_t *key)
 {
     char buf[KEY_RAW_MAX];
     const char *s = key->s;
@@ -506,10 +503,10 @@ static int key_slot(const parser_t *ps, const span_t *key)
         n = decode_string(key, buf);
         s = buf;
     }
-    if (n == 2 && s[0] == 'i' && s[1] == 'd')
+    if (key_is(&ls_schema_id, s, n))
         return 0;
     for (int f = 0; f < LS_F__COUNT; f++)
-        if (ps->name_len[f] == n && ps->names[f][0] == s[0] && memcmp(ps->names[f], s, n) == 0)
+        if (key_is(&ls_schema_fields[f], s, n))
             return 1 + f;
     return -1;
 }
@@ -539,7 +536,7 @@ static int scan_record(parser_t *ps, record_t *r)
     for (;;) {
         if (scan_key(ps, &key) != LS_OK)
             return LS_EINVAL;
-        int k = key_slot(ps, &key);
+        int k = key_slot(&key);
         if ((k < 0 ? skip_value(ps, 3) : read_slot(ps, r, k)) != LS_OK)
             return LS_EINVAL;
         skip_ws(ps);
@@ -686,10 +683,6 @@ void ls_page_release(ls_page_t *pg)
 int ls_page_parse(ls_page_t *pg, const char *buf, size_t len, char *err, size_t errsz)
 {
     parser_t ps = {.buf = buf, .p = buf, .end = buf + len, .err = err, .errsz = errsz};
-    for (int f = 0; f < LS_F__COUNT; f++) {
-        ps.names[f] = ls_field_name((ls_field_t)f);
-        ps.name_len[f] = strlen(ps.names[f]);
-    }
     pg->n = 0;
     skip_ws(&ps);
     if (ps.p >= ps.end)

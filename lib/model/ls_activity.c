@@ -1,9 +1,9 @@
 /*
  * ls_activity.c - normalize an upstream LmsActivity JSON object.
  *
- * The field table below drives both directions (JSON -> record -> JSON), so
- * wire names, kinds and struct offsets live in one place. Validation is
- * strict and never coerces: a wrong JSON type, a bad timestamp or an
+ * The field table (ls_schema.c) drives both directions (JSON -> record ->
+ * JSON), so wire names, kinds and struct offsets live in one place.
+ * Validation is strict and never coerces: a wrong JSON type, a bad timestamp or an
  * over-long string rejects the whole record with a reason that names the
  * field, because a silently "fixed" value would turn into a bogus change
  * event later. Reasons are single-line: quoted input is truncated and
@@ -13,45 +13,22 @@
  */
 #include "ls_activity.h"
 #include "ls_err.h"
+#include "ls_schema.h"
 #include "ls_time.h"
+#include "ls_utf8.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-typedef enum { K_STR, K_BOOL, K_NUM, K_TIME } field_kind_t;
-
-typedef struct {
-    const char *name;
-    field_kind_t kind;
-    size_t off;
-} field_desc_t;
-
-static const field_desc_t fields[LS_F__COUNT] = {
-    [LS_F_COURSE_ID] = {"course_id", K_STR, offsetof(ls_activity_t, course_id)},
-    [LS_F_STUDENT_ID] = {"student_id", K_STR, offsetof(ls_activity_t, student_id)},
-    [LS_F_CONTENT_ID] = {"content_id", K_STR, offsetof(ls_activity_t, content_id)},
-    [LS_F_IS_COMPLETED] = {"is_completed", K_BOOL, offsetof(ls_activity_t, is_completed)},
-    [LS_F_PROGRESS] = {"progress_percentage", K_NUM, offsetof(ls_activity_t, progress_percentage)},
-    [LS_F_DURATION] = {"duration_minutes", K_NUM, offsetof(ls_activity_t, duration_minutes)},
-    [LS_F_ASSIGNED_GRADE] = {"assigned_grade", K_STR, offsetof(ls_activity_t, assigned_grade)},
-    [LS_F_STARTED_AT] = {"started_at", K_TIME, offsetof(ls_activity_t, started_at)},
-    [LS_F_COMPLETED_AT] = {"completed_at", K_TIME, offsetof(ls_activity_t, completed_at)},
-    [LS_F_CREATED_AT] = {"created_at", K_TIME, offsetof(ls_activity_t, created_at)},
-    [LS_F_UPDATED_AT] = {"updated_at", K_TIME, offsetof(ls_activity_t, updated_at)},
-};
-
 #define QUOTE_MAX 40
-
-#define FIELD_PTR(a, f, type) ((type *)((char *)(a) + fields[f].off))
-#define FIELD_CPTR(a, f, type) ((const type *)((const char *)(a) + fields[f].off))
 
 const char *ls_field_name(ls_field_t f)
 {
     if ((unsigned)f >= LS_F__COUNT)
         return NULL;
-    return fields[f].name;
+    return ls_schema_fields[f].name;
 }
 
 void ls_activity_clear(ls_activity_t *a)
@@ -105,15 +82,16 @@ static void quote_excerpt(const char *s, char *out, size_t outsz)
     out[j] = '\0';
 }
 
-static int read_string(const ls_jval_t *v, const char *name, char *dst,
+static int read_string(const ls_jval_t *v, const ls_field_desc_t *d, char *dst,
                        char *err, size_t errsz)
 {
+    const char *name = d->name;
     if (v->type != LS_JT_STRING)
         return fail(err, errsz, "field '%s': expected string, got %s", name, jtype_name(v->type));
     if (memchr(v->str, '\0', v->len) != NULL)
         return fail(err, errsz, "field '%s': contains a NUL byte", name);
-    if (v->len > LS_STR_MAX)
-        return fail(err, errsz, "field '%s': longer than %d bytes", name, LS_STR_MAX);
+    if (v->len > d->max_len)
+        return fail(err, errsz, "field '%s': longer than %u bytes", name, (unsigned)d->max_len);
     memcpy(dst, v->str, v->len);
     dst[v->len] = '\0';
     return LS_OK;
@@ -146,24 +124,25 @@ static int read_time(const ls_jval_t *v, const char *name, int64_t *dst,
 static int read_value(const ls_jval_t *v, ls_field_t f, ls_activity_t *out,
                       char *err, size_t errsz)
 {
-    const char *name = fields[f].name;
-    switch (fields[f].kind) {
-    case K_STR:
-        return read_string(v, name, FIELD_PTR(out, f, char), err, errsz);
-    case K_BOOL:
+    const ls_field_desc_t *d = &ls_schema_fields[f];
+    const char *name = d->name;
+    switch (d->kind) {
+    case LS_KIND_STR:
+        return read_string(v, d, LS_FIELD_PTR(out, f, char), err, errsz);
+    case LS_KIND_BOOL:
         if (v->type != LS_JT_BOOL)
             return fail(err, errsz, "field '%s': expected boolean, got %s", name, jtype_name(v->type));
-        *FIELD_PTR(out, f, bool) = v->boolean;
+        *LS_FIELD_PTR(out, f, bool) = v->boolean;
         return LS_OK;
-    case K_NUM:
+    case LS_KIND_NUM:
         if (v->type != LS_JT_NUMBER)
             return fail(err, errsz, "field '%s': expected number, got %s", name, jtype_name(v->type));
         if (!isfinite(v->number))
             return fail(err, errsz, "field '%s': not a finite number", name);
-        *FIELD_PTR(out, f, double) = v->number == 0.0 ? 0.0 : v->number; /* -0 -> +0 */
+        *LS_FIELD_PTR(out, f, double) = v->number == 0.0 ? 0.0 : v->number; /* -0 -> +0 */
         return LS_OK;
-    case K_TIME:
-        return read_time(v, name, FIELD_PTR(out, f, int64_t), err, errsz);
+    case LS_KIND_TIME:
+        return read_time(v, name, LS_FIELD_PTR(out, f, int64_t), err, errsz);
     }
     return LS_EINVAL;
 }
@@ -172,7 +151,7 @@ static int read_id(const ls_jval_t *v, ls_activity_t *out, char *err, size_t err
 {
     if (v == NULL)
         return fail(err, errsz, "missing field 'id'");
-    int rc = read_string(v, "id", out->id, err, errsz);
+    int rc = read_string(v, &ls_schema_id, out->id, err, errsz);
     if (rc != LS_OK)
         return rc;
     if (out->id[0] == '\0')
@@ -238,9 +217,9 @@ int ls_activity_from_json(const json_t *obj, ls_activity_t *out,
     ls_jval_t id, vals[LS_F__COUNT];
     ls_activity_src_t src = {.is_object = json_is_object(obj)};
     if (src.is_object) {
-        src.id = jval_of(json_object_get(obj, "id"), &id);
+        src.id = jval_of(json_object_get(obj, ls_schema_id.name), &id);
         for (int f = 0; f < LS_F__COUNT; f++)
-            src.field[f] = jval_of(json_object_get(obj, fields[f].name), &vals[f]);
+            src.field[f] = jval_of(json_object_get(obj, ls_schema_fields[f].name), &vals[f]);
     }
     return ls_activity_from_src(&src, out, err, errsz);
 }
@@ -260,11 +239,11 @@ static json_t *field_json(const ls_activity_t *a, ls_field_t f)
     char buf[LS_TIME_BUFSZ];
     if (a->pres[f] != LS_PRESENT)
         return json_null();
-    switch (fields[f].kind) {
-    case K_STR: return json_string(FIELD_CPTR(a, f, char));
-    case K_BOOL: return json_boolean(*FIELD_CPTR(a, f, bool));
-    case K_NUM: return number_json(*FIELD_CPTR(a, f, double));
-    case K_TIME: return json_string(ls_time_format(*FIELD_CPTR(a, f, int64_t), buf));
+    switch (ls_schema_fields[f].kind) {
+    case LS_KIND_STR: return json_string(LS_FIELD_CPTR(a, f, char));
+    case LS_KIND_BOOL: return json_boolean(*LS_FIELD_CPTR(a, f, bool));
+    case LS_KIND_NUM: return number_json(*LS_FIELD_CPTR(a, f, double));
+    case LS_KIND_TIME: return json_string(ls_time_format(*LS_FIELD_CPTR(a, f, int64_t), buf));
     }
     return NULL;
 }
@@ -272,12 +251,12 @@ static json_t *field_json(const ls_activity_t *a, ls_field_t f)
 json_t *ls_activity_to_json(const ls_activity_t *a)
 {
     json_t *o = json_object();
-    if (o == NULL || json_object_set_new(o, "id", json_string(a->id)) != 0)
+    if (o == NULL || json_object_set_new(o, ls_schema_id.name, json_string(a->id)) != 0)
         goto fail;
     for (int f = 0; f < LS_F__COUNT; f++) {
         if (a->pres[f] == LS_ABSENT)
             continue;
-        if (json_object_set_new(o, fields[f].name, field_json(a, (ls_field_t)f)) != 0)
+        if (json_object_set_new(o, ls_schema_fields[f].name, field_json(a, (ls_field_t)f)) != 0)
             goto fail;
     }
     return o;
@@ -293,52 +272,9 @@ fail:
  * src/utf.c); the unit tests compare both on random records.
  */
 
-/* Object keys in jansson's JSON_SORT_KEYS order (byte-wise); KEY_ID is "id". */
-#define KEY_ID LS_F__COUNT
-static const uint8_t sorted_keys[LS_F__COUNT + 1] = {
-    LS_F_ASSIGNED_GRADE, LS_F_COMPLETED_AT, LS_F_CONTENT_ID, LS_F_COURSE_ID,
-    LS_F_CREATED_AT, LS_F_DURATION, KEY_ID, LS_F_IS_COMPLETED, LS_F_PROGRESS,
-    LS_F_STARTED_AT, LS_F_STUDENT_ID, LS_F_UPDATED_AT,
-};
-
-/* Longest output of put_number: "%.17g" is at most 24 bytes ("-1.2345678901234567e-308"). */
+/* Longest output of put_number: "%.17g" is at most 24 bytes ("-1.2345678901234567e-308").
+ * LS_ACTIVITY_JSON_MAX is checked against the table by tests/unit/test_schema.c. */
 #define NUMBER_MAX 32
-#define KEY_NAME_MAX 19 /* "progress_percentage" */
-_Static_assert(2 + (LS_F__COUNT + 1) * (KEY_NAME_MAX + 4) + 5 * (6 * LS_STR_MAX + 2) +
-                   4 * (LS_TIME_BUFSZ + 1) + 2 * NUMBER_MAX + 5 <= LS_ACTIVITY_JSON_MAX,
-               "LS_ACTIVITY_JSON_MAX too small for the worst-case record");
-
-/* Length of the valid UTF-8 sequence that starts with a byte >= 0x80 at s
- * (n bytes left), or 0: jansson's utf8_check_first/utf8_check_full rules. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    uint32_t v;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-    } else {
-        return 0; /* continuation byte, C0/C1 (overlong ASCII) or above F4 */
-    }
-    if (len > n)
-        return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[k] & 0x3F);
-    }
-    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
-        (len == 4 && v < 0x10000))
-        return 0;
-    return len;
-}
 
 static char *put_escape(char *p, unsigned char c)
 {
@@ -386,7 +322,7 @@ size_t ls_activity_write_jstring(const char *s, size_t len, char *out)
             p = put_escape(p, u[i++]);
             continue;
         }
-        size_t n = utf8_seq(u + i, len - i);
+        size_t n = ls_utf8_seq(u + i, len - i);
         if (n == 0)
             return 0;
         memcpy(p, s + i, n);
@@ -397,12 +333,12 @@ size_t ls_activity_write_jstring(const char *s, size_t len, char *out)
     return (size_t)(p - out);
 }
 
-/* A NUL-terminated string field (at most LS_STR_MAX bytes); NULL when jansson
+/* A NUL-terminated string field (at most max_len bytes); NULL when jansson
  * would refuse it. */
-static char *put_str_field(char *p, const char *s)
+static char *put_str_field(char *p, const char *s, size_t max_len)
 {
-    size_t len = strnlen(s, LS_STR_MAX + 1);
-    if (len > LS_STR_MAX)
+    size_t len = strnlen(s, max_len + 1);
+    if (len > max_len)
         return NULL;
     size_t n = ls_activity_write_jstring(s, len, p);
     return n == 0 ? NULL : p + n;
@@ -494,29 +430,29 @@ static char *put_field(char *p, const ls_activity_t *a, ls_field_t f)
         memcpy(p, "null", 4);
         return p + 4;
     }
-    switch (fields[f].kind) {
-    case K_STR: return put_str_field(p, FIELD_CPTR(a, f, char));
-    case K_BOOL:
-        if (*FIELD_CPTR(a, f, bool)) {
+    const ls_field_desc_t *d = &ls_schema_fields[f];
+    switch (d->kind) {
+    case LS_KIND_STR: return put_str_field(p, LS_FIELD_CPTR(a, f, char), d->max_len);
+    case LS_KIND_BOOL:
+        if (*LS_FIELD_CPTR(a, f, bool)) {
             memcpy(p, "true", 4);
             return p + 4;
         }
         memcpy(p, "false", 5);
         return p + 5;
-    case K_NUM: return put_number(p, *FIELD_CPTR(a, f, double));
-    case K_TIME: return put_time(p, *FIELD_CPTR(a, f, int64_t));
+    case LS_KIND_NUM: return put_number(p, *LS_FIELD_CPTR(a, f, double));
+    case LS_KIND_TIME: return put_time(p, *LS_FIELD_CPTR(a, f, int64_t));
     }
     return NULL;
 }
 
-static char *put_key(char *p, const char *name, bool first)
+static char *put_key(char *p, const ls_field_desc_t *d, bool first)
 {
-    size_t n = strlen(name);
     if (!first)
         *p++ = ',';
     *p++ = '"';
-    memcpy(p, name, n);
-    p += n;
+    memcpy(p, d->name, d->name_len);
+    p += d->name_len;
     *p++ = '"';
     *p++ = ':';
     return p;
@@ -524,14 +460,15 @@ static char *put_key(char *p, const char *name, bool first)
 
 size_t ls_activity_write_json(const ls_activity_t *a, char *out)
 {
+    const uint8_t *sorted = ls_schema_index()->sorted;
     char *p = out;
     *p++ = '{';
-    for (size_t k = 0; p != NULL && k < sizeof(sorted_keys); k++) {
-        unsigned f = sorted_keys[k];
-        if (f == KEY_ID) {
-            p = put_str_field(put_key(p, "id", p == out + 1), a->id);
+    for (size_t k = 0; p != NULL && k < LS_F__COUNT + 1; k++) {
+        unsigned f = sorted[k];
+        if (f == LS_SCHEMA_KEY_ID) {
+            p = put_str_field(put_key(p, &ls_schema_id, p == out + 1), a->id, ls_schema_id.max_len);
         } else if (a->pres[f] != LS_ABSENT) {
-            p = put_key(p, fields[f].name, p == out + 1);
+            p = put_key(p, &ls_schema_fields[f], p == out + 1);
             p = put_field(p, a, (ls_field_t)f);
         }
     }
@@ -547,11 +484,11 @@ bool ls_activity_field_equal(const ls_activity_t *a, const ls_activity_t *b, ls_
         return false;
     if (a->pres[f] != LS_PRESENT)
         return true;
-    switch (fields[f].kind) {
-    case K_STR: return strcmp(FIELD_CPTR(a, f, char), FIELD_CPTR(b, f, char)) == 0;
-    case K_BOOL: return *FIELD_CPTR(a, f, bool) == *FIELD_CPTR(b, f, bool);
-    case K_NUM: return *FIELD_CPTR(a, f, double) == *FIELD_CPTR(b, f, double);
-    case K_TIME: return *FIELD_CPTR(a, f, int64_t) == *FIELD_CPTR(b, f, int64_t);
+    switch (ls_schema_fields[f].kind) {
+    case LS_KIND_STR: return strcmp(LS_FIELD_CPTR(a, f, char), LS_FIELD_CPTR(b, f, char)) == 0;
+    case LS_KIND_BOOL: return *LS_FIELD_CPTR(a, f, bool) == *LS_FIELD_CPTR(b, f, bool);
+    case LS_KIND_NUM: return *LS_FIELD_CPTR(a, f, double) == *LS_FIELD_CPTR(b, f, double);
+    case LS_KIND_TIME: return *LS_FIELD_CPTR(a, f, int64_t) == *LS_FIELD_CPTR(b, f, int64_t);
     }
     return false;
 }

@@ -19,7 +19,8 @@
 /* Max byte length of an id or string field (packed state uses 1 length byte). */
 #define LS_STR_MAX 255
 
-/* Tracked fields, in a fixed order that is part of the packed format. */
+/* Tracked fields, in a fixed order that is part of the packed format; each
+ * one is a row of the field table in ls_schema.c (ls_schema.h). */
 typedef enum ls_field {
     LS_F_COURSE_ID = 0,
     LS_F_STUDENT_ID,
@@ -134,7 +135,7 @@ json_t *ls_activity_to_json(const ls_activity_t *a);
  * Bytes ls_activity_write_json() may write at most (no NUL): five strings
  * (id and the four string fields) of LS_STR_MAX bytes escaped at up to 6
  * bytes each, plus keys, four instants, two numbers and a boolean; checked
- * by a static assertion in ls_activity.c.
+ * against the field table by tests/unit/test_schema.c.
  */
 #define LS_ACTIVITY_JSON_MAX 8192
 

@@ -6,11 +6,12 @@
  * as changes. The type is chosen by a fixed precedence ladder; each rung only
  * looks at presence-qualified values, so absence or null never implies a
  * reopen or a regression (an upstream that drops a field is not a learner
- * un-completing an activity).
+ * un-completing an activity). Which fields are compared (diffed) and which
+ * of them make an event (changed) is the field table's say (ls_schema.c).
  */
 #include "ls_diff.h"
+#include "ls_schema.h"
 
-#define ALL_FIELDS ((1u << LS_F__COUNT) - 1u)
 #define BIT(f) (1u << (f))
 
 static bool present_true(const ls_activity_t *a)
@@ -62,26 +63,27 @@ static uint32_t present_mask(const ls_activity_t *a)
 
 void ls_diff_compute(const ls_activity_t *before, const ls_activity_t *after, ls_diff_t *out)
 {
+    const ls_schema_index_t *ix = ls_schema_index();
     out->type = LS_CHANGE_NONE;
     out->changed_mask = out->stored_mask = 0;
     if (after == NULL) {
         if (before != NULL) {
             out->type = LS_CHANGE_REMOVED;
-            out->changed_mask = present_mask(before) & ~BIT(LS_F_UPDATED_AT);
-            out->stored_mask = ALL_FIELDS;
+            out->changed_mask = present_mask(before) & ix->changed_mask;
+            out->stored_mask = ix->all_mask;
         }
         return;
     }
     if (before == NULL) {
         out->type = LS_CHANGE_CREATED;
-        out->changed_mask = present_mask(after) & ~BIT(LS_F_UPDATED_AT);
-        out->stored_mask = ALL_FIELDS;
+        out->changed_mask = present_mask(after) & ix->changed_mask;
+        out->stored_mask = ix->all_mask;
         return;
     }
     for (int f = 0; f < LS_F__COUNT; f++)
-        if (!ls_activity_field_equal(before, after, (ls_field_t)f))
+        if (ls_schema_fields[f].diffed && !ls_activity_field_equal(before, after, (ls_field_t)f))
             out->stored_mask |= BIT(f);
-    out->changed_mask = out->stored_mask & ~BIT(LS_F_UPDATED_AT);
+    out->changed_mask = out->stored_mask & ix->changed_mask;
     if (out->changed_mask != 0)
         out->type = classify(before, after);
 }

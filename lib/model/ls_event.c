@@ -14,12 +14,14 @@
  * a key sort per object) was most of a worker's CPU on an initial sync. The
  * bytes stay exactly those of json_dumps(tree, JSON_SORT_KEYS | JSON_COMPACT)
  * with jansson 2.14, which consumers and deterministic tests rely on; the
- * keys are written in sorted order by hand and tests/unit/test_event.c keeps
+ * payload's keys are written in sorted order by hand (a record's keys in the
+ * order ls_schema computes from its table) and tests/unit/test_event.c keeps
  * the jansson builder as a reference and compares both on random events.
  */
 #include "ls_event.h"
 #include "ls_err.h"
 #include "ls_hash.h"
+#include "ls_schema.h"
 #include "ls_state.h"
 
 #include <stdarg.h>
@@ -270,11 +272,11 @@ static void ob_changed(obuf_t *b, uint32_t mask)
     for (int f = 0; f < LS_F__COUNT; f++) {
         if (!(mask & (1u << f)))
             continue;
-        const char *name = ls_field_name((ls_field_t)f);
+        const ls_field_desc_t *d = &ls_schema_fields[f];
         if (!first)
             OB_LIT(b, ",");
         OB_LIT(b, "\"");
-        ob_raw(b, name, strlen(name));
+        ob_raw(b, d->name, d->name_len);
         OB_LIT(b, "\"");
         first = false;
     }

@@ -11,38 +11,15 @@
  */
 #include "ls_state.h"
 #include "ls_err.h"
+#include "ls_schema.h"
+#include "ls_utf8.h"
 
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
-#define FLAG_COMPLETED 0x01
 #define HDR_LEN 5
-
-typedef enum { K_STR, K_BOOL, K_NUM, K_TIME } kind_t;
-
-typedef struct {
-    kind_t kind;
-    size_t off;
-} slot_t;
-
-#define SLOT(k, member) {k, offsetof(ls_activity_t, member)}
-static const slot_t slots[LS_F__COUNT] = {
-    [LS_F_COURSE_ID] = SLOT(K_STR, course_id),
-    [LS_F_STUDENT_ID] = SLOT(K_STR, student_id),
-    [LS_F_CONTENT_ID] = SLOT(K_STR, content_id),
-    [LS_F_IS_COMPLETED] = SLOT(K_BOOL, is_completed),
-    [LS_F_PROGRESS] = SLOT(K_NUM, progress_percentage),
-    [LS_F_DURATION] = SLOT(K_NUM, duration_minutes),
-    [LS_F_ASSIGNED_GRADE] = SLOT(K_STR, assigned_grade),
-    [LS_F_STARTED_AT] = SLOT(K_TIME, started_at),
-    [LS_F_COMPLETED_AT] = SLOT(K_TIME, completed_at),
-    [LS_F_CREATED_AT] = SLOT(K_TIME, created_at),
-    [LS_F_UPDATED_AT] = SLOT(K_TIME, updated_at),
-};
-
-#define CSLOT(a, f, type) ((const type *)((const char *)(a) + slots[f].off))
-#define WSLOT(a, f, type) ((type *)((char *)(a) + slots[f].off))
+#define HDR_FLAGS 4
 
 typedef struct {
     uint8_t *p;
@@ -54,29 +31,6 @@ typedef struct {
     const uint8_t *p;
     size_t len, pos;
 } rbuf_t;
-
-/* Strings come from JSON, so anything but NUL-free UTF-8 (no overlongs,
- * surrogates or code points above U+10FFFF) is corruption. */
-static bool valid_utf8(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t k = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2
-                 : c >= 0xF0 && c <= 0xF4 ? 3 : 4;
-        if (c == 0 || k == 4 || n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++)
-            if ((s[i + j] & 0xC0) != 0x80)
-                return false;
-        uint8_t c1 = k > 0 ? s[i + 1] : 0;
-        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) ||
-            (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
 
 /* ---- writing ---- */
 
@@ -119,28 +73,31 @@ static void put_varint(wbuf_t *w, int64_t v)
     put(w, b, n);
 }
 
+/* Strings come from JSON, so anything but NUL-free UTF-8 is corruption
+ * (strnlen() leaves no NUL inside the n bytes). */
 static int put_field(wbuf_t *w, const ls_activity_t *a, ls_field_t f)
 {
-    switch (slots[f].kind) {
-    case K_STR: {
-        const char *s = CSLOT(a, f, char);
-        size_t n = strnlen(s, LS_STR_MAX + 1);
-        if (n > LS_STR_MAX || !valid_utf8((const uint8_t *)s, n))
+    const ls_field_desc_t *d = &ls_schema_fields[f];
+    switch (d->pack) {
+    case LS_PACK_STR8: {
+        const char *s = LS_FIELD_CPTR(a, f, char);
+        size_t n = strnlen(s, (size_t)d->max_len + 1);
+        if (n > d->max_len || n > UINT8_MAX || !ls_utf8_valid(s, n))
             return LS_EINVAL;
         uint8_t n8 = (uint8_t)n;
         put(w, &n8, 1);
         put(w, s, n);
         return LS_OK;
     }
-    case K_BOOL:
+    case LS_PACK_FLAG:
         return LS_OK; /* value lives in the flags byte */
-    case K_NUM:
-        if (!isfinite(*CSLOT(a, f, double)))
+    case LS_PACK_F64LE:
+        if (!isfinite(*LS_FIELD_CPTR(a, f, double)))
             return LS_EINVAL;
-        put_double(w, *CSLOT(a, f, double));
+        put_double(w, *LS_FIELD_CPTR(a, f, double));
         return LS_OK;
-    case K_TIME:
-        put_varint(w, *CSLOT(a, f, int64_t));
+    case LS_PACK_ZIGZAG:
+        put_varint(w, *LS_FIELD_CPTR(a, f, int64_t));
         return LS_OK;
     }
     return LS_EINVAL;
@@ -150,12 +107,13 @@ int ls_state_pack(const ls_activity_t *a, uint8_t *buf, size_t cap, size_t *len)
 {
     uint8_t hdr[HDR_LEN] = {LS_STATE_VERSION, 0, 0, 0, 0};
     for (int f = 0; f < LS_F__COUNT; f++) {
+        const ls_field_desc_t *d = &ls_schema_fields[f];
         if (a->pres[f] > LS_PRESENT)
             return LS_EINVAL;
         hdr[1 + f / 4] |= (uint8_t)(a->pres[f] << (2 * (f % 4)));
+        if (d->pack == LS_PACK_FLAG && a->pres[f] == LS_PRESENT && *LS_FIELD_CPTR(a, f, bool))
+            hdr[HDR_FLAGS] |= d->flag;
     }
-    if (a->pres[LS_F_IS_COMPLETED] == LS_PRESENT && a->is_completed)
-        hdr[4] |= FLAG_COMPLETED;
     wbuf_t w = {buf, cap, 0, LS_OK};
     put(&w, hdr, HDR_LEN);
     for (int f = 0; f < LS_F__COUNT && w.rc == LS_OK; f++) {
@@ -214,22 +172,22 @@ static bool get_varint(rbuf_t *r, int64_t *out)
     return false;
 }
 
-static bool get_string(rbuf_t *r, char *dst)
+static bool get_string(rbuf_t *r, char *dst, size_t max_len)
 {
     uint8_t n;
-    if (!get(r, &n, 1) || !get(r, dst, n))
+    if (!get(r, &n, 1) || n > max_len || !get(r, dst, n))
         return false;
     dst[n] = '\0';
-    return valid_utf8((const uint8_t *)dst, n);
+    return memchr(dst, '\0', n) == NULL && ls_utf8_valid(dst, n);
 }
 
 static bool get_field(rbuf_t *r, ls_activity_t *a, ls_field_t f)
 {
-    switch (slots[f].kind) {
-    case K_STR: return get_string(r, WSLOT(a, f, char));
-    case K_BOOL: return true;
-    case K_NUM: return get_double(r, WSLOT(a, f, double));
-    case K_TIME: return get_varint(r, WSLOT(a, f, int64_t));
+    switch (ls_schema_fields[f].pack) {
+    case LS_PACK_STR8: return get_string(r, LS_FIELD_PTR(a, f, char), ls_schema_fields[f].max_len);
+    case LS_PACK_FLAG: return true;
+    case LS_PACK_F64LE: return get_double(r, LS_FIELD_PTR(a, f, double));
+    case LS_PACK_ZIGZAG: return get_varint(r, LS_FIELD_PTR(a, f, int64_t));
     }
     return false;
 }
@@ -240,20 +198,24 @@ static bool get_header(rbuf_t *r, ls_activity_t *a)
     uint8_t hdr[HDR_LEN];
     if (!get(r, hdr, HDR_LEN) || hdr[0] != LS_STATE_VERSION)
         return false;
+    for (int b = LS_F__COUNT; b < LS_SCHEMA_PRES_SLOTS; b++)
+        if ((hdr[1 + b / 4] >> (2 * (b % 4))) & 3)
+            return false;                 /* unused presence slots */
+    if (hdr[HDR_FLAGS] & ~ls_schema_index()->flags_mask)
+        return false;
     for (int f = 0; f < LS_F__COUNT; f++) {
+        const ls_field_desc_t *d = &ls_schema_fields[f];
         uint8_t p = (hdr[1 + f / 4] >> (2 * (f % 4))) & 3;
         if (p > LS_PRESENT)
             return false;
         a->pres[f] = p;
+        if (d->pack != LS_PACK_FLAG)
+            continue;
+        bool set = (hdr[HDR_FLAGS] & d->flag) != 0;
+        if (set && p != LS_PRESENT)
+            return false;                 /* a flag only for a present field */
+        *LS_FIELD_PTR(a, (ls_field_t)f, bool) = set;
     }
-    for (int b = LS_F__COUNT; b < 12; b++)
-        if ((hdr[1 + b / 4] >> (2 * (b % 4))) & 3)
-            return false;                 /* unused presence slots */
-    if (hdr[4] & ~FLAG_COMPLETED)
-        return false;
-    if ((hdr[4] & FLAG_COMPLETED) && a->pres[LS_F_IS_COMPLETED] != LS_PRESENT)
-        return false;
-    a->is_completed = (hdr[4] & FLAG_COMPLETED) != 0;
     return true;
 }
 

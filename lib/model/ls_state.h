@@ -11,7 +11,8 @@
  *                     (presence[f / 4] >> (2 * (f % 4))) & 3; unused bits 0
  *   u8  flags         bit0 = is_completed value (only when it is PRESENT);
  *                     other bits 0
- *   then, for each PRESENT field in ls_field_t order:
+ *   then, for each PRESENT field in ls_field_t order, as its row of the field
+ *   table (ls_schema.c) says (ls_pack_t):
  *     strings: u8 length + bytes (no NUL terminator)
  *     is_completed: nothing (its value is flags bit0)
  *     numbers: 8-byte IEEE-754 double, little endian
@@ -31,7 +32,8 @@
 #include "ls_activity.h"
 
 #define LS_STATE_VERSION 1
-/* Upper bound of a packed record: header + 4 strings + 2 doubles + 4 varints. */
+/* Upper bound of a packed record: header + 4 strings + 2 doubles + 4 varints;
+ * tests/unit/test_schema.c checks it against the field table. */
 #define LS_STATE_MAX (5 + 4 * (1 + LS_STR_MAX) + 2 * 8 + 4 * 10)
 
 /**

@@ -38,6 +38,7 @@ static const cfg_setting_t settings[] = {
     I("unified.max_retries", http_max_retries, 0, 20),
     S("kafka.brokers", kafka_brokers),
     S("kafka.topic_prefix", topic_prefix),
+    S("kafka.compression", kafka_compression),
     S("coordinator.connections", connections),
     I("coordinator.interval_s", poll_interval_s, 1, 86400),
     I("coordinator.discovery_interval_s", discovery_interval_s, 1, 86400),
@@ -86,6 +87,7 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->http_timeout_s = 30;
     cfg->http_max_retries = 3;
     snprintf(cfg->topic_prefix, sizeof(cfg->topic_prefix), "lmsync");
+    snprintf(cfg->kafka_compression, sizeof(cfg->kafka_compression), "gzip");
     cfg->poll_interval_s = 300;
     cfg->discovery_interval_s = 300;
     cfg->job_timeout_s = 900;
@@ -284,6 +286,15 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         snprintf(err, errsz, "setting 'kafka.topic_prefix' is empty");
         return LS_EINVAL;
     }
+    static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+    size_t k = 0;
+    while (k < sizeof(codecs) / sizeof(codecs[0]) && strcmp(cfg->kafka_compression, codecs[k]) != 0)
+        k++;
+    if (k == sizeof(codecs) / sizeof(codecs[0])) {
+        snprintf(err, errsz, "setting 'kafka.compression' must be none, gzip, snappy, lz4 or zstd, got \"%.20s\"",
+                 cfg->kafka_compression);
+        return LS_EINVAL;
+    }
     if (strcmp(cfg->log_format, "json") != 0 && strcmp(cfg->log_format, "text") != 0) {
         snprintf(err, errsz, "setting 'log.format' must be json or text, got \"%s\"", cfg->log_format);
         return LS_EINVAL;
@@ -357,7 +368,7 @@ void ls_config_dump(const ls_config_t *cfg)
 
 ls_kafka_conf_t ls_config_kafka(const ls_config_t *cfg)
 {
-    return (ls_kafka_conf_t){.brokers = cfg->kafka_brokers};
+    return (ls_kafka_conf_t){.brokers = cfg->kafka_brokers, .compression = cfg->kafka_compression};
 }
 
 ls_strategy_cfg_t ls_config_strategy(const ls_config_t *cfg)

@@ -29,6 +29,7 @@ typedef struct ls_config {
     /* kafka */
     char kafka_brokers[LS_CFG_STR];      /* kafka.brokers / KAFKA_BROKERS */
     char topic_prefix[64];               /* kafka.topic_prefix */
+    char kafka_compression[16];          /* kafka.compression: none | gzip | snappy | lz4 | zstd */
     /* coordinator */
     char connections[4096];              /* coordinator.connections: "id[:integration[:xref]],..." or empty = discover */
     int poll_interval_s;                 /* coordinator.interval_s */

@@ -89,6 +89,9 @@ static void test_errors(void)
     expect_error("kafka.brokers = x\nlog.format = xml\n", 0, "'log.format'");
     expect_error("kafka.brokers = x\nkafka.topic_prefix = a b\n", 0, "'kafka.topic_prefix'");
     expect_error("kafka.brokers = x\nunified.token_file = /nonexistent/tok\n", 1, "'unified.token_file'");
+    expect_error("kafka.brokers = x\nkafka.compression = brotli\n", 0, "'kafka.compression' must be none, gzip");
+    expect_error("kafka.brokers = x\nops.listen = 9464\n", 0, "'ops.listen' must be HOST:PORT");
+    expect_error("kafka.brokers = x\nops.listen = somehost:9464\n", 0, "'ops.listen'");
 }
 
 static void test_token_file(void)
