@@ -4,7 +4,8 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS  = cmake gcc make pkg-config librdkafka-dev libcurl4-openssl-dev libjansson-dev \
-        liblmdb-dev libcunit1-dev libmicrohttpd-dev kcat jq curl procps bc lmdb-utils prometheus
+        liblmdb-dev libcunit1-dev libmicrohttpd-dev kcat jq curl procps bc lmdb-utils prometheus \
+        clang libclang-rt-14-dev python3
 
 .PHONY: deps build test demo clean
 deps:
