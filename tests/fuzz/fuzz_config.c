@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[1024];
     err[0] = '\0';
     if (ls_config_load(path, 0, &cfg, err, sizeof(err)) == LS_OK)
-        ls_config_dump(&cfg);
+        ls_config_dump(&cfg, stdout);
     else
         FUZZ_CHECK(err[0] != '\0' && strchr(err, '\n') == NULL, "a rejected config has no one-line reason");
     unlink(path);
