@@ -262,14 +262,20 @@ static int load_token_file(ls_config_t *cfg, char *err, size_t errsz)
     return LS_OK;
 }
 
+/* The '@' ending the userinfo of the authority at auth (up to / ? #): the last one; NULL if none. */
+static const char *userinfo_end(const char *auth)
+{
+    const char *at = NULL;
+    for (const char *p = auth; *p && !strchr("/?#", *p); p++)
+        at = *p == '@' ? p : at;
+    return at;
+}
+
 void ls_config_mask_url(const char *url, char *buf, size_t bufsz)
 {
     const char *scheme = strstr(url, "://");
     const char *auth = scheme ? scheme + 3 : url;
-    size_t auth_len = strcspn(auth, "/?#");
-    const char *at = NULL, *colon = NULL;
-    for (const char *p = auth; p < auth + auth_len; p++)
-        at = *p == '@' ? p : at;  /* the last '@' ends the userinfo */
+    const char *at = userinfo_end(auth), *colon = NULL;
     if (at)
         colon = memchr(auth, ':', (size_t)(at - auth));
     if (!colon) {
@@ -289,15 +295,10 @@ static int check_base_url(const char *url, char *err, size_t errsz)
         snprintf(err, errsz, "setting 'unified.base_url' must start with http:// or https://, got \"%s\"", shown);
         return LS_EINVAL;
     }
-    const char *host = url + skip, *at = NULL;
-    size_t n = strcspn(host, "/?#");
-    for (const char *p = host; p < host + n; p++)
-        at = *p == '@' ? p : at;
-    if (at) {
-        n -= (size_t)(at + 1 - host);
+    const char *host = url + skip, *at = userinfo_end(host);
+    if (at)
         host = at + 1;
-    }
-    if (n == 0 || host[0] == ':') {
+    if (strcspn(host, "/?#") == 0 || host[0] == ':') {
         snprintf(err, errsz, "setting 'unified.base_url' has no host, got \"%s\"", shown);
         return LS_EINVAL;
     }

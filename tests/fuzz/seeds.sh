@@ -8,6 +8,7 @@
 #   state/   packed state values from the worker's LMDB (mdb_dump)
 #   tail/    change events (key, ce_* headers, value) in fuzz_tail's layout
 #   config/  the run's config file, and every setting as --check-config prints it
+# header/ (response header lines) is hand-written and left alone.
 # Hand-written regression inputs (crash-*, regress-*) are kept.
 BUILD=$(cd "${1:-$(dirname "$0")/../../build}" && pwd)
 export LS_DEVBROKER=$BUILD/devbroker/lmsync-devbroker LS_SANDBOX=$BUILD/sandbox/lmsync-sandbox \
