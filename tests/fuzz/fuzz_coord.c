@@ -1,12 +1,8 @@
 /*
  * fuzz_coord.c - the coordinator's decoders of upstream bodies:
  * ls_coord_parse_connections (GET /unified/connection) and
- * ls_coord_parse_courses (GET /lms/{conn}/course), on the same bytes.
- *
- * The coordinator's reading of lmsync.sync.status records is inline in a
- * static function of coordinator/ls_coord.c (json_loadb plus member look-ups,
- * nothing of its own to fuzz beyond jansson); it gets a harness here once it
- * is a public decoder of lib/model.
+ * ls_coord_parse_courses (GET /lms/{conn}/course), on the same bytes. Its
+ * reading of status records is ls_status_decode (fuzz_status.c).
  */
 #include "fuzz.h"
 #include "ls_coord.h"

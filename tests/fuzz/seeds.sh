@@ -5,6 +5,7 @@
 #   page/    activity pages as the sandbox serves them (plus a bad_record page)
 #   coord/   the connection list and a course list
 #   job/     poll jobs from lmsync.poll.jobs
+#   status/  status records from lmsync.sync.status
 #   state/   packed state values from the worker's LMDB (mdb_dump)
 #   tail/    change events (key, ce_* headers, value) in fuzz_tail's layout
 #   config/  the run's config file, and every setting as --check-config prints it
@@ -31,7 +32,7 @@ wait_round "$((T0 - 1))" 90 conn-0001 conn-0002 conn-0003 conn-0004 conn-0005 co
 stop_and_check coordinator
 stop_and_check worker
 
-for d in page coord job state tail config; do
+for d in page coord job status state tail config; do
   mkdir -p "$OUT/$d"; find "$OUT/$d" -type f ! -name 'crash-*' ! -name 'regress-*' -delete
 done
 get() { curl -fsS -H 'authorization: Bearer e2e-token' "$SANDBOX_URL$1"; }
@@ -46,7 +47,8 @@ cp "$E2E_DIR/lmsync.conf" "$OUT/config/e2e.conf"
 
 "$LS_TAIL" --brokers "$BROKERS" --topic lmsync.poll.jobs --format json --exit-at-end --max 6 \
   | jq -c '.value' | split -l 1 - "$OUT/job/job-"
-for f in "$OUT"/job/job-*; do printf '%s' "$(cat "$f")" >"$f"; done
+jq -c '.value' "$E2E_DIR/status.jsonl" | head -n 6 | split -l 1 - "$OUT/status/status-"
+for f in "$OUT"/job/job-* "$OUT"/status/status-*; do printf '%s' "$(cat "$f")" >"$f"; done
 "$LS_TAIL" --brokers "$BROKERS" --topic lmsync.activity.changes --format json --exit-at-end --max 8 \
   | python3 -c '
 import json, sys
