@@ -238,6 +238,20 @@ static int sb_run(const sb_opts_t *o, const sb_world_config_t *cfg, const char *
     return rc;
 }
 
+/*
+ * The control API (/_sandbox/...) takes no token: anyone who reaches it can
+ * rewrite the data and inject faults. Off loopback, say so loudly, on stderr
+ * and in the log, before anything listens.
+ */
+static void warn_if_exposed(const char *host)
+{
+    if (strncmp(host, "127.", 4) == 0)
+        return;
+    fprintf(stderr, "lmsync-sandbox: WARNING: --host %s is not loopback: the control API (/_sandbox, no token: "
+            "data writes, faults) and the fake LMS API are open to every host that can reach this one\n", host);
+    ls_warn("--host \"%s\" is not loopback: the control API (no token) is reachable from other hosts", host);
+}
+
 int main(int argc, char **argv)
 {
     sb_opts_t o = { .host = "127.0.0.1", .token = "sandbox-token", .log_format = "text",
@@ -262,6 +276,7 @@ int main(int argc, char **argv)
         return 2;
     }
     ls_log_init("sandbox", lvl, strcmp(o.log_format, "json") == 0);
+    warn_if_exposed(o.host);
     sb_world_config_t cfg;
     sb_world_config_default(&cfg);
     cfg.seed = (uint64_t)o.seed;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *const ls_xapi_fail_names[LS_LRS__COUNT + 1] = {
     "ok", "refused", "throttled", "server_error", "auth", "client_error", "bad_response", "transport", NULL};
@@ -33,7 +34,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
     ls_xapi_lrs_t *l = ud;
-    ls_http_header_retry_after(data, size * nmemb, &l->retry_after_ms);
+    ls_http_read_retry_after(data, size * nmemb, time(NULL), &l->retry_after_ms);
     return size * nmemb;
 }
 

@@ -3,6 +3,9 @@
  *
  * The response body grows into one buffer owned by the handle, so a poll of
  * thousands of pages allocates only when a page is larger than any before.
+ * The buffer never grows past the response size bound: the write callback
+ * sees decoded bytes and the progress callback raw ones, and either stops the
+ * transfer at the bound (ls_http.h).
  */
 #include "ls_http.h"
 #include "ls_err.h"
@@ -13,12 +16,25 @@
 #include <string.h>
 #include <strings.h>
 
+/* Response size bound (ls_http_set_max_response): process-wide, read when a handle is made. */
+static size_t max_response = LS_HTTP_MAX_RESPONSE_DEFAULT;
+static char max_response_name[64] = "the response size limit";
+
+typedef enum { FIT = 0, OVER_RAW, OVER_DECODED } body_fit_t;
+
+/* A response body growing into one reusable buffer, bounded before and after decoding. */
+typedef struct body {
+    char *buf;
+    size_t len, cap;
+    size_t max;               /* bound on raw and decoded bytes */
+    body_fit_t over;          /* why the transfer was stopped */
+    int64_t retry_after_ms;
+} body_t;
+
 struct ls_http {
     CURL *curl;
     struct curl_slist *headers;
-    char *buf;
-    size_t len, cap;
-    int64_t retry_after_ms;
+    body_t b;
     uint64_t requests, bytes;
 };
 
@@ -40,13 +56,60 @@ size_t ls_http_append(char **buf, size_t *len, size_t *cap, const char *data, si
     return n;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+void ls_http_set_max_response(size_t bytes, const char *name)
 {
-    ls_http_t *h = ud;
-    return ls_http_append(&h->buf, &h->len, &h->cap, data, size * nmemb);
+    max_response = bytes;
+    snprintf(max_response_name, sizeof(max_response_name), "%s", name);
 }
 
-void ls_http_header_retry_after(const char *data, size_t n, int64_t *retry_after_ms)
+static void body_reset(body_t *b)
+{
+    b->len = 0;
+    if (b->buf)
+        b->buf[0] = '\0';
+    b->over = FIT;
+    b->retry_after_ms = -1;
+}
+
+/* Decoded bytes (after Content-Encoding): past the bound, stop (CURLE_WRITE_ERROR). */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    body_t *b = ud;
+    size_t n = size * nmemb;
+    if (n > b->max - b->len) {
+        b->over = OVER_DECODED;
+        return 0;
+    }
+    return ls_http_append(&b->buf, &b->len, &b->cap, data, n);
+}
+
+/* Raw bytes on the wire (before decoding): past the bound, stop (CURLE_ABORTED_BY_CALLBACK). */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    body_t *b = ud;
+    if (dlnow > 0 && (uint64_t)dlnow > b->max) {
+        b->over = OVER_RAW;
+        return 1;
+    }
+    return 0;
+}
+
+/* Digits only, saturating at max; -1 when s is not 1*DIGIT. */
+static int64_t parse_delay(const char *s, int64_t unit_ms, int64_t max)
+{
+    int64_t v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        if (v <= max)
+            v = v * 10 + (*s - '0');
+    }
+    return v > max / unit_ms ? max : v * unit_ms;
+}
+
+void ls_http_read_retry_after(const char *data, size_t n, time_t now, int64_t *retry_after_ms)
 {
     char line[256];
     if (n >= sizeof(line))
@@ -60,29 +123,68 @@ void ls_http_header_retry_after(const char *data, size_t n, int64_t *retry_after
     char *v = colon + 1;
     while (*v == ' ' || *v == '\t')
         v++;
-    v[strcspn(v, "\r\n")] = '\0';
+    char *e = v + strlen(v);
+    while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+        *--e = '\0';
+    int64_t ms = -1;
     if (strcasecmp(line, "retry-after-ms") == 0) {
-        *retry_after_ms = strtoll(v, NULL, 10);
+        ms = parse_delay(v, 1, LS_HTTP_RETRY_AFTER_MAX_MS);
     } else if (strcasecmp(line, "retry-after") == 0 && *retry_after_ms < 0) {
-        char *end;
-        long long s = strtoll(v, &end, 10);
-        if (end != v && *end == '\0') {
-            *retry_after_ms = s * 1000;
-        } else {
-            time_t t = curl_getdate(v, NULL);
-            if (t > 0) {
-                long long d = (long long)(t - time(NULL));
-                *retry_after_ms = d > 0 ? d * 1000 : 0;
-            }
-        }
+        ms = parse_delay(v, 1000, LS_HTTP_RETRY_AFTER_MAX_MS);
+        time_t t = ms < 0 ? curl_getdate(v, NULL) : -1;
+        if (t > 0) /* an HTTP-date; in the past = now */
+            ms = t <= now ? 0 : (int64_t)(t - now) > LS_HTTP_RETRY_AFTER_MAX_MS / 1000
+                                   ? LS_HTTP_RETRY_AFTER_MAX_MS : (int64_t)(t - now) * 1000;
     }
+    if (ms >= 0)
+        *retry_after_ms = ms;
 }
 
+/* Retry-After: delta-seconds or HTTP-date; retry-after-ms: milliseconds. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
-    ls_http_t *h = ud;
-    ls_http_header_retry_after(data, size * nmemb, &h->retry_after_ms);
-    return size * nmemb;
+    body_t *b = ud;
+    size_t n = size * nmemb;
+    ls_http_read_retry_after(data, n, time(NULL), &b->retry_after_ms);
+    return n;
+}
+
+/* The callbacks and limits every easy handle gets; b receives body and headers. */
+static void setup_easy(CURL *c, struct curl_slist *headers, int timeout_s, body_t *b)
+{
+    b->max = max_response;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, b);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max); /* a larger Content-Length fails at once */
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)timeout_s);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "lmsync/0.1");
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+/* "accept" plus, with a token, "authorization: Bearer <token>" (the copy is wiped). */
+static struct curl_slist *make_headers(const char *token)
+{
+    struct curl_slist *headers = curl_slist_append(NULL, "accept: application/json");
+    if (token && *token) {
+        size_t n = strlen(token) + 32;
+        char *hdr = malloc(n);
+        if (hdr) {
+            snprintf(hdr, n, "authorization: Bearer %s", token);
+            headers = curl_slist_append(headers, hdr);
+            memset(hdr, 0, n);
+            free(hdr);
+        }
+    }
+    return headers;
 }
 
 ls_http_t *ls_http_new(const char *token, int timeout_s, char *errstr, size_t errsz)
@@ -93,28 +195,8 @@ ls_http_t *ls_http_new(const char *token, int timeout_s, char *errstr, size_t er
         free(h);
         return NULL;
     }
-    h->headers = curl_slist_append(NULL, "accept: application/json");
-    if (token && *token) {
-        size_t n = strlen(token) + 32;
-        char *hdr = malloc(n);
-        if (hdr) {
-            snprintf(hdr, n, "authorization: Bearer %s", token);
-            h->headers = curl_slist_append(h->headers, hdr);
-            memset(hdr, 0, n);
-            free(hdr);
-        }
-    }
-    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT, (long)timeout_s);
-    curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h->curl, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "lmsync/0.1");
-    curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    h->headers = make_headers(token);
+    setup_easy(h->curl, h->headers, timeout_s, &h->b);
     return h;
 }
 
@@ -124,7 +206,7 @@ void ls_http_destroy(ls_http_t *h)
         return;
     curl_easy_cleanup(h->curl);
     curl_slist_free_all(h->headers);
-    free(h->buf);
+    free(h->b.buf);
     free(h);
 }
 
@@ -152,33 +234,41 @@ static int classify(long status)
     return LS_EINVAL;
 }
 
-int ls_http_get(ls_http_t *h, const char *url, ls_http_resp_t *resp, char *err, size_t errsz)
+/* The outcome of a finished transfer on c (shared by ls_http_get and ls_http_xfer_result). */
+static int outcome(CURL *c, CURLcode cc, const body_t *b, const char *path, ls_http_resp_t *resp,
+                   char *err, size_t errsz)
 {
-    char path[256];
-    h->len = 0;
-    if (h->buf)
-        h->buf[0] = '\0';
-    h->retry_after_ms = -1;
-    curl_easy_setopt(h->curl, CURLOPT_URL, url);
-    CURLcode cc = curl_easy_perform(h->curl);
-    h->requests++;
-    h->bytes += h->len;
     memset(resp, 0, sizeof(*resp));
-    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
-    resp->body = h->buf ? h->buf : "";
-    resp->len = h->len;
-    resp->retry_after_ms = h->retry_after_ms;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    resp->body = b->buf ? b->buf : "";
+    resp->len = b->len;
+    resp->retry_after_ms = b->retry_after_ms;
     resp->seconds = 0;
-    curl_easy_getinfo(h->curl, CURLINFO_TOTAL_TIME, &resp->seconds);
+    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &resp->seconds);
+    if (cc == CURLE_FILESIZE_EXCEEDED || b->over != FIT) { /* not retried: the same answer would come back */
+        snprintf(err, errsz, "response from %s is larger than %s (%zu MiB)%s", path, max_response_name,
+                 b->max >> 20, b->over == OVER_DECODED ? " once decompressed" : "");
+        return LS_EINVAL;
+    }
     if (cc != CURLE_OK) {
-        snprintf(err, errsz, "transfer of %s failed: %s", url_path(url, path, sizeof(path)),
-                 curl_easy_strerror(cc));
+        snprintf(err, errsz, "transfer of %s failed: %s", path, curl_easy_strerror(cc));
         return cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL ? LS_EINVAL : LS_ETRANSIENT;
     }
     int rc = classify(resp->status);
     if (rc != LS_OK)
-        snprintf(err, errsz, "http %ld from %s", resp->status, url_path(url, path, sizeof(path)));
+        snprintf(err, errsz, "http %ld from %s", resp->status, path);
     return rc;
+}
+
+int ls_http_get(ls_http_t *h, const char *url, ls_http_resp_t *resp, char *err, size_t errsz)
+{
+    char path[256];
+    body_reset(&h->b);
+    curl_easy_setopt(h->curl, CURLOPT_URL, url);
+    CURLcode cc = curl_easy_perform(h->curl);
+    h->requests++;
+    h->bytes += h->b.len;
+    return outcome(h->curl, cc, &h->b, url_path(url, path, sizeof(path)), resp, err, errsz);
 }
 
 void ls_http_stats(const ls_http_t *h, uint64_t *requests, uint64_t *bytes)
@@ -213,9 +303,7 @@ int ls_http_escape(const char *s, char *buf, size_t bufsz)
 
 struct ls_http_xfer {
     CURL *curl;
-    char *buf;
-    size_t len, cap;
-    int64_t retry_after_ms;
+    body_t b;
     CURLcode cc;
     int done;                 /* 1 = completed, waiting in the done list */
     int active;               /* 1 = added to the multi handle */
@@ -234,19 +322,6 @@ struct ls_http_multi {
     int unsent;        /* a transfer was added since the last curl_multi_perform */
 };
 
-static size_t on_xfer_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    ls_http_xfer_t *x = ud;
-    return ls_http_append(&x->buf, &x->len, &x->cap, data, size * nmemb);
-}
-
-static size_t on_xfer_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    ls_http_xfer_t *x = ud;
-    ls_http_header_retry_after(data, size * nmemb, &x->retry_after_ms);
-    return size * nmemb;
-}
-
 ls_http_multi_t *ls_http_multi_new(const char *token, int timeout_s, int max_conns, char *errstr, size_t errsz)
 {
     ls_http_multi_t *m = calloc(1, sizeof(*m));
@@ -256,17 +331,7 @@ ls_http_multi_t *ls_http_multi_new(const char *token, int timeout_s, int max_con
         return NULL;
     }
     m->timeout_s = timeout_s;
-    m->headers = curl_slist_append(NULL, "accept: application/json");
-    if (token && *token) {
-        size_t n = strlen(token) + 32;
-        char *hdr = malloc(n);
-        if (hdr) {
-            snprintf(hdr, n, "authorization: Bearer %s", token);
-            m->headers = curl_slist_append(m->headers, hdr);
-            memset(hdr, 0, n);
-            free(hdr);
-        }
-    }
+    m->headers = make_headers(token);
     curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)(max_conns > 0 ? max_conns : 64));
     curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, (long)(max_conns > 0 ? max_conns : 64));
@@ -276,7 +341,7 @@ ls_http_multi_t *ls_http_multi_new(const char *token, int timeout_s, int max_con
 static void xfer_free(ls_http_xfer_t *x)
 {
     curl_easy_cleanup(x->curl);
-    free(x->buf);
+    free(x->b.buf);
     free(x);
 }
 
@@ -310,20 +375,10 @@ static ls_http_xfer_t *xfer_get(ls_http_multi_t *m)
         free(x);
         return NULL;
     }
-    curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, m->headers);
-    curl_easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, on_xfer_body);
-    curl_easy_setopt(x->curl, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(x->curl, CURLOPT_HEADERFUNCTION, on_xfer_header);
-    curl_easy_setopt(x->curl, CURLOPT_HEADERDATA, x);
+    setup_easy(x->curl, m->headers, m->timeout_s, &x->b);
     curl_easy_setopt(x->curl, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(x->curl, CURLOPT_TIMEOUT, (long)m->timeout_s);
-    curl_easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(x->curl, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(x->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(x->curl, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(x->curl, CURLOPT_USERAGENT, "lmsync/0.1");
-    curl_easy_setopt(x->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     return x;
 }
 
@@ -332,10 +387,7 @@ ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *u
     ls_http_xfer_t *x = xfer_get(m);
     if (!x)
         return NULL;
-    x->len = 0;
-    if (x->buf)
-        x->buf[0] = '\0';
-    x->retry_after_ms = -1;
+    body_reset(&x->b);
     x->cc = CURLE_OK;
     x->done = 0;
     x->ud = ud;
@@ -404,21 +456,7 @@ ls_http_xfer_t *ls_http_multi_next_done(ls_http_multi_t *m, void **ud)
 
 int ls_http_xfer_result(ls_http_xfer_t *x, ls_http_resp_t *resp, char *err, size_t errsz)
 {
-    memset(resp, 0, sizeof(*resp));
-    curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &resp->status);
-    resp->body = x->buf ? x->buf : "";
-    resp->len = x->len;
-    resp->retry_after_ms = x->retry_after_ms;
-    resp->seconds = 0;
-    curl_easy_getinfo(x->curl, CURLINFO_TOTAL_TIME, &resp->seconds);
-    if (x->cc != CURLE_OK) {
-        snprintf(err, errsz, "transfer of %s failed: %s", x->url_path, curl_easy_strerror(x->cc));
-        return x->cc == CURLE_URL_MALFORMAT || x->cc == CURLE_UNSUPPORTED_PROTOCOL ? LS_EINVAL : LS_ETRANSIENT;
-    }
-    int rc = classify(resp->status);
-    if (rc != LS_OK)
-        snprintf(err, errsz, "http %ld from %s", resp->status, x->url_path);
-    return rc;
+    return outcome(x->curl, x->cc, &x->b, x->url_path, resp, err, errsz);
 }
 
 void ls_http_xfer_release(ls_http_multi_t *m, ls_http_xfer_t *x)
@@ -443,10 +481,10 @@ void ls_http_xfer_release(ls_http_multi_t *m, ls_http_xfer_t *x)
     }
     x->done = 0;
     x->ud = NULL;
-    if (x->cap > (1u << 22)) { /* do not keep a huge buffer per pooled handle */
-        free(x->buf);
-        x->buf = NULL;
-        x->cap = 0;
+    if (x->b.cap > (1u << 22)) { /* do not keep a huge buffer per pooled handle */
+        free(x->b.buf);
+        x->b.buf = NULL;
+        x->b.cap = 0;
     }
     x->next = m->free_list;
     m->free_list = x;

@@ -7,14 +7,29 @@
  * classified once, here:
  *   2xx -> 0; 401/403 -> LS_EPERM; 404 -> LS_ENOTFOUND;
  *   429, 5xx, timeouts, resets, truncated bodies -> LS_ETRANSIENT;
- *   other 4xx -> LS_EINVAL.
+ *   other 4xx -> LS_EINVAL;
+ *   a body larger than the response size bound (raw or decompressed) -> LS_EINVAL.
  * CURLcode never leaves this module.
+ *
+ * Bounds on what the upstream can make a process do: a body may hold at most
+ * ls_http_set_max_response() bytes on the wire and again after
+ * Content-Encoding is undone (a 1 MB gzip body that inflates to 1 GiB stops
+ * at the bound, within milliseconds); a larger Content-Length fails before
+ * the body is read. Retry-After / retry-after-ms saturate at
+ * LS_HTTP_RETRY_AFTER_MAX_MS.
  */
 #ifndef LS_HTTP_H
 #define LS_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+/* Response size bound until ls_http_set_max_response() says otherwise. */
+#define LS_HTTP_MAX_RESPONSE_DEFAULT ((size_t)64 << 20)
+/* Longest wait read from Retry-After / retry-after-ms (one day): any larger
+ * value, however many digits it has, is read as this. */
+#define LS_HTTP_RETRY_AFTER_MAX_MS (INT64_C(86400) * 1000)
 
 typedef struct ls_http ls_http_t;
 
@@ -27,12 +42,23 @@ typedef struct ls_http_resp {
 } ls_http_resp_t;
 
 /**
- * Read one raw response header line (data, n bytes, as libcurl's header
- * callback gets it): "Retry-After" (delta-seconds or HTTP-date) or
- * "retry-after-ms" sets *retry_after_ms (retry-after-ms wins; start with -1).
- * Other lines leave it unchanged. Shared by every HTTP client of lmsync.
+ * The response size bound (bytes, raw and decoded) of every handle made
+ * after this call; name is the setting it comes from, quoted in the error
+ * ("response from /lms/conn-1/activity is larger than unified.max_response_mb
+ * (64 MiB) once decompressed"). Process-wide: set once at start-up, before
+ * any handle is made (ls_daemon_init does it from the config).
  */
-void ls_http_header_retry_after(const char *data, size_t n, int64_t *retry_after_ms);
+void ls_http_set_max_response(size_t bytes, const char *name);
+
+/**
+ * Read one response header line (n bytes, "Name: value\r\n") into
+ * *retry_after_ms when it is retry-after-ms (milliseconds) or Retry-After
+ * (delta-seconds, or an HTTP-date read against now, seconds since the epoch;
+ * taken only while *retry_after_ms < 0, so retry-after-ms wins). Values
+ * saturate at LS_HTTP_RETRY_AFTER_MAX_MS; a date in the past is 0; anything
+ * else (negative, not digits) leaves *retry_after_ms unchanged.
+ */
+void ls_http_read_retry_after(const char *line, size_t n, time_t now, int64_t *retry_after_ms);
 
 /**
  * Append n bytes to a growing body buffer (*buf of *cap bytes, *len used)

@@ -9,11 +9,18 @@
  *
  * Equivalence with json_loadb(buf, len, 0) + json_is_array() +
  * ls_activity_from_json() is the contract (tests/unit/test_page.c checks it
- * differentially): the grammar, UTF-8, escape, number and depth rules below
- * are jansson 2.14's (UTF-8 by ls_utf8, which mirrors jansson's), the tracked
- * keys are the rows of the field table (ls_schema), and the field checks are
- * ls_activity_from_src(), the same code ls_activity_from_json() runs. Strings are validated in place and
- * only decoded when they are tracked values that contain escapes.
+ * differentially, tests/fuzz/fuzz_page.c on fuzzed bodies): the grammar,
+ * UTF-8, escape, number and depth rules below are jansson 2.14's (UTF-8 by
+ * ls_utf8, which mirrors jansson's), the tracked keys are the rows of the
+ * field table (ls_schema), and the field checks are ls_activity_from_src(),
+ * the same code ls_activity_from_json() runs. One deliberate exception:
+ * jansson skips a single raw NUL byte right after a number or a
+ * true/false/null literal (its lexer ungets the byte, and a NUL in its
+ * look-ahead buffer means "refill"), so it accepts "[1\0]"; this parser
+ * rejects every raw NUL outside a string, as RFC 8259 does. Every body this
+ * parser accepts, jansson accepts with the same result. Strings are
+ * validated in place and only decoded when they are tracked values that
+ * contain escapes.
  *
  * Every scanner keeps p <= end and reads a byte only after checking p < end:
  * the body is not NUL-terminated.

@@ -8,9 +8,10 @@
  * byte: the same bodies are rejected (RFC 8259 as jansson 2.14 reads it with
  * flags 0: strict UTF-8, no \u0000, no lone surrogates, integers must fit
  * int64, reals must not overflow, nesting depth <= 2048, last duplicate key
- * wins), and every element gets the same record or the same reject reason,
- * because the field checks are ls_activity_from_src(), which
- * ls_activity_from_json() also uses.
+ * wins) plus one more kind, a raw NUL byte right after a number or literal,
+ * which jansson skips (ls_page.c); and every element gets the same record or
+ * the same reject reason, because the field checks are
+ * ls_activity_from_src(), which ls_activity_from_json() also uses.
  *
  * Typical use, replacing `arr = json_loadb(...); for each element ...`:
  *
@@ -71,8 +72,9 @@ void ls_page_release(ls_page_t *pg);
  * before it; otherwise allocates nothing.
  * @return 0 with pg->n results (0 for "[]"); LS_EINVAL when the body is not
  *         valid JSON ("invalid JSON at byte N: ...") or not an array ("not a
- *         JSON array: got object") - the same bodies json_loadb() +
- *         json_is_array() reject - with pg->n = 0; LS_ENOMEM with pg->n = 0.
+ *         JSON array: got object") - the bodies json_loadb() +
+ *         json_is_array() reject, and a raw NUL after a number or literal
+ *         that jansson skips - with pg->n = 0; LS_ENOMEM with pg->n = 0.
  *         err (may be NULL / errsz 0) gets the page-level reason.
  */
 int ls_page_parse(ls_page_t *pg, const char *buf, size_t len, char *err, size_t errsz);

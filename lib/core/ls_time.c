@@ -6,7 +6,10 @@
  * which are exact over the whole proleptic Gregorian calendar. The parser is
  * strict: fixed-width fields, 'T' or 't' separator, 1-9 fraction digits
  * (truncated to milliseconds), a mandatory 'Z'/'z' or +hh:mm/-hh:mm offset,
- * no leap seconds and nothing after the offset.
+ * and nothing after the offset. A leap second (ss = 60, where the UTC time is
+ * 23:59:60, as RFC 3339 allows) is read as 23:59:59.999: instants here are
+ * POSIX time, which has no 61st second, and the last millisecond of the
+ * minute keeps the order of events around it.
  *
  * Formatting writes the digits itself instead of calling snprintf: it is on
  * the change-event hot path (up to nine instants an event), where printf's
@@ -145,11 +148,14 @@ int ls_time_parse(const char *s, int64_t *ms_out)
     if (!parse_fraction(&p, &frac) || !parse_offset(&p, &off) || *p != '\0')
         return LS_EINVAL;
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-        h > 23 || mi > 59 || sec > 59)
+        h > 23 || mi > 59 || sec > 60)
         return LS_EINVAL;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    int leap = sec == 60;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + (leap ? 59 : sec);
     secs -= (int64_t)off * 60;
-    *ms_out = secs * 1000 + frac;
+    if (leap && (secs % 86400 + 86400) % 86400 != 86399)
+        return LS_EINVAL; /* a leap second is 23:59:60 UTC, nothing else */
+    *ms_out = secs * 1000 + (leap ? 999 : frac);
     return LS_OK;
 }
 

@@ -19,7 +19,10 @@
  * "2026-11-27T14:09:48.123456+02:00"). A date-only or offset-less value is
  * rejected (no guessing of time zones). Grammar: YYYY-MM-DD, 'T' or 't',
  * HH:MM:SS, optional '.' and 1-9 digits, then 'Z', 'z' or +hh:mm / -hh:mm;
- * years 0000-9999, no leap second (:60), nothing after the offset.
+ * years 0000-9999, nothing after the offset. A leap second
+ * ("2016-12-31T23:59:60Z", or the same UTC instant with an offset; any
+ * fraction) is read as 23:59:59.999 UTC; ss = 60 at any other UTC time is
+ * rejected.
  * @return 0 and *ms_out set, or LS_EINVAL (*ms_out untouched).
  */
 int ls_time_parse(const char *s, int64_t *ms_out);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef enum { CFG_STR, CFG_INT } cfg_type_t;
 
@@ -36,6 +37,7 @@ static const cfg_setting_t settings[] = {
     S("unified.token_file", unified_token_file),
     I("unified.http_timeout_s", http_timeout_s, 1, 600),
     I("unified.max_retries", http_max_retries, 0, 20),
+    I("unified.max_response_mb", max_response_mb, 1, 4096),
     S("kafka.brokers", kafka_brokers),
     S("kafka.topic_prefix", topic_prefix),
     S("kafka.compression", kafka_compression),
@@ -86,6 +88,7 @@ void ls_config_defaults(ls_config_t *cfg)
     snprintf(cfg->unified_base_url, sizeof(cfg->unified_base_url), "https://api.unified.to");
     cfg->http_timeout_s = 30;
     cfg->http_max_retries = 3;
+    cfg->max_response_mb = 64;
     snprintf(cfg->topic_prefix, sizeof(cfg->topic_prefix), "lmsync");
     snprintf(cfg->kafka_compression, sizeof(cfg->kafka_compression), "gzip");
     cfg->poll_interval_s = 300;
@@ -248,10 +251,22 @@ static int load_token_file(ls_config_t *cfg, char *err, size_t errsz)
                  cfg->unified_token_file, strerror(errno));
         return LS_EINVAL;
     }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        snprintf(err, errsz, "setting 'unified.token_file': \"%s\" is a directory", cfg->unified_token_file);
+        return LS_EINVAL;
+    }
     char buf[LS_CFG_STR];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    int rerr = ferror(f) ? errno : 0;
     fclose(f);
     buf[n] = '\0';
+    if (rerr) {
+        snprintf(err, errsz, "setting 'unified.token_file': cannot read \"%s\": %s", cfg->unified_token_file,
+                 strerror(rerr));
+        return LS_EINVAL;
+    }
     char *t = trim(buf);
     if (*t == '\0') {
         snprintf(err, errsz, "setting 'unified.token_file': \"%s\" is empty", cfg->unified_token_file);
@@ -262,12 +277,66 @@ static int load_token_file(ls_config_t *cfg, char *err, size_t errsz)
     return LS_OK;
 }
 
-static int validate(const ls_config_t *cfg, int require_token, char *err, size_t errsz)
+/* The '@' ending the userinfo of the authority at auth (up to / ? #): the last one; NULL if none. */
+static const char *userinfo_end(const char *auth)
 {
-    if (strncmp(cfg->unified_base_url, "http://", 7) != 0 && strncmp(cfg->unified_base_url, "https://", 8) != 0) {
-        snprintf(err, errsz, "setting 'unified.base_url' must start with http:// or https://, got \"%.60s\"", cfg->unified_base_url);
+    const char *at = NULL;
+    for (const char *p = auth; *p && !strchr("/?#", *p); p++)
+        at = *p == '@' ? p : at;
+    return at;
+}
+
+void ls_config_mask_url(const char *url, char *buf, size_t bufsz)
+{
+    const char *scheme = strstr(url, "://");
+    const char *auth = scheme ? scheme + 3 : url;
+    const char *at = userinfo_end(auth), *colon = NULL;
+    if (at)
+        colon = memchr(auth, ':', (size_t)(at - auth));
+    if (!colon) {
+        snprintf(buf, bufsz, "%s", url);
+        return;
+    }
+    snprintf(buf, bufsz, "%.*s****%s", (int)(colon + 1 - url), url, at);
+}
+
+/* http(s)://HOST..., HOST not empty */
+static int check_base_url(const char *url, char *err, size_t errsz)
+{
+    char shown[96];
+    ls_config_mask_url(url, shown, sizeof(shown));
+    size_t skip = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
+    if (skip == 0) {
+        snprintf(err, errsz, "setting 'unified.base_url' must start with http:// or https://, got \"%s\"", shown);
         return LS_EINVAL;
     }
+    const char *host = url + skip, *at = userinfo_end(host);
+    if (at)
+        host = at + 1;
+    if (strcspn(host, "/?#") == 0 || host[0] == ':') {
+        snprintf(err, errsz, "setting 'unified.base_url' has no host, got \"%s\"", shown);
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
+/* The token goes into an HTTP header: a control character (CR/LF above all) would end it early. */
+static int check_token(const char *token, char *err, size_t errsz)
+{
+    for (const unsigned char *p = (const unsigned char *)token; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            snprintf(err, errsz, "setting 'unified.token' (UNIFIED_API_TOKEN or unified.token_file) holds a "
+                     "control character at byte %zu; the token is not shown", (size_t)(p - (const unsigned char *)token));
+            return LS_EINVAL;
+        }
+    }
+    return LS_OK;
+}
+
+static int validate(const ls_config_t *cfg, int require_token, char *err, size_t errsz)
+{
+    if (check_base_url(cfg->unified_base_url, err, errsz) != LS_OK || check_token(cfg->unified_token, err, errsz) != LS_OK)
+        return LS_EINVAL;
     if (cfg->kafka_brokers[0] == '\0') {
         snprintf(err, errsz, "setting 'kafka.brokers' is empty: set it in the config file, or KAFKA_BROKERS / LMSYNC_KAFKA_BROKERS");
         return LS_EINVAL;
@@ -328,6 +397,10 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
     int port;
     if (cfg->ops_listen[0] && ls_ops_parse_listen(cfg->ops_listen, host, sizeof(host), &port, err, errsz) != 0)
         return LS_EINVAL;
+    if (cfg->group_id[0] == '\0') {
+        snprintf(err, errsz, "setting 'worker.group_id' is empty");
+        return LS_EINVAL;
+    }
     return LS_OK;
 }
 
@@ -353,16 +426,21 @@ void ls_config_topic(const ls_config_t *cfg, const char *suffix, char *buf, size
     snprintf(buf, bufsz, "%s.%s", cfg->topic_prefix, suffix);
 }
 
-void ls_config_dump(const ls_config_t *cfg)
+void ls_config_dump(const ls_config_t *cfg, FILE *out)
 {
+    char url[LS_CFG_STR + 8];
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const char *field = (const char *)cfg + settings[i].offset;
-        if (settings[i].secret)
-            printf("%s = %s\n", settings[i].key, field[0] ? "(set)" : "(unset)");
-        else if (settings[i].type == CFG_STR)
-            printf("%s = %s\n", settings[i].key, field);
-        else
-            printf("%s = %d\n", settings[i].key, *(const int *)(const void *)field);
+        if (settings[i].secret) {
+            fprintf(out, "%s = %s\n", settings[i].key, field[0] ? "(set)" : "(unset)");
+        } else if (settings[i].offset == offsetof(ls_config_t, unified_base_url)) {
+            ls_config_mask_url(field, url, sizeof(url));
+            fprintf(out, "%s = %s\n", settings[i].key, url);
+        } else if (settings[i].type == CFG_STR) {
+            fprintf(out, "%s = %s\n", settings[i].key, field);
+        } else {
+            fprintf(out, "%s = %d\n", settings[i].key, *(const int *)(const void *)field);
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 #define LS_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "ls_kafka.h"
 #include "ls_profile.h"
 
@@ -26,6 +27,7 @@ typedef struct ls_config {
     char unified_token_file[LS_CFG_STR]; /* unified.token_file */
     int http_timeout_s;                  /* unified.http_timeout_s */
     int http_max_retries;                /* unified.max_retries */
+    int max_response_mb;                 /* unified.max_response_mb: largest response body, raw and decompressed */
     /* kafka */
     char kafka_brokers[LS_CFG_STR];      /* kafka.brokers / KAFKA_BROKERS */
     char topic_prefix[64];               /* kafka.topic_prefix */
@@ -99,7 +101,16 @@ ls_kafka_conf_t ls_config_kafka(const ls_config_t *cfg);
 /** The strategy settings (coordinator.* and worker.watermark_overlap_s) of cfg. */
 ls_strategy_cfg_t ls_config_strategy(const ls_config_t *cfg);
 
-/** Print every setting as "key = value" to stdout, the token shown as "(set)" or "(unset)". */
-void ls_config_dump(const ls_config_t *cfg);
+/**
+ * Print every setting as "key = value" to out, the token shown as "(set)" or
+ * "(unset)" and a password in unified.base_url (user:password@host) as "****".
+ */
+void ls_config_dump(const ls_config_t *cfg, FILE *out);
+
+/**
+ * url with the password of its user:password@ part replaced by "****"
+ * (unchanged when it has none), into buf (truncated to bufsz).
+ */
+void ls_config_mask_url(const char *url, char *buf, size_t bufsz);
 
 #endif

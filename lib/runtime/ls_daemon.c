@@ -2,6 +2,7 @@
  * ls_daemon.c - common start-up of the lmsync programs (thin mains).
  */
 #include "ls_daemon.h"
+#include "ls_http.h"
 #include "ls_err.h"
 #include "ls_log.h"
 
@@ -102,13 +103,14 @@ int ls_daemon_init_checked(int argc, char **argv, const char *proc, int require_
         return 1;
     }
     if (check) {
-        ls_config_dump(cfg);
+        ls_config_dump(cfg, stdout);
         printf("configuration ok\n");
         return 0;
     }
     ls_log_level_t lvl = LS_LOG_INFO;
     ls_log_level_parse(cfg->log_level, &lvl);
     ls_log_init(proc, lvl, strcmp(cfg->log_format, "json") == 0);
+    ls_http_set_max_response((size_t)cfg->max_response_mb << 20, "unified.max_response_mb");
     ls_daemon_install_signals();
     return -1;
 }

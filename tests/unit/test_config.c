@@ -92,6 +92,84 @@ static void test_errors(void)
     expect_error("kafka.brokers = x\nkafka.compression = brotli\n", 0, "'kafka.compression' must be none, gzip");
     expect_error("kafka.brokers = x\nops.listen = 9464\n", 0, "'ops.listen' must be HOST:PORT");
     expect_error("kafka.brokers = x\nops.listen = somehost:9464\n", 0, "'ops.listen'");
+    expect_error("kafka.brokers = x\nworker.group_id =\n", 0, "setting 'worker.group_id' is empty");
+    expect_error("kafka.brokers = x\nunified.base_url = http://\n", 0, "setting 'unified.base_url' has no host");
+    expect_error("kafka.brokers = x\nunified.base_url = https://u:p@/v1\n", 0, "setting 'unified.base_url' has no host");
+    expect_error("kafka.brokers = x\nunified.base_url = http://:8080\n", 0, "setting 'unified.base_url' has no host");
+    expect_error("kafka.brokers = x\nunified.token_file = /tmp\n", 1, "setting 'unified.token_file': \"/tmp\" is a directory");
+    expect_error("kafka.brokers = x\nunified.max_response_mb = 0\n", 0, "'unified.max_response_mb' must be between 1 and 4096");
+}
+
+/* An error about unified.base_url never shows its password. */
+static void test_base_url_error_masks_password(void)
+{
+    ls_config_t c;
+    char err[512] = "";
+    clear_env();
+    CU_ASSERT_EQUAL(load("kafka.brokers = x\nunified.base_url = ftp://me:hunter2@h\n", 0, &c, err), LS_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "ftp://me:****@h"));
+    CU_ASSERT_PTR_NULL(strstr(err, "hunter2"));
+}
+
+/* A control character in the token (it goes into an HTTP header) fails the load; the token is never shown. */
+static void test_token_control_chars(void)
+{
+    static const char *bad[] = {"abc\r\nX-Evil: 1", "abc\ndef", "a\tb", "ab\x7f", "\x01" "abc"};
+    ls_config_t c;
+    char err[512];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        clear_env();
+        setenv("UNIFIED_API_TOKEN", bad[i], 1);
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(load("kafka.brokers = x\n", 1, &c, err), LS_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "setting 'unified.token'"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "control character"));
+        CU_ASSERT_PTR_NULL(strstr(err, "abc"));
+        CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+    }
+    /* from a token file: inner CR/LF rejected, the trailing newline trimmed as before */
+    char tok[64], text[160];
+    snprintf(tok, sizeof(tok), "/tmp/ls-token-cr-%ld", (long)getpid());
+    FILE *f = fopen(tok, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("abc\r\ndef\n", f);
+    fclose(f);
+    clear_env();
+    snprintf(text, sizeof(text), "kafka.brokers = x\nunified.token_file = %s\n", tok);
+    CU_ASSERT_EQUAL(load(text, 1, &c, err), LS_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "control character at byte 3"));
+    unlink(tok);
+    clear_env();
+}
+
+/* --check-config output: the token as (set), a password in unified.base_url masked. */
+static void test_dump_masks_secrets(void)
+{
+    ls_config_t c;
+    char err[512], out[8192];
+    clear_env();
+    setenv("UNIFIED_API_TOKEN", "tok-secret", 1);
+    CU_ASSERT_EQUAL_FATAL(load("kafka.brokers = x\nunified.base_url = https://user:pa:ss@api.example:8443/v1?q=a@b\n",
+                               1, &c, err), LS_OK);
+    FILE *f = tmpfile();
+    CU_ASSERT_FATAL(f != NULL);
+    ls_config_dump(&c, f);
+    rewind(f);
+    size_t n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "unified.base_url = https://user:****@api.example:8443/v1?q=a@b\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "unified.token = (set)\n"));
+    CU_ASSERT_PTR_NULL(strstr(out, "pa:ss"));
+    CU_ASSERT_PTR_NULL(strstr(out, "tok-secret"));
+    char buf[128];
+    ls_config_mask_url("https://api.unified.to", buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "https://api.unified.to");
+    ls_config_mask_url("http://user@host/p", buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "http://user@host/p");
+    ls_config_mask_url("http://u:p@x@host", buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "http://u:****@host");
+    clear_env();
 }
 
 static void test_token_file(void)
@@ -126,6 +204,9 @@ static CU_TestInfo tests[] = {
     {"environment overrides", test_env_overrides},
     {"errors name the setting", test_errors},
     {"token file", test_token_file},
+    {"base_url errors mask the password", test_base_url_error_masks_password},
+    {"token with a control character", test_token_control_chars},
+    {"--check-config masks secrets", test_dump_masks_secrets},
     {"failed load changes nothing", test_failed_load_leaves_config},
     CU_TEST_INFO_NULL,
 };

@@ -227,6 +227,34 @@ static void test_edge_cases(void)
     CU_ASSERT_EQUAL(st.mismatches, before);
 }
 
+/*
+ * The one documented difference from jansson (ls_page.h): jansson 2.14 drops
+ * a single raw NUL byte that follows a number or a literal (its lexer ungets
+ * the byte, and a NUL in its look-ahead buffer reads as "refill"), so it
+ * accepts "[1\0]"; ls_page rejects every raw NUL outside a string.
+ */
+static void test_nul_after_scalar(void)
+{
+#define NUL_CASE(lit) {lit, sizeof(lit) - 1}
+    static const struct { const char *s; size_t len; } cases[] = {
+        NUL_CASE("[1\0]"), NUL_CASE("[true\0]"), NUL_CASE("[null\0]"), NUL_CASE("[-1.5e3\0]"),
+        NUL_CASE("[1\0,2]"), NUL_CASE("[{\"id\":\"a\",\"progress_percentage\":1\0}]"),
+    };
+#undef NUL_CASE
+    char err[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *j = json_loadb(cases[i].s, cases[i].len, 0, NULL);
+        CU_ASSERT_PTR_NOT_NULL(j); /* jansson: the NUL is skipped */
+        json_decref(j);
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(ls_page_parse(&got, cases[i].s, cases[i].len, err, sizeof(err)), LS_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "invalid JSON at byte"));
+    }
+    /* two NULs, or one after a string or bracket: both reject */
+    CU_ASSERT_PTR_NULL(json_loadb("[1\0\0]", 5, 0, NULL));
+    CU_ASSERT_PTR_NULL(json_loadb("[\"a\"\0]", 6, 0, NULL));
+}
+
 /* One string of len bytes inside a record (LS_STR_MAX boundary, escapes counted decoded). */
 static void check_long_strings(void)
 {
@@ -676,6 +704,7 @@ static void test_totals(void)
 static CU_TestInfo page_tests[] = {
     {"api contract", test_api},
     {"edge cases", test_edge_cases},
+    {"a raw NUL after a number or literal: stricter than jansson", test_nul_after_scalar},
     {"string length and depth boundaries", test_boundaries},
     {"random pages", test_random_pages},
     {"mutated pages", test_mutations},

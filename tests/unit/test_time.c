@@ -62,6 +62,7 @@ static void test_parse_rejects(void)
         "2026-01-32T00:00:00Z", "2026-01-00T00:00:00Z", "2026-02-30T00:00:00Z",
         "2025-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2026-04-31T00:00:00Z",
         "2026-11-27T24:00:00Z", "2026-11-27T14:60:00Z", "2026-11-27T14:09:60Z",
+        "2016-12-31T23:59:61Z", "2016-12-31T23:59:60+01:00", "2016-12-31T23:58:60Z",
         "2026-11-27T14:09:48.Z", "2026-11-27T14:09:48.1234567890Z",
         "2026-11-27T14:09:48+24:00", "2026-11-27T14:09:48+02:60",
         "2026-11-27T14:09:48+0200", "2026-11-27T14:09:48+2:00", "2026-11-27T14:09:48+02",
@@ -79,6 +80,29 @@ static void test_parse_rejects(void)
     }
     int64_t ms;
     CU_ASSERT_EQUAL(ls_time_parse(NULL, &ms), LS_EINVAL);
+}
+
+/* RFC 3339 leap second: 23:59:60 UTC is read as 23:59:59.999, in order with its neighbours. */
+static void test_parse_leap_second(void)
+{
+    int64_t want, ms, next;
+    CU_ASSERT_EQUAL_FATAL(ls_time_parse("2016-12-31T23:59:59.999Z", &want), LS_OK);
+    CU_ASSERT_EQUAL_FATAL(ls_time_parse("2017-01-01T00:00:00Z", &next), LS_OK);
+    static const char *leap[] = {
+        "2016-12-31T23:59:60Z", "2016-12-31t23:59:60z", "2016-12-31T23:59:60.5Z",
+        "2016-12-31T23:59:60.000000001Z", "2017-01-01T00:59:60+01:00", "2016-12-31T18:29:60-05:30",
+        "2026-06-30T23:59:60Z",
+    };
+    for (size_t i = 0; i < sizeof(leap) / sizeof(leap[0]); i++) {
+        ms = 0;
+        CU_ASSERT_EQUAL(ls_time_parse(leap[i], &ms), LS_OK);
+        if (i < 6)
+            CU_ASSERT_EQUAL(ms, want);
+        CU_ASSERT_EQUAL(ms % 1000, 999);
+    }
+    CU_ASSERT(want < next);
+    char buf[LS_TIME_BUFSZ];
+    CU_ASSERT_STRING_EQUAL(ls_time_format(want, buf), "2016-12-31T23:59:59.999Z");
 }
 
 static void test_format(void)
@@ -266,6 +290,7 @@ static CU_TestInfo time_tests[] = {
     {"parse equivalent forms", test_parse_equivalent_forms},
     {"parse fraction", test_parse_fraction},
     {"parse rejects", test_parse_rejects},
+    {"parse leap second 23:59:60", test_parse_leap_second},
     {"format", test_format},
     {"format edges vs snprintf reference", test_format_edges_vs_ref},
     {"format random vs snprintf reference", test_format_random_vs_ref},
