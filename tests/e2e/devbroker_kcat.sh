@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest-timeout: 120
 # e2e.devbroker_kcat - lmsync-devbroker + kcat + lmsync-tail.
 #
 # Starts the devbroker on ephemeral ports, produces three messages with kcat

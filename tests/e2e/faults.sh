@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# ctest-labels: faults,e2e
+# ctest-args: 1 2 3
 # Fault-injection suite (issue #4): real processes, faults at moments drawn
 # from SEED. Usage: faults.sh SEED
 #

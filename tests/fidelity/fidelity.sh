@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest-name: fidelity.matrix
 # Fidelity suite (issue 3 item 6; docs/fidelity.md): one sandbox, one
 # devbroker, one coordinator and one worker pool; every matrix cell
 # (provider x mutation scenario x fault) is its own sandbox connection.
