@@ -379,6 +379,10 @@ events_of_type_since() {
   tail -n +"$(($3 + 1))" "$(topic_file "$1")" | jq -s --arg t "$2" '[.[] | select(.value.type == $t)] | unique_by(.headers.ce_id)'
 }
 
+# type_count TAIL TYPE N : how many distinct TYPE events follow the first N
+# lines, once the tail caught up with its topic
+type_count() { topic_caught_up "$1"; jq length <<<"$(events_of_type_since "$1" "$2" "$3")"; }
+
 # truth_since SANDBOX SEQ : the sandbox's ground-truth changes with seq > SEQ
 # (the API's since is inclusive) as sorted [{c,a,t,b,f}]
 truth_since() {

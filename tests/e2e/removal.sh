@@ -29,8 +29,6 @@ case_start() {
   proc_start coordinator "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
 }
 
-# removed_count N : removed events after the first N event lines (the tail caught up first)
-removed_count() { topic_caught_up events; jq length <<<"$(events_of_type_since events removed "$1")"; }
 # two_rounds CONN SECONDS : two poll rounds of CONN, the second started after the first reported
 two_rounds() {
   wait_round status "$(date +%s)" "$2" "$1"
@@ -59,7 +57,7 @@ case_one_deletion() {
   [ "$(jq -c '[.[] | {c, a, t, f}]' <<<"$exp")" == "[{\"c\":\"conn-0001\",\"a\":\"$a1\",\"t\":\"removed\",\"f\":null}]" ] \
     || die "unexpected ground truth: $exp"
   check_truth "one deletion" sandbox events "$SEQ1" "$N1" || return 1
-  [ "$(removed_count "$N1")" -eq 1 ] || fail "expected exactly one removed event"
+  [ "$(type_count events removed "$N1")" -eq 1 ] || fail "expected exactly one removed event"
   N2=$(topic_count events); SEQ2=$(truth_seq sandbox)
 }
 
@@ -74,7 +72,7 @@ case_failed_scans() {
   jq -e 'length >= 3 and all(.[]; .outcome == "failed" and .removed == 0 and .pending_removals == 0)' \
     <<<"$(status_since status conn-0002 "$t2s")" >/dev/null \
     || fail "conn-0002 scans did not all fail without removals: $(status_since status conn-0002 "$t2s")"
-  [ "$(removed_count "$N2")" -eq 0 ] || die "a failed scan led to a removed event: $(events_of_type_since events removed "$N2")"
+  [ "$(type_count events removed "$N2")" -eq 0 ] || die "a failed scan led to a removed event: $(events_of_type_since events removed "$N2")"
   log "3 failed scans of conn-0002: no removed event"
   sb sandbox DELETE /_sandbox/faults >/dev/null
   two_rounds conn-0002 90
@@ -95,7 +93,7 @@ case_shrink_guard() {
   jq -e 'length >= 2 and all(.[]; .outcome == "ok" and .removed == 0 and .pending_removals == 0
            and (.removals_skipped | type == "string"))' <<<"$s" >/dev/null \
     || fail "shrink guard not reported: $s"
-  [ "$(removed_count "$N3")" -eq 0 ] || fail "a guarded shrink emitted removed events"
+  [ "$(type_count events removed "$N3")" -eq 0 ] || fail "a guarded shrink emitted removed events"
   log "shrink guarded: $(jq -r '.[0].removals_skipped' <<<"$s")"
   # the guard held because the scan saw under half (worker.removal_min_ratio_pct
   # 50) of what the last complete scan saw (was a check of the worker's log)
