@@ -204,6 +204,8 @@ proc_start() {
 proc_pid()   { echo "${E2E_PID[$1]:?no process '$1'}"; }
 proc_log()   { echo "$E2E_DIR/$1.log"; }
 pid_gone()   { ! kill -0 "$1" 2>/dev/null; }
+# proc_children NAME : pids of the process's children, sorted
+proc_children() { pgrep -P "$(proc_pid "$1")" | sort; }
 
 # proc_stop NAME : SIGTERM, wait up to 20 s, require exit code 0
 proc_stop() {
@@ -229,6 +231,12 @@ stop_all() {
 
 # ---------------------------------------------------------------- brokers, sandboxes, tails
 
+# broker_ready NAME : the devbroker wrote its bootstrap and control port files, or exited
+broker_ready() {
+  [ -s "$E2E_DIR/$1.bootstrap" ] && [ -s "$E2E_DIR/$1.ctl" ] && return 0
+  ! kill -0 "$(proc_pid "$1")" 2>/dev/null
+}
+
 # broker_start NAME [PARTITIONS] [BROKERS] [DEVBROKER_ARGS...] : a devbroker
 # with its control API; stdout in $E2E_DIR/NAME.out
 broker_start() {
@@ -236,8 +244,8 @@ broker_start() {
   shift $(( $# < 3 ? $# : 3 ))
   proc_start --stdout "$E2E_DIR/$name.out" "$name" "$LS_DEVBROKER" --brokers "$n" --partitions "$parts" \
     --bootstrap-file "$E2E_DIR/$name.bootstrap" --control-port-file "$E2E_DIR/$name.ctl" --log-format text "$@"
-  wait_until 30 test -s "$E2E_DIR/$name.bootstrap" -a -s "$E2E_DIR/$name.ctl" \
-    || die "devbroker $name wrote no bootstrap file within 30 s"
+  wait_until 30 broker_ready "$name" || die "devbroker $name wrote no bootstrap file within 30 s"
+  kill -0 "$(proc_pid "$name")" 2>/dev/null || die "devbroker $name exited during startup"
   E2E_BOOTSTRAP[$name]=$(cat "$E2E_DIR/$name.bootstrap")
   E2E_CTL_URL[$name]="http://127.0.0.1:$(cat "$E2E_DIR/$name.ctl")"
   log "$name at ${E2E_BOOTSTRAP[$name]} (control ${E2E_CTL_URL[$name]})"

@@ -11,7 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 CONNS=(conn-0001 conn-0002 conn-0003 conn-0004 conn-0005 conn-0006)
 
-children() { pgrep -P "$(proc_pid worker)" | sort; }
+children() { proc_children worker; }
 child_count_is() { [ "$(children | wc -l)" -eq "$1" ]; }
 
 case_start() {
