@@ -41,7 +41,7 @@ E2E_RAN=0           # run_cases has printed the plan
 
 # test_case NAME [FUNCTION] [--needs CASE,CASE | --needs none]
 # Registers a case. FUNCTION defaults to case_NAME (dashes become
-# underscores). A case needs the case registered just before it unless
+# underscores); it may carry arguments ("run_round 2"). A case needs the case registered just before it unless
 # --needs says otherwise; a case runs only when every case it needs passed.
 test_case() {
   local name=$1 fn needs
@@ -90,7 +90,7 @@ skip_reason() {
 
 # run_cases : run every registered case in order, TAP on stdout
 run_cases() {
-  local i n why sel=""
+  local i n why sel="" cmd
   [ -z "${E2E_ONLY:-}" ] || sel=$(selected_cases | paste -sd, -)
   local skip=${E2E_SKIP:-}
   for n in ${skip//,/ }; do
@@ -109,7 +109,8 @@ run_cases() {
     log "case $n"
     rm -f "$E2E_FAILS"
     E2E_CURRENT=$n
-    "${E2E_CASE_FN[$n]}"
+    read -r -a cmd <<<"${E2E_CASE_FN[$n]}"
+    "${cmd[@]}"
     case_done "$n" $?
   done
 }
@@ -175,13 +176,17 @@ trap e2e_exit EXIT
 
 # wait_until TIMEOUT_S CMD... : run CMD every 0.2 s until it succeeds;
 # returns 1 when TIMEOUT_S seconds passed without success.
-wait_until() {
-  local end=$(( $(date +%s%N) / 1000000 + ${1%.*} * 1000 ))
-  shift
+wait_until() { wait_until_every 0.2 "$@"; }
+
+# wait_until_every INTERVAL_S TIMEOUT_S CMD... : the same, polling every
+# INTERVAL_S (for conditions that are costly to test)
+wait_until_every() {
+  local every=$1 end=$(( $(date +%s%N) / 1000000 + ${2%.*} * 1000 ))
+  shift 2
   while :; do
     "$@" && return 0
     [ $(( $(date +%s%N) / 1000000 )) -lt "$end" ] || return 1
-    sleep 0.2
+    sleep "$every"
   done
 }
 
