@@ -365,10 +365,11 @@ ok_round_count() {
 
 ok_round_reached() { [ "$(ok_round_count "$1" "$2")" -ge "$3" ]; }
 
-# wait_all_ok TAIL SINCE COUNT SECONDS : until COUNT connections have an ok
+# wait_all_ok TAIL SINCE COUNT SECONDS : (polled every 1 s: one jq pass over
+# the whole status file) until COUNT connections have an ok
 # round after SINCE; returns 1 on timeout
 wait_all_ok() {
-  wait_until "$4" ok_round_reached "$1" "$2" "$3" && return 0
+  wait_until_every 1 "$4" ok_round_reached "$1" "$2" "$3" && return 0
   log "only $(ok_round_count "$1" "$2") of $3 connections completed an ok round after $2"
   return 1
 }
