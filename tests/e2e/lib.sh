@@ -70,12 +70,19 @@ selected_cases() {
   read -r -a stack <<<"${only//,/ }"
   while [ ${#stack[@]} -gt 0 ]; do
     n=${stack[-1]}; unset 'stack[-1]'
-    [ -n "${E2E_CASE_FN[$n]:-}" ] || { echo "Bail out! E2E_ONLY names unknown case '$n' (cases: ${E2E_CASES[*]})"; exit 2; }
     [ -n "${want[$n]:-}" ] && continue
     want[$n]=1
     for d in ${E2E_CASE_NEEDS[$n]}; do stack+=("$d"); done
   done
   printf '%s\n' "${!want[@]}"
+}
+
+# check_case_names VARIABLE COMMA_LIST : stop (exit 2) when a name is no registered case
+check_case_names() {
+  local n
+  for n in ${2//,/ }; do
+    [ -n "${E2E_CASE_FN[$n]:-}" ] || { echo "Bail out! $1 names unknown case '$n' (cases: ${E2E_CASES[*]})"; exit 2; }
+  done
 }
 
 # skip_reason NAME SELECTED_LIST : why NAME does not run, or nothing
@@ -91,11 +98,9 @@ skip_reason() {
 # run_cases : run every registered case in order, TAP on stdout
 run_cases() {
   local i n why sel="" cmd
+  check_case_names E2E_ONLY "${E2E_ONLY:-}"
+  check_case_names E2E_SKIP "${E2E_SKIP:-}"
   [ -z "${E2E_ONLY:-}" ] || sel=$(selected_cases | paste -sd, -)
-  local skip=${E2E_SKIP:-}
-  for n in ${skip//,/ }; do
-    [ -n "${E2E_CASE_FN[$n]:-}" ] || { echo "Bail out! E2E_SKIP names unknown case '$n' (cases: ${E2E_CASES[*]})"; exit 2; }
-  done
   echo "1..${#E2E_CASES[@]}"
   E2E_RAN=1
   for ((i = 0; i < ${#E2E_CASES[@]}; i++)); do
@@ -153,7 +158,8 @@ e2e_exit() {
   stop_all
   passed=$(count_results pass); failed=$(count_results fail); skipped=$(count_results skip)
   if [ "$E2E_RAN" -eq 0 ]; then
-    echo "Bail out! the script stopped before its cases ran (exit $rc)"; failed=1
+    [ "$rc" -eq 2 ] || echo "Bail out! the script stopped before its cases ran (exit $rc)"
+    failed=1
   elif [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
     failed=1   # exited non-zero outside a case
   fi
@@ -168,6 +174,7 @@ e2e_exit() {
   echo "# passed $passed, failed $failed, skipped $skipped of ${#E2E_CASES[@]}"
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ] && exit 0
+  [ "$E2E_RAN" -eq 0 ] && [ "$rc" -eq 2 ] && exit 2
   exit 1
 }
 trap e2e_exit EXIT
