@@ -455,7 +455,8 @@ phase_duplicates() {
       | .[$n:] | map(.headers.ce_id) | unique | (. - $o) | length)' "$(topic_file "$1")"
 }
 
-# score EXPECTED_JSON ACTUAL_JSON : {lost, invented, false_created}
+# score EXPECTED_JSON ACTUAL_JSON : {lost, invented, false_created}; records
+# compared as canonical JSON text through key sets (linear: 20000 records in seconds)
 score() {
   local d
   d=$(mktemp -d "$E2E_DIR/score.XXXXXX")
@@ -463,9 +464,12 @@ score() {
   jq -n --slurpfile e "$d/e" --slurpfile a "$d/a" '
     def canon: if type == "object" then to_entries | sort_by(.key) | map(.value |= canon) | from_entries
                elif type == "array" then map(canon) else . end;
+    def set: map({key: ., value: true}) | from_entries;
+    def missing_from($s): map(select($s[.] == null)) | length;
+    def created: map(select(.t == "created") | {c, a} | tojson);
     ($e[0] | map(canon | tojson)) as $E | ($a[0] | map(canon | tojson)) as $A
-    | {lost: ($E - $A | length), invented: ($A - $E | length),
-       false_created: ([$a[0][] | select(.t == "created") | {c, a}] - [$e[0][] | select(.t == "created") | {c, a}] | length)}'
+    | {lost: ($E | missing_from($A | set)), invented: ($A | missing_from($E | set)),
+       false_created: ($a[0] | created | missing_from($e[0] | created | set))}'
   rm -rf "$d"
 }
 
