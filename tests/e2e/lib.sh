@@ -118,6 +118,7 @@ run_cases() {
     "${cmd[@]}"
     case_done "$n" $?
   done
+  return 0
 }
 
 # case_done NAME RC : report a finished case
