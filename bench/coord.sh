@@ -19,9 +19,17 @@
 #               (bucket upper bound: job produced minus its due time)
 # --smoke: 2,000 connections (21,800 scopes), a 60 s interval and a 15 s window; asserts
 # that discovery, the course lists and the steady state work, no timing.
+#
+# --tenants: fair sharing. One tenant (vt-0) with 20,000 connections and 100
+# tenants with 5 each, interval 60 s, coordinator.max_enqueue_per_s = 200:
+# 342 jobs/s are due, 200 can go out, so a backlog builds from the start
+# (the cold start of a tenant that brings 20,000 connections at once). Reads
+# the jobs topic for 120 s and reports, per class of tenant, the p99 of
+# (Kafka timestamp - due time from the job id) and the jobs per second.
 set -uo pipefail
-SMOKE=0
+SMOKE=0; TENANTS=0
 [ "${1:-}" = "--smoke" ] && { SMOKE=1; shift; }
+[ "${1:-}" = "--tenants" ] && { TENANTS=1; shift; }
 BUILD=$(cd "${1:-build}" && pwd)
 if [ $SMOKE -eq 1 ]; then N=2000; WINDOW=15; INTERVAL=60; else N=100000; WINDOW=120; INTERVAL=300; fi
 FAN_PCT=10; COURSES=100
@@ -43,12 +51,45 @@ metric() { curl -fsS "$OPS/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 buckets() { curl -fsS "$OPS/metrics" | sed -n 's/^lmsync_coordinator_job_lateness_seconds_bucket{le="\([^"]*\)"} \(.*\)$/\1 \2/p'; }
 enqueued() { curl -fsS "$OPS/metrics" | awk '$1 ~ /^lmsync_coordinator_jobs_enqueued_total/ {s += $2} END {print s + 0}'; }
 
+# ---- --tenants
+tenants_bench() {
+  local win=120
+  cat >"$DIR/lmsync.conf" <<CONF
+unified.base_url = http://127.0.0.1:$(cat "$DIR/sandbox.port")
+kafka.brokers = $(cat "$DIR/bootstrap")
+coordinator.interval_s = 60
+coordinator.discovery_interval_s = 3600
+coordinator.job_timeout_s = 30
+coordinator.max_enqueue_per_s = 200
+log.format = text
+CONF
+  "$BUILD/tools/lmsync-tail" --brokers "$(cat "$DIR/bootstrap")" --topic lmsync.poll.jobs --from end --format json \
+    >"$DIR/jobs.jsonl" 2>"$DIR/tail.log" &
+  PIDS+=($!)
+  sleep 2
+  UNIFIED_API_TOKEN=bench-token "$BUILD/coordinator/lmsync-coordinator" --config "$DIR/lmsync.conf" >"$DIR/coord.log" 2>&1 &
+  COORD=$!; PIDS+=($COORD)
+  log "tenants: 1 x 20000 + 100 x 5 connections, 342 jobs/s due, 200/s allowed; reading the jobs topic for $win s"
+  sleep "$win"
+  kill -0 $COORD 2>/dev/null || die "coordinator died"
+  echo "| tenants | connections | jobs in $win s | jobs/s | p99 lateness | max lateness |"
+  echo "|---|---|---|---|---|---|"
+  jq -r -s --argjson w "$win" '
+    def p99: sort | .[((length * 0.99) | floor)];
+    map({big: (.value.external_xref == "vt-0"), late: (.timestamp_ms - (.value.job_id | split("@") | last | tonumber))})
+    | group_by(.big) | reverse | .[]
+    | "| \(if .[0].big then "vt-0 (large)" else "vt-1..vt-100 (small)" end) | \(if .[0].big then 20000 else 500 end) | \(length) | \((length / $w) | floor) | \((map(.late) | p99) / 1000) s | \((map(.late) | max) / 1000) s |"' \
+    "$DIR/jobs.jsonl"
+}
+
 "$BUILD/devbroker/lmsync-devbroker" --brokers 1 --partitions 6 --bootstrap-file "$DIR/bootstrap" --log-format text >"$DIR/devbroker.log" 2>&1 &
 PIDS+=($!)
 "$BUILD/sandbox/lmsync-sandbox" --port 0 --port-file "$DIR/sandbox.port" --token bench-token --connections 1 \
-  --virtual-connections "$N" --virtual-fanout-pct "$FAN_PCT" --virtual-courses "$COURSES" >"$DIR/sandbox.log" 2>&1 &
+  $( [ $TENANTS -eq 1 ] && echo "--virtual-tenants 1x20000,100x5 --virtual-fanout-pct 0" || echo "--virtual-connections $N --virtual-fanout-pct $FAN_PCT --virtual-courses $COURSES" ) \
+  >"$DIR/sandbox.log" 2>&1 &
 PIDS+=($!)
 wait_file "$DIR/bootstrap"; wait_file "$DIR/sandbox.port"
+[ $TENANTS -eq 1 ] && { tenants_bench; exit $?; }
 cat >"$DIR/lmsync.conf" <<CONF
 unified.base_url = http://127.0.0.1:$(cat "$DIR/sandbox.port")
 kafka.brokers = $(cat "$DIR/bootstrap")

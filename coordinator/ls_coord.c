@@ -87,6 +87,7 @@ void coord_scope_attach(coord_t *c, coord_scope_t *s, coord_conn_t *conn, const 
 void coord_scope_drop(coord_t *c, coord_scope_t *s)
 {
     coord_schedule_tombstone(c, coord_scope_key(c, s));
+    coord_ready_unlink(s);
     ls_coord_heap_remove(&c->heap, &s->t);
     ls_strmap_del(c->scopes, coord_scope_key(c, s));
 }
@@ -375,19 +376,51 @@ static void refill_tokens(coord_t *c, int64_t now)
     c->tokens_ms = now;
 }
 
-/* Every due scope, as far as the token bucket and the cap on unreported jobs allow. */
+/*
+ * Serve the tenants' queues of due scopes by deficit round robin, as far as
+ * the token bucket and the cap on unreported jobs allow: each visit adds a
+ * tenant's weight to its deficit and lets it produce that many jobs, so when
+ * more jobs are due than coordinator.max_enqueue_per_s lets out, every
+ * tenant gets its weighted share and a tenant with a big backlog takes what
+ * the others leave.
+ */
+static void serve_tenants(coord_t *c, int64_t now)
+{
+    while (c->n_active && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS) {
+        size_t i = c->rr % c->n_active;
+        coord_tenant_t *t = c->active[i];
+        if (t->head && t->deficit < 1.0)
+            t->deficit += t->weight;
+        while (t->head && t->deficit >= 1.0 && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS) {
+            coord_scope_t *sc = t->head;
+            size_t before = c->n_sends;
+            coord_ready_unlink(sc);
+            if (scope_due(c, sc, now) != LS_OK)
+                return;
+            t->deficit -= (double)(c->n_sends - before);
+            c->enqueue_tokens -= (double)(c->n_sends - before);
+        }
+        if (!t->head)
+            coord_tenant_deactivate(c, i);
+        else
+            c->rr = i + 1;
+    }
+}
+
+/* Due scopes leave the heap for their tenants' queues; then the queues are served. */
 static void schedule_due(coord_t *c, int64_t now)
 {
     ls_coord_timer_t *t;
     refill_tokens(c, now);
-    while ((t = ls_coord_heap_top(&c->heap)) && t->due_ms <= now && c->enqueue_tokens >= 1.0 &&
-           c->n_sends < MAX_SENDS) {
+    while ((t = ls_coord_heap_top(&c->heap)) && t->due_ms <= now) {
         coord_scope_t *sc = (coord_scope_t *)t;
-        size_t before = c->n_sends;
-        if (scope_due(c, sc, now) != LS_OK)
+        ls_coord_heap_remove(&c->heap, t);
+        if (coord_ready_push(c, sc) != LS_OK) {
+            ls_coord_heap_set(&c->heap, t, now + RETRY_MS);
             break;
-        c->enqueue_tokens -= (double)(c->n_sends - before);
+        }
     }
+    serve_tenants(c, now);
 }
 
 /* ---- status records ---- */
@@ -466,7 +499,8 @@ static int coord_maps(coord_t *c)
     c->conns = ls_strmap_new(sizeof(coord_conn_t));
     c->scopes = ls_strmap_new(sizeof(coord_scope_t));
     c->strings = ls_strmap_new(1);
-    return c->conns && c->scopes && c->strings ? LS_OK : LS_ENOMEM;
+    c->tenants = ls_strmap_new(sizeof(coord_tenant_t));
+    return c->conns && c->scopes && c->strings && c->tenants ? LS_OK : LS_ENOMEM;
 }
 
 static int load_static(coord_t *c, int64_t now)
@@ -499,6 +533,10 @@ static int coord_open(coord_t *c)
     if (!c->cfg->connections[0] && !c->cfg->unified_token[0]) {
         ls_error("coordinator cannot start: setting 'coordinator.connections' is empty, and discovery "
                  "needs an API token: set UNIFIED_API_TOKEN or 'unified.token_file'");
+        return LS_EINVAL;
+    }
+    if (coord_tenant_weights_check(c->cfg->tenant_weights, err, sizeof(err)) != LS_OK) {
+        ls_error("coordinator cannot start: %s", err);
         return LS_EINVAL;
     }
     if (!(c->sends = malloc(MAX_SENDS * sizeof(*c->sends))) ||
@@ -568,11 +606,15 @@ static void coord_free(coord_t *c)
     ls_strmap_destroy(c->conns);
     ls_strmap_destroy(c->scopes);
     ls_strmap_destroy(c->strings);
+    ls_strmap_destroy(c->tenants);
+    free(c->active);
     ls_coord_heap_release(&c->heap);
     free(c->runtime);
     free(c->strats);
     c->http = NULL;
-    c->conns = c->scopes = c->strings = NULL;
+    c->conns = c->scopes = c->strings = c->tenants = NULL;
+    c->active = NULL;
+    c->n_active = c->cap_active = c->rr = 0;
     c->course_queue = NULL;
     c->cq_n = c->cq_cap = c->cq_head = c->course_fetches = 0;
     c->runtime = NULL;
@@ -631,12 +673,15 @@ static void gauge_scope(const coord_scope_t *sc, int64_t now, int64_t ival, int6
         g[4] = now - sc->last_ok_ms;
 }
 
-/* The schedule gauges: a walk over the heap's array (every scope). */
+/* The schedule gauges: a walk over every scope (the heap's array, then the tenants' queues of due ones). */
 static void update_gauges(coord_t *c, int64_t now)
 {
     int64_t g[5] = {0};
     for (size_t i = 0; i < c->heap.n; i++)
         gauge_scope((const coord_scope_t *)c->heap.a[i].t, now, interval_ms(c), g);
+    for (size_t i = 0; i < c->n_active; i++)
+        for (const coord_scope_t *s = c->active[i]->head; s; s = s->rq_next)
+            gauge_scope(s, now, interval_ms(c), g);
     ls_metric_set(CM_CONNECTIONS, 0, 0, (int64_t)ls_strmap_count(c->conns));
     ls_metric_set(CM_SCOPES, 0, 0, g[0]);
     ls_metric_set(CM_SCOPES_DUE, 0, 0, g[1]);

@@ -18,11 +18,22 @@
 #include "ls_strmap.h"
 
 typedef struct coord_conn coord_conn_t;
+typedef struct coord_scope coord_scope_t;
+
+/* A tenant (value of coord_t.tenants, keyed by external_xref): its queue of due scopes. */
+typedef struct coord_tenant {
+    coord_scope_t *head, *tail;  /* due scopes waiting for a job, oldest first */
+    size_t n;
+    double weight;               /* coordinator.tenant_weights */
+    double deficit;              /* deficit round robin: jobs it may still produce this round */
+    int active;                  /* in coord_t.active */
+} coord_tenant_t;
 
 /* The schedule of one scope (a whole connection, or one course of it). */
-typedef struct coord_scope {
-    ls_coord_timer_t t;       /* next due (wall clock), queued in coord_t.heap */
+struct coord_scope {
+    ls_coord_timer_t t;       /* next due (wall clock), queued in coord_t.heap (or in its tenant's queue once due) */
     coord_conn_t *conn;       /* borrowed: the connection owns its scopes */
+    coord_scope_t *rq_prev, *rq_next; /* its tenant's queue of due scopes */
     int64_t job_due_ms;       /* scheduled_at of the job enqueued and not yet reported (its id is "key@due"); 0 = none */
     int64_t job_since_ms;     /* when it was produced */
     int64_t last_full_ms;     /* when the last full scan reported ok (0 = never, so the next job is full) */
@@ -32,13 +43,15 @@ typedef struct coord_scope {
     int32_t since_full;       /* incremental jobs reported ok since the last full scan */
     uint8_t sending;          /* produced, delivery report not seen yet */
     uint8_t mark;             /* course list refresh mark */
-} coord_scope_t;
+    uint8_t queued;           /* in its tenant's queue */
+};
 
 /* A connection (value of coord_t.conns; its id is the entry's name). */
 struct coord_conn {
     coord_scope_t *scope;        /* the whole-connection scope; for a fanned-out connection it only paces the course refresh */
     const char *integration_type; /* interned */
     const char *external_xref;    /* interned ("" when none) */
+    coord_tenant_t *tenant;      /* the tenant of external_xref */
     coord_scope_t **courses;     /* owned array of course scopes (entries of coord_t.scopes) */
     uint32_t n_courses, cap_courses;
     int32_t strategy;            /* index in coord_t.strats, -1 = not chosen yet */
@@ -79,7 +92,10 @@ typedef struct coord {
     ls_strmap_t *conns;          /* id -> coord_conn_t */
     ls_strmap_t *scopes;         /* scope key -> coord_scope_t */
     ls_strmap_t *strings;        /* interned strings (value unused) */
-    ls_coord_heap_t heap;        /* every scope, by next due */
+    ls_coord_heap_t heap;        /* every scope that is not due yet, by next due */
+    ls_strmap_t *tenants;        /* external_xref -> coord_tenant_t */
+    coord_tenant_t **active;     /* tenants with due scopes (owned array) */
+    size_t n_active, cap_active, rr;
     char topic_jobs[128], topic_status[128], topic_schedule[160], topic_leader[160];
     ls_consumer_t *election;     /* leader election group member (coordinator.leader_election), else NULL */
     int lead_assigned;           /* the group assigned this replica partition 0 */
@@ -123,9 +139,6 @@ void coord_courses_request(coord_t *c, coord_conn_t *conn);
 /** Run the HTTP transfers for up to wait_ms and handle the completed ones. */
 void coord_http_turn(coord_t *c, int wait_ms);
 
-/** Forget a connection: its scopes leave the heap and the map. */
-void coord_conn_drop(coord_t *c, coord_conn_t *conn);
-
 /* ---- ls_coord.c ---- */
 
 /**
@@ -145,6 +158,26 @@ void coord_rechoose(coord_t *c);
 
 /** Store a GET /unified/integration answer (or keep the last good one on error). */
 void coord_set_profiles(coord_t *c, int rc, const ls_http_resp_t *resp, const char *err);
+
+/* ---- ls_coord_tenant.c ---- */
+
+/** Check coordinator.tenant_weights. @return 0, or LS_EINVAL with the reason in err. */
+int coord_tenant_weights_check(const char *spec, char *err, size_t errsz);
+
+/** The tenant of external_xref xref (created with its weight); NULL when out of memory. */
+coord_tenant_t *coord_tenant_get(coord_t *c, const char *xref);
+
+/** Append a due scope (out of the heap) to its tenant's queue; the tenant becomes active. */
+int coord_ready_push(coord_t *c, coord_scope_t *s);
+
+/** Take s out of its tenant's queue (no-op when not queued). */
+void coord_ready_unlink(coord_scope_t *s);
+
+/** Move conn (and its queued due scopes) to tenant t. */
+void coord_conn_set_tenant(coord_t *c, coord_conn_t *conn, coord_tenant_t *t);
+
+/** Remove active[i] from the active ring (its queue is empty). */
+void coord_tenant_deactivate(coord_t *c, size_t i);
 
 /* ---- ls_coord_leader.c ---- */
 

@@ -234,18 +234,26 @@ coord_conn_t *coord_conn_upsert(coord_t *c, const ls_coord_conn_t *l, uint32_t g
     if (conn->integration_type != type)
         conn->strategy = -1;
     conn->integration_type = type;
-    conn->external_xref = xref;
+    if (conn->external_xref != xref) {
+        coord_tenant_t *t = coord_tenant_get(c, xref);
+        if (!t)
+            return NULL;
+        coord_conn_set_tenant(c, conn, t);
+        conn->external_xref = xref;
+    }
     conn->seen_gen = gen;
     return conn;
 }
 
-void coord_conn_drop(coord_t *c, coord_conn_t *conn)
+/* Drop every scope of conn (the connection entry itself stays). */
+static void conn_drop_scopes(coord_t *c, coord_conn_t *conn)
 {
     for (uint32_t k = 0; k < conn->n_courses; k++)
         coord_scope_drop(c, conn->courses[k]);
     free(conn->courses);
+    conn->courses = NULL;
+    conn->n_courses = 0;
     coord_scope_drop(c, conn->scope);
-    ls_strmap_del(c->conns, coord_conn_id(c, conn));
 }
 
 /* ---- requests ---- */
@@ -314,10 +322,7 @@ static int drop_unseen(const char *name, void *value, void *ud)
     (void)name;
     if (conn->seen_gen == c->disco.gen)
         return 0;
-    for (uint32_t k = 0; k < conn->n_courses; k++)
-        coord_scope_drop(c, conn->courses[k]);
-    free(conn->courses);
-    coord_scope_drop(c, conn->scope);
+    conn_drop_scopes(c, conn);
     return 1;
 }
 

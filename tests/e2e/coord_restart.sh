@@ -11,11 +11,13 @@
 #    schedule says (without the schedule it would be full), except conn-0006,
 #    whose record was skipped with a one-line reason: it starts fresh (full);
 #    coursera stays full; the restored/skipped counters say 8 and 1;
-# 5. every connection keeps reporting ok after the restart.
+# 5. every connection keeps reporting ok after the restart;
+# 6. with every broker down (devbroker control API) the coordinator keeps
+#    its loop (jobs wait in librdkafka) and exits within a second of SIGTERM.
 source "$(dirname "$0")/lib.sh"
 CONNS=(conn-0001 conn-0002 conn-0003 conn-0004 conn-0005 conn-0006 conn-0007 conn-0008)
 
-start_devbroker 6
+start_devbroker_ctl devbroker 6 3
 start_sandbox --seed 9 --connections 8 --students 3 --courses 2 --contents 1 \
   --providers 'successfactors_lms*6,coursera*2' --tick-ms 0
 write_config "$E2E_DIR/lmsync.conf" "coordinator.interval_s = 3" "coordinator.discovery_interval_s = 60" \
@@ -76,7 +78,21 @@ log "first jobs after the restart: $(jq -c . <<<"$firsts")"
 
 # ---- 5. still reporting ok
 T4=$(date +%s); wait_round "$T4" 60 "${CONNS[@]}"
-stop_and_check coordinator
 stop_and_check worker
+
+# ---- 6. brokers down: SIGTERM is still honoured at once
+dbctl /brokers/all/down
+sleep 8 # several slots pass: jobs are produced into librdkafka's queue and wait there
+kill -0 "$coordinator_PID" || die "coordinator died with the brokers down"
+TS=$(date +%s%3N)
+kill -TERM "$coordinator_PID"
+for ((i = 0; i < 100; i++)); do kill -0 "$coordinator_PID" 2>/dev/null || break; sleep 0.02; done
+STOP_MS=$(( $(date +%s%3N) - TS ))
+kill -0 "$coordinator_PID" 2>/dev/null && die "coordinator still running 2 s after SIGTERM with the brokers down"
+wait "$coordinator_PID"; rc=$?
+[ "$rc" -eq 0 ] || fail "coordinator exited with $rc after SIGTERM with the brokers down"
+[ "$STOP_MS" -le 1000 ] || fail "coordinator took $STOP_MS ms to exit after SIGTERM with the brokers down (limit 1000)"
+log "brokers down: the coordinator exited $STOP_MS ms after SIGTERM"
+dbctl /brokers/all/up
 [ "$E2E_FAILED" -eq 0 ] && log "PASS coord_restart"
 exit "$E2E_FAILED"
