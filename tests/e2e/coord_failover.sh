@@ -8,7 +8,10 @@
 #    takeover, and its jobs carry the new term's leader_epoch;
 # 4. no duplicate or missing change: mutations before the kill, while no
 #    replica leads and after the takeover; the events equal the sandbox's
-#    ground truth, as e2e.sync checks it, and no change event is produced twice.
+#    ground truth, as e2e.sync checks it, and no change event is produced twice;
+# 5. a third replica joins; the leader is paused with SIGSTOP until the third
+#    one leads, then resumed: within one session timeout (6 s) it says it no
+#    longer leads, and no job of its term is produced after that.
 source "$(dirname "$0")/lib.sh"
 CONNS=(conn-0001 conn-0002 conn-0003 conn-0004)
 
@@ -76,6 +79,23 @@ compare_sets "changes across the failover" "$(truth_since 0 | sorted)" "$(events
 DUPS=$(jq -s '[.[] | .headers.ce_id] | length - (unique | length)' "$E2E_DIR/events.jsonl")
 [ "$DUPS" -eq 0 ] || fail "$DUPS change events were produced twice (same ce_id)"
 log "no change event produced twice"
+
+# ---- 5. a paused leader stops enqueuing once resumed
+LMSYNC_OPS_PORT_FILE=$E2E_DIR/c.ops start coord_c "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
+sleep 4
+spid="${STANDBY}_PID"
+kill -STOP "${!spid}"
+for ((i = 0; i < 250; i++)); do grep -q "leading (epoch" "$E2E_DIR/coord_c.log" && break; sleep 0.1; done
+grep -q "leading (epoch" "$E2E_DIR/coord_c.log" || { kill -CONT "${!spid}"; die "coord_c did not lead within 25 s of the pause"; }
+CONT_MS=$(date +%s%3N)
+kill -CONT "${!spid}"
+for ((i = 0; i < 60; i++)); do grep -q "not leading any more (epoch $EPOCH)" "$E2E_DIR/$STANDBY.log" && break; sleep 0.1; done
+grep -q "not leading any more (epoch $EPOCH)" "$E2E_DIR/$STANDBY.log" || fail "$STANDBY did not step down within 6 s of SIGCONT"
+sleep 3
+LATE=$(jq -s --argjson e "$EPOCH" --argjson t "$((CONT_MS + 6000))" '[.[] | select(.value.leader_epoch == $e and .timestamp_ms > $t)] | length' "$E2E_DIR/jobs.jsonl")
+[ "$LATE" -eq 0 ] || fail "$LATE jobs of the paused leader's term (epoch $EPOCH) were produced more than 6 s after it resumed"
+log "paused leader resumed: $(grep -m1 -o "the loop stalled for [0-9]* ms" "$E2E_DIR/$STANDBY.log" || echo "revoked"); no job of its term after that"
+stop_and_check coord_c
 stop_and_check "$STANDBY"
 stop_and_check worker
 [ "$E2E_FAILED" -eq 0 ] && log "PASS coord_failover"
