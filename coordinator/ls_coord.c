@@ -709,9 +709,9 @@ static void coord_turn(coord_t *c, int64_t *next_gauges)
 {
     int64_t now = ls_time_now_ms();
     ls_metrics_heartbeat(ls_time_mono_ms(), ls_consumer_reachable(c->status) ? LS_PROC_READY : LS_PROC_NO_KAFKA);
-    if (now >= *next_gauges) { /* a walk over every scope: once a second, or every 10 s at a million scopes */
+    if (now >= *next_gauges) { /* a walk over every scope: once a second, or every 20 s at a million scopes */
         update_gauges(c, now);
-        *next_gauges = now + 1000 + (int64_t)(c->heap.n / 100);
+        *next_gauges = now + 1000 + (int64_t)(c->heap.n / 50);
     }
     maybe_discover(c, now);
     coord_http_turn(c, 0);

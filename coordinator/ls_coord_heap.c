@@ -1,8 +1,15 @@
-/* ls_coord_heap.c - binary min-heap of timers with back-pointers (ls_coord_heap.h). */
+/*
+ * ls_coord_heap.c - 4-ary min-heap of timers with back-pointers (ls_coord_heap.h).
+ * Four children of 16-byte slots fill one cache line, and the tree is half
+ * as deep as a binary one: at a million timers a sift touches 10 levels.
+ */
 #include "ls_coord_heap.h"
 #include "ls_err.h"
 
 #include <stdlib.h>
+
+#define ARITY 4
+#define PARENT(i) (((i) - 1) / ARITY)
 
 static void place(ls_coord_heap_t *h, size_t i, ls_coord_slot_t s)
 {
@@ -13,9 +20,9 @@ static void place(ls_coord_heap_t *h, size_t i, ls_coord_slot_t s)
 static void sift_up(ls_coord_heap_t *h, size_t i)
 {
     ls_coord_slot_t s = h->a[i];
-    while (i > 0 && h->a[(i - 1) / 2].due_ms > s.due_ms) {
-        place(h, i, h->a[(i - 1) / 2]);
-        i = (i - 1) / 2;
+    while (i > 0 && h->a[PARENT(i)].due_ms > s.due_ms) {
+        place(h, i, h->a[PARENT(i)]);
+        i = PARENT(i);
     }
     place(h, i, s);
 }
@@ -24,11 +31,12 @@ static void sift_down(ls_coord_heap_t *h, size_t i)
 {
     ls_coord_slot_t s = h->a[i];
     for (;;) {
-        size_t k = 2 * i + 1;
-        if (k >= h->n)
+        size_t first = ARITY * i + 1, k = first;
+        if (first >= h->n)
             break;
-        if (k + 1 < h->n && h->a[k + 1].due_ms < h->a[k].due_ms)
-            k++;
+        for (size_t j = first + 1; j < first + ARITY && j < h->n; j++)
+            if (h->a[j].due_ms < h->a[k].due_ms)
+                k = j;
         if (h->a[k].due_ms >= s.due_ms)
             break;
         place(h, i, h->a[k]);
@@ -82,7 +90,7 @@ void ls_coord_heap_remove(ls_coord_heap_t *h, ls_coord_timer_t *t)
     if (i == h->n)
         return;
     place(h, i, last);
-    if (i > 0 && h->a[(i - 1) / 2].due_ms > last.due_ms)
+    if (i > 0 && h->a[PARENT(i)].due_ms > last.due_ms)
         sift_up(h, i);
     else
         sift_down(h, i);

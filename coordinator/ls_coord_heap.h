@@ -1,5 +1,5 @@
 /*
- * ls_coord_heap.h - the coordinator's timer queue: a binary min-heap of
+ * ls_coord_heap.h - the coordinator's timer queue: a 4-ary min-heap of
  * timers ordered by due time. Each timer knows its own position, so moving
  * or removing one is O(log n) and finding the next due one is O(1): the
  * cost of a loop turn follows the number of due scopes, never the number of

@@ -12,7 +12,7 @@ static int heap_valid(const ls_coord_heap_t *h)
     for (size_t i = 0; i < h->n; i++) {
         if (h->a[i].t->pos != i + 1 || h->a[i].t->due_ms != h->a[i].due_ms)
             return 0;
-        if (i && h->a[(i - 1) / 2].due_ms > h->a[i].due_ms)
+        if (i && h->a[(i - 1) / 4].due_ms > h->a[i].due_ms) /* 4-ary */
             return 0;
     }
     return 1;
