@@ -12,35 +12,11 @@
 #include "ls_activity.h"
 #include "ls_config.h"
 
-/* The schedule of one scope (a whole connection, or one course of it). */
-typedef struct ls_coord_sched {
-    int64_t next_due_ms;          /* wall clock */
-    char outstanding[LS_STR_MAX * 2 + 40]; /* job id enqueued and not yet reported, "" if none */
-    int64_t outstanding_since_ms;
-    int failures;                 /* consecutive failed jobs */
-    int since_full;               /* incremental jobs reported ok since the last complete full scan */
-    int64_t last_full_ms;         /* when the last full scan reported ok (0 = never, so the next job is full) */
-    long records;                 /* records of the last ok full scan (-1 = unknown) */
-    int64_t last_ok_ms;           /* when a job last reported ok (the coordinator's start until one does) */
-} ls_coord_sched_t;
-
-typedef struct ls_coord_course {
-    char id[LS_STR_MAX + 1];
-    ls_coord_sched_t s;
-    int seen;                     /* mark for the course list refresh */
-} ls_coord_course_t;
-
+/* A connection as listed (static list, or one element of GET /unified/connection). */
 typedef struct ls_coord_conn {
     char id[LS_STR_MAX + 1];
     char integration_type[64];
     char external_xref[LS_STR_MAX + 1];
-    ls_coord_sched_t s;           /* the whole-connection scope */
-    int strategy;                 /* index in the coordinator's strategy cache (-1 = not chosen yet) */
-    int fanout;                   /* jobs per course (strategy, or size) */
-    ls_coord_course_t *courses;   /* owned; per-course scopes when fanout */
-    size_t n_courses;
-    int64_t next_courses_ms;      /* next course list refresh */
-    int seen;                     /* mark for discovery refresh */
 } ls_coord_conn_t;
 
 /**
@@ -52,10 +28,11 @@ typedef struct ls_coord_conn {
 int64_t ls_coord_first_due(const char *id, int64_t interval_ms, int64_t now_ms);
 
 /**
- * Parse coordinator.connections ("id[:integration[:xref]],...") into out[]
- * (cap entries). @return count, or LS_EINVAL with the reason in err.
+ * Parse coordinator.connections ("id[:integration[:xref]],...") into *out
+ * (malloc'd, caller frees; as many entries as the list has).
+ * @return count, or LS_EINVAL with the reason in err (*out NULL), LS_ENOMEM.
  */
-int ls_coord_parse_static(const char *spec, ls_coord_conn_t *out, size_t cap, char *err, size_t errsz);
+int ls_coord_parse_static(const char *spec, ls_coord_conn_t **out, char *err, size_t errsz);
 
 /**
  * Parse one page of GET /unified/connection (a JSON array) into out[],

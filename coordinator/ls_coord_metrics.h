@@ -18,6 +18,11 @@ typedef enum {
     CM_ENQUEUE_ERRORS,   /* counter */
     CM_JOBS_REPORTED,    /* counter {outcome} */
     CM_DISCOVERY_ERRORS, /* counter */
+    CM_LATENESS,         /* histogram: job produced minus its due time */
+    CM_LEADER,           /* gauge: 1 while this replica enqueues */
+    CM_SCHEDULE_RESTORED, /* counter: scope schedules read back at start */
+    CM_SCHEDULE_SKIPPED,  /* counter: schedule records that could not be decoded */
+    CM_SCHEDULE_WRITE_ERRORS, /* counter: schedule records not produced */
     CM__COUNT
 } ls_coord_metric_t;
 

@@ -26,8 +26,10 @@
 typedef struct sb_opts {
     const char *host, *port_file, *token, *token_file, *providers, *log_format, *log_level;
     const char *rate_limit, *unified_rate_limit;     /* "RPS[:BURST]" */
+    const char *virtual_tenants;                     /* "TENANTSxSIZE,..." (sb_virtual.h) */
     sb_rate_limit_t rl, url;                         /* parsed */
     long port, seed, connections, students, courses, contents, tick_ms, per_tick, latency_ms;
+    long virtual_connections, virtual_fanout_pct, virtual_courses;
 } sb_opts_t;
 
 static void sb_usage(FILE *f)
@@ -39,6 +41,8 @@ static void sb_usage(FILE *f)
             "           (round-robin over connections; NAME*N repeats a name N times)\n"
             "         [--tick-ms 0] [--mutations-per-tick 5] [--latency-ms 0]\n"
             "         [--rate-limit RPS[:BURST]] [--unified-rate-limit RPS[:BURST]]  (0 = off)\n"
+            "         [--virtual-connections 0] [--virtual-fanout-pct 10] [--virtual-courses 100]\n"
+            "         [--virtual-tenants TENANTSxSIZE,...]  (connections from a formula: docs/sandbox.md)\n"
             "         [--token sandbox-token | --token-file PATH]\n"
             "         [--log-format text|json] [--log-level debug|info|warn|error]\n");
 }
@@ -62,6 +66,7 @@ static int sb_opt(sb_opts_t *o, const char *name, const char *v)
         { "log-level", offsetof(sb_opts_t, log_level) },
         { "rate-limit", offsetof(sb_opts_t, rate_limit) },
         { "unified-rate-limit", offsetof(sb_opts_t, unified_rate_limit) },
+        { "virtual-tenants", offsetof(sb_opts_t, virtual_tenants) },
     };
     static const struct { const char *name; size_t off; } nums[] = {
         { "port", offsetof(sb_opts_t, port) }, { "seed", offsetof(sb_opts_t, seed) },
@@ -69,6 +74,9 @@ static int sb_opt(sb_opts_t *o, const char *name, const char *v)
         { "courses", offsetof(sb_opts_t, courses) }, { "contents", offsetof(sb_opts_t, contents) },
         { "tick-ms", offsetof(sb_opts_t, tick_ms) }, { "mutations-per-tick", offsetof(sb_opts_t, per_tick) },
         { "latency-ms", offsetof(sb_opts_t, latency_ms) },
+        { "virtual-connections", offsetof(sb_opts_t, virtual_connections) },
+        { "virtual-fanout-pct", offsetof(sb_opts_t, virtual_fanout_pct) },
+        { "virtual-courses", offsetof(sb_opts_t, virtual_courses) },
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strcmp(name, strs[i].name) == 0) {
@@ -191,6 +199,18 @@ static int sb_write_port_file(const char *path, unsigned port)
     return 0;
 }
 
+/* The virtual connections the options ask for (sb_virtual.h); tenant groups were checked in main. */
+static sb_virtual_t sb_virtual_opts(const sb_opts_t *o)
+{
+    sb_virtual_t v = { .n = (unsigned long)o->virtual_connections, .fanout_pct = (unsigned long)o->virtual_fanout_pct,
+                       .courses = (unsigned long)o->virtual_courses };
+    if (o->virtual_tenants)
+        sb_virtual_parse_tenants(o->virtual_tenants, &v);
+    if (v.n)
+        ls_info("%lu virtual connections (%lu %% per course, %lu courses each)", v.n, v.fanout_pct, v.courses);
+    return v;
+}
+
 static int sb_run(const sb_opts_t *o, const sb_world_config_t *cfg, const char *token)
 {
     char err[256] = "";
@@ -203,7 +223,7 @@ static int sb_run(const sb_opts_t *o, const sb_world_config_t *cfg, const char *
     sb_clock_t *clock = faults ? sb_clock_new(w, o->tick_ms, (unsigned)o->per_tick) : NULL;
     sb_http_config_t hc = { .host = o->host, .port = (unsigned)o->port, .token = token,
                             .latency_ms = o->latency_ms, .rate_limit = o->rl,
-                            .unified_rate_limit = o->url };
+                            .unified_rate_limit = o->url, .virt = sb_virtual_opts(o) };
     sb_http_t *h = clock ? sb_http_start(&hc, w, faults, clock, err, sizeof(err)) : NULL;
     int rc = 1;
     if (h) {
@@ -258,7 +278,7 @@ int main(int argc, char **argv)
                     .log_level = "info",
                     .providers = "coursera,go1,learnupon,d2l,successfactors_lms,udemy,docebo,moodle",
                     .seed = 42, .connections = 4, .students = 5, .courses = 3, .contents = 2,
-                    .per_tick = 5 };
+                    .per_tick = 5, .virtual_fanout_pct = 10, .virtual_courses = 100 };
     if (sb_parse_args(argc, argv, &o) != 0) {
         sb_usage(stderr);
         return 2;
@@ -273,6 +293,12 @@ int main(int argc, char **argv)
         (o.unified_rate_limit && sb_rate_parse(o.unified_rate_limit, &o.url) != LS_OK)) {
         fprintf(stderr, "lmsync-sandbox: --rate-limit and --unified-rate-limit take RPS[:BURST] "
                 "(RPS a number 0..1000000, 0 = off; BURST an integer >= 1)\n");
+        return 2;
+    }
+    sb_virtual_t vt;
+    if (o.virtual_tenants && sb_virtual_parse_tenants(o.virtual_tenants, &vt) != 0) {
+        fprintf(stderr, "lmsync-sandbox: --virtual-tenants takes TENANTSxSIZE[,TENANTSxSIZE...] (at most %d groups)\n",
+                SB_VIRTUAL_GROUPS);
         return 2;
     }
     ls_log_init("sandbox", lvl, strcmp(o.log_format, "json") == 0);

@@ -42,6 +42,7 @@ struct sb_http {
     sb_faults_t *faults;
     sb_clock_t *clock;
     sb_rate_t *rate;
+    sb_virtual_t virt;
     char *token;
     long latency_ms;
     unsigned port;
@@ -284,10 +285,13 @@ static void sb_unified(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k
             sb_reply_msg(r, 400, "limit and offset must be non-negative integers");
             return;
         }
-        sb_reply_set(r, 200, sb_world_connections_json(h->world, sb_categories_ok(k) ? NULL : "none",
-                                                       sb_kv_get(k, "external_xref"), limit, offset));
+        sb_reply_set(r, 200, h->virt.n ? sb_virtual_connections_json(&h->virt, limit, offset)
+                                       : sb_world_connections_json(h->world, sb_categories_ok(k) ? NULL : "none",
+                                                                   sb_kv_get(k, "external_xref"), limit, offset));
     } else if (nseg == 3 && strcmp(segs[1], "connection") == 0) {
-        json_t *c = sb_world_connection_json(h->world, segs[2]);
+        json_t *c = sb_virtual_connection_json(&h->virt, segs[2]);
+        if (!c)
+            c = sb_world_connection_json(h->world, segs[2]);
         if (c)
             sb_reply_set(r, 200, c);
         else
@@ -361,7 +365,8 @@ static void sb_lms(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k, bo
             sb_reply_msg(r, 400, "limit and offset must be non-negative integers");
             return;
         }
-        if (sb_world_list_courses(h->world, cid, limit, offset, &out) != LS_OK) {
+        if (sb_virtual_courses_json(&h->virt, cid, limit, offset, &out) != LS_OK &&
+            sb_world_list_courses(h->world, cid, limit, offset, &out) != LS_OK) {
             sb_reply_msg(r, 404, "connection not found");
             return;
         }
@@ -799,6 +804,7 @@ sb_http_t *sb_http_start(const sb_http_config_t *cfg, sb_world_t *world, sb_faul
     h->faults = faults;
     h->clock = clock;
     h->latency_ms = cfg->latency_ms;
+    h->virt = cfg->virt;
     pthread_mutex_init(&h->stats_mu, NULL);
     pthread_mutex_init(&h->sleep_mu, NULL);
     pthread_condattr_t ca;

@@ -13,6 +13,7 @@
 #include "sb_data.h"
 #include "sb_fault.h"
 #include "sb_rate.h"
+#include "sb_virtual.h"
 
 typedef struct sb_http_config {
     const char *host;        /* IPv4 literal to bind, e.g. "127.0.0.1" */
@@ -22,6 +23,7 @@ typedef struct sb_http_config {
     sb_rate_limit_t rate_limit;          /* every connection's vendor limit ("*"); rps 0 = none */
     sb_rate_limit_t unified_rate_limit;  /* Unified-wide limit over all /lms requests; rps 0 = none */
     sb_rate_clock_fn rate_clock;         /* NULL = CLOCK_MONOTONIC (tests inject one) */
+    sb_virtual_t virt;                   /* virtual connections (n 0 = none): they replace the connection list */
     void *rate_clock_cls;
 } sb_http_config_t;
 

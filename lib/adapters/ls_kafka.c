@@ -145,10 +145,18 @@ ls_producer_t *ls_producer_new(const ls_kafka_conf_t *kc, int timeout_ms, char *
 
 void ls_producer_destroy(ls_producer_t *p)
 {
+    ls_producer_close(p, 10000);
+}
+
+void ls_producer_close(ls_producer_t *p, int flush_ms)
+{
     if (!p)
         return;
-    if (rd_kafka_flush(p->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (rd_kafka_flush(p->rk, flush_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         ls_warn("producer closed with %d messages undelivered", rd_kafka_outq_len(p->rk));
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(p->rk, 0); /* serve the purged messages' delivery reports while their batches exist */
+    }
     if (p->event_fd[0] >= 0) {
         rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
         rd_kafka_queue_io_event_enable(q, -1, NULL, 0);
@@ -452,9 +460,12 @@ int ls_consumer_reachable(const ls_consumer_t *c)
 static ls_consumer_t *consumer_new(const ls_kafka_conf_t *kc, const char *group_id, const char *topic,
                                    ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errsz)
 {
+    char session[16], heartbeat[16];
+    snprintf(session, sizeof(session), "%d", kc->session_timeout_ms > 0 ? kc->session_timeout_ms : 10000);
+    snprintf(heartbeat, sizeof(heartbeat), "%d", kc->session_timeout_ms > 0 ? kc->session_timeout_ms / 3 : 3000);
     const char *const kv[] = {
         "group.id", group_id, "enable.auto.commit", "false", "auto.offset.reset", "earliest",
-        "enable.partition.eof", "false", "session.timeout.ms", "10000",
+        "enable.partition.eof", "false", "session.timeout.ms", session, "heartbeat.interval.ms", heartbeat,
         "max.poll.interval.ms", "600000",
         /* eager on purpose: librdkafka 2.0.x cooperative-sticky bugs, see architecture.md */
         "partition.assignment.strategy", "range,roundrobin", "statistics.interval.ms", "5000", NULL};
@@ -520,6 +531,11 @@ ls_consumer_t *ls_consumer_new_rebalance(const ls_kafka_conf_t *kc, const char *
                                          ls_rebalance_cb_t cb, void *ud, char *errstr, size_t errsz)
 {
     return consumer_new(kc, group_id, topic, cb, ud, errstr, errsz);
+}
+
+int ls_consumer_assignment_lost(ls_consumer_t *c)
+{
+    return rd_kafka_assignment_lost(c->rk) ? 1 : 0;
 }
 
 void ls_consumer_destroy(ls_consumer_t *c)

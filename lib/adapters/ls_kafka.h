@@ -18,6 +18,7 @@
 typedef struct ls_kafka_conf {
     const char *brokers;     /* kafka.brokers: bootstrap.servers */
     const char *compression; /* kafka.compression: none, gzip (default when NULL/""), snappy, lz4, zstd */
+    int session_timeout_ms;  /* group consumers' session.timeout.ms (0 = 10000) */
 } ls_kafka_conf_t;
 
 typedef struct ls_producer ls_producer_t;
@@ -58,6 +59,9 @@ ls_producer_t *ls_producer_new(const ls_kafka_conf_t *kc, int timeout_ms, char *
 
 /** Flush (up to 10 s) and destroy. NULL accepted. */
 void ls_producer_destroy(ls_producer_t *p);
+
+/** Flush for at most flush_ms (messages still queued then are dropped, with a warning) and destroy. NULL accepted. */
+void ls_producer_close(ls_producer_t *p, int flush_ms);
 
 /**
  * Produce one message (payload, key and headers are copied). partition -1
@@ -172,6 +176,9 @@ int ls_consumer_lag(ls_consumer_t *c, int partition, int64_t *lag);
 
 /** 0 when the last statistics (every 5 s) saw no broker UP; 1 otherwise (also before the first). */
 int ls_consumer_reachable(const ls_consumer_t *c);
+
+/** 1 when the group took this member's assignment away (session expired) and no new one came yet. */
+int ls_consumer_assignment_lost(ls_consumer_t *c);
 
 /** Resume delivery of one paused partition of the subscribed topic. */
 int ls_consumer_resume(ls_consumer_t *c, int partition);

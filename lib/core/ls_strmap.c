@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One allocation per entry: the header, the value (aligned) and then the
+ * name, so the name of a value is found from the value's address alone. */
 typedef struct ent {
     struct ent *next;
     uint64_t h;
-    void *value;       /* points into the same allocation, aligned */
-    char name[];
 } ent_t;
 
 struct ls_strmap {
@@ -21,6 +21,17 @@ struct ls_strmap {
 };
 
 #define ALIGN_UP(x) (((x) + 15u) & ~(size_t)15u)
+#define VALUE_OFF ALIGN_UP(sizeof(ent_t))
+
+static void *ent_value(const ent_t *e)
+{
+    return (char *)e + VALUE_OFF;
+}
+
+static const char *ent_name(const ls_strmap_t *m, const ent_t *e)
+{
+    return (const char *)e + VALUE_OFF + m->value_size;
+}
 
 ls_strmap_t *ls_strmap_new(size_t value_size)
 {
@@ -53,7 +64,7 @@ static ent_t *find(const ls_strmap_t *m, const char *name, uint64_t h)
     if (!m->cap)
         return NULL;
     for (ent_t *e = m->slots[h & (m->cap - 1)]; e; e = e->next)
-        if (e->h == h && strcmp(e->name, name) == 0)
+        if (e->h == h && strcmp(ent_name(m, e), name) == 0)
             return e;
     return NULL;
 }
@@ -61,7 +72,12 @@ static ent_t *find(const ls_strmap_t *m, const char *name, uint64_t h)
 void *ls_strmap_get(const ls_strmap_t *m, const char *name)
 {
     ent_t *e = find(m, name, name_hash(name));
-    return e ? e->value : NULL;
+    return e ? ent_value(e) : NULL;
+}
+
+const char *ls_strmap_name(const ls_strmap_t *m, const void *value)
+{
+    return (const char *)value + m->value_size;
 }
 
 static int grow(ls_strmap_t *m)
@@ -89,19 +105,35 @@ void *ls_strmap_put(ls_strmap_t *m, const char *name, int *added)
     if (added)
         *added = !e;
     if (e)
-        return e->value;
+        return ent_value(e);
     if ((!m->cap || (m->n + 1) * 4 > m->cap * 3) && grow(m) != 0)
         return NULL;
-    size_t len = strlen(name), off = ALIGN_UP(sizeof(ent_t) + len + 1);
-    if (!(e = calloc(1, off + m->value_size)))
+    size_t len = strlen(name);
+    if (!(e = calloc(1, VALUE_OFF + m->value_size + len + 1)))
         return NULL;
-    memcpy(e->name, name, len + 1);
+    memcpy((char *)ent_value(e) + m->value_size, name, len + 1);
     e->h = h;
-    e->value = (char *)e + off;
     e->next = m->slots[h & (m->cap - 1)];
     m->slots[h & (m->cap - 1)] = e;
     m->n++;
-    return e->value;
+    return ent_value(e);
+}
+
+int ls_strmap_del(ls_strmap_t *m, const char *name)
+{
+    uint64_t h = name_hash(name);
+    if (!m->cap)
+        return 0;
+    for (ent_t **pp = &m->slots[h & (m->cap - 1)]; *pp; pp = &(*pp)->next) {
+        ent_t *e = *pp;
+        if (e->h == h && strcmp(ent_name(m, e), name) == 0) {
+            *pp = e->next;
+            free(e);
+            m->n--;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void ls_strmap_sweep(ls_strmap_t *m, int (*drop)(const char *name, void *value, void *ud), void *ud)
@@ -109,7 +141,7 @@ void ls_strmap_sweep(ls_strmap_t *m, int (*drop)(const char *name, void *value, 
     for (size_t i = 0; i < m->cap; i++)
         for (ent_t **pp = &m->slots[i]; *pp;) {
             ent_t *e = *pp;
-            if (drop(e->name, e->value, ud)) {
+            if (drop(ent_name(m, e), ent_value(e), ud)) {
                 *pp = e->next;
                 free(e);
                 m->n--;

@@ -23,6 +23,12 @@ void *ls_strmap_get(const ls_strmap_t *m, const char *name);
 /** The value of name, inserted zeroed when absent (*added = 1); NULL when out of memory. */
 void *ls_strmap_put(ls_strmap_t *m, const char *name, int *added);
 
+/** The name of an entry, from its value's address (borrowed: lives as long as the entry). */
+const char *ls_strmap_name(const ls_strmap_t *m, const void *value);
+
+/** Remove name's entry (its value's address becomes invalid). @return 1 if it was there, else 0. */
+int ls_strmap_del(ls_strmap_t *m, const char *name);
+
 /** Remove every entry for which drop(name, value, ud) returns non-zero. */
 void ls_strmap_sweep(ls_strmap_t *m, int (*drop)(const char *name, void *value, void *ud), void *ud);
 

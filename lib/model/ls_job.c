@@ -138,6 +138,8 @@ char *ls_job_encode(const ls_job_t *job)
         json_object_set_new(o, "external_xref", json_string(job->external_xref));
     if (job->course_id[0])
         json_object_set_new(o, "course_id", json_string(job->course_id));
+    if (job->leader_epoch > 0)
+        json_object_set_new(o, "leader_epoch", json_integer(job->leader_epoch));
     if (encode_strategy(o, job) != LS_OK) {
         json_decref(o);
         return NULL;
@@ -190,6 +192,12 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     if (!rc) rc = get_str(o, "job", "scheduled_at", 1, ts, sizeof(ts), err, errsz);
     if (rc)
         return rc;
+    json_t *epoch = json_object_get(o, "leader_epoch");
+    if (epoch && (!json_is_integer(epoch) || json_integer_value(epoch) <= 0)) {
+        snprintf(err, errsz, "job: field 'leader_epoch' must be a positive integer");
+        return LS_EINVAL;
+    }
+    job->leader_epoch = epoch ? json_integer_value(epoch) : 0;
     job->mode = ls_mode_parse(mode);
     if (job->mode != LS_MODE_FULL && job->mode != LS_MODE_INCREMENTAL) {
         snprintf(err, errsz, "job: field 'mode' must be full or incremental, got \"%.20s\"", mode);

@@ -15,7 +15,9 @@
  *    "paged":false                      the list does not page (absent: true)
  *    "get":true                         GET /lms/{conn}/activity/{id} exists (absent: false)
  *    "updated_gte":"supported"|"required"  (absent: not supported; an
- *                                       incremental job needs it)}
+ *                                       incremental job needs it)
+ *    "leader_epoch":N                   the coordinator replica's leadership
+ *                                       epoch (absent: a single coordinator)}
  * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
@@ -42,6 +44,7 @@ typedef struct ls_job {
     int unpaged;                          /* 1 = one request without limit/offset */
     int get;                              /* per-record get exists */
     ls_gte_t gte;                         /* updated_gte on the activity list */
+    int64_t leader_epoch;                 /* "leader_epoch": the enqueuing coordinator's leadership epoch (0 = absent) */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */

@@ -48,6 +48,10 @@ static const cfg_setting_t settings[] = {
     I("coordinator.full_every", full_every, 1, 100000),
     I("coordinator.full_max_age_s", full_max_age_s, 60, 30 * 86400),
     I("coordinator.fanout_records", fanout_records, 0, 2000000000),
+    I("coordinator.discovery_concurrency", discovery_concurrency, 1, 64),
+    I("coordinator.max_enqueue_per_s", max_enqueue_per_s, 1, 1000000),
+    I("coordinator.leader_election", leader_election, 0, 1),
+    S("coordinator.tenant_weights", tenant_weights),
     S("coordinator.profile_overrides", profile_overrides),
     S("worker.lmdb_path", lmdb_path),
     I("worker.lmdb_map_mb", lmdb_map_mb, 1, 1048576),
@@ -108,6 +112,8 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->full_every = 12;
     cfg->full_max_age_s = 86400;
     cfg->fanout_records = 50000;
+    cfg->discovery_concurrency = 8;
+    cfg->max_enqueue_per_s = 5000;
     cfg->watermark_overlap_s = 120;
     cfg->shrink_accept_scans = 3;
     cfg->shrink_tolerance_pct = 5;

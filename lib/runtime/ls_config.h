@@ -40,6 +40,10 @@ typedef struct ls_config {
     int full_every;                      /* coordinator.full_every: every Nth job of an incremental scope is a full scan */
     int full_max_age_s;                  /* coordinator.full_max_age_s: ... and at least this often */
     int fanout_records;                  /* coordinator.fanout_records: poll per course above this size (0 = never by size) */
+    int discovery_concurrency;           /* coordinator.discovery_concurrency: list pages (and course lists) in flight at once */
+    int leader_election;                 /* coordinator.leader_election: 1 = replicas elect one active coordinator through Kafka */
+    char tenant_weights[1024];           /* coordinator.tenant_weights: "xref=W,...,*=W" shares of the job stream when jobs queue up */
+    int max_enqueue_per_s;               /* coordinator.max_enqueue_per_s: jobs produced per second at most (a due burst is paced) */
     char profile_overrides[2048];        /* coordinator.profile_overrides: "TARGET.KEY=VALUE,..." (ls_profile.h) */
     /* worker */
     char lmdb_path[LS_CFG_STR];          /* worker.lmdb_path */

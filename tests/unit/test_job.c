@@ -91,16 +91,27 @@ static void test_first_due_spread(void)
 
 static void test_parse_static(void)
 {
-    ls_coord_conn_t c[4];
+    ls_coord_conn_t *c;
     char err[256];
-    CU_ASSERT_EQUAL(ls_coord_parse_static("a:coursera:t1,b,c:go1", c, 4, err, sizeof(err)), 3);
+    CU_ASSERT_EQUAL_FATAL(ls_coord_parse_static("a:coursera:t1,b,c:go1", &c, err, sizeof(err)), 3);
     CU_ASSERT_STRING_EQUAL(c[0].id, "a");
     CU_ASSERT_STRING_EQUAL(c[0].integration_type, "coursera");
     CU_ASSERT_STRING_EQUAL(c[0].external_xref, "t1");
     CU_ASSERT_STRING_EQUAL(c[1].integration_type, "");
     CU_ASSERT_STRING_EQUAL(c[2].integration_type, "go1");
-    CU_ASSERT_EQUAL(ls_coord_parse_static("a,,b", c, 4, err, sizeof(err)), LS_EINVAL);
-    CU_ASSERT_EQUAL(ls_coord_parse_static("a,b,c,d,e", c, 4, err, sizeof(err)), LS_EINVAL);
+    free(c);
+    CU_ASSERT_EQUAL(ls_coord_parse_static("a,,b", &c, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_EQUAL(ls_coord_parse_static("a,:go1", &c, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 2 has an empty connection id"));
+    /* no cap on the number of entries (the old parser stopped at 1,024) */
+    char spec[2100 * 6];
+    size_t off = 0;
+    for (int i = 0; i < 2000; i++)
+        off += (size_t)snprintf(spec + off, sizeof(spec) - off, "%sc%d", i ? "," : "", i);
+    CU_ASSERT_EQUAL_FATAL(ls_coord_parse_static(spec, &c, err, sizeof(err)), 2000);
+    CU_ASSERT_STRING_EQUAL(c[1999].id, "c1999");
+    free(c);
 }
 
 static void test_parse_connections(void)
@@ -139,9 +150,11 @@ static void test_job_strategy_roundtrip(void)
     j.get = 1;
     j.gte = LS_GTE_SUPPORTED;
     j.scheduled_at = 1764252588000;
+    j.leader_epoch = 1795896718586;
     char *s = ls_job_encode(&j);
     CU_ASSERT_FATAL(s != NULL);
     CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"fields\":[\"id\",\"course_id\",\"updated_at\"]"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"leader_epoch\":1795896718586"));
     CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
     CU_ASSERT_STRING_EQUAL(k.fields, j.fields);
     CU_ASSERT_STRING_EQUAL(k.sort, "created_at");
@@ -150,7 +163,12 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_EQUAL(k.unpaged, 1);
     CU_ASSERT_EQUAL(k.get, 1);
     CU_ASSERT_EQUAL(k.gte, LS_GTE_SUPPORTED);
+    CU_ASSERT_EQUAL(k.leader_epoch, 1795896718586);
     free(s);
+    const char *bad_epoch = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
+                            "\"scheduled_at\":\"2026-11-27T14:09:48Z\",\"leader_epoch\":\"x\"}";
+    CU_ASSERT_EQUAL(ls_job_decode(bad_epoch, strlen(bad_epoch), &k, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "leader_epoch"));
     /* a job without strategy members decodes with the default behaviour */
     const char *old = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
                       "\"scheduled_at\":\"2026-11-27T14:09:48Z\"}";
@@ -160,6 +178,7 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_EQUAL(k.unpaged, 0);
     CU_ASSERT_EQUAL(k.get, 0);
     CU_ASSERT_EQUAL(k.gte, LS_GTE_NONE);
+    CU_ASSERT_EQUAL(k.leader_epoch, 0);
 }
 
 static void test_job_strategy_bad(void)

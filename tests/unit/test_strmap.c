@@ -70,7 +70,35 @@ static void test_sweep(void)
     ls_strmap_destroy(m);
 }
 
+static void test_del_and_name(void)
+{
+    ls_strmap_t *m = ls_strmap_new(sizeof(val_t));
+    char name[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "conn-%d/course-%d", i, i * 7);
+        val_t *v = ls_strmap_put(m, name, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+        CU_ASSERT_STRING_EQUAL(ls_strmap_name(m, v), name); /* the key, from the value's address */
+        v->a = i;
+    }
+    CU_ASSERT_EQUAL(ls_strmap_del(m, "conn-5/course-35"), 1);
+    CU_ASSERT_EQUAL(ls_strmap_del(m, "conn-5/course-35"), 0);
+    CU_ASSERT_EQUAL(ls_strmap_del(m, "absent"), 0);
+    CU_ASSERT_PTR_NULL(ls_strmap_get(m, "conn-5/course-35"));
+    CU_ASSERT_EQUAL(ls_strmap_count(m), 299);
+    val_t *v = ls_strmap_get(m, "conn-6/course-42");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(v->a, 6);
+    CU_ASSERT_EQUAL(ls_strmap_del(m, ls_strmap_name(m, v)), 1); /* its own name is a valid argument */
+    CU_ASSERT_EQUAL(ls_strmap_count(m), 298);
+    ls_strmap_destroy(m);
+    ls_strmap_t *empty = ls_strmap_new(8);
+    CU_ASSERT_EQUAL(ls_strmap_del(empty, "x"), 0);
+    ls_strmap_destroy(empty);
+}
+
 static CU_TestInfo tests[] = {
+    {"del, and the name of a value", test_del_and_name},
     {"put, get, values stay put", test_put_get_stable},
     {"sweep", test_sweep},
     CU_TEST_INFO_NULL,

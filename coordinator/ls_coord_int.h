@@ -1,0 +1,212 @@
+/*
+ * ls_coord_int.h - the coordinator's state, shared by its modules
+ * (ls_coord.c: schedule, jobs, status; ls_coord_list.c: connection and
+ * course lists over concurrent HTTP). Not a public interface.
+ *
+ * Sizes: every scope is one ls_strmap entry (key "conn" or "conn/course",
+ * value coord_scope_t) plus one heap slot; strings a connection shares with
+ * others (integration type, external_xref) are interned once.
+ */
+#ifndef LS_COORD_INT_H
+#define LS_COORD_INT_H
+
+#include "ls_coord.h"
+#include "ls_coord_heap.h"
+#include "ls_http.h"
+#include "ls_kafka.h"
+#include "ls_profile.h"
+#include "ls_strmap.h"
+
+typedef struct coord_conn coord_conn_t;
+typedef struct coord_scope coord_scope_t;
+
+/* A tenant (value of coord_t.tenants, keyed by external_xref): its queue of due scopes. */
+typedef struct coord_tenant {
+    coord_scope_t *head, *tail;  /* due scopes waiting for a job, oldest first */
+    size_t n;
+    double weight;               /* coordinator.tenant_weights */
+    double deficit;              /* deficit round robin: jobs it may still produce this round */
+    int active;                  /* in coord_t.active */
+} coord_tenant_t;
+
+/* The schedule of one scope (a whole connection, or one course of it). */
+struct coord_scope {
+    ls_coord_timer_t t;       /* next due (wall clock), queued in coord_t.heap (or in its tenant's queue once due) */
+    coord_conn_t *conn;       /* borrowed: the connection owns its scopes */
+    coord_scope_t *rq_prev, *rq_next; /* its tenant's queue of due scopes */
+    int64_t job_due_ms;       /* scheduled_at of the job enqueued and not yet reported (its id is "key@due"); 0 = none */
+    int64_t job_since_ms;     /* when it was produced */
+    int64_t last_full_ms;     /* when the last full scan reported ok (0 = never, so the next job is full) */
+    int64_t last_ok_ms;       /* when a job last reported ok (the coordinator's start until one does) */
+    int64_t records;          /* records of the last ok full scan (-1 = unknown) */
+    int32_t failures;         /* consecutive failed jobs */
+    int32_t since_full;       /* incremental jobs reported ok since the last full scan */
+    uint8_t sending;          /* produced, delivery report not seen yet */
+    uint8_t mark;             /* course list refresh mark */
+    uint8_t queued;           /* in its tenant's queue */
+};
+
+/* A connection (value of coord_t.conns; its id is the entry's name). */
+struct coord_conn {
+    coord_scope_t *scope;        /* the whole-connection scope; for a fanned-out connection it only paces the course refresh */
+    const char *integration_type; /* interned */
+    const char *external_xref;    /* interned ("" when none) */
+    coord_tenant_t *tenant;      /* the tenant of external_xref */
+    coord_scope_t **courses;     /* owned array of course scopes (entries of coord_t.scopes) */
+    uint32_t n_courses, cap_courses;
+    int32_t strategy;            /* index in coord_t.strats, -1 = not chosen yet */
+    uint32_t seen_gen;           /* discovery generation that last listed it */
+    int64_t next_courses_ms;     /* next course list refresh */
+    uint8_t fanout;              /* polled per course */
+    uint8_t courses_busy;        /* a course list fetch is under way */
+    uint8_t course_mark;         /* mark of the fetch under way */
+    uint8_t courses_failed;      /* the last course list fetch failed (the known courses are kept) */
+};
+
+/* A strategy shared by connections of one type (or one connection, with its own overrides). */
+typedef struct strat_entry {
+    char key[LS_STR_MAX + 2];    /* integration type, or "#" + connection id */
+    ls_profile_t profile;
+    ls_strategy_t strategy;
+} strat_entry_t;
+
+/* One connection listing pass (pages requested concurrently). */
+typedef struct coord_disco {
+    int active;
+    uint32_t gen;
+    long next_offset;            /* next page to ask for */
+    int end_seen;                /* a short page was seen: nothing past it */
+    int failed;                  /* a page failed: the known set is kept */
+    int profiles_pending;
+    size_t in_flight, pages, listed;
+    int64_t started_ms;
+} coord_disco_t;
+
+typedef struct coord_send coord_send_t;
+
+typedef struct coord {
+    const ls_config_t *cfg;
+    ls_producer_t *producer;
+    ls_consumer_t *status;
+    ls_http_multi_t *http;
+    ls_strmap_t *conns;          /* id -> coord_conn_t */
+    ls_strmap_t *scopes;         /* scope key -> coord_scope_t */
+    ls_strmap_t *strings;        /* interned strings (value unused) */
+    ls_coord_heap_t heap;        /* every scope that is not due yet, by next due */
+    ls_strmap_t *tenants;        /* external_xref -> coord_tenant_t */
+    coord_tenant_t **active;     /* tenants with due scopes (owned array) */
+    size_t n_active, cap_active, rr;
+    char topic_jobs[128], topic_status[128], topic_schedule[160], topic_leader[160];
+    ls_consumer_t *election;     /* leader election group member (coordinator.leader_election), else NULL */
+    int lead_assigned;           /* the group assigned this replica partition 0 */
+    int leading;                 /* enqueuing: the schedule is loaded and the status consumer open */
+    int64_t epoch;               /* this leadership term's epoch (wall clock ms at its start) */
+    int64_t last_turn_mono;      /* when the loop last ran (stall detection) */
+    int64_t next_discovery_ms;
+    coord_disco_t disco;
+    char **course_queue;         /* ids of connections whose course list is to be fetched (ring, owned) */
+    size_t cq_head, cq_n, cq_cap;
+    size_t course_fetches;       /* course list fetches under way */
+    coord_send_t **sends;        /* jobs produced, delivery report not handled yet (owned) */
+    size_t n_sends, cap_sends;
+    double enqueue_tokens;       /* token bucket of coordinator.max_enqueue_per_s */
+    int64_t tokens_ms;
+    uint64_t enqueued, skipped, undelivered;
+    ls_profile_t *runtime;       /* GET /unified/integration, n_runtime entries */
+    size_t n_runtime;
+    char runtime_why[256];       /* why there is no usable runtime answer ("" = there is) */
+    strat_entry_t *strats;
+    size_t n_strats;
+} coord_t;
+
+/* ---- ls_coord_list.c ---- */
+
+/** The connection's id (borrowed from the map entry). */
+const char *coord_conn_id(const coord_t *c, const coord_conn_t *conn);
+
+/** A scope's key (borrowed from the map entry). */
+const char *coord_scope_key(const coord_t *c, const coord_scope_t *s);
+
+/** Add or update one listed connection (discovery generation gen). NULL when out of memory. */
+coord_conn_t *coord_conn_upsert(coord_t *c, const ls_coord_conn_t *l, uint32_t gen, int64_t now);
+
+/** Start a listing pass (profiles, and connection pages unless the list is static). */
+void coord_disco_begin(coord_t *c, int64_t now);
+
+/** Ask for conn's course list (queued; fetched with bounded concurrency). */
+void coord_courses_request(coord_t *c, coord_conn_t *conn);
+
+/** Run the HTTP transfers for up to wait_ms and handle the completed ones. */
+void coord_http_turn(coord_t *c, int wait_ms);
+
+/* ---- ls_coord.c ---- */
+
+/**
+ * Give a scope entry to conn and queue it: a restored entry (conn NULL, a due
+ * time) keeps its schedule; a new one (zeroed) gets its first slot.
+ */
+void coord_scope_attach(coord_t *c, coord_scope_t *s, coord_conn_t *conn, const char *key, int64_t now);
+
+/** Take a scope out of the heap and the map (not out of its connection's course array). */
+void coord_scope_drop(coord_t *c, coord_scope_t *s);
+
+/** Request the course list of every connection polled per course that has none yet. */
+void coord_fanout_kick(coord_t *c);
+
+/** New profiles: forget every chosen strategy (chosen again on next use). */
+void coord_rechoose(coord_t *c);
+
+/** Store a GET /unified/integration answer (or keep the last good one on error). */
+void coord_set_profiles(coord_t *c, int rc, const ls_http_resp_t *resp, const char *err);
+
+/* ---- ls_coord_tenant.c ---- */
+
+/** Check coordinator.tenant_weights. @return 0, or LS_EINVAL with the reason in err. */
+int coord_tenant_weights_check(const char *spec, char *err, size_t errsz);
+
+/** The tenant of external_xref xref (created with its weight); NULL when out of memory. */
+coord_tenant_t *coord_tenant_get(coord_t *c, const char *xref);
+
+/** Append a due scope (out of the heap) to its tenant's queue; the tenant becomes active. */
+int coord_ready_push(coord_t *c, coord_scope_t *s);
+
+/** Take s out of its tenant's queue (no-op when not queued). */
+void coord_ready_unlink(coord_scope_t *s);
+
+/** Move conn (and its queued due scopes) to tenant t. */
+void coord_conn_set_tenant(coord_t *c, coord_conn_t *conn, coord_tenant_t *t);
+
+/** Remove active[i] from the active ring (its queue is empty). */
+void coord_tenant_deactivate(coord_t *c, size_t i);
+
+/* ---- ls_coord_leader.c ---- */
+
+/** Join the leader election when coordinator.leader_election is set. */
+int coord_election_open(coord_t *c);
+
+/** Leave the election group. */
+void coord_election_close(coord_t *c);
+
+/**
+ * Serve the election (waiting up to wait_ms) and say whether this replica
+ * may lead now: always without an election; with one, while the group
+ * assigns it partition 0, the assignment is not lost and the loop did not
+ * stall (a stalled leader leaves and joins again).
+ */
+int coord_may_lead(coord_t *c, int wait_ms);
+
+/* ---- ls_coord_persist.c ---- */
+
+/** Read <prefix>.coordinator.schedule into unowned scope entries (before the first job). Never fails the start. */
+int coord_schedule_restore(coord_t *c);
+
+/** Produce s's schedule record (asynchronously; a failure is counted). */
+void coord_schedule_write(coord_t *c, const coord_scope_t *s);
+
+/** Produce a tombstone for a scope that is gone. */
+void coord_schedule_tombstone(coord_t *c, const char *key);
+
+/** Tombstone and forget restored entries whose connection a complete listing pass did not name. */
+void coord_schedule_drop_orphans(coord_t *c);
+
+#endif
