@@ -238,7 +238,6 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     if (!(w->sync.store = ls_store_open(cfg->lmdb_path, (size_t)cfg->lmdb_map_mb,
                                        strcmp(cfg->lmdb_sync, "deferred") == 0, err, sizeof(err))) ||
         !(w->sync.producer = ls_producer_new(&kc, 10000, err, sizeof(err))) ||
-        !(w->sync.http = ls_http_new(cfg->unified_token, cfg->http_timeout_s, err, sizeof(err))) ||
         !(w->sync.multi = ls_http_multi_new(cfg->unified_token, cfg->http_timeout_s, cfg->max_in_flight, err,
                                             sizeof(err))) ||
         !(w->consumer = ls_consumer_new_rebalance(&kc, cfg->group_id, w->topic_jobs, on_rebalance, w, err,
@@ -275,7 +274,6 @@ static void close_clients(worker_t *w)
     free(w->assigned);
     ls_sync_ctx_release(&w->sync);
     ls_http_multi_destroy(w->sync.multi);
-    ls_http_destroy(w->sync.http);
     ls_producer_destroy(w->sync.producer);
     ls_store_destroy(w->sync.store);
     ls_limiter_destroy(w->sync.limiter);
@@ -569,8 +567,7 @@ static void step_jobs(worker_t *w)
             poll_report(w, s);
         if (s->state != SLOT_RUNNING)
             continue;
-        ls_sync_job_poll(s->sj);
-        ls_sync_job_tick(s->sj, now);
+        ls_sync_job_step(s->sj, now);
         if (ls_sync_job_done(s->sj))
             finish_job(w, s);
     }
