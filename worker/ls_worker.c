@@ -5,13 +5,15 @@
  * Every consumed job message becomes a slot, kept in consumption order. Up
  * to worker.max_in_flight slots run at once (ls_sync_job_t); a slot whose
  * connection already has a running job waits, so two jobs of one
- * connection never run at once. One loop waits on the curl sockets, hands
- * completed transfers to their jobs (each page is then parsed, diffed,
- * produced, delivered and committed in one call; the next page was already
- * requested), starts retries whose backoff timer expired, and polls the
- * consumer while there is room for more slots.
+ * connection never run at once. One loop waits on the curl sockets, the
+ * producer's event fd and the earliest timer, hands completed transfers to
+ * their jobs, steps every running job's state machine (ls_sync.h: a page
+ * is parsed, diffed and produced, its acks awaited, then committed; retries
+ * and removal re-checks wait on timers), steps a partition restore by one
+ * slice, and polls the consumer while there is room for more slots.
+ * Nothing in the loop waits for one job: every wait is a state.
  *
- * Order per job (design-brief section 3): the job's pages are delivered and
+ * Order per job (docs/design.md, Ordering): the job's pages are delivered and
  * stored one by one, then its status record is produced (the slot is
  * REPORTING, the loop goes on), and once it is acknowledged the slot is
  * done. Offsets are committed per partition only up to the
@@ -26,7 +28,9 @@
  * every slot of the revoked partitions (no status, no commit, no further
  * LMDB write: the new owner consumes those jobs again, with the same event
  * ids). An assignment pauses the partitions; the loop restores each one
- * from the changelog (ls_restore) and only then resumes it.
+ * from the changelog (ls_restore, one bounded slice per loop turn, so the
+ * jobs of partitions already restored go on meanwhile) and only then
+ * resumes it.
  */
 #include "ls_worker.h"
 #include "ls_err.h"
