@@ -21,7 +21,7 @@
  * running the other partitions' jobs between slices. The reader holds one
  * partition at a time: the restore in progress (ctx->run) continues until
  * its partition is restored, fails, or is aborted (rebalance). Dead-letter
- * copies are awaited without blocking: a full batch is written only once
+ * copies are awaited a slice at a time: a full batch is written only once
  * they are acknowledged (or after DLQ_TIMEOUT_MS). Only the start of a
  * restore waits on the broker: the watermark query and, when the
  * checkpoint is below the log start, the read that confirms it (each at
@@ -137,23 +137,23 @@ static void take(ls_restore_ctx_t *ctx, rbatch_t *b, ls_kmsg_t *m, ls_restore_st
 
 /*
  * Write the batch with checkpoint next once its dead-letter copies are
- * acknowledged: LS_OK written, 1 while they are awaited (call again), or the
+ * acknowledged: LS_OK written, 1 while they are awaited (call again; each
+ * call waits for them only briefly: SLICE_MS, one delivery poll), or the
  * LMDB failure (logged).
  */
 static int flush(ls_restore_ctx_t *ctx, int partition, rbatch_t *b, int64_t next)
 {
     char err[512];
     if (b->dlq.pending || b->dlq.n_held) {
-        int64_t now = ls_time_mono_ms();
         if (!b->dlq_deadline)
-            b->dlq_deadline = now + DLQ_TIMEOUT_MS;
-        int dr = ls_producer_poll_batch(ctx->producer, &b->dlq, err, sizeof(err));
-        if (dr == 1 && now < b->dlq_deadline)
+            b->dlq_deadline = ls_time_mono_ms() + DLQ_TIMEOUT_MS;
+        int dr = ls_producer_wait(ctx->producer, &b->dlq, SLICE_MS, err, sizeof(err));
+        if (b->dlq.pending > 0 && ls_time_mono_ms() < b->dlq_deadline)
             return 1;
         if (dr != LS_OK)
             ls_error("dead-letter copies of changelog records not delivered: %s",
-                     dr == 1 ? "not acknowledged in time" : err);
-        if (dr != 1) /* settled (a batch still pending stays: its delivery reports point at it) */
+                     b->dlq.pending > 0 ? "not acknowledged in time" : err);
+        if (b->dlq.pending == 0) /* settled (a batch still pending stays: its delivery reports point at it) */
             ls_batch_init(&b->dlq);
     }
     b->dlq_deadline = 0;
