@@ -90,7 +90,7 @@ struct ls_sync_job {
     char scope[2 * LS_STR_MAX + 2], gte[40];
     json_t *sync;              /* the scope's sync record (in memory) */
     char *stored;              /* ... as stored (compact, sorted), or NULL */
-    ls_sync_state_t state;     /* changed only by sync_set_state (ls_sync.c) */
+    ls_sync_state_t state;     /* changed only by set_state() in ls_sync.c */
     int rc;                    /* DONE: the outcome */
     /* paging */
     long offset;               /* offset of the page requested by cur */
