@@ -80,7 +80,12 @@ int ls_sync_job_done(const ls_sync_job_t *j);
  */
 int ls_sync_job_result(const ls_sync_job_t *j, ls_status_t *st);
 
-/** Cancel its transfers and free it (an unfinished job is abandoned: nothing more is stored). NULL accepted. */
+/**
+ * Cancel its requests and free it (an unfinished job is abandoned: nothing
+ * more is stored). A batch still in flight is awaited first, up to 10 s
+ * (its delivery reports point at it): the only wait left in a job, and only
+ * on abandon (revoke, shutdown). NULL accepted.
+ */
 void ls_sync_job_destroy(ls_sync_job_t *j);
 
 /** Free the ctx's shared scratch. */
