@@ -258,7 +258,7 @@ static int enqueue(coord_t *c, coord_scope_t *sc, const ls_strategy_t *s, int64_
     snd->mode = job.mode;
     memcpy(snd->key, key, klen + 1);
     /* key = connection id for every scope: one partition holds the connection's state */
-    int rc = ls_producer_send(c->producer, c->topic_jobs, -1, id, strlen(id), v, strlen(v), NULL, 0, &snd->b, 0);
+    int rc = ls_producer_send(c->producer, c->topic_jobs, -1, id, strlen(id), v, strlen(v), NULL, 0, &snd->b, LS_SEND_NOW);
     free(v);
     if (rc != LS_OK) {
         ls_metric_add(CM_ENQUEUE_ERRORS, 0, 0, 1);

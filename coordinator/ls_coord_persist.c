@@ -61,14 +61,14 @@ void coord_schedule_write(coord_t *c, const coord_scope_t *s)
     to_rec(s, &r);
     int n = ls_coord_sched_encode(&r, buf, sizeof(buf));
     if (n > 0 && ls_producer_send(c->producer, c->topic_schedule, -1, key, strlen(key), buf, (size_t)n, NULL, 0,
-                                  NULL, 0) != LS_OK)
+                                  NULL, LS_SEND_NOW) != LS_OK)
         ls_metric_add(CM_SCHEDULE_WRITE_ERRORS, 0, 0, 1);
 }
 
 void coord_schedule_tombstone(coord_t *c, const char *key)
 {
     if (c->producer &&
-        ls_producer_send(c->producer, c->topic_schedule, -1, key, strlen(key), NULL, 0, NULL, 0, NULL, 0) != LS_OK)
+        ls_producer_send(c->producer, c->topic_schedule, -1, key, strlen(key), NULL, 0, NULL, 0, NULL, LS_SEND_NOW) != LS_OK)
         ls_metric_add(CM_SCHEDULE_WRITE_ERRORS, 0, 0, 1);
 }
 

@@ -15,6 +15,17 @@
  * A separate non-group reader (ls_reader) reads the partition: the group
  * consumer keeps the jobs partition paused meanwhile, and the group never
  * sees the changelog.
+ *
+ * Incremental: ls_restore_step() replays one bounded slice (at most
+ * BATCH_MAX records, about SLICE_MS) per call, so the worker's loop goes on
+ * running the other partitions' jobs between slices. The reader holds one
+ * partition at a time: the restore in progress (ctx->run) continues until
+ * its partition is restored, fails, or is aborted (rebalance). Dead-letter
+ * copies are awaited a slice at a time: a full batch is written only once
+ * they are acknowledged (or after DLQ_TIMEOUT_MS). Only the start of a
+ * restore waits on the broker: the watermark query and, when the
+ * checkpoint is below the log start, the read that confirms it (each at
+ * most WATERMARK_TIMEOUT_MS).
  */
 #include "ls_restore.h"
 #include "ls_err.h"
@@ -26,7 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_MAX 500            /* records per LMDB write */
+#define BATCH_MAX 500            /* records per LMDB write, and at most per slice */
+#define SLICE_MS 20              /* a slice reads for at most this long */
 #define PROGRESS_EVERY 10000     /* a progress line every N records */
 #define IDLE_TIMEOUT_MS 30000    /* no record and no end for this long: fail, retry later */
 #define WATERMARK_TIMEOUT_MS 10000
@@ -39,7 +51,18 @@ typedef struct rbatch {
     char act[BATCH_MAX][LS_STR_MAX + 1];
     size_t n;
     ls_batch_t dlq;                     /* dead-letter copies, awaited before the write */
+    int64_t dlq_deadline;               /* monotonic ms: write without them after this (0 = not waiting) */
 } rbatch_t;
+
+/* The restore in progress (one partition at a time: the reader holds one assignment). */
+struct ls_restore_run {
+    int active, partition;
+    int64_t next, hi;                   /* the next offset to read; the end taken at the start */
+    int64_t t0, idle_from;              /* monotonic ms */
+    uint64_t seen;
+    ls_restore_stats_t st;
+    rbatch_t b;                         /* kept with the ctx: librdkafka may point at b.dlq */
+};
 
 int ls_restore_parse_key(const char *key, size_t len, char *conn, char *act, char *why, size_t whysz)
 {
@@ -112,15 +135,28 @@ static void take(ls_restore_ctx_t *ctx, rbatch_t *b, ls_kmsg_t *m, ls_restore_st
     b->n++;
 }
 
-/* Wait for dead-letter copies, then write the batch with checkpoint next. */
+/*
+ * Write the batch with checkpoint next once its dead-letter copies are
+ * acknowledged: LS_OK written, 1 while they are awaited (call again; each
+ * call waits for them only briefly: SLICE_MS, one delivery poll), or the
+ * LMDB failure (logged).
+ */
 static int flush(ls_restore_ctx_t *ctx, int partition, rbatch_t *b, int64_t next)
 {
     char err[512];
     if (b->dlq.pending || b->dlq.n_held) {
-        if (ls_producer_wait(ctx->producer, &b->dlq, DLQ_TIMEOUT_MS, err, sizeof(err)) != LS_OK)
-            ls_error("dead-letter copies of changelog records not delivered: %s", err);
-        ls_batch_init(&b->dlq);
+        if (!b->dlq_deadline)
+            b->dlq_deadline = ls_time_mono_ms() + DLQ_TIMEOUT_MS;
+        int dr = ls_producer_wait(ctx->producer, &b->dlq, SLICE_MS, err, sizeof(err));
+        if (b->dlq.pending > 0 && ls_time_mono_ms() < b->dlq_deadline)
+            return 1;
+        if (dr != LS_OK)
+            ls_error("dead-letter copies of changelog records not delivered: %s",
+                     b->dlq.pending > 0 ? "not acknowledged in time" : err);
+        if (b->dlq.pending == 0) /* settled (a batch still pending stays: its delivery reports point at it) */
+            ls_batch_init(&b->dlq);
     }
+    b->dlq_deadline = 0;
     int rc = ls_store_apply_changelog(ctx->store, partition, b->recs, b->n, next, err, sizeof(err));
     if (rc != LS_OK)
         ls_error("restore of partition %d: %s", partition, err);
@@ -130,56 +166,59 @@ static int flush(ls_restore_ctx_t *ctx, int partition, rbatch_t *b, int64_t next
     return rc;
 }
 
-/* Read [start, hi) into LMDB; on any exit what was read so far is written. */
-static int replay(ls_restore_ctx_t *ctx, int partition, int64_t start, int64_t hi, rbatch_t *b,
-                  ls_restore_stats_t *st)
+/*
+ * One slice of [next, hi): 1 when more remains, 0 when the end was reached,
+ * or a failure (LS_ESTOP, LS_ETRANSIENT: nothing read for IDLE_TIMEOUT_MS,
+ * or a failed write). Full batches are written as they fill.
+ */
+static int replay_slice(ls_restore_ctx_t *ctx, struct ls_restore_run *r)
 {
     char err[512];
-    if (ls_reader_start(ctx->reader, ctx->topic_state, partition, start) != LS_OK)
-        return LS_ETRANSIENT;
-    int64_t next = start, idle_from = ls_time_mono_ms();
-    uint64_t seen = 0;
-    int rc = LS_OK;
-    while (next < hi) {
-        if (*ctx->stop) {
-            rc = LS_ESTOP;
-            break;
-        }
+    int64_t end = ls_time_mono_ms() + SLICE_MS;
+    if (r->b.n == BATCH_MAX) { /* full: waiting for its dead-letter copies */
+        int fr = flush(ctx, r->partition, &r->b, r->next);
+        if (fr != LS_OK)
+            return fr;
+    }
+    for (int taken = 0; r->next < r->hi; ) {
+        int64_t now = ls_time_mono_ms();
+        if (*ctx->stop)
+            return LS_ESTOP;
+        if (now >= end || taken == BATCH_MAX)
+            return 1;
         ls_kmsg_t m;
         int64_t eof;
-        int pr = ls_reader_poll(ctx->reader, 500, &m, &eof, err, sizeof(err));
+        int pr = ls_reader_poll(ctx->reader, (int)(end - now), &m, &eof, err, sizeof(err));
         if (pr == LS_OK) {
-            idle_from = ls_time_mono_ms();
-            if (m.partition != partition || m.offset < next) { /* stale: cannot happen with one assignment */
+            r->idle_from = ls_time_mono_ms();
+            if (m.partition != r->partition || m.offset < r->next) { /* stale: cannot happen with one assignment */
                 ls_kmsg_release(&m);
                 continue;
             }
-            next = m.offset + 1;
-            take(ctx, b, &m, st);
-            if (++seen % PROGRESS_EVERY == 0)
-                ls_info("restore of partition %d: %llu records, offset %lld of %lld", partition,
-                        (unsigned long long)seen, (long long)next, (long long)hi);
-            if (b->n == BATCH_MAX && (rc = flush(ctx, partition, b, next)) != LS_OK)
-                break;
+            r->next = m.offset + 1;
+            take(ctx, &r->b, &m, &r->st);
+            taken++;
+            if (++r->seen % PROGRESS_EVERY == 0)
+                ls_info("restore of partition %d: %llu records, offset %lld of %lld", r->partition,
+                        (unsigned long long)r->seen, (long long)r->next, (long long)r->hi);
+            int fr = r->b.n == BATCH_MAX ? flush(ctx, r->partition, &r->b, r->next) : LS_OK;
+            if (fr != LS_OK)
+                return fr; /* 1: the batch waits for its dead-letter copies */
             continue;
         }
-        if (eof >= hi) { /* end reached (a compacted log may end with a gap) */
-            next = eof;
-            break;
+        if (eof >= r->hi) { /* end reached (a compacted log may end with a gap) */
+            r->next = eof;
+            return 0;
         }
         if (pr == LS_ETRANSIENT)
-            ls_warn("restore of partition %d: %s", partition, err);
-        if (ls_time_mono_ms() - idle_from > IDLE_TIMEOUT_MS) {
-            ls_warn("restore of partition %d: nothing read for %d s at offset %lld of %lld",
-                    partition, IDLE_TIMEOUT_MS / 1000, (long long)next, (long long)hi);
-            rc = LS_ETRANSIENT;
-            break;
+            ls_warn("restore of partition %d: %s", r->partition, err);
+        if (ls_time_mono_ms() - r->idle_from > IDLE_TIMEOUT_MS) {
+            ls_warn("restore of partition %d: nothing read for %d s at offset %lld of %lld", r->partition,
+                    IDLE_TIMEOUT_MS / 1000, (long long)r->next, (long long)r->hi);
+            return LS_ETRANSIENT;
         }
     }
-    int fr = flush(ctx, partition, b, next); /* keep the progress, also on failure */
-    ls_reader_stop(ctx->reader);
-    st->to = next;
-    return rc != LS_OK ? rc : fr;
+    return 0;
 }
 
 /* Why the partition must be wiped and restored from the start, or NULL. */
@@ -295,7 +334,21 @@ static int prepare(ls_restore_ctx_t *ctx, int partition, int64_t *start, int64_t
     return LS_OK;
 }
 
-int ls_restore_partition(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_t *st)
+static void log_restored(ls_restore_ctx_t *ctx, int partition, const ls_restore_stats_t *st)
+{
+    ctx->partitions++;
+    ctx->records += st->puts + st->deletes;
+    ls_info("partition %d restored in %lld ms: offsets %lld..%lld, %llu states, %llu tombstones, "
+            "%llu skipped%s, %ld activities stored", partition, (long long)st->ms, (long long)st->from,
+            (long long)st->to, (unsigned long long)st->puts, (unsigned long long)st->deletes,
+            (unsigned long long)st->skipped, st->wiped ? ", wiped first" : "", ls_store_count(ctx->store, partition));
+}
+
+/*
+ * Start the restore of partition: 1 with ctx->run active (replay to do),
+ * 0 when it was already up to date (*st filled), or a failure.
+ */
+static int begin(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_t *st)
 {
     int64_t t0 = ls_time_mono_ms(), start, hi;
     memset(st, 0, sizeof(*st));
@@ -308,32 +361,100 @@ int ls_restore_partition(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_
         rc = ls_store_apply_changelog(ctx->store, partition, NULL, 0, hi, err, sizeof(err));
         if (rc != LS_OK)
             ls_error("restore of partition %d: %s", partition, err);
-    } else {
-        rbatch_t *b = malloc(sizeof(*b));
-        if (!b)
-            return LS_ENOMEM;
-        b->n = 0;
-        ls_batch_init(&b->dlq);
-        ls_info("restore of partition %d: replaying %s [%d] offsets %lld..%lld", partition, ctx->topic_state,
-                partition, (long long)start, (long long)hi - 1);
-        rc = replay(ctx, partition, start, hi, b, st);
-        free(b);
+        st->ms = ls_time_mono_ms() - t0;
+        return rc;
     }
-    st->ms = ls_time_mono_ms() - t0;
-    if (rc == LS_OK) {
-        ctx->partitions++;
-        ctx->records += st->puts + st->deletes;
-        ls_info("partition %d restored in %lld ms: offsets %lld..%lld, %llu states, %llu tombstones, "
-                "%llu skipped%s, %ld activities stored", partition, (long long)st->ms, (long long)st->from,
-                (long long)st->to, (unsigned long long)st->puts, (unsigned long long)st->deletes,
-                (unsigned long long)st->skipped, st->wiped ? ", wiped first" : "",
-                ls_store_count(ctx->store, partition));
+    if (!ctx->run && !(ctx->run = calloc(1, sizeof(*ctx->run))))
+        return LS_ENOMEM;
+    struct ls_restore_run *r = ctx->run;
+    if (r->b.dlq.pending == 0)
+        ls_batch_init(&r->b.dlq);
+    r->b.n = 0;
+    r->b.dlq_deadline = 0;
+    r->active = 1;
+    r->partition = partition;
+    r->next = start;
+    r->hi = hi;
+    r->t0 = t0;
+    r->idle_from = ls_time_mono_ms();
+    r->seen = 0;
+    r->st = *st;
+    if (ls_reader_start(ctx->reader, ctx->topic_state, partition, start) != LS_OK) {
+        r->active = 0;
+        return LS_ETRANSIENT;
     }
+    ls_info("restore of partition %d: replaying %s [%d] offsets %lld..%lld", partition, ctx->topic_state,
+            partition, (long long)start, (long long)hi - 1);
+    return 1;
+}
+
+/* The replay ended (rc: 0 at the end, or a failure): write what was read, stop reading. */
+static int end_run(ls_restore_ctx_t *ctx, int rc, ls_restore_stats_t *st)
+{
+    struct ls_restore_run *r = ctx->run;
+    int fr = flush(ctx, r->partition, &r->b, r->next); /* keep the progress, also on failure */
+    if (fr == 1 && rc == LS_OK)
+        return 1; /* the last batch waits for its dead-letter copies */
+    if (fr == 1) { /* failing anyway: do not wait for them */
+        for (size_t i = 0; i < r->b.n; i++)
+            ls_kmsg_release(&r->b.msgs[i]);
+        r->b.n = 0;
+    }
+    ls_reader_stop(ctx->reader);
+    r->active = 0;
+    r->st.to = r->next;
+    r->st.ms = ls_time_mono_ms() - r->t0;
+    *st = r->st;
+    return rc != LS_OK ? rc : fr;
+}
+
+int ls_restore_step(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_t *st)
+{
+    if (ctx->run && ctx->run->active && ctx->run->partition != partition)
+        ls_restore_abort(ctx);
+    int rc;
+    if (!ctx->run || !ctx->run->active) {
+        rc = begin(ctx, partition, st);
+        if (rc == LS_OK)
+            log_restored(ctx, partition, st);
+        if (rc != 1)
+            return rc;
+    }
+    rc = replay_slice(ctx, ctx->run);
+    if (rc == 1)
+        return 1;
+    rc = end_run(ctx, rc, st);
+    if (rc == LS_OK)
+        log_restored(ctx, partition, st);
     return rc;
+}
+
+void ls_restore_abort(ls_restore_ctx_t *ctx)
+{
+    struct ls_restore_run *r = ctx->run;
+    if (!r || !r->active)
+        return;
+    ls_info("restore of partition %d abandoned at offset %lld of %lld; what was written is kept", r->partition,
+            (long long)r->next, (long long)r->hi);
+    for (size_t i = 0; i < r->b.n; i++)
+        ls_kmsg_release(&r->b.msgs[i]);
+    r->b.n = 0;
+    ls_reader_stop(ctx->reader);
+    r->active = 0;
 }
 
 void ls_restore_release(ls_restore_ctx_t *ctx)
 {
+    char err[256];
+    ls_restore_abort(ctx);
+    if (ctx->run && ctx->run->b.dlq.pending > 0 &&
+        ls_producer_wait(ctx->producer, &ctx->run->b.dlq, DLQ_TIMEOUT_MS, err, sizeof(err)) != LS_OK)
+        ls_error("dead-letter copies of changelog records not delivered: %s", err);
+    if (ctx->run && ctx->run->b.dlq.pending > 0)
+        ls_warn("restore: %d dead-letter copies still unacknowledged; their batch is leaked", ctx->run->b.dlq.pending);
+    else
+        free(ctx->run);
+    ctx->run = NULL;
     ls_reader_destroy(ctx->reader);
     ctx->reader = NULL;
 }

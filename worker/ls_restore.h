@@ -1,12 +1,13 @@
 /*
  * ls_restore.h - rebuild one partition of the local LMDB cache from the
- * changelog topic (design-brief section 2, "stateless in the Kubernetes
- * sense").
+ * changelog topic, so a worker keeps no state of its own that the
+ * changelog does not hold.
  *
- * The worker calls ls_restore_partition() for every jobs partition the group
- * assigns to it, while that partition is paused; it resumes the partition
- * only after a successful restore, so no job of the partition runs against
- * stale state.
+ * The worker calls ls_restore_step() for a jobs partition the group
+ * assigns to it, once per loop turn, while that partition is paused; it
+ * resumes the partition only after the restore completed, so no job of the
+ * partition runs against stale state, while the other partitions' jobs go
+ * on between the steps.
  */
 #ifndef LS_RESTORE_H
 #define LS_RESTORE_H
@@ -22,6 +23,7 @@ typedef struct ls_restore_ctx {
     ls_store_t *store;             /* borrowed */
     ls_producer_t *producer;       /* borrowed: dead-letter copies */
     ls_reader_t *reader;           /* owned; created on first use (after fork) */
+    struct ls_restore_run *run;    /* owned: the restore in progress (internal) */
     char topic_state[128];
     char topic_dlq[128];
     volatile sig_atomic_t *stop;
@@ -38,22 +40,29 @@ typedef struct ls_restore_stats {
 } ls_restore_stats_t;
 
 /**
- * Replay changelog partition `partition` from the LMDB checkpoint to the
- * high watermark taken at the start, in batches, each batch's states and the
- * checkpoint in one LMDB write. No checkpoint, a checkpoint below the low
- * watermark or beyond the end, or one older than
- * worker.state_tombstone_retention_s (while records follow it) first wipes
- * the partition and restores it from the beginning. A record that does not
- * decode is skipped, logged with topic/partition/offset, counted and copied
- * to <prefix>.poll.dlq.
- * @return 0 (restored; *st filled), LS_ESTOP on shutdown, LS_EFULL (LMDB map
- *         full: message logged) or LS_ETRANSIENT / LS_EIO (logged; try again
- *         later). A failed restore keeps what it applied: the next attempt
- *         continues from the new checkpoint.
+ * Advance the restore of changelog partition `partition` by one bounded
+ * slice (at most 500 records, about 20 ms of reading). The first call
+ * starts it: watermarks, checkpoint, and whether to wipe. It replays from
+ * the LMDB checkpoint to the high watermark taken at the start, each batch's
+ * states and the checkpoint in one LMDB write. No checkpoint, a checkpoint
+ * below the low watermark (confirmed by reading) or beyond the end, or one
+ * older than worker.state_tombstone_retention_s (while records follow it)
+ * first wipes the partition and restores it from the beginning. A record
+ * that does not decode is skipped, logged with topic/partition/offset,
+ * counted and copied to <prefix>.poll.dlq. A call for another partition
+ * than the one in progress abandons that one first (ls_restore_abort).
+ * @return 1 while more remains (call again); 0 when restored (*st filled);
+ *         LS_ESTOP on shutdown, LS_EFULL (LMDB map full: message logged) or
+ *         LS_ETRANSIENT / LS_EIO (logged; try again later). A failed
+ *         restore keeps what it applied: the next attempt continues from
+ *         the new checkpoint.
  */
-int ls_restore_partition(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_t *st);
+int ls_restore_step(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_t *st);
 
-/** Destroy the reader. */
+/** Abandon the restore in progress (its partition was revoked): records read but not written are dropped. */
+void ls_restore_abort(ls_restore_ctx_t *ctx);
+
+/** Abandon any restore and destroy the reader. */
 void ls_restore_release(ls_restore_ctx_t *ctx);
 
 /**

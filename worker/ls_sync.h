@@ -1,8 +1,10 @@
 /*
  * ls_sync.h - run one poll job: page through the scope, normalize, diff
  * against LMDB, produce events and changelog records, wait for delivery,
- * then store state (design-brief section 3, steps 1-4); after a complete
- * full scan, count misses and emit `removed` (design-brief section 4).
+ * then store state; after a complete full scan, count misses and emit
+ * `removed`. A job is a state machine (ls_sync_fsm.h) that the worker's
+ * loop drives without ever blocking; many jobs run at once over one curl
+ * multi handle. docs/architecture.md, "A job (worker)", has the rules.
  */
 #ifndef LS_SYNC_H
 #define LS_SYNC_H
@@ -15,14 +17,14 @@
 #include "ls_page.h"
 #include "ls_ratelimit.h"
 #include "ls_store.h"
+#include "ls_sync_fsm.h"
 
 typedef struct ls_sync_ctx {
     const ls_config_t *cfg;        /* borrowed */
-    ls_http_t *http;               /* borrowed: blocking GETs (removal re-checks) */
-    ls_http_multi_t *multi;        /* borrowed: page requests of every job, concurrently */
+    ls_http_multi_t *multi;        /* borrowed: every request of every job (pages, re-checks), concurrently */
     ls_store_t *store;             /* borrowed */
     ls_producer_t *producer;       /* borrowed */
-    ls_limiter_t *limiter;         /* borrowed; NULL = no rate limits: every page request asks it first */
+    ls_limiter_t *limiter;         /* borrowed; NULL = no rate limits: every request asks it first */
     char topic_changes[128];
     char topic_state[128];
     volatile sig_atomic_t *stop;   /* set by the signal handler */
@@ -43,28 +45,25 @@ typedef struct ls_sync_job ls_sync_job_t;
 ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition);
 
 /**
- * A transfer of this job (ud) completed. When it is the awaited page (and
- * the previous page is committed): retry it later (backoff timer: see
- * ls_sync_job_timer) or parse it, request the next page (prefetch), diff it
- * against committed LMDB state and produce its events and changelog records
- * (design-brief section 3, steps 1-3); ls_sync_job_poll() commits it once
- * delivered (step 4). After the last page of a full scan, the removal pass
- * (blocking: rare re-check GETs and one delivery wait); then the sync record.
+ * A transfer of this job (its ud) completed: record the answer and give
+ * back its rate-limit grant. Nothing else happens until ls_sync_job_step().
  */
 void ls_sync_job_on_xfer(ls_sync_job_t *j, ls_http_xfer_t *x);
 
 /**
- * Look at the delivery of the page in flight (non-blocking; call after
- * ls_producer_poll): once acknowledged, commit it to LMDB and go on with the
- * next page (already requested); on a failure the job is done (LS_EIO).
+ * Drive the job (call after ls_producer_poll and after handing over the
+ * completed transfers): act on its state, again while the state changes -
+ * parse and produce an arrived page, commit a page or the removal pass
+ * whose batch was acknowledged, start a retry or re-check whose timer came.
+ * Never waits.
  */
-void ls_sync_job_poll(ls_sync_job_t *j);
+void ls_sync_job_step(ls_sync_job_t *j, int64_t now_mono_ms);
 
-/** Start the retry of a backed-off page when its time (monotonic ms) has come. */
-void ls_sync_job_tick(ls_sync_job_t *j, int64_t now_mono_ms);
-
-/** Monotonic ms of the job's pending retry, 0 when none. */
+/** Monotonic ms at which the job wants to be stepped without any other event (a backoff); 0 = none. */
 int64_t ls_sync_job_timer(const ls_sync_job_t *j);
+
+/** The job's state (ls_sync_fsm.h). */
+ls_sync_state_t ls_sync_job_state(const ls_sync_job_t *j);
 
 /** 1 when the job reached its outcome. */
 int ls_sync_job_done(const ls_sync_job_t *j);
@@ -81,7 +80,12 @@ int ls_sync_job_done(const ls_sync_job_t *j);
  */
 int ls_sync_job_result(const ls_sync_job_t *j, ls_status_t *st);
 
-/** Cancel its transfers and free it (an unfinished job is abandoned: nothing more is stored). NULL accepted. */
+/**
+ * Cancel its requests and free it (an unfinished job is abandoned: nothing
+ * more is stored). A batch still in flight is awaited first, up to 10 s
+ * (its delivery reports point at it): the only wait left in a job, and only
+ * on abandon (revoke, shutdown). NULL accepted.
+ */
 void ls_sync_job_destroy(ls_sync_job_t *j);
 
 /** Free the ctx's shared scratch. */

@@ -5,13 +5,15 @@
  * Every consumed job message becomes a slot, kept in consumption order. Up
  * to worker.max_in_flight slots run at once (ls_sync_job_t); a slot whose
  * connection already has a running job waits, so two jobs of one
- * connection never run at once. One loop waits on the curl sockets, hands
- * completed transfers to their jobs (each page is then parsed, diffed,
- * produced, delivered and committed in one call; the next page was already
- * requested), starts retries whose backoff timer expired, and polls the
- * consumer while there is room for more slots.
+ * connection never run at once. One loop waits on the curl sockets, the
+ * producer's event fd and the earliest timer, hands completed transfers to
+ * their jobs, steps every running job's state machine (ls_sync.h: a page
+ * is parsed, diffed and produced, its acks awaited, then committed; retries
+ * and removal re-checks wait on timers), steps a partition restore by one
+ * slice, and polls the consumer while there is room for more slots.
+ * Nothing in the loop waits for one job: every wait is a state.
  *
- * Order per job (design-brief section 3): the job's pages are delivered and
+ * Order per job (docs/design.md, Ordering): the job's pages are delivered and
  * stored one by one, then its status record is produced (the slot is
  * REPORTING, the loop goes on), and once it is acknowledged the slot is
  * done. Offsets are committed per partition only up to the
@@ -26,7 +28,9 @@
  * every slot of the revoked partitions (no status, no commit, no further
  * LMDB write: the new owner consumes those jobs again, with the same event
  * ids). An assignment pauses the partitions; the loop restores each one
- * from the changelog (ls_restore) and only then resumes it.
+ * from the changelog (ls_restore, one bounded slice per loop turn, so the
+ * jobs of partitions already restored go on meanwhile) and only then
+ * resumes it.
  */
 #include "ls_worker.h"
 #include "ls_err.h"
@@ -70,6 +74,12 @@ typedef struct slot {
     struct slot *next;
 } slot_t;
 
+/* An assigned partition, paused until its restore completes. */
+typedef struct unrestored {
+    int partition;
+    int64_t retry_at;           /* monotonic ms: after a failed restore, the next attempt */
+} unrestored_t;
+
 typedef struct worker {
     const ls_config_t *cfg;
     ls_consumer_t *consumer;
@@ -78,9 +88,9 @@ typedef struct worker {
     uint64_t jobs_ok, jobs_failed, jobs_dead, jobs_abandoned, jobs_skipped, map_trims;
     ls_strmap_t *ran;                 /* scope -> ran_t: when its last successful jobs started */
     ls_restore_ctx_t restore;
-    int *unrestored;                  /* assigned partitions still paused, waiting for their restore */
+    unrestored_t *unrestored;         /* assigned partitions still paused, waiting for their restore */
     size_t n_unrestored, cap_unrestored;
-    int64_t restore_retry_at;   /* monotonic ms */
+    int64_t restore_retry_at;   /* monotonic ms: the earliest retry of an unrestored partition */
     int64_t next_sync_at;       /* monotonic ms: flush the LMDB commits since the last flush (worker.lmdb_sync) */
     slot_t *head, *tail;        /* every held job message, in consumption order */
     size_t n_slots, n_running, n_done; /* held, running, done (kept only until the offset commit passes them) */
@@ -170,6 +180,7 @@ static void on_rebalance(ls_rebalance_t what, const int *parts, size_t n, int lo
     for (size_t i = 0; i < w->n_assigned; i++)
         ls_metric_unset(WM_CONSUMER_LAG, w->assigned[i], 0);
     w->n_assigned = 0;
+    ls_restore_abort(&w->restore); /* eager: a partition being restored is given up with the others */
     if (what == LS_REBALANCE_REVOKE) {
         ls_info("partitions [%s] revoked%s", list,
                 lost ? " (lost: this member was dropped; uncommitted jobs will be consumed again)" : "");
@@ -177,7 +188,7 @@ static void on_rebalance(ls_rebalance_t what, const int *parts, size_t n, int lo
         return;
     }
     if (n > w->cap_unrestored) {
-        int *t = realloc(w->unrestored, n * sizeof(*t));
+        unrestored_t *t = realloc(w->unrestored, n * sizeof(*t));
         if (!t) {
             ls_error("out of memory for %zu assigned partitions: they stay paused", n);
             return;
@@ -185,7 +196,8 @@ static void on_rebalance(ls_rebalance_t what, const int *parts, size_t n, int lo
         w->unrestored = t;
         w->cap_unrestored = n;
     }
-    memcpy(w->unrestored, parts, n * sizeof(*parts));
+    for (size_t i = 0; i < n; i++)
+        w->unrestored[i] = (unrestored_t){parts[i], 0};
     w->n_unrestored = n;
     w->joined = 1;
     int *a = n ? realloc(w->assigned, n * sizeof(*a)) : NULL;
@@ -198,24 +210,55 @@ static void on_rebalance(ls_rebalance_t what, const int *parts, size_t n, int lo
     ls_info("partitions [%s] assigned: paused until restored from the changelog", list);
 }
 
-/* Restore every paused partition; resume those that succeeded. */
+/* Drop entry i of the paused partitions, keeping their order. */
+static void unrestored_remove(worker_t *w, size_t i)
+{
+    memmove(&w->unrestored[i], &w->unrestored[i + 1], (w->n_unrestored - i - 1) * sizeof(*w->unrestored));
+    w->n_unrestored--;
+}
+
+/* The earliest retry of a paused partition (0: one is due now). */
+static void restore_schedule(worker_t *w)
+{
+    for (size_t i = 0; i < w->n_unrestored; i++)
+        if (i == 0 || w->unrestored[i].retry_at < w->restore_retry_at)
+            w->restore_retry_at = w->unrestored[i].retry_at;
+}
+
+/*
+ * One step of the restore of the first paused partition that is due: a
+ * bounded slice (ls_restore_step), so the jobs of the other partitions go
+ * on between steps. A restored partition is resumed; a failed one stays
+ * paused and is tried again after RESTORE_RETRY_MS.
+ */
 static void restore_pending(worker_t *w)
 {
-    size_t keep = 0;
-    for (size_t i = 0; i < w->n_unrestored; i++) {
-        int p = w->unrestored[i];
-        ls_restore_stats_t st;
-        int rc = *w->sync.stop ? LS_ESTOP : ls_restore_partition(&w->restore, p, &st);
-        if (rc == LS_OK && ls_consumer_resume(w->consumer, p) == LS_OK)
-            continue;
+    int64_t now = ls_time_mono_ms();
+    size_t i = 0;
+    while (i < w->n_unrestored && w->unrestored[i].retry_at > now)
+        i++;
+    if (i == w->n_unrestored)
+        return;
+    int p = w->unrestored[i].partition;
+    ls_restore_stats_t st;
+    int rc = *w->sync.stop ? LS_ESTOP : ls_restore_step(&w->restore, p, &st);
+    if (rc == 1)
+        return;
+    if (rc == LS_OK && ls_consumer_resume(w->consumer, p) == LS_OK) {
+        unrestored_remove(w, i);
+    } else {
         if (rc != LS_ESTOP && rc != LS_OK)
             ls_warn("partition %d stays paused: restore failed (%s); next attempt in %d s", p, ls_strerror(rc),
                     RESTORE_RETRY_MS / 1000);
-        w->unrestored[keep++] = p;
+        w->unrestored[i].retry_at = now + RESTORE_RETRY_MS;
     }
-    w->n_unrestored = keep;
-    if (keep)
-        w->restore_retry_at = ls_time_mono_ms() + RESTORE_RETRY_MS;
+    restore_schedule(w);
+}
+
+/* A restore step is due now (the loop must not sleep on its other waits). */
+static int restore_due(const worker_t *w)
+{
+    return w->n_unrestored && ls_time_mono_ms() >= w->restore_retry_at;
 }
 
 static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
@@ -238,7 +281,6 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     if (!(w->sync.store = ls_store_open(cfg->lmdb_path, (size_t)cfg->lmdb_map_mb,
                                        strcmp(cfg->lmdb_sync, "deferred") == 0, err, sizeof(err))) ||
         !(w->sync.producer = ls_producer_new(&kc, 10000, err, sizeof(err))) ||
-        !(w->sync.http = ls_http_new(cfg->unified_token, cfg->http_timeout_s, err, sizeof(err))) ||
         !(w->sync.multi = ls_http_multi_new(cfg->unified_token, cfg->http_timeout_s, cfg->max_in_flight, err,
                                             sizeof(err))) ||
         !(w->consumer = ls_consumer_new_rebalance(&kc, cfg->group_id, w->topic_jobs, on_rebalance, w, err,
@@ -275,7 +317,6 @@ static void close_clients(worker_t *w)
     free(w->assigned);
     ls_sync_ctx_release(&w->sync);
     ls_http_multi_destroy(w->sync.multi);
-    ls_http_destroy(w->sync.http);
     ls_producer_destroy(w->sync.producer);
     ls_store_destroy(w->sync.store);
     ls_limiter_destroy(w->sync.limiter);
@@ -569,8 +610,7 @@ static void step_jobs(worker_t *w)
             poll_report(w, s);
         if (s->state != SLOT_RUNNING)
             continue;
-        ls_sync_job_poll(s->sj);
-        ls_sync_job_tick(s->sj, now);
+        ls_sync_job_step(s->sj, now);
         if (ls_sync_job_done(s->sj))
             finish_job(w, s);
     }
@@ -650,11 +690,13 @@ static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
     int kfd = ls_producer_event_fd(w->sync.producer);
     while (!*stop) {
         metrics_tick(w, stop);
-        if (w->n_unrestored && ls_time_mono_ms() >= w->restore_retry_at)
+        if (restore_due(w))
             restore_pending(w);
+        /* while a restore is due, its step's read is the loop's only wait */
+        int restoring = restore_due(w);
         for (int i = 0; w->n_slots - w->n_done < max_active && w->n_slots < max_held && i < 64 && !*stop; i++) {
             ls_kmsg_t m;
-            int budget = i || w->n_slots ? 0 : wait_budget(w, w->n_unrestored ? 100 : 500);
+            int budget = i || w->n_slots || restoring ? 0 : wait_budget(w, w->n_unrestored ? 100 : 500);
             if (ls_consumer_poll(w->consumer, budget, &m) != LS_OK)
                 break;
             take_message(w, &m);
@@ -665,7 +707,7 @@ static void run_loop(worker_t *w, volatile sig_atomic_t *stop)
             start_jobs(w, ls_time_mono_ms());
         }
         if (w->n_slots)
-            ls_http_multi_run(w->sync.multi, kfd >= 0 ? wait_budget(w, 50) : 1, kfd);
+            ls_http_multi_run(w->sync.multi, restoring ? 0 : kfd >= 0 ? wait_budget(w, 50) : 1, kfd);
         step_jobs(w);
         if (w->dirty) {
             commit_done(w);

@@ -9,8 +9,10 @@
 
 /**
  * Create this process's clients (Kafka, LMDB, curl: after any fork), then
- * consume lmsync.poll.jobs until *stop is set. Jobs run one at a time;
- * a job's offset is committed only after its status record is delivered.
+ * consume lmsync.poll.jobs until *stop is set. Up to worker.max_in_flight
+ * jobs run at once in one event loop (never two of one connection); a
+ * partition's offset is committed only up to its first job whose status
+ * record is not yet delivered.
  * @return 0 on a clean stop; a negative LS_E* with the reason logged when a
  *         client cannot be created (bad brokers, unwritable LMDB path).
  */

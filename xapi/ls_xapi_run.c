@@ -347,7 +347,7 @@ static int dead_letter(xapi_t *x)
         ls_kafka_header_t h[4] = {{"xapi_reason", it->dlq}, {"xapi_source", src}, {"ce_id", it->ce_id},
                                   {"xapi_statement_id", it->id}};
         size_t nh = it->id[0] ? 4 : 3;
-        if (ls_producer_send(x->prod, x->topic_dlq, -1, it->key, it->key_len, it->value, it->len, h, nh, &b, 0) != LS_OK)
+        if (ls_producer_send(x->prod, x->topic_dlq, -1, it->key, it->key_len, it->value, it->len, h, nh, &b, LS_SEND_NOW) != LS_OK)
             return LS_ETRANSIENT;
         ls_warn("dead-lettering \"%s\" to \"%s\": %s", src, x->topic_dlq, it->dlq);
         statements += it->stmt != NULL;

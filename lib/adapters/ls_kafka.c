@@ -37,19 +37,20 @@ struct ls_reader {
     rd_kafka_t *rk;
 };
 
-/* Message opaque: the batch pointer with the low bit set when the message's offset is tracked
- * (a batch is at least pointer-aligned, so the bit is free): no allocation per message. */
+/* Message opaque: the batch pointer with the low bit set for an LS_SEND_AFTER_ACKS message (its
+ * offset feeds after_acks_next_offset; a batch is at least pointer-aligned, so the bit is free):
+ * no allocation per message. */
 _Static_assert(LS_OFFSET_BEGINNING == RD_KAFKA_OFFSET_BEGINNING, "LS_OFFSET_BEGINNING is librdkafka's value");
 
-static void *msg_tag(ls_batch_t *b, int track)
+static void *msg_tag(ls_batch_t *b, ls_send_t when)
 {
-    return b ? (void *)((uintptr_t)b | (track ? 1u : 0u)) : NULL;
+    return b ? (void *)((uintptr_t)b | (when == LS_SEND_AFTER_ACKS ? 1u : 0u)) : NULL;
 }
 
 void ls_batch_init(ls_batch_t *b)
 {
     memset(b, 0, sizeof(*b));
-    b->tracked_next_offset = -1;
+    b->after_acks_next_offset = -1;
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -64,7 +65,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (!tag)
         return;
     ls_batch_t *b = (ls_batch_t *)(tag & ~(uintptr_t)1);
-    int track = (int)(tag & 1u);
+    int after_acks = (int)(tag & 1u);
     b->pending--;
     if (m->err) {
         if (b->failed++ == 0)
@@ -72,8 +73,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                      rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
     } else {
         b->delivered++;
-        if (track && m->offset + 1 > b->tracked_next_offset)
-            b->tracked_next_offset = m->offset + 1;
+        if (after_acks && m->offset + 1 > b->after_acks_next_offset)
+            b->after_acks_next_offset = m->offset + 1;
     }
 }
 
@@ -180,7 +181,7 @@ static rd_kafka_headers_t *make_headers(const ls_kafka_header_t *h, size_t n)
     return hdrs;
 }
 
-/* A track=1 message held back until the batch's other messages are delivered. */
+/* An LS_SEND_AFTER_ACKS message held back until the batch's other messages are delivered. */
 typedef struct held_msg {
     char *topic;
     int partition;
@@ -226,7 +227,7 @@ static void held_free(held_msg_t *h)
         rd_kafka_headers_destroy(h->hdrs);
 }
 
-/* Keep a track=1 message in the batch (copies everything). */
+/* Keep an LS_SEND_AFTER_ACKS message in the batch (copies everything). */
 static int hold(ls_batch_t *b, const char *topic, int partition, const void *key, size_t key_len,
                 const void *value, size_t len, rd_kafka_headers_t *hdrs)
 {
@@ -254,17 +255,19 @@ static int hold(ls_batch_t *b, const char *topic, int partition, const void *key
 int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
                      const void *key, size_t key_len, const void *value, size_t len,
                      const ls_kafka_header_t *headers, size_t n_headers,
-                     ls_batch_t *batch, int track)
+                     ls_batch_t *batch, ls_send_t when)
 {
+    if (when == LS_SEND_AFTER_ACKS && !batch)
+        return LS_EINVAL;
     rd_kafka_headers_t *hdrs = make_headers(headers, n_headers);
-    if (batch && track) {
+    if (when == LS_SEND_AFTER_ACKS) {
         int rc = hold(batch, topic, partition, key, key_len, value, len, hdrs);
         if (rc != LS_OK && hdrs)
             rd_kafka_headers_destroy(hdrs);
         return rc;
     }
     rd_kafka_resp_err_t err = produce_raw(p, topic, partition, key, key_len, value, len, hdrs,
-                                          msg_tag(batch, track), RD_KAFKA_MSG_F_COPY);
+                                          msg_tag(batch, LS_SEND_NOW), RD_KAFKA_MSG_F_COPY);
     if (err) {
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
@@ -293,7 +296,7 @@ static void release_held(ls_producer_t *p, ls_batch_t *b)
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__STATE;
         if (others_ok) {
             err = produce_raw(p, h->topic, h->partition, h->key, h->key_len, h->value, h->len, h->hdrs,
-                              msg_tag(b, 1), h->len ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY);
+                              msg_tag(b, LS_SEND_AFTER_ACKS), h->len ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY);
             if (!err) {
                 h->hdrs = NULL; /* owned by librdkafka now, and so is a non-empty value */
                 if (h->len)

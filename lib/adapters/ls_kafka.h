@@ -30,22 +30,32 @@ typedef struct ls_kafka_header {
 } ls_kafka_header_t;
 
 /*
- * Delivery tracking for a group of produced messages (embed; ls_batch_init).
+ * When a message given to ls_producer_send() is produced.
  *
- * Messages sent with track=1 (changelog records) are held back in the batch
- * and produced by ls_producer_wait() only after every other message of the
- * batch (the change events) was acknowledged; if one of those failed, the
- * tracked messages are dropped and counted as failed. So a changelog record
- * on Kafka always means its events were delivered: restoring LMDB from the
- * changelog can never hide a change whose event was lost in a crash.
+ * LS_SEND_NOW: at once (change events, status records, dead-letter copies).
+ * LS_SEND_AFTER_ACKS: held back in its batch and produced only after every
+ *   LS_SEND_NOW message of the same batch was acknowledged (by
+ *   ls_producer_poll_batch or ls_producer_wait); if one of those failed, the
+ *   held messages are dropped and counted as failed. The worker sends its
+ *   changelog records this way, so a changelog record on Kafka always means
+ *   the change events of its batch were delivered: restoring LMDB from the
+ *   changelog can never hide a change whose event was lost in a crash
+ *   (docs/design.md, Ordering). Their offsets feed
+ *   batch->after_acks_next_offset (the LMDB checkpoint). Needs a batch.
  */
+typedef enum ls_send {
+    LS_SEND_NOW = 0,
+    LS_SEND_AFTER_ACKS = 1
+} ls_send_t;
+
+/* Delivery tracking for a group of produced messages (embed; ls_batch_init). */
 typedef struct ls_batch {
     int pending;          /* produced (or held back), delivery report not yet seen */
     int delivered;
     int failed;
-    int64_t tracked_next_offset; /* 1 + highest offset of messages produced with track=1, or -1 */
+    int64_t after_acks_next_offset; /* 1 + highest offset of LS_SEND_AFTER_ACKS messages delivered, or -1 */
     char err[256];        /* first delivery failure */
-    void *held;           /* track=1 messages not produced yet (internal) */
+    void *held;           /* LS_SEND_AFTER_ACKS messages not produced yet (internal) */
     size_t n_held, cap_held;
 } ls_batch_t;
 
@@ -65,20 +75,23 @@ void ls_producer_close(ls_producer_t *p, int flush_ms);
 
 /**
  * Produce one message (payload, key and headers are copied). partition -1
- * lets the key choose. value NULL = tombstone. batch (may be NULL) counts
- * the delivery; track=1 records its offset in batch->tracked_next_offset.
- * Waits (serving delivery reports) while the local queue is full.
- * @return 0, or LS_EINVAL (unknown topic/partition, too large) / LS_ETRANSIENT.
+ * lets the key choose. value NULL = tombstone. batch (may be NULL for
+ * LS_SEND_NOW) counts the delivery; `when` says whether it is produced now
+ * or held until the batch's LS_SEND_NOW messages are acknowledged (see
+ * ls_send_t). Waits (serving delivery reports) while the local queue is full.
+ * @return 0, or LS_EINVAL (unknown topic/partition, too large, AFTER_ACKS
+ *         without a batch) / LS_ETRANSIENT; LS_ENOMEM holding a message.
  */
 int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
                      const void *key, size_t key_len, const void *value, size_t len,
                      const ls_kafka_header_t *headers, size_t n_headers,
-                     ls_batch_t *batch, int track);
+                     ls_batch_t *batch, ls_send_t when);
 
 /**
  * Serve delivery reports until batch has none pending or timeout_ms passes:
- * first the untracked messages, then (only if all of them were delivered)
- * the held-back track=1 messages are produced and waited for.
+ * first the LS_SEND_NOW messages, then (only if all of them were delivered)
+ * the held-back LS_SEND_AFTER_ACKS messages are produced and waited for.
+ * Blocks: the worker's event loop uses ls_producer_poll_batch instead.
  * Always call it for a batch that was given to ls_producer_send().
  * @return 0 when every message was delivered; LS_ETRANSIENT with err set
  *         when one failed or the wait timed out.

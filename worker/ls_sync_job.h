@@ -1,0 +1,172 @@
+/*
+ * ls_sync_job.h - the insides of one sync job, shared by the files that
+ * make it up (not for the rest of the worker, which sees ls_sync.h):
+ *
+ *   ls_sync.c            the driver: the job's state machine (one transition
+ *                        function), start, step, result, destroy
+ *   ls_sync_fsm.c        the transition table (pure)
+ *   ls_sync_fetch.c      requests: urls, rate-limit grants, prefetch, backoff
+ *   ls_sync_page.c       the page pipeline: normalize -> diff -> produce -> store
+ *   ls_sync_removal.c    the removal pass (decisions in lib/policy/ls_removal)
+ *   ls_sync_watermark.c  the scope's sync record: mode, watermark
+ */
+#ifndef LS_SYNC_JOB_H
+#define LS_SYNC_JOB_H
+
+#include <jansson.h>
+#include "ls_activity.h"
+#include "ls_diff.h"
+#include "ls_removal.h"
+#include "ls_state.h"
+#include "ls_sync.h"
+#include "ls_sync_fsm.h"
+
+#define LS_SYNC_DELIVERY_TIMEOUT_MS 60000 /* a batch not acknowledged by then fails the job (LS_EIO) */
+#define LS_SYNC_RECHECK_WINDOW 4          /* per-record GETs of one job in flight at once */
+#define LS_SYNC_LATER 1                   /* ls_sync_req_start: the rate limiter says wait */
+
+/* One request of the job on the shared curl multi handle. */
+typedef struct ls_sync_req {
+    ls_http_xfer_t *x;   /* NULL: none */
+    int ready;           /* its response arrived */
+    int held;            /* it holds a rate-limiter grant (given back when it completes or is dropped) */
+} ls_sync_req_t;
+
+/* Ids seen by this scan (64-bit hashes; a collision only delays a removal). */
+typedef struct ls_sync_seen {
+    uint64_t *slots;
+    size_t cap, n;
+    size_t unidentified; /* rejected records without a usable id */
+} ls_sync_seen_t;
+
+/* One normalized record of a page and what the diff made of it. */
+typedef struct ls_sync_item {
+    ls_activity_t act;
+    ls_diff_t diff;
+    uint8_t packed[LS_STATE_MAX];
+    size_t packed_len;
+    int has_before;
+    int had_mark;        /* a pending-removal marker exists: cleared with the page */
+    ls_activity_t before;
+} ls_sync_item_t;
+
+typedef struct ls_sync_page {
+    ls_sync_item_t *items;
+    size_t n, cap;
+} ls_sync_page_t;
+
+/* A stored activity of the scope that the scan did not see (copied out of the read txn). */
+typedef struct ls_sync_gone {
+    int misses;
+    ls_activity_t before;
+    ls_gone_action_t action;
+    int attempt;                   /* LS_GONE_RECHECK: GETs tried so far */
+    int64_t not_before;            /* LS_GONE_RECHECK: monotonic ms of the next try (0 = now) */
+    int in_flight;                 /* its GET is on the wire */
+    ls_activity_t now;             /* LS_GONE_UPDATE: the record the GET returned */
+    ls_diff_t diff;
+    uint8_t packed[LS_STATE_MAX];
+    size_t packed_len;
+} ls_sync_gone_t;
+
+/* The removal pass of a complete full scan. */
+typedef struct ls_sync_removal {
+    ls_sync_gone_t *items;
+    size_t n, cap;
+    size_t in_scope;               /* stored activities of the scope */
+    size_t first_open;             /* items before it are decided */
+    struct {
+        ls_sync_req_t req;
+        size_t item;
+    } rx[LS_SYNC_RECHECK_WINDOW];  /* re-check GETs in flight */
+    int64_t wake_at;               /* monotonic ms of the earliest backed-off re-check (0 = none) */
+} ls_sync_removal_t;
+
+struct ls_sync_job {
+    ls_sync_ctx_t *ctx;
+    ls_job_t run;              /* the job, mode = the mode actually run */
+    int partition;
+    ls_status_t st;
+    char scope[2 * LS_STR_MAX + 2], gte[40];
+    json_t *sync;              /* the scope's sync record (in memory) */
+    char *stored;              /* ... as stored (compact, sorted), or NULL */
+    ls_sync_state_t state;     /* changed only by set_state() in ls_sync.c */
+    int rc;                    /* DONE: the outcome */
+    /* paging */
+    long offset;               /* offset of the page requested by cur */
+    ls_sync_req_t cur;         /* the page at offset (no transfer while BACKOFF) */
+    ls_sync_req_t next;        /* prefetch of the page at offset + page_limit */
+    int attempt;               /* retries of the page at offset */
+    int64_t retry_at;          /* BACKOFF: monotonic ms at which cur is requested */
+    int page_last;             /* the page being delivered is the last one */
+    /* delivery (DELIVERING, REMOVING) */
+    ls_sync_seen_t seen;
+    ls_sync_page_t pg;         /* the page being delivered (kept until its commit) */
+    ls_batch_t *batch;         /* its messages (heap: librdkafka points at it) */
+    int produce_failed;
+    int64_t ack_deadline;      /* monotonic ms */
+    ls_sync_removal_t rm;      /* RECHECKING, REMOVING */
+};
+
+/* ---- ls_sync_fetch.c ---- */
+
+/** The page request's url (only what the job's strategy says the provider supports). */
+int ls_sync_page_url(const ls_sync_job_t *j, long offset, char *url, size_t sz);
+/** GET /lms/{conn}/activity/{id}?fields=... */
+int ls_sync_get_url(const ls_sync_job_t *j, const char *id, char *url, size_t sz);
+/** Ask the rate limiter, then start url as r: LS_OK, LS_SYNC_LATER (*later set) or LS_ENOMEM. */
+int ls_sync_req_start(ls_sync_job_t *j, ls_sync_req_t *r, const char *url, int64_t *later);
+/** The transfer of r completed: mark it ready and give back its grant with the answer's outcome. */
+void ls_sync_req_completed(ls_sync_job_t *j, ls_sync_req_t *r);
+/** Cancel r (grant given back as cancelled) and forget it. */
+void ls_sync_req_drop(ls_sync_job_t *j, ls_sync_req_t *r);
+/** Exponential backoff with jitter seeded by the job id, or the server's retry-after (at most 60 s). */
+int64_t ls_sync_backoff_ms(const ls_sync_job_t *j, int attempt, int64_t retry_after_ms);
+
+/* ---- ls_sync_page.c ---- */
+
+int ls_sync_seen_add(ls_sync_seen_t *s, const char *id);
+int ls_sync_seen_has(const ls_sync_seen_t *s, const char *id);
+/** Normalize ctx->parsed into j->pg (bad records counted and skipped), diff it against LMDB. LS_OK or LS_EIO. */
+int ls_sync_page_prepare(ls_sync_job_t *j);
+/** Produce the page's events (now) and changelog records (after their acks) into j->batch. */
+int ls_sync_page_produce(ls_sync_job_t *j);
+/** After delivery: commit the page's states, cleared markers and checkpoint. LS_OK or LS_EIO (st.error set). */
+int ls_sync_page_store(ls_sync_job_t *j);
+/** One change event into b; before or after may be NULL (created / removed). */
+int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const ls_activity_t *after,
+                          const ls_diff_t *d, ls_batch_t *b);
+/** The changelog record of id (value NULL = tombstone), held until the batch's events are acknowledged. */
+int ls_sync_produce_changelog(ls_sync_job_t *j, const char *id, const uint8_t *value, size_t len,
+                              ls_batch_t *b);
+
+/* ---- ls_sync_removal.c ---- */
+
+typedef enum { LS_RM_SKIPPED, LS_RM_RECHECK, LS_RM_PRODUCE } ls_rm_next_t;
+/** Walk the unseen stored activities, apply the shrink guard, decide each one. LS_OK with *next, or LS_EIO. */
+int ls_sync_removal_begin(ls_sync_job_t *j, ls_rm_next_t *next);
+/** Take finished re-checks, start due ones. 1 when every re-check is decided. */
+int ls_sync_removal_recheck(ls_sync_job_t *j, int64_t now);
+/** Hand a completed transfer to its re-check; 0 when it is not one of them. */
+int ls_sync_removal_on_xfer(ls_sync_job_t *j, ls_http_xfer_t *x);
+/** Produce removed/updated events and changelog records into j->batch. */
+int ls_sync_removal_produce(ls_sync_job_t *j);
+/** After delivery: one LMDB write of removals, updates, markers, checkpoint and sync record. */
+int ls_sync_removal_store(ls_sync_job_t *j);
+/** Cancel re-checks in flight and free the pass. */
+void ls_sync_removal_release(ls_sync_job_t *j);
+
+/* ---- ls_sync_watermark.c ---- */
+
+/** Read the scope's sync record into j->sync / j->stored. LS_OK, LS_EIO or LS_ENOMEM. */
+int ls_sync_record_load(ls_sync_job_t *j);
+/** Choose the mode to run and the updated_gte to send (j->gte). */
+void ls_sync_choose_mode(ls_sync_job_t *j);
+/** At job end: store the sync record with the next watermark (only when its text changed). */
+int ls_sync_record_store(ls_sync_job_t *j);
+/** The sync record as stored (compact, sorted); NULL on no memory. */
+char *ls_sync_record_dump(const ls_sync_job_t *j);
+/** An integer of the sync record, or dflt. */
+long long ls_sync_record_int(const ls_sync_job_t *j, const char *key, long long dflt);
+
+#endif

@@ -1,0 +1,278 @@
+/*
+ * ls_sync_page.c - the page pipeline of a sync job:
+ * normalize -> diff -> produce -> (delivery, awaited by the state machine) -> store.
+ *
+ * Normalize: every record of the parsed page (a bad record is skipped and
+ * counted; its id still counts as seen for removals). Diff: against LMDB in
+ * one short read transaction. Produce: change events at once and changelog
+ * records held until the events are acknowledged (LS_SEND_AFTER_ACKS: a
+ * changelog record on Kafka always means its events were delivered, which is
+ * what makes replaying the changelog safe). Store: only after the whole
+ * batch is acknowledged, the page's states, cleared markers and the
+ * changelog checkpoint in one LMDB write transaction. No LMDB transaction is
+ * open during an HTTP request or a Kafka wait. A crash at any point re-runs
+ * the job against the state of the last committed page, which reproduces
+ * the same events with the same ids (or none).
+ *
+ * Also owns the set of ids seen by the scan (read by the removal pass).
+ */
+#include "ls_sync_job.h"
+#include "ls_err.h"
+#include "ls_event.h"
+#include "ls_hash.h"
+#include "ls_log.h"
+#include "ls_time.h"
+#include "ls_worker_metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_REJECT_LOGS 5    /* per job: the rest are only counted */
+
+/* ---- ids seen by the scan: open addressing over 64-bit hashes (0 = empty slot) ---- */
+
+static uint64_t id_hash(const char *id)
+{
+    uint64_t h = ls_hash64(id, strlen(id), LS_HASH_SEED);
+    return h ? h : 1;
+}
+
+static int seen_insert(uint64_t *slots, size_t cap, uint64_t h)
+{
+    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (slots[i] == h)
+            return 0;
+        if (slots[i] == 0) {
+            slots[i] = h;
+            return 1;
+        }
+    }
+}
+
+int ls_sync_seen_add(ls_sync_seen_t *s, const char *id)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        uint64_t *ns = calloc(cap, sizeof(*ns));
+        if (!ns)
+            return LS_ENOMEM;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slots[i])
+                seen_insert(ns, cap, s->slots[i]);
+        free(s->slots);
+        s->slots = ns;
+        s->cap = cap;
+    }
+    s->n += (size_t)seen_insert(s->slots, s->cap, id_hash(id));
+    return LS_OK;
+}
+
+int ls_sync_seen_has(const ls_sync_seen_t *s, const char *id)
+{
+    if (!s->cap)
+        return 0;
+    uint64_t h = id_hash(id);
+    for (size_t i = h & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
+        if (s->slots[i] == h)
+            return 1;
+    return 0;
+}
+
+/* ---- normalize ---- */
+
+static int page_reserve(ls_sync_page_t *pg, size_t n)
+{
+    if (n <= pg->cap)
+        return LS_OK;
+    ls_sync_item_t *ni = realloc(pg->items, n * sizeof(*ni));
+    if (!ni)
+        return LS_ENOMEM;
+    pg->items = ni;
+    pg->cap = n;
+    return LS_OK;
+}
+
+/* True when id already occurs among the first n items (a list that moved under us). */
+static int seen_in_page(const ls_sync_page_t *pg, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(pg->items[i].act.id, id) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * A rejected record still exists upstream: its id (when usable, raw_id) is
+ * remembered as seen so that it is never taken for removed; a rejected
+ * record without a usable id is counted (it blocks removals of the scan).
+ */
+static int normalize_page(ls_sync_job_t *j)
+{
+    const ls_page_t *parsed = &j->ctx->parsed;
+    ls_sync_page_t *pg = &j->pg;
+    if (page_reserve(pg, parsed->n) != LS_OK)
+        return LS_ENOMEM;
+    pg->n = 0;
+    for (size_t i = 0; i < parsed->n; i++) {
+        const ls_page_rec_t *r = &parsed->recs[i];
+        j->st.records++;
+        if (r->rc != LS_OK) {
+            if (j->st.rejected++ < MAX_REJECT_LOGS)
+                ls_warn("record skipped in \"%s\": %s", j->run.connection_id, r->why);
+            if (r->raw_id[0]) {
+                if (ls_sync_seen_add(&j->seen, r->raw_id) != LS_OK)
+                    return LS_ENOMEM;
+            } else {
+                j->seen.unidentified++;
+            }
+            continue;
+        }
+        if (ls_sync_seen_add(&j->seen, r->act.id) != LS_OK)
+            return LS_ENOMEM;
+        if (!seen_in_page(pg, pg->n, r->act.id))
+            pg->items[pg->n++].act = r->act;
+    }
+    return LS_OK;
+}
+
+/* ---- diff ---- */
+
+/* One item against its stored state and marker (inside the page's read txn). */
+static int diff_item(ls_sync_job_t *j, ls_store_reader_t *r, ls_sync_item_t *it)
+{
+    const char *conn = j->run.connection_id;
+    const uint8_t *prev;
+    size_t prev_len;
+    int rc = LS_OK, misses;
+    int g = ls_store_reader_get(r, j->partition, conn, it->act.id, &prev, &prev_len);
+    it->has_before = 0;
+    if (g == LS_OK && ls_state_unpack(prev, prev_len, &it->before) == LS_OK) {
+        it->has_before = 1;
+        snprintf(it->before.id, sizeof(it->before.id), "%s", it->act.id);
+    } else if (g == LS_OK) {
+        ls_warn("stored state of \"%s\" in \"%s\" does not decode; treating as first seen", it->act.id, conn);
+    } else if (g != LS_ENOTFOUND) {
+        rc = LS_EIO;
+    }
+    int m = ls_store_reader_get_pending(r, j->partition, conn, it->act.id, &misses);
+    it->had_mark = m == LS_OK;
+    if (m != LS_OK && m != LS_ENOTFOUND)
+        rc = LS_EIO;
+    ls_diff_compute(it->has_before ? &it->before : NULL, &it->act, &it->diff);
+    if (rc == LS_OK && it->diff.stored_mask)
+        rc = ls_state_pack(&it->act, it->packed, sizeof(it->packed), &it->packed_len) ? LS_EIO : LS_OK;
+    return rc;
+}
+
+static int diff_page(ls_sync_job_t *j)
+{
+    char err[256];
+    ls_store_reader_t *r = ls_store_reader_new(j->ctx->store, err, sizeof(err));
+    if (!r) {
+        ls_error("%s", err);
+        return LS_EIO;
+    }
+    int rc = LS_OK;
+    for (size_t i = 0; i < j->pg.n && rc == LS_OK; i++)
+        rc = diff_item(j, r, &j->pg.items[i]);
+    ls_store_reader_destroy(r);
+    return rc;
+}
+
+int ls_sync_page_prepare(ls_sync_job_t *j)
+{
+    if (normalize_page(j) != LS_OK || diff_page(j) != LS_OK) {
+        snprintf(j->st.error, sizeof(j->st.error), "local failure while diffing \"%s\"", j->run.connection_id);
+        return LS_EIO;
+    }
+    return LS_OK;
+}
+
+/* ---- produce ---- */
+
+int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const ls_activity_t *after,
+                          const ls_diff_t *d, ls_batch_t *b)
+{
+    const ls_job_t *job = &j->run;
+    ls_sync_ctx_t *ctx = j->ctx;
+    ls_event_ctx_t ec = {job->connection_id, job->integration_type[0] ? job->integration_type : NULL,
+                         job->external_xref[0] ? job->external_xref : NULL, ls_mode_name(job->mode), job->job_id,
+                         ls_time_now_ms()};
+    ls_event_t ev;
+    char err[256];
+    if (ls_event_build(&ec, before, after, d, &ev, err, sizeof(err))) {
+        ls_error("cannot build event for \"%s\": %s", after ? after->id : before->id, err);
+        return LS_EIO;
+    }
+    ls_kafka_header_t h[] = {{"ce_specversion", "1.0"}, {"ce_id", ev.id}, {"ce_source", ev.source},
+                             {"ce_type", ev.type}, {"ce_time", ev.time}, {"ce_subject", ev.subject},
+                             {"content-type", "application/json"}};
+    int rc = ls_producer_send(ctx->producer, ctx->topic_changes, -1, ev.key, strlen(ev.key), ev.value,
+                              ev.value_len, h, sizeof(h) / sizeof(h[0]), b, LS_SEND_NOW);
+    ls_event_release(&ev);
+    if (rc == LS_OK) /* counted when produced: a delivery that fails fails the job */
+        ls_metric_add(WM_EVENTS, (int)d->type - 1, 0, 1);
+    return rc;
+}
+
+int ls_sync_produce_changelog(ls_sync_job_t *j, const char *id, const uint8_t *value, size_t len,
+                              ls_batch_t *b)
+{
+    char key[2 * LS_STR_MAX + 2];
+    int kl = ls_activity_key(j->run.connection_id, id, key, sizeof(key));
+    return ls_producer_send(j->ctx->producer, j->ctx->topic_state, j->partition, key, (size_t)kl, value, len,
+                            NULL, 0, b, LS_SEND_AFTER_ACKS);
+}
+
+int ls_sync_page_produce(ls_sync_job_t *j)
+{
+    for (size_t i = 0; i < j->pg.n; i++) {
+        ls_sync_item_t *it = &j->pg.items[i];
+        if (it->diff.type != LS_CHANGE_NONE) {
+            if (ls_sync_produce_event(j, it->has_before ? &it->before : NULL, &it->act, &it->diff, j->batch) !=
+                LS_OK)
+                return LS_EIO;
+            j->st.events++;
+        }
+        if (it->diff.stored_mask) {
+            if (ls_sync_produce_changelog(j, it->act.id, it->packed, it->packed_len, j->batch) != LS_OK)
+                return LS_EIO;
+            j->st.state_writes++;
+        }
+    }
+    return LS_OK;
+}
+
+/* ---- store ---- */
+
+int ls_sync_page_store(ls_sync_job_t *j)
+{
+    char err[256];
+    const ls_sync_page_t *pg = &j->pg;
+    ls_store_put_t *puts = malloc((pg->n ? pg->n : 1) * sizeof(*puts));
+    ls_store_mark_t *marks = malloc((pg->n ? pg->n : 1) * sizeof(*marks));
+    if (!puts || !marks) {
+        free(puts);
+        free(marks);
+        snprintf(j->st.error, sizeof(j->st.error), "out of memory storing a page of \"%s\"", j->run.connection_id);
+        return LS_EIO;
+    }
+    size_t n = 0, nm = 0;
+    for (size_t i = 0; i < pg->n; i++) {
+        if (pg->items[i].diff.stored_mask)
+            puts[n++] = (ls_store_put_t){pg->items[i].act.id, pg->items[i].packed, pg->items[i].packed_len};
+        if (pg->items[i].had_mark) /* seen again: it is not going away */
+            marks[nm++] = (ls_store_mark_t){pg->items[i].act.id, 0};
+    }
+    int rc = n || nm ? ls_store_commit(j->ctx->store, j->partition, j->run.connection_id, puts, n, marks, nm,
+                                       n ? j->batch->after_acks_next_offset : -1, NULL, NULL, err, sizeof(err))
+                     : LS_OK;
+    free(puts);
+    free(marks);
+    if (rc != LS_OK) {
+        snprintf(j->st.error, sizeof(j->st.error), "%s", err);
+        return LS_EIO;
+    }
+    return LS_OK;
+}
