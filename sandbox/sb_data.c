@@ -17,6 +17,7 @@
  * same sequence of calls give the same data.
  */
 #include "sb_data.h"
+#include "ls_grow.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -311,14 +312,10 @@ static sb_record_t *sb_rec_find(sb_conn_t *c, const char *id)
 /* Append a blank record with the given id; returns NULL on allocation failure. */
 static sb_record_t *sb_rec_append(sb_conn_t *c, const char *id)
 {
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 64;
-        sb_record_t *nr = realloc(c->recs, ncap * sizeof(*nr));
-        if (!nr)
-            return NULL;
-        c->recs = nr;
-        c->cap = ncap;
-    }
+    sb_record_t *grown = ls_grow(c->recs, &c->cap, c->n, sizeof(*c->recs), 64);
+    if (!grown)
+        return NULL;
+    c->recs = grown;
     sb_record_t *r = &c->recs[c->n++];
     memset(r, 0, sizeof(*r));
     sb_set_str(r, SB_F_ID, id);

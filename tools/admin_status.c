@@ -2,6 +2,7 @@
  * admin_status.c - aggregation of status records per scope (admin_status.h).
  */
 #include "admin_status.h"
+#include "ls_grow.h"
 #include "ls_err.h"
 #include "ls_job.h"
 #include "ls_strmap.h"
@@ -62,14 +63,10 @@ static admin_scope_t *scope_of(admin_status_t *s, const char *scope)
         return NULL;
     if (!added)
         return &s->scopes[*pos];
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        admin_scope_t *n = realloc(s->scopes, cap * sizeof(*n));
-        if (!n)
-            return NULL;
-        s->scopes = n;
-        s->cap = cap;
-    }
+    admin_scope_t *grown = ls_grow(s->scopes, &s->cap, s->n, sizeof(*s->scopes), 64);
+    if (!grown)
+        return NULL;
+    s->scopes = grown;
     *pos = s->n;
     admin_scope_t *sc = &s->scopes[s->n++];
     memset(sc, 0, sizeof(*sc));

@@ -22,6 +22,7 @@
  * the sync record in one LMDB write.
  */
 #include "ls_sync_job.h"
+#include "ls_grow.h"
 #include "ls_err.h"
 #include "ls_log.h"
 #include "ls_time.h"
@@ -41,14 +42,10 @@ typedef struct walk {
 
 static ls_sync_gone_t *gone_push(ls_sync_removal_t *rm)
 {
-    if (rm->n == rm->cap) {
-        size_t cap = rm->cap ? rm->cap * 2 : 16;
-        ls_sync_gone_t *ni = realloc(rm->items, cap * sizeof(*ni));
-        if (!ni)
-            return NULL;
-        rm->items = ni;
-        rm->cap = cap;
-    }
+    ls_sync_gone_t *grown = ls_grow(rm->items, &rm->cap, rm->n, sizeof(*rm->items), 16);
+    if (!grown)
+        return NULL;
+    rm->items = grown;
     ls_sync_gone_t *g = &rm->items[rm->n];
     memset(g, 0, sizeof(*g));
     return g;

@@ -12,6 +12,7 @@
  * honoured) and nothing is committed meanwhile.
  */
 #include "ls_xapi_run.h"
+#include "ls_grow.h"
 #include "ls_err.h"
 #include "ls_kafka.h"
 #include "ls_log.h"
@@ -142,14 +143,10 @@ static char *dup_bytes(const char *p, size_t n)
 /* Map one message into a new batch item. */
 static int take(xapi_t *x, const ls_kmsg_t *m)
 {
-    if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 64;
-        item_t *a = realloc(x->items, cap * sizeof(*a));
-        if (!a)
-            return LS_ENOMEM;
-        x->items = a;
-        x->cap = cap;
-    }
+    item_t *grown = ls_grow(x->items, &x->cap, x->n, sizeof(*x->items), 64);
+    if (!grown)
+        return LS_ENOMEM;
+    x->items = grown;
     item_t *it = &x->items[x->n];
     memset(it, 0, sizeof(*it));
     it->partition = m->partition;

@@ -6,6 +6,7 @@
  * (rd_kafka_poll), so batches need no locking.
  */
 #include "ls_kafka.h"
+#include "ls_grow.h"
 #include "ls_err.h"
 #include "ls_log.h"
 
@@ -231,14 +232,10 @@ static void held_free(held_msg_t *h)
 static int hold(ls_batch_t *b, const char *topic, int partition, const void *key, size_t key_len,
                 const void *value, size_t len, rd_kafka_headers_t *hdrs)
 {
-    if (b->n_held == b->cap_held) {
-        size_t cap = b->cap_held ? b->cap_held * 2 : 16;
-        held_msg_t *n = realloc(b->held, cap * sizeof(*n));
-        if (!n)
-            return LS_ENOMEM;
-        b->held = n;
-        b->cap_held = cap;
-    }
+    void *grown = ls_grow(b->held, &b->cap_held, b->n_held, sizeof(held_msg_t), 16);
+    if (!grown)
+        return LS_ENOMEM;
+    b->held = grown;
     held_msg_t *h = &((held_msg_t *)b->held)[b->n_held];
     *h = (held_msg_t){strdup(topic), partition, dup_bytes(key, key_len), value ? dup_bytes(value, len) : NULL,
                       key_len, value ? len : 0, hdrs};

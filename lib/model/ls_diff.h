@@ -1,5 +1,5 @@
 /*
- * ls_diff.h - the change detection rules of design-brief section 4.
+ * ls_diff.h - the change detection rules (docs/design.md, Change rules).
  *
  * One change per activity, typed by the most significant transition:
  *   created > completed > reopened > progressed / regressed > updated.

@@ -20,12 +20,7 @@ case_start() {
   write_config "$E2E_DIR/lmsync.conf" sandbox devbroker "coordinator.interval_s = 2" "coordinator.discovery_interval_s = 60" \
     "coordinator.profile_overrides = conn-0001.course_id=required" \
     "worker.lmdb_path = $E2E_DIR/lmdb" "worker.page_limit = 5" "unified.max_retries = 1"
-  export UNIFIED_API_TOKEN=e2e-token
-  tail_topic events devbroker lmsync.activity.changes
-  tail_topic status devbroker lmsync.sync.status
-  T0=$(date +%s)
-  proc_start worker "$LS_WORKER" --config "$E2E_DIR/lmsync.conf"
-  proc_start coordinator "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
+  pipeline_start devbroker "$E2E_DIR/lmsync.conf"
 }
 
 # courses_done SINCE : every course scope of conn-0001 reported an ok job started after SINCE

@@ -315,6 +315,18 @@ tail_topic() {
     --topic "$3" --from beginning --format json
 }
 
+# pipeline_start BROKER CONFIG [WORKER_ARGS...] : tails "events" and "status"
+# of BROKER, T0 = now (epoch s), then a worker and a coordinator on CONFIG
+pipeline_start() {
+  local broker=$1 conf=$2; shift 2
+  export UNIFIED_API_TOKEN=e2e-token
+  tail_topic events "$broker" lmsync.activity.changes
+  tail_topic status "$broker" lmsync.sync.status
+  T0=$(date +%s)
+  proc_start worker "$LS_WORKER" --config "$conf" "$@"
+  proc_start coordinator "$LS_COORDINATOR" --config "$conf"
+}
+
 topic_file()  { echo "$E2E_DIR/$1.jsonl"; }
 topic_count() { wc -l <"$E2E_DIR/$1.jsonl" | tr -d ' '; }
 

@@ -20,12 +20,7 @@ case_start() {
     --providers coursera,go1,learnupon,d2l --tick-ms 0
   write_config "$E2E_DIR/lmsync.conf" sandbox devbroker "coordinator.interval_s = 2" "coordinator.discovery_interval_s = 60" \
     "worker.lmdb_path = $E2E_DIR/lmdb" "worker.page_limit = 5"
-  export UNIFIED_API_TOKEN=e2e-token
-  tail_topic events devbroker lmsync.activity.changes
-  tail_topic status devbroker lmsync.sync.status
-  T0=$(date +%s)
-  proc_start worker "$LS_WORKER" --config "$E2E_DIR/lmsync.conf" --processes 2
-  proc_start coordinator "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
+  pipeline_start devbroker "$E2E_DIR/lmsync.conf" --processes 2
   wait_until 15 child_count_is 2 || die "worker master did not fork 2 children: $(children | tr '\n' ' ')"
   log "worker master $(proc_pid worker), children: $(children | tr '\n' ' ')"
 }

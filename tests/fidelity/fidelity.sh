@@ -105,11 +105,7 @@ case_start() {
     log "coordinator.full_every not known to this build: every job is a full scan"
   fi
   write_config "$E2E_DIR/lmsync.conf" sandbox devbroker "${conf_lines[@]}"
-  tail_topic events devbroker lmsync.activity.changes
-  tail_topic status devbroker lmsync.sync.status
-  T0=$(date +%s)
-  proc_start worker "$LS_WORKER" --config "$E2E_DIR/lmsync.conf"
-  proc_start coordinator "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
+  pipeline_start devbroker "$E2E_DIR/lmsync.conf"
 }
 
 case_initial_sync() {
