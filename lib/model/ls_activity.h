@@ -19,20 +19,35 @@
 /* Max byte length of an id or string field (packed state uses 1 length byte). */
 #define LS_STR_MAX 255
 
-/* Tracked fields, in a fixed order that is part of the packed format; each
- * one is a row of the field table in ls_schema.c (ls_schema.h). */
+/*
+ * The tracked fields: one row each, the single place a field is declared.
+ * X(ENUM, member and wire name, KIND, flags bit, diffed, changed, doc):
+ *   KIND     STR (string), BOOL, NUM (number) or TIME (RFC 3339 instant);
+ *            it gives the member's C type below and the row's codec in
+ *            ls_schema.c;
+ *   flag     BOOL only: its bit in the packed state's flags byte, else 0;
+ *   diffed   a difference is stored;
+ *   changed  a difference is an event and is named in `changed`.
+ * The order is part of the packed format (a row's index is its presence
+ * slot): append only. The enum, the members of ls_activity_t and the rows
+ * of ls_schema_fields[] are all generated from this list.
+ */
+#define LS_ACTIVITY_FIELDS(X)                                                                         \
+    X(LS_F_COURSE_ID, course_id, STR, 0, true, true, "course the activity belongs to")               \
+    X(LS_F_STUDENT_ID, student_id, STR, 0, true, true, "learner; keys the change events")            \
+    X(LS_F_CONTENT_ID, content_id, STR, 0, true, true, "content item within the course")             \
+    X(LS_F_IS_COMPLETED, is_completed, BOOL, 0x01, true, true, "completion; drives completed/reopened") \
+    X(LS_F_PROGRESS, progress_percentage, NUM, 0, true, true, "drives progressed/regressed")         \
+    X(LS_F_DURATION, duration_minutes, NUM, 0, true, true, "time spent")                             \
+    X(LS_F_ASSIGNED_GRADE, assigned_grade, STR, 0, true, true, "grade as a string")                  \
+    X(LS_F_STARTED_AT, started_at, TIME, 0, true, true, "first activity")                            \
+    X(LS_F_COMPLETED_AT, completed_at, TIME, 0, true, true, "completion instant")                    \
+    X(LS_F_CREATED_AT, created_at, TIME, 0, true, true, "record created upstream")                   \
+    X(LS_F_UPDATED_AT, updated_at, TIME, 0, true, false, "stored when it changes, but alone never an event")
+
+#define LS_FIELD_ENUM_(e, m, kind, flag, diffed, changed, doc) e,
 typedef enum ls_field {
-    LS_F_COURSE_ID = 0,
-    LS_F_STUDENT_ID,
-    LS_F_CONTENT_ID,
-    LS_F_IS_COMPLETED,
-    LS_F_PROGRESS,        /* progress_percentage */
-    LS_F_DURATION,        /* duration_minutes */
-    LS_F_ASSIGNED_GRADE,
-    LS_F_STARTED_AT,
-    LS_F_COMPLETED_AT,
-    LS_F_CREATED_AT,
-    LS_F_UPDATED_AT,
+    LS_ACTIVITY_FIELDS(LS_FIELD_ENUM_)
     LS_F__COUNT
 } ls_field_t;
 
@@ -42,20 +57,17 @@ typedef enum ls_presence {
     LS_PRESENT = 2
 } ls_presence_t;
 
+/* The C type of a member, by the row's KIND. */
+#define LS_FIELD_CTYPE_STR(m) char m[LS_STR_MAX + 1];
+#define LS_FIELD_CTYPE_BOOL(m) bool m;
+#define LS_FIELD_CTYPE_NUM(m) double m;
+#define LS_FIELD_CTYPE_TIME(m) int64_t m;
+#define LS_FIELD_MEMBER_(e, m, kind, flag, diffed, changed, doc) LS_FIELD_CTYPE_##kind(m)
+
 typedef struct ls_activity {
     char id[LS_STR_MAX + 1];               /* always set: a record without id is rejected */
     uint8_t pres[LS_F__COUNT];             /* ls_presence_t per field */
-    char course_id[LS_STR_MAX + 1];
-    char student_id[LS_STR_MAX + 1];
-    char content_id[LS_STR_MAX + 1];
-    char assigned_grade[LS_STR_MAX + 1];
-    bool is_completed;
-    double progress_percentage;
-    double duration_minutes;
-    int64_t started_at;                    /* instants: ms since epoch, UTC */
-    int64_t completed_at;
-    int64_t created_at;
-    int64_t updated_at;
+    LS_ACTIVITY_FIELDS(LS_FIELD_MEMBER_)   /* one member per row; instants: ms since epoch, UTC */
 } ls_activity_t;
 
 /** Wire name of a field ("progress_percentage"); NULL for an invalid value. */

@@ -1,7 +1,8 @@
 /*
  * ls_schema.c - the activity field table and what is derived from it.
  *
- * Adding a tracked field: docs/architecture.md, "Adding a field". The sort
+ * Adding a tracked field: one row of LS_ACTIVITY_FIELDS (ls_activity.h);
+ * docs/architecture.md, "Adding a field". The sort
  * order of the JSON keys is computed here from the names rather than kept
  * by hand, so a new row lands in the right place of every written object.
  */
@@ -13,30 +14,17 @@
 #define NAME(s) (s), (uint8_t)(sizeof(s) - 1)
 #define AT(member) (uint16_t)offsetof(ls_activity_t, member)
 
-/* Row helpers by kind: name, member, diffed, changed, doc. */
-#define STR(n, m, d, c, doc) {NAME(n), LS_KIND_STR, AT(m), LS_STR_MAX, LS_PACK_STR8, 0, d, c, doc}
+/* A row by kind (the kind names of LS_ACTIVITY_FIELDS): name, member, flags bit, diffed, changed, doc. */
+#define STR(n, m, flag, d, c, doc) {NAME(n), LS_KIND_STR, AT(m), LS_STR_MAX, LS_PACK_STR8, 0, d, c, doc}
 #define BOOL(n, m, flag, d, c, doc) {NAME(n), LS_KIND_BOOL, AT(m), 0, LS_PACK_FLAG, flag, d, c, doc}
-#define NUM(n, m, d, c, doc) {NAME(n), LS_KIND_NUM, AT(m), 0, LS_PACK_F64LE, 0, d, c, doc}
-#define TIME(n, m, d, c, doc) {NAME(n), LS_KIND_TIME, AT(m), 0, LS_PACK_ZIGZAG, 0, d, c, doc}
+#define NUM(n, m, flag, d, c, doc) {NAME(n), LS_KIND_NUM, AT(m), 0, LS_PACK_F64LE, 0, d, c, doc}
+#define TIME(n, m, flag, d, c, doc) {NAME(n), LS_KIND_TIME, AT(m), 0, LS_PACK_ZIGZAG, 0, d, c, doc}
+#define ROW(e, m, kind, flag, d, c, doc) [e] = kind(#m, m, flag, d, c, doc),
 
-const ls_field_desc_t ls_schema_fields[LS_F__COUNT] = {
-    [LS_F_COURSE_ID] = STR("course_id", course_id, true, true, "course the activity belongs to"),
-    [LS_F_STUDENT_ID] = STR("student_id", student_id, true, true, "learner; keys the change events"),
-    [LS_F_CONTENT_ID] = STR("content_id", content_id, true, true, "content item within the course"),
-    [LS_F_IS_COMPLETED] = BOOL("is_completed", is_completed, 0x01, true, true,
-                               "completion; drives completed/reopened"),
-    [LS_F_PROGRESS] = NUM("progress_percentage", progress_percentage, true, true,
-                          "drives progressed/regressed"),
-    [LS_F_DURATION] = NUM("duration_minutes", duration_minutes, true, true, "time spent"),
-    [LS_F_ASSIGNED_GRADE] = STR("assigned_grade", assigned_grade, true, true, "grade as a string"),
-    [LS_F_STARTED_AT] = TIME("started_at", started_at, true, true, "first activity"),
-    [LS_F_COMPLETED_AT] = TIME("completed_at", completed_at, true, true, "completion instant"),
-    [LS_F_CREATED_AT] = TIME("created_at", created_at, true, true, "record created upstream"),
-    [LS_F_UPDATED_AT] = TIME("updated_at", updated_at, true, false,
-                             "stored when it changes, but alone never an event"),
-};
+/* One row per entry of LS_ACTIVITY_FIELDS (ls_activity.h). */
+const ls_field_desc_t ls_schema_fields[LS_F__COUNT] = {LS_ACTIVITY_FIELDS(ROW)};
 
-const ls_field_desc_t ls_schema_id = STR("id", id, false, false, "activity id: required, the key");
+const ls_field_desc_t ls_schema_id = STR("id", id, 0, false, false, "activity id: required, the key");
 
 static ls_schema_index_t g_index;
 static pthread_once_t g_index_once = PTHREAD_ONCE_INIT;
