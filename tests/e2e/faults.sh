@@ -122,6 +122,10 @@ case_initial() {
 }
 
 kills_logged() { [ "$(grep -c "killed by signal 9" "$(proc_log podA)")" -ge "$1" ]; }
+# live_children NAME : the process's children that are not zombies (a child
+# killed a moment ago stays a zombie until the master reaps it, every 100 ms;
+# killing it again would count one death twice)
+live_children() { ps -o pid=,stat= --ppid "$(proc_pid "$1")" | awk '$2 !~ /^Z/ {print $1}'; }
 
 case_kill9() {
   local kills=0 t1 tk victim kids
@@ -130,7 +134,7 @@ case_kill9() {
   t1=$(date +%s)
   while [ "$kills" -lt 10 ]; do
     sleep "$(( RANDOM % 25 / 10 )).$(( RANDOM % 10 ))"   # on purpose: a random moment
-    mapfile -t kids < <(proc_children podA)
+    mapfile -t kids < <(live_children podA)
     [ "${#kids[@]}" -gt 0 ] || continue
     victim=${kids[$(( RANDOM % ${#kids[@]} ))]}
     kill -KILL "$victim" 2>/dev/null && kills=$((kills + 1))
