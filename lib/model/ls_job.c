@@ -268,6 +268,7 @@ static const struct {
     {"removals_held", offsetof(ls_status_t, removals_held)},
     {"rechecked", offsetof(ls_status_t, rechecked)},
     {"rate_waits", offsetof(ls_status_t, rate_waits)},
+    {"duplicates", offsetof(ls_status_t, duplicates)},
 };
 #define N_STATUS_COUNTS (sizeof(status_counts) / sizeof(status_counts[0]))
 
