@@ -15,6 +15,9 @@
 #   duplicate-ids  conn-0003's jobs are ok and count duplicates; two more
 #                  polls emit no event for it
 #   others-ok      conn-0004's events equal its ground truth
+#   slash-id       a job naming connection "conn-0004/x" (a key "conn-0004/x/a"
+#                  would restore as "conn-0004" + "x/a") goes to the dead-letter
+#                  topic with its reason; no event names it; conn-0004 syncs on
 #   faults-cleared with the faults gone, every connection syncs ok and the
 #                  whole event stream equals the ground truth (nothing invented)
 #   shutdown       SIGTERM stops coordinator and worker cleanly
@@ -41,6 +44,7 @@ case_start() {
   export UNIFIED_API_TOKEN=e2e-token
   tail_topic events devbroker lmsync.activity.changes
   tail_topic status devbroker lmsync.sync.status
+  tail_topic dlq devbroker lmsync.poll.dlq
   T0=$(date +%s)
   proc_start worker "$LS_WORKER" --config "$E2E_DIR/lmsync.conf"
   proc_start coordinator "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
@@ -102,6 +106,24 @@ case_others_ok() {
   compare_sets "conn-0004" "$(truth_of conn-0004)" "$(events_of conn-0004)"
 }
 
+case_slash_id() {
+  local why='job: field '"'"'connection_id'"'"' cannot be a key part: contains '"'"'/'"'"' at byte 9 ("conn-0004/x")' t1
+  t1=$(date +%s)
+  printf 'conn-0004/x\t{"v":1,"job_id":"conn-0004/x@1","connection_id":"conn-0004/x","mode":"full","scheduled_at":"%s"}\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | kcat -P -b "$(broker_bootstrap devbroker)" -t lmsync.poll.jobs -K $'\t' \
+    || die "kcat produce failed"
+  wait_until 30 count_at_least dlq 1 || { fail "the job naming conn-0004/x reached no dead-letter topic"; return 1; }
+  jq -e --arg w "$why" '.headers.lmsync_error == $w' "$(topic_file dlq)" >/dev/null \
+    || fail "dead letter without the reason \"$why\": $(cat "$(topic_file dlq)")"
+  grep -qF "skipped: $why" "$(proc_log worker)" || fail "the worker logged no reason for the conn-0004/x job"
+  log "dead letter: $(jq -r '.headers.lmsync_error' "$(topic_file dlq)")"
+  wait_round status "$t1" 60 conn-0004
+  jq -e 'all(.[]; .outcome == "ok")' <<<"$(status_since status conn-0004 "$t1")" >/dev/null \
+    || fail "conn-0004 did not sync on after the bad job"
+  [ "$(jq -s '[.[] | select(.value.connection_id | contains("/"))] | length' "$(topic_file events)")" -eq 0 ] \
+    || fail "an event names a connection id with '/'"
+}
+
 case_faults_cleared() {
   sb sandbox DELETE /_sandbox/faults >/dev/null
   wait_round status "$(date +%s)" 60 "${CONNS[@]}"
@@ -119,6 +141,7 @@ test_case ignore-offset
 test_case ignore-limit --needs start
 test_case duplicate-ids --needs start
 test_case others-ok --needs start
+test_case slash-id --needs start
 test_case faults-cleared --needs start
 test_case shutdown --needs start
 run_cases
