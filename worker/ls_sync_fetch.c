@@ -172,7 +172,7 @@ int ls_sync_paging_check(ls_sync_job_t *j)
     const ls_page_t *p = &j->ctx->parsed;
     int limit = j->ctx->cfg->page_limit;
     unsigned long long page = (unsigned long long)j->st.pages;
-    const char *conn = j->run.connection_id;
+    const char *conn = j->scope; /* "conn" or "conn/course" */
     if (j->run.unpaged)
         return LS_OK;
     if (p->n > (size_t)limit) {

@@ -131,7 +131,8 @@ long long ls_sync_page_cap(long long last_full_count, int limit);
 /**
  * The page just parsed (page number st.pages) against the paging contract:
  * no more records than the limit sent, not the previous page again, not
- * past the page cap. LS_OK, or LS_EINVAL with st.error "paging: ..." (counted).
+ * past the page cap. LS_OK, or LS_EINVAL with st.error "paging: ..." naming
+ * the scope (counted).
  */
 int ls_sync_paging_check(ls_sync_job_t *j);
 /** Exponential backoff with jitter seeded by the job id, or the server's retry-after (at most 60 s). */

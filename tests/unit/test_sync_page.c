@@ -36,6 +36,7 @@ static int setup(void)
     job->ctx = &ctx;
     job->partition = 3;
     snprintf(job->run.connection_id, sizeof(job->run.connection_id), "conn-1");
+    snprintf(job->scope, sizeof(job->scope), "conn-1");
     return 0;
 }
 
