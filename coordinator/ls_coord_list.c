@@ -71,9 +71,15 @@ int ls_coord_parse_static(const char *spec, ls_coord_conn_t **out, char *err, si
     for (const char *p = spec; *p;) {
         size_t len = strcspn(p, ",");
         const char *c1 = memchr(p, ':', len);
-        if ((c1 ? (size_t)(c1 - p) : len) == 0 || parse_static_entry(p, len, &(*out)[n]) != LS_OK) {
-            snprintf(err, errsz, "setting 'coordinator.connections': entry %zu %s", n + 1,
-                     (c1 ? c1 == p : len == 0) ? "has an empty connection id" : "is too long");
+        char why[64] = "";
+        if ((c1 ? (size_t)(c1 - p) : len) == 0 || parse_static_entry(p, len, &(*out)[n]) != LS_OK ||
+            ls_key_part_check((*out)[n].id, why, sizeof(why)) != LS_OK) {
+            if (why[0])
+                snprintf(err, errsz, "setting 'coordinator.connections': entry %zu: the connection id cannot be a key "
+                         "part: %s", n + 1, why);
+            else
+                snprintf(err, errsz, "setting 'coordinator.connections': entry %zu %s", n + 1,
+                         (c1 ? c1 == p : len == 0) ? "has an empty connection id" : "is too long");
             free(*out);
             *out = NULL;
             return LS_EINVAL;
@@ -116,13 +122,26 @@ static json_t *load_list(const char *body, size_t len, const char *what, char *e
     return NULL;
 }
 
-/* The element's "id" when it is a usable id (non-empty string of at most LS_STR_MAX bytes, no NUL). */
-static json_t *usable_id(json_t *o)
+/*
+ * The element's "id" when it is a usable id: a non-empty string of at most
+ * LS_STR_MAX bytes without NUL that can be a key part (ls_key_part_check:
+ * no '/', no control character). Else NULL, logged as entry i of a what
+ * list and counted when it is a string that cannot be a key part.
+ */
+static json_t *usable_id(json_t *o, const char *what, size_t i)
 {
+    char why[64];
     json_t *id = json_object_get(o, "id");
     if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > LS_STR_MAX ||
-        strlen(json_string_value(id)) != json_string_length(id))
+        strlen(json_string_value(id)) != json_string_length(id)) {
+        ls_warn("%s list entry %zu skipped: no usable 'id'", what, i);
         return NULL;
+    }
+    if (ls_key_part_check(json_string_value(id), why, sizeof(why)) != LS_OK) {
+        ls_warn("%s list entry %zu skipped: its id cannot be a key part: %s", what, i, why);
+        ls_metric_add(CM_IDS_REJECTED, 0, 0, 1);
+        return NULL;
+    }
     return id;
 }
 
@@ -136,10 +155,8 @@ int ls_coord_parse_connections(const char *body, size_t len, ls_coord_conn_t *ou
     json_t *o;
     *n_seen = json_array_size(arr);
     json_array_foreach(arr, i, o) {
-        if (!usable_id(o)) {
-            ls_warn("connection list entry %zu skipped: no usable 'id'", i);
+        if (!usable_id(o, "connection", i))
             continue;
-        }
         if (!has_lms(json_object_get(o, "categories")) || json_is_true(json_object_get(o, "is_paused")) || n >= cap)
             continue;
         memset(&out[n], 0, sizeof(out[n]));
@@ -162,11 +179,9 @@ static long each_course(const char *body, size_t len, void (*fn)(void *ud, const
     size_t i;
     json_t *o;
     json_array_foreach(arr, i, o) {
-        json_t *id = usable_id(o);
+        json_t *id = usable_id(o, "course", i);
         if (id)
             fn(ud, json_string_value(id));
-        else
-            ls_warn("course list entry %zu skipped: no usable 'id'", i);
     }
     long n = (long)json_array_size(arr);
     json_decref(arr);

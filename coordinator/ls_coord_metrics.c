@@ -29,5 +29,7 @@ const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
                               "Schedule records that could not be decoded (the scope started fresh)."),
     [CM_SCHEDULE_WRITE_ERRORS] = C("lmsync_coordinator_schedule_write_errors_total",
                                    "Schedule records the producer refused (the schedule on Kafka is older for that scope)."),
+    [CM_IDS_REJECTED] = C("lmsync_coordinator_ids_rejected_total",
+                          "Listed connection and course ids skipped: they cannot be a key part ('/' or a control character)."),
     [CM_DISCOVERY_ERRORS] = C("lmsync_coordinator_discovery_errors_total", "Connection discovery passes that failed (the known set is kept)."),
 };

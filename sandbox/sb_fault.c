@@ -40,6 +40,8 @@ static const char *const sb_kind_names[] = {
     [SB_FAULT_NONE] = "none", [SB_FAULT_STATUS] = "status", [SB_FAULT_TRUNCATE] = "truncate",
     [SB_FAULT_NOT_ARRAY] = "not_array", [SB_FAULT_LATENCY] = "latency",
     [SB_FAULT_STALL] = "stall", [SB_FAULT_BAD_RECORD] = "bad_record", [SB_FAULT_SHIFT] = "shift",
+    [SB_FAULT_IGNORE_OFFSET] = "ignore_offset", [SB_FAULT_IGNORE_LIMIT] = "ignore_limit",
+    [SB_FAULT_DUPLICATE_IDS] = "duplicate_ids",
 };
 static const char *const sb_dir_names[] = { "none", "insert", "delete" };
 static const char *const sb_scope_names[] = { "any", "activity", "course", "lms", "unified" };

@@ -4,7 +4,8 @@
  * Faults are added through the control API and consumed by matching API
  * requests (count > 0 decrements, -1 lasts until cleared). Sleeping faults
  * (latency, stall) all apply; of the response-altering ones (status,
- * truncate, not_array, bad_record) the first match wins. Own mutex; the
+ * truncate, not_array, bad_record, ignore_offset, ignore_limit,
+ * duplicate_ids) the first match wins. Own mutex; the
  * caller sleeps after matching, never while holding it.
  */
 #ifndef SB_FAULT_H
@@ -22,7 +23,10 @@ typedef enum sb_fault_kind {
     SB_FAULT_LATENCY,
     SB_FAULT_STALL,
     SB_FAULT_BAD_RECORD,
-    SB_FAULT_SHIFT             /* mutates the world mid-scan; see sb_faults_take_shift */
+    SB_FAULT_SHIFT,            /* mutates the world mid-scan; see sb_faults_take_shift */
+    SB_FAULT_IGNORE_OFFSET,    /* hostile: the activity list answers offset 0 whatever offset was sent */
+    SB_FAULT_IGNORE_LIMIT,     /* hostile: the activity list answers 2 x the limit sent */
+    SB_FAULT_DUPLICATE_IDS     /* hostile: a later page's first record carries the list's first id */
 } sb_fault_kind_t;
 
 /* Direction of a "shift" fault. */
@@ -45,7 +49,7 @@ typedef struct sb_faults sb_faults_t;
 /** What to do with one request. */
 typedef struct sb_fault_hit {
     long sleep_ms;                 /* total latency + stall to sleep first */
-    sb_fault_kind_t action;        /* STATUS, TRUNCATE, NOT_ARRAY, BAD_RECORD or NONE */
+    sb_fault_kind_t action;        /* STATUS, TRUNCATE, NOT_ARRAY, BAD_RECORD, IGNORE_*, DUPLICATE_IDS or NONE */
     int status;                    /* for STATUS */
     int retry_after;               /* seconds, 0 = no header */
 } sb_fault_hit_t;

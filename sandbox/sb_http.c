@@ -310,14 +310,56 @@ static void sb_unified(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k
     }
 }
 
+/* The id of a list text "[{"id":"...",..." (NULL, *len 0 when it does not start so). */
+static const char *sb_first_id(const char *text, size_t *len)
+{
+    static const char head[] = "[{\"id\":\"";
+    *len = 0;
+    if (!text || strncmp(text, head, sizeof(head) - 1) != 0)
+        return NULL;
+    const char *id = text + sizeof(head) - 1, *end = strchr(id, '"');
+    *len = end ? (size_t)(end - id) : 0;
+    return end ? id : NULL;
+}
+
+/*
+ * duplicate_ids: *text (a page at offset > 0) gets the id of the list's first
+ * record on its first record, with that record's own other members: one id
+ * listed twice with different contents. Unchanged when either has no id.
+ */
+static void sb_duplicate_first_id(sb_http_t *h, const char *cid, const sb_query_t *q, char **text, size_t *len)
+{
+    sb_query_t q0 = *q;
+    char err[160], *first = NULL, *out;
+    size_t flen = 0, il, pl;
+    q0.offset = 0;
+    q0.limit = 1;
+    if (sb_world_list_activities_text(h->world, cid, &q0, false, &first, &flen, err, sizeof(err)) != LS_OK)
+        return;
+    const char *id = sb_first_id(first, &il), *pid = sb_first_id(*text, &pl);
+    if (id && pid && (out = malloc(*len - pl + il + 1))) {
+        size_t at = (size_t)(pid - *text);
+        memcpy(out, *text, at);
+        memcpy(out + at, id, il);
+        memcpy(out + at + il, pid + pl, *len - at - pl + 1);
+        free(*text);
+        *text = out;
+        *len = *len - pl + il;
+    }
+    free(first);
+}
+
 /*
  * Activity list and single record, written as text by sb_data.c (no jansson
- * tree per record). bad: a bad_record fault hit this request; the text comes
- * with it applied, as sb_apply_action() applies it to a tree.
+ * tree per record). action: the response-altering fault that hit this
+ * request: bad_record comes with the text, as sb_apply_action() applies it
+ * to a tree; the hostile ones (ignore_offset, ignore_limit, duplicate_ids)
+ * change what the list answers.
  */
 static void sb_lms_activity(sb_http_t *h, const char *cid, const char *aid, const sb_kvs_t *k,
-                            bool bad, sb_reply_t *r)
+                            sb_fault_kind_t action, sb_reply_t *r)
 {
+    bool bad = action == SB_FAULT_BAD_RECORD;
     sb_query_t q;
     char err[160] = "bad request";
     char *text = NULL;
@@ -346,19 +388,27 @@ static void sb_lms_activity(sb_http_t *h, const char *cid, const char *aid, cons
                     json_string_value(json_object_get(change, "activity_id")));
         json_decref(change);
     }
+    long asked = q.offset;
+    if (action == SB_FAULT_IGNORE_OFFSET)
+        q.offset = 0;
+    else if (action == SB_FAULT_IGNORE_LIMIT)
+        q.limit *= 2;
     int rc = sb_world_list_activities_text(h->world, cid, &q, bad, &text, &len, err, sizeof(err));
+    if (rc == LS_OK && action == SB_FAULT_DUPLICATE_IDS && asked > 0)
+        sb_duplicate_first_id(h, cid, &q, &text, &len);
     if (rc == LS_OK)
         sb_reply_text(r, 200, text, len);
     else
         sb_reply_msg(r, rc == LS_ENOTFOUND ? 404 : rc == LS_EINVAL ? 400 : 500, err);
 }
 
-static void sb_lms(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k, bool bad, sb_reply_t *r)
+static void sb_lms(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k, sb_fault_kind_t action,
+                   sb_reply_t *r)
 {
     const char *cid = segs[1];
     json_t *out = NULL;
     if (strcmp(segs[2], "activity") == 0) {
-        sb_lms_activity(h, cid, nseg == 4 ? segs[3] : NULL, k, bad, r);
+        sb_lms_activity(h, cid, nseg == 4 ? segs[3] : NULL, k, action, r);
     } else if (strcmp(segs[2], "course") == 0 && nseg == 3) {
         long limit, offset;
         if (sb_paging(k, &limit, &offset) < 0) {
@@ -460,7 +510,7 @@ static void sb_api(sb_http_t *h, struct MHD_Connection *conn, const char *method
     if (unified)
         sb_unified(h, segs, nseg, k, r);
     else
-        sb_lms(h, segs, nseg, k, hit.action == SB_FAULT_BAD_RECORD, r);
+        sb_lms(h, segs, nseg, k, hit.action, r);
     sb_apply_action(&hit, r);
 }
 

@@ -160,6 +160,11 @@ static void on_page(ls_sync_job_t *j)
         return;
     }
     j->st.pages++;
+    if (ls_sync_paging_check(j) != LS_OK) {
+        ls_warn("%s", j->st.error);
+        finish(j, LS_EINVAL);
+        return;
+    }
     j->page_last = j->run.unpaged || j->ctx->parsed.n < (size_t)j->ctx->cfg->page_limit;
     if (prefetch(j) != LS_OK) {
         snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%s\"", j->run.connection_id);

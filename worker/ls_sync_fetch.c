@@ -18,6 +18,7 @@
 #include "ls_err.h"
 #include "ls_hash.h"
 #include "ls_time.h"
+#include "ls_worker_metrics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -139,4 +140,61 @@ int64_t ls_sync_backoff_ms(const ls_sync_job_t *j, int attempt, int64_t retry_af
     for (int i = 0; i < attempt && base < 30000; i++)
         base = base * 3 / 2;
     return base + (int64_t)(ls_hash64(&seed, sizeof(seed), (uint64_t)attempt) % 250);
+}
+
+/* ---- the paging contract: an upstream that ignores limit or offset fails the job, never loops ---- */
+
+long long ls_sync_page_cap(long long last_full_count, int limit)
+{
+    long long rel = last_full_count > 0 && limit > 0 ? 2 * last_full_count / limit + 10 : 0;
+    return rel > LS_SYNC_PAGE_CAP_FLOOR ? rel : LS_SYNC_PAGE_CAP_FLOOR;
+}
+
+/* The ids of the parsed page, in order (a rejected record by its raw id), hashed; never 0. */
+static uint64_t page_ids_hash(const ls_page_t *p)
+{
+    uint64_t h = ls_hash64(&p->n, sizeof(p->n), LS_HASH_SEED);
+    for (size_t i = 0; i < p->n; i++) {
+        const char *id = p->recs[i].rc == LS_OK ? p->recs[i].act.id : p->recs[i].raw_id;
+        h = ls_hash64(id, strlen(id) + 1, h);
+    }
+    return h ? h : 1;
+}
+
+static int paging_failed(ls_sync_job_t *j, int kind)
+{
+    ls_metric_add(WM_HOSTILE, kind, 0, 1);
+    return LS_EINVAL;
+}
+
+int ls_sync_paging_check(ls_sync_job_t *j)
+{
+    const ls_page_t *p = &j->ctx->parsed;
+    int limit = j->ctx->cfg->page_limit;
+    unsigned long long page = (unsigned long long)j->st.pages;
+    const char *conn = j->scope; /* "conn" or "conn/course" */
+    if (j->run.unpaged)
+        return LS_OK;
+    if (p->n > (size_t)limit) {
+        snprintf(j->st.error, sizeof(j->st.error),
+                 "paging: page %llu of \"%.200s\" has %zu records, more than the limit %d sent (the upstream ignores limit)",
+                 page, conn, p->n, limit);
+        return paging_failed(j, WM_HOSTILE_OVER_LIMIT);
+    }
+    uint64_t h = page_ids_hash(p), prev = j->page_hash;
+    j->page_hash = h;
+    if (p->n > 0 && h == prev) {
+        snprintf(j->st.error, sizeof(j->st.error),
+                 "paging: page %llu of \"%.200s\" repeats page %llu (the upstream ignores offset)", page, conn,
+                 page - 1);
+        return paging_failed(j, WM_HOSTILE_REPEATED_PAGE);
+    }
+    long long last = ls_sync_record_int(j, "last_full_count", -1), cap = ls_sync_page_cap(last, limit);
+    if ((long long)page > cap) {
+        snprintf(j->st.error, sizeof(j->st.error),
+                 "paging: page %llu of \"%.200s\" is past the cap of %lld pages (last complete scan: %lld records; "
+                 "the upstream never ends the list)", page, conn, cap, last);
+        return paging_failed(j, WM_HOSTILE_PAGE_CAP);
+    }
+    return LS_OK;
 }

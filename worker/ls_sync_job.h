@@ -24,6 +24,7 @@
 #define LS_SYNC_DELIVERY_TIMEOUT_MS 60000 /* a batch not acknowledged by then fails the job (LS_EIO) */
 #define LS_SYNC_RECHECK_WINDOW 4          /* per-record GETs of one job in flight at once */
 #define LS_SYNC_LATER 1                   /* ls_sync_req_start: the rate limiter says wait */
+#define LS_SYNC_PAGE_CAP_FLOOR 10000      /* pages a scan may always take (ls_sync_page_cap) */
 
 /* One request of the job on the shared curl multi handle. */
 typedef struct ls_sync_req {
@@ -32,7 +33,8 @@ typedef struct ls_sync_req {
     int held;            /* it holds a rate-limiter grant (given back when it completes or is dropped) */
 } ls_sync_req_t;
 
-/* Ids seen by this scan (64-bit hashes; a collision only delays a removal). */
+/* Ids seen by this scan (64-bit hashes; a collision delays a removal, or takes the later of the two
+ * records for a duplicate of the earlier one in this scan: about n^2 / 2^65 for n records). */
 typedef struct ls_sync_seen {
     uint64_t *slots;
     size_t cap, n;
@@ -99,6 +101,7 @@ struct ls_sync_job {
     int attempt;               /* retries of the page at offset */
     int64_t retry_at;          /* BACKOFF: monotonic ms at which cur is requested */
     int page_last;             /* the page being delivered is the last one */
+    uint64_t page_hash;        /* hash of the ids, in order, of the previous page (0 = none yet) */
     /* delivery (DELIVERING, REMOVING) */
     ls_sync_seen_t seen;
     ls_sync_page_t pg;         /* the page being delivered (kept until its commit) */
@@ -120,12 +123,25 @@ int ls_sync_req_start(ls_sync_job_t *j, ls_sync_req_t *r, const char *url, int64
 void ls_sync_req_completed(ls_sync_job_t *j, ls_sync_req_t *r);
 /** Cancel r (grant given back as cancelled) and forget it. */
 void ls_sync_req_drop(ls_sync_job_t *j, ls_sync_req_t *r);
+/**
+ * The most pages one scan may take: max(2 * last_full_count / limit + 10,
+ * LS_SYNC_PAGE_CAP_FLOOR); last_full_count < 0 when no complete full scan is known.
+ */
+long long ls_sync_page_cap(long long last_full_count, int limit);
+/**
+ * The page just parsed (page number st.pages) against the paging contract:
+ * no more records than the limit sent, not the previous page again, not
+ * past the page cap. LS_OK, or LS_EINVAL with st.error "paging: ..." naming
+ * the scope (counted).
+ */
+int ls_sync_paging_check(ls_sync_job_t *j);
 /** Exponential backoff with jitter seeded by the job id, or the server's retry-after (at most 60 s). */
 int64_t ls_sync_backoff_ms(const ls_sync_job_t *j, int attempt, int64_t retry_after_ms);
 
 /* ---- ls_sync_page.c ---- */
 
-int ls_sync_seen_add(ls_sync_seen_t *s, const char *id);
+/** Add id to the ids seen by the scan; *added (may be NULL) = 1 when it was not there yet. */
+int ls_sync_seen_add(ls_sync_seen_t *s, const char *id, int *added);
 int ls_sync_seen_has(const ls_sync_seen_t *s, const char *id);
 /** Normalize ctx->parsed into j->pg (bad records counted and skipped), diff it against LMDB. LS_OK or LS_EIO. */
 int ls_sync_page_prepare(ls_sync_job_t *j);

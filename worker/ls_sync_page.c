@@ -50,7 +50,7 @@ static int seen_insert(uint64_t *slots, size_t cap, uint64_t h)
     }
 }
 
-int ls_sync_seen_add(ls_sync_seen_t *s, const char *id)
+int ls_sync_seen_add(ls_sync_seen_t *s, const char *id, int *added)
 {
     if ((s->n + 1) * 2 > s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 1024;
@@ -64,7 +64,10 @@ int ls_sync_seen_add(ls_sync_seen_t *s, const char *id)
         s->slots = ns;
         s->cap = cap;
     }
-    s->n += (size_t)seen_insert(s->slots, s->cap, id_hash(id));
+    int fresh = seen_insert(s->slots, s->cap, id_hash(id));
+    s->n += (size_t)fresh;
+    if (added)
+        *added = fresh;
     return LS_OK;
 }
 
@@ -93,13 +96,18 @@ static int page_reserve(ls_sync_page_t *pg, size_t n)
     return LS_OK;
 }
 
-/* True when id already occurs among the first n items (a list that moved under us). */
-static int seen_in_page(const ls_sync_page_t *pg, size_t n, const char *id)
+/*
+ * A record whose id an earlier record of this scan had (same page or an
+ * earlier one): the first occurrence wins, this one is counted and ignored,
+ * so an upstream that lists one id twice with different contents is decided
+ * the same way on every poll (docs/events.md, section 5.2).
+ */
+static void duplicate(ls_sync_job_t *j, const char *id)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(pg->items[i].act.id, id) == 0)
-            return 1;
-    return 0;
+    if (j->st.duplicates++ < MAX_REJECT_LOGS)
+        ls_warn("record \"%s\" of \"%s\" ignored: its id was already listed by this scan (the first one counts)", id,
+                j->run.connection_id);
+    ls_metric_add(WM_HOSTILE, WM_HOSTILE_DUPLICATE_ID, 0, 1);
 }
 
 /*
@@ -121,17 +129,20 @@ static int normalize_page(ls_sync_job_t *j)
             if (j->st.rejected++ < MAX_REJECT_LOGS)
                 ls_warn("record skipped in \"%s\": %s", j->run.connection_id, r->why);
             if (r->raw_id[0]) {
-                if (ls_sync_seen_add(&j->seen, r->raw_id) != LS_OK)
+                if (ls_sync_seen_add(&j->seen, r->raw_id, NULL) != LS_OK)
                     return LS_ENOMEM;
             } else {
                 j->seen.unidentified++;
             }
             continue;
         }
-        if (ls_sync_seen_add(&j->seen, r->act.id) != LS_OK)
+        int added;
+        if (ls_sync_seen_add(&j->seen, r->act.id, &added) != LS_OK)
             return LS_ENOMEM;
-        if (!seen_in_page(pg, pg->n, r->act.id))
+        if (added)
             pg->items[pg->n++].act = r->act;
+        else
+            duplicate(j, r->act.id);
     }
     return LS_OK;
 }

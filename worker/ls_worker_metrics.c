@@ -9,6 +9,7 @@ static const char *const modes[] = {"full", "incremental", "webhook", NULL}; /* 
 static const char *const results[] = {"changed", "unchanged", "rejected", NULL};
 static const char *const classes[] = {"2xx", "3xx", "4xx", "429", "5xx", "error", NULL};
 static const char *const sources[] = {"vendor", "unified", NULL};
+static const char *const hostile_kinds[] = {"page_over_limit", "page_repeated", "page_cap", "duplicate_id", NULL};
 
 #define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
 #define C(n, h) {n, h, LS_MT_COUNTER, LS_AGG_SUM, {{0}}}
@@ -47,6 +48,10 @@ const ls_metric_def_t ls_worker_metrics[WM__COUNT] = {
     [WM_LMDB_USED] = {"lmsync_lmdb_map_used_bytes", "Bytes of the LMDB map in use.", LS_MT_GAUGE, LS_AGG_MAX, {{0}}},
     [WM_LMDB_SIZE] = {"lmsync_lmdb_map_size_bytes", "Bytes of the LMDB map (worker.lmdb_map_mb).", LS_MT_GAUGE,
                       LS_AGG_MAX, {{0}}},
+    [WM_HOSTILE] = {"lmsync_worker_hostile_input_total",
+                    "Upstream answers that break the API's contract: a page over the limit sent, a page repeating the "
+                    "previous one, a scan past its page cap (each fails its job), a duplicated id (ignored).",
+                    LS_MT_COUNTER, LS_AGG_SUM, {LIST("kind", hostile_kinds)}},
 };
 
 void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st)

@@ -175,6 +175,21 @@ static int get_str(json_t *o, const char *what, const char *key, int required, c
     return LS_OK;
 }
 
+/* connection_id and course_id become key parts (ls_key_part_check): what names the record. */
+static int check_key_parts(const ls_job_t *job, const char *what, char *err, size_t errsz)
+{
+    char why[64];
+    const char *field = "connection_id", *v = job->connection_id;
+    int rc = ls_key_part_check(v, why, sizeof(why));
+    if (rc == LS_OK && (rc = ls_key_part_check(job->course_id, why, sizeof(why))) != LS_OK) {
+        field = "course_id";
+        v = job->course_id;
+    }
+    if (rc != LS_OK)
+        snprintf(err, errsz, "%s: field '%s' cannot be a key part: %s (\"%.60s\")", what, field, why, v);
+    return rc;
+}
+
 static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
     char ts[64], mode[16];
@@ -190,6 +205,7 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     if (!rc) rc = get_str(o, "job", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
     if (!rc) rc = get_str(o, "job", "mode", 1, mode, sizeof(mode), err, errsz);
     if (!rc) rc = get_str(o, "job", "scheduled_at", 1, ts, sizeof(ts), err, errsz);
+    if (!rc) rc = check_key_parts(job, "job", err, errsz);
     if (rc)
         return rc;
     json_t *epoch = json_object_get(o, "leader_epoch");
@@ -268,6 +284,7 @@ static const struct {
     {"removals_held", offsetof(ls_status_t, removals_held)},
     {"rechecked", offsetof(ls_status_t, rechecked)},
     {"rate_waits", offsetof(ls_status_t, rate_waits)},
+    {"duplicates", offsetof(ls_status_t, duplicates)},
 };
 #define N_STATUS_COUNTS (sizeof(status_counts) / sizeof(status_counts[0]))
 
@@ -404,6 +421,7 @@ static int decode_status_identity(json_t *o, ls_job_t *job, char *err, size_t er
     if (!rc) rc = get_str(o, "status", "integration_type", 0, job->integration_type, sizeof(job->integration_type), err, errsz);
     if (!rc) rc = get_str(o, "status", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
     if (!rc) rc = get_str(o, "status", "scope", 0, scope, sizeof(scope), err, errsz);
+    if (!rc) rc = check_key_parts(job, "status", err, errsz);
     if (rc)
         return rc;
     ls_job_scope(job, built, sizeof(built));

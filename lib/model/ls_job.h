@@ -74,6 +74,7 @@ typedef struct ls_status {
     uint64_t removals_held;    /* missed twice but not removable: course scope without per-record get */
     uint64_t rechecked;        /* removal candidates re-checked with a per-record GET */
     uint64_t rate_waits;       /* times a request waited for the rate limiter (ls_ratelimit.h) */
+    uint64_t duplicates;       /* records whose id an earlier record of the same scan had: ignored (first wins) */
     int skipped;               /* 1 = not run: stale or duplicate (skip_reason says why); ok is 1 then */
     char skip_reason[512];
 } ls_status_t;

@@ -1,6 +1,8 @@
 /* ls_scope.c - mode names and the keys built from identifiers (ls_scope.h). */
 #include "ls_scope.h"
 
+#include "ls_err.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +30,21 @@ static int join(const char *a, const char *b, char *buf, size_t bufsz)
         return -1;
     }
     return n;
+}
+
+int ls_key_part_check(const char *id, char *why, size_t whysz)
+{
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        if (*p == '/' || *p < 0x20 || *p == 0x7f) {
+            if (*p == '/')
+                snprintf(why, whysz, "contains '/' at byte %zu", (size_t)(p - (const unsigned char *)id));
+            else
+                snprintf(why, whysz, "contains control character 0x%02x at byte %zu", *p,
+                         (size_t)(p - (const unsigned char *)id));
+            return LS_EINVAL;
+        }
+    }
+    return LS_OK;
 }
 
 int ls_scope_key(const char *connection_id, const char *course_id, char *buf, size_t bufsz)

@@ -37,6 +37,15 @@ typedef enum {
  */
 int ls_scope_key(const char *connection_id, const char *course_id, char *buf, size_t bufsz);
 
+/**
+ * Whether id may be a key part that another part follows (a connection id,
+ * a course id): '/' separates the parts and restores split at the first
+ * one, so it must not contain '/' (nor a control character, which would
+ * garble a log line). An activity id is always the last part and may.
+ * @return 0, or LS_EINVAL with why, e.g. "contains '/' at byte 3".
+ */
+int ls_key_part_check(const char *id, char *why, size_t whysz);
+
 /** Activity key "conn/activity" (state topic key): as ls_scope_key(). */
 int ls_activity_key(const char *connection_id, const char *activity_id, char *buf, size_t bufsz);
 

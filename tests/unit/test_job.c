@@ -47,6 +47,23 @@ static void test_job_bad(void)
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":5,\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "must be a string");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"sometimes\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "'mode'");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"soon\"}", "'scheduled_at'");
+    /* ids that become key parts: "a/b" + "x" would restore as "a" + "b/x" */
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"a/b\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "job: field 'connection_id' cannot be a key part: contains '/' at byte 1 (\"a/b\")");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"course_id\":\"k\\u0007\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "job: field 'course_id' cannot be a key part: contains control character 0x07 at byte 1");
+}
+
+static void test_key_part_check(void)
+{
+    char why[64] = "";
+    CU_ASSERT_EQUAL(ls_key_part_check("conn-1", why, sizeof(why)), LS_OK);
+    CU_ASSERT_EQUAL(ls_key_part_check("", why, sizeof(why)), LS_OK); /* no course */
+    CU_ASSERT_EQUAL(ls_key_part_check("ab/", why, sizeof(why)), LS_EINVAL);
+    CU_ASSERT_STRING_EQUAL(why, "contains '/' at byte 2");
+    CU_ASSERT_EQUAL(ls_key_part_check("a\x7f", why, sizeof(why)), LS_EINVAL);
+    CU_ASSERT_STRING_EQUAL(why, "contains control character 0x7f at byte 1");
+    CU_ASSERT_EQUAL(ls_key_part_check("\n", why, sizeof(why)), LS_EINVAL);
 }
 
 static void test_status_json(void)
@@ -104,6 +121,9 @@ static void test_parse_static(void)
     CU_ASSERT_PTR_NULL(c);
     CU_ASSERT_EQUAL(ls_coord_parse_static("a,:go1", &c, err, sizeof(err)), LS_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "entry 2 has an empty connection id"));
+    CU_ASSERT_EQUAL(ls_coord_parse_static("a,b/c:go1", &c, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err, "setting 'coordinator.connections': entry 2: the connection id cannot be a key part: "
+                                "contains '/' at byte 1");
     /* no cap on the number of entries (the old parser stopped at 1,024) */
     char spec[2100 * 6];
     size_t off = 0;
@@ -124,9 +144,10 @@ static void test_parse_connections(void)
         " {\"id\":\"c2\",\"categories\":[\"crm\"]},"
         " {\"id\":\"c3\",\"categories\":[\"lms\"],\"is_paused\":true},"
         " {\"categories\":[\"lms\"]}, 7,"
-        " {\"id\":\"c4\",\"categories\":[\"hris\",\"lms\"],\"integration_type\":\"d2l\"}]";
+        " {\"id\":\"c4\",\"categories\":[\"hris\",\"lms\"],\"integration_type\":\"d2l\"},"
+        " {\"id\":\"c5/x\",\"categories\":[\"lms\"]}, {\"id\":\"c6\\t\",\"categories\":[\"lms\"]}]";
     CU_ASSERT_EQUAL(ls_coord_parse_connections(body, strlen(body), c, 8, &seen, err, sizeof(err)), 2);
-    CU_ASSERT_EQUAL(seen, 6);
+    CU_ASSERT_EQUAL(seen, 8);
     CU_ASSERT_STRING_EQUAL(c[0].id, "c1");
     CU_ASSERT_STRING_EQUAL(c[0].external_xref, "x");
     CU_ASSERT_STRING_EQUAL(c[1].id, "c4");
@@ -262,7 +283,8 @@ static void full_status(ls_job_t *j, ls_status_t *st)
     st->finished_at = 1764252599000;
     uint64_t *counts[] = {&st->pages, &st->records, &st->rejected, &st->events, &st->state_writes,
                           &st->requests, &st->bytes, &st->retries, &st->removed,
-                          &st->pending_removals, &st->removals_held, &st->rechecked, &st->rate_waits};
+                          &st->pending_removals, &st->removals_held, &st->rechecked, &st->rate_waits,
+                          &st->duplicates};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         *counts[i] = 1000 + i * 7;
     st->bytes = (uint64_t)1 << 40;
@@ -337,6 +359,7 @@ static void test_status_bad(void)
         {STATUS_OK_HEAD ",\"scope\":\"other\"}", "'scope' is not connection_id[/course_id]"},
         {STATUS_OK_HEAD ",\"course_id\":\"k\",\"scope\":\"c\"}", "'scope' is not connection_id[/course_id]"},
         {STATUS_OK_HEAD ",\"outcome\":\"ok\"}", "status: invalid JSON"}, /* duplicate key */
+        {STATUS_OK_HEAD ",\"course_id\":\"k/1\"}", "status: field 'course_id' cannot be a key part: contains '/'"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ls_job_t k;
@@ -399,15 +422,17 @@ static void test_parse_courses(void)
 {
     char ids[4][LS_STR_MAX + 1], err[256];
     size_t seen;
-    const char *body = "[{\"id\":\"crs-1\",\"name\":\"A\"},{\"name\":\"no id\"},{\"id\":7},{\"id\":\"crs-2\"}]";
+    const char *body = "[{\"id\":\"crs-1\",\"name\":\"A\"},{\"name\":\"no id\"},{\"id\":7},{\"id\":\"crs/9\"},"
+                       "{\"id\":\"crs-2\"}]";
     CU_ASSERT_EQUAL(ls_coord_parse_courses(body, strlen(body), ids, 4, &seen, err, sizeof(err)), 2);
-    CU_ASSERT_EQUAL(seen, 4);
+    CU_ASSERT_EQUAL(seen, 5);
     CU_ASSERT_STRING_EQUAL(ids[0], "crs-1");
     CU_ASSERT_STRING_EQUAL(ids[1], "crs-2");
     CU_ASSERT_EQUAL(ls_coord_parse_courses("{}", 2, ids, 4, &seen, err, sizeof(err)), LS_EINVAL);
 }
 
 static CU_TestInfo job_tests[] = {
+    {"key parts: no '/', no control character", test_key_part_check},
     {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
     {"malformed strategy members are rejected", test_job_strategy_bad},
     {"mode names and scope/activity keys", test_scope_names_and_keys},

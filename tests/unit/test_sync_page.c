@@ -36,6 +36,7 @@ static int setup(void)
     job->ctx = &ctx;
     job->partition = 3;
     snprintf(job->run.connection_id, sizeof(job->run.connection_id), "conn-1");
+    snprintf(job->scope, sizeof(job->scope), "conn-1");
     return 0;
 }
 
@@ -63,6 +64,14 @@ static int prepare(const char *body)
     return ls_sync_page_prepare(job);
 }
 
+/* A new scan of the job: no id seen yet. */
+static void new_scan(void)
+{
+    free(job->seen.slots);
+    memset(&job->seen, 0, sizeof(job->seen));
+    job->st.duplicates = 0;
+}
+
 static int marker(const char *id)
 {
     char err[256];
@@ -83,6 +92,7 @@ static void test_normalize_rejects_and_repeats(void)
     CU_ASSERT_EQUAL(job->st.records, 4);
     CU_ASSERT_EQUAL(job->st.rejected, 2);
     CU_ASSERT_EQUAL(job->pg.n, 1); /* a1 once; a2 rejected */
+    CU_ASSERT_EQUAL(job->st.duplicates, 1);
     CU_ASSERT(ls_sync_seen_has(&job->seen, "a1"));
     CU_ASSERT(ls_sync_seen_has(&job->seen, "a2")); /* rejected, but it exists upstream */
     CU_ASSERT_FALSE(ls_sync_seen_has(&job->seen, "a3"));
@@ -110,6 +120,7 @@ static void test_store_then_unchanged(void)
                                           sizeof(err)), LS_OK);
     CU_ASSERT_EQUAL(marker("a1"), 1);
     /* the same record again: no change, nothing to write but the cleared marker */
+    new_scan();
     CU_ASSERT_EQUAL_FATAL(prepare("[{\"id\":\"a1\",\"progress_percentage\":10}]"), LS_OK);
     ls_sync_item_t *it = &job->pg.items[0];
     CU_ASSERT(it->has_before);
@@ -125,6 +136,7 @@ static void test_store_then_unchanged(void)
 
 static void test_progress_against_stored(void)
 {
+    new_scan();
     CU_ASSERT_EQUAL_FATAL(prepare("[{\"id\":\"a1\",\"progress_percentage\":60}]"), LS_OK);
     ls_sync_item_t *it = &job->pg.items[0];
     CU_ASSERT(it->has_before);
@@ -132,10 +144,64 @@ static void test_progress_against_stored(void)
     CU_ASSERT(it->diff.stored_mask != 0);
 }
 
+/* One id on two pages of a scan with different contents: the first wins, every scan alike. */
+static void test_duplicate_across_pages(void)
+{
+    for (int scan = 0; scan < 2; scan++) {
+        new_scan();
+        CU_ASSERT_EQUAL_FATAL(prepare("[{\"id\":\"d1\",\"progress_percentage\":30}]"), LS_OK);
+        CU_ASSERT_EQUAL(job->pg.n, 1);
+        CU_ASSERT_EQUAL(job->pg.items[0].diff.type, scan == 0 ? LS_CHANGE_CREATED : LS_CHANGE_NONE);
+        job->batch->after_acks_next_offset = 9;
+        CU_ASSERT_EQUAL_FATAL(ls_sync_page_store(job), LS_OK);
+        CU_ASSERT_EQUAL_FATAL(prepare("[{\"id\":\"d1\",\"progress_percentage\":80},"
+                                      "{\"id\":\"d2\",\"progress_percentage\":5}]"), LS_OK);
+        CU_ASSERT_EQUAL(job->pg.n, 1); /* d2 only: the second d1 is ignored */
+        CU_ASSERT_STRING_EQUAL(job->pg.items[0].act.id, "d2");
+        CU_ASSERT_EQUAL(job->st.duplicates, 1);
+        CU_ASSERT_EQUAL(ls_sync_page_store(job), LS_OK);
+    }
+}
+
+/* The paging contract: over the limit, a repeated page, the page cap. */
+static void test_paging_check(void)
+{
+    char why[256];
+    cfg.page_limit = 2;
+    job->page_hash = 0;
+    job->st.pages = 1;
+    const char *p1 = "[{\"id\":\"p1\"},{\"id\":\"p2\"}]";
+    CU_ASSERT_EQUAL_FATAL(ls_page_parse(&ctx.parsed, p1, strlen(p1), why, sizeof(why)), LS_OK);
+    CU_ASSERT_EQUAL(ls_sync_paging_check(job), LS_OK);
+    job->st.pages = 2; /* the same ids again: offset ignored */
+    CU_ASSERT_EQUAL(ls_sync_paging_check(job), LS_EINVAL);
+    CU_ASSERT_STRING_EQUAL(job->st.error, "paging: page 2 of \"conn-1\" repeats page 1 (the upstream ignores offset)");
+    const char *p3 = "[{\"id\":\"p1\"},{\"id\":\"p2\"},{\"id\":\"p3\"}]";
+    CU_ASSERT_EQUAL_FATAL(ls_page_parse(&ctx.parsed, p3, strlen(p3), why, sizeof(why)), LS_OK);
+    CU_ASSERT_EQUAL(ls_sync_paging_check(job), LS_EINVAL);
+    CU_ASSERT_STRING_EQUAL(job->st.error, "paging: page 2 of \"conn-1\" has 3 records, more than the limit 2 sent "
+                                          "(the upstream ignores limit)");
+    job->run.unpaged = 1; /* one request without limit: nothing to check */
+    CU_ASSERT_EQUAL(ls_sync_paging_check(job), LS_OK);
+    job->run.unpaged = 0;
+    job->st.pages = LS_SYNC_PAGE_CAP_FLOOR + 1;
+    CU_ASSERT_EQUAL_FATAL(ls_page_parse(&ctx.parsed, p1, strlen(p1), why, sizeof(why)), LS_OK);
+    job->page_hash = 0;
+    CU_ASSERT_EQUAL(ls_sync_paging_check(job), LS_EINVAL);
+    CU_ASSERT(strstr(job->st.error, "is past the cap of 10000 pages") != NULL);
+    CU_ASSERT_EQUAL(ls_sync_page_cap(-1, 100), LS_SYNC_PAGE_CAP_FLOOR);
+    CU_ASSERT_EQUAL(ls_sync_page_cap(1000, 100), LS_SYNC_PAGE_CAP_FLOOR);
+    CU_ASSERT_EQUAL(ls_sync_page_cap(10000000, 100), 200010);
+    job->st.pages = 0;
+    cfg.page_limit = 100;
+}
+
 static CU_TestInfo tests[] = {
     {"normalize: rejects, ids seen, repeated ids", test_normalize_rejects_and_repeats},
     {"store: checkpoint, then an unchanged record clears its marker", test_store_then_unchanged},
     {"diff against the stored state", test_progress_against_stored},
+    {"a duplicated id: the first occurrence wins, the next poll emits nothing", test_duplicate_across_pages},
+    {"paging: over the limit, a repeated page, the page cap", test_paging_check},
     CU_TEST_INFO_NULL,
 };
 
