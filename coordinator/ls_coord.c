@@ -601,6 +601,7 @@ static void coord_free(coord_t *c)
     for (size_t i = 0; i < c->cq_n; i++)
         free(c->course_queue[(c->cq_head + i) % c->cq_cap]);
     free(c->course_queue);
+    ls_coord_heap_release(&c->heap); /* it points into the scopes the maps below own */
     if (c->conns)
         ls_strmap_sweep(c->conns, free_courses, NULL);
     ls_strmap_destroy(c->conns);
@@ -608,7 +609,6 @@ static void coord_free(coord_t *c)
     ls_strmap_destroy(c->strings);
     ls_strmap_destroy(c->tenants);
     free(c->active);
-    ls_coord_heap_release(&c->heap);
     free(c->runtime);
     free(c->strats);
     c->http = NULL;
