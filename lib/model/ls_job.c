@@ -185,8 +185,13 @@ static int check_key_parts(const ls_job_t *job, const char *what, char *err, siz
         field = "course_id";
         v = job->course_id;
     }
-    if (rc != LS_OK)
-        snprintf(err, errsz, "%s: field '%s' cannot be a key part: %s (\"%.60s\")", what, field, why, v);
+    if (rc != LS_OK) {
+        size_t ok = 0; /* quote the id only up to the offending byte: the reason stays one printable line */
+        while (v[ok] && v[ok] != '/' && (unsigned char)v[ok] >= 0x20 && v[ok] != 0x7f)
+            ok++;
+        snprintf(err, errsz, "%s: field '%s' cannot be a key part: %s (\"%.*s...\")", what, field, why,
+                 (int)(ok < 60 ? ok : 60), v);
+    }
     return rc;
 }
 

@@ -107,7 +107,7 @@ case_others_ok() {
 }
 
 case_slash_id() {
-  local why='job: field '"'"'connection_id'"'"' cannot be a key part: contains '"'"'/'"'"' at byte 9 ("conn-0004/x")' t1
+  local why='job: field '"'"'connection_id'"'"' cannot be a key part: contains '"'"'/'"'"' at byte 9 ("conn-0004...")' t1
   t1=$(date +%s)
   printf 'conn-0004/x\t{"v":1,"job_id":"conn-0004/x@1","connection_id":"conn-0004/x","mode":"full","scheduled_at":"%s"}\n' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" | kcat -P -b "$(broker_bootstrap devbroker)" -t lmsync.poll.jobs -K $'\t' \

@@ -49,7 +49,7 @@ static void test_job_bad(void)
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"soon\"}", "'scheduled_at'");
     /* ids that become key parts: "a/b" + "x" would restore as "a" + "b/x" */
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"a/b\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
-               "job: field 'connection_id' cannot be a key part: contains '/' at byte 1 (\"a/b\")");
+               "job: field 'connection_id' cannot be a key part: contains '/' at byte 1 (\"a...\")");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"course_id\":\"k\\u0007\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
                "job: field 'course_id' cannot be a key part: contains control character 0x07 at byte 1");
 }
