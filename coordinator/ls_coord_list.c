@@ -118,6 +118,7 @@ static json_t *load_list(const char *body, size_t len, const char *what, char *e
     if (json_is_array(arr))
         return arr;
     snprintf(err, errsz, "%s list is not a JSON array%s%s", what, arr ? "" : ": ", arr ? "" : je.text);
+    ls_err_printable(err);
     json_decref(arr);
     return NULL;
 }

@@ -49,9 +49,10 @@ int ls_coord_sched_decode(const char *value, size_t len, ls_coord_sched_rec_t *r
     json_t *v = json_object_get(o, "v");
     int rc = LS_EINVAL;
     memset(r, 0, sizeof(*r));
-    if (!json_is_object(o))
+    if (!json_is_object(o)) {
         snprintf(err, errsz, "not a JSON object%s%s", o ? "" : ": ", o ? "" : je.text);
-    else if (!json_is_integer(v) || json_integer_value(v) != LS_COORD_SCHED_VERSION)
+        ls_err_printable(err);
+    } else if (!json_is_integer(v) || json_integer_value(v) != LS_COORD_SCHED_VERSION)
         snprintf(err, errsz, "member \"v\" is not %d", LS_COORD_SCHED_VERSION);
     else
         rc = LS_OK;

@@ -17,3 +17,10 @@ const char *ls_strerror(int err)
     default: return "EUNKNOWN";
     }
 }
+
+void ls_err_printable(char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}

@@ -23,4 +23,10 @@
 /** Short static name of an LS_E* value ("EINVAL"); never NULL. */
 const char *ls_strerror(int err);
 
+/**
+ * Make a reason one printable line in place: every byte below 0x20 and 0x7f
+ * becomes '?'. For texts that quote input (a JSON parser's "near '...'").
+ */
+void ls_err_printable(char *s);
+
 #endif

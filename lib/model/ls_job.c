@@ -243,6 +243,7 @@ static json_t *load_object(const char *value, size_t len, const char *what, char
     json_t *o = json_loadb(value, len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
         snprintf(err, errsz, "%s: invalid JSON at byte %d: %s", what, je.position, je.text);
+        ls_err_printable(err); /* jansson quotes the offending text, raw */
         return NULL;
     }
     if (!json_is_object(o)) {
@@ -261,6 +262,8 @@ int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_
         return LS_EINVAL;
     int rc = decode_obj(o, job, err, errsz);
     json_decref(o);
+    if (rc)
+        ls_err_printable(err); /* reasons quote the offending value */
     return rc;
 }
 
@@ -452,6 +455,7 @@ int ls_status_decode(const char *value, size_t len, ls_job_t *job, ls_status_t *
     if (rc) {
         memset(job, 0, sizeof(*job));
         memset(st, 0, sizeof(*st));
+        ls_err_printable(err); /* reasons quote the offending value */
     }
     return rc;
 }

@@ -293,6 +293,7 @@ int ls_profile_parse_integrations(const char *body, size_t len, ls_profile_t **o
     *n = 0;
     if (!json_is_array(arr)) {
         snprintf(err, errsz, "integration list is not a JSON array%s%s", arr ? "" : ": ", arr ? "" : je.text);
+        ls_err_printable(err);
         json_decref(arr);
         return LS_EINVAL;
     }
