@@ -99,6 +99,17 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const *kv, char *errs
     return LS_OK;
 }
 
+/* The common settings plus kv (NULL-terminated name/value pairs); NULL with errstr on a bad value. */
+static rd_kafka_conf_t *client_conf(const ls_kafka_conf_t *kc, const char *const *kv, char *errstr, size_t errsz)
+{
+    rd_kafka_conf_t *conf = base_conf(kc, errstr, errsz);
+    if (conf && conf_set_all(conf, kv, errstr, errsz) != LS_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
 /* Fails fast with a clear message when no broker answers. */
 static int check_reachable(rd_kafka_t *rk, const ls_kafka_conf_t *kc, int timeout_ms, char *errstr, size_t errsz)
 {
@@ -120,13 +131,9 @@ ls_producer_t *ls_producer_new(const ls_kafka_conf_t *kc, int timeout_ms, char *
     const char *const kv[] = {
         "enable.idempotence", "true", "acks", "all", "linger.ms", "5", "message.timeout.ms", "30000",
         "compression.type", codec, "compression.level", strcmp(codec, "gzip") == 0 ? "1" : "-1", NULL};
-    rd_kafka_conf_t *conf = base_conf(kc, errstr, errsz);
+    rd_kafka_conf_t *conf = client_conf(kc, kv, errstr, errsz);
     if (!conf)
         return NULL;
-    if (conf_set_all(conf, kv, errstr, errsz) != LS_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     ls_producer_t *p = calloc(1, sizeof(*p));
     if (!p || !(p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errsz))) {
@@ -469,13 +476,9 @@ static ls_consumer_t *consumer_new(const ls_kafka_conf_t *kc, const char *group_
         "max.poll.interval.ms", "600000",
         /* eager on purpose: librdkafka 2.0.x cooperative-sticky bugs, see architecture.md */
         "partition.assignment.strategy", "range,roundrobin", "statistics.interval.ms", "5000", NULL};
-    rd_kafka_conf_t *conf = base_conf(kc, errstr, errsz);
+    rd_kafka_conf_t *conf = client_conf(kc, kv, errstr, errsz);
     if (!conf)
         return NULL;
-    if (conf_set_all(conf, kv, errstr, errsz) != LS_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
     ls_consumer_t *c = calloc(1, sizeof(*c));
     if (c && !(c->topic = strdup(topic))) {
         free(c);
@@ -571,13 +574,9 @@ ls_reader_t *ls_reader_new(const ls_kafka_conf_t *kc, char *errstr, size_t errsz
         "group.id", group, /* required by assign(); never joined, never committed */
         "enable.auto.commit", "false", "enable.auto.offset.store", "false",
         "enable.partition.eof", "true", "auto.offset.reset", "earliest", NULL};
-    rd_kafka_conf_t *conf = base_conf(kc, errstr, errsz);
+    rd_kafka_conf_t *conf = client_conf(kc, kv, errstr, errsz);
     if (!conf)
         return NULL;
-    if (conf_set_all(conf, kv, errstr, errsz) != LS_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
     ls_reader_t *r = calloc(1, sizeof(*r));
     if (!r || !(r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsz))) {
         if (r)
