@@ -189,8 +189,9 @@ static rd_kafka_headers_t *make_headers(const ls_kafka_header_t *h, size_t n)
     return hdrs;
 }
 
-/* An LS_SEND_AFTER_ACKS message held back until the batch's other messages are delivered. */
+/* A held-back message: produced once the batch's messages of earlier stages are delivered. */
 typedef struct held_msg {
+    ls_send_t stage;
     char *topic;
     int partition;
     void *key, *value;          /* value NULL = tombstone */
@@ -235,8 +236,8 @@ static void held_free(held_msg_t *h)
         rd_kafka_headers_destroy(h->hdrs);
 }
 
-/* Keep an LS_SEND_AFTER_ACKS message in the batch (copies everything). */
-static int hold(ls_batch_t *b, const char *topic, int partition, const void *key, size_t key_len,
+/* Keep a held-back message in the batch (copies everything). */
+static int hold(ls_batch_t *b, ls_send_t stage, const char *topic, int partition, const void *key, size_t key_len,
                 const void *value, size_t len, rd_kafka_headers_t *hdrs)
 {
     void *grown = ls_grow(b->held, &b->cap_held, b->n_held, sizeof(held_msg_t), 16);
@@ -244,7 +245,7 @@ static int hold(ls_batch_t *b, const char *topic, int partition, const void *key
         return LS_ENOMEM;
     b->held = grown;
     held_msg_t *h = &((held_msg_t *)b->held)[b->n_held];
-    *h = (held_msg_t){strdup(topic), partition, dup_bytes(key, key_len), value ? dup_bytes(value, len) : NULL,
+    *h = (held_msg_t){stage, strdup(topic), partition, dup_bytes(key, key_len), value ? dup_bytes(value, len) : NULL,
                       key_len, value ? len : 0, hdrs};
     if (!h->topic || !h->key || (value && !h->value)) {
         h->hdrs = NULL;
@@ -261,11 +262,11 @@ int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
                      const ls_kafka_header_t *headers, size_t n_headers,
                      ls_batch_t *batch, ls_send_t when)
 {
-    if (when == LS_SEND_AFTER_ACKS && !batch)
+    if (when != LS_SEND_NOW && !batch)
         return LS_EINVAL;
     rd_kafka_headers_t *hdrs = make_headers(headers, n_headers);
-    if (when == LS_SEND_AFTER_ACKS) {
-        int rc = hold(batch, topic, partition, key, key_len, value, len, hdrs);
+    if (when != LS_SEND_NOW) {
+        int rc = hold(batch, when, topic, partition, key, key_len, value, len, hdrs);
         if (rc != LS_OK && hdrs)
             rd_kafka_headers_destroy(hdrs);
         return rc;
@@ -291,16 +292,27 @@ static void batch_fail(ls_batch_t *b, const char *why)
         snprintf(b->err, sizeof(b->err), "%s", why);
 }
 
-/* Produce the held-back messages, or drop them when the rest was not delivered. */
-static void release_held(ls_producer_t *p, ls_batch_t *b)
+/* Produce the held-back messages of the earliest stage still held (keeping the later ones, in
+ * order), or drop every held message when an earlier one was not delivered. */
+static void release_stage(ls_producer_t *p, ls_batch_t *b)
 {
-    int others_ok = b->failed == 0 && b->pending == (int)b->n_held;
+    held_msg_t *held = b->held;
+    int earlier_ok = b->failed == 0 && b->pending == (int)b->n_held;
+    ls_send_t stage = LS_SEND_AFTER_ACKS;
+    for (size_t i = 0; i < b->n_held; i++)
+        if (held[i].stage < stage)
+            stage = held[i].stage;
+    size_t kept = 0;
     for (size_t i = 0; i < b->n_held; i++) {
-        held_msg_t *h = &((held_msg_t *)b->held)[i];
+        held_msg_t *h = &held[i];
+        if (earlier_ok && h->stage != stage) {
+            held[kept++] = *h;
+            continue;
+        }
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__STATE;
-        if (others_ok) {
+        if (earlier_ok) {
             err = produce_raw(p, h->topic, h->partition, h->key, h->key_len, h->value, h->len, h->hdrs,
-                              msg_tag(b, LS_SEND_AFTER_ACKS), h->len ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY);
+                              msg_tag(b, h->stage), h->len ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY);
             if (!err) {
                 h->hdrs = NULL; /* owned by librdkafka now, and so is a non-empty value */
                 if (h->len)
@@ -310,28 +322,34 @@ static void release_held(ls_producer_t *p, ls_batch_t *b)
         if (err) {
             char why[256];
             b->pending--;
-            snprintf(why, sizeof(why), others_ok ? "produce to %s [%d] failed: %s"
-                                                 : "changelog record for %s [%d] not produced: %s",
-                     h->topic, h->partition, others_ok ? rd_kafka_err2str(err) : "events of the batch not delivered");
+            snprintf(why, sizeof(why), earlier_ok ? "produce to %s [%d] failed: %s"
+                                                  : "held record for %s [%d] not produced: %s",
+                     h->topic, h->partition,
+                     earlier_ok ? rd_kafka_err2str(err) : "earlier messages of the batch not delivered");
             batch_fail(b, why);
         }
         held_free(h);
     }
-    b->n_held = 0;
+    b->n_held = kept;
+    if (!kept) {
+        free(b->held);
+        b->held = NULL;
+        b->cap_held = 0;
+    }
 }
 
 int ls_producer_wait(ls_producer_t *p, ls_batch_t *batch, int timeout_ms, char *err, size_t errsz)
 {
     int64_t deadline = ls_time_mono_ms() + timeout_ms;
-    while (batch->pending > (int)batch->n_held && ls_time_mono_ms() < deadline)
-        rd_kafka_poll(p->rk, 50);
-    if (batch->n_held)
-        release_held(p, batch);
-    free(batch->held);
-    batch->held = NULL;
-    batch->cap_held = 0;
-    while (batch->pending > 0 && ls_time_mono_ms() < deadline)
-        rd_kafka_poll(p->rk, 50);
+    for (;;) {
+        while (batch->pending > (int)batch->n_held && ls_time_mono_ms() < deadline)
+            rd_kafka_poll(p->rk, 50);
+        if (!batch->n_held || batch->pending > (int)batch->n_held)
+            break;
+        release_stage(p, batch);
+    }
+    if (batch->n_held) /* timed out with messages still held: dropped, counted as failed */
+        release_stage(p, batch);
     if (batch->pending > 0) {
         snprintf(err, errsz, "%d messages not acknowledged within %d ms", batch->pending, timeout_ms);
         return LS_ETRANSIENT;
@@ -346,13 +364,8 @@ int ls_producer_wait(ls_producer_t *p, ls_batch_t *batch, int timeout_ms, char *
 int ls_producer_poll_batch(ls_producer_t *p, ls_batch_t *batch, char *err, size_t errsz)
 {
     rd_kafka_poll(p->rk, 0);
-    if (batch->pending > (int)batch->n_held)
-        return 1;
-    if (batch->n_held)
-        release_held(p, batch);
-    free(batch->held);
-    batch->held = NULL;
-    batch->cap_held = 0;
+    while (batch->n_held && batch->pending == (int)batch->n_held)
+        release_stage(p, batch);
     if (batch->pending > 0)
         return 1;
     if (batch->failed) {

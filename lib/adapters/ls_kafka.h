@@ -33,19 +33,26 @@ typedef struct ls_kafka_header {
  * When a message given to ls_producer_send() is produced.
  *
  * LS_SEND_NOW: at once (change events, status records, dead-letter copies).
- * LS_SEND_AFTER_ACKS: held back in its batch and produced only after every
- *   LS_SEND_NOW message of the same batch was acknowledged (by
- *   ls_producer_poll_batch or ls_producer_wait); if one of those failed, the
- *   held messages are dropped and counted as failed. The worker sends its
- *   changelog records this way, so a changelog record on Kafka always means
- *   the change events of its batch were delivered: restoring LMDB from the
- *   changelog can never hide a change whose event was lost in a crash
- *   (docs/design.md, Ordering). Their offsets feed
- *   batch->after_acks_next_offset (the LMDB checkpoint). Needs a batch.
+ * LS_SEND_AFTER_EVENTS: held back in its batch and produced only after every
+ *   LS_SEND_NOW message of the same batch was acknowledged. The worker sends
+ *   what is derived from the events this way (the `current` records and the
+ *   progress rollups): a consumer never sees a state whose change event could
+ *   still be lost.
+ * LS_SEND_AFTER_ACKS: held back and produced only after every LS_SEND_NOW and
+ *   LS_SEND_AFTER_EVENTS message of the batch was acknowledged. The worker
+ *   sends its changelog records this way, so a changelog record on Kafka
+ *   always means the change events and the derived records of its batch were
+ *   delivered: restoring LMDB from the changelog can never hide a change whose
+ *   event, current record or rollup was lost in a crash (docs/design.md,
+ *   Ordering). Their offsets feed batch->after_acks_next_offset (the LMDB
+ *   checkpoint).
+ * Held messages need a batch. If a message of an earlier stage failed, the
+ * held ones are dropped and counted as failed.
  */
 typedef enum ls_send {
     LS_SEND_NOW = 0,
-    LS_SEND_AFTER_ACKS = 1
+    LS_SEND_AFTER_EVENTS = 1,
+    LS_SEND_AFTER_ACKS = 2
 } ls_send_t;
 
 /* Delivery tracking for a group of produced messages (embed; ls_batch_init). */
@@ -55,7 +62,7 @@ typedef struct ls_batch {
     int failed;
     int64_t after_acks_next_offset; /* 1 + highest offset of LS_SEND_AFTER_ACKS messages delivered, or -1 */
     char err[256];        /* first delivery failure */
-    void *held;           /* LS_SEND_AFTER_ACKS messages not produced yet (internal) */
+    void *held;           /* held-back messages not produced yet, in send order (internal) */
     size_t n_held, cap_held;
 } ls_batch_t;
 
@@ -77,10 +84,9 @@ void ls_producer_close(ls_producer_t *p, int flush_ms);
  * Produce one message (payload, key and headers are copied). partition -1
  * lets the key choose. value NULL = tombstone. batch (may be NULL for
  * LS_SEND_NOW) counts the delivery; `when` says whether it is produced now
- * or held until the batch's LS_SEND_NOW messages are acknowledged (see
- * ls_send_t). Waits (serving delivery reports) while the local queue is full.
+ * or held until the batch's earlier stages are acknowledged (see ls_send_t). Waits (serving delivery reports) while the local queue is full.
  * @return 0, or LS_EINVAL (unknown topic/partition, too large, AFTER_ACKS
- *         without a batch) / LS_ETRANSIENT; LS_ENOMEM holding a message.
+ *         held without a batch) / LS_ETRANSIENT; LS_ENOMEM holding a message.
  */
 int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
                      const void *key, size_t key_len, const void *value, size_t len,
@@ -89,8 +95,8 @@ int ls_producer_send(ls_producer_t *p, const char *topic, int partition,
 
 /**
  * Serve delivery reports until batch has none pending or timeout_ms passes:
- * first the LS_SEND_NOW messages, then (only if all of them were delivered)
- * the held-back LS_SEND_AFTER_ACKS messages are produced and waited for.
+ * stage by stage: the LS_SEND_NOW messages, then (only if all of them were
+ * delivered) the LS_SEND_AFTER_EVENTS ones, then the LS_SEND_AFTER_ACKS ones.
  * Blocks: the worker's event loop uses ls_producer_poll_batch instead.
  * Always call it for a batch that was given to ls_producer_send().
  * @return 0 when every message was delivered; LS_ETRANSIENT with err set
