@@ -401,9 +401,10 @@ static void dead_letter(worker_t *w, const ls_kmsg_t *m, const char *why)
                  (long long)m->offset);
 }
 
+/* Jobs that must not run at once: same connection and same kind (a catalog job never holds up a poll job). */
 static int same_connection(const slot_t *a, const slot_t *b)
 {
-    return strcmp(a->job.connection_id, b->job.connection_id) == 0;
+    return a->job.kind == b->job.kind && strcmp(a->job.connection_id, b->job.connection_id) == 0;
 }
 
 static int is_full(ls_mode_t mode)
