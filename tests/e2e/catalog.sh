@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# ctest-timeout: 240
+# End to end: catalog jobs (course and content names) next to the poll jobs.
+#   start            devbroker, sandbox (4 providers), worker and coordinator with
+#                    enrichment.refresh_s = 8 and worker.page_limit = 2
+#   names-cached     after each connection's first catalog job, the worker's LMDB
+#                    (lmsync-admin catalog) holds exactly the sandbox's course and
+#                    content names, a name or type the provider does not report
+#                    being absent; the catalog status records carry the requests
+#   rename-refresh   a course renamed in the sandbox is picked up by a later refresh
+#   faults-isolated  a course list answering 500 and a content list answering a body
+#                    that is not JSON fail only their catalog jobs (with the reason;
+#                    the names fetched before stay): the poll jobs of the same
+#                    connections stay ok and their events equal the ground truth
+#   shutdown         SIGTERM stops coordinator and worker cleanly
+source "$(dirname "$0")/lib.sh"
+CONNS=(conn-0001 conn-0002 conn-0003 conn-0004)
+CONF="$E2E_DIR/lmsync.conf"
+
+case_start() {
+  broker_start devbroker 6
+  sandbox_start sandbox --seed 7 --connections 4 --students 2 --courses 3 --contents 2 \
+    --providers coursera,go1,learnupon,d2l --tick-ms 0
+  write_config "$CONF" sandbox devbroker "coordinator.interval_s = 2" "coordinator.discovery_interval_s = 60" \
+    "worker.lmdb_path = $E2E_DIR/lmdb" "worker.page_limit = 2" "unified.max_retries = 1" \
+    "enrichment.enabled = 1" "enrichment.refresh_s = 8"
+  pipeline_start devbroker "$CONF"
+}
+
+# catalog_status CONN SINCE : the catalog status values of CONN started after SINCE (epoch s), oldest first
+catalog_status() {
+  jq -s --arg c "$1" --argjson s "$2" "$JQ_STARTED"'[.[] | .value | select(.connection_id == $c and .kind == "catalog"
+      and started > $s)] | sort_by(.started_at)' "$(topic_file status)"
+}
+
+# catalog_outcome_seen CONN SINCE OUTCOME : CONN has a catalog status with OUTCOME started after SINCE
+catalog_outcome_seen() { jq -e --arg o "$3" 'any(.[]; .outcome == $o)' <<<"$(catalog_status "$1" "$2")" >/dev/null; }
+
+# upstream CONN LIST : every record of the sandbox's LIST (course | content) of CONN, one array
+upstream() {
+  curl -fsS -H 'Authorization: Bearer e2e-token' "$(sandbox_url sandbox)/lms/$1/$2?limit=1000"
+}
+
+# expected_names CONN : the sandbox's names as lmsync must cache them: [{kind,id,name?,type?}] sorted
+expected_names() {
+  jq -n --argjson crs "$(upstream "$1" course)" --argjson cnt "$(upstream "$1" content)" '
+    def known: with_entries(select(.value != null and .value != ""));
+    ([$crs[] | {kind: "course", id, name} | known] + [$cnt[] | {kind: "content", id, name, type} | known])
+    | sort_by(.kind, .id)'
+}
+
+# cached_names CONN : the worker's cache as lmsync-admin catalog dumps it, same shape
+cached_names() {
+  "$LS_ADMIN" catalog "$1" --config "$CONF" | jq -s '[.[] | {kind, id, name, type} | with_entries(select(.value != null))]
+    | sort_by(.kind, .id)'
+}
+
+names_equal() { [ "$(expected_names "$1")" == "$(cached_names "$1")" ]; }
+
+case_names_cached() {
+  local c
+  for c in "${CONNS[@]}"; do
+    wait_until 60 catalog_outcome_seen "$c" "$((T0 - 1))" ok || die "no ok catalog job of $c: $(catalog_status "$c" 0)"
+  done
+  for c in "${CONNS[@]}"; do
+    names_equal "$c" || { fail "cached names of $c differ from the sandbox's"
+      diff <(expected_names "$c" | jq -c '.[]') <(cached_names "$c" | jq -c '.[]') | head -20 | as_comment; return 1; }
+    log "$c: $(cached_names "$c" | jq -c '[length, ([.[] | select(.name == null)] | length),
+      ([.[] | select(.kind == "content" and .type == null)] | length)]') (entries, without name, contents without type);" \
+      "requests per refresh: $(catalog_status "$c" 0 | jq -c '[.[] | select(.outcome == "ok") | .requests] | unique')"
+  done
+  # the sandbox serves at least one content without a name and one without a type: absent, not ""
+  jq -e 'any(.[]; .kind == "content" and .name == null)' <<<"$(for c in "${CONNS[@]}"; do cached_names "$c"; done | jq -s add)" \
+    >/dev/null || fail "no content without a name in the cache: the absent-name case went untested"
+  jq -e 'all(.[]; .outcome == "ok" and .requests >= 2 and .events == 0)' <<<"$(catalog_status conn-0001 0)" >/dev/null \
+    || fail "catalog status records: $(catalog_status conn-0001 0)"
+}
+
+case_rename_refresh() {
+  local t
+  t=$(date +%s)
+  sb sandbox POST /_sandbox/course '{"connection_id":"conn-0001","course_id":"crs-2","name":"Algebra II (renamed)"}' >/dev/null \
+    || die "rename refused"
+  wait_until 40 names_equal conn-0001 || die "the rename did not reach the cache: $(cached_names conn-0001 | jq -c '.[] | select(.id == "crs-2")')"
+  catalog_outcome_seen conn-0001 "$((t - 1))" ok || fail "no catalog job of conn-0001 after the rename"
+  log "renamed: $(cached_names conn-0001 | jq -c '.[] | select(.kind == "course" and .id == "crs-2")')"
+}
+
+case_faults_isolated() {
+  local c a t n seq before
+  before=$(cached_names conn-0002)
+  N=$(topic_count events); seq=$(truth_seq sandbox)
+  t=$(( $(date +%s) - 1 ))
+  sb sandbox POST /_sandbox/faults '{"connection_id":"conn-0002","kind":"status","status":500,"count":-1,"path":"course"}' >/dev/null
+  sb sandbox POST /_sandbox/faults '{"connection_id":"conn-0003","kind":"not_array","count":-1,"path":"content"}' >/dev/null
+  sb sandbox POST /_sandbox/faults '{"connection_id":"conn-0004","kind":"truncate","count":-1,"path":"content"}' >/dev/null
+  NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  for c in "${CONNS[@]}"; do
+    a=$(sb_pick sandbox "$c" '.is_completed != true')
+    sb_set sandbox "$c" "$a" "{\"is_completed\":true,\"completed_at\":\"$NOW\"}"
+  done
+  for c in conn-0002 conn-0003 conn-0004; do
+    wait_until 40 catalog_outcome_seen "$c" "$t" failed || die "no failed catalog job of $c: $(catalog_status "$c" "$t")"
+    log "$c catalog job failed: $(catalog_status "$c" "$t" | jq -r '[.[] | select(.outcome == "failed")][0] | "\(.error) (requests \(.requests), retries \(.retries))"')"
+  done
+  # the poll jobs of those connections ran on: every one since the faults is ok, rounds keep coming
+  wait_round status "$(date +%s)" 30 "${CONNS[@]}"
+  for c in "${CONNS[@]}"; do
+    jq -e 'length > 0 and all(.[]; .outcome == "ok")' <<<"$(status_since status "$c" "$t")" >/dev/null \
+      || fail "poll jobs of $c since the faults: $(status_since status "$c" "$t" | jq -c '[.[] | {outcome, error}]')"
+  done
+  check_truth "events beside failing catalog jobs" sandbox events "$seq" "$N" || return 1
+  [ "$(cached_names conn-0002)" == "$before" ] || fail "a failed catalog job changed the cached names of conn-0002"
+  sb sandbox DELETE /_sandbox/faults >/dev/null
+}
+
+case_shutdown() {
+  proc_stop coordinator
+  proc_stop worker
+}
+
+test_case start
+test_case names-cached
+test_case rename-refresh
+test_case faults-isolated
+test_case shutdown --needs start
+run_cases
