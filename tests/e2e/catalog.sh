@@ -8,9 +8,10 @@
 #                    content names, a name or type the provider does not report
 #                    being absent; the catalog status records carry the requests
 #   rename-refresh   a course renamed in the sandbox is picked up by a later refresh
-#   faults-isolated  a course list answering 500 and a content list answering a body
-#                    that is not JSON fail only their catalog jobs (with the reason;
-#                    the names fetched before stay): the poll jobs of the same
+#   faults-isolated  a course list answering 500, a content list answering a body
+#                    that is not a JSON array or a truncated one fail only their
+#                    catalog jobs (with the reason; the names fetched before stay),
+#                    a 429 with Retry-After is retried: the poll jobs of the same
 #                    connections stay ok and their events equal the ground truth
 #   shutdown         SIGTERM stops coordinator and worker cleanly
 source "$(dirname "$0")/lib.sh"
@@ -35,6 +36,9 @@ catalog_status() {
 
 # catalog_outcome_seen CONN SINCE OUTCOME : CONN has a catalog status with OUTCOME started after SINCE
 catalog_outcome_seen() { jq -e --arg o "$3" 'any(.[]; .outcome == $o)' <<<"$(catalog_status "$1" "$2")" >/dev/null; }
+
+# retried_ok CONN SINCE : CONN has an ok catalog status with a retry, started after SINCE
+retried_ok() { jq -e 'any(.[]; .outcome == "ok" and .retries >= 1)' <<<"$(catalog_status "$1" "$2")" >/dev/null; }
 
 # upstream CONN LIST : every record of the sandbox's LIST (course | content) of CONN, one array
 upstream() {
@@ -82,7 +86,7 @@ case_rename_refresh() {
   sb sandbox POST /_sandbox/course '{"connection_id":"conn-0001","course_id":"crs-2","name":"Algebra II (renamed)"}' >/dev/null \
     || die "rename refused"
   wait_until 40 names_equal conn-0001 || die "the rename did not reach the cache: $(cached_names conn-0001 | jq -c '.[] | select(.id == "crs-2")')"
-  catalog_outcome_seen conn-0001 "$((t - 1))" ok || fail "no catalog job of conn-0001 after the rename"
+  wait_until 20 catalog_outcome_seen conn-0001 "$((t - 1))" ok || fail "no ok catalog status of conn-0001 after the rename"
   log "renamed: $(cached_names conn-0001 | jq -c '.[] | select(.kind == "course" and .id == "crs-2")')"
 }
 
@@ -94,6 +98,7 @@ case_faults_isolated() {
   sb sandbox POST /_sandbox/faults '{"connection_id":"conn-0002","kind":"status","status":500,"count":-1,"path":"course"}' >/dev/null
   sb sandbox POST /_sandbox/faults '{"connection_id":"conn-0003","kind":"not_array","count":-1,"path":"content"}' >/dev/null
   sb sandbox POST /_sandbox/faults '{"connection_id":"conn-0004","kind":"truncate","count":-1,"path":"content"}' >/dev/null
+  sb sandbox POST /_sandbox/faults '{"connection_id":"conn-0001","kind":"status","status":429,"retry_after":1,"count":1,"path":"course"}' >/dev/null
   NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   for c in "${CONNS[@]}"; do
     a=$(sb_pick sandbox "$c" '.is_completed != true')
@@ -103,6 +108,9 @@ case_faults_isolated() {
     wait_until 40 catalog_outcome_seen "$c" "$t" failed || die "no failed catalog job of $c: $(catalog_status "$c" "$t")"
     log "$c catalog job failed: $(catalog_status "$c" "$t" | jq -r '[.[] | select(.outcome == "failed")][0] | "\(.error) (requests \(.requests), retries \(.retries))"')"
   done
+  wait_until 40 retried_ok conn-0001 "$t" \
+    || fail "the 429 was not retried: $(catalog_status conn-0001 "$t" | jq -c '[.[] | {outcome, retries, requests}]')"
+  log "conn-0001 catalog job after a 429: $(catalog_status conn-0001 "$t" | jq -c '[.[] | select(.retries >= 1) | {outcome, retries, requests}][0]')"
   # the poll jobs of those connections ran on: every one since the faults is ok, rounds keep coming
   wait_round status "$(date +%s)" 30 "${CONNS[@]}"
   for c in "${CONNS[@]}"; do
