@@ -7,6 +7,8 @@
 #                    (lmsync-admin catalog) holds exactly the sandbox's course and
 #                    content names, a name or type the provider does not report
 #                    being absent; the catalog status records carry the requests
+#   metrics          lmsync_enrichment_requests_total counts both lists, at least the
+#                    requests the catalog status records report
 #   rename-refresh   a course renamed in the sandbox is picked up by a later refresh
 #   faults-isolated  a course list answering 500, a content list answering a body
 #                    that is not a JSON array or a truncated one fail only their
@@ -25,7 +27,19 @@ case_start() {
   write_config "$CONF" sandbox devbroker "coordinator.interval_s = 2" "coordinator.discovery_interval_s = 60" \
     "worker.lmdb_path = $E2E_DIR/lmdb" "worker.page_limit = 2" "unified.max_retries = 1" \
     "enrichment.enabled = 1" "enrichment.refresh_s = 8"
-  pipeline_start devbroker "$CONF"
+  export UNIFIED_API_TOKEN=e2e-token
+  tail_topic events devbroker lmsync.activity.changes
+  tail_topic status devbroker lmsync.sync.status
+  T0=$(date +%s)
+  LMSYNC_OPS_LISTEN=127.0.0.1:0 LMSYNC_OPS_PORT_FILE=$E2E_DIR/worker.ops proc_start worker "$LS_WORKER" --config "$CONF"
+  proc_start coordinator "$LS_COORDINATOR" --config "$CONF"
+  wait_until 30 test -s "$E2E_DIR/worker.ops" || die "the worker wrote no ops.port_file"
+  W="http://127.0.0.1:$(cat "$E2E_DIR/worker.ops")"
+}
+
+# enrichment_requests LIST : lmsync_enrichment_requests_total{list="LIST"} of the worker pod
+enrichment_requests() {
+  curl -fsS "$W/metrics" | awk -v l="list=\"$1\"" '$1 ~ /^lmsync_enrichment_requests_total/ && index($1, l) {s += $2} END {print s + 0}'
 }
 
 # catalog_status CONN SINCE : the catalog status values of CONN started after SINCE (epoch s), oldest first
@@ -80,6 +94,15 @@ case_names_cached() {
     || fail "catalog status records: $(catalog_status conn-0001 0)"
 }
 
+case_metrics() {
+  local course content spent
+  course=$(enrichment_requests course); content=$(enrichment_requests content)
+  spent=$(jq -s '[.[] | .value | select(.kind == "catalog") | .requests] | add // 0' "$(topic_file status)")
+  log "lmsync_enrichment_requests_total: course $course, content $content; catalog status records so far: $spent requests"
+  [ "$course" -gt 0 ] && [ "$content" -gt 0 ] || fail "enrichment requests not counted: course $course, content $content"
+  [ "$((course + content))" -ge "$spent" ] || fail "the metric counts fewer requests than the status records report"
+}
+
 case_rename_refresh() {
   local t
   t=$(date +%s)
@@ -129,7 +152,8 @@ case_shutdown() {
 
 test_case start
 test_case names-cached
-test_case rename-refresh
+test_case metrics --needs names-cached
+test_case rename-refresh --needs names-cached
 test_case faults-isolated
 test_case shutdown --needs start
 run_cases
