@@ -631,6 +631,7 @@ static void coord_close(coord_t *c)
     for (size_t i = 0; i < c->n_sends; i++)
         free(c->sends[i]);
     free(c->sends);
+    coord_catalog_release(c);
     coord_free(c);
 }
 
@@ -719,6 +720,7 @@ static void coord_turn(coord_t *c, int64_t *next_gauges)
     if (!coord_may_lead(c, 0))
         return; /* checked right before producing: a deposed leader enqueues nothing more */
     schedule_due(c, now);
+    coord_catalog_turn(c, now);
     int wait = turn_wait_ms(c, ls_time_now_ms());
     if (ls_http_multi_running(c->http)) { /* wait on the sockets: a transfer completes without waiting for a turn */
         coord_http_turn(c, wait);

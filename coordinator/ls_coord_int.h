@@ -117,6 +117,7 @@ typedef struct coord {
     char runtime_why[256];       /* why there is no usable runtime answer ("" = there is) */
     strat_entry_t *strats;
     size_t n_strats;
+    struct coord_catalog *catalog; /* catalog job schedule (ls_coord_catalog.c); NULL until its first turn */
 } coord_t;
 
 /* ---- ls_coord_list.c ---- */
@@ -194,6 +195,14 @@ void coord_election_close(coord_t *c);
  * stall (a stalled leader leaves and joins again).
  */
 int coord_may_lead(coord_t *c, int wait_ms);
+
+/* ---- ls_coord_catalog.c ---- */
+
+/** Enqueue the catalog jobs that are due (enrichment.enabled, every enrichment.refresh_s per connection). */
+void coord_catalog_turn(coord_t *c, int64_t now);
+
+/** Free the catalog schedule (after the producer is closed: no delivery report may still point at it). */
+void coord_catalog_release(coord_t *c);
 
 /* ---- ls_coord_persist.c ---- */
 

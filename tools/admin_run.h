@@ -32,4 +32,7 @@ int admin_run_topics_check(const ls_config_t *cfg, const admin_opts_t *o, FILE *
 /** `status`: read <prefix>.sync.status from the beginning, print per scope. */
 int admin_run_status(const ls_config_t *cfg, const admin_opts_t *o, FILE *out);
 
+/** `catalog CONNECTION`: the cached course and content names of one connection (worker.lmdb_path), JSON lines. */
+int admin_run_catalog(const ls_config_t *cfg, const char *connection_id, FILE *out);
+
 #endif

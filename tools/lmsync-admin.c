@@ -5,6 +5,7 @@
  *   lmsync-admin topics create [--partitions N] [--replication R] [--config FILE]
  *   lmsync-admin topics check  [--partitions N] [--replication R] [--config FILE]
  *   lmsync-admin status [--json] [--config FILE]
+ *   lmsync-admin catalog CONNECTION [--config FILE]
  */
 #include "admin_run.h"
 #include "ls_daemon.h"
@@ -18,10 +19,11 @@ static const char usage[] =
     "usage: lmsync-admin topics create [--partitions N] [--replication R] [--config FILE] [--timeout S]\n"
     "       lmsync-admin topics check  [--partitions N] [--replication R] [--config FILE] [--timeout S]\n"
     "       lmsync-admin status [--json] [--config FILE] [--timeout S]\n"
+    "       lmsync-admin catalog CONNECTION [--config FILE]   (cached course/content names, worker.lmdb_path)\n"
     "settings as for the daemons (kafka.brokers, kafka.topic_prefix, worker.state_tombstone_retention_s)\n"
     "exit: 0 verified, 1 difference or failure, 2 usage, 3 configs not verifiable (broker lacks the admin call)\n";
 
-enum { CMD_NONE, CMD_CREATE, CMD_CHECK, CMD_STATUS };
+enum { CMD_NONE, CMD_CREATE, CMD_CHECK, CMD_STATUS, CMD_CATALOG };
 
 /* The command named by argv[1..]; *words = how many argv entries it took. */
 static int command_of(int argc, char **argv, int *words)
@@ -29,6 +31,10 @@ static int command_of(int argc, char **argv, int *words)
     if (argc >= 3 && strcmp(argv[1], "topics") == 0) {
         *words = 2;
         return strcmp(argv[2], "create") == 0 ? CMD_CREATE : strcmp(argv[2], "check") == 0 ? CMD_CHECK : CMD_NONE;
+    }
+    if (argc >= 3 && strcmp(argv[1], "catalog") == 0 && argv[2][0] != '-') {
+        *words = 2;
+        return CMD_CATALOG;
     }
     *words = 1;
     return argc >= 2 && strcmp(argv[1], "status") == 0 ? CMD_STATUS : CMD_NONE;
@@ -63,11 +69,14 @@ int main(int argc, char **argv)
         {"--timeout", 1, "seconds to wait for each cluster request (default 15)", NULL},
     };
     /* ls_daemon_init sees argv[0] followed by the options after the command words. */
+    const char *conn = cmd == CMD_CATALOG ? argv[2] : NULL; /* before argv[words] is overwritten */
     argv[words] = argv[0];
     ls_config_t cfg;
     int rc = ls_daemon_init(argc - words, argv + words, "admin", 0, opts, 4, &cfg);
     if (rc >= 0)
         return rc == 0 ? ADMIN_EXIT_OK : ADMIN_EXIT_USAGE;
+    if (cmd == CMD_CATALOG)
+        return admin_run_catalog(&cfg, conn, stdout);
     admin_opts_t o = {.timeout_ms = 15000};
     int timeout_s = 15;
     if (parse_count("--partitions", opts[0].value, 100000, &o.partitions) != LS_OK ||

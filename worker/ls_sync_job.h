@@ -9,12 +9,14 @@
  *   ls_sync_page.c       the page pipeline: normalize -> diff -> produce -> store
  *   ls_sync_removal.c    the removal pass (decisions in lib/policy/ls_removal)
  *   ls_sync_watermark.c  the scope's sync record: mode, watermark
+ *   ls_sync_catalog.c    a catalog job's pages: course and content names
  */
 #ifndef LS_SYNC_JOB_H
 #define LS_SYNC_JOB_H
 
 #include <jansson.h>
 #include "ls_activity.h"
+#include "ls_catalog.h"
 #include "ls_diff.h"
 #include "ls_removal.h"
 #include "ls_state.h"
@@ -109,6 +111,9 @@ struct ls_sync_job {
     int produce_failed;
     int64_t ack_deadline;      /* monotonic ms */
     ls_sync_removal_t rm;      /* RECHECKING, REMOVING */
+    /* a catalog job (run.kind LS_JOB_CATALOG): FETCHING and BACKOFF only, one list after the other */
+    ls_catalog_kind_t cat_kind; /* the list being read: courses, then contents */
+    ls_catalog_page_t cat_page; /* the page just parsed (reused) */
 };
 
 /* ---- ls_sync_fetch.c ---- */
@@ -137,6 +142,18 @@ long long ls_sync_page_cap(long long last_full_count, int limit);
 int ls_sync_paging_check(ls_sync_job_t *j);
 /** Exponential backoff with jitter seeded by the job id, or the server's retry-after (at most 60 s). */
 int64_t ls_sync_backoff_ms(const ls_sync_job_t *j, int attempt, int64_t retry_after_ms);
+
+/* ---- ls_sync_catalog.c ---- */
+
+/** GET .../course or .../content (j->cat_kind) with limit/offset. */
+int ls_sync_catalog_url(const ls_sync_job_t *j, long offset, char *url, size_t sz);
+/**
+ * A page of j->cat_kind arrived (resp, status 2xx): parse it, check the
+ * paging contract, store its names in one LMDB write. *last = 1 when it
+ * was the list's last page. LS_OK; LS_ETRANSIENT (does not parse: may be
+ * retried), LS_EINVAL (paging contract broken), LS_EIO (LMDB), st.error set.
+ */
+int ls_sync_catalog_page(ls_sync_job_t *j, const ls_http_resp_t *resp, int *last);
 
 /* ---- ls_sync_page.c ---- */
 

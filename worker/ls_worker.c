@@ -94,6 +94,7 @@ typedef struct worker {
     int64_t next_sync_at;       /* monotonic ms: flush the LMDB commits since the last flush (worker.lmdb_sync) */
     slot_t *head, *tail;        /* every held job message, in consumption order */
     size_t n_slots, n_running, n_done; /* held, running, done (kept only until the offset commit passes them) */
+    size_t n_catalog;           /* running catalog jobs (also in n_running) */
     int dirty;                  /* a slot changed: look for jobs to start and offsets to commit */
     int joined;                 /* the group assigned this process its partitions (possibly none) once */
     int *assigned;              /* partitions of the jobs topic assigned to this process */
@@ -124,10 +125,32 @@ static void drop_report(worker_t *w, slot_t *s)
     s->st = NULL;
 }
 
+/* A slot starts (d = +1) or stops (d = -1) running. */
+static void running_delta(worker_t *w, const slot_t *s, int d)
+{
+    size_t *n[] = {&w->n_running, s->job.kind == LS_JOB_CATALOG ? &w->n_catalog : NULL};
+    for (size_t i = 0; i < 2; i++)
+        if (n[i])
+            *n[i] = d > 0 ? *n[i] + 1 : *n[i] - 1;
+}
+
+/*
+ * Room for s to start: poll jobs have worker.max_in_flight slots to
+ * themselves; catalog jobs run beside them, at most a quarter of that (at
+ * least one), so they never take a poll job's slot.
+ */
+static int has_room(const worker_t *w, const slot_t *s)
+{
+    size_t cap = (size_t)w->cfg->max_in_flight;
+    if (s->job.kind == LS_JOB_CATALOG)
+        return w->n_catalog < (cap / 4 ? cap / 4 : 1);
+    return w->n_running - w->n_catalog < cap;
+}
+
 static void slot_free(worker_t *w, slot_t *s)
 {
     if (s->state == SLOT_RUNNING)
-        w->n_running--;
+        running_delta(w, s, -1);
     if (s->state == SLOT_DONE)
         w->n_done--;
     ls_sync_job_destroy(s->sj);
@@ -401,9 +424,10 @@ static void dead_letter(worker_t *w, const ls_kmsg_t *m, const char *why)
                  (long long)m->offset);
 }
 
+/* Jobs that must not run at once: same connection and same kind (a catalog job never holds up a poll job). */
 static int same_connection(const slot_t *a, const slot_t *b)
 {
-    return strcmp(a->job.connection_id, b->job.connection_id) == 0;
+    return a->job.kind == b->job.kind && strcmp(a->job.connection_id, b->job.connection_id) == 0;
 }
 
 static int is_full(ls_mode_t mode)
@@ -475,8 +499,8 @@ static void skip_job(worker_t *w, slot_t *s, const char *why)
  */
 static void start_jobs(worker_t *w, int64_t now)
 {
-    for (slot_t *s = w->head; s && w->n_running < (size_t)w->cfg->max_in_flight; s = s->next) {
-        if (s->state != SLOT_WAITING || now < s->not_before)
+    for (slot_t *s = w->head; s; s = s->next) {
+        if (s->state != SLOT_WAITING || now < s->not_before || !has_room(w, s))
             continue;
         char why[512];
         if (stale(w, s, why, sizeof(why))) {
@@ -498,7 +522,7 @@ static void start_jobs(worker_t *w, int64_t now)
             continue;
         }
         s->state = SLOT_RUNNING;
-        w->n_running++;
+        running_delta(w, s, +1);
     }
 }
 
@@ -509,7 +533,7 @@ static void finish_job(worker_t *w, slot_t *s)
     int rc = ls_sync_job_result(s->sj, &st);
     ls_sync_job_destroy(s->sj);
     s->sj = NULL;
-    w->n_running--;
+    running_delta(w, s, -1);
     w->dirty = 1;
     if (rc != LS_EIO) {
         ls_log(st.ok ? LS_LOG_INFO : LS_LOG_WARN,

@@ -54,6 +54,63 @@ static void test_job_bad(void)
                "job: field 'course_id' cannot be a key part: contains control character 0x07 at byte 1");
 }
 
+/* A catalog job: "kind" round trips, its scope never names an activity scope, its status says kind. */
+static void test_job_catalog(void)
+{
+    ls_job_t j, k;
+    ls_status_t st, st2;
+    char err[256], scope[600];
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1//catalog@1000");
+    strcpy(j.connection_id, "conn-1");
+    strcpy(j.integration_type, "moodle");
+    j.mode = LS_MODE_FULL;
+    j.kind = LS_JOB_CATALOG;
+    j.scheduled_at = 1764252588000;
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"kind\":\"catalog\""));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.kind, LS_JOB_CATALOG);
+    ls_job_scope(&k, scope, sizeof(scope));
+    CU_ASSERT_STRING_EQUAL(scope, "conn-1//catalog");
+    free(s);
+    j.kind = LS_JOB_ACTIVITY; /* an activity job writes no "kind" */
+    s = ls_job_encode(&j);
+    CU_ASSERT_PTR_NULL(strstr(s, "kind"));
+    free(s);
+    memset(&st, 0, sizeof(st));
+    st.ok = 0;
+    st.requests = 7;
+    strcpy(st.error, "page at offset 0 of \"conn-1\" does not parse");
+    j.kind = LS_JOB_CATALOG;
+    s = ls_status_encode(&j, &st);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"scope\":\"conn-1//catalog\""));
+    CU_ASSERT_EQUAL(ls_status_decode(s, strlen(s), &k, &st2, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.kind, LS_JOB_CATALOG);
+    CU_ASSERT_EQUAL(st2.requests, 7);
+    CU_ASSERT_EQUAL(st2.ok, 0);
+    free(s);
+}
+
+static void test_job_catalog_bad(void)
+{
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"names\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "job: field 'kind' must be activity or catalog, got \"names\"");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":7,\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "field 'kind' must be a string");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"course_id\":\"k\",\"mode\":\"full\",\"kind\":\"catalog\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "a catalog job has no 'course_id' and mode full");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"catalog\",\"sort\":\"created_at\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "field 'sort' is not allowed in a catalog job");
+    ls_job_t k;
+    char err[256];
+    const char *old = "{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"activity\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}";
+    CU_ASSERT_EQUAL(ls_job_decode(old, strlen(old), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.kind, LS_JOB_ACTIVITY);
+}
+
 static void test_key_part_check(void)
 {
     char why[64] = "";
@@ -438,6 +495,8 @@ static CU_TestInfo job_tests[] = {
     {"mode names and scope/activity keys", test_scope_names_and_keys},
     {"status record: mode run and watermarks", test_status_mode_watermark},
     {"job round trip", test_job_roundtrip},
+    {"catalog job: kind, scope and status", test_job_catalog},
+    {"malformed catalog jobs are rejected with a reason", test_job_catalog_bad},
     {"malformed jobs are rejected with a reason", test_job_bad},
     {"status record", test_status_json},
     {"status record round trip: encode -> decode -> equal", test_status_roundtrip},

@@ -27,7 +27,7 @@
 static const int legal[LS_SJ_N_STATES][LS_SJ_N_STATES] = {
     /*               START F  B  D  R  M  X */
     [LS_SJ_START] = {0, 1, 1, 0, 0, 0, 1},
-    [F] = {0, 0, 1, 1, 0, 0, 1},
+    [F] = {0, 1, 1, 1, 0, 0, 1}, /* F -> F: a catalog job's next page */
     [B] = {0, 1, 1, 0, 0, 0, 1},
     [D] = {0, 1, 1, 0, 1, 1, 1},
     [R] = {0, 0, 0, 0, 0, 1, 1},
