@@ -20,6 +20,7 @@
 #include "ls_time.h"
 
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ typedef struct client {
     board_sse_queue_t q;
     int suspended;          /* its connection is suspended by the reader */
     int overflowed;         /* backlog passed the limit: end the stream */
+    int gone;               /* the client closed its end: end the stream */
     int64_t last_write_ms;
 } client_t;
 
@@ -88,10 +90,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     client_t *c = cls;
     pthread_mutex_lock(&c->h->lock);
-    ssize_t n = (ssize_t)board_sse_queue_take(&c->q, buf, max);
+    ssize_t n = c->gone ? 0 : (ssize_t)board_sse_queue_take(&c->q, buf, max);
     if (n > 0) {
         c->last_write_ms = ls_time_mono_ms();
-    } else if (c->overflowed) {
+    } else if (c->overflowed || c->gone) {
         n = MHD_CONTENT_READER_END_WITH_ERROR;
     } else if (c->h->stopping) {
         n = MHD_CONTENT_READER_END_OF_STREAM;
@@ -330,15 +332,37 @@ void board_http_set_caught_up(board_http_t *h, int caught_up)
     json_decref(event);
 }
 
+/*
+ * A suspended connection is not polled by libmicrohttpd, so a client that
+ * closed it would be noticed only at the next write. An event-stream client
+ * sends nothing after its request: a readable socket means it closed (EOF),
+ * reset or sent junk; either way the stream ends now. Polling reads
+ * nothing, and the connection cannot end while it is suspended.
+ */
+static int peer_gone(client_t *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 0;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1; /* POLLIN, POLLHUP, POLLERR: nothing a live stream client causes */
+}
+
 void board_http_tick(board_http_t *h)
 {
     int64_t now = ls_time_mono_ms();
     pthread_mutex_lock(&h->lock);
-    for (client_t *c = h->clients; c; c = c->next)
-        if (c->suspended && now - c->last_write_ms >= BOARD_HEARTBEAT_MS) {
+    for (client_t *c = h->clients; c; c = c->next) {
+        if (!c->suspended)
+            continue;
+        if (peer_gone(c)) {
+            c->gone = 1;
+            wake(c);
+        } else if (now - c->last_write_ms >= BOARD_HEARTBEAT_MS) {
             c->last_write_ms = now;
             push(c, BOARD_SSE_HEARTBEAT, strlen(BOARD_SSE_HEARTBEAT));
         }
+    }
     pthread_mutex_unlock(&h->lock);
 }
 

@@ -11,8 +11,10 @@
  *
  * An event-stream client costs one queue and no thread: while it has
  * nothing to send, its connection is suspended; an update or the heartbeat
- * (every BOARD_HEARTBEAT_MS) resumes it, and a write to a client that went
- * away ends the connection and frees the client. At most max_clients
+ * (every BOARD_HEARTBEAT_MS) resumes it. A client that closed its end is
+ * seen by board_http_tick (its socket turns readable) and one that vanished
+ * silently by a failing write; either way the connection ends and the
+ * client is freed. At most max_clients
  * streams at once; one more gets 503. A client whose backlog passes its
  * limit (it does not read) is disconnected.
  */
@@ -47,7 +49,7 @@ int board_http_update(board_http_t *h, board_update_fn fn, void *arg);
 /** Mark whether the courses topic has been read to its end once (/healthz; a "status" event to the streams). */
 void board_http_set_caught_up(board_http_t *h, int caught_up);
 
-/** Heartbeat to every stream idle for BOARD_HEARTBEAT_MS; call often (every 100 ms or so). */
+/** End the streams whose client closed; heartbeat to every stream idle for BOARD_HEARTBEAT_MS. Call often (every 100 ms or so). */
 void board_http_tick(board_http_t *h);
 
 /** End every stream, stop serving, free. NULL accepted. */
