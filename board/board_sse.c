@@ -80,6 +80,8 @@ size_t board_sse_queue_take(board_sse_queue_t *q, char *out, size_t max)
     size_t n = q->len - q->off;
     if (n > max)
         n = max;
+    if (n == 0)
+        return 0;
     memcpy(out, q->buf + q->off, n);
     q->off += n;
     if (q->off == q->len)
