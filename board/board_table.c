@@ -431,43 +431,38 @@ int board_table_change(board_table_t *t, const char *value, size_t value_len, co
 
 /* ---- views ---- */
 
+/* The i-th element of a view, as a new reference. */
+typedef json_t *(*item_fn)(const board_table_t *t, size_t i);
+
+static json_t *array_of(const board_table_t *t, size_t n, item_fn item)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, item(t, i)) != 0) { /* NULL item (no memory) included */
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *course_at(const board_table_t *t, size_t i) { return json_incref(t->courses[i].rec); }
+static json_t *conn_at(const board_table_t *t, size_t i) { return conn_summary(&t->conns[i]); }
+
+/* newest first */
+static json_t *change_at(const board_table_t *t, size_t i)
+{
+    return json_incref(t->ring[(t->head + t->max_changes - 1 - i) % t->max_changes]);
+}
+
 json_t *board_table_courses(const board_table_t *t)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < t->n_courses; i++)
-        if (json_array_append(a, t->courses[i].rec) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}
-
-static json_t *connections(const board_table_t *t)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < t->n_conns; i++)
-        if (json_array_append_new(a, conn_summary(&t->conns[i])) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}
-
-static json_t *changes(const board_table_t *t)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < t->n_changes; i++)
-        if (json_array_append(a, t->ring[(t->head + t->max_changes - 1 - i) % t->max_changes]) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
+    return array_of(t, t->n_courses, course_at);
 }
 
 json_t *board_table_snapshot(const board_table_t *t)
 {
-    return json_pack("{s:o, s:o, s:o}", "courses", board_table_courses(t), "connections", connections(t),
-                     "changes", changes(t));
+    return json_pack("{s:o, s:o, s:o}", "courses", board_table_courses(t), "connections",
+                     array_of(t, t->n_conns, conn_at), "changes", array_of(t, t->n_changes, change_at));
 }
 
 void board_table_stats(const board_table_t *t, board_stats_t *out)
