@@ -94,6 +94,8 @@ static int kind_ok(kind_t k, const json_t *v)
     return 0;
 }
 
+static int refuse(char *why, size_t whysz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 static int refuse(char *why, size_t whysz, const char *fmt, ...)
 {
     va_list ap;
