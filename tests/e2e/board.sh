@@ -140,6 +140,8 @@ case_page_shows_records() {
   page_has page '.errors == []' || fail "the page logged errors: $(page_dom page | jq -c .errors)"
   page_has page --arg d "$DASH" '.courses[] | select(.key == "conn-a/crs-2") | .progress_mean == $d' \
     || fail "an absent progress_mean is not shown as —"
+  page_has page --arg d "$DASH" '.connections[] | select(.id == "conn-b") | .tenant == $d and .last_change_at == $d' \
+    || fail "a null tenant or a connection without changes is not shown as —"
   [ "$(health board bad_course_records)" = 3 ] || fail "bad course records counted $(health board bad_course_records), want 3"
   wait_until 10 health_is board bad_change_records 1 || fail "the bad change record was not counted"
   # the reasons are logged (a fact no record carries)
