@@ -66,6 +66,7 @@ static void push(client_t *c, const char *bytes, size_t n)
 {
     if (!c->overflowed && board_sse_queue_push(&c->q, bytes, n) != LS_OK) {
         c->overflowed = 1;
+        board_sse_queue_release(&c->q); /* its backlog is freed now; the stream ends at its next turn */
         ls_warn("board: an event-stream client fell %u bytes behind; disconnecting it", CLIENT_BACKLOG);
     }
     wake(c);
