@@ -84,6 +84,9 @@ static const cfg_setting_t settings[] = {
     S("xapi.group_id", xapi_group_id),
     S("ops.listen", ops_listen),
     S("ops.port_file", ops_port_file),
+    S("board.listen", board_listen),
+    S("board.port_file", board_port_file),
+    I("board.max_clients", board_max_clients, 1, 1000),
     S("log.level", log_level),
     S("log.format", log_format),
 };
@@ -128,6 +131,8 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->xapi_batch_ms = 1000;
     cfg->xapi_timeout_s = 30;
     cfg->xapi_max_backoff_s = 60;
+    snprintf(cfg->board_listen, sizeof(cfg->board_listen), "127.0.0.1:0");
+    cfg->board_max_clients = 32;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     snprintf(cfg->log_format, sizeof(cfg->log_format), "json");
 }
@@ -436,6 +441,8 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
     char host[64];
     int port;
     if (cfg->ops_listen[0] && ls_ops_parse_listen(cfg->ops_listen, host, sizeof(host), &port, err, errsz) != 0)
+        return LS_EINVAL;
+    if (ls_ops_parse_listen_key("board.listen", cfg->board_listen, host, sizeof(host), &port, err, errsz) != 0)
         return LS_EINVAL;
     if (cfg->group_id[0] == '\0') {
         snprintf(err, errsz, "setting 'worker.group_id' is empty");

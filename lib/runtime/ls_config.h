@@ -83,6 +83,10 @@ typedef struct ls_config {
     /* operations */
     char ops_listen[64];                 /* ops.listen: "host:port" of /healthz, /readyz, /metrics ("" = off) */
     char ops_port_file[LS_CFG_STR];      /* ops.port_file: write the bound port here (tests, demo; "" = none) */
+    /* lmsync-board (docs/board.md) */
+    char board_listen[64];               /* board.listen: "host:port" of the board's page, API and event stream */
+    char board_port_file[LS_CFG_STR];    /* board.port_file: write the bound port here (tests, demo; "" = none) */
+    int board_max_clients;               /* board.max_clients: event-stream clients at once; more get 503 */
     /* logging */
     char log_level[16];                  /* log.level */
     char log_format[16];                 /* log.format: json | text */

@@ -95,6 +95,10 @@ static void test_errors(void)
     expect_error("kafka.brokers = x\nkafka.compression = brotli\n", 0, "'kafka.compression' must be none, gzip");
     expect_error("kafka.brokers = x\nops.listen = 9464\n", 0, "'ops.listen' must be HOST:PORT");
     expect_error("kafka.brokers = x\nops.listen = somehost:9464\n", 0, "'ops.listen'");
+    expect_error("kafka.brokers = x\nboard.listen = 8080\n", 0, "'board.listen' must be HOST:PORT");
+    expect_error("kafka.brokers = x\nboard.listen = \n", 0, "'board.listen' must be HOST:PORT");
+    expect_error("kafka.brokers = x\nboard.listen = 127.0.0.1:70000\n", 0, "'board.listen': port must be 0..65535");
+    expect_error("kafka.brokers = x\nboard.max_clients = 0\n", 0, "'board.max_clients' must be between 1 and 1000");
     expect_error("kafka.brokers = x\nworker.group_id =\n", 0, "setting 'worker.group_id' is empty");
     expect_error("kafka.brokers = x\nenrichment.refresh_s = 0\n", 0, "'enrichment.refresh_s' must be between 1 and");
     expect_error("kafka.brokers = x\nenrichment.enabled = 2\n", 0, "'enrichment.enabled' must be between 0 and 1");
