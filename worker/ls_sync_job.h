@@ -145,13 +145,15 @@ int ls_sync_seen_add(ls_sync_seen_t *s, const char *id, int *added);
 int ls_sync_seen_has(const ls_sync_seen_t *s, const char *id);
 /** Normalize ctx->parsed into j->pg (bad records counted and skipped), diff it against LMDB. LS_OK or LS_EIO. */
 int ls_sync_page_prepare(ls_sync_job_t *j);
-/** Produce the page's events (now) and changelog records (after their acks) into j->batch. */
+/** Produce the page's events (now), current records (after the events) and changelog records (last) into j->batch. */
 int ls_sync_page_produce(ls_sync_job_t *j);
 /** After delivery: commit the page's states, cleared markers and checkpoint. LS_OK or LS_EIO (st.error set). */
 int ls_sync_page_store(ls_sync_job_t *j);
 /** One change event into b; before or after may be NULL (created / removed). */
 int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const ls_activity_t *after,
                           const ls_diff_t *d, ls_batch_t *b);
+/** The current record of id from a (NULL: tombstone), held until the batch's events are acknowledged. */
+int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, ls_batch_t *b);
 /** The changelog record of id (value NULL = tombstone), held until the batch's events are acknowledged. */
 int ls_sync_produce_changelog(ls_sync_job_t *j, const char *id, const uint8_t *value, size_t len,
                               ls_batch_t *b);

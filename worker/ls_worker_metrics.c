@@ -9,6 +9,7 @@ static const char *const modes[] = {"full", "incremental", "webhook", NULL}; /* 
 static const char *const results[] = {"changed", "unchanged", "rejected", NULL};
 static const char *const classes[] = {"2xx", "3xx", "4xx", "429", "5xx", "error", NULL};
 static const char *const sources[] = {"vendor", "unified", NULL};
+static const char *const current_kinds[] = {"record", "tombstone", "republished", NULL};
 static const char *const hostile_kinds[] = {"page_over_limit", "page_repeated", "page_cap", "duplicate_id", NULL};
 
 #define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
@@ -52,6 +53,10 @@ const ls_metric_def_t ls_worker_metrics[WM__COUNT] = {
                     "Upstream answers that break the API's contract: a page over the limit sent, a page repeating the "
                     "previous one, a scan past its page cap (each fails its job), a duplicated id (ignored).",
                     LS_MT_COUNTER, LS_AGG_SUM, {LIST("kind", hostile_kinds)}},
+    [WM_CURRENT] = {"lmsync_worker_current_records_total",
+                    "Records produced on the current topic: record (a changed state), tombstone (removed), "
+                    "republished (a resync job).",
+                    LS_MT_COUNTER, LS_AGG_SUM, {LIST("kind", current_kinds)}},
 };
 
 void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st)
