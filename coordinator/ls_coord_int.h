@@ -13,6 +13,7 @@
 #include "ls_coord.h"
 #include "ls_coord_heap.h"
 #include "ls_http.h"
+#include "ls_job.h"
 #include "ls_kafka.h"
 #include "ls_profile.h"
 #include "ls_strmap.h"
@@ -117,6 +118,9 @@ typedef struct coord {
     char runtime_why[256];       /* why there is no usable runtime answer ("" = there is) */
     strat_entry_t *strats;
     size_t n_strats;
+    ls_consumer_t *control;      /* <prefix>.control while leading (ls_coord_control.c), else NULL */
+    struct coord_ctl *ctl;       /* the control request in progress (owned), or NULL */
+    char topic_control[160];
 } coord_t;
 
 /* ---- ls_coord_list.c ---- */
@@ -194,6 +198,28 @@ void coord_election_close(coord_t *c);
  * stall (a stalled leader leaves and joins again).
  */
 int coord_may_lead(coord_t *c, int wait_ms);
+
+/**
+ * The job sc would get now from its connection's strategy (job id
+ * "scope@due", mode by the schedule). @return 0, or LS_EINVAL when the
+ * connection has no strategy yet or is not polled.
+ */
+int coord_job_for(coord_t *c, coord_scope_t *sc, int64_t now, ls_job_t *job);
+
+/* ---- ls_coord_control.c ---- */
+
+/** Open the control topic's consumer (a leadership term starts). A failure is logged; the term goes on. */
+void coord_control_open(coord_t *c);
+
+/**
+ * Serve operator requests, one at a time: a resync of a known connection
+ * enqueues a full "resync" job per scope; the request's offset is committed
+ * once those jobs are acknowledged (or once it is rejected).
+ */
+void coord_control_turn(coord_t *c, int64_t now);
+
+/** Close the consumer and drop a request in progress (the next leader reads it again). */
+void coord_control_close(coord_t *c);
 
 /* ---- ls_coord_persist.c ---- */
 

@@ -246,7 +246,8 @@ int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const l
     return rc;
 }
 
-int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, ls_batch_t *b)
+int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, int republished,
+                            ls_batch_t *b)
 {
     ls_event_ctx_t ec = event_ctx(j);
     ls_current_t cur;
@@ -261,7 +262,8 @@ int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_
                               cur.value_len, h, LS_CE_HEADERS, b, LS_SEND_AFTER_EVENTS);
     ls_current_release(&cur);
     if (rc == LS_OK)
-        ls_metric_add(WM_CURRENT, a != NULL ? WM_CURRENT_RECORD : WM_CURRENT_TOMBSTONE, 0, 1);
+        ls_metric_add(WM_CURRENT, republished ? WM_CURRENT_REPUBLISHED : a ? WM_CURRENT_RECORD : WM_CURRENT_TOMBSTONE, 0,
+                      1);
     return rc;
 }
 
@@ -285,7 +287,7 @@ int ls_sync_page_produce(ls_sync_job_t *j)
             j->st.events++;
         }
         if (it->diff.stored_mask) { /* also without an event (updated_at only): current = the stored state */
-            if (ls_sync_produce_current(j, it->act.id, &it->act, j->batch) != LS_OK ||
+            if (ls_sync_produce_current(j, it->act.id, &it->act, 0, j->batch) != LS_OK ||
                 ls_sync_produce_changelog(j, it->act.id, it->packed, it->packed_len, j->batch) != LS_OK)
                 return LS_EIO;
             j->st.state_writes++;

@@ -17,7 +17,12 @@
  *    "updated_gte":"supported"|"required"  (absent: not supported; an
  *                                       incremental job needs it)
  *    "leader_epoch":N                   the coordinator replica's leadership
- *                                       epoch (absent: a single coordinator)}
+ *                                       epoch (absent: a single coordinator)
+ *    "resync":true                      a re-snapshot requested by an operator
+ *                                       (lmsync-admin resync): never skipped as
+ *                                       stale or duplicate; after the full scan
+ *                                       the worker republishes every current
+ *                                       record of the scope (absent: false)}
  * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
@@ -45,6 +50,7 @@ typedef struct ls_job {
     int get;                              /* per-record get exists */
     ls_gte_t gte;                         /* updated_gte on the activity list */
     int64_t leader_epoch;                 /* "leader_epoch": the enqueuing coordinator's leadership epoch (0 = absent) */
+    int resync;                           /* "resync": 1 = re-snapshot on request (a full job) */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */
@@ -75,6 +81,7 @@ typedef struct ls_status {
     uint64_t rechecked;        /* removal candidates re-checked with a per-record GET */
     uint64_t rate_waits;       /* times a request waited for the rate limiter (ls_ratelimit.h) */
     uint64_t duplicates;       /* records whose id an earlier record of the same scan had: ignored (first wins) */
+    uint64_t republished;      /* current records republished from the stored state (resync jobs) */
     int skipped;               /* 1 = not run: stale or duplicate (skip_reason says why); ok is 1 then */
     char skip_reason[512];
 } ls_status_t;
