@@ -1,14 +1,16 @@
 /*
  * ls_current.c - build the current record of an activity (ls_current.h).
  *
- * The value is a jansson tree dumped with JSON_SORT_KEYS | JSON_COMPACT, like
- * the change events' reference builder: the record is flat and produced
- * only for activities whose stored state changed, so the tree costs little
- * next to the event, and a tree is what lets other fields join the value
- * later without a second hand-written writer. The record itself comes from
- * ls_activity_to_json and the envelope from ls_event_envelope_set, the
- * same code the change events use, so a current record and the `after` of
- * the event before it hold the same bytes per field.
+ * ls_current_value_set is the definition of the value (a jansson object:
+ * the record from ls_activity_to_json plus the envelope from
+ * ls_event_envelope_set, the same code the change events' fields come
+ * from). The worker does not build that tree for every record: a tree and
+ * a sorted dump cost about three times a whole change event. Instead the
+ * record is written by ls_activity_write_json (the change events' writer)
+ * and the envelope members are merged into it in sorted key order, which
+ * gives exactly json_dumps(value_set, JSON_SORT_KEYS | JSON_COMPACT);
+ * tests/unit/test_current.c compares both on random records, so a member
+ * added to ls_current_value_set without the writer fails there.
  */
 #include "ls_current.h"
 #include "ls_err.h"
@@ -50,20 +52,107 @@ void ls_current_id(const char *connection_id, const char *activity_id, const uin
     ls_event_id(connection_id, activity_id, CURRENT_MARKER, sizeof(CURRENT_MARKER), packed, len, out);
 }
 
-/* The value as compact JSON with sorted keys into cur (malloc). */
+/* One "key":value member of a flat JSON object. */
+typedef struct {
+    const char *key, *text; /* key: NUL-terminated name; text: the whole member */
+    size_t len;
+} member_t;
+
+/* The end of the value starting at p in ls_activity_write_json's output (flat: strings, numbers,
+ * booleans, null; a '"' inside a string is always escaped). */
+static const char *value_end(const char *p, const char *end)
+{
+    if (*p != '"') {
+        while (p < end && *p != ',' && *p != '}')
+            p++;
+        return p;
+    }
+    for (p++; p < end && *p != '"'; p++)
+        if (*p == '\\')
+            p++;
+    return p + 1;
+}
+
+/* Split the record's JSON ({"k":v,...}) into members; keys are copied to names (field names are
+ * short ASCII). @return the number of members. */
+static size_t split_members(const char *json, size_t len, member_t *m, char (*names)[32], size_t max)
+{
+    const char *p = json + 1, *end = json + len - 1;
+    size_t n = 0;
+    while (p < end && n < max) {
+        const char *k = p + 1, *ke = memchr(k, '"', (size_t)(end - k));
+        size_t kl = ke ? (size_t)(ke - k) : 0;
+        if (!ke || kl >= sizeof(names[0]))
+            break;
+        memcpy(names[n], k, kl);
+        names[n][kl] = '\0';
+        const char *ve = value_end(ke + 2, end);
+        m[n] = (member_t){names[n], p, (size_t)(ve - p)};
+        n++;
+        p = ve + 1;
+    }
+    return n;
+}
+
+/* "key":"string" or "key":null into out; 0 when s is not valid UTF-8. */
+static size_t write_member(char *out, const char *key, const char *s)
+{
+    size_t kl = strlen(key), n = 0;
+    out[n++] = '"';
+    memcpy(out + n, key, kl);
+    n += kl;
+    memcpy(out + n, "\":", 2);
+    n += 2;
+    if (s == NULL) {
+        memcpy(out + n, "null", 4);
+        return n + 4;
+    }
+    size_t w = ls_activity_write_jstring(s, strlen(s), out + n);
+    return w ? n + w : 0;
+}
+
+static int by_key(const void *x, const void *y)
+{
+    return strcmp(((const member_t *)x)->key, ((const member_t *)y)->key);
+}
+
+/* The value as compact JSON with sorted keys into cur (malloc), without a tree (see the top). */
 static int build_value(const ls_event_ctx_t *ctx, const ls_activity_t *a, ls_current_t *cur)
 {
-    json_t *obj = json_object();
-    if (obj == NULL)
-        return LS_ENOMEM;
-    int rc = ls_current_value_set(obj, ctx, a);
-    if (rc == LS_OK) {
-        cur->value = json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT);
-        rc = cur->value != NULL ? LS_OK : LS_ENOMEM;
-        cur->value_len = cur->value != NULL ? strlen(cur->value) : 0;
+    static const char *const env_keys[3] = {"connection_id", "integration_type", "tenant"};
+    const char *env_vals[3] = {ctx->connection_id, ctx->integration_type, ctx->external_xref};
+    char rec[LS_ACTIVITY_JSON_MAX], env[3][6 * LS_STR_MAX + 64], names[LS_F__COUNT + 1][32];
+    member_t m[LS_F__COUNT + 4];
+    size_t rl = ls_activity_write_json(a, rec);
+    if (rl < 2)
+        return LS_EINVAL;
+    size_t n = split_members(rec, rl, m, names, LS_F__COUNT + 1), total = 2;
+    for (int i = 0; i < 3; i++) {
+        if (env_vals[i] != NULL && strlen(env_vals[i]) > LS_STR_MAX)
+            return LS_EINVAL;
+        size_t w = write_member(env[i], env_keys[i], env_vals[i]);
+        if (w == 0)
+            return LS_EINVAL;
+        m[n++] = (member_t){env_keys[i], env[i], w};
     }
-    json_decref(obj);
-    return rc;
+    qsort(m, n, sizeof(m[0]), by_key);
+    for (size_t i = 0; i < n; i++)
+        total += m[i].len + 1; /* and its comma */
+    char *v = malloc(total + 1), *p = v;
+    if (v == NULL)
+        return LS_ENOMEM;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        memcpy(p, m[i].text, m[i].len);
+        p += m[i].len;
+    }
+    *p++ = '}';
+    *p = '\0';
+    cur->value = v;
+    cur->value_len = (size_t)(p - v);
+    return LS_OK;
 }
 
 static int check_args(const ls_event_ctx_t *ctx, const char *activity_id, const ls_activity_t *a,

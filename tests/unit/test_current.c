@@ -181,7 +181,83 @@ static void test_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "too long"));
 }
 
+/* ---- the direct writer against the jansson definition (ls_current_value_set) ---- */
+
+static uint64_t rng = UINT64_C(0x9e3779b97f4a7c15);
+
+static unsigned rnd(unsigned n)
+{
+    rng = rng * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+    return (unsigned)((rng >> 33) % n);
+}
+
+static void rnd_string(char *s, size_t cap)
+{
+    static const char *const parts[] = {"a", "Z", "7", "-", "/", "\"", "\\", "\n", "\t", "\x01", "\x7f",
+                                        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", ",\"id\":", "}"};
+    size_t n = 0, want = rnd(24);
+    s[0] = '\0';
+    for (size_t i = 0; i < want; i++) {
+        const char *p = parts[rnd(sizeof(parts) / sizeof(parts[0]))];
+        size_t l = strlen(p);
+        if (n + l >= cap)
+            break;
+        memcpy(s + n, p, l + 1);
+        n += l;
+    }
+}
+
+/* A record with every field randomly absent, null or present. */
+static void rnd_record(ls_activity_t *a)
+{
+    ls_activity_clear(a);
+    rnd_string(a->id, 40);
+    if (!a->id[0])
+        strcpy(a->id, "x");
+    for (int f = 0; f < LS_F__COUNT; f++) {
+        unsigned r = rnd(3);
+        a->pres[f] = r == 0 ? LS_ABSENT : r == 1 ? LS_NULL : LS_PRESENT;
+    }
+    rnd_string(a->course_id, 60);
+    rnd_string(a->student_id, 60);
+    rnd_string(a->content_id, 60);
+    rnd_string(a->assigned_grade, 60);
+    a->is_completed = rnd(2);
+    a->progress_percentage = rnd(2) ? (double)rnd(101) : rnd(100000) / 7.0;
+    a->duration_minutes = rnd(2) ? -(double)rnd(5) : rnd(100000) / 3.0;
+    a->started_at = INT64_C(1790000000000) + (int64_t)rnd(1000000) * 997;
+    a->completed_at = a->started_at + rnd(100000);
+    a->created_at = a->started_at - rnd(100000) * 1000;
+    a->updated_at = a->started_at + rnd(3) * 1000;
+}
+
+static void test_writer_vs_jansson(void)
+{
+    const char *xrefs[] = {NULL, "tenant-42", "t\"q\\\xc3\xa9"};
+    int differ = 0;
+    for (int i = 0; i < 5000 && differ < 3; i++) {
+        ls_activity_t a;
+        rnd_record(&a);
+        ls_event_ctx_t c = {"conn-7", i % 4 ? "moodle" : NULL, xrefs[i % 3], "full", NULL, 0};
+        json_t *o = json_object();
+        CU_ASSERT_EQUAL_FATAL(ls_current_value_set(o, &c, &a), LS_OK);
+        char *want = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+        ls_current_t cur;
+        char err[256];
+        CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, a.id, &a, &cur, err, sizeof(err)), LS_OK);
+        if (want == NULL || strcmp(want, cur.value) != 0 || cur.value_len != strlen(want)) {
+            fprintf(stderr, "\nrecord %d differs:\n  writer:  %s\n  jansson: %s\n", i, cur.value, want);
+            differ++;
+        }
+        free(want);
+        json_decref(o);
+        ls_current_release(&cur);
+    }
+    CU_ASSERT_EQUAL(differ, 0);
+}
+
 static CU_TestInfo current_tests[] = {
+    {"direct writer equals the jansson definition", test_writer_vs_jansson},
     {"golden record bytes", test_golden_record},
     {"no integration type, no tenant", test_no_tenant},
     {"value equals the event's after plus envelope", test_equals_event_after},
