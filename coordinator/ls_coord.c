@@ -784,7 +784,9 @@ int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
 int coord_job_for(coord_t *c, coord_scope_t *sc, int64_t now, ls_job_t *job)
 {
     const ls_strategy_t *s = conn_strategy(c, sc->conn);
-    if (!s || !s->poll)
+    if (!s)
+        return LS_ENOMEM;
+    if (!s->poll)
         return LS_EINVAL;
     job_fill(c, sc, s, now, job);
     return LS_OK;

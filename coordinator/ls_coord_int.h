@@ -118,9 +118,7 @@ typedef struct coord {
     char runtime_why[256];       /* why there is no usable runtime answer ("" = there is) */
     strat_entry_t *strats;
     size_t n_strats;
-    ls_consumer_t *control;      /* <prefix>.control while leading (ls_coord_control.c), else NULL */
-    struct coord_ctl *ctl;       /* the control request in progress (owned), or NULL */
-    char topic_control[160];
+    struct coord_ctl *ctl;       /* operator requests on <prefix>.control while leading (ls_coord_control.c), else NULL */
 } coord_t;
 
 /* ---- ls_coord_list.c ---- */
@@ -201,14 +199,15 @@ int coord_may_lead(coord_t *c, int wait_ms);
 
 /**
  * The job sc would get now from its connection's strategy (job id
- * "scope@due", mode by the schedule). @return 0, or LS_EINVAL when the
- * connection has no strategy yet or is not polled.
+ * "scope@due", mode by the schedule). @return 0, LS_EINVAL when its
+ * strategy says the connection is not polled, LS_ENOMEM when no strategy
+ * could be made.
  */
 int coord_job_for(coord_t *c, coord_scope_t *sc, int64_t now, ls_job_t *job);
 
 /* ---- ls_coord_control.c ---- */
 
-/** Open the control topic's consumer (a leadership term starts). A failure is logged; the term goes on. */
+/** A leadership term starts: requests will be read (clients made by the first turn, retried on failure). */
 void coord_control_open(coord_t *c);
 
 /**
@@ -218,7 +217,7 @@ void coord_control_open(coord_t *c);
  */
 void coord_control_turn(coord_t *c, int64_t now);
 
-/** Close the consumer and drop a request in progress (the next leader reads it again). */
+/** Close the consumer and drop a request in progress (the next leader reads it again). NULL-safe. */
 void coord_control_close(coord_t *c);
 
 /* ---- ls_coord_persist.c ---- */

@@ -30,7 +30,7 @@ typedef enum {
 
 /* Label values, in the order of the catalog's lists. */
 enum { CM_OUTCOME_OK, CM_OUTCOME_FAILED, CM_OUTCOME_SKIPPED };
-enum { CM_CONTROL_ENQUEUED, CM_CONTROL_UNKNOWN_CONNECTION, CM_CONTROL_MALFORMED };
+enum { CM_CONTROL_ENQUEUED, CM_CONTROL_UNKNOWN_CONNECTION, CM_CONTROL_NOT_POLLED, CM_CONTROL_MALFORMED };
 
 extern const ls_metric_def_t ls_coord_metrics[CM__COUNT];
 
