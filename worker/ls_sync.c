@@ -16,8 +16,9 @@
  * (DELIVERING), and only then commit the page to LMDB; the next page was
  * requested as soon as this one was parsed (one page of prefetch). After the
  * last page of a complete full scan, the removal pass (ls_sync_removal.c:
- * RECHECKING, REMOVING); at the end the scope's sync record with the next
- * watermark (ls_sync_watermark.c).
+ * RECHECKING, REMOVING); for a resync job every current record of the scope
+ * again (ls_sync_republish.c: REPUBLISHING); at the end the scope's sync
+ * record with the next watermark (ls_sync_watermark.c).
  */
 #include "ls_sync_job.h"
 #include "ls_err.h"
@@ -235,9 +236,23 @@ static void produce_removals(ls_sync_job_t *j)
     await_acks(j, LS_SJ_REMOVING);
 }
 
-/* End of the job: the sync record with the next watermark, after everything else was committed. */
+/* A resync job after its complete scan: every current record of the scope again; REPUBLISHING waits for the acks. */
+static void republish(ls_sync_job_t *j)
+{
+    ls_batch_init(j->batch);
+    j->st.republished = 0;
+    j->produce_failed = ls_sync_republish(j, j->batch, &j->st.republished) != LS_OK;
+    await_acks(j, LS_SJ_REPUBLISHING);
+}
+
+/* End of the job (a resync job republishes first): the sync record with the next watermark, after
+ * everything else was committed. */
 static void complete(ls_sync_job_t *j)
 {
+    if (j->run.resync && j->state != LS_SJ_REPUBLISHING) {
+        republish(j);
+        return;
+    }
     finish(j, ls_sync_record_store(j));
 }
 
@@ -324,6 +339,18 @@ static void on_removing(ls_sync_job_t *j)
         complete(j);
 }
 
+/* REPUBLISHING: once the republished records are acknowledged, the end. */
+static void on_republishing(ls_sync_job_t *j)
+{
+    int rc;
+    if (!acks_settled(j, "republishing the current records failed", &rc))
+        return;
+    if (rc != LS_OK)
+        finish(j, LS_EIO);
+    else
+        complete(j);
+}
+
 /* Act on the job's state once. */
 static void act(ls_sync_job_t *j, int64_t now)
 {
@@ -349,6 +376,9 @@ static void act(ls_sync_job_t *j, int64_t now)
         break;
     case LS_SJ_REMOVING:
         on_removing(j);
+        break;
+    case LS_SJ_REPUBLISHING:
+        on_republishing(j);
         break;
     case LS_SJ_START:
     case LS_SJ_DONE:

@@ -8,6 +8,7 @@
  *   ls_sync_fetch.c      requests: urls, rate-limit grants, prefetch, backoff
  *   ls_sync_page.c       the page pipeline: normalize -> diff -> produce -> store
  *   ls_sync_removal.c    the removal pass (decisions in lib/policy/ls_removal)
+ *   ls_sync_republish.c  a resync job's republication of the scope's current records
  *   ls_sync_watermark.c  the scope's sync record: mode, watermark
  *   ls_sync_catalog.c    a catalog job's pages: course and content names
  */
@@ -162,13 +163,19 @@ int ls_sync_seen_add(ls_sync_seen_t *s, const char *id, int *added);
 int ls_sync_seen_has(const ls_sync_seen_t *s, const char *id);
 /** Normalize ctx->parsed into j->pg (bad records counted and skipped), diff it against LMDB. LS_OK or LS_EIO. */
 int ls_sync_page_prepare(ls_sync_job_t *j);
-/** Produce the page's events (now) and changelog records (after their acks) into j->batch. */
+/** Produce the page's events (now), current records (after the events) and changelog records (last) into j->batch. */
 int ls_sync_page_produce(ls_sync_job_t *j);
 /** After delivery: commit the page's states, cleared markers and checkpoint. LS_OK or LS_EIO (st.error set). */
 int ls_sync_page_store(ls_sync_job_t *j);
 /** One change event into b; before or after may be NULL (created / removed). */
 int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const ls_activity_t *after,
                           const ls_diff_t *d, ls_batch_t *b);
+/**
+ * The current record of id from a (NULL: tombstone), held until the batch's events are acknowledged.
+ * republished: counted as republished (a resync job), not as a changed record.
+ */
+int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, int republished,
+                            ls_batch_t *b);
 /** The changelog record of id (value NULL = tombstone), held until the batch's events are acknowledged. */
 int ls_sync_produce_changelog(ls_sync_job_t *j, const char *id, const uint8_t *value, size_t len,
                               ls_batch_t *b);
@@ -188,6 +195,20 @@ int ls_sync_removal_produce(ls_sync_job_t *j);
 int ls_sync_removal_store(ls_sync_job_t *j);
 /** Cancel re-checks in flight and free the pass. */
 void ls_sync_removal_release(ls_sync_job_t *j);
+
+/* ---- ls_sync_republish.c ---- */
+
+/**
+ * Republish what is derived from the scope's stored state into b (stage
+ * LS_SEND_AFTER_EVENTS): the current record of every stored activity of the
+ * scope (a course scope: those whose stored course_id is the job's course),
+ * read in one short LMDB read transaction (messages are only copied into b
+ * inside it). The hook for every other derived record (rollups) to be
+ * republished the same way. *n = current records produced.
+ * @return LS_OK, or LS_EIO (logged) when the store cannot be read or a
+ *         record cannot be produced.
+ */
+int ls_sync_republish(ls_sync_job_t *j, ls_batch_t *b, uint64_t *n);
 
 /* ---- ls_sync_watermark.c ---- */
 

@@ -294,6 +294,7 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     ls_config_topic(cfg, "poll.dlq", w->topic_dlq, sizeof(w->topic_dlq));
     ls_config_topic(cfg, "activity.changes", w->sync.topic_changes, sizeof(w->sync.topic_changes));
     ls_config_topic(cfg, "activity.state", w->sync.topic_state, sizeof(w->sync.topic_state));
+    ls_config_topic(cfg, "activity.current", w->sync.topic_current, sizeof(w->sync.topic_current));
     w->sync.cfg = cfg;
     w->sync.stop = stop;
     ls_page_init(&w->sync.parsed);
@@ -440,11 +441,15 @@ static int is_full(ls_mode_t mode)
  * scope that covers it (a full scan covers any job, an incremental one only
  * incremental jobs) started after s was scheduled - everything s would
  * look at was looked at later - or when a later job message of the scope
- * that covers it waits behind s. why says which.
+ * that covers it waits behind s. why says which. A resync job is never
+ * stale (a later full job does not republish); a job waiting before a
+ * resync job of its scope is covered by it like by any later full job.
  */
 static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
 {
     char t1[LS_TIME_BUFSZ], t2[LS_TIME_BUFSZ];
+    if (s->job.resync) /* an operator asked for this scan and the republication after it: no other job covers it */
+        return 0;
     const char *scope = s->scope;
     const ran_t *r = ls_strmap_get(w->ran, scope);
     int64_t covered = !r ? 0 : is_full(s->job.mode) ? r->full_started_ms : r->ok_started_ms;

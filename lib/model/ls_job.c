@@ -182,6 +182,8 @@ char *ls_job_encode(const ls_job_t *job)
         json_object_set_new(o, "leader_epoch", json_integer(job->leader_epoch));
     if (job->kind == LS_JOB_CATALOG)
         json_object_set_new(o, "kind", json_string("catalog"));
+    if (job->resync)
+        json_object_set_new(o, "resync", json_true());
     if (job->kind != LS_JOB_CATALOG && encode_strategy(o, job) != LS_OK) {
         json_decref(o);
         return NULL;
@@ -267,6 +269,12 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
         snprintf(err, errsz, "job: field 'mode' must be full or incremental, got \"%.20s\"", mode);
         return LS_EINVAL;
     }
+    if (decode_bool(o, "resync", 0, &job->resync, err, errsz) != LS_OK)
+        return LS_EINVAL;
+    if (job->resync && (job->mode != LS_MODE_FULL || job->kind == LS_JOB_CATALOG)) {
+        snprintf(err, errsz, "job: a resync job must be a full activity job");
+        return LS_EINVAL;
+    }
     if (ls_time_parse(ts, &job->scheduled_at) != LS_OK) {
         snprintf(err, errsz, "job: field 'scheduled_at' is not a timestamp");
         return LS_EINVAL;
@@ -344,6 +352,7 @@ static const struct {
     {"rechecked", offsetof(ls_status_t, rechecked)},
     {"rate_waits", offsetof(ls_status_t, rate_waits)},
     {"duplicates", offsetof(ls_status_t, duplicates)},
+    {"republished", offsetof(ls_status_t, republished)},
 };
 #define N_STATUS_COUNTS (sizeof(status_counts) / sizeof(status_counts[0]))
 

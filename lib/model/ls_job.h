@@ -21,7 +21,12 @@
  *    "kind":"catalog"                   a catalog job: fetch the connection's
  *                                       course and content names (absent or
  *                                       "activity": a poll job); mode "full",
- *                                       no course_id, no strategy members}
+ *                                       no course_id, no strategy members)
+ *    "resync":true                      a re-snapshot requested by an operator
+ *                                       (lmsync-admin resync): never skipped as
+ *                                       stale or duplicate; after the full scan
+ *                                       the worker republishes every current
+ *                                       record of the scope (absent: false)}
  * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
@@ -60,6 +65,7 @@ typedef struct ls_job {
     ls_gte_t gte;                         /* updated_gte on the activity list */
     int64_t leader_epoch;                 /* "leader_epoch": the enqueuing coordinator's leadership epoch (0 = absent) */
     ls_job_kind_t kind;                   /* "kind": LS_JOB_ACTIVITY (absent) or LS_JOB_CATALOG */
+    int resync;                           /* "resync": 1 = re-snapshot on request (a full job) */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */
@@ -90,6 +96,7 @@ typedef struct ls_status {
     uint64_t rechecked;        /* removal candidates re-checked with a per-record GET */
     uint64_t rate_waits;       /* times a request waited for the rate limiter (ls_ratelimit.h) */
     uint64_t duplicates;       /* records whose id an earlier record of the same scan had: ignored (first wins) */
+    uint64_t republished;      /* current records republished from the stored state (resync jobs) */
     int skipped;               /* 1 = not run: stale or duplicate (skip_reason says why); ok is 1 then */
     char skip_reason[512];
 } ls_status_t;

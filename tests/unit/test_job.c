@@ -104,6 +104,8 @@ static void test_job_catalog_bad(void)
                "a catalog job has no 'course_id' and mode full");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"catalog\",\"sort\":\"created_at\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
                "field 'sort' is not allowed in a catalog job");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"catalog\",\"resync\":true,\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "a resync job must be a full activity job");
     ls_job_t k;
     char err[256];
     const char *old = "{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"activity\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}";
@@ -242,6 +244,8 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_EQUAL(k.get, 1);
     CU_ASSERT_EQUAL(k.gte, LS_GTE_SUPPORTED);
     CU_ASSERT_EQUAL(k.leader_epoch, 1795896718586);
+    CU_ASSERT_EQUAL(k.resync, 0);
+    CU_ASSERT_PTR_NULL(strstr(s, "resync"));
     free(s);
     const char *bad_epoch = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
                             "\"scheduled_at\":\"2026-11-27T14:09:48Z\",\"leader_epoch\":\"x\"}";
@@ -276,6 +280,32 @@ static void test_job_strategy_bad(void)
     const char *inc = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"incremental\","
                       "\"scheduled_at\":\"2026-11-27T14:09:48Z\"}";
     expect_bad(inc, "needs 'updated_gte'");
+#undef JOB
+}
+
+static void test_job_resync(void)
+{
+    char err[256];
+    ls_job_t j, k;
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1@resync-1764252588000");
+    strcpy(j.connection_id, "conn-1");
+    j.mode = LS_MODE_FULL;
+    j.scheduled_at = 1764252588000;
+    j.resync = 1;
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"resync\":true"));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.resync, 1);
+    free(s);
+#define JOB(mode, extra) "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"" mode "\"," \
+                         "\"scheduled_at\":\"2026-11-27T14:09:48Z\",\"updated_gte\":\"supported\"" extra "}"
+    expect_bad(JOB("full", ",\"resync\":1"), "'resync' must be a boolean");
+    expect_bad(JOB("incremental", ",\"resync\":true"), "a resync job must be a full activity job");
+    const char *no = JOB("incremental", ",\"resync\":false");
+    CU_ASSERT_EQUAL(ls_job_decode(no, strlen(no), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.resync, 0);
 #undef JOB
 }
 
@@ -341,7 +371,7 @@ static void full_status(ls_job_t *j, ls_status_t *st)
     uint64_t *counts[] = {&st->pages, &st->records, &st->rejected, &st->events, &st->state_writes,
                           &st->requests, &st->bytes, &st->retries, &st->removed,
                           &st->pending_removals, &st->removals_held, &st->rechecked, &st->rate_waits,
-                          &st->duplicates};
+                          &st->duplicates, &st->republished};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         *counts[i] = 1000 + i * 7;
     st->bytes = (uint64_t)1 << 40;
@@ -492,6 +522,7 @@ static CU_TestInfo job_tests[] = {
     {"key parts: no '/', no control character", test_key_part_check},
     {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
     {"malformed strategy members are rejected", test_job_strategy_bad},
+    {"resync member", test_job_resync},
     {"mode names and scope/activity keys", test_scope_names_and_keys},
     {"status record: mode run and watermarks", test_status_mode_watermark},
     {"job round trip", test_job_roundtrip},
