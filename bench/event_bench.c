@@ -164,7 +164,7 @@ static double run_current(const ls_event_ctx_t *ctx, const pair_t *pairs, long n
     for (long i = 0; i < n; i++) {
         const pair_t *p = &pairs[i % PAIRS];
         ls_current_t cur;
-        if (ls_current_build(ctx, p->a ? p->a->id : p->b->id, p->a, &cur, err, sizeof(err)) != LS_OK) {
+        if (ls_current_build(ctx, p->a ? p->a->id : p->b->id, p->a, NULL, &cur, err, sizeof(err)) != LS_OK) {
             fprintf(stderr, "ls_current_build: %s\n", err);
             return -1;
         }

@@ -171,11 +171,13 @@ int ls_sync_page_store(ls_sync_job_t *j);
 int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const ls_activity_t *after,
                           const ls_diff_t *d, ls_batch_t *b);
 /**
- * The current record of id from a (NULL: tombstone), held until the batch's events are acknowledged.
- * republished: counted as republished (a resync job), not as a changed record.
+ * The current record of id from a (NULL: tombstone), held until the batch's events are acknowledged,
+ * with the course and content names the catalog cache holds (read through names, an open reader of
+ * the store; NULL: one is opened for the call). republished: counted as republished (a resync job),
+ * not as a changed record.
  */
 int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, int republished,
-                            ls_batch_t *b);
+                            ls_store_reader_t *names, ls_batch_t *b);
 /** The changelog record of id (value NULL = tombstone), held until the batch's events are acknowledged. */
 int ls_sync_produce_changelog(ls_sync_job_t *j, const char *id, const uint8_t *value, size_t len,
                               ls_batch_t *b);

@@ -246,13 +246,32 @@ int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const l
     return rc;
 }
 
+/* The catalog entry of id in the cache, or NULL (unknown, never fetched, or a failed read: the
+ * name stays absent, the record is produced without it). */
+static const ls_catalog_entry_t *cached_name(ls_sync_job_t *j, ls_store_reader_t *r, ls_catalog_kind_t kind,
+                                             ls_presence_t pres, const char *id, ls_catalog_entry_t *e)
+{
+    if (pres != LS_PRESENT || !id[0])
+        return NULL;
+    return ls_store_catalog_get(r, j->partition, j->run.connection_id, kind, id, e) == LS_OK ? e : NULL;
+}
+
 int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, int republished,
-                            ls_batch_t *b)
+                            ls_store_reader_t *names, ls_batch_t *b)
 {
     ls_event_ctx_t ec = event_ctx(j);
     ls_current_t cur;
+    ls_catalog_entry_t course, content;
+    ls_current_names_t nm = {NULL, NULL};
     char err[256];
-    if (ls_current_build(&ec, id, a, &cur, err, sizeof(err))) {
+    ls_store_reader_t *own = a && !names ? ls_store_reader_new(j->ctx->store, err, sizeof(err)) : NULL;
+    ls_store_reader_t *r = names ? names : own;
+    if (a && r) {
+        nm.course = cached_name(j, r, LS_CATALOG_COURSE, a->pres[LS_F_COURSE_ID], a->course_id, &course);
+        nm.content = cached_name(j, r, LS_CATALOG_CONTENT, a->pres[LS_F_CONTENT_ID], a->content_id, &content);
+    }
+    ls_store_reader_destroy(own);
+    if (ls_current_build(&ec, id, a, &nm, &cur, err, sizeof(err))) {
         ls_error("cannot build the current record of \"%s\": %s", id, err);
         return LS_EIO;
     }
@@ -278,22 +297,28 @@ int ls_sync_produce_changelog(ls_sync_job_t *j, const char *id, const uint8_t *v
 
 int ls_sync_page_produce(ls_sync_job_t *j)
 {
-    for (size_t i = 0; i < j->pg.n; i++) {
+    char err[256];
+    ls_store_reader_t *names = NULL; /* one read transaction for the page's catalog lookups, opened at need */
+    int rc = LS_OK;
+    for (size_t i = 0; i < j->pg.n && rc == LS_OK; i++) {
         ls_sync_item_t *it = &j->pg.items[i];
         if (it->diff.type != LS_CHANGE_NONE) {
             if (ls_sync_produce_event(j, it->has_before ? &it->before : NULL, &it->act, &it->diff, j->batch) !=
                 LS_OK)
-                return LS_EIO;
-            j->st.events++;
+                rc = LS_EIO;
+            j->st.events += rc == LS_OK;
         }
-        if (it->diff.stored_mask) { /* also without an event (updated_at only): current = the stored state */
-            if (ls_sync_produce_current(j, it->act.id, &it->act, 0, j->batch) != LS_OK ||
+        if (rc == LS_OK && it->diff.stored_mask) { /* also without an event (updated_at only): current = the stored state */
+            if (!names && !(names = ls_store_reader_new(j->ctx->store, err, sizeof(err))))
+                ls_warn("catalog names not joined: %s", err);
+            if (ls_sync_produce_current(j, it->act.id, &it->act, 0, names, j->batch) != LS_OK ||
                 ls_sync_produce_changelog(j, it->act.id, it->packed, it->packed_len, j->batch) != LS_OK)
-                return LS_EIO;
-            j->st.state_writes++;
+                rc = LS_EIO;
+            j->st.state_writes += rc == LS_OK;
         }
     }
-    return LS_OK;
+    ls_store_reader_destroy(names);
+    return rc;
 }
 
 /* ---- store ---- */

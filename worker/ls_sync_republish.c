@@ -21,6 +21,7 @@
 typedef struct {
     ls_sync_job_t *j;
     ls_batch_t *b;
+    ls_store_reader_t *rd;  /* the walk's read transaction, also for the catalog names */
     uint64_t n;
 } republish_t;
 
@@ -36,7 +37,7 @@ static int republish_cb(const char *id, const uint8_t *state, size_t len, void *
     if (j->run.course_id[0] && (a.pres[LS_F_COURSE_ID] != LS_PRESENT || strcmp(a.course_id, j->run.course_id) != 0))
         return 0;
     snprintf(a.id, sizeof(a.id), "%s", id);
-    if (ls_sync_produce_current(j, id, &a, 1, r->b) != LS_OK)
+    if (ls_sync_produce_current(j, id, &a, 1, r->rd, r->b) != LS_OK)
         return LS_EIO;
     r->n++;
     return 0;
@@ -45,12 +46,12 @@ static int republish_cb(const char *id, const uint8_t *state, size_t len, void *
 int ls_sync_republish(ls_sync_job_t *j, ls_batch_t *b, uint64_t *n)
 {
     char err[256];
-    republish_t r = {j, b, 0};
     ls_store_reader_t *rd = ls_store_reader_new(j->ctx->store, err, sizeof(err));
     if (!rd) {
         ls_error("%s", err);
         return LS_EIO;
     }
+    republish_t r = {j, b, rd, 0};
     int rc = ls_store_reader_foreach(rd, j->partition, j->run.connection_id, republish_cb, &r);
     ls_store_reader_destroy(rd);
     *n = r.n;

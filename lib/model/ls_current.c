@@ -36,14 +36,19 @@ static int fail(char *err, size_t errsz, int rc, const char *fmt, ...)
     return rc;
 }
 
-int ls_current_value_set(json_t *obj, const ls_event_ctx_t *ctx, const ls_activity_t *a)
+int ls_current_value_set(json_t *obj, const ls_event_ctx_t *ctx, const ls_activity_t *a,
+                         const ls_current_names_t *names)
 {
     json_t *rec = ls_activity_to_json(a);
     if (rec == NULL)
         return LS_EINVAL;
     int rc = json_object_update(obj, rec) == 0 ? LS_OK : LS_ENOMEM;
     json_decref(rec);
-    return rc == LS_OK ? ls_event_envelope_set(obj, ctx) : rc;
+    if (rc == LS_OK)
+        rc = ls_event_envelope_set(obj, ctx);
+    if (rc == LS_OK)
+        rc = ls_catalog_add_names(obj, names ? names->course : NULL, names ? names->content : NULL);
+    return rc;
 }
 
 void ls_current_id(const char *connection_id, const char *activity_id, const uint8_t *packed, size_t len,
@@ -116,25 +121,62 @@ static int by_key(const void *x, const void *y)
     return strcmp(((const member_t *)x)->key, ((const member_t *)y)->key);
 }
 
-/* The value as compact JSON with sorted keys into cur (malloc), without a tree (see the top). */
-static int build_value(const ls_event_ctx_t *ctx, const ls_activity_t *a, ls_current_t *cur)
+/* The members added to the record: the envelope (string or null) and the names (absent when unknown). */
+typedef struct extra_members {
+    member_t m[6];
+    char buf[3][6 * LS_STR_MAX + 64], names[3][6 * LS_CATALOG_NAME_MAX + 64];
+    size_t n;
+} extra_members_t;
+
+static int add_extra(extra_members_t *x, const char *key, const char *val, char *buf, size_t cap)
+{
+    if (val != NULL && strlen(val) * 6 + 64 > cap)
+        return LS_EINVAL;
+    size_t w = write_member(buf, key, val);
+    if (w == 0)
+        return LS_EINVAL;
+    x->m[x->n++] = (member_t){key, buf, w};
+    return LS_OK;
+}
+
+static int extra_members(const ls_event_ctx_t *ctx, const ls_current_names_t *names, extra_members_t *x)
 {
     static const char *const env_keys[3] = {"connection_id", "integration_type", "tenant"};
     const char *env_vals[3] = {ctx->connection_id, ctx->integration_type, ctx->external_xref};
-    char rec[LS_ACTIVITY_JSON_MAX], env[3][6 * LS_STR_MAX + 64], names[LS_F__COUNT + 1][32];
-    member_t m[LS_F__COUNT + 4];
-    size_t rl = ls_activity_write_json(a, rec);
-    if (rl < 2)
-        return LS_EINVAL;
-    size_t n = split_members(rec, rl, m, names, LS_F__COUNT + 1), total = 2;
+    const ls_catalog_entry_t *course = names ? names->course : NULL, *content = names ? names->content : NULL;
+    x->n = 0;
     for (int i = 0; i < 3; i++) {
         if (env_vals[i] != NULL && strlen(env_vals[i]) > LS_STR_MAX)
             return LS_EINVAL;
-        size_t w = write_member(env[i], env_keys[i], env_vals[i]);
-        if (w == 0)
+        if (add_extra(x, env_keys[i], env_vals[i], x->buf[i], sizeof(x->buf[i])) != LS_OK)
             return LS_EINVAL;
-        m[n++] = (member_t){env_keys[i], env[i], w};
     }
+    if (course && course->has_name && add_extra(x, "course_name", course->name, x->names[0], sizeof(x->names[0])))
+        return LS_EINVAL;
+    if (content && content->has_name &&
+        add_extra(x, "content_name", content->name, x->names[1], sizeof(x->names[1])))
+        return LS_EINVAL;
+    if (content && content->has_type &&
+        add_extra(x, "content_type", content->type, x->names[2], sizeof(x->names[2])))
+        return LS_EINVAL;
+    return LS_OK;
+}
+
+/* The value as compact JSON with sorted keys into cur (malloc), without a tree (see the top). */
+static int build_value(const ls_event_ctx_t *ctx, const ls_activity_t *a, const ls_current_names_t *names,
+                       ls_current_t *cur)
+{
+    char rec[LS_ACTIVITY_JSON_MAX], keys[LS_F__COUNT + 1][32];
+    member_t m[LS_F__COUNT + 7];
+    size_t rl = ls_activity_write_json(a, rec);
+    if (rl < 2)
+        return LS_EINVAL;
+    extra_members_t x; /* about 24 KB: on the stack, not a malloc per record */
+    if (extra_members(ctx, names, &x) != LS_OK)
+        return LS_EINVAL;
+    size_t n = split_members(rec, rl, m, keys, LS_F__COUNT + 1), total = 2;
+    for (size_t i = 0; i < x.n; i++)
+        m[n++] = x.m[i];
     qsort(m, n, sizeof(m[0]), by_key);
     for (size_t i = 0; i < n; i++)
         total += m[i].len + 1; /* and its comma */
@@ -168,7 +210,7 @@ static int check_args(const ls_event_ctx_t *ctx, const char *activity_id, const 
 }
 
 int ls_current_build(const ls_event_ctx_t *ctx, const char *activity_id, const ls_activity_t *a,
-                     ls_current_t *cur, char *err, size_t errsz)
+                     const ls_current_names_t *names, ls_current_t *cur, char *err, size_t errsz)
 {
     uint8_t packed[LS_STATE_MAX];
     size_t len = 0;
@@ -184,7 +226,7 @@ int ls_current_build(const ls_event_ctx_t *ctx, const char *activity_id, const l
     if (a != NULL && ls_state_pack(a, packed, sizeof(packed), &len) != LS_OK)
         return fail(err, errsz, LS_EINVAL, "current record: cannot pack the state of \"%s\"", activity_id);
     ls_current_id(ctx->connection_id, activity_id, a != NULL ? packed : NULL, len, cur->id);
-    rc = a != NULL ? build_value(ctx, a, cur) : LS_OK;
+    rc = a != NULL ? build_value(ctx, a, names, cur) : LS_OK;
     if (rc == LS_EINVAL)
         return fail(err, errsz, rc, "current record: cannot encode activity \"%s\" (invalid UTF-8?)", activity_id);
     if (rc != LS_OK)

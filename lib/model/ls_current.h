@@ -17,9 +17,19 @@
 #include <jansson.h>
 #include <stddef.h>
 #include "ls_activity.h"
+#include "ls_catalog.h"
 #include "ls_event.h"
 
 #define LS_CURRENT_TYPE "lmsync.activity.current"
+
+/* Names joined into a current record from the catalog cache (ls_catalog.h):
+ * "course_name" from course, "content_name" and "content_type" from
+ * content; a NULL entry, or one without the name/type, leaves the member
+ * absent (never "" or invented). */
+typedef struct ls_current_names {
+    const ls_catalog_entry_t *course;
+    const ls_catalog_entry_t *content;
+} ls_current_names_t;
 
 typedef struct ls_current {
     char id[LS_EVENT_ID_LEN + 1];  /* ce_id (ls_current_id) */
@@ -33,12 +43,13 @@ typedef struct ls_current {
 
 /**
  * The value of a's current record, set on obj (borrowed; normally an empty
- * object): every key of ls_activity_to_json(a) plus the envelope fields.
- * This is the one place that decides what a current record holds: a field
- * joined in later (e.g. a course name) is set on the same object.
+ * object): every key of ls_activity_to_json(a), the envelope fields and
+ * the names (ls_catalog_add_names; names may be NULL: none known). This is
+ * the one place that decides what a current record holds.
  * @return 0, LS_EINVAL (a string that is not valid UTF-8) or LS_ENOMEM.
  */
-int ls_current_value_set(json_t *obj, const ls_event_ctx_t *ctx, const ls_activity_t *a);
+int ls_current_value_set(json_t *obj, const ls_event_ctx_t *ctx, const ls_activity_t *a,
+                         const ls_current_names_t *names);
 
 /**
  * The deterministic ce_id of a current record: ls_event_id() over the
@@ -52,14 +63,16 @@ void ls_current_id(const char *connection_id, const char *activity_id, const uin
 
 /**
  * Build the current record of activity_id: its value from a (NULL: the
- * tombstone of a removed activity), key, ce_id and CloudEvents attributes.
+ * tombstone of a removed activity) and names (may be NULL), key, ce_id and
+ * CloudEvents attributes. The ce_id depends on the state only: a record
+ * republished with a name learnt since keeps its id.
  * a->id must equal activity_id. ctx->mode and ctx->job_id are not used.
  * cur is zeroed first; on error nothing is owned.
  * @return 0 (release with ls_current_release), or LS_EINVAL / LS_ENOMEM
  *         with a one-line reason in err.
  */
 int ls_current_build(const ls_event_ctx_t *ctx, const char *activity_id, const ls_activity_t *a,
-                     ls_current_t *cur, char *err, size_t errsz);
+                     const ls_current_names_t *names, ls_current_t *cur, char *err, size_t errsz);
 
 /** Free cur->value; cur may be reused after. */
 void ls_current_release(ls_current_t *cur);

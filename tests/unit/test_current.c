@@ -39,7 +39,7 @@ static void test_golden_record(void)
     ls_event_ctx_t c = ctx_default();
     ls_current_t cur;
     char err[256];
-    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-1", &a, &cur, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-1", &a, NULL, &cur, err, sizeof(err)), LS_OK);
     /* absent fields stay absent, null stays null, false stays false; instants normalized */
     CU_ASSERT_STRING_EQUAL(cur.value,
                            "{\"assigned_grade\":null,\"connection_id\":\"conn-7\",\"course_id\":\"crs-2\","
@@ -61,7 +61,7 @@ static void test_no_tenant(void)
     ls_activity_t a = rec("\"id\":\"act-77\",\"course_id\":\"crs-7\",\"progress_percentage\":10");
     ls_event_ctx_t c = {"conn-7", NULL, NULL, "full", NULL, 0};
     ls_current_t cur;
-    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-77", &a, &cur, NULL, 0), LS_OK);
+    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-77", &a, NULL, &cur, NULL, 0), LS_OK);
     CU_ASSERT_STRING_EQUAL(cur.value, "{\"connection_id\":\"conn-7\",\"course_id\":\"crs-7\",\"id\":\"act-77\","
                                       "\"integration_type\":null,\"progress_percentage\":10,\"tenant\":null}");
     ls_current_release(&cur);
@@ -78,7 +78,7 @@ static void test_equals_event_after(void)
     ls_event_t ev;
     ls_current_t cur;
     CU_ASSERT_EQUAL_FATAL(ls_event_build(&c, &b, &a, &d, &ev, NULL, 0), LS_OK);
-    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-1", &a, &cur, NULL, 0), LS_OK);
+    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-1", &a, NULL, &cur, NULL, 0), LS_OK);
     json_t *e = json_loads(ev.value, 0, NULL), *v = json_loads(cur.value, 0, NULL);
     CU_ASSERT_FATAL(e != NULL && v != NULL);
     json_t *want = json_deep_copy(json_object_get(e, "after"));
@@ -98,13 +98,13 @@ static void test_tombstone(void)
 {
     ls_event_ctx_t c = ctx_default();
     ls_current_t t1, t2;
-    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act/1", NULL, &t1, NULL, 0), LS_OK);
+    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act/1", NULL, NULL, &t1, NULL, 0), LS_OK);
     CU_ASSERT_PTR_NULL(t1.value);
     CU_ASSERT_EQUAL(t1.value_len, 0);
     CU_ASSERT_STRING_EQUAL(t1.key, "conn-7/act/1"); /* an activity id is the last key part: '/' allowed */
     CU_ASSERT_STRING_EQUAL(t1.subject, "activities/act/1");
     c.observed_at_ms += 1000;
-    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act/1", NULL, &t2, NULL, 0), LS_OK);
+    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act/1", NULL, NULL, &t2, NULL, 0), LS_OK);
     CU_ASSERT_STRING_EQUAL(t1.id, t2.id); /* deterministic, independent of the observation */
     CU_ASSERT_STRING_NOT_EQUAL(t1.time, t2.time);
     ls_current_release(&t1);
@@ -117,12 +117,12 @@ static void test_ids(void)
     a2.progress_percentage = 99;
     ls_event_ctx_t c = ctx_default();
     ls_current_t x, y, z, t;
-    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a, &x, NULL, 0), LS_OK);
+    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a, NULL, &x, NULL, 0), LS_OK);
     c.job_id = "job-2";
     c.observed_at_ms += 5;
-    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a, &y, NULL, 0), LS_OK);
-    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a2, &z, NULL, 0), LS_OK);
-    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", NULL, &t, NULL, 0), LS_OK);
+    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a, NULL, &y, NULL, 0), LS_OK);
+    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a2, NULL, &z, NULL, 0), LS_OK);
+    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", NULL, NULL, &t, NULL, 0), LS_OK);
     CU_ASSERT_STRING_EQUAL(x.id, y.id);     /* a republish of the same state has the same id */
     CU_ASSERT_STRING_NOT_EQUAL(x.id, z.id); /* another state, another id */
     CU_ASSERT_STRING_NOT_EQUAL(x.id, t.id);
@@ -139,17 +139,24 @@ static void test_ids(void)
     ls_current_release(&t);
 }
 
-/* A field joined later is set on the same object the builder fills. */
-static void test_value_set_extends(void)
+/* Names from the catalog cache: a known one is a member, an unknown one is absent (also when the
+ * object held a stale one), never "". */
+static void test_value_names(void)
 {
     ls_activity_t a = rec("\"id\":\"act-1\",\"is_completed\":true");
     ls_event_ctx_t c = ctx_default();
+    ls_catalog_entry_t course = {.has_name = 1, .name = "Algebra"}, content = {.has_name = 0, .has_type = 1, .type = "video"};
+    ls_current_names_t names = {&course, &content};
     json_t *o = json_object();
-    json_object_set_new(o, "course_name", json_string("Algebra"));
-    CU_ASSERT_EQUAL(ls_current_value_set(o, &c, &a), LS_OK);
+    json_object_set_new(o, "content_name", json_string("stale"));
+    CU_ASSERT_EQUAL(ls_current_value_set(o, &c, &a, &names), LS_OK);
     char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-    CU_ASSERT_STRING_EQUAL(s, "{\"connection_id\":\"conn-7\",\"course_name\":\"Algebra\",\"id\":\"act-1\","
-                              "\"integration_type\":\"moodle\",\"is_completed\":true,\"tenant\":\"tenant-42\"}");
+    CU_ASSERT_STRING_EQUAL(s, "{\"connection_id\":\"conn-7\",\"content_type\":\"video\",\"course_name\":\"Algebra\","
+                              "\"id\":\"act-1\",\"integration_type\":\"moodle\",\"is_completed\":true,\"tenant\":\"tenant-42\"}");
+    ls_current_t cur;
+    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-1", &a, &names, &cur, NULL, 0), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cur.value, s);
+    ls_current_release(&cur);
     free(s);
     json_decref(o);
 }
@@ -160,16 +167,16 @@ static void test_errors(void)
     ls_event_ctx_t c = ctx_default();
     ls_current_t cur;
     char err[256];
-    CU_ASSERT_EQUAL(ls_current_build(&c, "act-2", &a, &cur, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(ls_current_build(&c, "act-2", &a, NULL, &cur, err, sizeof(err)), LS_EINVAL);
     CU_ASSERT_STRING_EQUAL(err, "current record: record id differs from \"act-2\"");
     CU_ASSERT_PTR_NULL(cur.value);
-    CU_ASSERT_EQUAL(ls_current_build(&c, "", NULL, &cur, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(ls_current_build(&c, "", NULL, NULL, &cur, err, sizeof(err)), LS_EINVAL);
     c.connection_id = "";
-    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a, &cur, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a, NULL, &cur, err, sizeof(err)), LS_EINVAL);
     CU_ASSERT_STRING_EQUAL(err, "current record: missing connection id");
     c = ctx_default();
     c.external_xref = "bad \xC3\x28 tenant";
-    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a, &cur, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", &a, NULL, &cur, err, sizeof(err)), LS_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "invalid UTF-8"));
     CU_ASSERT_PTR_NULL(cur.value);
     char longconn[2 * LS_STR_MAX];
@@ -177,7 +184,7 @@ static void test_errors(void)
     longconn[sizeof(longconn) - 1] = '\0';
     c = ctx_default();
     c.connection_id = longconn;
-    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", NULL, &cur, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(ls_current_build(&c, "act-1", NULL, NULL, &cur, err, sizeof(err)), LS_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "too long"));
 }
 
@@ -239,12 +246,21 @@ static void test_writer_vs_jansson(void)
         ls_activity_t a;
         rnd_record(&a);
         ls_event_ctx_t c = {"conn-7", i % 4 ? "moodle" : NULL, xrefs[i % 3], "full", NULL, 0};
+        ls_catalog_entry_t course = {0}, content = {0};
+        course.has_name = rnd(2);
+        rnd_string(course.name, 200);
+        content.has_name = rnd(2);
+        rnd_string(content.name, 200);
+        content.has_type = rnd(2);
+        rnd_string(content.type, 40);
+        ls_current_names_t names = {rnd(4) ? &course : NULL, rnd(4) ? &content : NULL};
+        const ls_current_names_t *np = rnd(5) ? &names : NULL;
         json_t *o = json_object();
-        CU_ASSERT_EQUAL_FATAL(ls_current_value_set(o, &c, &a), LS_OK);
+        CU_ASSERT_EQUAL_FATAL(ls_current_value_set(o, &c, &a, np), LS_OK);
         char *want = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
         ls_current_t cur;
         char err[256];
-        CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, a.id, &a, &cur, err, sizeof(err)), LS_OK);
+        CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, a.id, &a, np, &cur, err, sizeof(err)), LS_OK);
         if (want == NULL || strcmp(want, cur.value) != 0 || cur.value_len != strlen(want)) {
             fprintf(stderr, "\nrecord %d differs:\n  writer:  %s\n  jansson: %s\n", i, cur.value, want);
             differ++;
@@ -263,7 +279,7 @@ static CU_TestInfo current_tests[] = {
     {"value equals the event's after plus envelope", test_equals_event_after},
     {"tombstone", test_tombstone},
     {"deterministic ids", test_ids},
-    {"value builder takes more fields", test_value_set_extends},
+    {"catalog names are joined, unknown ones absent", test_value_names},
     {"build errors", test_errors},
     CU_TEST_INFO_NULL,
 };
