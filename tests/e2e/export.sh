@@ -11,6 +11,11 @@
 #                --format jsonl: absent fields missing, null kept
 #   empty        an unknown connection and an empty topic: exit code 3 with a
 #                line that says so; a bad --per: exit code 2
+#   pipeline     the real pipeline (sandbox, coordinator, worker) after two
+#                rounds with removals: `--per activity --format jsonl` holds
+#                exactly one row per activity of the sandbox's ground truth,
+#                field for field (`id` as `activity_id`), and the CSV export has
+#                as many rows
 source "$(dirname "$0")/lib.sh"
 : "${LS_EXPORT:?LS_EXPORT must point at lmsync-export}"
 TOPIC=e2x.progress.enrollments
@@ -89,8 +94,45 @@ case_empty() {
     || fail "bad --per: exit $RC: $(cat "$E2E_DIR/bad.csv.err")"
 }
 
+# truth_rows : the sandbox's current records as export rows, sorted by connection and activity
+truth_rows() {
+  truth_current sandbox | jq -c '[.[] | {activity_id: .id} + with_entries(select(.key | IN("connection_id", "tenant",
+      "integration_type", "student_id", "course_id", "content_id", "is_completed", "completed_at", "progress_percentage",
+      "duration_minutes", "assigned_grade", "started_at", "updated_at")))] | sort_by(.connection_id, .activity_id)'
+}
+
+case_pipeline() {
+  local a n
+  sandbox_start sandbox --seed 11 --connections 3 --students 3 --courses 2 --providers moodle,docebo,go1 --tick-ms 300
+  write_config "$E2E_DIR/lmsync.conf" sandbox devbroker "coordinator.interval_s = 2" "worker.lmdb_path = $E2E_DIR/lmdb" \
+    "kafka.topic_prefix = e2x"
+  export UNIFIED_API_TOKEN=e2e-token
+  tail_topic status devbroker e2x.sync.status
+  T0=$(date +%s)
+  proc_start worker "$LS_WORKER" --config "$E2E_DIR/lmsync.conf" --processes 1
+  proc_start coordinator "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
+  wait_round status "$((T0 - 1))" 90 conn-0001 conn-0002 conn-0003 || return 1
+  a=$(sb_pick sandbox conn-0002 'true')
+  sb_delete sandbox conn-0002 "$a"
+  sb sandbox POST /_sandbox/clock '{"tick_ms":0}' >/dev/null || die "cannot pause the sandbox's clock"
+  wait_round status "$(date +%s)" 60 conn-0001 conn-0002 conn-0003 || return 1
+  wait_round status "$(date +%s)" 60 conn-0001 conn-0002 conn-0003 || return 1
+  proc_stop coordinator
+  proc_stop worker
+  export_to rows.jsonl --per activity --format jsonl
+  [ "$RC" -eq 0 ] || { fail "export exited $RC: $(cat "$E2E_DIR/rows.jsonl.err")"; return 1; }
+  compare_sets "export --per activity" "$(truth_rows)" \
+    "$(jq -s -c 'sort_by(.connection_id, .activity_id)' "$E2E_DIR/rows.jsonl")" "rows" || return 1
+  n=$(jq -s length "$E2E_DIR/rows.jsonl")
+  export_to rows.csv --per activity
+  [ "$RC" -eq 0 ] && [ "$(($(wc -l <"$E2E_DIR/rows.csv") - 1))" -eq "$n" ] \
+    || fail "CSV export: exit $RC, $(($(wc -l <"$E2E_DIR/rows.csv") - 1)) rows, want $n"
+  log "export --per activity: $n rows equal the sandbox's current records"
+}
+
 test_case start
 test_case snapshot
 test_case filters
 test_case empty
+test_case pipeline --needs start
 run_cases
