@@ -378,3 +378,25 @@ void ls_event_release(ls_event_t *ev)
     ev->value = NULL;
     ev->value_len = 0;
 }
+
+static json_t *string_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx)
+{
+    const char *keys[] = {"connection_id", "integration_type", "tenant"};
+    const char *vals[] = {ctx->connection_id, ctx->integration_type, ctx->external_xref};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = string_or_null(vals[i]);
+        if (!v || json_object_set_new(obj, keys[i], v) != 0)
+            return LS_ENOMEM;
+    }
+    return LS_OK;
+}
+
+void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf, size_t bufsz)
+{
+    snprintf(buf, bufsz, "/connections/%s", ctx->connection_id);
+}

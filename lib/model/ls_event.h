@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "ls_activity.h"
 #include "ls_diff.h"
 #include "ls_scope.h"
@@ -80,5 +81,16 @@ int ls_event_build(const ls_event_ctx_t *ctx, const ls_activity_t *before,
 
 /** Free ev->value; ev may be reused after. */
 void ls_event_release(ls_event_t *ev);
+
+/**
+ * Set the envelope fields every record derived from the events carries, as
+ * the change-event payload writes them: "connection_id", "integration_type"
+ * and "tenant" (ctx->external_xref; NULL gives JSON null) on obj (borrowed).
+ * @return 0, or LS_ENOMEM.
+ */
+int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx);
+
+/** The CloudEvents source of ctx's connection, "/connections/{connection_id}", into buf (bufsz > 0). */
+void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf, size_t bufsz);
 
 #endif
