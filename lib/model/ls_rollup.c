@@ -7,11 +7,29 @@
  */
 #include "ls_rollup.h"
 #include "ls_err.h"
+#include "ls_hash.h"
 #include "ls_scope.h"
 #include "ls_time.h"
 
 #include <math.h>
 #include <string.h>
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+void ls_ru_course_key(const char *course_id, uint8_t out[LS_RU_COURSE_KEY])
+{
+    put_be64(out, ls_hash64(course_id, strlen(course_id), LS_HASH_SEED));
+}
+
+void ls_ru_enr_key(const char *course_id, const char *student_id, uint8_t out[LS_RU_ENR_KEY])
+{
+    ls_ru_course_key(course_id, out);
+    put_be64(out + LS_RU_COURSE_KEY, ls_hash64(student_id, strlen(student_id), LS_HASH_SEED));
+}
 
 int64_t ls_ru_round_div(int64_t sum, int64_t n)
 {
@@ -286,6 +304,52 @@ int ls_ru_course_unpack(const uint8_t *buf, size_t len, ls_ru_course_t *c)
               (c->learners_idle <= c->learners || c->learners_idle == UINT32_MAX) && c->idle_days >= 0 &&
               (c->n_progress || !c->progress_sum);
     return ok ? LS_OK : LS_EINVAL;
+}
+
+/* ---- stored rows: aggregate then ids ---- */
+
+/* Copy the id of n bytes at p (no NUL inside, 1..LS_STR_MAX bytes) into out. */
+static int take_id(const uint8_t *p, size_t n, char *out)
+{
+    if (n == 0 || n > LS_STR_MAX || memchr(p, 0, n))
+        return LS_EINVAL;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return LS_OK;
+}
+
+size_t ls_ru_enr_row_pack(const ls_ru_enr_t *e, const char *course_id, const char *student_id, uint8_t *out)
+{
+    size_t lc = strlen(course_id), ls = strlen(student_id);
+    ls_ru_enr_pack(e, out);
+    memcpy(out + LS_RU_ENR_LEN, course_id, lc + 1);
+    memcpy(out + LS_RU_ENR_LEN + lc + 1, student_id, ls);
+    return LS_RU_ENR_LEN + lc + 1 + ls;
+}
+
+int ls_ru_enr_row_unpack(const uint8_t *buf, size_t len, ls_ru_enr_t *e, char *course_id, char *student_id)
+{
+    if (len <= LS_RU_ENR_LEN || ls_ru_enr_unpack(buf, LS_RU_ENR_LEN, e) != LS_OK)
+        return LS_EINVAL;
+    const uint8_t *ids = buf + LS_RU_ENR_LEN, *nul = memchr(ids, 0, len - LS_RU_ENR_LEN);
+    if (!nul || take_id(ids, (size_t)(nul - ids), course_id) != LS_OK)
+        return LS_EINVAL;
+    return take_id(nul + 1, len - LS_RU_ENR_LEN - (size_t)(nul - ids) - 1, student_id);
+}
+
+size_t ls_ru_course_row_pack(const ls_ru_course_t *c, const char *course_id, uint8_t *out)
+{
+    size_t lc = strlen(course_id);
+    ls_ru_course_pack(c, out);
+    memcpy(out + LS_RU_COURSE_LEN, course_id, lc);
+    return LS_RU_COURSE_LEN + lc;
+}
+
+int ls_ru_course_row_unpack(const uint8_t *buf, size_t len, ls_ru_course_t *c, char *course_id)
+{
+    if (len <= LS_RU_COURSE_LEN || ls_ru_course_unpack(buf, LS_RU_COURSE_LEN, c) != LS_OK)
+        return LS_EINVAL;
+    return take_id(buf + LS_RU_COURSE_LEN, len - LS_RU_COURSE_LEN, course_id);
 }
 
 /* ---- JSON ---- */

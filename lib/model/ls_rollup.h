@@ -78,6 +78,22 @@ typedef struct ls_ru_course {
 #define LS_RU_ENR_LEN 69
 #define LS_RU_COURSE_LEN 36
 
+/*
+ * Row keys of the worker's rollup databases (after the store's partition and
+ * connection prefix): fixed-size hashes, so a key never exceeds LMDB's limit
+ * whatever the ids' lengths, and a course's enrollments are one key range.
+ *   course:     h64(course_id)                        LS_RU_COURSE_KEY bytes
+ *   enrollment: h64(course_id) | h64(student_id)      LS_RU_ENR_KEY bytes
+ *   member:     enrollment key | activity id
+ * (h64 = ls_hash64, big endian.) Two ids with one hash would share rows:
+ * about n^2 / 2^65 for n ids of a connection; the ids themselves are in the
+ * enrollment and course values.
+ */
+#define LS_RU_COURSE_KEY 8
+#define LS_RU_ENR_KEY 16
+void ls_ru_course_key(const char *course_id, uint8_t out[LS_RU_COURSE_KEY]);
+void ls_ru_enr_key(const char *course_id, const char *student_id, uint8_t out[LS_RU_ENR_KEY]);
+
 /** floor((2 * sum + n) / (2 * n)) for n > 0: sum / n rounded half up. */
 int64_t ls_ru_round_div(int64_t sum, int64_t n);
 
@@ -112,6 +128,19 @@ void ls_ru_course_add(ls_ru_course_t *c, const ls_ru_enr_t *e);
 bool ls_ru_course_same(const ls_ru_course_t *a, const ls_ru_course_t *b);
 void ls_ru_course_pack(const ls_ru_course_t *c, uint8_t out[LS_RU_COURSE_LEN]);
 int ls_ru_course_unpack(const uint8_t *buf, size_t len, ls_ru_course_t *c);
+
+/*
+ * Stored rows: an enrollment row is its packed aggregate then
+ * "course_id\0student_id"; a course row its packed aggregate then course_id.
+ */
+#define LS_RU_ENR_ROW_MAX (LS_RU_ENR_LEN + 2 * LS_STR_MAX + 1)
+#define LS_RU_COURSE_ROW_MAX (LS_RU_COURSE_LEN + LS_STR_MAX)
+/** @return the row's length (out holds LS_RU_ENR_ROW_MAX bytes). */
+size_t ls_ru_enr_row_pack(const ls_ru_enr_t *e, const char *course_id, const char *student_id, uint8_t *out);
+/** @return 0, or LS_EINVAL (ids: LS_STR_MAX + 1 bytes each, NUL-terminated). */
+int ls_ru_enr_row_unpack(const uint8_t *buf, size_t len, ls_ru_enr_t *e, char *course_id, char *student_id);
+size_t ls_ru_course_row_pack(const ls_ru_course_t *c, const char *course_id, uint8_t *out);
+int ls_ru_course_row_unpack(const uint8_t *buf, size_t len, ls_ru_course_t *c, char *course_id);
 
 /** The identity every rollup value carries (all borrowed). */
 typedef struct ls_ru_ident {
