@@ -395,6 +395,7 @@ void ls_sync_job_destroy(ls_sync_job_t *j)
     free(j->stored);
     free(j->seen.slots);
     free(j->pg.items);
+    ls_ru_rows_release(&j->ru);
     free(j);
 }
 

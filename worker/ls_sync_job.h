@@ -20,6 +20,7 @@
 #include "ls_state.h"
 #include "ls_sync.h"
 #include "ls_sync_fsm.h"
+#include "ls_sync_rollup.h"
 
 #define LS_SYNC_DELIVERY_TIMEOUT_MS 60000 /* a batch not acknowledged by then fails the job (LS_EIO) */
 #define LS_SYNC_RECHECK_WINDOW 4          /* per-record GETs of one job in flight at once */
@@ -109,6 +110,7 @@ struct ls_sync_job {
     int produce_failed;
     int64_t ack_deadline;      /* monotonic ms */
     ls_sync_removal_t rm;      /* RECHECKING, REMOVING */
+    ls_ru_rows_t ru;           /* rollup rows of the batch in flight, committed with its states */
 };
 
 /* ---- ls_sync_fetch.c ---- */
@@ -145,6 +147,14 @@ int ls_sync_seen_add(ls_sync_seen_t *s, const char *id, int *added);
 int ls_sync_seen_has(const ls_sync_seen_t *s, const char *id);
 /** Normalize ctx->parsed into j->pg (bad records counted and skipped), diff it against LMDB. LS_OK or LS_EIO. */
 int ls_sync_page_prepare(ls_sync_job_t *j);
+/** The envelope of the job's connection (strings borrowed from j; observed now). */
+void ls_sync_event_ctx(const ls_sync_job_t *j, ls_event_ctx_t *ec);
+/**
+ * The rollup records of the batch's changes (and, with reevaluate, of every
+ * course of the job's scope) into j->batch; their rows into j->ru (reset
+ * first). LS_OK or LS_EIO (st.error set).
+ */
+int ls_sync_rollups(ls_sync_job_t *j, const ls_ru_change_t *ch, size_t n, int reevaluate);
 /** Produce the page's events (now) and changelog records (after their acks) into j->batch. */
 int ls_sync_page_produce(ls_sync_job_t *j);
 /** After delivery: commit the page's states, cleared markers and checkpoint. LS_OK or LS_EIO (st.error set). */

@@ -202,14 +202,64 @@ int ls_sync_page_prepare(ls_sync_job_t *j)
 
 /* ---- produce ---- */
 
+void ls_sync_event_ctx(const ls_sync_job_t *j, ls_event_ctx_t *ec)
+{
+    const ls_job_t *job = &j->run;
+    *ec = (ls_event_ctx_t){job->connection_id, job->integration_type[0] ? job->integration_type : NULL,
+                           job->external_xref[0] ? job->external_xref : NULL, ls_mode_name(job->mode), job->job_id,
+                           ls_time_now_ms()};
+}
+
+int ls_sync_rollups(ls_sync_job_t *j, const ls_ru_change_t *ch, size_t n, int reevaluate)
+{
+    char err[256];
+    ls_ru_rows_reset(&j->ru);
+    if (n == 0 && !reevaluate)
+        return LS_OK;
+    ls_store_reader_t *r = ls_store_reader_new(j->ctx->store, err, sizeof(err));
+    if (!r) {
+        snprintf(j->st.error, sizeof(j->st.error), "%s", err);
+        return LS_EIO;
+    }
+    ls_event_ctx_t ec;
+    ls_sync_event_ctx(j, &ec);
+    ls_ru_env_t env = {r, j->partition, &ec, j->ctx->producer, j->ctx->topic_enrollments, j->ctx->topic_courses,
+                       j->batch, j->ctx->cfg->rollup_idle_days, ec.observed_at_ms};
+    int rc = ls_ru_produce(&env, ch, n, reevaluate, j->run.course_id, &j->ru, err, sizeof(err));
+    ls_store_reader_destroy(r);
+    if (rc != LS_OK) {
+        ls_error("%s", err);
+        snprintf(j->st.error, sizeof(j->st.error), "%s", err);
+        return LS_EIO;
+    }
+    return LS_OK;
+}
+
+/* The rollups of the page's stored changes. */
+static int page_rollups(ls_sync_job_t *j)
+{
+    ls_ru_change_t *ch = malloc((j->pg.n ? j->pg.n : 1) * sizeof(*ch));
+    if (!ch) {
+        snprintf(j->st.error, sizeof(j->st.error), "out of memory");
+        return LS_EIO;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < j->pg.n; i++) {
+        const ls_sync_item_t *it = &j->pg.items[i];
+        if (it->diff.stored_mask)
+            ch[n++] = (ls_ru_change_t){it->has_before ? &it->before : NULL, &it->act};
+    }
+    int rc = ls_sync_rollups(j, ch, n, 0);
+    free(ch);
+    return rc;
+}
+
 int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const ls_activity_t *after,
                           const ls_diff_t *d, ls_batch_t *b)
 {
-    const ls_job_t *job = &j->run;
     ls_sync_ctx_t *ctx = j->ctx;
-    ls_event_ctx_t ec = {job->connection_id, job->integration_type[0] ? job->integration_type : NULL,
-                         job->external_xref[0] ? job->external_xref : NULL, ls_mode_name(job->mode), job->job_id,
-                         ls_time_now_ms()};
+    ls_event_ctx_t ec;
+    ls_sync_event_ctx(j, &ec);
     ls_event_t ev;
     char err[256];
     if (ls_event_build(&ec, before, after, d, &ev, err, sizeof(err))) {
@@ -252,7 +302,7 @@ int ls_sync_page_produce(ls_sync_job_t *j)
             j->st.state_writes++;
         }
     }
-    return LS_OK;
+    return page_rollups(j);
 }
 
 /* ---- store ---- */
@@ -276,9 +326,15 @@ int ls_sync_page_store(ls_sync_job_t *j)
         if (pg->items[i].had_mark) /* seen again: it is not going away */
             marks[nm++] = (ls_store_mark_t){pg->items[i].act.id, 0};
     }
-    int rc = n || nm ? ls_store_commit(j->ctx->store, j->partition, j->run.connection_id, puts, n, marks, nm,
-                                       n ? j->batch->after_acks_next_offset : -1, NULL, NULL, err, sizeof(err))
-                     : LS_OK;
+    const ls_store_row_t *rows = ls_ru_rows_view(&j->ru);
+    int rc = !rows ? LS_ENOMEM
+             : n || nm || j->ru.n
+                 ? ls_store_commit_rows(j->ctx->store, j->partition, j->run.connection_id, puts, n, marks, nm, rows,
+                                        j->ru.n, n ? j->batch->after_acks_next_offset : -1, NULL, NULL, err,
+                                        sizeof(err))
+                 : LS_OK;
+    if (rc == LS_ENOMEM)
+        snprintf(err, sizeof(err), "out of memory");
     free(puts);
     free(marks);
     if (rc != LS_OK) {

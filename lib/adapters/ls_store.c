@@ -889,6 +889,30 @@ static int put_checkpoint_time(ls_store_t *st, MDB_txn *txn, int partition, int6
     return mdb_put(txn, st->checkpoints, &k, &v, 0);
 }
 
+/* The rollups-stale marker: key u16 partition | 'r' in checkpoints (value 1), deleted when on is 0. */
+static int put_stale(ls_store_t *st, MDB_txn *txn, int partition, int on)
+{
+    char kbuf[4];
+    uint8_t one = 1;
+    int kl = make_key(kbuf, partition, "r");
+    MDB_val k = {(size_t)kl, kbuf}, v = {1, &one};
+    int rc = on ? mdb_put(txn, st->checkpoints, &k, &v, 0) : mdb_del(txn, st->checkpoints, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int ls_store_rollups_stale(ls_store_t *st, int partition)
+{
+    char kbuf[4];
+    int kl = make_key(kbuf, partition, "r");
+    MDB_txn *txn;
+    if (kl < 0 || mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) != 0)
+        return LS_EIO;
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    int rc = mdb_get(txn, st->checkpoints, &k, &v);
+    mdb_txn_abort(txn);
+    return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : LS_EIO;
+}
+
 /* The write error message; a full map names the setting that fixes it. */
 static void write_error(const ls_store_t *st, int partition, int rc, char *errstr, size_t errsz)
 {
@@ -1097,6 +1121,8 @@ int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t
         return rc;
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = apply_rec(st, txn, partition, &recs[i]);
+    if (rc == 0 && n > 0)   /* states changed without their rollup rows: rebuild before the next job */
+        rc = put_stale(st, txn, partition, 1);
     if (rc == 0)
         rc = put_meta(st, txn, partition, checkpoint, NULL, NULL);
     if (rc == 0)
@@ -1247,6 +1273,10 @@ int ls_store_rebuild_rollups(ls_store_t *st, int partition, int64_t *enrollments
     }
     rebuild_t b = {st, txn, partition, 0, errstr, errsz};
     rc = walk_range(st, txn, st->activities, prefix, 2, rebuild_one, &b);
+    if (rc == LS_OK && (rc = put_stale(st, txn, partition, 0)) != 0) {
+        write_error(st, partition, rc, errstr, errsz);
+        rc = map_err(rc);
+    }
     if (rc != LS_OK) {
         mdb_txn_abort(txn);
         return rc;

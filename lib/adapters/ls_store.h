@@ -270,12 +270,20 @@ int ls_store_reader_scan(ls_store_reader_t *r, ls_store_ru_t db, int partition, 
  * deleted (they record what was last published, which this environment
  * does not know after a restore, so the first evaluation of each course
  * publishes it again). Nothing is published here.
+ * Clears the partition's rollups-stale mark in the same transaction.
  * @return 0, LS_EFULL (map full: nothing written; the message names
  *         'worker.lmdb_map_mb'), LS_EINVAL (a stored state or row that does
  *         not decode: nothing written, the message names it) or LS_EIO.
  */
 int ls_store_rebuild_rollups(ls_store_t *st, int partition, int64_t *enrollments, char *errstr,
                              size_t errstr_size);
+
+/**
+ * 1 when the partition's rollup rows are stale: ls_store_apply_changelog()
+ * applied records (it sets the mark in its transaction) and no rebuild has
+ * run since; 0 when they are current; LS_EIO.
+ */
+int ls_store_rollups_stale(ls_store_t *st, int partition);
 
 /** The partition's changelog checkpoint; LS_ENOTFOUND when none. */
 int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset);
@@ -294,7 +302,8 @@ typedef struct ls_store_rec {
 /**
  * Restore step: in one write transaction apply changelog records of one
  * partition (put or delete the state; a record of any kind also clears the
- * activity's pending-removal marker: another owner saw or removed it), and
+ * activity's pending-removal marker: another owner saw or removed it; with
+ * n > 0 the partition's rollups are marked stale, ls_store_rollups_stale), and
  * set the partition's checkpoint (and its time) when checkpoint >= 0.
  * n may be 0 to record only the checkpoint.
  * @return 0, LS_EFULL (map full: nothing written; the message names

@@ -69,6 +69,7 @@ static const cfg_setting_t settings[] = {
     I("worker.watermark_overlap_s", watermark_overlap_s, 0, 86400),
     I("worker.shrink_accept_scans", shrink_accept_scans, 0, 1000),
     I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
+    I("rollups.idle_days", rollup_idle_days, 1, 3650),
     S("xapi.lrs_url", xapi_lrs_url),
     S("xapi.credentials_file", xapi_credentials_file),
     S("xapi.activity_base", xapi_activity_base),
@@ -117,6 +118,7 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->watermark_overlap_s = 120;
     cfg->shrink_accept_scans = 3;
     cfg->shrink_tolerance_pct = 5;
+    cfg->rollup_idle_days = 14;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
     snprintf(cfg->xapi_actor_scope, sizeof(cfg->xapi_actor_scope), "connection");
     cfg->xapi_batch = 50;
