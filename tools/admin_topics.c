@@ -26,6 +26,8 @@ static const struct row {
     {"activity.state", 0, "compact", NULL},
     {"sync.status", 0, "delete", "604800000"},       /* 7 days */
     {"poll.dlq", 1, "delete", "2592000000"},         /* 30 days */
+    {"progress.enrollments", 0, "compact", NULL},   /* latest rollup per enrollment */
+    {"progress.courses", 0, "compact", NULL},       /* latest rollup per course */
 };
 
 /* Records of the state changelog younger than this are never compacted. */

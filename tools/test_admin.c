@@ -76,7 +76,8 @@ static size_t fixture_diff(fixture_t *f, int jobs_partitions)
 
 static void test_diff_clean(void)
 {
-    static const char *const suffixes[] = {"poll.jobs", "activity.changes", "activity.state", "sync.status", "poll.dlq"};
+    static const char *const suffixes[] = {"poll.jobs", "activity.changes", "activity.state", "sync.status",
+                                           "poll.dlq", "progress.enrollments", "progress.courses"};
     for (size_t i = 0; i < ADMIN_N_TOPICS; i++) {
         fixture_t f;
         fixture_init(&f, suffixes[i], 0, 0, strcmp(suffixes[i], "poll.dlq") == 0 ? 1 : 24);
