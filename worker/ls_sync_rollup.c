@@ -141,38 +141,39 @@ static int send_record(run_t *r, const char *topic, const char *type, const char
     return rc == LS_OK ? LS_OK : fail(r, LS_EIO, "kafka produce failed");
 }
 
-static int send_enrollment(run_t *r, const char *course, const char *student, const ls_ru_enr_t *e)
+/* Produce the rollup of an enrollment (student non-NULL) or a course; agg NULL: a tombstone. */
+static int send_rollup(run_t *r, const char *course, const char *student, const void *agg)
 {
+    const ls_ru_env_t *env = r->env;
     char key[3 * LS_STR_MAX + 3];
-    if (ls_enrollment_key(r->env->ec->connection_id, student, course, key, sizeof(key)) < 0)
-        return fail(r, LS_EINVAL, "enrollment key too long");
+    int kl = student ? ls_enrollment_key(env->ec->connection_id, student, course, key, sizeof(key))
+                     : ls_scope_key(env->ec->connection_id, course, key, sizeof(key));
+    if (kl < 0)
+        return fail(r, LS_EINVAL, "rollup key too long");
     json_t *obj = NULL;
-    if (e) {
-        ls_ru_ident_t id = {r->env->ec, course, student};
-        if (!(obj = json_object()) || ls_ru_enrollment_fill(obj, &id, e) != LS_OK) {
+    if (agg) {
+        ls_ru_ident_t id = {env->ec, course, student};
+        int frc = !(obj = json_object()) ? LS_ENOMEM
+                  : student                ? ls_ru_enrollment_fill(obj, &id, agg)
+                                           : ls_ru_course_fill(obj, &id, agg);
+        if (frc != LS_OK) {
             json_decref(obj);
             return fail(r, LS_ENOMEM, "out of memory");
         }
     }
-    r->out->enrollments++;
-    return send_record(r, r->env->topic_enrollments, "lmsync.progress.enrollment", key, obj);
+    *(student ? &r->out->enrollments : &r->out->courses) += 1;
+    return send_record(r, student ? env->topic_enrollments : env->topic_courses,
+                       student ? "lmsync.progress.enrollment" : "lmsync.progress.course", key, obj);
+}
+
+static int send_enrollment(run_t *r, const char *course, const char *student, const ls_ru_enr_t *e)
+{
+    return send_rollup(r, course, student, e);
 }
 
 static int send_course(run_t *r, const char *course, const ls_ru_course_t *c)
 {
-    char key[2 * LS_STR_MAX + 2];
-    if (ls_scope_key(r->env->ec->connection_id, course, key, sizeof(key)) < 0)
-        return fail(r, LS_EINVAL, "course key too long");
-    json_t *obj = NULL;
-    if (c) {
-        ls_ru_ident_t id = {r->env->ec, course, NULL};
-        if (!(obj = json_object()) || ls_ru_course_fill(obj, &id, c) != LS_OK) {
-            json_decref(obj);
-            return fail(r, LS_ENOMEM, "out of memory");
-        }
-    }
-    r->out->courses++;
-    return send_record(r, r->env->topic_courses, "lmsync.progress.course", key, obj);
+    return send_rollup(r, course, NULL, c);
 }
 
 /* ---- step 1: member changes ---- */

@@ -11,17 +11,9 @@
 
 static uint64_t rng_state;
 
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * UINT64_C(0x2545F4914F6CDD1D);
-}
-
 static uint32_t below(uint32_t n)
 {
-    return (uint32_t)(rnd() % n);
+    return (uint32_t)(ls_test_rnd(&rng_state) % n);
 }
 
 static const ls_event_ctx_t ctx = {"conn-1", "canvas", NULL, "full", "job-1", 0};

@@ -34,10 +34,7 @@ static const ls_event_ctx_t ec = {"c1", "moodle", "t-1", "full", "job", 0};
 
 static uint32_t below(uint32_t n)
 {
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return (uint32_t)((rng * UINT64_C(0x2545F4914F6CDD1D)) % n);
+    return (uint32_t)(ls_test_rnd(&rng) % n);
 }
 
 static int setup(void)
