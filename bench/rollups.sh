@@ -30,10 +30,10 @@ one_run() {
   rows=$(for d in ru_members ru_enrollments ru_courses; do mdb_stat -s "$d" "$STACK/lmdb" 2>/dev/null; done \
     | awk '/Entries/ {e += $2} END {print e + 0}')
   stop_stack
-  echo "$(echo "($c1 - $c0) * 1000000 / $recs" | bc -l) $(echo "$pages * 4096 / $recs" | bc -l) $rows"
+  printf "%.2f %.1f %s\n" "$(echo "($c1 - $c0) * 1000000 / $recs" | bc -l)" "$(echo "$pages * 4096 / $recs" | bc -l)" "$rows"
 }
 
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+median() { sort -g | awk '{v[NR] = $1} END {printf "%.2f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 : >"$DIR/before"; : >"$DIR/after"
 for ((r = 1; r <= RUNS; r++)); do

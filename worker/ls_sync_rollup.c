@@ -320,12 +320,17 @@ typedef struct course_scan {
     char course[LS_STR_MAX + 1];
 } course_scan_t;
 
+static int enr_cmp(const void *a, const void *b)
+{
+    return memcmp(((const enr_t *)a)->ekey, ((const enr_t *)b)->ekey, LS_RU_ENR_KEY);
+}
+
+/* The batch's enrollment ekey (r->enrs is sorted by key once step 1 is done), or NULL. */
 static const enr_t *batch_enrollment(const run_t *r, const uint8_t *ekey)
 {
-    for (size_t i = 0; i < r->ne; i++)
-        if (memcmp(r->enrs[i].ekey, ekey, LS_RU_ENR_KEY) == 0)
-            return &r->enrs[i];
-    return NULL;
+    enr_t probe;
+    memcpy(probe.ekey, ekey, LS_RU_ENR_KEY);
+    return r->ne ? bsearch(&probe, r->enrs, r->ne, sizeof(*r->enrs), enr_cmp) : NULL;
 }
 
 static int enrollment_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *ud)
@@ -431,6 +436,8 @@ int ls_ru_produce(const ls_ru_env_t *env, const ls_ru_change_t *ch, size_t n, in
     int rc = LS_OK;
     for (size_t i = 0; rc == LS_OK && i < n; i++)
         rc = take_change(&r, &ch[i]);
+    if (r.ne > 1)   /* a course's enrollments are then contiguous, and found by bsearch */
+        qsort(r.enrs, r.ne, sizeof(*r.enrs), enr_cmp);
     for (size_t i = 0; rc == LS_OK && i < r.ne; i++)
         rc = recompute_enrollment(&r, &r.enrs[i]);
     for (size_t i = 0; rc == LS_OK && i < r.ne; i++)
