@@ -1030,7 +1030,11 @@ static void test_rollup_rows_rebuild(void)
     CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_COURSES, 2, "conn", NULL, 0), 1);
     CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_COURSES, 3, "conn", NULL, 0), 0);
     int64_t enr = 0;
+    ls_store_rec_t rec = {"conn", "a3", s3, l3};   /* a restore step: the rows are stale until rebuilt */
+    CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 2, &rec, 1, 6, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 2), 1);
     CU_ASSERT_EQUAL(ls_store_rebuild_rollups(st, 2, &enr, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 2), 0);
     CU_ASSERT_EQUAL(enr, 2);
     CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_COURSES, 2, "conn", NULL, 0), 0);
     CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_MEMBERS, 2, "conn", NULL, 0), 3);
@@ -1064,6 +1068,38 @@ static void test_rollup_rows_rebuild(void)
     cleanup(st);
 }
 
+/* A restore step marks the rollups stale; a rebuild that does not fit the map fails with the
+ * setting to raise, writes nothing and leaves the mark (the next restore tries again). */
+static void test_rollup_rebuild_map_full(void)
+{
+    ls_store_t *st = fresh(1);
+    char err[512];
+    static uint8_t states[100][LS_STATE_MAX];
+    static char ids[100][32];
+    static ls_store_rec_t recs[100];
+    int rc = LS_OK, batches = 0;
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 6), 0);
+    for (int b = 0; b < 200 && rc == LS_OK; b++) {
+        for (int i = 0; i < 100; i++) {
+            char course[16];
+            snprintf(course, sizeof(course), "c%d", i % 7);
+            snprintf(ids[i], sizeof(ids[i]), "activity-number-%d-%d", b, i);
+            recs[i] = (ls_store_rec_t){"conn", ids[i], states[i], state_of(course, ids[i], 50, states[i])};
+        }
+        rc = ls_store_apply_changelog(st, 6, recs, 100, b + 1, err, sizeof(err));
+        batches += rc == LS_OK;
+    }
+    CU_ASSERT_EQUAL_FATAL(rc, LS_EFULL);
+    CU_ASSERT_TRUE(batches > 10);
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 6), 1);
+    rc = ls_store_rebuild_rollups(st, 6, NULL, err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, LS_EFULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "worker.lmdb_map_mb"));
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 6), 1);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_MEMBERS, 6, "conn", NULL, 0), 0);
+    cleanup(st);
+}
+
 static CU_TestInfo tests[] = {
     {"put, get, partitions, checkpoints", test_put_get},
     {"map full fails the page atomically", test_map_full},
@@ -1087,6 +1123,7 @@ static CU_TestInfo tests[] = {
     {"connection numbers: processes sharing the store agree", test_numbers_across_processes},
     {"old key format: wiped at open, with the message", test_old_format_wiped},
     {"rollup rows: commit, scan, rebuild, corrupt state", test_rollup_rows_rebuild},
+    {"rollup rebuild: stale mark, map full", test_rollup_rebuild_map_full},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"store", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
