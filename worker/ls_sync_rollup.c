@@ -394,7 +394,7 @@ static int course_seen(const run_t *r, size_t upto, const uint8_t *ckey)
 typedef struct all_scan {
     run_t *r;
     uint8_t last[LS_RU_COURSE_KEY];
-    int have_last, rc;
+    int have_last;
 } all_scan_t;
 
 static int all_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *ud)
@@ -416,7 +416,7 @@ static int reevaluate_all(run_t *r, const char *course_only)
         ls_ru_course_key(course_only, ck);
         pl = sizeof(ck);
     }
-    all_scan_t a = {r, {0}, 0, 0};
+    all_scan_t a = {r, {0}, 0};
     /* courses are evaluated from inside the walk: reads only, in the same read transaction */
     int rc = ls_store_reader_scan(r->env->reader, LS_STORE_RU_ENROLLMENTS, r->env->partition,
                                   r->env->ec->connection_id, pl ? ck : NULL, pl, all_cb, &a);
