@@ -12,6 +12,7 @@
 #include "ls_time.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 static void put_be64(uint8_t *p, uint64_t v)
@@ -88,72 +89,88 @@ bool ls_ru_member_from_activity(const ls_activity_t *a, ls_ru_member_t *m, const
     return true;
 }
 
-/* ---- little-endian fixed records ---- */
+/* ---- little-endian fixed records, one table per record ---- */
 
-static uint8_t *put64(uint8_t *p, int64_t v)
+/* A member of a record: its offset and size (1, 4 or 8 bytes). */
+typedef struct field {
+    size_t off;
+    size_t size;
+} field_t;
+
+#define FIELD(type, m) {offsetof(type, m), sizeof(((type *)0)->m)}
+#define NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
+
+/* The packed order of each record (append only: the order is the stored format). */
+static const field_t member_fields[] = {
+    FIELD(ls_ru_member_t, has), FIELD(ls_ru_member_t, completed), FIELD(ls_ru_member_t, progress),
+    FIELD(ls_ru_member_t, duration), FIELD(ls_ru_member_t, started_at), FIELD(ls_ru_member_t, completed_at),
+    FIELD(ls_ru_member_t, last_at),
+};
+static const field_t enr_fields[] = {
+    FIELD(ls_ru_enr_t, activities), FIELD(ls_ru_enr_t, completed), FIELD(ls_ru_enr_t, n_progress),
+    FIELD(ls_ru_enr_t, n_duration), FIELD(ls_ru_enr_t, n_completed_at), FIELD(ls_ru_enr_t, has),
+    FIELD(ls_ru_enr_t, progress_sum), FIELD(ls_ru_enr_t, progress_min), FIELD(ls_ru_enr_t, duration_sum),
+    FIELD(ls_ru_enr_t, first_started_at), FIELD(ls_ru_enr_t, max_completed_at), FIELD(ls_ru_enr_t, last_activity_at),
+};
+static const field_t course_fields[] = {
+    FIELD(ls_ru_course_t, learners), FIELD(ls_ru_course_t, learners_completed), FIELD(ls_ru_course_t, n_progress),
+    FIELD(ls_ru_course_t, learners_idle), FIELD(ls_ru_course_t, progress_sum), FIELD(ls_ru_course_t, idle_days),
+    FIELD(ls_ru_course_t, evaluated_at),
+};
+
+/* Write the fields of rec to out, each little endian. */
+static void pack_fields(const void *rec, const field_t *f, size_t n, uint8_t *out)
 {
-    uint64_t u = (uint64_t)v;
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(u >> (8 * i));
-    return p + 8;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        const uint8_t *src = (const uint8_t *)rec + f[i].off;
+        if (f[i].size == 1)
+            v = *src;
+        else if (f[i].size == 4) {
+            uint32_t u;
+            memcpy(&u, src, 4);
+            v = u;
+        } else {
+            memcpy(&v, src, 8);
+        }
+        for (size_t b = 0; b < f[i].size; b++)
+            *out++ = (uint8_t)(v >> (8 * b));
+    }
 }
 
-static uint8_t *put32(uint8_t *p, uint32_t v)
+/* Read the fields of rec from buf (as pack_fields wrote them). */
+static void unpack_fields(void *rec, const field_t *f, size_t n, const uint8_t *buf)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-    return p + 4;
-}
-
-static const uint8_t *get64(const uint8_t *p, int64_t *v)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    *v = (int64_t)u;
-    return p + 8;
-}
-
-static const uint8_t *get32(const uint8_t *p, uint32_t *v)
-{
-    uint32_t u = 0;
-    for (int i = 0; i < 4; i++)
-        u |= (uint32_t)p[i] << (8 * i);
-    *v = u;
-    return p + 4;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        uint8_t *dst = (uint8_t *)rec + f[i].off;
+        for (size_t b = 0; b < f[i].size; b++)
+            v |= (uint64_t)*buf++ << (8 * b);
+        if (f[i].size == 1) {
+            *dst = (uint8_t)v;
+        } else if (f[i].size == 4) {
+            uint32_t u = (uint32_t)v;
+            memcpy(dst, &u, 4);
+        } else {
+            memcpy(dst, &v, 8);
+        }
+    }
 }
 
 void ls_ru_member_pack(const ls_ru_member_t *m, uint8_t out[LS_RU_MEMBER_LEN])
 {
-    uint8_t *p = out;
-    *p++ = m->has;
-    *p++ = m->completed;
-    p = put64(p, m->progress);
-    p = put64(p, m->duration);
-    p = put64(p, m->started_at);
-    p = put64(p, m->completed_at);
-    put64(p, m->last_at);
+    pack_fields(m, member_fields, NFIELDS(member_fields), out);
 }
 
 int ls_ru_member_unpack(const uint8_t *buf, size_t len, ls_ru_member_t *m)
 {
-    if (len != LS_RU_MEMBER_LEN || (buf[0] & ~0x1f) || buf[1] > 1)
+    if (len != LS_RU_MEMBER_LEN)
         return LS_EINVAL;
-    const uint8_t *p = buf + 2;
-    m->has = buf[0];
-    m->completed = buf[1];
-    p = get64(p, &m->progress);
-    p = get64(p, &m->duration);
-    p = get64(p, &m->started_at);
-    p = get64(p, &m->completed_at);
-    get64(p, &m->last_at);
-    uint8_t out[LS_RU_MEMBER_LEN];
-    ls_ru_member_pack(m, out);   /* canonical: absent values are 0 */
-    if ((!(m->has & LS_RU_HAS_PROGRESS) && m->progress) || (!(m->has & LS_RU_HAS_DURATION) && m->duration) ||
-        (!(m->has & LS_RU_HAS_STARTED) && m->started_at) ||
-        (!(m->has & LS_RU_HAS_COMPLETED_AT) && m->completed_at) || (!(m->has & LS_RU_HAS_LAST) && m->last_at))
-        return LS_EINVAL;
-    return memcmp(out, buf, LS_RU_MEMBER_LEN) ? LS_EINVAL : LS_OK;
+    unpack_fields(m, member_fields, NFIELDS(member_fields), buf);
+    bool ok = !(m->has & ~0x1f) && m->completed <= 1 && ((m->has & LS_RU_HAS_PROGRESS) || !m->progress) &&
+              ((m->has & LS_RU_HAS_DURATION) || !m->duration) && ((m->has & LS_RU_HAS_STARTED) || !m->started_at) &&
+              ((m->has & LS_RU_HAS_COMPLETED_AT) || !m->completed_at) && ((m->has & LS_RU_HAS_LAST) || !m->last_at);
+    return ok ? LS_OK : LS_EINVAL;   /* canonical: absent values are 0, so it packs to the same bytes */
 }
 
 /* ---- enrollment ---- */
@@ -201,38 +218,14 @@ bool ls_ru_enr_all_completed(const ls_ru_enr_t *e)
 
 void ls_ru_enr_pack(const ls_ru_enr_t *e, uint8_t out[LS_RU_ENR_LEN])
 {
-    uint8_t *p = out;
-    p = put32(p, e->activities);
-    p = put32(p, e->completed);
-    p = put32(p, e->n_progress);
-    p = put32(p, e->n_duration);
-    p = put32(p, e->n_completed_at);
-    *p++ = e->has;
-    p = put64(p, e->progress_sum);
-    p = put64(p, e->progress_min);
-    p = put64(p, e->duration_sum);
-    p = put64(p, e->first_started_at);
-    p = put64(p, e->max_completed_at);
-    put64(p, e->last_activity_at);
+    pack_fields(e, enr_fields, NFIELDS(enr_fields), out);
 }
 
 int ls_ru_enr_unpack(const uint8_t *buf, size_t len, ls_ru_enr_t *e)
 {
     if (len != LS_RU_ENR_LEN)
         return LS_EINVAL;
-    const uint8_t *p = buf;
-    p = get32(p, &e->activities);
-    p = get32(p, &e->completed);
-    p = get32(p, &e->n_progress);
-    p = get32(p, &e->n_duration);
-    p = get32(p, &e->n_completed_at);
-    e->has = *p++;
-    p = get64(p, &e->progress_sum);
-    p = get64(p, &e->progress_min);
-    p = get64(p, &e->duration_sum);
-    p = get64(p, &e->first_started_at);
-    p = get64(p, &e->max_completed_at);
-    get64(p, &e->last_activity_at);
+    unpack_fields(e, enr_fields, NFIELDS(enr_fields), buf);
     bool ok = !(e->has & ~(LS_RU_HAS_STARTED | LS_RU_HAS_COMPLETED_AT | LS_RU_HAS_LAST)) &&
               e->completed <= e->activities && e->n_progress <= e->activities &&
               e->n_duration <= e->activities && e->n_completed_at <= e->activities &&
@@ -276,32 +269,16 @@ bool ls_ru_course_same(const ls_ru_course_t *a, const ls_ru_course_t *b)
 
 void ls_ru_course_pack(const ls_ru_course_t *c, uint8_t out[LS_RU_COURSE_LEN])
 {
-    uint8_t *p = out;
-    p = put32(p, c->learners);
-    p = put32(p, c->learners_completed);
-    p = put32(p, c->n_progress);
-    p = put32(p, c->learners_idle);
-    p = put64(p, c->progress_sum);
-    p = put32(p, (uint32_t)c->idle_days);
-    put64(p, c->evaluated_at);
+    pack_fields(c, course_fields, NFIELDS(course_fields), out);
 }
 
 int ls_ru_course_unpack(const uint8_t *buf, size_t len, ls_ru_course_t *c)
 {
     if (len != LS_RU_COURSE_LEN)
         return LS_EINVAL;
-    const uint8_t *p = buf;
-    uint32_t days;
-    p = get32(p, &c->learners);
-    p = get32(p, &c->learners_completed);
-    p = get32(p, &c->n_progress);
-    p = get32(p, &c->learners_idle);
-    p = get64(p, &c->progress_sum);
-    p = get32(p, &days);
-    get64(p, &c->evaluated_at);
-    c->idle_days = (int32_t)days;
+    unpack_fields(c, course_fields, NFIELDS(course_fields), buf);
     bool ok = c->learners_completed <= c->learners && c->n_progress <= c->learners &&
-              (c->learners_idle <= c->learners || c->learners_idle == UINT32_MAX) && c->idle_days >= 0 &&
+              c->learners_idle <= c->learners && c->idle_days >= 0 &&
               (c->n_progress || !c->progress_sum);
     return ok ? LS_OK : LS_EINVAL;
 }

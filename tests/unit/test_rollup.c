@@ -235,6 +235,36 @@ static void test_packed_rejects(void)
     CU_ASSERT_EQUAL(ls_ru_course_unpack(r, sizeof(r), &cb), LS_EINVAL);
 }
 
+/* The fixed layouts: little endian, the last field ends at the record's length. */
+static void test_packed_layout(void)
+{
+    uint8_t out[LS_RU_ENR_LEN + 1];
+    ls_ru_member_t m = {LS_RU_HAS_LAST | LS_RU_HAS_PROGRESS, 1, 0x0201, 0, 0, 0, INT64_C(0x0102030405060708)};
+    memset(out, 0xee, sizeof(out));
+    ls_ru_member_pack(&m, out);
+    const uint8_t head[] = {0x11, 1, 0x01, 0x02, 0};
+    CU_ASSERT_EQUAL(memcmp(out, head, sizeof(head)), 0);
+    CU_ASSERT_EQUAL(out[LS_RU_MEMBER_LEN - 8], 0x08);
+    CU_ASSERT_EQUAL(out[LS_RU_MEMBER_LEN - 1], 0x01);
+    CU_ASSERT_EQUAL(out[LS_RU_MEMBER_LEN], 0xee);
+    ls_ru_enr_t e;
+    ls_ru_enr_init(&e);
+    ls_ru_enr_add(&e, &m);
+    memset(out, 0xee, sizeof(out));
+    ls_ru_enr_pack(&e, out);
+    CU_ASSERT_EQUAL(out[0], 1);    /* activities, u32 */
+    CU_ASSERT_EQUAL(out[20], LS_RU_HAS_LAST);
+    CU_ASSERT_EQUAL(out[LS_RU_ENR_LEN - 1], 0x01);
+    CU_ASSERT_EQUAL(out[LS_RU_ENR_LEN], 0xee);
+    ls_ru_course_t c;
+    ls_ru_course_init(&c, 14, INT64_C(0x0102030405060708));
+    memset(out, 0xee, sizeof(out));
+    ls_ru_course_pack(&c, out);
+    CU_ASSERT_EQUAL(out[24], 14);  /* idle_days, after 4 counts and the progress sum */
+    CU_ASSERT_EQUAL(out[LS_RU_COURSE_LEN - 1], 0x01);
+    CU_ASSERT_EQUAL(out[LS_RU_COURSE_LEN], 0xee);
+}
+
 static void test_course_idle(void)
 {
     int64_t now = 100 * LS_RU_DAY_MS;
@@ -280,6 +310,7 @@ static CU_TestInfo rollup_tests[] = {
     {"all_completed_at and removal", test_all_completed_and_removal},
     {"rounding half up in hundredths", test_rounding},
     {"packed forms reject what pack cannot produce", test_packed_rejects},
+    {"packed layouts", test_packed_layout},
     {"course: idle cutoff, mean of means, JSON", test_course_idle},
     CU_TEST_INFO_NULL,
 };
