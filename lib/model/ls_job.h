@@ -17,7 +17,16 @@
  *    "updated_gte":"supported"|"required"  (absent: not supported; an
  *                                       incremental job needs it)
  *    "leader_epoch":N                   the coordinator replica's leadership
- *                                       epoch (absent: a single coordinator)}
+ *                                       epoch (absent: a single coordinator)
+ *    "kind":"catalog"                   a catalog job: fetch the connection's
+ *                                       course and content names (absent or
+ *                                       "activity": a poll job); mode "full",
+ *                                       no course_id, no strategy members)
+ *    "resync":true                      a re-snapshot requested by an operator
+ *                                       (lmsync-admin resync): never skipped as
+ *                                       stale or duplicate; after the full scan
+ *                                       the worker republishes every current
+ *                                       record of the scope (absent: false)}
  * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
@@ -29,6 +38,16 @@
 #include "ls_scope.h"
 
 #define LS_JOB_VERSION 1
+
+/* What a job does. A catalog job's scope key is "conn//catalog" (ls_job_scope):
+ * '/' cannot start a course id, so it never names an activity scope. */
+typedef enum {
+    LS_JOB_ACTIVITY = 0,  /* poll the activity list (absent "kind") */
+    LS_JOB_CATALOG,       /* refresh the course and content names (ls_catalog.h) */
+} ls_job_kind_t;
+
+/** "activity", "catalog". */
+const char *ls_job_kind_name(ls_job_kind_t k);
 
 typedef struct ls_job {
     char job_id[2 * LS_STR_MAX + 40];      /* "conn[/course]@ms" */
@@ -45,6 +64,8 @@ typedef struct ls_job {
     int get;                              /* per-record get exists */
     ls_gte_t gte;                         /* updated_gte on the activity list */
     int64_t leader_epoch;                 /* "leader_epoch": the enqueuing coordinator's leadership epoch (0 = absent) */
+    ls_job_kind_t kind;                   /* "kind": LS_JOB_ACTIVITY (absent) or LS_JOB_CATALOG */
+    int resync;                           /* "resync": 1 = re-snapshot on request (a full job) */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */
@@ -56,7 +77,7 @@ char *ls_job_encode(const ls_job_t *job);
  */
 int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_t errsz);
 
-/** Scope key "conn" or "conn/course": status key and LMDB sync key. */
+/** Scope key "conn" or "conn/course" (a catalog job: "conn//catalog"): status key and LMDB sync key. */
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz);
 
 typedef struct ls_status {
@@ -75,6 +96,7 @@ typedef struct ls_status {
     uint64_t rechecked;        /* removal candidates re-checked with a per-record GET */
     uint64_t rate_waits;       /* times a request waited for the rate limiter (ls_ratelimit.h) */
     uint64_t duplicates;       /* records whose id an earlier record of the same scan had: ignored (first wins) */
+    uint64_t republished;      /* current records republished from the stored state (resync jobs) */
     int skipped;               /* 1 = not run: stale or duplicate (skip_reason says why); ok is 1 then */
     char skip_reason[512];
 } ls_status_t;
@@ -83,7 +105,8 @@ typedef struct ls_status {
  * Status record JSON (malloc'd, caller frees) for job; NULL on allocation
  * failure. Members: job_id, connection_id, course_id (course scopes only),
  * scope, integration_type, mode (st->mode, else the job's), outcome
- * ("ok" | "failed" | "skipped"), started_at, finished_at, error (null
+ * ("ok" | "failed" | "skipped"), kind ("catalog" only for catalog jobs;
+ * absent = activity), started_at, finished_at, error (null
  * unless failed), skip_reason (null unless skipped), every counter of
  * ls_status_t, and removals_skipped, watermark, next_watermark (null when "").
  */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end: progress rollups (docs/events.md, section 9).
+# End to end: progress rollups (docs/events.md, section 11).
 #   start        devbroker, sandbox, tails of the change events and both rollup
 #                topics, a worker (one process under its supervisor), a
 #                coordinator that runs a full scan every round

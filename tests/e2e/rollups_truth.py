@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Recompute every progress rollup from the sandbox's ground truth and compare
-it with the rollup topics (docs/events.md, section 9: the definitions).
+it with the rollup topics (docs/events.md, section 11: the definitions).
 
 usage: rollups_truth.py TRUTH_JSON ENROLLMENTS_JSONL COURSES_JSONL EVENTS_JSONL IDLE_DAYS
 
