@@ -213,6 +213,13 @@ void ls_sync_event_ctx(const ls_sync_job_t *j, ls_event_ctx_t *ec)
                            ls_time_now_ms()};
 }
 
+void ls_sync_ru_env(const ls_sync_job_t *j, ls_store_reader_t *r, const ls_event_ctx_t *ec, ls_batch_t *b,
+                    ls_ru_env_t *env)
+{
+    *env = (ls_ru_env_t){r, j->partition, ec, j->ctx->producer, j->ctx->topic_enrollments, j->ctx->topic_courses,
+                         b, j->ctx->cfg->rollup_idle_days, ec->observed_at_ms};
+}
+
 int ls_sync_rollups(ls_sync_job_t *j, const ls_ru_change_t *ch, size_t n, int reevaluate)
 {
     char err[256];
@@ -226,8 +233,8 @@ int ls_sync_rollups(ls_sync_job_t *j, const ls_ru_change_t *ch, size_t n, int re
     }
     ls_event_ctx_t ec;
     ls_sync_event_ctx(j, &ec);
-    ls_ru_env_t env = {r, j->partition, &ec, j->ctx->producer, j->ctx->topic_enrollments, j->ctx->topic_courses,
-                       j->batch, j->ctx->cfg->rollup_idle_days, ec.observed_at_ms};
+    ls_ru_env_t env;
+    ls_sync_ru_env(j, r, &ec, j->batch, &env);
     int rc = ls_ru_produce(&env, ch, n, reevaluate, j->run.course_id, &j->ru, err, sizeof(err));
     ls_store_reader_destroy(r);
     if (rc != LS_OK) {

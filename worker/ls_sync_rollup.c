@@ -16,6 +16,7 @@
  * recomputation from every activity of the connection.
  */
 #include "ls_sync_rollup.h"
+#include "ls_catalog.h"
 #include "ls_err.h"
 #include "ls_grow.h"
 #include "ls_hash.h"
@@ -141,7 +142,18 @@ static int send_record(run_t *r, const char *topic, const char *type, const char
     return rc == LS_OK ? LS_OK : fail(r, LS_EIO, "kafka produce failed");
 }
 
-/* Produce the rollup of an enrollment (student non-NULL) or a course; agg NULL: a tombstone. */
+/* The catalog cache's entry of course as env's reader sees it, or NULL (unknown, never fetched, or a
+ * failed read): course_name then stays absent. */
+static const ls_catalog_entry_t *cached_course(const ls_ru_env_t *env, const char *course, ls_catalog_entry_t *e)
+{
+    return ls_store_catalog_get(env->reader, env->partition, env->ec->connection_id, LS_CATALOG_COURSE, course, e) ==
+                   LS_OK
+               ? e
+               : NULL;
+}
+
+/* Produce the rollup of an enrollment (student non-NULL) or a course, with the course's cached name;
+ * agg NULL: a tombstone. */
 static int send_rollup(run_t *r, const char *course, const char *student, const void *agg)
 {
     const ls_ru_env_t *env = r->env;
@@ -153,9 +165,12 @@ static int send_rollup(run_t *r, const char *course, const char *student, const 
     json_t *obj = NULL;
     if (agg) {
         ls_ru_ident_t id = {env->ec, course, student};
+        ls_catalog_entry_t name;
         int frc = !(obj = json_object()) ? LS_ENOMEM
                   : student                ? ls_ru_enrollment_fill(obj, &id, agg)
                                            : ls_ru_course_fill(obj, &id, agg);
+        if (frc == LS_OK)
+            frc = ls_catalog_add_names(obj, cached_course(env, course, &name), NULL);
         if (frc != LS_OK) {
             json_decref(obj);
             return fail(r, LS_ENOMEM, "out of memory");
@@ -408,14 +423,19 @@ static int all_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vl
     return course_seen(a->r, a->r->ne, key) ? 0 : evaluate_course(a->r, key, NULL);
 }
 
+/* The key prefix of course_only's rows into ck: its length, 0 (every course) when course_only is NULL or "". */
+static size_t course_prefix(const char *course_only, uint8_t ck[LS_RU_COURSE_KEY])
+{
+    if (!course_only || !course_only[0])
+        return 0;
+    ls_ru_course_key(course_only, ck);
+    return LS_RU_COURSE_KEY;
+}
+
 static int reevaluate_all(run_t *r, const char *course_only)
 {
     uint8_t ck[LS_RU_COURSE_KEY];
-    size_t pl = 0;
-    if (course_only && course_only[0]) {
-        ls_ru_course_key(course_only, ck);
-        pl = sizeof(ck);
-    }
+    size_t pl = course_prefix(course_only, ck);
     all_scan_t a = {r, {0}, 0};
     /* courses are evaluated from inside the walk: reads only, in the same read transaction */
     int rc = ls_store_reader_scan(r->env->reader, LS_STORE_RU_ENROLLMENTS, r->env->partition,
@@ -464,13 +484,15 @@ static int republish_cb(const uint8_t *key, size_t klen, const uint8_t *val, siz
     return send_enrollment(r, course, student, &e);
 }
 
-int ls_ru_republish(const ls_ru_env_t *env, ls_ru_rows_t *out, char *err, size_t errsz)
+int ls_ru_republish(const ls_ru_env_t *env, const char *course_only, ls_ru_rows_t *out, char *err, size_t errsz)
 {
     run_t r = {env, out, NULL, 0, 0, NULL, 0, 0, 1, err, errsz};
-    int rc = ls_store_reader_scan(env->reader, LS_STORE_RU_ENROLLMENTS, env->partition, env->ec->connection_id, NULL,
-                                  0, republish_cb, &r);
+    uint8_t ck[LS_RU_COURSE_KEY];
+    size_t pl = course_prefix(course_only, ck);
+    int rc = ls_store_reader_scan(env->reader, LS_STORE_RU_ENROLLMENTS, env->partition, env->ec->connection_id,
+                                  pl ? ck : NULL, pl, republish_cb, &r);
     if (rc == LS_OK)
-        rc = reevaluate_all(&r, NULL);   /* force: every course, changed or not */
+        rc = reevaluate_all(&r, course_only);   /* force: every course, changed or not */
     run_release(&r);
     return rc;
 }

@@ -71,12 +71,14 @@ int ls_ru_produce(const ls_ru_env_t *env, const ls_ru_change_t *ch, size_t n, in
                   const char *course_only, ls_ru_rows_t *out, char *err, size_t errsz);
 
 /**
- * Publish every rollup of the connection again (resync): every stored
- * enrollment as it is, and every course evaluated at env->now_ms (its row
- * added to out, so the store remembers what was published).
+ * Publish every rollup of the connection again (resync), or only those of
+ * course_only when it is non-NULL and non-empty (a course scope): every
+ * stored enrollment as it is, and every course evaluated at env->now_ms
+ * (its row added to out, so the store remembers what was published: commit
+ * out's rows once the records are acknowledged).
  * @return as ls_ru_produce().
  */
-int ls_ru_republish(const ls_ru_env_t *env, ls_ru_rows_t *out, char *err, size_t errsz);
+int ls_ru_republish(const ls_ru_env_t *env, const char *course_only, ls_ru_rows_t *out, char *err, size_t errsz);
 
 /** The rows as ls_store_row_t (borrowed from out, valid until it changes); NULL on ENOMEM. */
 const ls_store_row_t *ls_ru_rows_view(ls_ru_rows_t *out);

@@ -3,8 +3,10 @@
  * LMDB store and librdkafka's mock cluster: after any sequence of batches, the incrementally
  * maintained member and enrollment rows are byte for byte what a rebuild from the states gives;
  * an unchanged rollup is not published; learners_idle moves with time only when evaluated again;
- * republish sends every rollup of the connection.
+ * republish sends every rollup of the connection, or of one course; a rollup carries its course's
+ * name from the catalog cache.
  */
+#include "ls_catalog.h"
 #include "ls_err.h"
 #include "ls_kafka.h"
 #include "ls_state.h"
@@ -13,6 +15,7 @@
 #include "ls_test.h"
 
 #include <librdkafka/rdkafka.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,7 +227,7 @@ static void test_republish(void)
     ls_batch_init(&b);
     ls_ru_rows_t rows = {0};
     ls_ru_env_t env = {r, 3, &ec, prod, "enr", "crs", &b, 14, 461 * DAY};
-    CU_ASSERT_EQUAL(ls_ru_republish(&env, &rows, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_ru_republish(&env, NULL, &rows, err, sizeof(err)), LS_OK);
     ls_store_reader_destroy(r);
     CU_ASSERT_EQUAL(ls_producer_wait(prod, &b, 10000, err, sizeof(err)), LS_OK);
     CU_ASSERT_TRUE(enrollments > 0);
@@ -233,10 +236,93 @@ static void test_republish(void)
     ls_ru_rows_release(&rows);
 }
 
+/* The last value on the mock's topic under key (malloc'd; NULL: none, or the last one is a tombstone). */
+static char *last_value(const char *topic, const char *key)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", "test-sync-rollup", err, sizeof(err));
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tp, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    CU_ASSERT_EQUAL(rd_kafka_assign(c, tp), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(tp);
+    int64_t lo = 0, hi = 0, next = 0;
+    CU_ASSERT_EQUAL(rd_kafka_query_watermark_offsets(c, topic, 0, &lo, &hi, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    char *out = NULL;
+    for (int idle = 0; next < hi && idle < 100;) {   /* 10 s without a message at most */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m) {
+            idle++;
+            continue;
+        }
+        if (!m->err)
+            next = m->offset + 1;
+        if (!m->err && m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0) {
+            free(out);
+            out = m->payload ? strndup(m->payload, m->len) : NULL;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return out;
+}
+
+/* A value's string member name, or "" when absent. */
+static void member_of(const char *value, const char *name, char *buf, size_t sz)
+{
+    json_t *v = json_loads(value ? value : "null", 0, NULL);
+    const char *s = json_string_value(json_object_get(v, name));
+    snprintf(buf, sz, "%s", s ? s : "");
+    json_decref(v);
+}
+
+/* A course scope republishes its course only; the course's cached catalog name is in its rollups,
+ * absent for a course the cache does not know. */
+static void test_republish_course_names(void)
+{
+    char err[256], name[64];
+    ls_catalog_item_t named = {.id = "crs-1", .e = {.has_name = 1, .name = "Algebra I", .fetched_at = 1}};
+    CU_ASSERT_EQUAL_FATAL(ls_store_catalog_commit(st, 3, "c1", LS_CATALOG_COURSE, &named, 1, err, sizeof(err)), LS_OK);
+    uint8_t ck[LS_RU_COURSE_KEY];
+    uint64_t enrollments = 0;
+    ls_ru_course_key("crs-1", ck);
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_scan(r, LS_STORE_RU_ENROLLMENTS, 3, "c1", ck, sizeof(ck), count_cb, &enrollments),
+                    LS_OK);
+    ls_batch_t b;
+    ls_batch_init(&b);
+    ls_ru_rows_t rows = {0};
+    ls_ru_env_t env = {r, 3, &ec, prod, "enr", "crs", &b, 14, 462 * DAY};
+    CU_ASSERT_EQUAL(ls_ru_republish(&env, "crs-1", &rows, err, sizeof(err)), LS_OK);
+    ls_store_reader_destroy(r);
+    CU_ASSERT_EQUAL(ls_producer_wait(prod, &b, 10000, err, sizeof(err)), LS_OK);
+    CU_ASSERT_TRUE(enrollments > 0);
+    CU_ASSERT_EQUAL(rows.enrollments, enrollments);
+    CU_ASSERT_EQUAL(rows.courses, 1);
+    ls_ru_rows_release(&rows);
+    char *course = last_value("crs", "c1/crs-1"), *other = last_value("crs", "c1/crs-0");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(course);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    member_of(course, "course_name", name, sizeof(name));
+    CU_ASSERT_STRING_EQUAL(name, "Algebra I");
+    member_of(other, "course_name", name, sizeof(name));
+    CU_ASSERT_STRING_EQUAL(name, "");   /* not in the cache: absent */
+    member_of(other, "course_id", name, sizeof(name));
+    CU_ASSERT_STRING_EQUAL(name, "crs-0");
+    free(course);
+    free(other);
+}
+
 static CU_TestInfo tests[] = {
     {"incremental rows equal a rebuild from the states", test_incremental_equals_rebuild},
     {"only changed rollups are published; idle moves with time", test_publish_only_changes},
     {"republish sends every rollup of the connection", test_republish},
+    {"republish of a course scope; the catalog's course name", test_republish_course_names},
     CU_TEST_INFO_NULL,
 };
 
