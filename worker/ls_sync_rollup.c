@@ -22,6 +22,7 @@
 #include "ls_hash.h"
 #include "ls_scope.h"
 #include "ls_time.h"
+#include "ls_worker_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,8 +178,12 @@ static int send_rollup(run_t *r, const char *course, const char *student, const 
         }
     }
     *(student ? &r->out->enrollments : &r->out->courses) += 1;
-    return send_record(r, student ? env->topic_enrollments : env->topic_courses,
-                       student ? "lmsync.progress.enrollment" : "lmsync.progress.course", key, obj);
+    int rc = send_record(r, student ? env->topic_enrollments : env->topic_courses,
+                         student ? "lmsync.progress.enrollment" : "lmsync.progress.course", key, obj);
+    if (rc == LS_OK)   /* counted when produced: a delivery that fails fails the job */
+        ls_metric_add(WM_ROLLUPS, student ? WM_ROLLUP_ENROLLMENTS : WM_ROLLUP_COURSES,
+                      r->force ? WM_CURRENT_REPUBLISHED : agg ? WM_CURRENT_RECORD : WM_CURRENT_TOMBSTONE, 1);
+    return rc;
 }
 
 static int send_enrollment(run_t *r, const char *course, const char *student, const ls_ru_enr_t *e)
