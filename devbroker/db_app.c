@@ -46,7 +46,8 @@ static int write_file_atomic(const char *path, const char *content)
 static int create_topics(db_cluster_t *c, const db_config_t *cfg)
 {
     static const char *const names[] = {"poll.jobs", "activity.changes", "activity.state",
-                                        "sync.status", "poll.dlq", "xapi.dlq", "activity.current", "control"};
+                                        "sync.status", "poll.dlq", "xapi.dlq", "activity.current", "control",
+                                        "progress.enrollments", "progress.courses"};
     int rf = cfg->brokers < 3 ? cfg->brokers : 3;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char topic[256];

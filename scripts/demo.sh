@@ -4,8 +4,9 @@
 # Embedded default: lmsync-devbroker (Kafka on loopback) + lmsync-sandbox
 # (simulated Unified LMS API whose learners make progress every second) +
 # lmsync-coordinator + lmsync-worker, lmsync-board (a live web page, its URL
-# printed) and lmsync-tail printing every change event as one line. Ctrl-C
-# stops everything.
+# printed) and lmsync-tail printing every change event as one line, next to
+# the progress rollups (one line per enrollment or course rollup published).
+# Ctrl-C stops everything.
 #
 # With UNIFIED_API_TOKEN and KAFKA_BROKERS both set, no devbroker or sandbox is
 # started: the coordinator and worker run against the real services
@@ -71,11 +72,15 @@ wait_file "$DIR/worker.ops"; wait_file "$DIR/coordinator.ops"; wait_file "$DIR/b
 echo "worker      http://127.0.0.1:$(cat "$DIR/worker.ops")/metrics  /readyz  /healthz"
 echo "coordinator http://127.0.0.1:$(cat "$DIR/coordinator.ops")/metrics  /readyz  /healthz"
 echo "board       http://127.0.0.1:$(cat "$DIR/board.port")/   (live page: courses and the latest changes)"
-echo "coordinator and worker started (logs in .demo/); change events follow:"
+echo "coordinator and worker started (logs in .demo/); change events and progress rollups follow:"
 echo "TYPE                     CONNECTION       ACTIVITY         CHANGE (before -> after)  LEARNER"
 "$BIN/tools/lmsync-tail" --brokers "$BROKERS" --topic lmsync.activity.changes --from "$FROM" --format line 2>>"$DIR/tail.log" &
 TAIL=$!
 PIDS+=($TAIL)
+for t in progress.enrollments progress.courses; do
+  "$BIN/tools/lmsync-tail" --brokers "$BROKERS" --topic "lmsync.$t" --from "$FROM" --format line 2>>"$DIR/tail.log" &
+  PIDS+=($!)
+done
 if [ -n "${DEMO_SECONDS:-}" ]; then
   sleep "$DEMO_SECONDS"
 else

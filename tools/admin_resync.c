@@ -151,9 +151,11 @@ static void on_status(const ls_kmsg_t *m, void *ud)
     w->left--;
     w->failed |= !s->ok;
     if (s->ok)
-        fprintf(w->out, "%s: ok: full scan of %llu records, %llu events, %llu current records republished (job %s)\n",
+        fprintf(w->out,
+                "%s: ok: full scan of %llu records, %llu events, %llu current records and %llu rollups republished "
+                "(job %s)\n",
                 scope, (unsigned long long)st.records, (unsigned long long)st.events,
-                (unsigned long long)st.republished, job.job_id);
+                (unsigned long long)st.republished, (unsigned long long)st.rollups_republished, job.job_id);
     else
         fprintf(w->out, "%s: %s: %s (job %s)\n", scope, st.skipped ? "skipped" : "failed",
                 st.skipped ? st.skip_reason : st.error, job.job_id);

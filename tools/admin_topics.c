@@ -31,6 +31,8 @@ static const struct row {
     {"poll.dlq", 1, "delete", "2592000000"},         /* 30 days */
     {"activity.current", 0, "compact", NULL},
     {"control", 1, "delete", "604800000"},           /* 7 days: resync requests, read by the coordinator leader */
+    {"progress.enrollments", 0, "compact", NULL},    /* latest rollup per enrollment */
+    {"progress.courses", 0, "compact", NULL},        /* latest rollup per course */
 };
 
 /* Records of the state changelog younger than this are never compacted. */

@@ -76,8 +76,9 @@ static size_t fixture_diff(fixture_t *f, int jobs_partitions)
 
 static void test_diff_clean(void)
 {
-    static const char *const suffixes[ADMIN_N_TOPICS] = {"poll.jobs", "activity.changes", "activity.state",
-                                                         "sync.status", "poll.dlq", "activity.current", "control"};
+    static const char *const suffixes[ADMIN_N_TOPICS] = {"poll.jobs",        "activity.changes",     "activity.state",
+                                                         "sync.status",      "poll.dlq",             "activity.current",
+                                                         "control",          "progress.enrollments", "progress.courses"};
     for (size_t i = 0; i < ADMIN_N_TOPICS; i++) {
         fixture_t f;
         int one = strcmp(suffixes[i], "poll.dlq") == 0 || strcmp(suffixes[i], "control") == 0;

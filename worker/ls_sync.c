@@ -240,7 +240,7 @@ static void produce_removals(ls_sync_job_t *j)
 static void republish(ls_sync_job_t *j)
 {
     ls_batch_init(j->batch);
-    j->st.republished = 0;
+    j->st.republished = j->st.rollups_republished = 0;
     j->produce_failed = ls_sync_republish(j, j->batch, &j->st.republished) != LS_OK;
     await_acks(j, LS_SJ_REPUBLISHING);
 }
@@ -343,9 +343,9 @@ static void on_removing(ls_sync_job_t *j)
 static void on_republishing(ls_sync_job_t *j)
 {
     int rc;
-    if (!acks_settled(j, "republishing the current records failed", &rc))
+    if (!acks_settled(j, "republishing the current records and rollups failed", &rc))
         return;
-    if (rc != LS_OK)
+    if (rc != LS_OK || ls_sync_republish_store(j) != LS_OK)
         finish(j, LS_EIO);
     else
         complete(j);
@@ -480,6 +480,7 @@ void ls_sync_job_destroy(ls_sync_job_t *j)
     free(j->stored);
     free(j->seen.slots);
     free(j->pg.items);
+    ls_ru_rows_release(&j->ru);
     ls_catalog_page_release(&j->cat_page);
     free(j);
 }

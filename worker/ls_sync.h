@@ -27,6 +27,8 @@ typedef struct ls_sync_ctx {
     ls_limiter_t *limiter;         /* borrowed; NULL = no rate limits: every request asks it first */
     char topic_changes[128];
     char topic_state[128];
+    char topic_enrollments[128];   /* progress rollups (ls_sync_rollup.h) */
+    char topic_courses[128];
     char topic_current[128];       /* {prefix}.activity.current */
     volatile sig_atomic_t *stop;   /* set by the signal handler */
     /* scratch shared by the jobs (a page is parsed and normalized in one call): */

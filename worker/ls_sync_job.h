@@ -23,6 +23,7 @@
 #include "ls_state.h"
 #include "ls_sync.h"
 #include "ls_sync_fsm.h"
+#include "ls_sync_rollup.h"
 
 #define LS_SYNC_DELIVERY_TIMEOUT_MS 60000 /* a batch not acknowledged by then fails the job (LS_EIO) */
 #define LS_SYNC_RECHECK_WINDOW 4          /* per-record GETs of one job in flight at once */
@@ -112,6 +113,7 @@ struct ls_sync_job {
     int produce_failed;
     int64_t ack_deadline;      /* monotonic ms */
     ls_sync_removal_t rm;      /* RECHECKING, REMOVING */
+    ls_ru_rows_t ru;           /* rollup rows of the batch in flight, committed with its states */
     /* a catalog job (run.kind LS_JOB_CATALOG): FETCHING and BACKOFF only, one list after the other */
     ls_catalog_kind_t cat_kind; /* the list being read: courses, then contents */
     ls_catalog_page_t cat_page; /* the page just parsed (reused) */
@@ -163,7 +165,21 @@ int ls_sync_seen_add(ls_sync_seen_t *s, const char *id, int *added);
 int ls_sync_seen_has(const ls_sync_seen_t *s, const char *id);
 /** Normalize ctx->parsed into j->pg (bad records counted and skipped), diff it against LMDB. LS_OK or LS_EIO. */
 int ls_sync_page_prepare(ls_sync_job_t *j);
-/** Produce the page's events (now), current records (after the events) and changelog records (last) into j->batch. */
+/** The envelope of the job's connection (strings borrowed from j; observed now). */
+void ls_sync_event_ctx(const ls_sync_job_t *j, ls_event_ctx_t *ec);
+/** The rollup environment of the job: reading through r, records into b (all borrowed). */
+void ls_sync_ru_env(const ls_sync_job_t *j, ls_store_reader_t *r, const ls_event_ctx_t *ec, ls_batch_t *b,
+                    ls_ru_env_t *env);
+/**
+ * The rollup records of the batch's changes (and, with reevaluate, of every
+ * course of the job's scope) into j->batch; their rows into j->ru (reset
+ * first). LS_OK or LS_EIO (st.error set).
+ */
+int ls_sync_rollups(ls_sync_job_t *j, const ls_ru_change_t *ch, size_t n, int reevaluate);
+/**
+ * Produce the page's events (now), current records and rollups (after the
+ * events) and changelog records (last) into j->batch.
+ */
 int ls_sync_page_produce(ls_sync_job_t *j);
 /** After delivery: commit the page's states, cleared markers and checkpoint. LS_OK or LS_EIO (st.error set). */
 int ls_sync_page_store(ls_sync_job_t *j);
@@ -204,13 +220,21 @@ void ls_sync_removal_release(ls_sync_job_t *j);
  * Republish what is derived from the scope's stored state into b (stage
  * LS_SEND_AFTER_EVENTS): the current record of every stored activity of the
  * scope (a course scope: those whose stored course_id is the job's course),
- * read in one short LMDB read transaction (messages are only copied into b
- * inside it). The hook for every other derived record (rollups) to be
- * republished the same way. *n = current records produced.
+ * then every enrollment and course rollup of the scope (ls_ru_republish:
+ * their rows into j->ru, reset first, for ls_sync_republish_store), read in
+ * one short LMDB read transaction (messages are only copied into b inside
+ * it). *n = current records produced; j->st.rollups_republished = rollup
+ * records produced.
  * @return LS_OK, or LS_EIO (logged) when the store cannot be read or a
  *         record cannot be produced.
  */
 int ls_sync_republish(ls_sync_job_t *j, ls_batch_t *b, uint64_t *n);
+/**
+ * After the republished records are acknowledged: commit the course rows
+ * ls_sync_republish evaluated (what was last published). LS_OK or LS_EIO
+ * (st.error set).
+ */
+int ls_sync_republish_store(ls_sync_job_t *j);
 
 /* ---- ls_sync_watermark.c ---- */
 

@@ -205,13 +205,63 @@ int ls_sync_page_prepare(ls_sync_job_t *j)
 
 /* ---- produce ---- */
 
-/* The envelope of every record the job publishes: observed now. */
-static ls_event_ctx_t event_ctx(const ls_sync_job_t *j)
+void ls_sync_event_ctx(const ls_sync_job_t *j, ls_event_ctx_t *ec)
 {
     const ls_job_t *job = &j->run;
-    return (ls_event_ctx_t){job->connection_id, job->integration_type[0] ? job->integration_type : NULL,
-                            job->external_xref[0] ? job->external_xref : NULL, ls_mode_name(job->mode), job->job_id,
-                            ls_time_now_ms()};
+    *ec = (ls_event_ctx_t){job->connection_id, job->integration_type[0] ? job->integration_type : NULL,
+                           job->external_xref[0] ? job->external_xref : NULL, ls_mode_name(job->mode), job->job_id,
+                           ls_time_now_ms()};
+}
+
+void ls_sync_ru_env(const ls_sync_job_t *j, ls_store_reader_t *r, const ls_event_ctx_t *ec, ls_batch_t *b,
+                    ls_ru_env_t *env)
+{
+    *env = (ls_ru_env_t){r, j->partition, ec, j->ctx->producer, j->ctx->topic_enrollments, j->ctx->topic_courses,
+                         b, j->ctx->cfg->rollup_idle_days, ec->observed_at_ms};
+}
+
+int ls_sync_rollups(ls_sync_job_t *j, const ls_ru_change_t *ch, size_t n, int reevaluate)
+{
+    char err[256];
+    ls_ru_rows_reset(&j->ru);
+    if (n == 0 && !reevaluate)
+        return LS_OK;
+    ls_store_reader_t *r = ls_store_reader_new(j->ctx->store, err, sizeof(err));
+    if (!r) {
+        snprintf(j->st.error, sizeof(j->st.error), "%s", err);
+        return LS_EIO;
+    }
+    ls_event_ctx_t ec;
+    ls_sync_event_ctx(j, &ec);
+    ls_ru_env_t env;
+    ls_sync_ru_env(j, r, &ec, j->batch, &env);
+    int rc = ls_ru_produce(&env, ch, n, reevaluate, j->run.course_id, &j->ru, err, sizeof(err));
+    ls_store_reader_destroy(r);
+    if (rc != LS_OK) {
+        ls_error("%s", err);
+        snprintf(j->st.error, sizeof(j->st.error), "%s", err);
+        return LS_EIO;
+    }
+    return LS_OK;
+}
+
+/* The rollups of the page's stored changes. */
+static int page_rollups(ls_sync_job_t *j)
+{
+    ls_ru_change_t *ch = malloc((j->pg.n ? j->pg.n : 1) * sizeof(*ch));
+    if (!ch) {
+        snprintf(j->st.error, sizeof(j->st.error), "out of memory");
+        return LS_EIO;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < j->pg.n; i++) {
+        const ls_sync_item_t *it = &j->pg.items[i];
+        if (it->diff.stored_mask)
+            ch[n++] = (ls_ru_change_t){it->has_before ? &it->before : NULL, &it->act};
+    }
+    int rc = ls_sync_rollups(j, ch, n, 0);
+    free(ch);
+    return rc;
 }
 
 /* CloudEvents binary-mode headers (docs/events.md, section 3); h must hold LS_CE_HEADERS. */
@@ -229,7 +279,8 @@ static void ce_headers(ls_kafka_header_t *h, const char *id, const char *source,
 int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const ls_activity_t *after,
                           const ls_diff_t *d, ls_batch_t *b)
 {
-    ls_event_ctx_t ec = event_ctx(j);
+    ls_event_ctx_t ec;
+    ls_sync_event_ctx(j, &ec);
     ls_event_t ev;
     char err[256];
     if (ls_event_build(&ec, before, after, d, &ev, err, sizeof(err))) {
@@ -259,7 +310,8 @@ static const ls_catalog_entry_t *cached_name(ls_sync_job_t *j, ls_store_reader_t
 int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, int republished,
                             ls_store_reader_t *names, ls_batch_t *b)
 {
-    ls_event_ctx_t ec = event_ctx(j);
+    ls_event_ctx_t ec;
+    ls_sync_event_ctx(j, &ec);
     ls_current_t cur;
     ls_catalog_entry_t course, content;
     ls_current_names_t nm = {NULL, NULL};
@@ -318,7 +370,7 @@ int ls_sync_page_produce(ls_sync_job_t *j)
         }
     }
     ls_store_reader_destroy(names);
-    return rc;
+    return rc == LS_OK ? page_rollups(j) : rc;
 }
 
 /* ---- store ---- */
@@ -342,9 +394,15 @@ int ls_sync_page_store(ls_sync_job_t *j)
         if (pg->items[i].had_mark) /* seen again: it is not going away */
             marks[nm++] = (ls_store_mark_t){pg->items[i].act.id, 0};
     }
-    int rc = n || nm ? ls_store_commit(j->ctx->store, j->partition, j->run.connection_id, puts, n, marks, nm,
-                                       n ? j->batch->after_acks_next_offset : -1, NULL, NULL, err, sizeof(err))
-                     : LS_OK;
+    const ls_store_row_t *rows = ls_ru_rows_view(&j->ru);
+    int rc = !rows ? LS_ENOMEM
+             : n || nm || j->ru.n
+                 ? ls_store_commit_rows(j->ctx->store, j->partition, j->run.connection_id, puts, n, marks, nm, rows,
+                                        j->ru.n, n ? j->batch->after_acks_next_offset : -1, NULL, NULL, err,
+                                        sizeof(err))
+                 : LS_OK;
+    if (rc == LS_ENOMEM)
+        snprintf(err, sizeof(err), "out of memory");
     free(puts);
     free(marks);
     if (rc != LS_OK) {

@@ -294,6 +294,8 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     ls_config_topic(cfg, "poll.dlq", w->topic_dlq, sizeof(w->topic_dlq));
     ls_config_topic(cfg, "activity.changes", w->sync.topic_changes, sizeof(w->sync.topic_changes));
     ls_config_topic(cfg, "activity.state", w->sync.topic_state, sizeof(w->sync.topic_state));
+    ls_config_topic(cfg, "progress.enrollments", w->sync.topic_enrollments, sizeof(w->sync.topic_enrollments));
+    ls_config_topic(cfg, "progress.courses", w->sync.topic_courses, sizeof(w->sync.topic_courses));
     ls_config_topic(cfg, "activity.current", w->sync.topic_current, sizeof(w->sync.topic_current));
     w->sync.cfg = cfg;
     w->sync.stop = stop;

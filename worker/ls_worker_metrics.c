@@ -11,6 +11,7 @@ static const char *const classes[] = {"2xx", "3xx", "4xx", "429", "5xx", "error"
 static const char *const sources[] = {"vendor", "unified", NULL};
 static const char *const lists[] = {"course", "content", NULL}; /* ls_catalog_kind_t */
 static const char *const current_kinds[] = {"record", "tombstone", "republished", NULL};
+static const char *const rollup_topics[] = {"enrollments", "courses", NULL};
 static const char *const hostile_kinds[] = {"page_over_limit", "page_repeated", "page_cap", "duplicate_id", NULL};
 
 #define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
@@ -63,6 +64,10 @@ const ls_metric_def_t ls_worker_metrics[WM__COUNT] = {
                     "Records produced on the current topic: record (a changed state), tombstone (removed), "
                     "republished (a resync job).",
                     LS_MT_COUNTER, LS_AGG_SUM, {LIST("kind", current_kinds)}},
+    [WM_ROLLUPS] = {"lmsync_worker_rollup_records_total",
+                    "Records produced on the rollup topics, by topic (enrollments, courses) and kind: record (a "
+                    "changed rollup), tombstone (no activity or learner left), republished (a resync job).",
+                    LS_MT_COUNTER, LS_AGG_SUM, {LIST("topic", rollup_topics), LIST("kind", current_kinds)}},
 };
 
 void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st)

@@ -35,12 +35,14 @@ typedef enum {
     WM_ENRICH_REQUESTS,  /* counter {list}: requests of catalog jobs (course, content lists) */
     WM_ENRICH_JOBS,      /* counter {outcome}: catalog jobs reported */
     WM_CURRENT,          /* counter {kind}: current records produced (WM_CURRENT_*) */
+    WM_ROLLUPS,          /* counter {topic}{kind}: rollup records produced (WM_ROLLUP_*, WM_CURRENT_* kinds) */
     WM__COUNT
 } ls_worker_metric_t;
 
 enum { WM_RESULT_CHANGED, WM_RESULT_UNCHANGED, WM_RESULT_REJECTED };
 enum { WM_429_VENDOR, WM_429_UNIFIED };
-enum { WM_CURRENT_RECORD, WM_CURRENT_TOMBSTONE, WM_CURRENT_REPUBLISHED };
+enum { WM_CURRENT_RECORD, WM_CURRENT_TOMBSTONE, WM_CURRENT_REPUBLISHED }; /* also the kinds of WM_ROLLUPS */
+enum { WM_ROLLUP_ENROLLMENTS, WM_ROLLUP_COURSES };
 enum { WM_HOSTILE_OVER_LIMIT, WM_HOSTILE_REPEATED_PAGE, WM_HOSTILE_PAGE_CAP, WM_HOSTILE_DUPLICATE_ID };
 
 extern const ls_metric_def_t ls_worker_metrics[WM__COUNT];

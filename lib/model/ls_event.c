@@ -399,3 +399,8 @@ void ls_event_release(ls_event_t *ev)
     ev->value = NULL;
     ev->value_len = 0;
 }
+
+void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf, size_t bufsz)
+{
+    snprintf(buf, bufsz, "/connections/%s", ctx->connection_id);
+}

@@ -84,7 +84,8 @@ void ls_event_release(ls_event_t *ev);
 
 /*
  * Helpers shared with the other records lmsync publishes with the same
- * envelope and CloudEvents attributes (ls_current.h: the current records).
+ * envelope and CloudEvents attributes (ls_current.h: the current records;
+ * ls_rollup.h: the progress rollups).
  */
 
 /**
@@ -105,5 +106,8 @@ int ls_event_attrs(const ls_event_ctx_t *ctx, const char *activity_id, char *sou
  *         refuses it) or LS_ENOMEM.
  */
 int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx);
+
+/** The CloudEvents source of ctx's connection, "/connections/{connection_id}", into buf (bufsz > 0). */
+void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf, size_t bufsz);
 
 #endif

@@ -353,6 +353,7 @@ static const struct {
     {"rate_waits", offsetof(ls_status_t, rate_waits)},
     {"duplicates", offsetof(ls_status_t, duplicates)},
     {"republished", offsetof(ls_status_t, republished)},
+    {"rollups_republished", offsetof(ls_status_t, rollups_republished)},
 };
 #define N_STATUS_COUNTS (sizeof(status_counts) / sizeof(status_counts[0]))
 

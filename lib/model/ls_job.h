@@ -26,7 +26,8 @@
  *                                       (lmsync-admin resync): never skipped as
  *                                       stale or duplicate; after the full scan
  *                                       the worker republishes every current
- *                                       record of the scope (absent: false)}
+ *                                       record and every progress rollup of
+ *                                       the scope (absent: false)}
  * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
@@ -97,6 +98,7 @@ typedef struct ls_status {
     uint64_t rate_waits;       /* times a request waited for the rate limiter (ls_ratelimit.h) */
     uint64_t duplicates;       /* records whose id an earlier record of the same scan had: ignored (first wins) */
     uint64_t republished;      /* current records republished from the stored state (resync jobs) */
+    uint64_t rollups_republished; /* enrollment and course rollups republished (resync jobs) */
     int skipped;               /* 1 = not run: stale or duplicate (skip_reason says why); ok is 1 then */
     char skip_reason[512];
 } ls_status_t;

@@ -56,3 +56,15 @@ int ls_activity_key(const char *connection_id, const char *activity_id, char *bu
 {
     return join(connection_id, activity_id, buf, bufsz);
 }
+
+int ls_enrollment_key(const char *connection_id, const char *student_id, const char *course_id, char *buf,
+                      size_t bufsz)
+{
+    int n = snprintf(buf, bufsz, "%s/%s/%s", connection_id, student_id, course_id);
+    if (n < 0 || (size_t)n >= bufsz) {
+        if (bufsz)
+            buf[0] = '\0';
+        return -1;
+    }
+    return n;
+}

@@ -69,6 +69,7 @@ static const cfg_setting_t settings[] = {
     I("worker.watermark_overlap_s", watermark_overlap_s, 0, 86400),
     I("worker.shrink_accept_scans", shrink_accept_scans, 0, 1000),
     I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
+    I("rollups.idle_days", rollup_idle_days, 1, 3650),
     I("enrichment.enabled", enrichment_enabled, 0, 1),
     I("enrichment.refresh_s", enrichment_refresh_s, 1, 30 * 86400),
     S("enrichment.student_fields", enrichment_student_fields),
@@ -123,6 +124,7 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->watermark_overlap_s = 120;
     cfg->shrink_accept_scans = 3;
     cfg->shrink_tolerance_pct = 5;
+    cfg->rollup_idle_days = 14;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
     cfg->enrichment_enabled = 1;
     cfg->enrichment_refresh_s = 3600;

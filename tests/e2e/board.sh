@@ -12,8 +12,9 @@
 #    count, client count and RSS flat;
 # 3. the real pipeline (devbroker + sandbox + coordinator + worker): the
 #    page lists every connection of the sandbox, a change made in the
-#    sandbox appears in the feed within one poll cycle, and the course bars
-#    equal the lmsync.progress.courses records when that topic has any.
+#    sandbox appears in the feed within one poll cycle, the worker publishes
+#    course rollups on lmsync.progress.courses and the page's course bars
+#    equal those records.
 # A screenshot of the pipeline's page is saved as build/board-screenshot.png.
 # ctest-timeout: 300
 source "$(dirname "$0")/lib.sh"
@@ -249,16 +250,20 @@ case_pipeline_change() {
     --arg a "$act" 'any(.feed[]; .activity == $a and .connection == "conn-0002" and (.text | contains("→ 42.5")))'
 }
 
+# course_rollups : the latest value of every live key of lmsync.progress.courses, as one array
+course_rollups() {
+  timeout 30 "$LS_TAIL" --brokers "$(broker_bootstrap devbroker)" --topic lmsync.progress.courses --from beginning \
+    --format json --exit-at-end 2>/dev/null | jq -cs '[group_by(.key)[] | last | select(.value != null) | .value]'
+}
+
+# bars_match_topic PAGE : the page's course bars equal the topic's records as they are now
+bars_match_topic() { dom_matches "$1" "$(course_rollups)"; }
+
 case_pipeline_rollups() {
-  local recs n
-  recs=$(timeout 30 "$LS_TAIL" --brokers "$(broker_bootstrap devbroker)" --topic lmsync.progress.courses --from beginning \
-    --format json --exit-at-end 2>/dev/null | jq -cs '[group_by(.key)[] | last | select(.value != null) | .value]')
-  n=$(jq length <<<"${recs:-[]}")
-  if [ "$n" -eq 0 ]; then
-    log "no rollups yet: lmsync.progress.courses has no records, the course bars are not checked"
-  else
-    within 15 "the page's bars equal the $n lmsync.progress.courses records" dom_matches page2 "$recs"
-  fi
+  local n
+  n=$(course_rollups | jq length)
+  [ "${n:-0}" -gt 0 ] || { fail "lmsync.progress.courses has no course rollup after the pipeline's polls"; return 1; }
+  within 15 "the page's bars equal the $n lmsync.progress.courses records" bars_match_topic page2
   page_shot page2 "$SHOT"
   log "screenshot: $SHOT"
 }

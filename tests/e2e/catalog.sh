@@ -12,7 +12,9 @@
 #   rename-refresh   a course renamed in the sandbox is picked up by a later refresh
 #   names-joined     a change after the rename: its current record carries the cached
 #                    course_name (the new one) and content_name/content_type exactly
-#                    as the cache holds them, absent where the cache has none
+#                    as the cache holds them, absent where the cache has none; the
+#                    enrollment and course rollups it changes carry the new course_name
+#                    too, and lmsync_worker_rollup_records_total counts them
 #   faults-isolated  a course list answering 500, a content list answering a body
 #                    that is not a JSON array or a truncated one fail only their
 #                    catalog jobs (with the reason; the names fetched before stay),
@@ -124,11 +126,26 @@ current_of() {
   jq -s -c --arg k "$1/$2" '[.[] | select(.key == $k)] | last | .payload // "null" | fromjson' "$E2E_DIR/current.jsonl"
 }
 
+# rollup_of TOPIC KEY : the last value under KEY on lmsync.progress.TOPIC, or null
+rollup_of() {
+  timeout 60 kcat -C -b "$(broker_bootstrap devbroker)" -t "lmsync.progress.$1" -o beginning -e -q -J \
+    >"$E2E_DIR/rollups-$1.jsonl" 2>/dev/null || return 1
+  jq -s -c --arg k "$2" '[.[] | select(.key == $k)] | last | .payload // "null" | fromjson' "$E2E_DIR/rollups-$1.jsonl"
+}
+
+# rollup_named TOPIC KEY NAME : the last rollup under KEY carries course_name NAME
+rollup_named() { jq -e --arg n "$3" '.course_name == $n' <<<"$(rollup_of "$1" "$2")" >/dev/null; }
+
+# rollup_records TOPIC : lmsync_worker_rollup_records_total{topic="TOPIC"} of the worker pod, every kind
+rollup_records() {
+  curl -fsS "$W/metrics" | awk -v t="topic=\"$1\"" '$1 ~ /^lmsync_worker_rollup_records_total/ && index($1, t) {s += $2} END {print s + 0}'
+}
+
 # current_progress_is CONN ACT P : the current record of CONN/ACT says progress_percentage P
 current_progress_is() { jq -e --argjson p "$3" '.progress_percentage == $p' <<<"$(current_of "$1" "$2")" >/dev/null; }
 
 case_names_joined() {
-  local a rec want
+  local a rec want stu
   a=$(sb_pick sandbox conn-0001 '.course_id == "crs-2" and .progress_percentage != null')
   [ -n "$a" ] || die "no activity of conn-0001 in crs-2 that reports progress"
   sb_set sandbox conn-0001 "$a" '{"progress_percentage":41.5}'
@@ -143,6 +160,14 @@ case_names_joined() {
   jq -e --argjson w "$want" '(. | {course_name, content_name, content_type} | with_entries(select(.value != null))) == $w
       and .course_name == "Algebra II (renamed)"' <<<"$rec" >/dev/null \
     || fail "the current record of $a does not carry the cached names $want: $rec"
+  stu=$(jq -r .student_id <<<"$rec")
+  wait_until 20 rollup_named enrollments "conn-0001/$stu/crs-2" "Algebra II (renamed)" \
+    || fail "the enrollment rollup conn-0001/$stu/crs-2 does not carry the new course_name: $(rollup_of enrollments "conn-0001/$stu/crs-2")"
+  wait_until 20 rollup_named courses conn-0001/crs-2 "Algebra II (renamed)" \
+    || fail "the course rollup conn-0001/crs-2 does not carry the new course_name: $(rollup_of courses conn-0001/crs-2)"
+  log "rollups: $(rollup_of courses conn-0001/crs-2 | jq -c '{course_id, course_name, learners}'); metric: $(rollup_records enrollments) enrollment, $(rollup_records courses) course records"
+  [ "$(rollup_records enrollments)" -gt 0 ] && [ "$(rollup_records courses)" -gt 0 ] \
+    || fail "lmsync_worker_rollup_records_total does not count the rollups"
 }
 
 case_faults_isolated() {

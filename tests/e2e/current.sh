@@ -14,8 +14,10 @@
 #                  rejected by the coordinator (log line)
 #   resync         a consumer's view is lost: after `lmsync-admin resync conn-0002 --wait`, a consumer
 #                  that reads only the current records produced after the request holds the whole
-#                  connection's current state, equal to the ground truth; the status record says how
-#                  many were republished
+#                  connection's current state, equal to the ground truth, and one that reads only the
+#                  rollups produced after it holds every enrollment and course rollup of the connection
+#                  (equal to the topics' latest values; courses re-evaluated); the status record says
+#                  how many of each were republished
 #   shutdown       SIGTERM stops coordinator and worker cleanly
 source "$(dirname "$0")/lib.sh"
 : "${LS_ADMIN:?LS_ADMIN must point at lmsync-admin}"
@@ -80,30 +82,69 @@ partition_ends() {
     | awk '{print $2, $1}'
 }
 
+# read_after TOPIC ENDS FILE : a late consumer that reads only what was produced after ENDS
+# (partition_ends' lines), every partition from its old end, into FILE (kcat -J lines)
+read_after() {
+  local p off
+  : >"$3"
+  for p in 0 1 2 3 4 5; do
+    off=$(awk -v p="$p" '$1 == p {print $2}' <<<"$2"); off=${off:-0}
+    timeout 60 kcat -C -b "$(broker_bootstrap devbroker)" -t "$1" -p "$p" -o "$off" -e -q -J \
+      >>"$3" 2>/dev/null || fail "kcat could not read partition $p of $1"
+  done
+}
+
+# rollup_table FILE CONN : the rollup table of CONN in FILE (latest value per key), evaluated_at dropped
+rollup_table() {
+  current_table "$1" | jq -c --arg c "$2/" 'with_entries(select(.key | startswith($c)) | .value |= del(.evaluated_at))
+    | to_entries'
+}
+
+# the rollups republished by the resync: after the request, every rollup of conn-0002 again
+check_resync_rollups() {
+  local out=$1 t ends all after n=0 m
+  shift
+  for t in enrollments courses; do
+    ends=$1; shift
+    all="$E2E_DIR/all-$t.jsonl"; after="$E2E_DIR/after-resync-$t.jsonl"
+    timeout 60 kcat -C -b "$(broker_bootstrap devbroker)" -t "lmsync.progress.$t" -o beginning -e -q -J >"$all" \
+      2>/dev/null || fail "kcat could not read lmsync.progress.$t"
+    read_after "lmsync.progress.$t" "$ends" "$after"
+    m=$(rollup_table "$all" conn-0002 | jq length)
+    [ "$m" -gt 0 ] || { fail "conn-0002 has no $t rollup"; return 1; }
+    compare_sets "$t rollups after the resync request" "$(rollup_table "$all" conn-0002)" \
+      "$(rollup_table "$after" conn-0002)" "$t rollups" || return 1
+    n=$((n + m))
+  done
+  grep -q "conn-0002: ok: .* current records and $n rollups republished" <<<"$out" \
+    || fail "resync --wait did not report $n republished rollups"
+  jq -e -s --argjson n "$n" '[.[] | .value | select(.job_id | test("^conn-0002@resync-"))]
+      | length == 1 and .[0].rollups_republished == $n' "$(topic_file status)" >/dev/null \
+    || fail "the resync job's status record does not count $n republished rollups"
+}
+
 case_resync() {
-  local ends f out rc p off n want
+  local ends ends_enr ends_crs f out rc n want
   ends=$(partition_ends devbroker lmsync.activity.current)
+  ends_enr=$(partition_ends devbroker lmsync.progress.enrollments)
+  ends_crs=$(partition_ends devbroker lmsync.progress.courses)
   out=$("$LS_ADMIN" resync conn-0002 --wait 90 --config "$E2E_DIR/lmsync.conf" --timeout 10 2>&1); rc=$?
   log "lmsync-admin resync conn-0002 --wait: exit $rc"; as_comment <<<"$out"
   [ "$rc" -eq 0 ] || { fail "resync --wait exited $rc"; return 1; }
-  # the late consumer: only what was produced after the request, every partition from its old end
-  f="$E2E_DIR/after-resync.jsonl"; : >"$f"
-  for p in 0 1 2 3 4 5; do
-    off=$(awk -v p="$p" '$1 == p {print $2}' <<<"$ends"); off=${off:-0}
-    timeout 60 kcat -C -b "$(broker_bootstrap devbroker)" -t lmsync.activity.current -p "$p" -o "$off" -e -q -J \
-      >>"$f" 2>/dev/null || fail "kcat could not read partition $p"
-  done
+  f="$E2E_DIR/after-resync.jsonl"
+  read_after lmsync.activity.current "$ends" "$f"
   want=$(truth_current sandbox | jq -c 'with_entries(select(.key | startswith("conn-0002/"))) | to_entries')
   n=$(jq length <<<"$want")
   [ "$n" -gt 0 ] || die "conn-0002 has no activity in the ground truth"
   compare_sets "records after the resync request" "$want" \
     "$(current_table "$f" | jq -c 'with_entries(select(.key | startswith("conn-0002/"))) | to_entries')" \
     "current records" || return 1
-  grep -q "conn-0002: ok: .* $n current records republished" <<<"$out" \
+  grep -q "conn-0002: ok: .* $n current records and [0-9]* rollups republished" <<<"$out" \
     || fail "resync --wait did not report $n republished records"
   jq -e -s --argjson n "$n" '[.[] | .value | select(.job_id | test("^conn-0002@resync-"))]
       | length == 1 and .[0].outcome == "ok" and .[0].republished == $n and .[0].mode == "full"' \
     "$(topic_file status)" >/dev/null || fail "no ok status record of the resync job with republished = $n"
+  check_resync_rollups "$out" "$ends_enr" "$ends_crs"
 }
 
 case_shutdown() {

@@ -111,6 +111,7 @@ static void test_errors(void)
     expect_error("kafka.brokers = x\nunified.base_url = http://:8080\n", 0, "setting 'unified.base_url' has no host");
     expect_error("kafka.brokers = x\nunified.token_file = /tmp\n", 1, "setting 'unified.token_file': \"/tmp\" is a directory");
     expect_error("kafka.brokers = x\nunified.max_response_mb = 0\n", 0, "'unified.max_response_mb' must be between 1 and 4096");
+    expect_error("kafka.brokers = x\nrollups.idle_days = 0\n", 0, "'rollups.idle_days' must be between 1 and 3650");
 }
 
 /* An error about unified.base_url never shows its password. */

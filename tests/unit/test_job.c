@@ -371,7 +371,7 @@ static void full_status(ls_job_t *j, ls_status_t *st)
     uint64_t *counts[] = {&st->pages, &st->records, &st->rejected, &st->events, &st->state_writes,
                           &st->requests, &st->bytes, &st->retries, &st->removed,
                           &st->pending_removals, &st->removals_held, &st->rechecked, &st->rate_waits,
-                          &st->duplicates, &st->republished};
+                          &st->duplicates, &st->republished, &st->rollups_republished};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         *counts[i] = 1000 + i * 7;
     st->bytes = (uint64_t)1 << 40;
