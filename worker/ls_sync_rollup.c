@@ -127,7 +127,8 @@ static void record_id(const char *topic, const char *key, const char *value, cha
 static int send_record(run_t *r, const char *topic, const char *type, const char *key, json_t *obj)
 {
     const ls_ru_env_t *env = r->env;
-    char *value = obj ? json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+    /* 15 significant digits: a rounded value (65.7, 0.3333) is written as its decimal, not 65.700000000000003 */
+    char *value = obj ? json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(obj);
     if (obj && !value)
         return fail(r, LS_ENOMEM, "out of memory");
