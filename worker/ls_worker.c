@@ -132,6 +132,7 @@ static void slot_free(worker_t *w, slot_t *s)
         w->n_done--;
     ls_sync_job_destroy(s->sj);
     drop_report(w, s);
+    ls_job_release(&s->job);
     free(s);
     w->n_slots--;
 }
