@@ -26,7 +26,7 @@
 /* legal[from][to], written out by hand: the table in ls_sync_fsm.c must say the same. */
 static const int legal[LS_SJ_N_STATES][LS_SJ_N_STATES] = {
     /*               START F  B  D  R  M  X */
-    [LS_SJ_START] = {0, 1, 1, 0, 0, 0, 1},
+    [LS_SJ_START] = {0, 1, 1, 1, 0, 0, 1},
     [F] = {0, 0, 1, 1, 0, 0, 1},
     [B] = {0, 1, 1, 0, 0, 0, 1},
     [D] = {0, 1, 1, 0, 1, 1, 1},
