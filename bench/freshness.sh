@@ -19,7 +19,7 @@
 # delays, the changes without an event, and the upstream requests the
 # pipeline spent (the sandbox's /_sandbox/stats requests).
 # --smoke: 2 connections, 10 s at 2 changes/s, interval 5 s (full: 8 connections, 60 s at 4/s, interval 30 s); asserts that every
-# change got an event and that webhooks beat polling at p50.
+# change got an event with webhooks and that webhooks beat polling at p50.
 set -uo pipefail
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && { SMOKE=1; shift; }
@@ -122,7 +122,8 @@ scenario polling 0
 scenario webhooks 1
 if [ $SMOKE -eq 1 ]; then
   rc=0
-  [ "${MISSING[polling]}" = 0 ] && [ "${MISSING[webhooks]}" = 0 ] || { echo "# FAIL: changes without an event"; rc=1; }
+  # polling may miss a change that a later one undid before the next poll; webhooks deliver every state
+  [ "${MISSING[webhooks]}" = 0 ] || { echo "# FAIL: ${MISSING[webhooks]} changes without an event with webhooks"; rc=1; }
   [ "${P50[webhooks]}" -lt "${P50[polling]}" ] || { echo "# FAIL: webhooks p50 ${P50[webhooks]} ms not below polling's ${P50[polling]} ms"; rc=1; }
   exit $rc
 fi
