@@ -12,6 +12,8 @@
 #   duplicate-and-reorder  a duplicated delivery makes no second event; a late
 #                      (out-of-order) one is counted stale, not applied
 #   dropped-reconciled a dropped delivery: no event, until a poll job reconciles it
+#   receiver-down      a change while lmsync-webhook is down: the sandbox retries
+#                      the delivery with backoff, and once it is back the event arrives
 #   no-secret-in-logs  no log holds the API token or the workspace secret
 #   shutdown           SIGTERM stops every process cleanly
 # ctest-timeout: 240
@@ -170,11 +172,32 @@ case_dropped_reconciled() {
     || die "kcat could not enqueue the poll job"
   wait_until 30 count_at_least events "$((N3 + 1))" || die "the poll did not reconcile the dropped change"
   check_truth "dropped delivery reconciled by a poll" sandbox events "$SEQ3" "$N3" || return 1
+  N4=$(topic_count events); SEQ4=$(truth_seq sandbox)
+}
+
+case_receiver_down() {
+  local a port t0
+  port=$(cat "$E2E_DIR/webhook.port")
+  proc_stop webhook || return 1
+  E2E_PID[webhook]=""
+  a=$(sb_pick sandbox "$WH" '.is_completed != true' 4)
+  [ -n "$a" ] || die "seed lacks a fifth incomplete activity"
+  t0=$(date +%s)
+  sb_set sandbox "$WH" "$a" '{"duration_minutes":555}'
+  sleep 2   # refused twice or more: retried with backoff
+  sed -i "s/^webhook.listen = .*/webhook.listen = 127.0.0.1:$port/" "$E2E_DIR/webhook.conf"
+  mv "$(proc_log webhook)" "$E2E_DIR/webhook-first.log"
+  proc_start webhook "$LS_WEBHOOK" --config "$E2E_DIR/webhook.conf"
+  wait_until 20 count_at_least events "$((N4 + 1))" || die "the retried delivery made no event"
+  log "event $(( $(date +%s) - t0 )) s after the change; sandbox webhooks: $(sb sandbox GET /_sandbox/stats | jq -c .webhooks)"
+  sb sandbox GET /_sandbox/stats | jq -e '.webhooks.retried >= 1' >/dev/null || fail "the sandbox did not retry the delivery"
+  check_truth "delivery retried until the receiver was back" sandbox events "$SEQ4" "$N4" || return 1
 }
 
 case_no_secret_in_logs() {
   ! grep -q "e2e-token" "$E2E_DIR"/*.log || fail "a log contains the API token"
   ! grep -q "$SECRET" "$E2E_DIR"/*.log || fail "a log contains the workspace secret"
+  grep -q "webhook accepted" "$E2E_DIR"/webhook*.log || fail "lmsync-webhook logged no accepted delivery"
 }
 
 case_shutdown() {
@@ -189,6 +212,7 @@ test_case native-changes
 test_case rejections
 test_case duplicate-and-reorder
 test_case dropped-reconciled
+test_case receiver-down
 test_case no-secret-in-logs --needs start
 test_case shutdown --needs start
 run_cases
