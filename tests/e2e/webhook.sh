@@ -9,6 +9,9 @@
 #   rejections         bad signature, replayed nonce, unknown connection, oversized
 #                      body, malformed JSON, wrong content type: each refused with
 #                      its status, a log line and a counter, nothing enqueued
+#   flood              40 deliveries at once: the connection's token bucket (10,
+#                      then 5/s) answers 429 to the rest, counted; each 202 is one
+#                      job and comes within milliseconds (the limit is the receiver's own)
 #   duplicate-and-reorder  a duplicated delivery makes no second event; a late
 #                      (out-of-order) one is counted stale, not applied
 #   dropped-reconciled a dropped delivery: no event, until a poll job reconciles it
@@ -33,7 +36,7 @@ case_start() {
   { cat "$E2E_DIR/lmsync.conf"
     echo "webhook.listen = 127.0.0.1:0"; echo "webhook.port_file = $E2E_DIR/webhook.port"
     echo "webhook.secret_file = $E2E_DIR/secret"; echo "webhook.max_body_kb = 64"
-    echo "webhook.connections_refresh_s = 1"
+    echo "webhook.connections_refresh_s = 1"; echo "webhook.connection_rate = 5/s"; echo "webhook.connection_burst = 10"
     echo "ops.listen = 127.0.0.1:0"; echo "ops.port_file = $E2E_DIR/webhook.ops"; } >"$E2E_DIR/webhook.conf"
   tail_topic jobs devbroker lmsync.poll.jobs
   pipeline_start devbroker "$E2E_DIR/lmsync.conf"
@@ -130,6 +133,27 @@ case_rejections() {
   [ "$(topic_count events)" -eq "$N2" ] || fail "an unchanged record delivered by webhook made an event"
 }
 
+case_flood() {
+  local d=$E2E_DIR/bodies i code ok=0 limited=0 jobs0 rec slow
+  topic_caught_up jobs; jobs0=$(topic_count jobs)
+  rec=$(sb_acts sandbox "$WH" | jq -c '[.[1]]')
+  : >"$d/times"
+  for i in $(seq 1 40); do
+    signed "$rec" "flood-$i" "$WH" >"$d/flood.json"
+    code=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X POST -H 'content-type: application/json' \
+      --data-binary @"$d/flood.json" "$HOOK")
+    case ${code% *} in 202) ok=$((ok + 1)); echo "${code#* }" >>"$d/times" ;; 429) limited=$((limited + 1)) ;; esac
+  done
+  [ "$limited" -gt 0 ] && [ $((ok + limited)) -eq 40 ] || fail "flood: $ok accepted, $limited rate limited of 40"
+  [ "$(metric 'lmsync_webhook_requests_total{result="rate_limited"}')" = "$limited" ] || fail "rate_limited counter is not $limited"
+  slow=$(sort -n "$d/times" | tail -1)
+  log "flood: $ok accepted (slowest answer ${slow} s), $limited answered 429"
+  [ "$(bc <<<"$slow < 0.5")" = 1 ] || fail "a 202 took $slow s"
+  sleep 1; topic_caught_up jobs
+  [ "$(topic_count jobs)" -eq "$((jobs0 + ok))" ] || fail "jobs enqueued: $(( $(topic_count jobs) - jobs0 )), expected $ok"
+  sleep 2   # the bucket refills before the next deliveries
+}
+
 case_duplicate_and_reorder() {
   local a b n0 seq0 cur
   topic_caught_up events; n0=$(topic_count events); seq0=$(truth_seq sandbox)
@@ -210,6 +234,7 @@ test_case start
 test_case initial-sync
 test_case native-changes
 test_case rejections
+test_case flood
 test_case duplicate-and-reorder
 test_case dropped-reconciled
 test_case receiver-down
