@@ -127,6 +127,10 @@ case_rejections() {
     [ "$(metric "lmsync_webhook_requests_total{result=\"$r\"}")" = 1 ] \
       || fail "counter of $r is $(metric "lmsync_webhook_requests_total{result=\"$r\"}"), expected 1"
   done
+  if command -v promtool >/dev/null; then
+    curl -fsS "$OPS/metrics" | promtool check metrics >"$E2E_DIR/webhook.promtool" 2>&1 \
+      || fail "lmsync-webhook /metrics fails promtool: $(head -3 "$E2E_DIR/webhook.promtool")"
+  fi
   sleep 1; topic_caught_up jobs
   [ "$(topic_count jobs)" -eq "$((jobs0 + 1))" ] || fail "jobs enqueued: $(( $(topic_count jobs) - jobs0 )), expected 1 (the valid delivery)"
   topic_caught_up events
