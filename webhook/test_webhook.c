@@ -54,6 +54,7 @@ static void test_raw_member(void)
     expect_span("{\"sig\":\"s\",\"nonce\":\"n\"}", "nonce", "\"n\"");
     expect_span("{\"n\":-1.5e3,\"t\":true,\"data\":null}", "data", "null");
     expect_span("{\"dat\":1}", "data", NULL);
+    expect_span("{\"d\\u0061ta\":[2]}", "data", "[2]"); /* an escaped key is the same key */
     expect_span("[1]", "data", NULL);
 }
 

@@ -8,6 +8,7 @@
  */
 #include "wh_sig.h"
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -66,6 +67,17 @@ static size_t skip_value(const char *b, size_t i, size_t n)
     return i;
 }
 
+/* Whether the quoted key text q (qlen bytes, quotes included) names key; escapes are decoded. */
+static int key_is(const char *q, size_t qlen, const char *key, size_t klen)
+{
+    if (!memchr(q, '\\', qlen))
+        return qlen - 2 == klen && memcmp(q + 1, key, klen) == 0;
+    json_t *k = json_loadb(q, qlen, JSON_DECODE_ANY, NULL);
+    int eq = json_is_string(k) && json_string_length(k) == klen && memcmp(json_string_value(k), key, klen) == 0;
+    json_decref(k);
+    return eq;
+}
+
 int wh_raw_member(const char *body, size_t len, const char *key, size_t *off, size_t *vlen)
 {
     size_t klen = strlen(key), i = skip_ws(body, 0, len);
@@ -81,7 +93,7 @@ int wh_raw_member(const char *body, size_t len, const char *key, size_t *off, si
             return -1;
         size_t vs = skip_ws(body, i + 1, len);
         i = skip_value(body, vs, len);
-        if (ke - ks == klen && memcmp(body + ks, key, klen) == 0) {
+        if (key_is(body + ks - 1, ke - ks + 2, key, klen)) {
             *off = vs;
             *vlen = i - vs;
             return 0;
