@@ -6,6 +6,8 @@
 #                      coordinator restarts with a 1 h interval
 #   native-changes     a webhook subscription; changes arrive as events within
 #                      seconds (no poll runs), equal to the ground truth, mode webhook
+#   virtual-changes    a coursera connection gets VIRTUAL deliveries at its
+#                      interval: the change arrives at the next run, mode webhook
 #   rejections         bad signature, replayed nonce, unknown connection, oversized
 #                      body, malformed JSON, wrong content type: each refused with
 #                      its status, a log line and a counter, nothing enqueued
@@ -81,6 +83,20 @@ case_native_changes() {
   check_truth "native webhook changes" sandbox events "$SEQ1" "$N1" || return 1
   [ "$(wh_modes "$N1")" = "      3 webhook " ] || fail "events not from webhook jobs: $(wh_modes "$N1")"
   N2=$(topic_count events); SEQ2=$(truth_seq sandbox)
+}
+
+case_virtual_changes() {
+  local v=conn-0002 a n0 seq0
+  topic_caught_up events; n0=$(topic_count events); seq0=$(truth_seq sandbox)
+  curl -fsS -X POST -H 'authorization: Bearer e2e-token' -H 'content-type: application/json' \
+    -d "{\"connection_id\":\"$v\",\"object_type\":\"lms_activity\",\"event\":\"updated\",\"hook_url\":\"$HOOK\",\"interval_ms\":2000}" \
+    "$(sandbox_url sandbox)/unified/webhook" | jq -e '.webhook_type == "virtual"' >/dev/null || die "virtual subscription refused"
+  a=$(sb_pick sandbox "$v" '.is_completed != true' 0)
+  sb_set sandbox "$v" "$a" '{"duration_minutes":31}'
+  wait_until 10 count_at_least events "$((n0 + 1))" || die "the virtual delivery made no event within 10 s"
+  check_truth "virtual webhook change" sandbox events "$seq0" "$n0" || return 1
+  [ "$(wh_modes "$n0")" = "      1 webhook " ] || fail "virtual change not from a webhook job: $(wh_modes "$n0")"
+  N2=$(topic_count events)
 }
 
 # post CONTENT_TYPE BODY_FILE : HTTP status of a POST to the receiver
@@ -237,6 +253,7 @@ case_shutdown() {
 test_case start
 test_case initial-sync
 test_case native-changes
+test_case virtual-changes
 test_case rejections
 test_case flood
 test_case duplicate-and-reorder
