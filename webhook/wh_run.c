@@ -99,13 +99,12 @@ int wh_check_config(const ls_config_t *cfg, char *err, size_t errsz)
 
 /* ---- HTTP ---- */
 
-static enum MHD_Result reply(struct MHD_Connection *c, wh_result_t r, const char *why)
+/* The answer's body names the result only: the reason goes to the log. */
+static enum MHD_Result reply(struct MHD_Connection *c, wh_result_t r)
 {
-    char body[600];
+    char body[64];
     int n = snprintf(body, sizeof(body), "{\"result\":\"%s\"}\n", wh_result_name(r));
-    (void)why; /* the reason goes to the log only: it may name what the sender got wrong in detail */
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", "application/json");
@@ -188,7 +187,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         ls_info("webhook accepted%s%s", job_id[0] ? ": enqueued job " : " (no records)", job_id);
     else
         ls_warn("webhook refused (%d %s): %s", wh_result_status(r), wh_result_name(r), why);
-    return reply(c, r, why);
+    return reply(c, r);
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
