@@ -52,7 +52,7 @@ start_stack() {
   PIDS+=($!); SANDBOX_PID=$!
   wait_file "$d/bootstrap"; wait_file "$d/port"
   BROKERS=$(cat "$d/bootstrap"); URL="http://127.0.0.1:$(cat "$d/port")"
-  printf 'unified.base_url = %s\nkafka.brokers = %s\nworker.lmdb_path = %s/lmdb\nworker.page_limit = %d\nworker.lmdb_map_mb = 8192\nunified.http_timeout_s = 10\nlog.format = text\n' \
+  printf 'unified.base_url = %s\nkafka.brokers = %s\nworker.lmdb_path = %s/lmdb\nworker.page_limit = %d\nworker.lmdb_map_mb = 8192\nunified.http_timeout_s = 10\nenrichment.enabled = 0\nlog.format = text\n' \
     "$URL" "$BROKERS" "$d" "$LIMIT" >"$d/lmsync.conf"
   printf '%s\n' "${STACK_CONF[@]}" >>"$d/lmsync.conf"
   "$BUILD/tools/lmsync-tail" --brokers "$BROKERS" --topic lmsync.sync.status --from beginning --format json >"$d/status.jsonl" 2>/dev/null &

@@ -563,6 +563,7 @@ static int lead_start(coord_t *c)
         return LS_EINVAL;
     }
     coord_schedule_restore(c);
+    coord_control_open(c);
     c->next_discovery_ms = 0;
     if (c->cfg->connections[0] && load_static(c, ls_time_now_ms()) != LS_OK)
         return LS_EINVAL;
@@ -582,6 +583,7 @@ static void lead_stop(coord_t *c)
     ls_metric_set(CM_LEADER, 0, 0, 0);
     ls_consumer_destroy(c->status);
     c->status = NULL;
+    coord_control_close(c);
     coord_free(c);
     ls_warn("not leading any more (epoch %lld): stopped enqueuing", (long long)c->epoch);
 }
@@ -626,11 +628,13 @@ static void coord_free(coord_t *c)
 static void coord_close(coord_t *c)
 {
     coord_election_close(c);
+    coord_control_close(c);
     ls_consumer_destroy(c->status);
     ls_producer_close(c->producer, CLOSE_FLUSH_MS); /* jobs still unsent are lost: enqueued again after a restart */
     for (size_t i = 0; i < c->n_sends; i++)
         free(c->sends[i]);
     free(c->sends);
+    coord_catalog_release(c);
     coord_free(c);
 }
 
@@ -722,6 +726,8 @@ static void coord_turn(coord_t *c, int64_t *next_gauges)
     if (!coord_may_lead(c, 0))
         return; /* checked right before producing: a deposed leader enqueues nothing more */
     schedule_due(c, now);
+    coord_catalog_turn(c, now);
+    coord_control_turn(c, now);
     int wait = turn_wait_ms(c, ls_time_now_ms());
     if (ls_http_multi_running(c->http)) { /* wait on the sockets: a transfer completes without waiting for a turn */
         coord_http_turn(c, wait);
@@ -778,6 +784,17 @@ int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
     ls_ops_stop(ops);
     ls_metrics_free();
     return rc;
+}
+
+int coord_job_for(coord_t *c, coord_scope_t *sc, int64_t now, ls_job_t *job)
+{
+    const ls_strategy_t *s = conn_strategy(c, sc->conn);
+    if (!s)
+        return LS_ENOMEM;
+    if (!s->poll)
+        return LS_EINVAL;
+    job_fill(c, sc, s, now, job);
+    return LS_OK;
 }
 
 /* ---- --explain ---- */

@@ -13,6 +13,7 @@
 #include "ls_coord.h"
 #include "ls_coord_heap.h"
 #include "ls_http.h"
+#include "ls_job.h"
 #include "ls_kafka.h"
 #include "ls_profile.h"
 #include "ls_strmap.h"
@@ -118,6 +119,8 @@ typedef struct coord {
     char runtime_why[256];       /* why there is no usable runtime answer ("" = there is) */
     strat_entry_t *strats;
     size_t n_strats;
+    struct coord_catalog *catalog; /* catalog job schedule (ls_coord_catalog.c); NULL until its first turn */
+    struct coord_ctl *ctl;       /* operator requests on <prefix>.control while leading (ls_coord_control.c), else NULL */
 } coord_t;
 
 /* ---- ls_coord_list.c ---- */
@@ -195,6 +198,36 @@ void coord_election_close(coord_t *c);
  * stall (a stalled leader leaves and joins again).
  */
 int coord_may_lead(coord_t *c, int wait_ms);
+
+/* ---- ls_coord_catalog.c ---- */
+
+/** Enqueue the catalog jobs that are due (enrichment.enabled, every enrichment.refresh_s per connection). */
+void coord_catalog_turn(coord_t *c, int64_t now);
+
+/** Free the catalog schedule (after the producer is closed: no delivery report may still point at it). */
+void coord_catalog_release(coord_t *c);
+/**
+ * The job sc would get now from its connection's strategy (job id
+ * "scope@due", mode by the schedule). @return 0, LS_EINVAL when its
+ * strategy says the connection is not polled, LS_ENOMEM when no strategy
+ * could be made.
+ */
+int coord_job_for(coord_t *c, coord_scope_t *sc, int64_t now, ls_job_t *job);
+
+/* ---- ls_coord_control.c ---- */
+
+/** A leadership term starts: requests will be read (clients made by the first turn, retried on failure). */
+void coord_control_open(coord_t *c);
+
+/**
+ * Serve operator requests, one at a time: a resync of a known connection
+ * enqueues a full "resync" job per scope; the request's offset is committed
+ * once those jobs are acknowledged (or once it is rejected).
+ */
+void coord_control_turn(coord_t *c, int64_t now);
+
+/** Close the consumer and drop a request in progress (the next leader reads it again). NULL-safe. */
+void coord_control_close(coord_t *c);
 
 /* ---- ls_coord_persist.c ---- */
 

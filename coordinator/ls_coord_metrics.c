@@ -4,6 +4,8 @@
 static const char *const modes[] = {"full", "incremental", NULL}; /* index = ls_mode_t - 1 */
 static const char *const outcomes[] = {"ok", "failed", "skipped", NULL};
 
+static const char *const control_results[] = {"enqueued", "unknown_connection", "not_polled", "malformed", NULL};
+
 #define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
 #define C(n, h) {n, h, LS_MT_COUNTER, LS_AGG_SUM, {{0}}}
 
@@ -34,5 +36,9 @@ const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
                                    "Schedule records the producer refused (the schedule on Kafka is older for that scope)."),
     [CM_IDS_REJECTED] = C("lmsync_coordinator_ids_rejected_total",
                           "Listed connection and course ids skipped: they cannot be a key part ('/' or a control character)."),
+    [CM_CONTROL] = {"lmsync_coordinator_control_requests_total",
+                    "Operator requests read from the control topic: enqueued (a resync's jobs acknowledged), "
+                    "unknown_connection, not_polled (no scope to poll), malformed (all three rejected).",
+                    LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "result", control_results}}},
     [CM_DISCOVERY_ERRORS] = C("lmsync_coordinator_discovery_errors_total", "Connection discovery passes that failed (the known set is kept)."),
 };

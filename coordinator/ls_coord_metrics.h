@@ -25,11 +25,13 @@ typedef enum {
     CM_SCHEDULE_SKIPPED,  /* counter: schedule records that could not be decoded */
     CM_SCHEDULE_WRITE_ERRORS, /* counter: schedule records not produced */
     CM_IDS_REJECTED,      /* counter: listed connection/course ids that cannot be a key part (skipped) */
+    CM_CONTROL,           /* counter {result}: operator requests on the control topic (CM_CONTROL_*) */
     CM__COUNT
 } ls_coord_metric_t;
 
 /* Label values, in the order of the catalog's lists. */
 enum { CM_OUTCOME_OK, CM_OUTCOME_FAILED, CM_OUTCOME_SKIPPED };
+enum { CM_CONTROL_ENQUEUED, CM_CONTROL_UNKNOWN_CONNECTION, CM_CONTROL_NOT_POLLED, CM_CONTROL_MALFORMED };
 
 extern const ls_metric_def_t ls_coord_metrics[CM__COUNT];
 

@@ -423,6 +423,17 @@ static void sb_lms(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k, sb
             return;
         }
         sb_reply_set(r, 200, out);
+    } else if (strcmp(segs[2], "content") == 0 && nseg == 3) {
+        long limit, offset;
+        if (sb_paging(k, &limit, &offset) < 0) {
+            sb_reply_msg(r, 400, "limit and offset must be non-negative integers");
+            return;
+        }
+        if (sb_world_list_contents(h->world, cid, limit, offset, &out) != LS_OK) {
+            sb_reply_msg(r, 404, "connection not found");
+            return;
+        }
+        sb_reply_set(r, 200, out);
     } else if (strcmp(segs[2], "course") == 0) {
         if (sb_world_get_course(h->world, cid, segs[3], &out) != LS_OK) {
             sb_reply_msg(r, 404, "course not found");
@@ -487,7 +498,8 @@ static void sb_api(sb_http_t *h, struct MHD_Connection *conn, const char *method
     }
     sb_req_kind_t kind = unified ? SB_REQ_UNIFIED
                        : strcmp(segs[2], "activity") == 0 ? SB_REQ_ACTIVITY
-                       : strcmp(segs[2], "course") == 0 ? SB_REQ_COURSE : SB_REQ_LMS_OTHER;
+                       : strcmp(segs[2], "course") == 0 ? SB_REQ_COURSE
+                       : strcmp(segs[2], "content") == 0 ? SB_REQ_CONTENT : SB_REQ_LMS_OTHER;
     if (lms) {
         sb_rate_hit_t rl;
         sb_rate_check(h->rate, segs[1], &rl);
@@ -585,6 +597,24 @@ static void sb_ctl_activity_post(sb_http_t *h, const json_t *b, sb_reply_t *r)
         return;
     }
     sb_reply_set(r, 200, json_pack("{s:o}", "change", change ? change : json_null()));
+}
+
+/* POST /_sandbox/course {"connection_id", "course_id", "name"}: rename a course (what a catalog refresh sees). */
+static void sb_ctl_course_post(sb_http_t *h, const json_t *b, sb_reply_t *r)
+{
+    const char *cid = json_string_value(json_object_get(b, "connection_id"));
+    const char *crs = json_string_value(json_object_get(b, "course_id"));
+    const char *name = json_string_value(json_object_get(b, "name"));
+    if (!cid || !crs || !name || !name[0] || strlen(name) > 200) {
+        sb_reply_msg(r, 400, "connection_id, course_id and name (1..200 bytes) are required strings");
+        return;
+    }
+    int rc = sb_world_rename_course(h->world, cid, crs, name);
+    if (rc != LS_OK) {
+        sb_reply_msg(r, rc == LS_ENOTFOUND ? 404 : 500, rc == LS_ENOTFOUND ? "course not found" : "out of memory");
+        return;
+    }
+    sb_reply_set(r, 200, json_pack("{s:s,s:s,s:s}", "connection_id", cid, "course_id", crs, "name", name));
 }
 
 static void sb_ctl_activity_delete(sb_http_t *h, const sb_kvs_t *k, sb_reply_t *r)
@@ -755,6 +785,8 @@ static void sb_control(sb_http_t *h, const char *method, const char *what, const
         sb_ctl_activity_post(h, b, r);
     else if (del && strcmp(what, "activity") == 0)
         sb_ctl_activity_delete(h, k, r);
+    else if (post && strcmp(what, "course") == 0)
+        sb_ctl_course_post(h, b, r);
     else if (get && strcmp(what, "activities") == 0) {
         const char *cid = sb_kv_get(k, "connection_id");
         if (!cid)

@@ -7,7 +7,10 @@
  * status`; dead letters keep 30 days for a person to look at them. The
  * state changelog is compacted, and its delete.retention.ms must be the
  * worker.state_tombstone_retention_s the workers assume when they decide
- * whether a checkpoint is too old to resume from.
+ * whether a checkpoint is too old to resume from. The current topic is
+ * compacted the same way: a consumer that reads it from the beginning within
+ * delete.retention.ms of a removal still sees the tombstone. The control
+ * topic has one partition: only the coordinator leader reads it.
  */
 #include "admin_topics.h"
 
@@ -26,6 +29,8 @@ static const struct row {
     {"activity.state", 0, "compact", NULL},
     {"sync.status", 0, "delete", "604800000"},       /* 7 days */
     {"poll.dlq", 1, "delete", "2592000000"},         /* 30 days */
+    {"activity.current", 0, "compact", NULL},
+    {"control", 1, "delete", "604800000"},           /* 7 days: resync requests, read by the coordinator leader */
 };
 
 /* Records of the state changelog younger than this are never compacted. */

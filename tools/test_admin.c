@@ -76,10 +76,12 @@ static size_t fixture_diff(fixture_t *f, int jobs_partitions)
 
 static void test_diff_clean(void)
 {
-    static const char *const suffixes[] = {"poll.jobs", "activity.changes", "activity.state", "sync.status", "poll.dlq"};
+    static const char *const suffixes[ADMIN_N_TOPICS] = {"poll.jobs", "activity.changes", "activity.state",
+                                                         "sync.status", "poll.dlq", "activity.current", "control"};
     for (size_t i = 0; i < ADMIN_N_TOPICS; i++) {
         fixture_t f;
-        fixture_init(&f, suffixes[i], 0, 0, strcmp(suffixes[i], "poll.dlq") == 0 ? 1 : 24);
+        int one = strcmp(suffixes[i], "poll.dlq") == 0 || strcmp(suffixes[i], "control") == 0;
+        fixture_init(&f, suffixes[i], 0, 0, one ? 1 : 24);
         CU_ASSERT_EQUAL(fixture_diff(&f, 24), 0);
         CU_ASSERT_EQUAL(f.d.n, 0);
     }

@@ -27,6 +27,7 @@ typedef struct ls_sync_ctx {
     ls_limiter_t *limiter;         /* borrowed; NULL = no rate limits: every request asks it first */
     char topic_changes[128];
     char topic_state[128];
+    char topic_current[128];       /* {prefix}.activity.current */
     volatile sig_atomic_t *stop;   /* set by the signal handler */
     /* scratch shared by the jobs (a page is parsed and normalized in one call): */
     ls_page_t parsed;              /* ls_page_init() before the first job */

@@ -305,7 +305,8 @@ static int produce_one(ls_sync_job_t *j, ls_sync_gone_t *g)
             st->events++;
         }
         if (g->diff.stored_mask) {
-            if (ls_sync_produce_changelog(j, g->before.id, g->packed, g->packed_len, j->batch) != LS_OK)
+            if (ls_sync_produce_current(j, g->before.id, &g->now, 0, NULL, j->batch) != LS_OK ||
+                ls_sync_produce_changelog(j, g->before.id, g->packed, g->packed_len, j->batch) != LS_OK)
                 return LS_EIO;
             st->state_writes++;
         }
@@ -314,6 +315,7 @@ static int produce_one(ls_sync_job_t *j, ls_sync_gone_t *g)
     ls_diff_t d;
     ls_diff_compute(&g->before, NULL, &d);
     if (ls_sync_produce_event(j, &g->before, NULL, &d, j->batch) != LS_OK ||
+        ls_sync_produce_current(j, g->before.id, NULL, 0, NULL, j->batch) != LS_OK ||
         ls_sync_produce_changelog(j, g->before.id, NULL, 0, j->batch) != LS_OK)
         return LS_EIO;
     st->removed++;

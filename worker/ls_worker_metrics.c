@@ -11,6 +11,8 @@ static const char *const modes[] = {"full", "incremental", "webhook", NULL}; /* 
 static const char *const results[] = {"changed", "unchanged", "rejected", NULL};
 static const char *const classes[] = {"2xx", "3xx", "4xx", "429", "5xx", "error", NULL};
 static const char *const sources[] = {"vendor", "unified", NULL};
+static const char *const lists[] = {"course", "content", NULL}; /* ls_catalog_kind_t */
+static const char *const current_kinds[] = {"record", "tombstone", "republished", NULL};
 static const char *const hostile_kinds[] = {"page_over_limit", "page_repeated", "page_cap", "duplicate_id", NULL};
 
 /* Freshness spans a webhook's seconds and a polling interval's hours. */
@@ -61,11 +63,24 @@ const ls_metric_def_t ls_worker_metrics[WM__COUNT] = {
                       "Seconds from a record's own upstream instant (latest of updated_at, completed_at, started_at, "
                       "created_at) to the production of its change event, by the mode of the job.",
                       LS_MT_HISTOGRAM, LS_AGG_SUM, {LIST("mode", modes)}, freshness_bounds},
+    [WM_ENRICH_REQUESTS] = {"lmsync_enrichment_requests_total",
+                            "Upstream requests of catalog jobs (course and content names), by list; they share the "
+                            "connection's rate budget with the poll jobs.", LS_MT_COUNTER, LS_AGG_SUM, {LIST("list", lists)}},
+    [WM_ENRICH_JOBS] = {"lmsync_enrichment_jobs_total", "Catalog jobs reported, by outcome.", LS_MT_COUNTER, LS_AGG_SUM,
+                        {LIST("outcome", outcomes)}},
+    [WM_CURRENT] = {"lmsync_worker_current_records_total",
+                    "Records produced on the current topic: record (a changed state), tombstone (removed), "
+                    "republished (a resync job).",
+                    LS_MT_COUNTER, LS_AGG_SUM, {LIST("kind", current_kinds)}},
 };
 
 void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st)
 {
     int outcome = st->skipped ? 2 : st->ok ? 0 : 1;
+    if (job->kind == LS_JOB_CATALOG) {
+        ls_metric_add(WM_ENRICH_JOBS, outcome, 0, 1);
+        return;
+    }
     ls_mode_t mode = st->mode != LS_MODE_NONE ? st->mode : job->mode;
     ls_metric_add(WM_JOBS, outcome, mode > LS_MODE_NONE ? (int)mode - 1 : 0, 1);
     if (st->skipped)
@@ -103,6 +118,11 @@ void ls_worker_metrics_limiter(const ls_limiter_t *l, ls_limiter_stats_t *prev)
     ls_metric_add(WM_RATE_429, WM_429_UNIFIED, 0, now.unified_429 - prev->unified_429);
     ls_metric_set(WM_INFLIGHT_LIMIT, 0, 0, (int64_t)ls_limiter_inflight_limit(l));
     *prev = now;
+}
+
+void ls_worker_metrics_enrichment_request(int kind)
+{
+    ls_metric_add(WM_ENRICH_REQUESTS, kind, 0, 1);
 }
 
 void ls_worker_metrics_request(const char *integration, const ls_http_resp_t *resp)

@@ -76,7 +76,7 @@ static const char *boot_id_path = "/proc/sys/kernel/random/boot_id";
 
 struct ls_store {
     MDB_env *env;
-    MDB_dbi activities, sync, checkpoints, pending, conns, meta;
+    MDB_dbi activities, sync, checkpoints, pending, conns, meta, catalog;
     ls_strmap_t *nums;     /* connection id -> committed uint32_t number: never stale (numbers never change) */
     ls_strmap_t *fresh;    /* numbers given out by the write transaction in progress, not yet committed */
     size_t map_mb;   /* for the map-full message */
@@ -125,7 +125,7 @@ static uint32_t get_be32(const void *v)
  */
 static int check_format(ls_store_t *st, MDB_txn *txn, uint32_t *found, int *wiped)
 {
-    MDB_dbi data[] = {st->activities, st->pending, st->sync, st->checkpoints, st->conns};
+    MDB_dbi data[] = {st->activities, st->pending, st->sync, st->checkpoints, st->conns, st->catalog};
     MDB_val k = {sizeof(format_key) - 1, (void *)format_key}, v;
     uint8_t cur[4];
     int rc = mdb_get(txn, st->meta, &k, &v);
@@ -151,8 +151,8 @@ static int check_format(ls_store_t *st, MDB_txn *txn, uint32_t *found, int *wipe
 
 static int open_dbs(ls_store_t *st, char *errstr, size_t errsz)
 {
-    static const char *names[] = {"activities", "sync", "checkpoints", "pending", "conns", "meta"};
-    MDB_dbi *dbis[] = {&st->activities, &st->sync, &st->checkpoints, &st->pending, &st->conns, &st->meta};
+    static const char *names[] = {"activities", "sync", "checkpoints", "pending", "conns", "meta", "catalog"};
+    MDB_dbi *dbis[] = {&st->activities, &st->sync, &st->checkpoints, &st->pending, &st->conns, &st->meta, &st->catalog};
     MDB_txn *txn;
     uint32_t found = FORMAT;
     int wiped = 0, rc = mdb_txn_begin(st->env, NULL, 0, &txn);
@@ -385,7 +385,7 @@ static int env_open(ls_store_t *st, const char *dir, size_t map_mb, char *errstr
 {
     int rc = mdb_env_create(&st->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(st->env, 8);   /* 6 named databases in use */
+        rc = mdb_env_set_maxdbs(st->env, 8);   /* 7 named databases in use */
     if (rc == 0)
         rc = mdb_env_set_mapsize(st->env, map_mb * 1024 * 1024);
     if (rc == 0)
@@ -1010,7 +1010,7 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
     char prefix[2] = {(char)((partition >> 8) & 0xff), (char)(partition & 0xff)};
     /* the checkpoints go first and alone: a crash mid-wipe leaves no checkpoint,
      * and no checkpoint always means "wipe, then restore from the beginning" */
-    MDB_dbi order[] = {st->checkpoints, st->activities, st->pending, st->sync};
+    MDB_dbi order[] = {st->checkpoints, st->activities, st->pending, st->sync, st->catalog};
     int rc = 0;
     for (size_t d = 0; rc == 0 && d < sizeof(order) / sizeof(order[0]); d++) {
         int left = 1;
@@ -1029,6 +1029,95 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
     if (rc != 0)
         snprintf(errstr, errsz, "lmdb wipe of partition %d failed: %s", partition, mdb_strerror(rc));
     return map_err(rc);
+}
+
+/* ---- catalog: course and content names ---- */
+
+/* u16 partition | "conn/kind/id" into buf; returns length or -1 if too long. */
+static int make_catalog_key(char *buf, int partition, const char *conn, ls_catalog_kind_t kind, const char *id)
+{
+    char tail[KEY_MAX + 1];
+    int n = snprintf(tail, sizeof(tail), "%s/%s/%s", conn, ls_catalog_kind_name(kind), id);
+    if (n < 0 || (size_t)n >= sizeof(tail) || !conn[0])
+        return -1;
+    return make_key(buf, partition, tail);
+}
+
+int ls_store_catalog_commit(ls_store_t *st, int partition, const char *connection_id, ls_catalog_kind_t kind,
+                            const ls_catalog_item_t *items, size_t n, char *errstr, size_t errsz)
+{
+    MDB_txn *txn;
+    char kbuf[KEY_MAX + 1];
+    uint8_t vbuf[LS_CATALOG_VALUE_MAX];
+    int rc = begin_write(st, &txn, partition, errstr, errsz);
+    if (rc != LS_OK)
+        return rc;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int kl = make_catalog_key(kbuf, partition, connection_id, kind, items[i].id);
+        if (kl < 0) {
+            rc = MDB_BAD_VALSIZE;
+            break;
+        }
+        MDB_val k = {(size_t)kl, kbuf}, v = {ls_catalog_entry_pack(&items[i].e, vbuf), vbuf};
+        rc = mdb_put(txn, st->catalog, &k, &v, 0);
+    }
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (rc != 0)
+        write_error(st, partition, rc, errstr, errsz);
+    return map_err(rc);
+}
+
+int ls_store_catalog_get(ls_store_reader_t *r, int partition, const char *connection_id, ls_catalog_kind_t kind,
+                         const char *id, ls_catalog_entry_t *out)
+{
+    char kbuf[KEY_MAX + 1];
+    memset(out, 0, sizeof(*out));
+    int kl = make_catalog_key(kbuf, partition, connection_id, kind, id);
+    if (kl < 0)
+        return LS_EINVAL;
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    int rc = mdb_get(r->txn, r->st->catalog, &k, &v);
+    if (rc != 0)
+        return map_err(rc);
+    return ls_catalog_entry_unpack(v.mv_data, v.mv_size, out) == LS_OK ? LS_OK : LS_EIO;
+}
+
+int ls_store_catalog_foreach(ls_store_reader_t *r, const char *connection_id,
+                             int (*cb)(int partition, ls_catalog_kind_t kind, const char *id,
+                                       const ls_catalog_entry_t *e, void *ud),
+                             void *ud)
+{
+    MDB_cursor *cur;
+    MDB_val k = {0, NULL}, v;
+    size_t cl = strlen(connection_id);
+    if (mdb_cursor_open(r->txn, r->st->catalog, &cur) != 0)
+        return LS_EIO;
+    int out = 0, rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == 0 && out == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *t = (const char *)k.mv_data + 2;
+        size_t tl = k.mv_size - 2, sl;
+        if (k.mv_size < 2 || tl <= cl + 1 || memcmp(t, connection_id, cl) != 0 || t[cl] != '/')
+            continue;
+        char rest[KEY_MAX + 1];
+        memcpy(rest, t + cl + 1, tl - cl - 1);
+        rest[tl - cl - 1] = '\0';
+        ls_catalog_kind_t kind = LS_CATALOG_COURSE;
+        while (kind < LS_CATALOG_N_KINDS && (strncmp(rest, ls_catalog_kind_name(kind), sl = strlen(ls_catalog_kind_name(kind))) ||
+                                             rest[sl] != '/'))
+            kind++;
+        ls_catalog_entry_t e;
+        if (kind == LS_CATALOG_N_KINDS || ls_catalog_entry_unpack(v.mv_data, v.mv_size, &e) != LS_OK)
+            continue;
+        int part = ((const uint8_t *)k.mv_data)[0] << 8 | ((const uint8_t *)k.mv_data)[1];
+        out = cb(part, kind, rest + strlen(ls_catalog_kind_name(kind)) + 1, &e, ud);
+    }
+    mdb_cursor_close(cur);
+    if (out != 0)
+        return out;
+    return rc == 0 || rc == MDB_NOTFOUND ? LS_OK : map_err(rc);
 }
 
 /* RssFile of this process in bytes (file-backed resident pages), -1 when unknown. */

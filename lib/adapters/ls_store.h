@@ -1,7 +1,7 @@
 /*
  * ls_store.h - the worker's local state in LMDB.
  *
- * One environment per worker pod, opened after fork. Six named databases:
+ * One environment per worker pod, opened after fork. Seven named databases:
  *   activities:  key = u16 partition | u32 connection number | activity id
  *                (numbers big endian; 6 bytes + the id), value = packed state
  *                (ls_state.h)
@@ -22,6 +22,13 @@
  *                agrees and may cache them. Callers pass connection ids as
  *                before: the numbers never leave this module, and reads of
  *                a connection without number find nothing and write nothing.
+ *   catalog:     key = u16 partition | "conn/course/ID" or "conn/content/ID"
+ *                (text after the partition), value = ls_catalog_entry_pack()
+ *                (name, type, fetched-at instant): the names a catalog job
+ *                fetched. Entries are overwritten by the next refresh and
+ *                never deleted by one (a failed page leaves them as they
+ *                were); a partition wipe deletes them (the next refresh of
+ *                the connection fetches them again).
  *   meta:        key "format" = u32 key format (2; stores without it are
  *                format 1, the connection id in the keys). A store holding
  *                data of another format is emptied at open (see
@@ -53,6 +60,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ls_activity.h"
+#include "ls_catalog.h"
 
 typedef struct ls_store ls_store_t;
 typedef struct ls_store_reader ls_store_reader_t;
@@ -209,6 +217,35 @@ int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
                     int64_t checkpoint, const char *scope, const char *sync_json,
                     char *errstr, size_t errstr_size);
 
+/**
+ * Store a page of catalog entries of connection_id (kind) on partition in one
+ * write transaction, each under "conn/kind/id" (overwriting the entry there).
+ * @return 0, LS_EFULL (map full: nothing written), LS_EINVAL (key too long:
+ *         nothing written) or LS_EIO.
+ */
+int ls_store_catalog_commit(ls_store_t *st, int partition, const char *connection_id, ls_catalog_kind_t kind,
+                            const ls_catalog_item_t *items, size_t n, char *errstr, size_t errstr_size);
+
+/**
+ * The cached name (and type) of course or content id of connection_id, as
+ * of r's read transaction, into *out (copied: independent of r).
+ * @return 0; LS_ENOTFOUND (never fetched: *out zeroed, has_name = 0);
+ *         LS_EINVAL (key too long); LS_EIO (read error or garbled value).
+ */
+int ls_store_catalog_get(ls_store_reader_t *r, int partition, const char *connection_id, ls_catalog_kind_t kind,
+                         const char *id, ls_catalog_entry_t *out);
+
+/**
+ * Call cb for every catalog entry of connection_id on any partition (a walk
+ * of the whole catalog database: for lmsync-admin's dump, not for a hot
+ * path). id and e are borrowed for the call. A non-zero return of cb stops
+ * the walk and is returned. @return 0, cb's value or LS_EIO.
+ */
+int ls_store_catalog_foreach(ls_store_reader_t *r, const char *connection_id,
+                             int (*cb)(int partition, ls_catalog_kind_t kind, const char *id,
+                                       const ls_catalog_entry_t *e, void *ud),
+                             void *ud);
+
 /** The partition's changelog checkpoint; LS_ENOTFOUND when none. */
 int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset);
 
@@ -237,7 +274,7 @@ int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t
 
 /**
  * Delete everything of one partition: checkpoint (first, in its own
- * transaction), activities, pending markers and sync records (connection
+ * transaction), activities, pending markers, sync records and catalog entries (connection
  * numbers stay: they are not per partition and never change). Done in
  * chunks; a crash part way leaves no checkpoint, which the restore treats
  * as "wipe again, then restore from the beginning".

@@ -159,22 +159,43 @@ static int build_key(const ls_event_ctx_t *ctx, const ls_activity_t *before,
                       ctx->connection_id, "/activity/", cur->id);
 }
 
+int ls_event_attrs(const ls_event_ctx_t *ctx, const char *activity_id, char *source, char *subject,
+                   char *time, char *err, size_t errsz)
+{
+    int rc = join_field(source, 16 + LS_STR_MAX, "source", err, errsz, "/connections/", ctx->connection_id, "");
+    if (rc == LS_OK)
+        rc = join_field(subject, 16 + LS_STR_MAX, "subject", err, errsz, "activities/", activity_id, "");
+    ls_time_format(ctx->observed_at_ms, time);
+    return rc;
+}
+
+int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx)
+{
+    const char *vals[3] = {ctx->connection_id, ctx->integration_type, ctx->external_xref};
+    static const char *const keys[3] = {"connection_id", "integration_type", "tenant"};
+    for (int i = 0; i < 3; i++) {
+        json_t *v = vals[i] != NULL ? json_string(vals[i]) : json_null();
+        if (v == NULL)
+            return LS_EINVAL;
+        if (json_object_set_new(obj, keys[i], v) != 0)
+            return LS_ENOMEM;
+    }
+    return LS_OK;
+}
+
 static int build_attrs(const ls_event_ctx_t *ctx, const ls_activity_t *before,
                        const ls_activity_t *after, const ls_diff_t *d,
                        ls_event_t *ev, char *err, size_t errsz)
 {
+    _Static_assert(sizeof(ev->source) == 16 + LS_STR_MAX && sizeof(ev->subject) == 16 + LS_STR_MAX,
+                   "ls_event_attrs writes 16 + LS_STR_MAX bytes at most");
     const ls_activity_t *cur = after != NULL ? after : before;
     int rc = join_field(ev->type, sizeof(ev->type), "type", err, errsz, "lms.activity.",
                         ls_change_type_name(d->type), "");
     if (rc == LS_OK)
-        rc = join_field(ev->source, sizeof(ev->source), "source", err, errsz,
-                        "/connections/", ctx->connection_id, "");
-    if (rc == LS_OK)
-        rc = join_field(ev->subject, sizeof(ev->subject), "subject", err, errsz,
-                        "activities/", cur->id, "");
+        rc = ls_event_attrs(ctx, cur->id, ev->source, ev->subject, ev->time, err, errsz);
     if (rc == LS_OK)
         rc = build_key(ctx, before, after, ev, err, errsz);
-    ls_time_format(ctx->observed_at_ms, ev->time);
     return rc;
 }
 

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "ls_activity.h"
 #include "ls_diff.h"
 #include "ls_scope.h"
@@ -80,5 +81,29 @@ int ls_event_build(const ls_event_ctx_t *ctx, const ls_activity_t *before,
 
 /** Free ev->value; ev may be reused after. */
 void ls_event_release(ls_event_t *ev);
+
+/*
+ * Helpers shared with the other records lmsync publishes with the same
+ * envelope and CloudEvents attributes (ls_current.h: the current records).
+ */
+
+/**
+ * The CloudEvents attributes of a record about activity_id: source
+ * "/connections/{connection_id}", subject "activities/{activity_id}" and
+ * time (ctx->observed_at_ms, ls_time_format). source and subject must hold
+ * 16 + LS_STR_MAX bytes, time LS_TIME_BUFSZ.
+ * @return 0, or LS_EINVAL (message in err) when a part does not fit.
+ */
+int ls_event_attrs(const ls_event_ctx_t *ctx, const char *activity_id, char *source, char *subject,
+                   char *time, char *err, size_t errsz);
+
+/**
+ * Set the envelope fields on obj (borrowed): "connection_id", and
+ * "integration_type" and "tenant" (ctx->external_xref), each a string or
+ * JSON null when NULL - the same three fields as the change event's payload.
+ * @return 0, or LS_EINVAL when a string is not valid UTF-8 (json_string
+ *         refuses it) or LS_ENOMEM.
+ */
+int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx);
 
 #endif

@@ -30,6 +30,46 @@ static int known_field(const char *name, size_t len)
     return 0;
 }
 
+const char *ls_job_kind_name(ls_job_kind_t k)
+{
+    return k == LS_JOB_CATALOG ? "catalog" : "activity";
+}
+
+/* "kind" (optional; absent = activity) of a job or status record what. */
+static int decode_kind(json_t *o, const char *what, ls_job_kind_t *kind, char *err, size_t errsz)
+{
+    char name[16];
+    int rc = get_str(o, what, "kind", 0, name, sizeof(name), err, errsz);
+    *kind = LS_JOB_ACTIVITY;
+    if (rc || !name[0] || strcmp(name, "activity") == 0)
+        return rc;
+    if (strcmp(name, "catalog") != 0) {
+        snprintf(err, errsz, "%s: field 'kind' must be activity or catalog, got \"%.20s\"", what, name);
+        return LS_EINVAL;
+    }
+    *kind = LS_JOB_CATALOG;
+    return LS_OK;
+}
+
+/* A catalog job is one request stream per connection: no course scope, no activity strategy. */
+static int check_catalog(json_t *o, const ls_job_t *job, char *err, size_t errsz)
+{
+    static const char *const activity_only[] = {"fields", "sort", "order", "paged", "get", "updated_gte"};
+    if (job->kind != LS_JOB_CATALOG)
+        return LS_OK;
+    if (job->course_id[0] || job->mode != LS_MODE_FULL) {
+        snprintf(err, errsz, "job: a catalog job has no 'course_id' and mode full");
+        return LS_EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(activity_only) / sizeof(activity_only[0]); i++) {
+        if (json_object_get(o, activity_only[i])) {
+            snprintf(err, errsz, "job: field '%s' is not allowed in a catalog job", activity_only[i]);
+            return LS_EINVAL;
+        }
+    }
+    return LS_OK;
+}
+
 /* The optional strategy members (see ls_job.h); only non-defaults are written. */
 static int encode_strategy(json_t *o, const ls_job_t *job)
 {
@@ -211,7 +251,11 @@ char *ls_job_encode(const ls_job_t *job)
         json_object_set_new(o, "course_id", json_string(job->course_id));
     if (job->leader_epoch > 0)
         json_object_set_new(o, "leader_epoch", json_integer(job->leader_epoch));
-    if (encode_strategy(o, job) != LS_OK || encode_records(o, job) != LS_OK) {
+    if (job->kind == LS_JOB_CATALOG)
+        json_object_set_new(o, "kind", json_string("catalog"));
+    if (job->resync)
+        json_object_set_new(o, "resync", json_true());
+    if ((job->kind != LS_JOB_CATALOG && encode_strategy(o, job) != LS_OK) || encode_records(o, job) != LS_OK) {
         json_decref(o);
         return NULL;
     }
@@ -282,6 +326,7 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     if (!rc) rc = get_str(o, "job", "mode", 1, mode, sizeof(mode), err, errsz);
     if (!rc) rc = get_str(o, "job", "scheduled_at", 1, ts, sizeof(ts), err, errsz);
     if (!rc) rc = check_key_parts(job, "job", err, errsz);
+    if (!rc) rc = decode_kind(o, "job", &job->kind, err, errsz);
     if (rc)
         return rc;
     json_t *epoch = json_object_get(o, "leader_epoch");
@@ -295,11 +340,17 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
         snprintf(err, errsz, "job: field 'mode' must be full, incremental or webhook, got \"%.20s\"", mode);
         return LS_EINVAL;
     }
+    if (decode_bool(o, "resync", 0, &job->resync, err, errsz) != LS_OK)
+        return LS_EINVAL;
+    if (job->resync && (job->mode != LS_MODE_FULL || job->kind == LS_JOB_CATALOG)) {
+        snprintf(err, errsz, "job: a resync job must be a full activity job");
+        return LS_EINVAL;
+    }
     if (ls_time_parse(ts, &job->scheduled_at) != LS_OK) {
         snprintf(err, errsz, "job: field 'scheduled_at' is not a timestamp");
         return LS_EINVAL;
     }
-    rc = decode_strategy(o, job, err, errsz);
+    rc = job->kind == LS_JOB_CATALOG ? check_catalog(o, job, err, errsz) : decode_strategy(o, job, err, errsz);
     return rc ? rc : decode_records(o, job, err, errsz);
 }
 
@@ -343,6 +394,12 @@ int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_
 
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz)
 {
+    if (job->kind == LS_JOB_CATALOG) {
+        int n = snprintf(buf, bufsz, "%s//catalog", job->connection_id);
+        if (n < 0 || (size_t)n >= bufsz)
+            buf[0] = '\0';
+        return;
+    }
     ls_scope_key(job->connection_id, job->course_id, buf, bufsz);
 }
 
@@ -368,6 +425,7 @@ static const struct {
     {"rate_waits", offsetof(ls_status_t, rate_waits)},
     {"duplicates", offsetof(ls_status_t, duplicates)},
     {"stale_records", offsetof(ls_status_t, stale_records)},
+    {"republished", offsetof(ls_status_t, republished)},
 };
 #define N_STATUS_COUNTS (sizeof(status_counts) / sizeof(status_counts[0]))
 
@@ -423,6 +481,8 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
     int rc = encode_status_members(o, st);
     if (!rc && job->course_id[0])
         rc = json_object_set_new(o, "course_id", json_string(job->course_id)) ? LS_ENOMEM : LS_OK;
+    if (!rc && job->kind == LS_JOB_CATALOG)
+        rc = json_object_set_new(o, "kind", json_string("catalog")) ? LS_ENOMEM : LS_OK;
     char *s = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -505,6 +565,7 @@ static int decode_status_identity(json_t *o, ls_job_t *job, char *err, size_t er
     if (!rc) rc = get_str(o, "status", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
     if (!rc) rc = get_str(o, "status", "scope", 0, scope, sizeof(scope), err, errsz);
     if (!rc) rc = check_key_parts(job, "status", err, errsz);
+    if (!rc) rc = decode_kind(o, "status", &job->kind, err, errsz);
     if (rc)
         return rc;
     ls_job_scope(job, built, sizeof(built));

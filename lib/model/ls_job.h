@@ -21,7 +21,16 @@
  *    "records":[{...},...]              mode "webhook" only, and required there:
  *                                       the records a webhook delivered (1..
  *                                       LS_JOB_RECORDS_MAX_N, at most
- *                                       LS_JOB_RECORDS_MAX bytes as compact JSON)}
+ *                                       LS_JOB_RECORDS_MAX bytes as compact JSON)
+ *    "kind":"catalog"                   a catalog job: fetch the connection's
+ *                                       course and content names (absent or
+ *                                       "activity": a poll job); mode "full",
+ *                                       no course_id, no strategy members)
+ *    "resync":true                      a re-snapshot requested by an operator
+ *                                       (lmsync-admin resync): never skipped as
+ *                                       stale or duplicate; after the full scan
+ *                                       the worker republishes every current
+ *                                       record of the scope (absent: false)}
  * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
@@ -35,6 +44,16 @@
 #define LS_JOB_VERSION 1
 #define LS_JOB_RECORDS_MAX (512 * 1024) /* bytes of a webhook job's records (compact JSON): under Kafka's 1 MB */
 #define LS_JOB_RECORDS_MAX_N 1000       /* records of one webhook job */
+
+/* What a job does. A catalog job's scope key is "conn//catalog" (ls_job_scope):
+ * '/' cannot start a course id, so it never names an activity scope. */
+typedef enum {
+    LS_JOB_ACTIVITY = 0,  /* poll the activity list (absent "kind") */
+    LS_JOB_CATALOG,       /* refresh the course and content names (ls_catalog.h) */
+} ls_job_kind_t;
+
+/** "activity", "catalog". */
+const char *ls_job_kind_name(ls_job_kind_t k);
 
 typedef struct ls_job {
     char job_id[2 * LS_STR_MAX + 40];      /* "conn[/course]@ms" */
@@ -55,6 +74,8 @@ typedef struct ls_job {
                                              keys (owned: ls_job_release); NULL for polling jobs. A copy
                                              of the struct borrows it. */
     size_t records_len;
+    ls_job_kind_t kind;                   /* "kind": LS_JOB_ACTIVITY (absent) or LS_JOB_CATALOG */
+    int resync;                           /* "resync": 1 = re-snapshot on request (a full job) */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure or records that do not parse. */
@@ -80,7 +101,7 @@ int ls_job_set_records(ls_job_t *job, const json_t *arr, char *err, size_t errsz
 /** Free what a job owns (its records); the rest of it stays. NULL accepted. */
 void ls_job_release(ls_job_t *job);
 
-/** Scope key "conn" or "conn/course": status key and LMDB sync key. */
+/** Scope key "conn" or "conn/course" (a catalog job: "conn//catalog"): status key and LMDB sync key. */
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz);
 
 typedef struct ls_status {
@@ -100,6 +121,7 @@ typedef struct ls_status {
     uint64_t rate_waits;       /* times a request waited for the rate limiter (ls_ratelimit.h) */
     uint64_t duplicates;       /* records whose id an earlier record of the same scan had: ignored (first wins) */
     uint64_t stale_records;    /* webhook jobs: records older than the stored state (updated_at earlier): not applied */
+    uint64_t republished;      /* current records republished from the stored state (resync jobs) */
     int skipped;               /* 1 = not run: stale or duplicate (skip_reason says why); ok is 1 then */
     char skip_reason[512];
 } ls_status_t;
@@ -108,7 +130,8 @@ typedef struct ls_status {
  * Status record JSON (malloc'd, caller frees) for job; NULL on allocation
  * failure. Members: job_id, connection_id, course_id (course scopes only),
  * scope, integration_type, mode (st->mode, else the job's), outcome
- * ("ok" | "failed" | "skipped"), started_at, finished_at, error (null
+ * ("ok" | "failed" | "skipped"), kind ("catalog" only for catalog jobs;
+ * absent = activity), started_at, finished_at, error (null
  * unless failed), skip_reason (null unless skipped), every counter of
  * ls_status_t, and removals_skipped, watermark, next_watermark (null when "").
  */

@@ -69,6 +69,9 @@ static const cfg_setting_t settings[] = {
     I("worker.watermark_overlap_s", watermark_overlap_s, 0, 86400),
     I("worker.shrink_accept_scans", shrink_accept_scans, 0, 1000),
     I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
+    I("enrichment.enabled", enrichment_enabled, 0, 1),
+    I("enrichment.refresh_s", enrichment_refresh_s, 1, 30 * 86400),
+    S("enrichment.student_fields", enrichment_student_fields),
     S("xapi.lrs_url", xapi_lrs_url),
     S("xapi.credentials_file", xapi_credentials_file),
     S("xapi.activity_base", xapi_activity_base),
@@ -90,6 +93,9 @@ static const cfg_setting_t settings[] = {
     I("webhook.connection_burst", webhook_connection_burst, 1, 100000),
     I("webhook.connections_refresh_s", webhook_refresh_s, 1, 86400),
     S("webhook.port_file", webhook_port_file),
+    S("board.listen", board_listen),
+    S("board.port_file", board_port_file),
+    I("board.max_clients", board_max_clients, 1, 1000),
     S("log.level", log_level),
     S("log.format", log_format),
 };
@@ -127,6 +133,8 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->shrink_accept_scans = 3;
     cfg->shrink_tolerance_pct = 5;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
+    cfg->enrichment_enabled = 1;
+    cfg->enrichment_refresh_s = 3600;
     snprintf(cfg->xapi_actor_scope, sizeof(cfg->xapi_actor_scope), "connection");
     cfg->xapi_batch = 50;
     cfg->xapi_batch_ms = 1000;
@@ -139,6 +147,8 @@ void ls_config_defaults(ls_config_t *cfg)
     snprintf(cfg->webhook_connection_rate, sizeof(cfg->webhook_connection_rate), "20/s");
     cfg->webhook_connection_burst = 50;
     cfg->webhook_refresh_s = 30;
+    snprintf(cfg->board_listen, sizeof(cfg->board_listen), "127.0.0.1:0");
+    cfg->board_max_clients = 32;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     snprintf(cfg->log_format, sizeof(cfg->log_format), "json");
 }
@@ -355,6 +365,34 @@ static int check_token(const char *token, char *err, size_t errsz)
     return LS_OK;
 }
 
+/*
+ * enrichment.student_fields: a comma list of LmsStudent members. Personal
+ * data is fetched only when named here, and this build fetches none yet, so
+ * a valid non-empty list is refused too: accepting it would promise data
+ * that never comes.
+ */
+static int check_student_fields(const char *spec, char *err, size_t errsz)
+{
+    static const char *const known[] = {"name", "first_name", "last_name", "emails", "telephones", "address", "image_url"};
+    for (const char *p = spec; *p;) {
+        size_t len = strcspn(p, ","), k = 0;
+        while (k < sizeof(known) / sizeof(known[0]) && (strlen(known[k]) != len || strncmp(known[k], p, len)))
+            k++;
+        if (k == sizeof(known) / sizeof(known[0])) {
+            snprintf(err, errsz, "setting 'enrichment.student_fields': \"%.*s\" is not a student field (name, "
+                     "first_name, last_name, emails, telephones, address, image_url)", (int)(len < 40 ? len : 40), p);
+            return LS_EINVAL;
+        }
+        p += len + (p[len] == ',');
+    }
+    if (spec[0]) {
+        snprintf(err, errsz, "setting 'enrichment.student_fields': fetching student fields is not built in this "
+                 "version; leave it empty (no personal data is fetched)");
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
 static int validate(const ls_config_t *cfg, int require_token, char *err, size_t errsz)
 {
     if (check_base_url(cfg->unified_base_url, err, errsz) != LS_OK || check_token(cfg->unified_token, err, errsz) != LS_OK)
@@ -395,7 +433,8 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         snprintf(err, errsz, "setting 'log.level' must be debug, info, warn or error, got \"%s\"", cfg->log_level);
         return LS_EINVAL;
     }
-    if (ls_profile_check_overrides(cfg->profile_overrides, err, errsz) != LS_OK)
+    if (ls_profile_check_overrides(cfg->profile_overrides, err, errsz) != LS_OK ||
+        check_student_fields(cfg->enrichment_student_fields, err, errsz) != LS_OK)
         return LS_EINVAL;
     double rate;
     char why[200];
@@ -418,6 +457,8 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
     char host[64];
     int port;
     if (cfg->ops_listen[0] && ls_ops_parse_listen(cfg->ops_listen, host, sizeof(host), &port, err, errsz) != 0)
+        return LS_EINVAL;
+    if (ls_ops_parse_listen_key("board.listen", cfg->board_listen, host, sizeof(host), &port, err, errsz) != 0)
         return LS_EINVAL;
     if (cfg->group_id[0] == '\0') {
         snprintf(err, errsz, "setting 'worker.group_id' is empty");

@@ -65,6 +65,10 @@ typedef struct ls_config {
                                             records the previous complete scan returned removes nothing */
     int state_retention_s;               /* worker.state_tombstone_retention_s: the state topic's delete.retention.ms
                                             in seconds; an older checkpoint wipes and fully restores its partition */
+    /* enrichment: course and content names (docs/architecture.md, "Catalog") */
+    int enrichment_enabled;              /* enrichment.enabled: 1 = the coordinator schedules catalog jobs */
+    int enrichment_refresh_s;            /* enrichment.refresh_s: a connection's catalog job runs this often */
+    char enrichment_student_fields[256]; /* enrichment.student_fields: LmsStudent fields to carry ("" = none, the default) */
     /* lmsync-xapi (docs/xapi.md) */
     char xapi_lrs_url[LS_CFG_STR];        /* xapi.lrs_url: the LRS's xAPI endpoint; statements at <url>/statements */
     char xapi_credentials_file[LS_CFG_STR]; /* xapi.credentials_file: "user:password" for Basic auth ("" = none) */
@@ -89,6 +93,10 @@ typedef struct ls_config {
     /* operations */
     char ops_listen[64];                 /* ops.listen: "host:port" of /healthz, /readyz, /metrics ("" = off) */
     char ops_port_file[LS_CFG_STR];      /* ops.port_file: write the bound port here (tests, demo; "" = none) */
+    /* lmsync-board (docs/board.md) */
+    char board_listen[64];               /* board.listen: "host:port" of the board's page, API and event stream */
+    char board_port_file[LS_CFG_STR];    /* board.port_file: write the bound port here (tests, demo; "" = none) */
+    int board_max_clients;               /* board.max_clients: event-stream clients at once; more get 503 */
     /* logging */
     char log_level[16];                  /* log.level */
     char log_format[16];                 /* log.format: json | text */

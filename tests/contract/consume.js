@@ -7,7 +7,9 @@
 // most), then checks each one: a change event must decode through
 // cloudevents' Kafka.toEvent() into a valid CloudEvent whose data equals the
 // value, and its headers and value must validate against docs/schemas; a
-// status record's value against status.schema.json. Prints one JSON line
+// status record's value against status.schema.json; a current record's
+// headers and value against cloudevents-headers / current.schema.json, its
+// key against its value, and a tombstone (no value) by its headers and key. Prints one JSON line
 // of counts; exits 1 on any failure (each printed with its offset).
 'use strict';
 const fs = require('fs');
@@ -32,14 +34,39 @@ const validators = {
   event: ajv.getSchema('change-event.schema.json'),
   headers: ajv.getSchema('cloudevents-headers.schema.json'),
   status: ajv.getSchema('status.schema.json'),
+  current: ajv.getSchema('current.schema.json'),
 };
 
 const counts = {}, failures = [];
 const fail = (topic, m, why) => failures.push(`${topic} offset ${m.offset}: ${why}`);
 
-function checkEvent(topic, m) {
+function headersOf(m) {
   const headers = {};
   for (const [k, v] of Object.entries(m.headers || {})) headers[k] = v.toString('utf8');
+  return headers;
+}
+
+function checkCurrent(topic, m) {
+  const headers = headersOf(m);
+  const key = m.key.toString('utf8');
+  if (!validators.headers(headers)) fail(topic, m, `headers: ${ajv.errorsText(validators.headers.errors)}`);
+  if (headers.ce_type !== 'lmsync.activity.current') fail(topic, m, `ce_type ${headers.ce_type}`);
+  const slash = key.indexOf('/');
+  if (headers.ce_subject !== `activities/${key.slice(slash + 1)}`) fail(topic, m, `key ${key} vs subject ${headers.ce_subject}`);
+  if (m.value === null) return; // a tombstone: headers and key only
+  let value;
+  try { value = JSON.parse(m.value.toString('utf8')); } catch (e) { return fail(topic, m, `value is not JSON: ${e.message}`); }
+  if (!validators.current(value)) fail(topic, m, `value: ${ajv.errorsText(validators.current.errors)}`);
+  if (key !== `${value.connection_id}/${value.id}`) fail(topic, m, `key ${key} is not connection_id/id`);
+  try {
+    CEKafka.toEvent({ headers, key, value: m.value.toString('utf8'), timestamp: m.timestamp }).validate();
+  } catch (e) {
+    fail(topic, m, `cloudevents Kafka.toEvent: ${e.message}`);
+  }
+}
+
+function checkEvent(topic, m) {
+  const headers = headersOf(m);
   const text = m.value.toString('utf8');
   let value;
   try { value = JSON.parse(text); } catch (e) { return fail(topic, m, `value is not JSON: ${e.message}`); }
@@ -77,6 +104,7 @@ async function main() {
       counts[topic] = (counts[topic] || 0) + 1;
       if (topic.endsWith('.activity.changes')) checkEvent(topic, message);
       else if (topic.endsWith('.sync.status')) checkStatus(topic, message);
+      else if (topic.endsWith('.activity.current')) checkCurrent(topic, message);
       else fail(topic, message, 'no schema for this topic');
       if (complete()) done();
     },

@@ -54,6 +54,65 @@ static void test_job_bad(void)
                "job: field 'course_id' cannot be a key part: contains control character 0x07 at byte 1");
 }
 
+/* A catalog job: "kind" round trips, its scope never names an activity scope, its status says kind. */
+static void test_job_catalog(void)
+{
+    ls_job_t j, k;
+    ls_status_t st, st2;
+    char err[256], scope[600];
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1//catalog@1000");
+    strcpy(j.connection_id, "conn-1");
+    strcpy(j.integration_type, "moodle");
+    j.mode = LS_MODE_FULL;
+    j.kind = LS_JOB_CATALOG;
+    j.scheduled_at = 1764252588000;
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"kind\":\"catalog\""));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.kind, LS_JOB_CATALOG);
+    ls_job_scope(&k, scope, sizeof(scope));
+    CU_ASSERT_STRING_EQUAL(scope, "conn-1//catalog");
+    free(s);
+    j.kind = LS_JOB_ACTIVITY; /* an activity job writes no "kind" */
+    s = ls_job_encode(&j);
+    CU_ASSERT_PTR_NULL(strstr(s, "kind"));
+    free(s);
+    memset(&st, 0, sizeof(st));
+    st.ok = 0;
+    st.requests = 7;
+    strcpy(st.error, "page at offset 0 of \"conn-1\" does not parse");
+    j.kind = LS_JOB_CATALOG;
+    s = ls_status_encode(&j, &st);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"scope\":\"conn-1//catalog\""));
+    CU_ASSERT_EQUAL(ls_status_decode(s, strlen(s), &k, &st2, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.kind, LS_JOB_CATALOG);
+    CU_ASSERT_EQUAL(st2.requests, 7);
+    CU_ASSERT_EQUAL(st2.ok, 0);
+    free(s);
+}
+
+static void test_job_catalog_bad(void)
+{
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"names\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "job: field 'kind' must be activity or catalog, got \"names\"");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":7,\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "field 'kind' must be a string");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"course_id\":\"k\",\"mode\":\"full\",\"kind\":\"catalog\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "a catalog job has no 'course_id' and mode full");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"catalog\",\"sort\":\"created_at\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "field 'sort' is not allowed in a catalog job");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"catalog\",\"resync\":true,\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "a resync job must be a full activity job");
+    ls_job_t k;
+    char err[256];
+    const char *old = "{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"activity\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}";
+    CU_ASSERT_EQUAL(ls_job_decode(old, strlen(old), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.kind, LS_JOB_ACTIVITY);
+}
+
 static void test_key_part_check(void)
 {
     char why[64] = "";
@@ -185,6 +244,8 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_EQUAL(k.get, 1);
     CU_ASSERT_EQUAL(k.gte, LS_GTE_SUPPORTED);
     CU_ASSERT_EQUAL(k.leader_epoch, 1795896718586);
+    CU_ASSERT_EQUAL(k.resync, 0);
+    CU_ASSERT_PTR_NULL(strstr(s, "resync"));
     free(s);
     const char *bad_epoch = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
                             "\"scheduled_at\":\"2026-11-27T14:09:48Z\",\"leader_epoch\":\"x\"}";
@@ -219,6 +280,32 @@ static void test_job_strategy_bad(void)
     const char *inc = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"incremental\","
                       "\"scheduled_at\":\"2026-11-27T14:09:48Z\"}";
     expect_bad(inc, "needs 'updated_gte'");
+#undef JOB
+}
+
+static void test_job_resync(void)
+{
+    char err[256];
+    ls_job_t j, k;
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1@resync-1764252588000");
+    strcpy(j.connection_id, "conn-1");
+    j.mode = LS_MODE_FULL;
+    j.scheduled_at = 1764252588000;
+    j.resync = 1;
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"resync\":true"));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.resync, 1);
+    free(s);
+#define JOB(mode, extra) "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"" mode "\"," \
+                         "\"scheduled_at\":\"2026-11-27T14:09:48Z\",\"updated_gte\":\"supported\"" extra "}"
+    expect_bad(JOB("full", ",\"resync\":1"), "'resync' must be a boolean");
+    expect_bad(JOB("incremental", ",\"resync\":true"), "a resync job must be a full activity job");
+    const char *no = JOB("incremental", ",\"resync\":false");
+    CU_ASSERT_EQUAL(ls_job_decode(no, strlen(no), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.resync, 0);
 #undef JOB
 }
 
@@ -284,7 +371,7 @@ static void full_status(ls_job_t *j, ls_status_t *st)
     uint64_t *counts[] = {&st->pages, &st->records, &st->rejected, &st->events, &st->state_writes,
                           &st->requests, &st->bytes, &st->retries, &st->removed,
                           &st->pending_removals, &st->removals_held, &st->rechecked, &st->rate_waits,
-                          &st->duplicates};
+                          &st->duplicates, &st->republished};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         *counts[i] = 1000 + i * 7;
     st->bytes = (uint64_t)1 << 40;
@@ -503,9 +590,12 @@ static CU_TestInfo job_tests[] = {
     {"key parts: no '/', no control character", test_key_part_check},
     {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
     {"malformed strategy members are rejected", test_job_strategy_bad},
+    {"resync member", test_job_resync},
     {"mode names and scope/activity keys", test_scope_names_and_keys},
     {"status record: mode run and watermarks", test_status_mode_watermark},
     {"job round trip", test_job_roundtrip},
+    {"catalog job: kind, scope and status", test_job_catalog},
+    {"malformed catalog jobs are rejected with a reason", test_job_catalog_bad},
     {"malformed jobs are rejected with a reason", test_job_bad},
     {"status record", test_status_json},
     {"status record round trip: encode -> decode -> equal", test_status_roundtrip},

@@ -975,7 +975,96 @@ static void test_old_format_wiped(void)
     cleanup(st);
 }
 
+/* One catalog entry item: name NULL = not reported. */
+static ls_catalog_item_t cat_item(const char *id, const char *name, const char *type, int64_t at)
+{
+    ls_catalog_item_t it;
+    memset(&it, 0, sizeof(it));
+    snprintf(it.id, sizeof(it.id), "%s", id);
+    it.e.has_name = name != NULL;
+    snprintf(it.e.name, sizeof(it.e.name), "%s", name ? name : "");
+    it.e.has_type = type != NULL;
+    snprintf(it.e.type, sizeof(it.e.type), "%s", type ? type : "");
+    it.e.fetched_at = at;
+    return it;
+}
+
+static int cat_get(ls_store_t *st, int part, const char *conn, ls_catalog_kind_t k, const char *id, ls_catalog_entry_t *e)
+{
+    char err[256];
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    int rc = ls_store_catalog_get(r, part, conn, k, id, e);
+    ls_store_reader_destroy(r);
+    return rc;
+}
+
+static void test_catalog_put_get(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    ls_catalog_entry_t e;
+    ls_catalog_item_t courses[] = {cat_item("crs-1", "Algebra I", NULL, 1000), cat_item("crs-2", NULL, NULL, 1000)};
+    ls_catalog_item_t contents[] = {cat_item("crs-1", "Quiz 1", "QUIZ", 1000)};
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_COURSE, "crs-1", &e), LS_ENOTFOUND); /* never fetched */
+    CU_ASSERT_EQUAL(e.has_name, 0);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 2, "conn", LS_CATALOG_COURSE, courses, 2, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 2, "conn", LS_CATALOG_CONTENT, contents, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_COURSE, "crs-1", &e), LS_OK);
+    CU_ASSERT_STRING_EQUAL(e.name, "Algebra I");
+    CU_ASSERT_EQUAL(e.has_type, 0);
+    CU_ASSERT_EQUAL(e.fetched_at, 1000);
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_COURSE, "crs-2", &e), LS_OK); /* known, without a name */
+    CU_ASSERT_EQUAL(e.has_name, 0);
+    CU_ASSERT_STRING_EQUAL(e.name, "");
+    /* same id, other kind, other partition, other connection: separate keys */
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_CONTENT, "crs-1", &e), LS_OK);
+    CU_ASSERT_STRING_EQUAL(e.name, "Quiz 1");
+    CU_ASSERT_STRING_EQUAL(e.type, "QUIZ");
+    CU_ASSERT_EQUAL(cat_get(st, 3, "conn", LS_CATALOG_COURSE, "crs-1", &e), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(cat_get(st, 2, "con", LS_CATALOG_COURSE, "crs-1", &e), LS_ENOTFOUND);
+    /* a refresh overwrites (a rename), with its own instant */
+    ls_catalog_item_t renamed[] = {cat_item("crs-1", "Algebra I (2027)", NULL, 2000)};
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 2, "conn", LS_CATALOG_COURSE, renamed, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_COURSE, "crs-1", &e), LS_OK);
+    CU_ASSERT_STRING_EQUAL(e.name, "Algebra I (2027)");
+    CU_ASSERT_EQUAL(e.fetched_at, 2000);
+    cleanup(st);
+}
+
+static int count_entry(int partition, ls_catalog_kind_t kind, const char *id, const ls_catalog_entry_t *e, void *ud)
+{
+    (void)e;
+    CU_ASSERT_EQUAL(partition, 1);
+    CU_ASSERT(kind == LS_CATALOG_COURSE ? strcmp(id, "c/1") == 0 : strcmp(id, "x") == 0); /* an id may hold '/' */
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void test_catalog_foreach_wipe(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    int n = 0;
+    ls_catalog_entry_t e;
+    ls_catalog_item_t a[] = {cat_item("c/1", "A", NULL, 5)}, b[] = {cat_item("x", NULL, "VIDEO", 5)};
+    ls_catalog_item_t other[] = {cat_item("c/1", "B", NULL, 5)};
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 1, "k", LS_CATALOG_COURSE, a, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 1, "k", LS_CATALOG_CONTENT, b, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 1, "kk", LS_CATALOG_COURSE, other, 1, err, sizeof(err)), LS_OK);
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_catalog_foreach(r, "k", count_entry, &n), LS_OK);
+    ls_store_reader_destroy(r);
+    CU_ASSERT_EQUAL(n, 2); /* "kk" is another connection */
+    CU_ASSERT_EQUAL(ls_store_wipe_partition(st, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(cat_get(st, 1, "k", LS_CATALOG_COURSE, "c/1", &e), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 1, "", LS_CATALOG_COURSE, a, 1, err, sizeof(err)), LS_EINVAL);
+    cleanup(st);
+}
+
 static CU_TestInfo tests[] = {
+    {"catalog: put, get, absent, rename", test_catalog_put_get},
+    {"catalog: walk per connection, partition wipe", test_catalog_foreach_wipe},
     {"put, get, partitions, checkpoints", test_put_get},
     {"map full fails the page atomically", test_map_full},
     {"unusable path", test_bad_path},
