@@ -244,7 +244,7 @@ int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const l
     if (rc == LS_OK) { /* counted when produced: a delivery that fails fails the job */
         ls_metric_add(WM_EVENTS, (int)d->type - 1, 0, 1);
         if (after)
-            ls_worker_metrics_freshness(after, job->mode, ec.observed_at_ms);
+            ls_worker_metrics_freshness(after, j->run.mode, ec.observed_at_ms);
     }
     return rc;
 }
