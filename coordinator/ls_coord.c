@@ -468,7 +468,7 @@ static void status_apply(coord_t *c, coord_scope_t *sc, const ls_job_t *job, con
     sc->failures = st->ok ? 0 : sc->failures + 1;
     ls_metric_add(CM_JOBS_REPORTED, st->ok ? CM_OUTCOME_OK : CM_OUTCOME_FAILED, 0, 1);
     if (st->ok)
-        sc->last_ok_ms = now;
+        sc->last_ok_ms = sc->polled_ok_ms = now;
     if (st->ok && st->mode == LS_MODE_FULL) {
         sc->last_full_ms = now;
         sc->since_full = 0;
@@ -665,7 +665,7 @@ static void maybe_discover(coord_t *c, int64_t now)
 }
 
 /* One scope's share of the schedule gauges. */
-static void gauge_scope(const coord_scope_t *sc, int64_t now, int64_t ival, int64_t g[5])
+static void gauge_scope(const coord_scope_t *sc, int64_t now, int64_t ival, int64_t g[6])
 {
     if (is_course(sc) ? !sc->conn->fanout : sc->conn->fanout)
         return; /* not polled this way now */
@@ -675,12 +675,14 @@ static void gauge_scope(const coord_scope_t *sc, int64_t now, int64_t ival, int6
     g[3] += sc->failures > 0;
     if (now - sc->last_ok_ms > g[4])
         g[4] = now - sc->last_ok_ms;
+    if (sc->polled_ok_ms && now - sc->polled_ok_ms > g[5])
+        g[5] = now - sc->polled_ok_ms;
 }
 
 /* The schedule gauges: a walk over every scope (the heap's array, then the tenants' queues of due ones). */
 static void update_gauges(coord_t *c, int64_t now)
 {
-    int64_t g[5] = {0};
+    int64_t g[6] = {0};
     for (size_t i = 0; i < c->heap.n; i++)
         gauge_scope((const coord_scope_t *)c->heap.a[i].t, now, interval_ms(c), g);
     for (size_t i = 0; i < c->n_active; i++)
@@ -692,6 +694,7 @@ static void update_gauges(coord_t *c, int64_t now)
     ls_metric_set(CM_SCOPES_OVERDUE, 0, 0, g[2]);
     ls_metric_set(CM_SCOPES_FAILING, 0, 0, g[3]);
     ls_metric_set(CM_OLDEST_UNSYNCED, 0, 0, g[4] / 1000);
+    ls_metric_set(CM_OLDEST_POLL_AGE, 0, 0, g[5] / 1000);
 }
 
 /*

@@ -39,6 +39,7 @@ struct coord_scope {
     int64_t job_since_ms;     /* when it was produced */
     int64_t last_full_ms;     /* when the last full scan reported ok (0 = never, so the next job is full) */
     int64_t last_ok_ms;       /* when a job last reported ok (the coordinator's start until one does) */
+    int64_t polled_ok_ms;     /* when a job last reported ok to this coordinator process (0 = none yet) */
     int64_t records;          /* records of the last ok full scan (-1 = unknown) */
     int32_t failures;         /* consecutive failed jobs */
     int32_t since_full;       /* incremental jobs reported ok since the last full scan */

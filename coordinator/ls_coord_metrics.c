@@ -17,6 +17,9 @@ const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
     [CM_SCOPES_FAILING] = G("lmsync_coordinator_scopes_failing", "Scopes whose last job failed."),
     [CM_OLDEST_UNSYNCED] = G("lmsync_coordinator_oldest_unsynced_seconds",
                              "Freshness: seconds since the least recently synced scope last reported ok (since start when it never did)."),
+    [CM_OLDEST_POLL_AGE] = G("lmsync_coordinator_oldest_poll_age_seconds",
+                             "Freshness of polling: age of the oldest last successful poll among the scopes polled ok "
+                             "since this coordinator started (0 before any)."),
     [CM_JOBS_ENQUEUED] = {"lmsync_coordinator_jobs_enqueued_total", "Poll jobs acknowledged by Kafka, by mode.",
                           LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "mode", modes}}},
     [CM_ENQUEUE_ERRORS] = C("lmsync_coordinator_enqueue_errors_total", "Poll jobs Kafka did not acknowledge (retried on the next pass)."),

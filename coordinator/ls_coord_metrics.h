@@ -14,6 +14,7 @@ typedef enum {
     CM_SCOPES_OVERDUE,   /* gauge: due for longer than one interval */
     CM_SCOPES_FAILING,   /* gauge: last job failed */
     CM_OLDEST_UNSYNCED,  /* gauge: seconds since the least recently synced scope's last ok job */
+    CM_OLDEST_POLL_AGE,  /* gauge: age of the oldest successful poll among scopes polled ok since start */
     CM_JOBS_ENQUEUED,    /* counter {mode} */
     CM_ENQUEUE_ERRORS,   /* counter */
     CM_JOBS_REPORTED,    /* counter {outcome} */

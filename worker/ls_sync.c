@@ -18,7 +18,9 @@
  * last page of a complete full scan, the removal pass (ls_sync_removal.c:
  * RECHECKING, REMOVING); for a resync job every current record of the scope
  * again (ls_sync_republish.c: REPUBLISHING); at the end the scope's sync
- * record with the next watermark (ls_sync_watermark.c).
+ * record with the next watermark (ls_sync_watermark.c). A webhook job has its
+ * one page inline (ls_sync_webhook.c): START -> DELIVERING, then the end, with
+ * neither a removal pass nor a sync record.
  */
 #include "ls_sync_job.h"
 #include "ls_err.h"
@@ -260,6 +262,10 @@ static void complete(ls_sync_job_t *j)
 static void scan_complete(ls_sync_job_t *j)
 {
     ls_rm_next_t next;
+    if (j->st.mode == LS_MODE_WEBHOOK) { /* no removals, no watermark: the scope was not listed */
+        finish(j, LS_OK);
+        return;
+    }
     if (j->st.mode != LS_MODE_FULL) {
         complete(j);
         return;
@@ -387,6 +393,19 @@ static void act(ls_sync_job_t *j, int64_t now)
     }
 }
 
+/* A webhook job: its records are the page; produce them at once (DELIVERING). */
+static void start_webhook(ls_sync_job_t *j)
+{
+    int rc = ls_sync_webhook_prepare(j);
+    if (rc != LS_OK) {
+        finish(j, rc);
+        return;
+    }
+    ls_batch_init(j->batch);
+    j->produce_failed = ls_sync_page_produce(j) != LS_OK;
+    await_acks(j, LS_SJ_DELIVERING);
+}
+
 ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition)
 {
     ls_sync_job_t *j = calloc(1, sizeof(*j));
@@ -401,6 +420,10 @@ ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int pa
     j->st.started_at = ls_time_now_ms();
     j->run = *job;
     ls_job_scope(job, j->scope, sizeof(j->scope));
+    if (job->mode == LS_MODE_WEBHOOK) {
+        start_webhook(j);
+        return j;
+    }
     if (job->kind == LS_JOB_CATALOG) { /* no sync record, no mode to choose: the course list, then the content list */
         j->st.mode = LS_MODE_FULL;
         j->cat_kind = LS_CATALOG_COURSE;

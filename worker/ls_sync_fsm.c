@@ -7,7 +7,7 @@
 
 /* Per state, the states it may move to. */
 static const unsigned legal[LS_SJ_N_STATES] = {
-    [LS_SJ_START] = TO(LS_SJ_FETCHING) | TO(LS_SJ_BACKOFF) | TO(LS_SJ_DONE),
+    [LS_SJ_START] = TO(LS_SJ_FETCHING) | TO(LS_SJ_BACKOFF) | TO(LS_SJ_DELIVERING) | TO(LS_SJ_DONE), /* DELIVERING: a webhook job */
     /* FETCHING -> FETCHING: a catalog job's next page (it stores without a delivery) */
     [LS_SJ_FETCHING] = TO(LS_SJ_FETCHING) | TO(LS_SJ_BACKOFF) | TO(LS_SJ_DELIVERING) | TO(LS_SJ_DONE),
     [LS_SJ_BACKOFF] = TO(LS_SJ_FETCHING) | TO(LS_SJ_BACKOFF) | TO(LS_SJ_DONE),

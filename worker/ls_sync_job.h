@@ -10,6 +10,7 @@
  *   ls_sync_removal.c    the removal pass (decisions in lib/policy/ls_removal)
  *   ls_sync_republish.c  a resync job's republication of the scope's current records
  *   ls_sync_watermark.c  the scope's sync record: mode, watermark
+ *   ls_sync_webhook.c    a webhook job: its inline records as one page
  *   ls_sync_catalog.c    a catalog job's pages: course and content names
  */
 #ifndef LS_SYNC_JOB_H
@@ -248,5 +249,15 @@ int ls_sync_record_store(ls_sync_job_t *j);
 char *ls_sync_record_dump(const ls_sync_job_t *j);
 /** An integer of the sync record, or dflt. */
 long long ls_sync_record_int(const ls_sync_job_t *j, const char *key, long long dflt);
+
+/* ---- ls_sync_webhook.c ---- */
+
+/**
+ * A webhook job's records (j->run.records) as the page: parse, normalize,
+ * diff, and drop the records older than the stored state (st.stale_records).
+ * Sets st.mode, st.pages and page_last. LS_OK; LS_EINVAL (records do not
+ * parse) or LS_EIO, st.error set.
+ */
+int ls_sync_webhook_prepare(ls_sync_job_t *j);
 
 #endif

@@ -292,8 +292,11 @@ int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const l
     int rc = ls_producer_send(j->ctx->producer, j->ctx->topic_changes, -1, ev.key, strlen(ev.key), ev.value,
                               ev.value_len, h, LS_CE_HEADERS, b, LS_SEND_NOW);
     ls_event_release(&ev);
-    if (rc == LS_OK) /* counted when produced: a delivery that fails fails the job */
+    if (rc == LS_OK) { /* counted when produced: a delivery that fails fails the job */
         ls_metric_add(WM_EVENTS, (int)d->type - 1, 0, 1);
+        if (after)
+            ls_worker_metrics_freshness(after, j->run.mode, ec.observed_at_ms);
+    }
     return rc;
 }
 

@@ -155,6 +155,7 @@ static void slot_free(worker_t *w, slot_t *s)
         w->n_done--;
     ls_sync_job_destroy(s->sj);
     drop_report(w, s);
+    ls_job_release(&s->job);
     free(s);
     w->n_slots--;
 }
@@ -438,6 +439,12 @@ static int is_full(ls_mode_t mode)
     return mode == LS_MODE_FULL;
 }
 
+/* A webhook job lists nothing: it covers no other job (its own records are covered by any later poll). */
+static int is_webhook(ls_mode_t mode)
+{
+    return mode == LS_MODE_WEBHOOK;
+}
+
 /*
  * Is the job of waiting slot s stale? Yes when a successful job of the same
  * scope that covers it (a full scan covers any job, an incremental one only
@@ -462,7 +469,7 @@ static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
         return 1;
     }
     for (const slot_t *o = s->next; o; o = o->next) {
-        if (o->state != SLOT_WAITING || o->job.scheduled_at < s->job.scheduled_at ||
+        if (o->state != SLOT_WAITING || o->job.scheduled_at < s->job.scheduled_at || is_webhook(o->job.mode) ||
             (is_full(s->job.mode) && !is_full(o->job.mode)))
             continue;
         if (strcmp(o->scope, scope) == 0) {
@@ -477,6 +484,8 @@ static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
 /* Remember when a successful job of the scope started (what stale() compares with). */
 static void note_ran(worker_t *w, const slot_t *s, const ls_status_t *st)
 {
+    if (is_webhook(s->job.mode))
+        return; /* it covers no other job */
     ran_t *r = ls_strmap_put(w->ran, s->scope, NULL);
     if (!r)
         return; /* out of memory: jobs are only never dropped for this scope */

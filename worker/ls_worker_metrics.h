@@ -32,6 +32,7 @@ typedef enum {
     WM_LMDB_USED,        /* gauge: bytes of the LMDB map in use */
     WM_LMDB_SIZE,        /* gauge: bytes of the LMDB map */
     WM_HOSTILE,          /* counter {kind}: upstream answers that break the API's contract (WM_HOSTILE_*) */
+    WM_FRESHNESS,        /* histogram {mode}: record's upstream instant -> its event's production */
     WM_ENRICH_REQUESTS,  /* counter {list}: requests of catalog jobs (course, content lists) */
     WM_ENRICH_JOBS,      /* counter {outcome}: catalog jobs reported */
     WM_CURRENT,          /* counter {kind}: current records produced (WM_CURRENT_*) */
@@ -58,5 +59,12 @@ void ls_worker_metrics_enrichment_request(int kind);
 
 /** Add the limiter's counters since the last call (prev holds the last values) and set its gauges. */
 void ls_worker_metrics_limiter(const ls_limiter_t *l, ls_limiter_stats_t *prev);
+
+/**
+ * Observe an event's freshness: from the record's own upstream instant (the
+ * latest of updated_at, completed_at, started_at, created_at it reports) to
+ * produced_ms (ms since epoch). Nothing when the record reports none.
+ */
+void ls_worker_metrics_freshness(const ls_activity_t *rec, ls_mode_t mode, int64_t produced_ms);
 
 #endif

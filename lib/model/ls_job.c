@@ -165,6 +165,77 @@ static int decode_strategy(json_t *o, ls_job_t *job, char *err, size_t errsz)
     return LS_OK;
 }
 
+int ls_job_set_records(ls_job_t *job, const json_t *arr, char *err, size_t errsz)
+{
+    size_t i, n = json_array_size(arr);
+    json_t *e;
+    if (!json_is_array(arr) || n == 0 || n > LS_JOB_RECORDS_MAX_N) {
+        snprintf(err, errsz, "job: field 'records' must be an array of 1..%d records", LS_JOB_RECORDS_MAX_N);
+        return LS_EINVAL;
+    }
+    json_array_foreach(arr, i, e) {
+        if (!json_is_object(e)) {
+            snprintf(err, errsz, "job: field 'records' element %zu is not an object", i);
+            return LS_EINVAL;
+        }
+    }
+    char *text = json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return LS_ENOMEM;
+    size_t len = strlen(text);
+    if (len > LS_JOB_RECORDS_MAX) {
+        snprintf(err, errsz, "job: field 'records' is %zu bytes, more than %d", len, LS_JOB_RECORDS_MAX);
+        free(text);
+        return LS_EINVAL;
+    }
+    free(job->records);
+    job->records = text;
+    job->records_len = len;
+    return LS_OK;
+}
+
+void ls_job_release(ls_job_t *job)
+{
+    if (!job)
+        return;
+    free(job->records);
+    job->records = NULL;
+    job->records_len = 0;
+}
+
+/* A webhook job's records: parsed back from their text (they were checked on decode / set). */
+static int encode_records(json_t *o, const ls_job_t *job)
+{
+    if (!job->records)
+        return LS_OK;
+    json_t *arr = json_loadb(job->records, job->records_len, 0, NULL);
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return LS_EINVAL;
+    }
+    return json_object_set_new(o, "records", arr) ? LS_ENOMEM : LS_OK;
+}
+
+/* "records": required for a webhook job (connection scope only), absent otherwise. */
+static int decode_records(json_t *o, ls_job_t *job, char *err, size_t errsz)
+{
+    json_t *arr = json_object_get(o, "records");
+    if (job->mode != LS_MODE_WEBHOOK) {
+        if (arr)
+            snprintf(err, errsz, "job: field 'records' belongs only to a webhook job");
+        return arr ? LS_EINVAL : LS_OK;
+    }
+    if (job->course_id[0]) {
+        snprintf(err, errsz, "job: a webhook job has no 'course_id'");
+        return LS_EINVAL;
+    }
+    if (!arr) {
+        snprintf(err, errsz, "job: a webhook job needs 'records'");
+        return LS_EINVAL;
+    }
+    return ls_job_set_records(job, arr, err, errsz);
+}
+
 char *ls_job_encode(const ls_job_t *job)
 {
     char ts[LS_TIME_BUFSZ];
@@ -184,7 +255,7 @@ char *ls_job_encode(const ls_job_t *job)
         json_object_set_new(o, "kind", json_string("catalog"));
     if (job->resync)
         json_object_set_new(o, "resync", json_true());
-    if (job->kind != LS_JOB_CATALOG && encode_strategy(o, job) != LS_OK) {
+    if ((job->kind != LS_JOB_CATALOG && encode_strategy(o, job) != LS_OK) || encode_records(o, job) != LS_OK) {
         json_decref(o);
         return NULL;
     }
@@ -265,8 +336,8 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     }
     job->leader_epoch = epoch ? json_integer_value(epoch) : 0;
     job->mode = ls_mode_parse(mode);
-    if (job->mode != LS_MODE_FULL && job->mode != LS_MODE_INCREMENTAL) {
-        snprintf(err, errsz, "job: field 'mode' must be full or incremental, got \"%.20s\"", mode);
+    if (job->mode == LS_MODE_NONE) {
+        snprintf(err, errsz, "job: field 'mode' must be full, incremental or webhook, got \"%.20s\"", mode);
         return LS_EINVAL;
     }
     if (decode_bool(o, "resync", 0, &job->resync, err, errsz) != LS_OK)
@@ -279,9 +350,8 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
         snprintf(err, errsz, "job: field 'scheduled_at' is not a timestamp");
         return LS_EINVAL;
     }
-    if (job->kind == LS_JOB_CATALOG)
-        return check_catalog(o, job, err, errsz);
-    return decode_strategy(o, job, err, errsz);
+    rc = job->kind == LS_JOB_CATALOG ? check_catalog(o, job, err, errsz) : decode_strategy(o, job, err, errsz);
+    return rc ? rc : decode_records(o, job, err, errsz);
 }
 
 /* Parse value as one JSON object (new reference), or NULL with the reason
@@ -315,8 +385,10 @@ int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_
         return LS_EINVAL;
     int rc = decode_obj(o, job, err, errsz);
     json_decref(o);
-    if (rc)
+    if (rc) {
+        ls_job_release(job);
         ls_err_printable(err); /* reasons quote the offending value */
+    }
     return rc;
 }
 
@@ -352,6 +424,7 @@ static const struct {
     {"rechecked", offsetof(ls_status_t, rechecked)},
     {"rate_waits", offsetof(ls_status_t, rate_waits)},
     {"duplicates", offsetof(ls_status_t, duplicates)},
+    {"stale_records", offsetof(ls_status_t, stale_records)},
     {"republished", offsetof(ls_status_t, republished)},
     {"rollups_republished", offsetof(ls_status_t, rollups_republished)},
 };

@@ -85,6 +85,15 @@ static const cfg_setting_t settings[] = {
     S("xapi.group_id", xapi_group_id),
     S("ops.listen", ops_listen),
     S("ops.port_file", ops_port_file),
+    S("webhook.listen", webhook_listen),
+    S("webhook.secret_file", webhook_secret_file),
+    S("webhook.sig_encoding", webhook_sig_encoding),
+    I("webhook.max_body_kb", webhook_max_body_kb, 1, 16384),
+    I("webhook.nonce_window_s", webhook_nonce_window_s, 1, 7 * 86400),
+    S("webhook.connection_rate", webhook_connection_rate),
+    I("webhook.connection_burst", webhook_connection_burst, 1, 100000),
+    I("webhook.connections_refresh_s", webhook_refresh_s, 1, 86400),
+    S("webhook.port_file", webhook_port_file),
     S("board.listen", board_listen),
     S("board.port_file", board_port_file),
     I("board.max_clients", board_max_clients, 1, 1000),
@@ -133,6 +142,13 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->xapi_batch_ms = 1000;
     cfg->xapi_timeout_s = 30;
     cfg->xapi_max_backoff_s = 60;
+    snprintf(cfg->webhook_listen, sizeof(cfg->webhook_listen), "0.0.0.0:8090");
+    snprintf(cfg->webhook_sig_encoding, sizeof(cfg->webhook_sig_encoding), "base64");
+    cfg->webhook_max_body_kb = 1024;
+    cfg->webhook_nonce_window_s = 86400;
+    snprintf(cfg->webhook_connection_rate, sizeof(cfg->webhook_connection_rate), "20/s");
+    cfg->webhook_connection_burst = 50;
+    cfg->webhook_refresh_s = 30;
     snprintf(cfg->board_listen, sizeof(cfg->board_listen), "127.0.0.1:0");
     cfg->board_max_clients = 32;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");

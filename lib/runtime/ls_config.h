@@ -82,6 +82,16 @@ typedef struct ls_config {
     int xapi_timeout_s;                   /* xapi.timeout_s: per-request timeout */
     int xapi_max_backoff_s;               /* xapi.max_backoff_s: cap of the retry backoff */
     char xapi_group_id[128];              /* xapi.group_id: consumer group ("" = <prefix>-xapi) */
+    /* lmsync-webhook (docs/webhooks.md) */
+    char webhook_listen[64];              /* webhook.listen: "host:port" that receives Unified's webhook POSTs */
+    char webhook_secret_file[LS_CFG_STR]; /* webhook.secret_file: the workspace secret signatures are keyed with */
+    char webhook_sig_encoding[16];        /* webhook.sig_encoding: base64 | hex, how the HMAC-SHA1 digest is written */
+    int webhook_max_body_kb;              /* webhook.max_body_kb: a larger body is refused (413) */
+    int webhook_nonce_window_s;           /* webhook.nonce_window_s: a nonce seen within this is a replay (409) */
+    char webhook_connection_rate[32];     /* webhook.connection_rate: deliveries per connection, "N/s", "N/min" */
+    int webhook_connection_burst;         /* webhook.connection_burst: deliveries a connection may send at once */
+    int webhook_refresh_s;                /* webhook.connections_refresh_s: re-read the known connections this often */
+    char webhook_port_file[LS_CFG_STR];   /* webhook.port_file: write the bound port here (tests; "" = none) */
     /* operations */
     char ops_listen[64];                 /* ops.listen: "host:port" of /healthz, /readyz, /metrics ("" = off) */
     char ops_port_file[LS_CFG_STR];      /* ops.port_file: write the bound port here (tests, demo; "" = none) */

@@ -518,7 +518,75 @@ static void test_parse_courses(void)
     CU_ASSERT_EQUAL(ls_coord_parse_courses("{}", 2, ids, 4, &seen, err, sizeof(err)), LS_EINVAL);
 }
 
+/* A webhook job carries its records inline; they round trip byte for byte. */
+static void test_job_webhook_roundtrip(void)
+{
+    ls_job_t j, k;
+    char err[256];
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1@wh-1764252588000-abc");
+    strcpy(j.connection_id, "conn-1");
+    strcpy(j.integration_type, "successfactors_lms");
+    j.mode = LS_MODE_WEBHOOK;
+    j.scheduled_at = 1764252588000;
+    json_t *arr = json_loads("[{\"id\":\"a1\",\"updated_at\":\"2026-11-27T14:09:48Z\",\"status\":\"COMPLETED\"}]", 0, NULL);
+    CU_ASSERT_EQUAL_FATAL(ls_job_set_records(&j, arr, err, sizeof(err)), LS_OK);
+    json_decref(arr);
+    CU_ASSERT_STRING_EQUAL(j.records, "[{\"id\":\"a1\",\"status\":\"COMPLETED\",\"updated_at\":\"2026-11-27T14:09:48Z\"}]");
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"mode\":\"webhook\""));
+    CU_ASSERT_EQUAL_FATAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.mode, LS_MODE_WEBHOOK);
+    CU_ASSERT_EQUAL(k.records_len, j.records_len);
+    CU_ASSERT_STRING_EQUAL(k.records, j.records);
+    char *s2 = ls_job_encode(&k);
+    CU_ASSERT_STRING_EQUAL(s2, s);
+    free(s);
+    free(s2);
+    ls_job_release(&j);
+    ls_job_release(&k);
+    CU_ASSERT_PTR_NULL(k.records);
+    ls_job_release(NULL);
+}
+
+/* Records only in webhook jobs, and bounded in count and size. */
+static void test_job_webhook_bad(void)
+{
+#define WH(extra) "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"webhook\"," \
+                  "\"scheduled_at\":\"2026-11-27T14:09:48Z\"" extra "}"
+    expect_bad(WH(""), "needs 'records'");
+    expect_bad(WH(",\"records\":[]"), "'records' must be an array of 1..");
+    expect_bad(WH(",\"records\":{}"), "'records' must be an array");
+    expect_bad(WH(",\"records\":[{\"id\":\"x\"},7]"), "element 1 is not an object");
+    expect_bad(WH(",\"course_id\":\"k\",\"records\":[{\"id\":\"x\"}]"), "no 'course_id'");
+    expect_bad("{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
+               "\"scheduled_at\":\"2026-11-27T14:09:48Z\",\"records\":[{\"id\":\"x\"}]}",
+               "belongs only to a webhook job");
+#undef WH
+    ls_job_t j;
+    char err[256] = "";
+    memset(&j, 0, sizeof(j));
+    json_t *many = json_array();
+    for (int i = 0; i <= LS_JOB_RECORDS_MAX_N; i++)
+        json_array_append_new(many, json_pack("{s:i}", "id", i));
+    CU_ASSERT_EQUAL(ls_job_set_records(&j, many, err, sizeof(err)), LS_EINVAL);
+    json_decref(many);
+    json_t *big = json_array();
+    char *pad = malloc(LS_JOB_RECORDS_MAX);
+    memset(pad, 'x', LS_JOB_RECORDS_MAX - 1);
+    pad[LS_JOB_RECORDS_MAX - 1] = '\0';
+    json_array_append_new(big, json_pack("{s:s}", "id", pad));
+    CU_ASSERT_EQUAL(ls_job_set_records(&j, big, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "bytes, more than"));
+    CU_ASSERT_PTR_NULL(j.records);
+    json_decref(big);
+    free(pad);
+}
+
 static CU_TestInfo job_tests[] = {
+    {"webhook job: inline records round trip", test_job_webhook_roundtrip},
+    {"webhook job: records bounded, only in webhook jobs", test_job_webhook_bad},
     {"key parts: no '/', no control character", test_key_part_check},
     {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
     {"malformed strategy members are rejected", test_job_strategy_bad},

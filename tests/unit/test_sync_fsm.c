@@ -27,7 +27,7 @@
 /* legal[from][to], written out by hand: the table in ls_sync_fsm.c must say the same. */
 static const int legal[LS_SJ_N_STATES][LS_SJ_N_STATES] = {
     /*               START F  B  D  R  M  X  P */
-    [LS_SJ_START] = {0, 1, 1, 0, 0, 0, 1, 0},
+    [LS_SJ_START] = {0, 1, 1, 1, 0, 0, 1, 0}, /* START -> D: a webhook job */
     [F] = {0, 1, 1, 1, 0, 0, 1, 0}, /* F -> F: a catalog job's next page */
     [B] = {0, 1, 1, 0, 0, 0, 1, 0},
     [D] = {0, 1, 1, 0, 1, 1, 1, 1},
