@@ -549,7 +549,8 @@ static int make_row_key(char *buf, int partition, uint32_t num, const void *act,
     buf[0] = (char)((partition >> 8) & 0xff);
     buf[1] = (char)(partition & 0xff);
     put_be32((uint8_t *)buf + 2, num);
-    memcpy(buf + ACT_PREFIX, act, la);
+    if (la) /* act may be NULL for a bare prefix */
+        memcpy(buf + ACT_PREFIX, act, la);
     return (int)(ACT_PREFIX + la);
 }
 
