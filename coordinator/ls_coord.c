@@ -152,7 +152,7 @@ static void resolve(const ls_config_t *cfg, const ls_profile_t *rt, size_t nrt, 
 static int strategy_for(coord_t *c, const coord_conn_t *conn)
 {
     char key[LS_STR_MAX + 2];
-    const char *id = coord_conn_id(c, conn);
+    const char *id = coord_conn_raw_id(c, conn);
     if (has_conn_override(c->cfg->profile_overrides, id))
         snprintf(key, sizeof(key), "#%s", id);
     else
@@ -221,14 +221,15 @@ static ls_mode_t job_mode(const coord_t *c, const ls_strategy_t *s, const coord_
 static void job_fill(const coord_t *c, const coord_scope_t *sc, const ls_strategy_t *s, int64_t now, ls_job_t *job)
 {
     const coord_conn_t *conn = sc->conn;
-    const char *key = coord_scope_key(c, sc), *id = coord_conn_id(c, conn);
+    const char *key = coord_scope_key(c, sc), *qid = coord_conn_id(c, conn);
     memset(job, 0, sizeof(*job));
     snprintf(job->job_id, sizeof(job->job_id), "%s@%lld", key, (long long)sc->t.due_ms);
-    snprintf(job->connection_id, sizeof(job->connection_id), "%s", id);
+    snprintf(job->connection_id, sizeof(job->connection_id), "%s", coord_conn_raw_id(c, conn));
+    snprintf(job->workspace, sizeof(job->workspace), "%s", c->cfg->workspaces[conn->ws].name);
     snprintf(job->integration_type, sizeof(job->integration_type), "%s", conn->integration_type);
     snprintf(job->external_xref, sizeof(job->external_xref), "%s", conn->external_xref);
     if (is_course(sc))
-        snprintf(job->course_id, sizeof(job->course_id), "%s", key + strlen(id) + 1);
+        snprintf(job->course_id, sizeof(job->course_id), "%s", key + strlen(qid) + 1);
     job->mode = job_mode(c, s, sc, now);
     job->scheduled_at = sc->t.due_ms;
     snprintf(job->fields, sizeof(job->fields), "%s", s->fields);
@@ -257,7 +258,7 @@ static int enqueue(coord_t *c, coord_scope_t *sc, const ls_strategy_t *s, int64_
     snd->due_ms = sc->t.due_ms;
     snd->mode = job.mode;
     memcpy(snd->key, key, klen + 1);
-    /* key = connection id for every scope: one partition holds the connection's state */
+    /* key = the (qualified) connection id for every scope: one partition holds the connection's state */
     int rc = ls_producer_send(c->producer, c->topic_jobs, -1, id, strlen(id), v, strlen(v), NULL, 0, &snd->b, LS_SEND_NOW);
     free(v);
     if (rc != LS_OK) {
@@ -428,7 +429,7 @@ static void schedule_due(coord_t *c, int64_t now)
 /* The scope a status record reports on, when it is the job that scope waits for. */
 static coord_scope_t *status_scope(coord_t *c, const ls_job_t *job)
 {
-    char key[2 * LS_STR_MAX + 2], id[2 * LS_STR_MAX + 40];
+    char key[LS_KEY_MAX], id[LS_KEY_MAX + 40];
     ls_job_scope(job, key, sizeof(key));
     coord_scope_t *sc = ls_strmap_get(c->scopes, key);
     if (!sc || !sc->conn || !sc->job_due_ms)
@@ -530,7 +531,7 @@ static int coord_open(coord_t *c)
     ls_config_topic(c->cfg, "poll.jobs", c->topic_jobs, sizeof(c->topic_jobs));
     ls_config_topic(c->cfg, "sync.status", c->topic_status, sizeof(c->topic_status));
     ls_config_topic(c->cfg, "coordinator.schedule", c->topic_schedule, sizeof(c->topic_schedule));
-    if (!c->cfg->connections[0] && !c->cfg->unified_token[0]) {
+    if (!c->cfg->connections[0] && (c->cfg->n_workspaces == 0 || !c->cfg->workspaces[0].token[0])) {
         ls_error("coordinator cannot start: setting 'coordinator.connections' is empty, and discovery "
                  "needs an API token: set UNIFIED_API_TOKEN or 'unified.token_file'");
         return LS_EINVAL;
@@ -555,7 +556,7 @@ static int lead_start(coord_t *c)
     ls_kafka_conf_t kc = ls_config_kafka(c->cfg);
     snprintf(group, sizeof(group), "%s-coordinator", c->cfg->topic_prefix);
     c->epoch = ls_time_now_ms();
-    if (coord_maps(c) != LS_OK ||
+    if (coord_maps(c) != LS_OK || coord_creds_open(c) != LS_OK ||
         !(c->http = ls_http_multi_new(c->cfg->unified_token, c->cfg->http_timeout_s, c->cfg->discovery_concurrency,
                                       err, sizeof(err))) ||
         !(c->status = ls_consumer_new(&kc, group, c->topic_status, err, sizeof(err)))) {
@@ -598,6 +599,7 @@ static int free_courses(const char *name, void *value, void *ud)
 static void coord_free(coord_t *c)
 {
     ls_http_multi_destroy(c->http);
+    coord_creds_close(c);
     for (size_t i = 0; i < c->cq_n; i++)
         free(c->course_queue[(c->cq_head + i) % c->cq_cap]);
     free(c->course_queue);
@@ -826,7 +828,7 @@ static int explain_conn(const ls_config_t *cfg, ls_http_t *http, const char *id,
 static int explain_courses(coord_t *c, const ls_coord_conn_t *l, size_t *n)
 {
     char err[512];
-    if (coord_maps(c) != LS_OK ||
+    if (coord_maps(c) != LS_OK || coord_creds_open(c) != LS_OK ||
         !(c->http = ls_http_multi_new(c->cfg->unified_token, c->cfg->http_timeout_s, 1, err, sizeof(err))))
         return LS_ENOMEM;
     coord_conn_t *conn = coord_conn_upsert(c, l, 0, ls_time_now_ms());

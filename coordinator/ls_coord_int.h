@@ -61,6 +61,7 @@ struct coord_conn {
     uint8_t courses_busy;        /* a course list fetch is under way */
     uint8_t course_mark;         /* mark of the fetch under way */
     uint8_t courses_failed;      /* the last course list fetch failed (the known courses are kept) */
+    uint8_t ws;                  /* index in cfg->workspaces; the map key is the qualified id (ls_conn_qualify) */
 };
 
 /* A strategy shared by connections of one type (or one connection, with its own overrides). */
@@ -78,6 +79,7 @@ typedef struct coord_disco {
     int end_seen;                /* a short page was seen: nothing past it */
     int failed;                  /* a page failed: the known set is kept */
     int profiles_pending;
+    int ws;                      /* the workspace being listed (index in cfg->workspaces), one after another */
     size_t in_flight, pages, listed;
     int64_t started_ms;
 } coord_disco_t;
@@ -89,6 +91,7 @@ typedef struct coord {
     ls_producer_t *producer;
     ls_consumer_t *status;
     ls_http_multi_t *http;
+    ls_http_cred_t *creds[LS_MAX_WORKSPACES]; /* per workspace: every request goes out with its workspace's */
     ls_strmap_t *conns;          /* id -> coord_conn_t */
     ls_strmap_t *scopes;         /* scope key -> coord_scope_t */
     ls_strmap_t *strings;        /* interned strings (value unused) */
@@ -123,6 +126,15 @@ typedef struct coord {
 
 /** The connection's id (borrowed from the map entry). */
 const char *coord_conn_id(const coord_t *c, const coord_conn_t *conn);
+
+/** The connection's id within its workspace, as Unified knows it (borrowed from the map entry). */
+const char *coord_conn_raw_id(const coord_t *c, const coord_conn_t *conn);
+
+/** Create c->creds from the configured workspaces. LS_ENOMEM when out of memory. */
+int coord_creds_open(coord_t *c);
+
+/** Destroy c->creds. */
+void coord_creds_close(coord_t *c);
 
 /** A scope's key (borrowed from the map entry). */
 const char *coord_scope_key(const coord_t *c, const coord_scope_t *s);

@@ -144,7 +144,7 @@ static int pack_or_none(const ls_activity_t *a, uint8_t *buf, size_t *len,
 
 /* Kafka key: per-learner ordering when the student is known (from after,
  * else from before, so a record that loses its student keeps its key). */
-static int build_key(const ls_event_ctx_t *ctx, const ls_activity_t *before,
+static int build_key(const char *conn, const ls_activity_t *before,
                      const ls_activity_t *after, ls_event_t *ev, char *err, size_t errsz)
 {
     const ls_activity_t *cands[2] = {after, before};
@@ -152,14 +152,26 @@ static int build_key(const ls_event_ctx_t *ctx, const ls_activity_t *before,
         const ls_activity_t *c = cands[i];
         if (c != NULL && c->pres[LS_F_STUDENT_ID] == LS_PRESENT && c->student_id[0] != '\0')
             return join_field(ev->key, sizeof(ev->key), "key", err, errsz,
-                              ctx->connection_id, "/", c->student_id);
+                              conn, "/", c->student_id);
     }
     const ls_activity_t *cur = after != NULL ? after : before;
     return join_field(ev->key, sizeof(ev->key), "key", err, errsz,
-                      ctx->connection_id, "/activity/", cur->id);
+                      conn, "/activity/", cur->id);
 }
 
-static int build_attrs(const ls_event_ctx_t *ctx, const ls_activity_t *before,
+/* "/connections/{id}", or "/workspaces/{ws}/connections/{id}" in a named workspace. */
+static int build_source(const ls_event_ctx_t *ctx, ls_event_t *ev, char *err, size_t errsz)
+{
+    if (!ctx->workspace || !ctx->workspace[0])
+        return join_field(ev->source, sizeof(ev->source), "source", err, errsz, "/connections/", ctx->connection_id, "");
+    int n = snprintf(ev->source, sizeof(ev->source), "/workspaces/%s/connections/%s", ctx->workspace,
+                     ctx->connection_id);
+    if (n < 0 || (size_t)n >= sizeof(ev->source))
+        return fail(err, errsz, LS_EINVAL, "event: source is longer than %zu bytes", sizeof(ev->source) - 1);
+    return LS_OK;
+}
+
+static int build_attrs(const ls_event_ctx_t *ctx, const char *conn, const ls_activity_t *before,
                        const ls_activity_t *after, const ls_diff_t *d,
                        ls_event_t *ev, char *err, size_t errsz)
 {
@@ -167,13 +179,12 @@ static int build_attrs(const ls_event_ctx_t *ctx, const ls_activity_t *before,
     int rc = join_field(ev->type, sizeof(ev->type), "type", err, errsz, "lms.activity.",
                         ls_change_type_name(d->type), "");
     if (rc == LS_OK)
-        rc = join_field(ev->source, sizeof(ev->source), "source", err, errsz,
-                        "/connections/", ctx->connection_id, "");
+        rc = build_source(ctx, ev, err, errsz);
     if (rc == LS_OK)
         rc = join_field(ev->subject, sizeof(ev->subject), "subject", err, errsz,
                         "activities/", cur->id, "");
     if (rc == LS_OK)
-        rc = build_key(ctx, before, after, ev, err, errsz);
+        rc = build_key(conn, before, after, ev, err, errsz);
     ls_time_format(ctx->observed_at_ms, ev->time);
     return rc;
 }
@@ -311,6 +322,10 @@ static void write_payload(obuf_t *b, const ls_event_ctx_t *ctx, const ls_activit
     ob_string(b, ctx->external_xref);
     OB_LIT(b, ",\"type\":");
     ob_string(b, ls_change_type_name(d->type));
+    if (ctx->workspace && ctx->workspace[0]) {
+        OB_LIT(b, ",\"workspace\":");
+        ob_string(b, ctx->workspace);
+    }
     OB_LIT(b, "}");
 }
 
@@ -352,12 +367,15 @@ int ls_event_build(const ls_event_ctx_t *ctx, const ls_activity_t *before,
         rc = pack_or_none(before, pb, &lb, "before", err, errsz);
     if (rc == LS_OK)
         rc = pack_or_none(after, pa, &la, "after", err, errsz);
+    char conn[LS_KEY_MAX];
+    if (rc == LS_OK && ls_conn_qualify(ctx->workspace, ctx->connection_id, conn, sizeof(conn)) < 0)
+        rc = fail(err, errsz, LS_EINVAL, "event: workspace-qualified connection id too long");
     if (rc == LS_OK)
-        rc = build_attrs(ctx, before, after, d, ev, err, errsz);
+        rc = build_attrs(ctx, conn, before, after, d, ev, err, errsz);
     if (rc != LS_OK)
         return rc;
     const ls_activity_t *cur = after != NULL ? after : before;
-    ls_event_id(ctx->connection_id, cur->id, pb, lb, pa, la, ev->id);
+    ls_event_id(conn, cur->id, pb, lb, pa, la, ev->id);
     char stack[PAYLOAD_STACK];
     obuf_t b = {stack, NULL, 0, sizeof(stack), LS_OK};
     write_payload(&b, ctx, before, after, d, ev);

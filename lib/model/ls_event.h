@@ -7,7 +7,13 @@
  *   { "connection_id", "integration_type", "tenant" (external_xref or null),
  *     "activity_id", "type", "before" (object or null), "after" (object or
  *     null for removed), "changed": [field names], "observed": {"mode":
- *     "full"|"incremental"|"webhook", "at": instant, "job_id"} }
+ *     "full"|"incremental"|"webhook", "at": instant, "job_id"},
+ *     "workspace" (only for a named workspace) }
+ *
+ * In a named workspace the id and the key hash the workspace-qualified
+ * connection ("eu:conn-1", ls_conn_qualify) and the source is
+ * "/workspaces/{workspace}/connections/{connection_id}", so equal connection
+ * ids of two workspaces never share an id, a key or a source.
  *
  * The id is deterministic: hash(connection, activity id, packed before,
  * packed after), two differently seeded 64-bit hashes as 32 hex digits, so a
@@ -32,15 +38,16 @@ typedef struct ls_event_ctx {
     const char *mode;              /* ls_mode_name(): "full", "incremental" or "webhook" */
     const char *job_id;            /* may be NULL */
     int64_t observed_at_ms;
+    const char *workspace;         /* may be NULL or "": the default workspace (ls_scope.h) */
 } ls_event_ctx_t;
 
 typedef struct ls_event {
     char id[LS_EVENT_ID_LEN + 1];
     char type[48];                 /* "lms.activity.completed" */
-    char source[16 + LS_STR_MAX];  /* "/connections/{connection_id}" */
+    char source[32 + LS_WORKSPACE_MAX + LS_STR_MAX]; /* "[/workspaces/{workspace}]/connections/{connection_id}" */
     char subject[16 + LS_STR_MAX]; /* "activities/{activity id}" */
     char time[LS_TIME_BUFSZ];      /* observation instant */
-    char key[2 * LS_STR_MAX + 4];  /* "{connection_id}/{student_id}", or "{connection_id}/activity/{id}" without student */
+    char key[LS_KEY_MAX + 16];  /* "{conn}/{student_id}", or "{conn}/activity/{id}" without student; conn qualified */
     char *value;                   /* owned: compact JSON payload (malloc) */
     size_t value_len;
 } ls_event_t;

@@ -140,6 +140,8 @@ char *ls_job_encode(const ls_job_t *job)
         json_object_set_new(o, "course_id", json_string(job->course_id));
     if (job->leader_epoch > 0)
         json_object_set_new(o, "leader_epoch", json_integer(job->leader_epoch));
+    if (job->workspace[0])
+        json_object_set_new(o, "workspace", json_string(job->workspace));
     if (encode_strategy(o, job) != LS_OK) {
         json_decref(o);
         return NULL;
@@ -195,6 +197,19 @@ static int check_key_parts(const ls_job_t *job, const char *what, char *err, siz
     return rc;
 }
 
+/* Optional member "workspace" of record what: a valid workspace name. */
+static int get_workspace(json_t *o, const char *what, ls_job_t *job, char *err, size_t errsz)
+{
+    char why[96];
+    int rc = get_str(o, what, "workspace", 0, job->workspace, sizeof(job->workspace), err, errsz);
+    if (rc == LS_OK && json_object_get(o, "workspace") && !json_is_null(json_object_get(o, "workspace")) &&
+        ls_workspace_check(job->workspace, why, sizeof(why)) != LS_OK) {
+        snprintf(err, errsz, "%s: field 'workspace' %s", what, why);
+        rc = LS_EINVAL;
+    }
+    return rc;
+}
+
 static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
     char ts[64], mode[16];
@@ -210,6 +225,7 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     if (!rc) rc = get_str(o, "job", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
     if (!rc) rc = get_str(o, "job", "mode", 1, mode, sizeof(mode), err, errsz);
     if (!rc) rc = get_str(o, "job", "scheduled_at", 1, ts, sizeof(ts), err, errsz);
+    if (!rc) rc = get_workspace(o, "job", job, err, errsz);
     if (!rc) rc = check_key_parts(job, "job", err, errsz);
     if (rc)
         return rc;
@@ -269,7 +285,12 @@ int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_
 
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz)
 {
-    ls_scope_key(job->connection_id, job->course_id, buf, bufsz);
+    char conn[LS_KEY_MAX];
+    if (ls_conn_qualify(job->workspace, job->connection_id, conn, sizeof(conn)) < 0 && bufsz) {
+        buf[0] = '\0';
+        return;
+    }
+    ls_scope_key(conn, job->course_id, buf, bufsz);
 }
 
 /* ---- status records ----
@@ -334,7 +355,7 @@ static int encode_status_members(json_t *o, const ls_status_t *st)
 
 char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
 {
-    char s1[LS_TIME_BUFSZ], s2[LS_TIME_BUFSZ], scope[2 * LS_STR_MAX + 2];
+    char s1[LS_TIME_BUFSZ], s2[LS_TIME_BUFSZ], scope[LS_KEY_MAX];
     ls_job_scope(job, scope, sizeof(scope));
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
                           "job_id", job->job_id, "connection_id", job->connection_id,
@@ -348,6 +369,8 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
     int rc = encode_status_members(o, st);
     if (!rc && job->course_id[0])
         rc = json_object_set_new(o, "course_id", json_string(job->course_id)) ? LS_ENOMEM : LS_OK;
+    if (!rc && job->workspace[0])
+        rc = json_object_set_new(o, "workspace", json_string(job->workspace)) ? LS_ENOMEM : LS_OK;
     char *s = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -423,18 +446,19 @@ static int decode_outcome_mode(json_t *o, ls_job_t *job, ls_status_t *st, char *
 /* The identity members, and 'scope' (when present) must be their key. */
 static int decode_status_identity(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
-    char scope[2 * LS_STR_MAX + 2], built[2 * LS_STR_MAX + 2];
+    char scope[LS_KEY_MAX], built[LS_KEY_MAX];
     int rc = get_str(o, "status", "job_id", 1, job->job_id, sizeof(job->job_id), err, errsz);
     if (!rc) rc = get_str(o, "status", "connection_id", 1, job->connection_id, sizeof(job->connection_id), err, errsz);
     if (!rc) rc = get_str(o, "status", "integration_type", 0, job->integration_type, sizeof(job->integration_type), err, errsz);
     if (!rc) rc = get_str(o, "status", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
     if (!rc) rc = get_str(o, "status", "scope", 0, scope, sizeof(scope), err, errsz);
+    if (!rc) rc = get_workspace(o, "status", job, err, errsz);
     if (!rc) rc = check_key_parts(job, "status", err, errsz);
     if (rc)
         return rc;
     ls_job_scope(job, built, sizeof(built));
     if (scope[0] && strcmp(scope, built) != 0) {
-        snprintf(err, errsz, "status: field 'scope' is not connection_id[/course_id]");
+        snprintf(err, errsz, "status: field 'scope' is not [workspace:]connection_id[/course_id]");
         return LS_EINVAL;
     }
     return LS_OK;

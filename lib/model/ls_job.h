@@ -17,7 +17,10 @@
  *    "updated_gte":"supported"|"required"  (absent: not supported; an
  *                                       incremental job needs it)
  *    "leader_epoch":N                   the coordinator replica's leadership
- *                                       epoch (absent: a single coordinator)}
+ *                                       epoch (absent: a single coordinator)
+ *    "workspace":"eu"                   the Unified workspace (unified.workspaces)
+ *                                       whose base URL and token the job uses
+ *                                       (absent: the default workspace)}
  * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
@@ -31,7 +34,7 @@
 #define LS_JOB_VERSION 1
 
 typedef struct ls_job {
-    char job_id[2 * LS_STR_MAX + 40];      /* "conn[/course]@ms" */
+    char job_id[LS_KEY_MAX + 40];      /* "conn[/course]@ms" */
     char connection_id[LS_STR_MAX + 1];
     char integration_type[64];
     char external_xref[LS_STR_MAX + 1];  /* "" when none */
@@ -45,6 +48,7 @@ typedef struct ls_job {
     int get;                              /* per-record get exists */
     ls_gte_t gte;                         /* updated_gte on the activity list */
     int64_t leader_epoch;                 /* "leader_epoch": the enqueuing coordinator's leadership epoch (0 = absent) */
+    char workspace[LS_WORKSPACE_MAX];     /* "workspace": the Unified workspace of the connection ("" = the default) */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */
@@ -56,7 +60,8 @@ char *ls_job_encode(const ls_job_t *job);
  */
 int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_t errsz);
 
-/** Scope key "conn" or "conn/course": status key and LMDB sync key. */
+/** Scope key "conn" or "conn/course" of the workspace-qualified connection
+ *  (ls_conn_qualify): status key and LMDB sync key. */
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz);
 
 typedef struct ls_status {
@@ -81,7 +86,8 @@ typedef struct ls_status {
 
 /**
  * Status record JSON (malloc'd, caller frees) for job; NULL on allocation
- * failure. Members: job_id, connection_id, course_id (course scopes only),
+ * failure. Members: job_id, connection_id, workspace (named workspaces
+ * only), course_id (course scopes only),
  * scope, integration_type, mode (st->mode, else the job's), outcome
  * ("ok" | "failed" | "skipped"), started_at, finished_at, error (null
  * unless failed), skip_reason (null unless skipped), every counter of

@@ -17,8 +17,24 @@
 #include <stdio.h>
 #include "ls_kafka.h"
 #include "ls_profile.h"
+#include "ls_scope.h"
 
 #define LS_CFG_STR 512
+#define LS_MAX_WORKSPACES 8
+
+/*
+ * A Unified workspace (or region): the hosts a deployment polls. The default
+ * one (name "") is unified.base_url with UNIFIED_API_TOKEN or
+ * unified.token_file; unified.workspaces adds named ones, each with its own
+ * base URL and token file. A job names its workspace, and its requests go
+ * only to that workspace's base URL with that workspace's token.
+ */
+typedef struct ls_workspace {
+    char name[LS_WORKSPACE_MAX];  /* "" = the default workspace */
+    char base_url[LS_CFG_STR];
+    char token_file[LS_CFG_STR];  /* "" for the default one when the token came from UNIFIED_API_TOKEN */
+    char token[LS_CFG_STR];       /* secret: never logged */
+} ls_workspace_t;
 
 typedef struct ls_config {
     /* upstream */
@@ -28,6 +44,10 @@ typedef struct ls_config {
     int http_timeout_s;                  /* unified.http_timeout_s */
     int http_max_retries;                /* unified.max_retries */
     int max_response_mb;                 /* unified.max_response_mb: largest response body, raw and decompressed */
+    char unified_workspaces[2048];       /* unified.workspaces: "NAME=BASE_URL|TOKEN_FILE,..." named workspaces */
+    ls_workspace_t workspaces[LS_MAX_WORKSPACES]; /* derived: the workspaces polled; the default one first when
+                                            unified.workspaces is empty or it has a token */
+    int n_workspaces;
     /* kafka */
     char kafka_brokers[LS_CFG_STR];      /* kafka.brokers / KAFKA_BROKERS */
     char topic_prefix[64];               /* kafka.topic_prefix */
@@ -95,6 +115,12 @@ void ls_config_defaults(ls_config_t *cfg);
  */
 int ls_config_load(const char *path, int require_token, ls_config_t *cfg,
                    char *err, size_t errsz);
+
+/** The configured workspace called name ("" or NULL = the default one); NULL when there is none. */
+const ls_workspace_t *ls_config_workspace(const ls_config_t *cfg, const char *name);
+
+/** "default" for the default workspace's "", else name: for log lines. */
+const char *ls_workspace_label(const char *name);
 
 /** Topic name "<prefix>.<suffix>" into buf. */
 void ls_config_topic(const ls_config_t *cfg, const char *suffix, char *buf, size_t bufsz);

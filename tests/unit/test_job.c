@@ -29,6 +29,41 @@ static void test_job_roundtrip(void)
     free(s);
 }
 
+/* The workspace travels in the job and the status record and qualifies the scope key. */
+static void test_job_workspace(void)
+{
+    ls_job_t j, k;
+    ls_status_t st, d;
+    char err[256], scope[LS_KEY_MAX];
+    memset(&j, 0, sizeof(j));
+    memset(&st, 0, sizeof(st));
+    strcpy(j.job_id, "eu:conn-1/c9@1000");
+    strcpy(j.connection_id, "conn-1");
+    strcpy(j.course_id, "c9");
+    strcpy(j.workspace, "eu");
+    j.mode = LS_MODE_FULL;
+    j.scheduled_at = 1764252588000;
+    st.ok = 1;
+    ls_job_scope(&j, scope, sizeof(scope));
+    CU_ASSERT_STRING_EQUAL(scope, "eu:conn-1/c9");
+    char *s = ls_job_encode(&j), *t = ls_status_encode(&j, &st);
+    CU_ASSERT_FATAL(s && t);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"workspace\":\"eu\""));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.workspace, "eu");
+    CU_ASSERT_STRING_EQUAL(k.connection_id, "conn-1");
+    CU_ASSERT_EQUAL(ls_status_decode(t, strlen(t), &k, &d, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.workspace, "eu");
+    free(s);
+    free(t);
+    j.workspace[0] = '\0'; /* the default workspace: no member, the plain key */
+    s = ls_job_encode(&j);
+    CU_ASSERT_PTR_NULL(strstr(s, "workspace"));
+    ls_job_scope(&j, scope, sizeof(scope));
+    CU_ASSERT_STRING_EQUAL(scope, "conn-1/c9");
+    free(s);
+}
+
 static void expect_bad(const char *v, const char *fragment)
 {
     ls_job_t k;
@@ -44,6 +79,8 @@ static void test_job_bad(void)
     expect_bad("[1]", "not a JSON object");
     expect_bad("{\"v\":2}", "'v'");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "'connection_id'");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\",\"workspace\":\"EU x\"}",
+               "job: field 'workspace' may hold only [a-z0-9_-]");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":5,\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "must be a string");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"sometimes\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "'mode'");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"soon\"}", "'scheduled_at'");
@@ -356,8 +393,8 @@ static void test_status_bad(void)
         {STATUS_OK_HEAD ",\"started_at\":\"yesterday\"}", "'started_at' is not a timestamp"},
         {STATUS_OK_HEAD ",\"finished_at\":12}", "'finished_at' must be a string"},
         {STATUS_OK_HEAD ",\"watermark\":[]}", "'watermark' must be a string"},
-        {STATUS_OK_HEAD ",\"scope\":\"other\"}", "'scope' is not connection_id[/course_id]"},
-        {STATUS_OK_HEAD ",\"course_id\":\"k\",\"scope\":\"c\"}", "'scope' is not connection_id[/course_id]"},
+        {STATUS_OK_HEAD ",\"scope\":\"other\"}", "'scope' is not [workspace:]connection_id[/course_id]"},
+        {STATUS_OK_HEAD ",\"course_id\":\"k\",\"scope\":\"c\"}", "'scope' is not [workspace:]connection_id[/course_id]"},
         {STATUS_OK_HEAD ",\"outcome\":\"ok\"}", "status: invalid JSON"}, /* duplicate key */
         {STATUS_OK_HEAD ",\"course_id\":\"k/1\"}", "status: field 'course_id' cannot be a key part: contains '/'"},
     };
@@ -432,6 +469,7 @@ static void test_parse_courses(void)
 }
 
 static CU_TestInfo job_tests[] = {
+    {"workspace: job, status and scope key", test_job_workspace},
     {"key parts: no '/', no control character", test_key_part_check},
     {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
     {"malformed strategy members are rejected", test_job_strategy_bad},
