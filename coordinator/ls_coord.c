@@ -450,6 +450,8 @@ static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
                 (long long)m->offset, err);
         return;
     }
+    if (coord_term_check(c, &job))
+        return;
     coord_scope_t *sc = status_scope(c, &job);
     if (!sc)
         return;

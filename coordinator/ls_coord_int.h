@@ -13,6 +13,7 @@
 #include "ls_coord.h"
 #include "ls_coord_heap.h"
 #include "ls_http.h"
+#include "ls_job.h"
 #include "ls_kafka.h"
 #include "ls_profile.h"
 #include "ls_strmap.h"
@@ -206,6 +207,25 @@ void coord_election_close(coord_t *c);
  * stall (a stalled leader leaves and joins again).
  */
 int coord_may_lead(coord_t *c, int wait_ms);
+
+/* What a job of leader epoch seen, due at due_ms, says about a replica leading with epoch own. */
+typedef enum {
+    COORD_TERM_OK,      /* this term's, an earlier term's from before this one, or no epoch */
+    COORD_TERM_NEWER,   /* a later term: another replica leads, and this one's term is older */
+    COORD_TERM_OLDER_LIVE, /* an earlier term, but due after this term began: its leader still enqueues */
+} coord_term_t;
+
+/** The verdict (pure; clock skew between replicas up to COORD_SKEW_MS is tolerated). */
+coord_term_t coord_term_verdict(int64_t own, int64_t seen, int64_t due_ms);
+#define COORD_SKEW_MS 6000
+
+/**
+ * A status record of job (leader_epoch, job_id "key@due") arrived while
+ * leading: on another term's job, log an error naming both epochs, count
+ * lmsync_coordinator_split_brain_total, and step down when this term is
+ * the older one. @return 1 when it stepped down.
+ */
+int coord_term_check(coord_t *c, const ls_job_t *job);
 
 /* ---- ls_coord_persist.c ---- */
 

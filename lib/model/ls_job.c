@@ -210,6 +210,18 @@ static int get_workspace(json_t *o, const char *what, ls_job_t *job, char *err, 
     return rc;
 }
 
+/* Optional member "leader_epoch" of record what: a positive integer (0 when absent). */
+static int get_epoch(json_t *o, const char *what, ls_job_t *job, char *err, size_t errsz)
+{
+    json_t *epoch = json_object_get(o, "leader_epoch");
+    if (epoch && (!json_is_integer(epoch) || json_integer_value(epoch) <= 0)) {
+        snprintf(err, errsz, "%s: field 'leader_epoch' must be a positive integer", what);
+        return LS_EINVAL;
+    }
+    job->leader_epoch = epoch ? json_integer_value(epoch) : 0;
+    return LS_OK;
+}
+
 static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
     char ts[64], mode[16];
@@ -229,12 +241,8 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     if (!rc) rc = check_key_parts(job, "job", err, errsz);
     if (rc)
         return rc;
-    json_t *epoch = json_object_get(o, "leader_epoch");
-    if (epoch && (!json_is_integer(epoch) || json_integer_value(epoch) <= 0)) {
-        snprintf(err, errsz, "job: field 'leader_epoch' must be a positive integer");
-        return LS_EINVAL;
-    }
-    job->leader_epoch = epoch ? json_integer_value(epoch) : 0;
+    if ((rc = get_epoch(o, "job", job, err, errsz)) != LS_OK)
+        return rc;
     job->mode = ls_mode_parse(mode);
     if (job->mode != LS_MODE_FULL && job->mode != LS_MODE_INCREMENTAL) {
         snprintf(err, errsz, "job: field 'mode' must be full or incremental, got \"%.20s\"", mode);
@@ -371,6 +379,8 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
         rc = json_object_set_new(o, "course_id", json_string(job->course_id)) ? LS_ENOMEM : LS_OK;
     if (!rc && job->workspace[0])
         rc = json_object_set_new(o, "workspace", json_string(job->workspace)) ? LS_ENOMEM : LS_OK;
+    if (!rc && job->leader_epoch > 0)
+        rc = json_object_set_new(o, "leader_epoch", json_integer(job->leader_epoch)) ? LS_ENOMEM : LS_OK;
     char *s = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -453,6 +463,7 @@ static int decode_status_identity(json_t *o, ls_job_t *job, char *err, size_t er
     if (!rc) rc = get_str(o, "status", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
     if (!rc) rc = get_str(o, "status", "scope", 0, scope, sizeof(scope), err, errsz);
     if (!rc) rc = get_workspace(o, "status", job, err, errsz);
+    if (!rc) rc = get_epoch(o, "status", job, err, errsz);
     if (!rc) rc = check_key_parts(job, "status", err, errsz);
     if (rc)
         return rc;

@@ -87,7 +87,7 @@ typedef struct ls_status {
 /**
  * Status record JSON (malloc'd, caller frees) for job; NULL on allocation
  * failure. Members: job_id, connection_id, workspace (named workspaces
- * only), course_id (course scopes only),
+ * only), leader_epoch (the job's, when it had one), course_id (course scopes only),
  * scope, integration_type, mode (st->mode, else the job's), outcome
  * ("ok" | "failed" | "skipped"), started_at, finished_at, error (null
  * unless failed), skip_reason (null unless skipped), every counter of
