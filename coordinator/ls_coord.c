@@ -383,16 +383,22 @@ static void refill_tokens(coord_t *c, int64_t now)
  * tenant's weight to its deficit and lets it produce that many jobs, so when
  * more jobs are due than coordinator.max_enqueue_per_s lets out, every
  * tenant gets its weighted share and a tenant with a big backlog takes what
- * the others leave.
+ * the others leave. A tenant with a request budget (coordinator.tenant_budget) releases a
+ * job only when its bucket holds the job's estimated cost (the scope's last
+ * request count, 1 when unknown); otherwise its queue waits and the others
+ * are served.
  */
 static void serve_tenants(coord_t *c, int64_t now)
 {
-    while (c->n_active && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS) {
+    size_t held = 0; /* tenants in a row whose request budget held their next job back */
+    while (c->n_active && held < c->n_active && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS) {
         size_t i = c->rr % c->n_active;
         coord_tenant_t *t = c->active[i];
+        int refused = 0;
         if (t->head && t->deficit < 1.0)
             t->deficit += t->weight;
-        while (t->head && t->deficit >= 1.0 && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS) {
+        while (t->head && t->deficit >= 1.0 && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS &&
+               !(refused = !coord_budget_take(t, t->head->requests ? t->head->requests : 1.0, now))) {
             coord_scope_t *sc = t->head;
             size_t before = c->n_sends;
             coord_ready_unlink(sc);
@@ -401,6 +407,7 @@ static void serve_tenants(coord_t *c, int64_t now)
             t->deficit -= (double)(c->n_sends - before);
             c->enqueue_tokens -= (double)(c->n_sends - before);
         }
+        held = refused ? held + 1 : 0;
         if (!t->head)
             coord_tenant_deactivate(c, i);
         else
@@ -469,6 +476,7 @@ static void status_apply(coord_t *c, coord_scope_t *sc, const ls_job_t *job, con
         return;
     }
     sc->failures = st->ok ? 0 : sc->failures + 1;
+    sc->requests = st->requests > UINT32_MAX ? UINT32_MAX : (uint32_t)st->requests;
     ls_metric_add(CM_JOBS_REPORTED, st->ok ? CM_OUTCOME_OK : CM_OUTCOME_FAILED, 0, 1);
     if (st->ok)
         sc->last_ok_ms = now;
@@ -538,7 +546,9 @@ static int coord_open(coord_t *c)
                  "needs an API token: set UNIFIED_API_TOKEN or 'unified.token_file'");
         return LS_EINVAL;
     }
-    if (coord_tenant_weights_check(c->cfg->tenant_weights, err, sizeof(err)) != LS_OK) {
+    if (coord_tenant_weights_check(c->cfg->tenant_weights, err, sizeof(err)) != LS_OK ||
+        coord_tenant_budget_check(c->cfg->tenant_budget, err, sizeof(err)) != LS_OK ||
+        coord_tenant_map_check(c->cfg->tenant_map, err, sizeof(err)) != LS_OK) {
         ls_error("coordinator cannot start: %s", err);
         return LS_EINVAL;
     }

@@ -28,6 +28,9 @@ typedef struct coord_tenant {
     double weight;               /* coordinator.tenant_weights */
     double deficit;              /* deficit round robin: jobs it may still produce this round */
     int active;                  /* in coord_t.active */
+    double budget;               /* coordinator.tenant_budget: requests per minute (0 = unlimited) */
+    double req_tokens;           /* request bucket: refilled at budget/60 per s, at most budget */
+    int64_t req_ms;              /* its last refill */
 } coord_tenant_t;
 
 /* The schedule of one scope (a whole connection, or one course of it). */
@@ -45,6 +48,7 @@ struct coord_scope {
     uint8_t sending;          /* produced, delivery report not seen yet */
     uint8_t mark;             /* course list refresh mark */
     uint8_t queued;           /* in its tenant's queue */
+    uint32_t requests;        /* upstream requests of its last reported job (0 = unknown): the next job's cost */
 };
 
 /* A connection (value of coord_t.conns; its id is the entry's name). */
@@ -177,8 +181,29 @@ void coord_set_profiles(coord_t *c, int rc, const ls_http_resp_t *resp, const ch
 /** Check coordinator.tenant_weights. @return 0, or LS_EINVAL with the reason in err. */
 int coord_tenant_weights_check(const char *spec, char *err, size_t errsz);
 
-/** The tenant of external_xref xref (created with its weight); NULL when out of memory. */
-coord_tenant_t *coord_tenant_get(coord_t *c, const char *xref);
+/** Check coordinator.tenant_budget. @return 0, or LS_EINVAL with the reason in err. */
+int coord_tenant_budget_check(const char *spec, char *err, size_t errsz);
+
+/** Check coordinator.tenant_map. @return 0, or LS_EINVAL with the reason in err. */
+int coord_tenant_map_check(const char *spec, char *err, size_t errsz);
+
+/**
+ * The tenant of a connection: coordinator.tenant_map's entry for its
+ * qualified id, else for its id within its workspace, else for its
+ * integration type, else xref. Borrowed from spec's copy in buf or xref.
+ */
+const char *coord_tenant_name(const char *map, const char *qid, const char *id, const char *type, const char *xref,
+                              char *buf, size_t bufsz);
+
+/** The tenant called name (created with its weight and budget); NULL when out of memory. */
+coord_tenant_t *coord_tenant_get(coord_t *c, const char *name);
+
+/**
+ * Whether t's request budget lets a job of cost requests go at now (ms);
+ * takes the cost when it does. A job costlier than the whole budget goes
+ * when the bucket is full (the bucket goes into debt).
+ */
+int coord_budget_take(coord_tenant_t *t, double cost, int64_t now);
 
 /** Append a due scope (out of the heap) to its tenant's queue; the tenant becomes active. */
 int coord_ready_push(coord_t *c, coord_scope_t *s);

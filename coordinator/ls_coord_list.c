@@ -275,14 +275,18 @@ coord_conn_t *coord_conn_upsert(coord_t *c, const ls_coord_conn_t *l, uint32_t g
         conn->ws = (uint8_t)l->ws;
         coord_scope_attach(c, s, conn, qid, now);
     }
+    int retenant = !conn->tenant || conn->external_xref != xref || conn->integration_type != type;
     if (conn->integration_type != type)
         conn->strategy = -1;
     conn->integration_type = type;
-    if (conn->external_xref != xref) {
-        coord_tenant_t *t = coord_tenant_get(c, xref);
+    if (retenant) {
+        char name[LS_STR_MAX + 1];
+        coord_tenant_t *t = coord_tenant_get(c, coord_tenant_name(c->cfg->tenant_map, qid, l->id, type, xref, name,
+                                                                  sizeof(name)));
         if (!t)
             return NULL;
-        coord_conn_set_tenant(c, conn, t);
+        if (t != conn->tenant)
+            coord_conn_set_tenant(c, conn, t);
         conn->external_xref = xref;
     }
     conn->seen_gen = gen;

@@ -53,6 +53,8 @@ static const cfg_setting_t settings[] = {
     I("coordinator.max_enqueue_per_s", max_enqueue_per_s, 1, 1000000),
     I("coordinator.leader_election", leader_election, 0, 1),
     S("coordinator.tenant_weights", tenant_weights),
+    S("coordinator.tenant_map", tenant_map),
+    S("coordinator.tenant_budget", tenant_budget),
     S("coordinator.profile_overrides", profile_overrides),
     S("worker.lmdb_path", lmdb_path),
     I("worker.lmdb_map_mb", lmdb_map_mb, 1, 1048576),

@@ -63,6 +63,8 @@ typedef struct ls_config {
     int discovery_concurrency;           /* coordinator.discovery_concurrency: list pages (and course lists) in flight at once */
     int leader_election;                 /* coordinator.leader_election: 1 = replicas elect one active coordinator through Kafka */
     char tenant_weights[1024];           /* coordinator.tenant_weights: "xref=W,...,*=W" shares of the job stream when jobs queue up */
+    char tenant_map[2048];               /* coordinator.tenant_map: "CONNECTION_OR_TYPE=TENANT,..." when external_xref is not the tenant */
+    char tenant_budget[1024];            /* coordinator.tenant_budget: "TENANT=RPM,...,*=RPM" upstream requests per minute per tenant */
     int max_enqueue_per_s;               /* coordinator.max_enqueue_per_s: jobs produced per second at most (a due burst is paced) */
     char profile_overrides[2048];        /* coordinator.profile_overrides: "TARGET.KEY=VALUE,..." (ls_profile.h) */
     /* worker */
