@@ -50,6 +50,7 @@
 /* A job produced and not yet reported by librdkafka (its own batch: one delivery report). */
 struct coord_send {
     ls_batch_t b;
+    coord_scope_t *sc;  /* the scope that waits for it; NULL once the scope was dropped (no lookup per report) */
     int64_t due_ms;
     ls_mode_t mode;
     char key[];
@@ -84,8 +85,18 @@ void coord_scope_attach(coord_t *c, coord_scope_t *s, coord_conn_t *conn, const 
         ls_error("scope \"%s\" not scheduled: out of memory", key);
 }
 
+/* Forget s in the sends still waiting for a delivery report (a dropped scope's entry is freed). */
+static void sends_forget(coord_t *c, const coord_scope_t *s)
+{
+    for (size_t i = 0; i < c->n_sends; i++)
+        if (c->sends[i]->sc == s)
+            c->sends[i]->sc = NULL;
+}
+
 void coord_scope_drop(coord_t *c, coord_scope_t *s)
 {
+    if (s->reports)
+        sends_forget(c, s);
     coord_schedule_tombstone(c, coord_scope_key(c, s));
     coord_ready_unlink(s);
     ls_coord_heap_remove(&c->heap, &s->t);
@@ -267,6 +278,8 @@ static int enqueue(coord_t *c, coord_scope_t *sc, const ls_strategy_t *s, int64_
         return rc;
     }
     c->sends[c->n_sends++] = snd;
+    snd->sc = sc;
+    sc->reports++;
     sc->job_due_ms = sc->t.due_ms;
     sc->job_since_ms = now;
     sc->sending = 1;
@@ -278,7 +291,9 @@ static int enqueue(coord_t *c, coord_scope_t *sc, const ls_strategy_t *s, int64_
 /* A delivery report: the job is outstanding now, or (failed) its scope is due again at once. */
 static void send_done(coord_t *c, coord_send_t *snd, int64_t now)
 {
-    coord_scope_t *sc = c->scopes ? ls_strmap_get(c->scopes, snd->key) : NULL; /* none between terms */
+    coord_scope_t *sc = snd->sc; /* NULL: dropped, or a send of an earlier term */
+    if (sc)
+        sc->reports--;
     int ok = snd->b.failed == 0;
     if (ok) {
         c->enqueued++;
@@ -538,6 +553,7 @@ static int coord_open(coord_t *c)
 {
     char err[512];
     ls_kafka_conf_t kc = ls_config_kafka(c->cfg);
+    kc.compression = c->cfg->coord_compression; /* small batches: gzip's per-batch setup would dominate */
     ls_config_topic(c->cfg, "poll.jobs", c->topic_jobs, sizeof(c->topic_jobs));
     ls_config_topic(c->cfg, "sync.status", c->topic_status, sizeof(c->topic_status));
     ls_config_topic(c->cfg, "coordinator.schedule", c->topic_schedule, sizeof(c->topic_schedule));
@@ -612,6 +628,8 @@ static void coord_free(coord_t *c)
 {
     ls_http_multi_destroy(c->http);
     coord_creds_close(c);
+    for (size_t i = 0; i < c->n_sends; i++)
+        c->sends[i]->sc = NULL; /* the scopes go below */
     for (size_t i = 0; i < c->cq_n; i++)
         free(c->course_queue[(c->cq_head + i) % c->cq_cap]);
     free(c->course_queue);
@@ -723,9 +741,9 @@ static void coord_turn(coord_t *c, int64_t *next_gauges)
 {
     int64_t now = ls_time_now_ms();
     ls_metrics_heartbeat(ls_time_mono_ms(), ls_consumer_reachable(c->status) ? LS_PROC_READY : LS_PROC_NO_KAFKA);
-    if (now >= *next_gauges) { /* a walk over every scope: once a second, or every 20 s at a million scopes */
+    if (now >= *next_gauges) { /* a walk over every scope: once a second, or about once a minute at a million scopes */
         update_gauges(c, now);
-        *next_gauges = now + 1000 + (int64_t)(c->heap.n / 50);
+        *next_gauges = now + 1000 + (int64_t)(c->heap.n / 20);
     }
     maybe_discover(c, now);
     coord_http_turn(c, 0);

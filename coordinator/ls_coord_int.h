@@ -48,6 +48,7 @@ struct coord_scope {
     uint8_t sending;          /* produced, delivery report not seen yet */
     uint8_t mark;             /* course list refresh mark */
     uint8_t queued;           /* in its tenant's queue */
+    uint8_t reports;          /* produced jobs pointing at it whose delivery report is still to come */
     uint32_t requests;        /* upstream requests of its last reported job (0 = unknown): the next job's cost */
 };
 

@@ -56,6 +56,7 @@ static const cfg_setting_t settings[] = {
     S("coordinator.tenant_map", tenant_map),
     S("coordinator.tenant_budget", tenant_budget),
     S("coordinator.profile_overrides", profile_overrides),
+    S("coordinator.compression", coord_compression),
     S("worker.lmdb_path", lmdb_path),
     I("worker.lmdb_map_mb", lmdb_map_mb, 1, 1048576),
     I("worker.page_limit", page_limit, 1, 1000),
@@ -98,6 +99,7 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->max_response_mb = 64;
     snprintf(cfg->topic_prefix, sizeof(cfg->topic_prefix), "lmsync");
     snprintf(cfg->kafka_compression, sizeof(cfg->kafka_compression), "gzip");
+    snprintf(cfg->coord_compression, sizeof(cfg->coord_compression), "lz4");
     cfg->poll_interval_s = 300;
     cfg->discovery_interval_s = 300;
     cfg->job_timeout_s = 900;
@@ -347,6 +349,17 @@ static int check_token(const char *token, const char *what, char *err, size_t er
     return LS_OK;
 }
 
+/* A producer's compression.type. */
+static int check_codec(const char *key, const char *codec, char *err, size_t errsz)
+{
+    static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+    for (size_t k = 0; k < sizeof(codecs) / sizeof(codecs[0]); k++)
+        if (strcmp(codec, codecs[k]) == 0)
+            return LS_OK;
+    snprintf(err, errsz, "setting '%s' must be none, gzip, snappy, lz4 or zstd, got \"%.20s\"", key, codec);
+    return LS_EINVAL;
+}
+
 static int validate(const ls_config_t *cfg, int require_token, char *err, size_t errsz)
 {
     if (check_base_url(cfg->unified_base_url, "setting 'unified.base_url'", err, errsz) != LS_OK ||
@@ -371,15 +384,9 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         snprintf(err, errsz, "setting 'kafka.topic_prefix' is empty");
         return LS_EINVAL;
     }
-    static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
-    size_t k = 0;
-    while (k < sizeof(codecs) / sizeof(codecs[0]) && strcmp(cfg->kafka_compression, codecs[k]) != 0)
-        k++;
-    if (k == sizeof(codecs) / sizeof(codecs[0])) {
-        snprintf(err, errsz, "setting 'kafka.compression' must be none, gzip, snappy, lz4 or zstd, got \"%.20s\"",
-                 cfg->kafka_compression);
+    if (check_codec("kafka.compression", cfg->kafka_compression, err, errsz) != LS_OK ||
+        check_codec("coordinator.compression", cfg->coord_compression, err, errsz) != LS_OK)
         return LS_EINVAL;
-    }
     if (strcmp(cfg->log_format, "json") != 0 && strcmp(cfg->log_format, "text") != 0) {
         snprintf(err, errsz, "setting 'log.format' must be json or text, got \"%s\"", cfg->log_format);
         return LS_EINVAL;

@@ -67,6 +67,7 @@ typedef struct ls_config {
     char tenant_budget[1024];            /* coordinator.tenant_budget: "TENANT=RPM,...,*=RPM" upstream requests per minute per tenant */
     int max_enqueue_per_s;               /* coordinator.max_enqueue_per_s: jobs produced per second at most (a due burst is paced) */
     char profile_overrides[2048];        /* coordinator.profile_overrides: "TARGET.KEY=VALUE,..." (ls_profile.h) */
+    char coord_compression[16];          /* coordinator.compression: the coordinator's producer (jobs, schedule): as kafka.compression */
     /* worker */
     char lmdb_path[LS_CFG_STR];          /* worker.lmdb_path */
     int lmdb_map_mb;                     /* worker.lmdb_map_mb */

@@ -87,6 +87,8 @@ static void test_errors(void)
     expect_error("kafka.brokers = x\nunified.token = abc\n", 0, "is a secret");
     expect_error("kafka.brokers = x\nunified.base_url = ftp://x\n", 0, "'unified.base_url'");
     expect_error("kafka.brokers = x\nlog.format = xml\n", 0, "'log.format'");
+    expect_error("kafka.brokers = x\ncoordinator.compression = brotli\n", 0,
+                 "setting 'coordinator.compression' must be none, gzip, snappy, lz4 or zstd, got \"brotli\"");
     expect_error("kafka.brokers = x\nkafka.topic_prefix = a b\n", 0, "'kafka.topic_prefix'");
     expect_error("kafka.brokers = x\nunified.token_file = /nonexistent/tok\n", 1, "'unified.token_file'");
     expect_error("kafka.brokers = x\nkafka.compression = brotli\n", 0, "'kafka.compression' must be none, gzip");

@@ -2,6 +2,7 @@
 #include "ls_coord.h"
 #include "ls_err.h"
 #include "ls_job.h"
+#include "ls_job_ref.h"
 #include "ls_test.h"
 
 #include <jansson.h>
@@ -62,6 +63,71 @@ static void test_job_workspace(void)
     ls_job_scope(&j, scope, sizeof(scope));
     CU_ASSERT_STRING_EQUAL(scope, "conn-1/c9");
     free(s);
+}
+
+/* Random bytes for a string member: printable ASCII, the characters JSON escapes, UTF-8, and
+ * (when bad) now and then a byte that is not valid UTF-8. */
+static unsigned rnd_next(unsigned *x)
+{
+    *x = *x * 1103515245u + 12345u;
+    return (*x >> 16) & 0x7fff;
+}
+
+static void rnd_str(unsigned *x, char *buf, size_t cap, int bad)
+{
+    static const char *const parts[] = {"a", "Z", "7", "-", "\"", "\\", "/", "\n", "\t", "\x01", "\x1f", "\x7f",
+                                        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", " ", "@"};
+    size_t n = 0, want = rnd_next(x) % 40;
+    buf[0] = '\0';
+    for (size_t i = 0; i < want; i++) {
+        const char *p = bad && rnd_next(x) % 50 == 0 ? "\xff" : parts[rnd_next(x) % (sizeof(parts) / sizeof(parts[0]))];
+        if (n + strlen(p) + 1 >= cap)
+            break;
+        memcpy(buf + n, p, strlen(p) + 1);
+        n += strlen(p);
+    }
+}
+
+/* The direct writer against the jansson reference: byte-equal, or NULL from both. */
+static void test_job_encode_differential(void)
+{
+    static const char *const fields[] = {"", "id", "id,course_id,student_id", "progress_percentage,updated_at"};
+    static const char *const sorts[] = {"", "created_at", "updated_at"};
+    unsigned x = 20261128, same = 0, refused = 0;
+    for (int i = 0; i < 20000; i++) {
+        ls_job_t j;
+        memset(&j, 0, sizeof(j));
+        int bad = rnd_next(&x) % 4 == 0;
+        rnd_str(&x, j.job_id, sizeof(j.job_id), bad);
+        rnd_str(&x, j.connection_id, 64, bad);
+        rnd_str(&x, j.integration_type, sizeof(j.integration_type), bad);
+        rnd_str(&x, j.external_xref, 64, 0);
+        rnd_str(&x, j.course_id, 64, 0);
+        snprintf(j.workspace, sizeof(j.workspace), "%s", rnd_next(&x) % 3 ? "" : "eu");
+        snprintf(j.fields, sizeof(j.fields), "%s", fields[rnd_next(&x) % 4]);
+        snprintf(j.sort, sizeof(j.sort), "%s", sorts[rnd_next(&x) % 3]);
+        j.order_asc = (int)(rnd_next(&x) % 2);
+        j.unpaged = (int)(rnd_next(&x) % 2);
+        j.get = (int)(rnd_next(&x) % 2);
+        j.gte = (ls_gte_t)(rnd_next(&x) % 3);
+        j.mode = rnd_next(&x) % 2 ? LS_MODE_FULL : LS_MODE_INCREMENTAL;
+        j.scheduled_at = (int64_t)rnd_next(&x) * 100000000;
+        j.leader_epoch = rnd_next(&x) % 2 ? (int64_t)rnd_next(&x) * 1000000 : 0;
+        char *got = ls_job_encode(&j), *want = ref_job_encode(&j);
+        if (got == NULL || want == NULL) {
+            CU_ASSERT(got == NULL && want == NULL);
+            refused++;
+        } else {
+            if (strcmp(got, want) != 0 && same + refused < 5)
+                fprintf(stderr, "\n  got  %s\n  want %s\n", got, want);
+            CU_ASSERT_STRING_EQUAL(got, want);
+            same++;
+        }
+        free(got);
+        free(want);
+    }
+    fprintf(stderr, "\n  job encoder: %u byte-equal, %u refused by both\n", same, refused);
+    CU_ASSERT(same > 10000 && refused > 100);
 }
 
 static void expect_bad(const char *v, const char *fragment)
@@ -469,6 +535,7 @@ static void test_parse_courses(void)
 }
 
 static CU_TestInfo job_tests[] = {
+    {"job writer vs jansson", test_job_encode_differential},
     {"workspace: job, status and scope key", test_job_workspace},
     {"key parts: no '/', no control character", test_key_part_check},
     {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
