@@ -663,6 +663,8 @@ static void coord_close(coord_t *c)
     for (size_t i = 0; i < c->n_sends; i++)
         free(c->sends[i]);
     free(c->sends);
+    c->sends = NULL;
+    c->n_sends = 0;
     coord_free(c);
 }
 
