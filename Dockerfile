@@ -15,11 +15,11 @@ WORKDIR /src
 COPY . /src
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
  && cmake --build /build -j"$(nproc)" --target \
-      lmsync-coordinator lmsync-worker lmsync-sandbox lmsync-devbroker lmsync-tail lmsync-admin \
+      lmsync-coordinator lmsync-worker lmsync-sandbox lmsync-devbroker lmsync-tail lmsync-admin lmsync-board \
  && mkdir -p /out/bin \
  && cp /build/coordinator/lmsync-coordinator /build/worker/lmsync-worker \
        /build/sandbox/lmsync-sandbox /build/devbroker/lmsync-devbroker \
-       /build/tools/lmsync-tail /build/tools/lmsync-admin /out/bin/ \
+       /build/tools/lmsync-tail /build/tools/lmsync-admin /build/board/lmsync-board /out/bin/ \
  && strip --strip-debug /out/bin/*
 
 # ---- runtime stage: only the shared libraries the programs link ----------

@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS  = cmake gcc make pkg-config librdkafka-dev libcurl4-openssl-dev libjansson-dev \
         liblmdb-dev libssl-dev libcunit1-dev libmicrohttpd-dev kcat jq curl procps bc lmdb-utils prometheus \
-        clang libclang-rt-14-dev python3 zlib1g-dev
+        clang libclang-rt-14-dev python3 zlib1g-dev chromium
 
 .PHONY: deps build test demo clean
 deps:

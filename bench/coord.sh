@@ -61,6 +61,7 @@ coordinator.interval_s = 60
 coordinator.discovery_interval_s = 3600
 coordinator.job_timeout_s = 30
 coordinator.max_enqueue_per_s = 200
+enrichment.enabled = 0
 log.format = text
 CONF
   "$BUILD/tools/lmsync-tail" --brokers "$(cat "$DIR/bootstrap")" --topic lmsync.poll.jobs --from end --format json \
@@ -96,6 +97,7 @@ kafka.brokers = $(cat "$DIR/bootstrap")
 coordinator.interval_s = $INTERVAL
 coordinator.discovery_interval_s = 3600
 coordinator.job_timeout_s = 60
+enrichment.enabled = 0
 ops.listen = 127.0.0.1:0
 log.format = text
 log.level = info

@@ -8,17 +8,22 @@
  *               (attributes, id, JSON payload) as the worker builds it;
  *   jansson_ns  the payload alone built the way ls_event_build did before
  *               the direct writer: a json_t tree from ls_activity_to_json()
- *               etc., json_dumps(JSON_SORT_KEYS | JSON_COMPACT), free().
+ *               etc., json_dumps(JSON_SORT_KEYS | JSON_COMPACT), free();
+ *   current_ns  ls_current_build() + ls_current_release(): the current
+ *               record the worker adds for the same change (the after
+ *               state, or a tombstone for removed).
  * Each method runs RUNS times, interleaved, and the median per event is
  * printed. Before timing, every event's value is compared with the jansson
  * payload; a difference fails the bench (exit 1). It uses only the public
  * API, so the same file measures an older ls_event.c for a before/after.
  * Prints one JSON line:
- * {"events":N,"runs":5,"build_ns":X,"jansson_payload_ns":X,"value_bytes":X}.
+ * {"events":N,"runs":5,"build_ns":X,"jansson_payload_ns":X,"value_bytes":X,
+ *  "current_ns":X,"current_bytes":X}.
  *
  * usage: lmsync-event-bench [EVENTS]   (default 200000)
  */
 #include "ls_activity.h"
+#include "ls_current.h"
 #include "ls_diff.h"
 #include "ls_err.h"
 #include "ls_event.h"
@@ -150,6 +155,27 @@ static double run_build(const ls_event_ctx_t *ctx, const pair_t *pairs, long n, 
     return (t1 - t0) / (double)n;
 }
 
+/* ns per change of ls_current_build + release (the after state; a tombstone for removed). */
+static double run_current(const ls_event_ctx_t *ctx, const pair_t *pairs, long n, size_t *bytes)
+{
+    char err[256];
+    size_t sum = 0;
+    double t0 = thread_cpu_ns();
+    for (long i = 0; i < n; i++) {
+        const pair_t *p = &pairs[i % PAIRS];
+        ls_current_t cur;
+        if (ls_current_build(ctx, p->a ? p->a->id : p->b->id, p->a, NULL, &cur, err, sizeof(err)) != LS_OK) {
+            fprintf(stderr, "ls_current_build: %s\n", err);
+            return -1;
+        }
+        sum += cur.value_len;
+        ls_current_release(&cur);
+    }
+    double t1 = thread_cpu_ns();
+    *bytes = sum;
+    return (t1 - t0) / (double)n;
+}
+
 static double run_jansson(const ls_event_ctx_t *ctx, const pair_t *pairs, long n, const char *at,
                           size_t *bytes)
 {
@@ -206,19 +232,21 @@ int main(int argc, char **argv)
     ls_time_format(ctx.observed_at_ms, at);
     if (verify(&ctx, pairs, at) != 0)
         return 1;
-    double build[RUNS], jans[RUNS];
-    size_t bytes_b = 0, bytes_j = 0;
+    double build[RUNS], jans[RUNS], cur[RUNS];
+    size_t bytes_b = 0, bytes_j = 0, bytes_c = 0;
     for (int r = 0; r < RUNS; r++) {
         build[r] = run_build(&ctx, pairs, n, &bytes_b);
         jans[r] = run_jansson(&ctx, pairs, n, at, &bytes_j);
-        if (build[r] < 0 || jans[r] < 0 || bytes_b != bytes_j) {
+        cur[r] = run_current(&ctx, pairs, n, &bytes_c);
+        if (build[r] < 0 || jans[r] < 0 || cur[r] < 0 || bytes_b != bytes_j) {
             fprintf(stderr, "run %d failed (bytes %zu vs %zu)\n", r, bytes_b, bytes_j);
             return 1;
         }
     }
     printf("{\"events\":%ld,\"runs\":%d,\"build_ns\":%.1f,\"jansson_payload_ns\":%.1f,"
-           "\"value_bytes\":%.1f}\n",
-           n, RUNS, median(build, RUNS), median(jans, RUNS), (double)bytes_b / (double)n);
+           "\"value_bytes\":%.1f,\"current_ns\":%.1f,\"current_bytes\":%.1f}\n",
+           n, RUNS, median(build, RUNS), median(jans, RUNS), (double)bytes_b / (double)n, median(cur, RUNS),
+           (double)bytes_c / (double)n);
     free(pairs);
     return 0;
 }

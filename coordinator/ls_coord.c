@@ -494,7 +494,7 @@ static void status_apply(coord_t *c, coord_scope_t *sc, const ls_job_t *job, con
     sc->requests = st->requests > UINT32_MAX ? UINT32_MAX : (uint32_t)st->requests;
     ls_metric_add(CM_JOBS_REPORTED, st->ok ? CM_OUTCOME_OK : CM_OUTCOME_FAILED, 0, 1);
     if (st->ok)
-        sc->last_ok_ms = now;
+        sc->last_ok_ms = sc->polled_ok_ms = now;
     if (st->ok && st->mode == LS_MODE_FULL) {
         sc->last_full_ms = now;
         sc->since_full = 0;
@@ -592,6 +592,7 @@ static int lead_start(coord_t *c)
         return LS_EINVAL;
     }
     coord_schedule_restore(c);
+    coord_control_open(c);
     c->next_discovery_ms = 0;
     if (c->cfg->connections[0] && load_static(c, ls_time_now_ms()) != LS_OK)
         return LS_EINVAL;
@@ -611,6 +612,7 @@ static void lead_stop(coord_t *c)
     ls_metric_set(CM_LEADER, 0, 0, 0);
     ls_consumer_destroy(c->status);
     c->status = NULL;
+    coord_control_close(c);
     coord_free(c);
     ls_warn("not leading any more (epoch %lld): stopped enqueuing", (long long)c->epoch);
 }
@@ -658,6 +660,7 @@ static void coord_free(coord_t *c)
 static void coord_close(coord_t *c)
 {
     coord_election_close(c);
+    coord_control_close(c);
     ls_consumer_destroy(c->status);
     ls_producer_close(c->producer, CLOSE_FLUSH_MS); /* jobs still unsent are lost: enqueued again after a restart */
     for (size_t i = 0; i < c->n_sends; i++)
@@ -665,6 +668,7 @@ static void coord_close(coord_t *c)
     free(c->sends);
     c->sends = NULL;
     c->n_sends = 0;
+    coord_catalog_release(c);
     coord_free(c);
 }
 
@@ -695,7 +699,7 @@ static void maybe_discover(coord_t *c, int64_t now)
 }
 
 /* One scope's share of the schedule gauges. */
-static void gauge_scope(const coord_scope_t *sc, int64_t now, int64_t ival, int64_t g[5])
+static void gauge_scope(const coord_scope_t *sc, int64_t now, int64_t ival, int64_t g[6])
 {
     if (is_course(sc) ? !sc->conn->fanout : sc->conn->fanout)
         return; /* not polled this way now */
@@ -705,12 +709,14 @@ static void gauge_scope(const coord_scope_t *sc, int64_t now, int64_t ival, int6
     g[3] += sc->failures > 0;
     if (now - sc->last_ok_ms > g[4])
         g[4] = now - sc->last_ok_ms;
+    if (sc->polled_ok_ms && now - sc->polled_ok_ms > g[5])
+        g[5] = now - sc->polled_ok_ms;
 }
 
 /* The schedule gauges: a walk over every scope (the heap's array, then the tenants' queues of due ones). */
 static void update_gauges(coord_t *c, int64_t now)
 {
-    int64_t g[5] = {0};
+    int64_t g[6] = {0};
     for (size_t i = 0; i < c->heap.n; i++)
         gauge_scope((const coord_scope_t *)c->heap.a[i].t, now, interval_ms(c), g);
     for (size_t i = 0; i < c->n_active; i++)
@@ -722,6 +728,7 @@ static void update_gauges(coord_t *c, int64_t now)
     ls_metric_set(CM_SCOPES_OVERDUE, 0, 0, g[2]);
     ls_metric_set(CM_SCOPES_FAILING, 0, 0, g[3]);
     ls_metric_set(CM_OLDEST_UNSYNCED, 0, 0, g[4] / 1000);
+    ls_metric_set(CM_OLDEST_POLL_AGE, 0, 0, g[5] / 1000);
 }
 
 /*
@@ -753,6 +760,8 @@ static void coord_turn(coord_t *c, int64_t *next_gauges)
     if (!coord_may_lead(c, 0))
         return; /* checked right before producing: a deposed leader enqueues nothing more */
     schedule_due(c, now);
+    coord_catalog_turn(c, now);
+    coord_control_turn(c, now);
     int wait = turn_wait_ms(c, ls_time_now_ms());
     if (ls_http_multi_running(c->http)) { /* wait on the sockets: a transfer completes without waiting for a turn */
         coord_http_turn(c, wait);
@@ -809,6 +818,17 @@ int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
     ls_ops_stop(ops);
     ls_metrics_free();
     return rc;
+}
+
+int coord_job_for(coord_t *c, coord_scope_t *sc, int64_t now, ls_job_t *job)
+{
+    const ls_strategy_t *s = conn_strategy(c, sc->conn);
+    if (!s)
+        return LS_ENOMEM;
+    if (!s->poll)
+        return LS_EINVAL;
+    job_fill(c, sc, s, now, job);
+    return LS_OK;
 }
 
 /* ---- --explain ---- */

@@ -42,6 +42,7 @@ struct coord_scope {
     int64_t job_since_ms;     /* when it was produced */
     int64_t last_full_ms;     /* when the last full scan reported ok (0 = never, so the next job is full) */
     int64_t last_ok_ms;       /* when a job last reported ok (the coordinator's start until one does) */
+    int64_t polled_ok_ms;     /* when a job last reported ok to this coordinator process (0 = none yet) */
     int64_t records;          /* records of the last ok full scan (-1 = unknown) */
     int32_t failures;         /* consecutive failed jobs */
     int32_t since_full;       /* incremental jobs reported ok since the last full scan */
@@ -126,6 +127,8 @@ typedef struct coord {
     char runtime_why[256];       /* why there is no usable runtime answer ("" = there is) */
     strat_entry_t *strats;
     size_t n_strats;
+    struct coord_catalog *catalog; /* catalog job schedule (ls_coord_catalog.c); NULL until its first turn */
+    struct coord_ctl *ctl;       /* operator requests on <prefix>.control while leading (ls_coord_control.c), else NULL */
 } coord_t;
 
 /* ---- ls_coord_list.c ---- */
@@ -252,6 +255,36 @@ coord_term_t coord_term_verdict(int64_t own, int64_t seen, int64_t due_ms);
  * the older one. @return 1 when it stepped down.
  */
 int coord_term_check(coord_t *c, const ls_job_t *job);
+
+/* ---- ls_coord_catalog.c ---- */
+
+/** Enqueue the catalog jobs that are due (enrichment.enabled, every enrichment.refresh_s per connection). */
+void coord_catalog_turn(coord_t *c, int64_t now);
+
+/** Free the catalog schedule (after the producer is closed: no delivery report may still point at it). */
+void coord_catalog_release(coord_t *c);
+/**
+ * The job sc would get now from its connection's strategy (job id
+ * "scope@due", mode by the schedule). @return 0, LS_EINVAL when its
+ * strategy says the connection is not polled, LS_ENOMEM when no strategy
+ * could be made.
+ */
+int coord_job_for(coord_t *c, coord_scope_t *sc, int64_t now, ls_job_t *job);
+
+/* ---- ls_coord_control.c ---- */
+
+/** A leadership term starts: requests will be read (clients made by the first turn, retried on failure). */
+void coord_control_open(coord_t *c);
+
+/**
+ * Serve operator requests, one at a time: a resync of a known connection
+ * enqueues a full "resync" job per scope; the request's offset is committed
+ * once those jobs are acknowledged (or once it is rejected).
+ */
+void coord_control_turn(coord_t *c, int64_t now);
+
+/** Close the consumer and drop a request in progress (the next leader reads it again). NULL-safe. */
+void coord_control_close(coord_t *c);
 
 /* ---- ls_coord_persist.c ---- */
 

@@ -4,6 +4,8 @@
 static const char *const modes[] = {"full", "incremental", NULL}; /* index = ls_mode_t - 1 */
 static const char *const outcomes[] = {"ok", "failed", "skipped", NULL};
 
+static const char *const control_results[] = {"enqueued", "unknown_connection", "not_polled", "malformed", NULL};
+
 #define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
 #define C(n, h) {n, h, LS_MT_COUNTER, LS_AGG_SUM, {{0}}}
 
@@ -15,6 +17,9 @@ const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
     [CM_SCOPES_FAILING] = G("lmsync_coordinator_scopes_failing", "Scopes whose last job failed."),
     [CM_OLDEST_UNSYNCED] = G("lmsync_coordinator_oldest_unsynced_seconds",
                              "Freshness: seconds since the least recently synced scope last reported ok (since start when it never did)."),
+    [CM_OLDEST_POLL_AGE] = G("lmsync_coordinator_oldest_poll_age_seconds",
+                             "Freshness of polling: age of the oldest last successful poll among the scopes polled ok "
+                             "since this coordinator started (0 before any)."),
     [CM_JOBS_ENQUEUED] = {"lmsync_coordinator_jobs_enqueued_total", "Poll jobs acknowledged by Kafka, by mode.",
                           LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "mode", modes}}},
     [CM_ENQUEUE_ERRORS] = C("lmsync_coordinator_enqueue_errors_total", "Poll jobs Kafka did not acknowledge (retried on the next pass)."),
@@ -33,5 +38,9 @@ const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
                           "Listed connection and course ids skipped: they cannot be a key part ('/' or a control character)."),
     [CM_SPLIT_BRAIN] = C("lmsync_coordinator_split_brain_total",
                          "Job outcomes of another leader term seen while this replica leads: two replicas enqueued at once."),
+    [CM_CONTROL] = {"lmsync_coordinator_control_requests_total",
+                    "Operator requests read from the control topic: enqueued (a resync's jobs acknowledged), "
+                    "unknown_connection, not_polled (no scope to poll), malformed (all three rejected).",
+                    LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "result", control_results}}},
     [CM_DISCOVERY_ERRORS] = C("lmsync_coordinator_discovery_errors_total", "Connection discovery passes that failed (the known set is kept)."),
 };

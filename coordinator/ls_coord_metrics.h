@@ -14,6 +14,7 @@ typedef enum {
     CM_SCOPES_OVERDUE,   /* gauge: due for longer than one interval */
     CM_SCOPES_FAILING,   /* gauge: last job failed */
     CM_OLDEST_UNSYNCED,  /* gauge: seconds since the least recently synced scope's last ok job */
+    CM_OLDEST_POLL_AGE,  /* gauge: age of the oldest successful poll among scopes polled ok since start */
     CM_JOBS_ENQUEUED,    /* counter {mode} */
     CM_ENQUEUE_ERRORS,   /* counter */
     CM_JOBS_REPORTED,    /* counter {outcome} */
@@ -25,11 +26,13 @@ typedef enum {
     CM_SCHEDULE_WRITE_ERRORS, /* counter: schedule records not produced */
     CM_IDS_REJECTED,      /* counter: listed connection/course ids that cannot be a key part (skipped) */
     CM_SPLIT_BRAIN,       /* counter: records of another leader term seen while leading */
+    CM_CONTROL,           /* counter {result}: operator requests on the control topic (CM_CONTROL_*) */
     CM__COUNT
 } ls_coord_metric_t;
 
 /* Label values, in the order of the catalog's lists. */
 enum { CM_OUTCOME_OK, CM_OUTCOME_FAILED, CM_OUTCOME_SKIPPED };
+enum { CM_CONTROL_ENQUEUED, CM_CONTROL_UNKNOWN_CONNECTION, CM_CONTROL_NOT_POLLED, CM_CONTROL_MALFORMED };
 
 extern const ls_metric_def_t ls_coord_metrics[CM__COUNT];
 

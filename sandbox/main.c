@@ -27,6 +27,7 @@ typedef struct sb_opts {
     const char *host, *port_file, *token, *token_file, *providers, *log_format, *log_level;
     const char *rate_limit, *unified_rate_limit;     /* "RPS[:BURST]" */
     const char *virtual_tenants;                     /* "TENANTSxSIZE,..." (sb_virtual.h) */
+    const char *webhook_secret, *webhook_sig_encoding; /* sb_webhook.h */
     sb_rate_limit_t rl, url;                         /* parsed */
     long port, seed, connections, students, courses, contents, tick_ms, per_tick, latency_ms;
     long virtual_connections, virtual_fanout_pct, virtual_courses;
@@ -44,6 +45,7 @@ static void sb_usage(FILE *f)
             "         [--virtual-connections 0] [--virtual-fanout-pct 10] [--virtual-courses 100]\n"
             "         [--virtual-tenants TENANTSxSIZE,...]  (connections from a formula: docs/sandbox.md)\n"
             "         [--token sandbox-token | --token-file PATH]\n"
+            "         [--webhook-secret sandbox-webhook-secret] [--webhook-sig-encoding base64|hex]\n"
             "         [--log-format text|json] [--log-level debug|info|warn|error]\n");
 }
 
@@ -67,6 +69,8 @@ static int sb_opt(sb_opts_t *o, const char *name, const char *v)
         { "rate-limit", offsetof(sb_opts_t, rate_limit) },
         { "unified-rate-limit", offsetof(sb_opts_t, unified_rate_limit) },
         { "virtual-tenants", offsetof(sb_opts_t, virtual_tenants) },
+        { "webhook-secret", offsetof(sb_opts_t, webhook_secret) },
+        { "webhook-sig-encoding", offsetof(sb_opts_t, webhook_sig_encoding) },
     };
     static const struct { const char *name; size_t off; } nums[] = {
         { "port", offsetof(sb_opts_t, port) }, { "seed", offsetof(sb_opts_t, seed) },
@@ -223,7 +227,9 @@ static int sb_run(const sb_opts_t *o, const sb_world_config_t *cfg, const char *
     sb_clock_t *clock = faults ? sb_clock_new(w, o->tick_ms, (unsigned)o->per_tick) : NULL;
     sb_http_config_t hc = { .host = o->host, .port = (unsigned)o->port, .token = token,
                             .latency_ms = o->latency_ms, .rate_limit = o->rl,
-                            .unified_rate_limit = o->url, .virt = sb_virtual_opts(o) };
+                            .unified_rate_limit = o->url, .virt = sb_virtual_opts(o),
+                            .webhook_secret = o->webhook_secret,
+                            .webhook_hex = o->webhook_sig_encoding && strcmp(o->webhook_sig_encoding, "hex") == 0 };
     sb_http_t *h = clock ? sb_http_start(&hc, w, faults, clock, err, sizeof(err)) : NULL;
     int rc = 1;
     if (h) {

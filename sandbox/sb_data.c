@@ -60,6 +60,7 @@ typedef struct sb_conn {
     uint64_t next_act;           /* next generated act-CCCC-<seq> */
     uint64_t next_ord;
     uint64_t front_ord;          /* next ord for a record put at the front (shift) */
+    char **course_names;         /* renamed courses (POST /_sandbox/course): [k - 1], NULL = "Course k"; lazily made */
 } sb_conn_t;
 
 typedef enum sb_change_type {
@@ -584,8 +585,12 @@ void sb_world_destroy(sb_world_t *w)
 {
     if (!w)
         return;
-    for (size_t i = 0; i < w->nconns; i++)
+    for (size_t i = 0; i < w->nconns; i++) {
         free(w->conns[i].recs);
+        for (unsigned k = 0; w->conns[i].course_names && k < w->cfg.courses; k++)
+            free(w->conns[i].course_names[k]);
+        free(w->conns[i].course_names);
+    }
     for (size_t i = 0; i < w->nlog; i++) {
         free(w->log[i].before);
         free(w->log[i].after);
@@ -649,7 +654,8 @@ static json_t *sb_course_json(const sb_world_t *w, const sb_conn_t *c, unsigned 
     int64_t created = w->base_ms - 60 * SB_DAY_MS + (int64_t)k * SB_DAY_MS;
     snprintf(id, sizeof(id), "crs-%u", k);
     snprintf(name, sizeof(name), "Course %u", k);
-    return json_pack("{s:s,s:s,s:b,s:s,s:s,s:{s:s,s:I}}", "id", id, "name", name,
+    const char *renamed = c->course_names ? c->course_names[k - 1] : NULL;
+    return json_pack("{s:s,s:s,s:b,s:s,s:s,s:{s:s,s:I}}", "id", id, "name", renamed ? renamed : name,
                      "is_active", k % 5 != 0,
                      "created_at", sb_ts_format(c->prof->ts_style, created, cr),
                      "updated_at", sb_ts_format(c->prof->ts_style, created + 7 * SB_DAY_MS, up),
@@ -688,6 +694,71 @@ int sb_world_get_course(sb_world_t *w, const char *conn_id, const char *course_i
     }
     pthread_mutex_unlock(&w->mu);
     return rc;
+}
+
+int sb_world_rename_course(sb_world_t *w, const char *conn_id, const char *course_id, const char *name)
+{
+    unsigned k = 0;
+    char tail, *copy = strdup(name);
+    if (!copy)
+        return LS_ENOMEM;
+    pthread_mutex_lock(&w->mu);
+    sb_conn_t *c = (sb_conn_t *)sb_conn_find(w, conn_id);
+    int rc = !c || sscanf(course_id, "crs-%u%c", &k, &tail) != 1 || k < 1 || k > w->cfg.courses ? LS_ENOTFOUND : LS_OK;
+    if (rc == LS_OK && !c->course_names && !(c->course_names = calloc(w->cfg.courses, sizeof(char *))))
+        rc = LS_ENOMEM;
+    if (rc == LS_OK) {
+        free(c->course_names[k - 1]);
+        c->course_names[k - 1] = copy;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(copy);
+    return rc;
+}
+
+/*
+ * Content cnt-N belongs to course (N - 1) / contents + 1. Names and types are
+ * deterministic: a provider whose activities carry content_id names its
+ * contents "Content N" with a type (VIDEO, DOCUMENT, QUIZ; none for every
+ * fourth); any other reports no name (null on even connections, absent on
+ * odd ones) and no type.
+ */
+static json_t *sb_content_json(const sb_world_t *w, const sb_conn_t *c, unsigned n)
+{
+    static const char *const types[] = {"VIDEO", "DOCUMENT", "QUIZ"};
+    unsigned per = w->cfg.contents ? w->cfg.contents : 1;
+    char id[24], course[24], name[32];
+    snprintf(id, sizeof(id), "cnt-%u", n);
+    snprintf(course, sizeof(course), "crs-%u", (n - 1) / per + 1);
+    json_t *o = json_pack("{s:s,s:[s],s:b}", "id", id, "course_ids", course, "is_active", 1);
+    if (!sb_profile_has(c->prof, SB_F_CONTENT_ID)) {
+        if (c->num % 2 == 0)
+            json_object_set_new(o, "name", json_null());
+        return o;
+    }
+    snprintf(name, sizeof(name), "Content %u", n);
+    json_object_set_new(o, "name", json_string(name));
+    if (n % 4 != 0)
+        json_object_set_new(o, "type", json_string(types[n % 3]));
+    return o;
+}
+
+int sb_world_list_contents(sb_world_t *w, const char *conn_id, long limit, long offset, json_t **out)
+{
+    pthread_mutex_lock(&w->mu);
+    const sb_conn_t *c = sb_conn_find(w, conn_id);
+    if (!c) {
+        pthread_mutex_unlock(&w->mu);
+        return LS_ENOTFOUND;
+    }
+    long total = (long)w->cfg.courses * (long)(w->cfg.contents ? w->cfg.contents : 1);
+    json_t *arr = json_array();
+    for (long n = offset + 1; n <= total && (long)json_array_size(arr) < limit; n++)
+        json_array_append_new(arr, sb_content_json(w, c, (unsigned)n));
+    pthread_mutex_unlock(&w->mu);
+    *out = arr;
+    return LS_OK;
 }
 
 /* ---- activity list ---------------------------------------------------- */

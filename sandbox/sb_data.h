@@ -105,6 +105,12 @@ int sb_world_get_activity_text(sb_world_t *w, const char *conn_id, const char *a
 int sb_world_list_courses(sb_world_t *w, const char *conn_id, long limit, long offset,
                           json_t **out);
 
+/** GET /lms/{conn}/content (paged): cnt-1 .. cnt-(courses x contents), names per sb_data.c. 0 or LS_ENOTFOUND. */
+int sb_world_list_contents(sb_world_t *w, const char *conn_id, long limit, long offset, json_t **out);
+
+/** POST /_sandbox/course: course_id of conn_id is called name from now on. 0, LS_ENOTFOUND or LS_ENOMEM. */
+int sb_world_rename_course(sb_world_t *w, const char *conn_id, const char *course_id, const char *name);
+
 /** GET /lms/{conn}/course/{id}. 0 or LS_ENOTFOUND. */
 int sb_world_get_course(sb_world_t *w, const char *conn_id, const char *course_id,
                         json_t **out);

@@ -40,6 +40,7 @@ typedef enum sb_shift_dir {
 typedef enum sb_req_kind {
     SB_REQ_ACTIVITY = 0,   /* /lms/{c}/activity[/{id}] */
     SB_REQ_COURSE,         /* /lms/{c}/course[/{id}] */
+    SB_REQ_CONTENT,        /* /lms/{c}/content */
     SB_REQ_LMS_OTHER,      /* any other /lms/{c}/... */
     SB_REQ_UNIFIED         /* /unified/... (no connection) */
 } sb_req_kind_t;

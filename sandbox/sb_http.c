@@ -31,6 +31,7 @@
 #include "ls_time.h"
 #include "sb_jsonw.h"
 #include "sb_rate.h"
+#include "sb_webhook.h"
 
 #define SB_MAX_KV 128
 #define SB_MAX_SEGS 6
@@ -43,6 +44,7 @@ struct sb_http {
     sb_clock_t *clock;
     sb_rate_t *rate;
     sb_virtual_t virt;
+    sb_webhooks_t *webhooks;      /* subscriptions and their sender thread */
     char *token;
     long latency_ms;
     unsigned port;
@@ -421,6 +423,17 @@ static void sb_lms(sb_http_t *h, char **segs, size_t nseg, const sb_kvs_t *k, sb
             return;
         }
         sb_reply_set(r, 200, out);
+    } else if (strcmp(segs[2], "content") == 0 && nseg == 3) {
+        long limit, offset;
+        if (sb_paging(k, &limit, &offset) < 0) {
+            sb_reply_msg(r, 400, "limit and offset must be non-negative integers");
+            return;
+        }
+        if (sb_world_list_contents(h->world, cid, limit, offset, &out) != LS_OK) {
+            sb_reply_msg(r, 404, "connection not found");
+            return;
+        }
+        sb_reply_set(r, 200, out);
     } else if (strcmp(segs[2], "course") == 0) {
         if (sb_world_get_course(h->world, cid, segs[3], &out) != LS_OK) {
             sb_reply_msg(r, 404, "course not found");
@@ -485,7 +498,8 @@ static void sb_api(sb_http_t *h, struct MHD_Connection *conn, const char *method
     }
     sb_req_kind_t kind = unified ? SB_REQ_UNIFIED
                        : strcmp(segs[2], "activity") == 0 ? SB_REQ_ACTIVITY
-                       : strcmp(segs[2], "course") == 0 ? SB_REQ_COURSE : SB_REQ_LMS_OTHER;
+                       : strcmp(segs[2], "course") == 0 ? SB_REQ_COURSE
+                       : strcmp(segs[2], "content") == 0 ? SB_REQ_CONTENT : SB_REQ_LMS_OTHER;
     if (lms) {
         sb_rate_hit_t rl;
         sb_rate_check(h->rate, segs[1], &rl);
@@ -585,6 +599,24 @@ static void sb_ctl_activity_post(sb_http_t *h, const json_t *b, sb_reply_t *r)
     sb_reply_set(r, 200, json_pack("{s:o}", "change", change ? change : json_null()));
 }
 
+/* POST /_sandbox/course {"connection_id", "course_id", "name"}: rename a course (what a catalog refresh sees). */
+static void sb_ctl_course_post(sb_http_t *h, const json_t *b, sb_reply_t *r)
+{
+    const char *cid = json_string_value(json_object_get(b, "connection_id"));
+    const char *crs = json_string_value(json_object_get(b, "course_id"));
+    const char *name = json_string_value(json_object_get(b, "name"));
+    if (!cid || !crs || !name || !name[0] || strlen(name) > 200) {
+        sb_reply_msg(r, 400, "connection_id, course_id and name (1..200 bytes) are required strings");
+        return;
+    }
+    int rc = sb_world_rename_course(h->world, cid, crs, name);
+    if (rc != LS_OK) {
+        sb_reply_msg(r, rc == LS_ENOTFOUND ? 404 : 500, rc == LS_ENOTFOUND ? "course not found" : "out of memory");
+        return;
+    }
+    sb_reply_set(r, 200, json_pack("{s:s,s:s,s:s}", "connection_id", cid, "course_id", crs, "name", name));
+}
+
 static void sb_ctl_activity_delete(sb_http_t *h, const sb_kvs_t *k, sb_reply_t *r)
 {
     json_t *change = NULL;
@@ -627,8 +659,10 @@ static void sb_ctl_stats(sb_http_t *h, sb_reply_t *r)
                           "cpu_sys_s", (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
                           "next_change_seq", (json_int_t)sb_world_next_seq(h->world));
     pthread_mutex_unlock(&h->stats_mu);
-    if (j)
+    if (j) {
         sb_rate_stats_json(h->rate, j);
+        json_object_set_new(j, "webhooks", sb_webhooks_stats(h->webhooks));
+    }
     sb_reply_set(r, 200, j);
 }
 
@@ -688,6 +722,50 @@ static void sb_ctl_faults(sb_http_t *h, const char *method, const json_t *b, sb_
     sb_reply_set(r, 200, json_pack("{s:o}", "fault", echo));
 }
 
+static void sb_ctl_webhook_faults(sb_http_t *h, const char *method, const json_t *b, sb_reply_t *r)
+{
+    char err[160] = "bad request";
+    json_t *out = NULL;
+    int st = sb_webhooks_faults(h->webhooks, method, b, &out, err, sizeof(err));
+    if (st == 200)
+        sb_reply_set(r, 200, out);
+    else
+        sb_reply_msg(r, st, err);
+}
+
+/* /unified/webhook[/{id}]: POST (create), GET (list, one), DELETE (one); auth as the API. */
+static void sb_webhook_api(sb_http_t *h, struct MHD_Connection *conn, const char *method, char **segs, size_t nseg,
+                           const sb_req_t *rq, const sb_kvs_t *k, sb_reply_t *r)
+{
+    char err[160] = "bad request";
+    json_t *out = NULL, *b = NULL;
+    int st = 404;
+    if (!sb_authorized(h, conn)) {
+        sb_reply_msg(r, 401, "unauthorized");
+        return;
+    }
+    if (nseg == 2 && strcmp(method, "POST") == 0) {
+        if (!(b = sb_body_json(rq, r)))
+            return;
+        st = sb_webhooks_create(h->webhooks, b, &out, err, sizeof(err));
+        json_decref(b);
+    } else if (nseg == 2 && strcmp(method, "GET") == 0) {
+        out = sb_webhooks_list(h->webhooks, sb_kv_get(k, "connection_id"));
+        st = 200;
+    } else if (nseg == 3 && strcmp(method, "GET") == 0) {
+        st = sb_webhooks_get(h->webhooks, segs[2], &out);
+    } else if (nseg == 3 && strcmp(method, "DELETE") == 0) {
+        st = sb_webhooks_delete(h->webhooks, segs[2], &out);
+    } else {
+        snprintf(err, sizeof(err), "method not allowed");
+        st = 405;
+    }
+    if (st == 200)
+        sb_reply_set(r, 200, out);
+    else
+        sb_reply_msg(r, st, st == 404 ? "webhook not found" : err);
+}
+
 static void sb_control(sb_http_t *h, const char *method, const char *what, const sb_req_t *rq,
                        const sb_kvs_t *k, sb_reply_t *r)
 {
@@ -707,6 +785,8 @@ static void sb_control(sb_http_t *h, const char *method, const char *what, const
         sb_ctl_activity_post(h, b, r);
     else if (del && strcmp(what, "activity") == 0)
         sb_ctl_activity_delete(h, k, r);
+    else if (post && strcmp(what, "course") == 0)
+        sb_ctl_course_post(h, b, r);
     else if (get && strcmp(what, "activities") == 0) {
         const char *cid = sb_kv_get(k, "connection_id");
         if (!cid)
@@ -723,6 +803,8 @@ static void sb_control(sb_http_t *h, const char *method, const char *what, const
         sb_ctl_faults(h, method, b, r);
     else if ((get || post || del) && strcmp(what, "ratelimit") == 0)
         sb_ctl_ratelimit(h, method, b, r);
+    else if ((post || del) && strcmp(what, "webhook_faults") == 0)
+        sb_ctl_webhook_faults(h, method, b, r);
     else
         sb_reply_msg(r, 404, "not found");
     json_decref(b);
@@ -778,6 +860,8 @@ static enum MHD_Result sb_handle(void *cls, struct MHD_Connection *conn, const c
         sb_ctl_stats_reset(h, &r);
     else if (control)
         sb_reply_msg(&r, 404, "not found");
+    else if ((nseg == 2 || nseg == 3) && strcmp(segs[0], "unified") == 0 && strcmp(segs[1], "webhook") == 0)
+        sb_webhook_api(h, conn, method, segs, nseg, rq, &kvs, &r);
     else
         sb_api(h, conn, method, segs, nseg > SB_MAX_SEGS ? 0 : nseg, &kvs, &r);
     ls_debug("%s \"%s\" -> %d", method, url, r.status);
@@ -862,7 +946,9 @@ sb_http_t *sb_http_start(const sb_http_config_t *cfg, sb_world_t *world, sb_faul
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->sleep_cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (sb_http_rate_init(h, cfg) != LS_OK) {
+    if (sb_http_rate_init(h, cfg) != LS_OK ||
+        !(h->webhooks = sb_webhooks_new(world, cfg->webhook_secret ? cfg->webhook_secret : "sandbox-webhook-secret",
+                                        cfg->webhook_hex))) {
         snprintf(errstr, errstr_size, "out of memory");
         sb_http_stop(h);
         return NULL;
@@ -903,6 +989,7 @@ void sb_http_stop(sb_http_t *h)
     pthread_mutex_unlock(&h->sleep_mu);
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
+    sb_webhooks_destroy(h->webhooks);
     pthread_cond_destroy(&h->sleep_cv);
     pthread_mutex_destroy(&h->sleep_mu);
     pthread_mutex_destroy(&h->stats_mu);

@@ -25,6 +25,8 @@ typedef struct sb_http_config {
     sb_rate_clock_fn rate_clock;         /* NULL = CLOCK_MONOTONIC (tests inject one) */
     sb_virtual_t virt;                   /* virtual connections (n 0 = none): they replace the connection list */
     void *rate_clock_cls;
+    const char *webhook_secret;          /* signs webhook deliveries (sb_webhook.h; copied, never logged) */
+    int webhook_hex;                     /* 1 = the digest in hex, else base64 */
 } sb_http_config_t;
 
 typedef struct sb_http sb_http_t;

@@ -3,8 +3,10 @@
 #
 # Embedded default: lmsync-devbroker (Kafka on loopback) + lmsync-sandbox
 # (simulated Unified LMS API whose learners make progress every second) +
-# lmsync-coordinator + lmsync-worker, and lmsync-tail printing every change
-# event as one line. Ctrl-C stops everything.
+# lmsync-coordinator + lmsync-worker, lmsync-board (a live web page, its URL
+# printed) and lmsync-tail printing every change event as one line, next to
+# the progress rollups (one line per enrollment or course rollup published).
+# Ctrl-C stops everything.
 #
 # With UNIFIED_API_TOKEN and KAFKA_BROKERS both set, no devbroker or sandbox is
 # started: the coordinator and worker run against the real services
@@ -56,20 +58,29 @@ worker.lmdb_path = $DIR/lmdb
 log.format = text
 ops.listen = 127.0.0.1:0
 CONF
+# the board first, so that its feed sees the first poll's events; on loopback
+# (it has no authentication), any free port
+LMSYNC_BOARD_PORT_FILE=$DIR/board.port "$BIN/board/lmsync-board" --config "$DIR/lmsync.conf" >"$DIR/board.log" 2>&1 &
+PIDS+=($!)
 # each process serves /healthz, /readyz and /metrics on a port of its own
 LMSYNC_OPS_PORT_FILE=$DIR/worker.ops "$BIN/worker/lmsync-worker" --config "$DIR/lmsync.conf" >"$DIR/worker.log" 2>&1 &
 PIDS+=($!)
 LMSYNC_OPS_PORT_FILE=$DIR/coordinator.ops "$BIN/coordinator/lmsync-coordinator" --config "$DIR/lmsync.conf" \
   >"$DIR/coordinator.log" 2>&1 &
 PIDS+=($!)
-wait_file "$DIR/worker.ops"; wait_file "$DIR/coordinator.ops"
+wait_file "$DIR/worker.ops"; wait_file "$DIR/coordinator.ops"; wait_file "$DIR/board.port"
 echo "worker      http://127.0.0.1:$(cat "$DIR/worker.ops")/metrics  /readyz  /healthz"
 echo "coordinator http://127.0.0.1:$(cat "$DIR/coordinator.ops")/metrics  /readyz  /healthz"
-echo "coordinator and worker started (logs in .demo/); change events follow:"
+echo "board       http://127.0.0.1:$(cat "$DIR/board.port")/   (live page: courses and the latest changes)"
+echo "coordinator and worker started (logs in .demo/); change events and progress rollups follow:"
 echo "TYPE                     CONNECTION       ACTIVITY         CHANGE (before -> after)  LEARNER"
 "$BIN/tools/lmsync-tail" --brokers "$BROKERS" --topic lmsync.activity.changes --from "$FROM" --format line 2>>"$DIR/tail.log" &
 TAIL=$!
 PIDS+=($TAIL)
+for t in progress.enrollments progress.courses; do
+  "$BIN/tools/lmsync-tail" --brokers "$BROKERS" --topic "lmsync.$t" --from "$FROM" --format line 2>>"$DIR/tail.log" &
+  PIDS+=($!)
+done
 if [ -n "${DEMO_SECONDS:-}" ]; then
   sleep "$DEMO_SECONDS"
 else

@@ -143,8 +143,9 @@ int admin_run_topics_check(const ls_config_t *cfg, const admin_opts_t *o, FILE *
 
 #define MAX_BAD_LOGGED 5
 
-/* Feed every record of one partition up to its high watermark into s. */
-static int read_partition(ls_reader_t *r, const char *topic, int p, const admin_opts_t *o, admin_status_t *s)
+/* Hand every record of one partition up to its high watermark to cb. */
+static int read_partition(ls_reader_t *r, const char *topic, int p, const admin_opts_t *o, admin_rec_cb_t cb,
+                          void *ud)
 {
     char err[512];
     int64_t low = 0, high = 0, eof = -1;
@@ -171,9 +172,7 @@ static int read_partition(ls_reader_t *r, const char *topic, int p, const admin_
         }
         next = m.offset + 1;
         deadline = ls_time_mono_ms() + o->timeout_ms;
-        if (admin_status_add(s, m.value, m.len, err, sizeof(err)) == LS_EINVAL &&
-            admin_status_bad(s) <= MAX_BAD_LOGGED)
-            fprintf(stderr, "lmsync-admin: %s [%d] offset %lld skipped: %s\n", topic, p, (long long)m.offset, err);
+        cb(&m, ud);
         ls_kmsg_release(&m);
     }
     ls_reader_stop(r);
@@ -184,7 +183,7 @@ static int read_partition(ls_reader_t *r, const char *topic, int p, const admin_
     return LS_ETRANSIENT;
 }
 
-static int partition_count(const ls_config_t *cfg, const char *topic, const admin_opts_t *o)
+int admin_partition_count(const ls_config_t *cfg, const char *topic, const admin_opts_t *o)
 {
     char err[512];
     admin_observed_t got = {0};
@@ -192,27 +191,48 @@ static int partition_count(const ls_config_t *cfg, const char *topic, const admi
     int rc = k ? admin_kafka_metadata(k, topic, &got, err, sizeof(err)) : LS_EINVAL;
     admin_kafka_destroy(k);
     if (rc != LS_OK || !got.exists) {
-        fprintf(stderr, "lmsync-admin: %s\n", rc != LS_OK ? err : "status topic does not exist (lmsync-admin topics create)");
+        fprintf(stderr, "lmsync-admin: %s%s\n", rc != LS_OK ? err : topic,
+                rc != LS_OK ? "" : ": topic does not exist (lmsync-admin topics create)");
         return -1;
     }
     return got.partitions;
 }
 
-int admin_run_status(const ls_config_t *cfg, const admin_opts_t *o, FILE *out)
+int admin_read_topic(const ls_config_t *cfg, const char *topic, const admin_opts_t *o, admin_rec_cb_t cb, void *ud)
 {
-    char topic[192], err[512];
-    ls_config_topic(cfg, "sync.status", topic, sizeof(topic));
-    int parts = partition_count(cfg, topic, o);
+    char err[512];
+    int parts = admin_partition_count(cfg, topic, o);
     if (parts < 0)
-        return ADMIN_EXIT_DIFF;
+        return LS_ENOTFOUND;
     ls_kafka_conf_t kc = ls_config_kafka(cfg);
     ls_reader_t *r = ls_reader_new(&kc, err, sizeof(err));
-    admin_status_t *s = admin_status_new();
-    int rc = r && s ? LS_OK : LS_ENOMEM;
-    if (!r)
+    if (!r) {
         fprintf(stderr, "lmsync-admin: kafka reader: %s\n", err);
+        return LS_ENOMEM;
+    }
+    int rc = LS_OK;
     for (int p = 0; rc == LS_OK && p < parts; p++)
-        rc = read_partition(r, topic, p, o, s);
+        rc = read_partition(r, topic, p, o, cb, ud);
+    ls_reader_destroy(r);
+    return rc;
+}
+
+/* A status record into the summary; the first bad ones are shown. */
+static void add_status(const ls_kmsg_t *m, void *ud)
+{
+    char err[512];
+    admin_status_t *s = ud;
+    if (admin_status_add(s, m->value, m->len, err, sizeof(err)) == LS_EINVAL && admin_status_bad(s) <= MAX_BAD_LOGGED)
+        fprintf(stderr, "lmsync-admin: %s [%d] offset %lld skipped: %s\n", m->topic, m->partition,
+                (long long)m->offset, err);
+}
+
+int admin_run_status(const ls_config_t *cfg, const admin_opts_t *o, FILE *out)
+{
+    char topic[192];
+    ls_config_topic(cfg, "sync.status", topic, sizeof(topic));
+    admin_status_t *s = admin_status_new();
+    int rc = s ? admin_read_topic(cfg, topic, o, add_status, s) : LS_ENOMEM;
     if (rc == LS_OK) {
         if (o->json)
             rc = admin_status_print_json(s, out);
@@ -222,6 +242,5 @@ int admin_run_status(const ls_config_t *cfg, const admin_opts_t *o, FILE *out)
                 admin_status_count(s), admin_status_bad(s));
     }
     admin_status_destroy(s);
-    ls_reader_destroy(r);
     return rc == LS_OK ? ADMIN_EXIT_OK : ADMIN_EXIT_DIFF;
 }

@@ -7,10 +7,13 @@
  * status`; dead letters keep 30 days for a person to look at them. The
  * state changelog is compacted, and its delete.retention.ms must be the
  * worker.state_tombstone_retention_s the workers assume when they decide
- * whether a checkpoint is too old to resume from. The coordinators' schedule
- * is compacted too (a scope's latest record; read whole at start, so any
- * partition count will do); the leader election topic needs its partition 0
- * only and never holds a record.
+ * whether a checkpoint is too old to resume from. The current topic and the
+ * rollup topics are compacted the same way: a consumer that reads one from
+ * the beginning within delete.retention.ms of a removal still sees the
+ * tombstone. The coordinators' schedule is compacted too (a scope's latest
+ * record; read whole at start, so any partition count will do); the leader
+ * election topic needs its partition 0 only and never holds a record. The
+ * control topic has one partition: only the coordinator leader reads it.
  */
 #include "admin_topics.h"
 
@@ -38,6 +41,10 @@ static const struct row {
     {"xapi.dlq", PARTS_ONE, "delete", "2592000000"},         /* 30 days, as poll.dlq */
     {"coordinator.schedule", PARTS_ANY, "compact", "86400000"}, /* a tombstone stays a day */
     {"coordinator.leader", PARTS_ONE, "delete", "3600000"},  /* nothing is written to it */
+    {"activity.current", PARTS_ALL, "compact", NULL},
+    {"control", PARTS_ONE, "delete", "604800000"},           /* 7 days: resync requests, read by the coordinator leader */
+    {"progress.enrollments", PARTS_ALL, "compact", NULL},    /* latest rollup per enrollment */
+    {"progress.courses", PARTS_ALL, "compact", NULL},        /* latest rollup per course */
 };
 
 /* Records of the state changelog younger than this are never compacted. */

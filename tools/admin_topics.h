@@ -14,7 +14,7 @@
 
 #include "ls_config.h"
 
-#define ADMIN_N_TOPICS 8
+#define ADMIN_N_TOPICS 12
 #define ADMIN_MAX_CONFIGS 4
 #define ADMIN_MAX_DIFFS 16
 #define ADMIN_DEFAULT_PARTITIONS 24 /* topics create without --partitions */
@@ -57,7 +57,8 @@ typedef struct admin_diff {
  * ADMIN_DEFAULT_PARTITIONS and the broker's default replication; check does not
  * compare counts, except that the state topic must have as many partitions
  * as the jobs topic). out[ADMIN_N_TOPICS] in fixed order: jobs, changes,
- * state, status, dlq, xapi dlq, coordinator schedule, coordinator leader.
+ * state, status, dlq, xapi dlq, coordinator schedule, coordinator leader,
+ * current, control, enrollment rollups, course rollups.
  */
 void admin_topics_plan(const ls_config_t *cfg, int partitions, int replication,
                        admin_topic_t out[ADMIN_N_TOPICS]);

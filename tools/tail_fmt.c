@@ -302,10 +302,65 @@ static void line_event(sbuf_t *b, const tail_msg_t *m, const char *type)
     json_decref(ev);
 }
 
+/* ", <label> <number><unit>" when obj has the number field name. */
+static void add_number(sbuf_t *b, const json_t *obj, const char *name, const char *label, double scale,
+                       const char *unit)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!json_is_number(v))
+        return;
+    sb_printf(b, ", %s ", label);
+    add_real(b, json_number_value(v) * scale);
+    sb_add(b, unit);
+}
+
+static json_int_t int_of(const json_t *obj, const char *name)
+{
+    return json_integer_value(json_object_get(obj, name));
+}
+
+/*
+ * "enrollment conn-1/stu-2/course-3 3/4 completed, mean 62.5%, min 10%, 95 min"
+ * "course     conn-1/course-3 5/12 learners completed (41.67%), mean 55.2%, 3 idle > 14 d"
+ * A tombstone: "<kind> <key> removed".
+ */
+static void line_rollup(sbuf_t *b, const tail_msg_t *m, const char *kind)
+{
+    json_t *v = m->value ? json_loadb(m->value, m->value_len, 0, NULL) : NULL;
+    add_col(b, kind, 10);
+    if (m->key)
+        sb_add_text(b, m->key, m->key_len, 1);
+    sb_add(b, " ");
+    if (!m->value) {
+        sb_add(b, "removed");
+    } else if (!json_is_object(v)) {
+        sb_add_text(b, m->value, m->value_len, 1);
+    } else if (strcmp(kind, "enrollment") == 0) {
+        sb_printf(b, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT " completed", int_of(v, "completed"),
+                  int_of(v, "activities"));
+        add_number(b, v, "progress_mean", "mean", 1, "%");
+        add_number(b, v, "progress_min", "min", 1, "%");
+        add_number(b, v, "duration_minutes", "time", 1, " min");
+    } else {
+        sb_printf(b, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT " learners completed",
+                  int_of(v, "learners_completed"), int_of(v, "learners"));
+        add_number(b, v, "completion_rate", "rate", 100, "%");
+        add_number(b, v, "progress_mean", "mean", 1, "%");
+        sb_printf(b, ", %" JSON_INTEGER_FORMAT " idle > %" JSON_INTEGER_FORMAT " d", int_of(v, "learners_idle"),
+                  int_of(v, "idle_days"));
+    }
+    json_decref(v);
+}
+
 char *tail_fmt_line(const tail_msg_t *m)
 {
     sbuf_t b = {0};
     char *type = header_str(m, "ce_type", NULL);
+    if (type && strncmp(type, "lmsync.progress.", 16) == 0) {
+        line_rollup(&b, m, type + 16);
+        free(type);
+        return sb_finish(&b);
+    }
     if (type) {
         line_event(&b, m, type);
         free(type);

@@ -86,9 +86,11 @@ static size_t fixture_diff(fixture_t *f, int jobs_partitions)
 
 static void test_diff_clean(void)
 {
-    static const char *const suffixes[] = {"poll.jobs", "activity.changes", "activity.state", "sync.status", "poll.dlq",
-                                           "xapi.dlq", "coordinator.schedule", "coordinator.leader"};
-    static const int parts[] = {24, 24, 24, 24, 1, 1, 1, 1};
+    static const char *const suffixes[ADMIN_N_TOPICS] = {
+        "poll.jobs",        "activity.changes", "activity.state",       "sync.status",
+        "poll.dlq",         "xapi.dlq",         "coordinator.schedule", "coordinator.leader",
+        "activity.current", "control",          "progress.enrollments", "progress.courses"};
+    static const int parts[ADMIN_N_TOPICS] = {24, 24, 24, 24, 1, 1, 1, 1, 24, 1, 24, 24};
     for (size_t i = 0; i < ADMIN_N_TOPICS; i++) {
         fixture_t f;
         fixture_init(&f, suffixes[i], 0, 0, parts[i]);

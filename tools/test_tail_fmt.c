@@ -101,6 +101,22 @@ static void test_line_plain(void)
     expect_line(&m, "lms.activity.completed   -                -                not json");
 }
 
+static void test_line_rollup(void)
+{
+    static const tail_header_t enr[] = {{"ce_type", "lmsync.progress.enrollment", 26}};
+    static const tail_header_t crs[] = {{"ce_type", "lmsync.progress.course", 22}};
+    tail_msg_t m = msg("c1/s2/k3", "{\"activities\":4,\"completed\":3,\"progress_mean\":62.5,"
+                                   "\"progress_min\":10.0,\"duration_minutes\":95.25}", enr, 1);
+    expect_line(&m, "enrollment c1/s2/k3 3/4 completed, mean 62.5%, min 10%, time 95.25 min");
+    m = msg("c1/s2/k3", "{\"activities\":1,\"completed\":0}", enr, 1);   /* nothing reported: nothing shown */
+    expect_line(&m, "enrollment c1/s2/k3 0/1 completed");
+    m = msg("c1/s2/k3", NULL, enr, 1);
+    expect_line(&m, "enrollment c1/s2/k3 removed");
+    m = msg("c1/k3", "{\"learners\":12,\"learners_completed\":5,\"completion_rate\":0.4167,"
+                     "\"progress_mean\":55.2,\"learners_idle\":3,\"idle_days\":14}", crs, 1);
+    expect_line(&m, "course     c1/k3 5/12 learners completed, rate 41.67%, mean 55.2%, 3 idle > 14 d");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -111,6 +127,7 @@ int main(void)
     CU_add_test(s, "line event", test_line_event);
     CU_add_test(s, "line event created/removed", test_line_event_created_removed);
     CU_add_test(s, "line plain", test_line_plain);
+    CU_add_test(s, "line rollup", test_line_rollup);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();

@@ -408,6 +408,30 @@ static int end_run(ls_restore_ctx_t *ctx, int rc, ls_restore_stats_t *st)
     return rc != LS_OK ? rc : fr;
 }
 
+/*
+ * After the replay: when it changed states (now or in an earlier, failed
+ * restore), rebuild the partition's rollup rows from them. A failure fails
+ * the restore: no job of the partition runs (so nothing is published from
+ * rows that do not match the states) until a later restore rebuilds them.
+ */
+static int rebuild_rollups(ls_restore_ctx_t *ctx, int partition)
+{
+    char err[512];
+    int64_t t0 = ls_time_mono_ms(), enrollments = 0;
+    int stale = ls_store_rollups_stale(ctx->store, partition);
+    if (stale == 0)
+        return LS_OK;
+    int rc = stale < 0 ? stale : ls_store_rebuild_rollups(ctx->store, partition, &enrollments, err, sizeof(err));
+    if (rc != LS_OK) {
+        ls_error("restore of partition %d failed: its progress rollups cannot be rebuilt: %s", partition,
+                 stale < 0 ? "cannot read the store" : err);
+        return rc;
+    }
+    ls_info("partition %d: progress rollups rebuilt in %lld ms, %lld enrollments", partition,
+            (long long)(ls_time_mono_ms() - t0), (long long)enrollments);
+    return LS_OK;
+}
+
 int ls_restore_step(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_t *st)
 {
     if (ctx->run && ctx->run->active && ctx->run->partition != partition)
@@ -415,6 +439,8 @@ int ls_restore_step(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_t *st
     int rc;
     if (!ctx->run || !ctx->run->active) {
         rc = begin(ctx, partition, st);
+        if (rc == LS_OK)
+            rc = rebuild_rollups(ctx, partition);
         if (rc == LS_OK)
             log_restored(ctx, partition, st);
         if (rc != 1)
@@ -424,6 +450,8 @@ int ls_restore_step(ls_restore_ctx_t *ctx, int partition, ls_restore_stats_t *st
     if (rc == 1)
         return 1;
     rc = end_run(ctx, rc, st);
+    if (rc == LS_OK)
+        rc = rebuild_rollups(ctx, partition);
     if (rc == LS_OK)
         log_restored(ctx, partition, st);
     return rc;

@@ -16,8 +16,11 @@
  * (DELIVERING), and only then commit the page to LMDB; the next page was
  * requested as soon as this one was parsed (one page of prefetch). After the
  * last page of a complete full scan, the removal pass (ls_sync_removal.c:
- * RECHECKING, REMOVING); at the end the scope's sync record with the next
- * watermark (ls_sync_watermark.c).
+ * RECHECKING, REMOVING); for a resync job every current record of the scope
+ * again (ls_sync_republish.c: REPUBLISHING); at the end the scope's sync
+ * record with the next watermark (ls_sync_watermark.c). A webhook job has its
+ * one page inline (ls_sync_webhook.c): START -> DELIVERING, then the end, with
+ * neither a removal pass nor a sync record.
  */
 #include "ls_sync_job.h"
 #include "ls_err.h"
@@ -113,17 +116,27 @@ static void await_acks(ls_sync_job_t *j, ls_sync_state_t to)
     set_state(j, to);
 }
 
+/* The answer of cur: counted (status, requests, bytes); LS_OK for a 2xx, else the failure (st.error set). */
+static int page_answer(ls_sync_job_t *j, ls_http_resp_t *resp, int64_t *retry_after)
+{
+    ls_status_t *st = &j->st;
+    int rc = ls_http_xfer_result(j->cur.x, resp, st->error, sizeof(st->error));
+    ls_worker_metrics_request(j->run.integration_type, resp);
+    if (j->run.kind == LS_JOB_CATALOG)
+        ls_worker_metrics_enrichment_request((int)j->cat_kind);
+    *retry_after = resp->retry_after_ms;
+    st->requests++;
+    st->bytes += resp->len;
+    return rc;
+}
+
 /* Parse the page's answer: LS_OK, or the failure (st.error set; LS_ETRANSIENT may be retried). */
 static int parse_page(ls_sync_job_t *j, int64_t *retry_after)
 {
     ls_status_t *st = &j->st;
     ls_http_resp_t resp;
     char why[256];
-    int rc = ls_http_xfer_result(j->cur.x, &resp, st->error, sizeof(st->error));
-    ls_worker_metrics_request(j->run.integration_type, &resp);
-    *retry_after = resp.retry_after_ms;
-    st->requests++;
-    st->bytes += resp.len;
+    int rc = page_answer(j, &resp, retry_after);
     if (rc != LS_OK)
         return rc;
     rc = ls_page_parse(&j->ctx->parsed, resp.body, resp.len, why, sizeof(why));
@@ -139,24 +152,61 @@ static int parse_page(ls_sync_job_t *j, int64_t *retry_after)
     return LS_OK;
 }
 
-/* FETCHING, the page's answer arrived: retry later (BACKOFF), or prefetch and produce it (DELIVERING). */
-static void on_page(ls_sync_job_t *j)
+/* The page at offset failed with rc: BACKOFF for another attempt when it may be retried, else the job's end. */
+static void page_failed(ls_sync_job_t *j, int rc, int64_t retry_after)
 {
-    int64_t retry_after;
-    int rc = parse_page(j, &retry_after);
-    ls_sync_req_drop(j, &j->cur);
     if (rc == LS_ETRANSIENT && j->attempt < j->ctx->cfg->http_max_retries) {
         int64_t wait = ls_sync_backoff_ms(j, j->attempt, retry_after);
         j->st.retries++;
-        ls_warn("retrying \"%s\" in %lld ms (attempt %d): %s", j->conn, (long long)wait, j->attempt + 1,
+        ls_warn("retrying \"%s\" in %lld ms (attempt %d): %s", j->scope, (long long)wait, j->attempt + 1,
                 j->st.error);
         j->attempt++;
         j->retry_at = ls_time_mono_ms() + wait;
         set_state(j, LS_SJ_BACKOFF);
         return;
     }
+    finish(j, rc);
+}
+
+/*
+ * FETCHING, a catalog page arrived: store its names, then the next page, the
+ * content list after the course list, or the end. Nothing is produced on
+ * Kafka: a catalog job only fills the LMDB cache.
+ */
+static void on_catalog_page(ls_sync_job_t *j)
+{
+    ls_http_resp_t resp;
+    int64_t retry_after;
+    int last = 0, rc = page_answer(j, &resp, &retry_after);
+    if (rc == LS_OK)
+        rc = ls_sync_catalog_page(j, &resp, &last);
+    ls_sync_req_drop(j, &j->cur);
     if (rc != LS_OK) {
-        finish(j, rc);
+        page_failed(j, rc, retry_after);
+        return;
+    }
+    j->attempt = 0;
+    if (!last) {
+        j->offset += j->ctx->cfg->page_limit;
+    } else if (j->cat_kind == LS_CATALOG_COURSE) {
+        j->cat_kind = LS_CATALOG_CONTENT;
+        j->offset = 0;
+        j->page_hash = 0;
+    } else {
+        finish(j, LS_OK);
+        return;
+    }
+    request_cur(j);
+}
+
+/* FETCHING, the page's answer arrived: retry later (BACKOFF), or prefetch and produce it (DELIVERING). */
+static void on_page(ls_sync_job_t *j)
+{
+    int64_t retry_after;
+    int rc = parse_page(j, &retry_after);
+    ls_sync_req_drop(j, &j->cur);
+    if (rc != LS_OK) {
+        page_failed(j, rc, retry_after);
         return;
     }
     j->st.pages++;
@@ -188,9 +238,23 @@ static void produce_removals(ls_sync_job_t *j)
     await_acks(j, LS_SJ_REMOVING);
 }
 
-/* End of the job: the sync record with the next watermark, after everything else was committed. */
+/* A resync job after its complete scan: every current record of the scope again; REPUBLISHING waits for the acks. */
+static void republish(ls_sync_job_t *j)
+{
+    ls_batch_init(j->batch);
+    j->st.republished = j->st.rollups_republished = 0;
+    j->produce_failed = ls_sync_republish(j, j->batch, &j->st.republished) != LS_OK;
+    await_acks(j, LS_SJ_REPUBLISHING);
+}
+
+/* End of the job (a resync job republishes first): the sync record with the next watermark, after
+ * everything else was committed. */
 static void complete(ls_sync_job_t *j)
 {
+    if (j->run.resync && j->state != LS_SJ_REPUBLISHING) {
+        republish(j);
+        return;
+    }
     finish(j, ls_sync_record_store(j));
 }
 
@@ -198,6 +262,10 @@ static void complete(ls_sync_job_t *j)
 static void scan_complete(ls_sync_job_t *j)
 {
     ls_rm_next_t next;
+    if (j->st.mode == LS_MODE_WEBHOOK) { /* no removals, no watermark: the scope was not listed */
+        finish(j, LS_OK);
+        return;
+    }
     if (j->st.mode != LS_MODE_FULL) {
         complete(j);
         return;
@@ -277,12 +345,26 @@ static void on_removing(ls_sync_job_t *j)
         complete(j);
 }
 
+/* REPUBLISHING: once the republished records are acknowledged, the end. */
+static void on_republishing(ls_sync_job_t *j)
+{
+    int rc;
+    if (!acks_settled(j, "republishing the current records and rollups failed", &rc))
+        return;
+    if (rc != LS_OK || ls_sync_republish_store(j) != LS_OK)
+        finish(j, LS_EIO);
+    else
+        complete(j);
+}
+
 /* Act on the job's state once. */
 static void act(ls_sync_job_t *j, int64_t now)
 {
     switch (j->state) {
     case LS_SJ_FETCHING:
-        if (j->cur.ready)
+        if (j->cur.ready && j->run.kind == LS_JOB_CATALOG)
+            on_catalog_page(j);
+        else if (j->cur.ready)
             on_page(j);
         break;
     case LS_SJ_BACKOFF:
@@ -300,6 +382,9 @@ static void act(ls_sync_job_t *j, int64_t now)
         break;
     case LS_SJ_REMOVING:
         on_removing(j);
+        break;
+    case LS_SJ_REPUBLISHING:
+        on_republishing(j);
         break;
     case LS_SJ_START:
     case LS_SJ_DONE:
@@ -336,6 +421,19 @@ static int resolve_workspace(ls_sync_job_t *j)
     return j->cred ? LS_OK : LS_ENOTFOUND;
 }
 
+/* A webhook job: its records are the page; produce them at once (DELIVERING). */
+static void start_webhook(ls_sync_job_t *j)
+{
+    int rc = ls_sync_webhook_prepare(j);
+    if (rc != LS_OK) {
+        finish(j, rc);
+        return;
+    }
+    ls_batch_init(j->batch);
+    j->produce_failed = ls_sync_page_produce(j) != LS_OK;
+    await_acks(j, LS_SJ_DELIVERING);
+}
+
 ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int partition)
 {
     ls_sync_job_t *j = calloc(1, sizeof(*j));
@@ -356,6 +454,16 @@ ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int pa
                  "(unified.workspaces)", job->workspace);
         j->st.mode = job->mode;
         finish(j, LS_EINVAL);
+        return j;
+    }
+    if (job->mode == LS_MODE_WEBHOOK) {
+        start_webhook(j);
+        return j;
+    }
+    if (job->kind == LS_JOB_CATALOG) { /* no sync record, no mode to choose: the course list, then the content list */
+        j->st.mode = LS_MODE_FULL;
+        j->cat_kind = LS_CATALOG_COURSE;
+        request_cur(j);
         return j;
     }
     if (ls_sync_record_load(j) != LS_OK) {
@@ -431,6 +539,8 @@ void ls_sync_job_destroy(ls_sync_job_t *j)
     free(j->stored);
     free(j->seen.slots);
     free(j->pg.items);
+    ls_ru_rows_release(&j->ru);
+    ls_catalog_page_release(&j->cat_page);
     free(j);
 }
 

@@ -28,6 +28,9 @@ typedef struct ls_sync_ctx {
     ls_http_cred_t *creds[LS_MAX_WORKSPACES]; /* owned (ls_sync_ctx_open_creds): cfg->workspaces' base URL and token */
     char topic_changes[128];
     char topic_state[128];
+    char topic_enrollments[128];   /* progress rollups (ls_sync_rollup.h) */
+    char topic_courses[128];
+    char topic_current[128];       /* {prefix}.activity.current */
     volatile sig_atomic_t *stop;   /* set by the signal handler */
     /* scratch shared by the jobs (a page is parsed and normalized in one call): */
     ls_page_t parsed;              /* ls_page_init() before the first job */

@@ -52,6 +52,8 @@ int ls_sync_page_url(const ls_sync_job_t *j, long offset, char *url, size_t sz)
 {
     const ls_job_t *job = &j->run;
     char conn[3 * LS_STR_MAX + 1], course[3 * LS_STR_MAX + 1], wm[3 * 40];
+    if (job->kind == LS_JOB_CATALOG)
+        return ls_sync_catalog_url(j, offset, url, sz);
     if (ls_http_escape(job->connection_id, conn, sizeof(conn)) || ls_http_escape(job->course_id, course, sizeof(course)) ||
         ls_http_escape(j->gte, wm, sizeof(wm)))
         return LS_EFULL;

@@ -11,7 +11,9 @@
  *                 page of a full scan) | DONE (last page of an incremental scan, guarded
  *                 removal pass, or failed)
  *   RECHECKING -> REMOVING (every re-check decided) | DONE (failed)
- *   REMOVING   -> DONE
+ *   REMOVING   -> DONE | REPUBLISHING (a resync job)
+ *   DELIVERING -> REPUBLISHING too (a resync job whose removal pass had nothing to do)
+ *   REPUBLISHING -> DONE
  *
  * START       the sync record is read and the mode chosen.
  * FETCHING    the page at the job's offset is requested; waiting for it.
@@ -26,6 +28,8 @@
  * REMOVING    the removal pass's events and tombstones are in flight;
  *             once acknowledged, removals, markers and the sync record are
  *             committed in one LMDB write.
+ * REPUBLISHING  a resync job after its complete scan: every current record
+ *             of the scope, read from LMDB, is in flight (ls_sync_republish).
  * DONE        the outcome is known (ls_sync_job_result).
  */
 #ifndef LS_SYNC_FSM_H
@@ -39,6 +43,7 @@ typedef enum ls_sync_state {
     LS_SJ_RECHECKING,
     LS_SJ_REMOVING,
     LS_SJ_DONE,
+    LS_SJ_REPUBLISHING,
     LS_SJ_N_STATES
 } ls_sync_state_t;
 

@@ -8,18 +8,23 @@
  *   ls_sync_fetch.c      requests: urls, rate-limit grants, prefetch, backoff
  *   ls_sync_page.c       the page pipeline: normalize -> diff -> produce -> store
  *   ls_sync_removal.c    the removal pass (decisions in lib/policy/ls_removal)
+ *   ls_sync_republish.c  a resync job's republication of the scope's current records
  *   ls_sync_watermark.c  the scope's sync record: mode, watermark
+ *   ls_sync_webhook.c    a webhook job: its inline records as one page
+ *   ls_sync_catalog.c    a catalog job's pages: course and content names
  */
 #ifndef LS_SYNC_JOB_H
 #define LS_SYNC_JOB_H
 
 #include <jansson.h>
 #include "ls_activity.h"
+#include "ls_catalog.h"
 #include "ls_diff.h"
 #include "ls_removal.h"
 #include "ls_state.h"
 #include "ls_sync.h"
 #include "ls_sync_fsm.h"
+#include "ls_sync_rollup.h"
 
 #define LS_SYNC_DELIVERY_TIMEOUT_MS 60000 /* a batch not acknowledged by then fails the job (LS_EIO) */
 #define LS_SYNC_RECHECK_WINDOW 4          /* per-record GETs of one job in flight at once */
@@ -112,6 +117,10 @@ struct ls_sync_job {
     int produce_failed;
     int64_t ack_deadline;      /* monotonic ms */
     ls_sync_removal_t rm;      /* RECHECKING, REMOVING */
+    ls_ru_rows_t ru;           /* rollup rows of the batch in flight, committed with its states */
+    /* a catalog job (run.kind LS_JOB_CATALOG): FETCHING and BACKOFF only, one list after the other */
+    ls_catalog_kind_t cat_kind; /* the list being read: courses, then contents */
+    ls_catalog_page_t cat_page; /* the page just parsed (reused) */
 };
 
 /* ---- ls_sync_fetch.c ---- */
@@ -141,6 +150,18 @@ int ls_sync_paging_check(ls_sync_job_t *j);
 /** Exponential backoff with jitter seeded by the job id, or the server's retry-after (at most 60 s). */
 int64_t ls_sync_backoff_ms(const ls_sync_job_t *j, int attempt, int64_t retry_after_ms);
 
+/* ---- ls_sync_catalog.c ---- */
+
+/** GET .../course or .../content (j->cat_kind) with limit/offset. */
+int ls_sync_catalog_url(const ls_sync_job_t *j, long offset, char *url, size_t sz);
+/**
+ * A page of j->cat_kind arrived (resp, status 2xx): parse it, check the
+ * paging contract, store its names in one LMDB write. *last = 1 when it
+ * was the list's last page. LS_OK; LS_ETRANSIENT (does not parse: may be
+ * retried), LS_EINVAL (paging contract broken), LS_EIO (LMDB), st.error set.
+ */
+int ls_sync_catalog_page(ls_sync_job_t *j, const ls_http_resp_t *resp, int *last);
+
 /* ---- ls_sync_page.c ---- */
 
 /** Add id to the ids seen by the scan; *added (may be NULL) = 1 when it was not there yet. */
@@ -148,13 +169,35 @@ int ls_sync_seen_add(ls_sync_seen_t *s, const char *id, int *added);
 int ls_sync_seen_has(const ls_sync_seen_t *s, const char *id);
 /** Normalize ctx->parsed into j->pg (bad records counted and skipped), diff it against LMDB. LS_OK or LS_EIO. */
 int ls_sync_page_prepare(ls_sync_job_t *j);
-/** Produce the page's events (now) and changelog records (after their acks) into j->batch. */
+/** The envelope of the job's connection (strings borrowed from j; observed now). */
+void ls_sync_event_ctx(const ls_sync_job_t *j, ls_event_ctx_t *ec);
+/** The rollup environment of the job: reading through r, records into b (all borrowed). */
+void ls_sync_ru_env(const ls_sync_job_t *j, ls_store_reader_t *r, const ls_event_ctx_t *ec, ls_batch_t *b,
+                    ls_ru_env_t *env);
+/**
+ * The rollup records of the batch's changes (and, with reevaluate, of every
+ * course of the job's scope) into j->batch; their rows into j->ru (reset
+ * first). LS_OK or LS_EIO (st.error set).
+ */
+int ls_sync_rollups(ls_sync_job_t *j, const ls_ru_change_t *ch, size_t n, int reevaluate);
+/**
+ * Produce the page's events (now), current records and rollups (after the
+ * events) and changelog records (last) into j->batch.
+ */
 int ls_sync_page_produce(ls_sync_job_t *j);
 /** After delivery: commit the page's states, cleared markers and checkpoint. LS_OK or LS_EIO (st.error set). */
 int ls_sync_page_store(ls_sync_job_t *j);
 /** One change event into b; before or after may be NULL (created / removed). */
 int ls_sync_produce_event(ls_sync_job_t *j, const ls_activity_t *before, const ls_activity_t *after,
                           const ls_diff_t *d, ls_batch_t *b);
+/**
+ * The current record of id from a (NULL: tombstone), held until the batch's events are acknowledged,
+ * with the course and content names the catalog cache holds (read through names, an open reader of
+ * the store; NULL: one is opened for the call). republished: counted as republished (a resync job),
+ * not as a changed record.
+ */
+int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, int republished,
+                            ls_store_reader_t *names, ls_batch_t *b);
 /** The changelog record of id (value NULL = tombstone), held until the batch's events are acknowledged. */
 int ls_sync_produce_changelog(ls_sync_job_t *j, const char *id, const uint8_t *value, size_t len,
                               ls_batch_t *b);
@@ -175,6 +218,28 @@ int ls_sync_removal_store(ls_sync_job_t *j);
 /** Cancel re-checks in flight and free the pass. */
 void ls_sync_removal_release(ls_sync_job_t *j);
 
+/* ---- ls_sync_republish.c ---- */
+
+/**
+ * Republish what is derived from the scope's stored state into b (stage
+ * LS_SEND_AFTER_EVENTS): the current record of every stored activity of the
+ * scope (a course scope: those whose stored course_id is the job's course),
+ * then every enrollment and course rollup of the scope (ls_ru_republish:
+ * their rows into j->ru, reset first, for ls_sync_republish_store), read in
+ * one short LMDB read transaction (messages are only copied into b inside
+ * it). *n = current records produced; j->st.rollups_republished = rollup
+ * records produced.
+ * @return LS_OK, or LS_EIO (logged) when the store cannot be read or a
+ *         record cannot be produced.
+ */
+int ls_sync_republish(ls_sync_job_t *j, ls_batch_t *b, uint64_t *n);
+/**
+ * After the republished records are acknowledged: commit the course rows
+ * ls_sync_republish evaluated (what was last published). LS_OK or LS_EIO
+ * (st.error set).
+ */
+int ls_sync_republish_store(ls_sync_job_t *j);
+
 /* ---- ls_sync_watermark.c ---- */
 
 /** Read the scope's sync record into j->sync / j->stored. LS_OK, LS_EIO or LS_ENOMEM. */
@@ -187,5 +252,15 @@ int ls_sync_record_store(ls_sync_job_t *j);
 char *ls_sync_record_dump(const ls_sync_job_t *j);
 /** An integer of the sync record, or dflt. */
 long long ls_sync_record_int(const ls_sync_job_t *j, const char *key, long long dflt);
+
+/* ---- ls_sync_webhook.c ---- */
+
+/**
+ * A webhook job's records (j->run.records) as the page: parse, normalize,
+ * diff, and drop the records older than the stored state (st.stale_records).
+ * Sets st.mode, st.pages and page_last. LS_OK; LS_EINVAL (records do not
+ * parse) or LS_EIO, st.error set.
+ */
+int ls_sync_webhook_prepare(ls_sync_job_t *j);
 
 #endif

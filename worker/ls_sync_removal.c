@@ -305,7 +305,8 @@ static int produce_one(ls_sync_job_t *j, ls_sync_gone_t *g)
             st->events++;
         }
         if (g->diff.stored_mask) {
-            if (ls_sync_produce_changelog(j, g->before.id, g->packed, g->packed_len, j->batch) != LS_OK)
+            if (ls_sync_produce_current(j, g->before.id, &g->now, 0, NULL, j->batch) != LS_OK ||
+                ls_sync_produce_changelog(j, g->before.id, g->packed, g->packed_len, j->batch) != LS_OK)
                 return LS_EIO;
             st->state_writes++;
         }
@@ -314,12 +315,38 @@ static int produce_one(ls_sync_job_t *j, ls_sync_gone_t *g)
     ls_diff_t d;
     ls_diff_compute(&g->before, NULL, &d);
     if (ls_sync_produce_event(j, &g->before, NULL, &d, j->batch) != LS_OK ||
+        ls_sync_produce_current(j, g->before.id, NULL, 0, NULL, j->batch) != LS_OK ||
         ls_sync_produce_changelog(j, g->before.id, NULL, 0, j->batch) != LS_OK)
         return LS_EIO;
     st->removed++;
     st->events++;
     st->state_writes++;
     return LS_OK;
+}
+
+/*
+ * The rollups of the removed and updated activities, and every course of
+ * the scope evaluated again: the end of a complete full scan is when
+ * learners_idle, which moves with time alone, is brought up to date.
+ */
+static int removal_rollups(ls_sync_job_t *j)
+{
+    ls_ru_change_t *ch = malloc((j->rm.n ? j->rm.n : 1) * sizeof(*ch));
+    if (!ch) {
+        snprintf(j->st.error, sizeof(j->st.error), "out of memory");
+        return LS_EIO;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < j->rm.n; i++) {
+        const ls_sync_gone_t *g = &j->rm.items[i];
+        if (g->action == LS_GONE_REMOVE)
+            ch[n++] = (ls_ru_change_t){&g->before, NULL};
+        else if (g->action == LS_GONE_UPDATE && g->diff.stored_mask)
+            ch[n++] = (ls_ru_change_t){&g->before, &g->now};
+    }
+    int rc = ls_sync_rollups(j, ch, n, 1);
+    free(ch);
+    return rc;
 }
 
 int ls_sync_removal_produce(ls_sync_job_t *j)
@@ -333,7 +360,7 @@ int ls_sync_removal_produce(ls_sync_job_t *j)
         else if (produce_one(j, g) != LS_OK)
             return LS_EIO;
     }
-    return LS_OK;
+    return removal_rollups(j);
 }
 
 /* The LMDB write of the pass: puts (states and deletions) and the new markers. */
@@ -358,17 +385,19 @@ int ls_sync_removal_store(ls_sync_job_t *j)
     char err[256];
     ls_sync_removal_t *rm = &j->rm;
     json_object_set_new(j->sync, "last_full_count", json_integer((json_int_t)j->seen.n));
-    if (!rm->n) /* nothing to apply: the sync record is left to ls_sync_record_store (written only if it changed) */
+    if (!rm->n && !j->ru.n) /* nothing to apply: the sync record is left to ls_sync_record_store */
         return LS_OK;
-    ls_store_put_t *puts = malloc(rm->n * sizeof(*puts));
-    ls_store_mark_t *marks = malloc(rm->n * sizeof(*marks));
-    char *js = puts && marks ? ls_sync_record_dump(j) : NULL;
+    ls_store_put_t *puts = malloc((rm->n ? rm->n : 1) * sizeof(*puts));
+    ls_store_mark_t *marks = malloc((rm->n ? rm->n : 1) * sizeof(*marks));
+    const ls_store_row_t *rows = ls_ru_rows_view(&j->ru);
+    char *js = puts && marks && rows ? ls_sync_record_dump(j) : NULL;
     size_t n = 0;
     int rc = LS_ENOMEM;
     if (js) {
         fill_writes(rm, puts, &n, marks);
-        rc = ls_store_commit(j->ctx->store, j->partition, j->conn, puts, n, marks, rm->n,
-                             n ? j->batch->after_acks_next_offset : -1, j->scope, js, err, sizeof(err));
+        rc = ls_store_commit_rows(j->ctx->store, j->partition, j->conn, puts, n, marks, rm->n, rows,
+                                  j->ru.n, n ? j->batch->after_acks_next_offset : -1, j->scope, js, err,
+                                  sizeof(err));
     }
     free(puts);
     free(marks);

@@ -94,6 +94,7 @@ typedef struct worker {
     int64_t next_sync_at;       /* monotonic ms: flush the LMDB commits since the last flush (worker.lmdb_sync) */
     slot_t *head, *tail;        /* every held job message, in consumption order */
     size_t n_slots, n_running, n_done; /* held, running, done (kept only until the offset commit passes them) */
+    size_t n_catalog;           /* running catalog jobs (also in n_running) */
     int dirty;                  /* a slot changed: look for jobs to start and offsets to commit */
     int joined;                 /* the group assigned this process its partitions (possibly none) once */
     int *assigned;              /* partitions of the jobs topic assigned to this process */
@@ -124,14 +125,37 @@ static void drop_report(worker_t *w, slot_t *s)
     s->st = NULL;
 }
 
+/* A slot starts (d = +1) or stops (d = -1) running. */
+static void running_delta(worker_t *w, const slot_t *s, int d)
+{
+    size_t *n[] = {&w->n_running, s->job.kind == LS_JOB_CATALOG ? &w->n_catalog : NULL};
+    for (size_t i = 0; i < 2; i++)
+        if (n[i])
+            *n[i] = d > 0 ? *n[i] + 1 : *n[i] - 1;
+}
+
+/*
+ * Room for s to start: poll jobs have worker.max_in_flight slots to
+ * themselves; catalog jobs run beside them, at most a quarter of that (at
+ * least one), so they never take a poll job's slot.
+ */
+static int has_room(const worker_t *w, const slot_t *s)
+{
+    size_t cap = (size_t)w->cfg->max_in_flight;
+    if (s->job.kind == LS_JOB_CATALOG)
+        return w->n_catalog < (cap / 4 ? cap / 4 : 1);
+    return w->n_running - w->n_catalog < cap;
+}
+
 static void slot_free(worker_t *w, slot_t *s)
 {
     if (s->state == SLOT_RUNNING)
-        w->n_running--;
+        running_delta(w, s, -1);
     if (s->state == SLOT_DONE)
         w->n_done--;
     ls_sync_job_destroy(s->sj);
     drop_report(w, s);
+    ls_job_release(&s->job);
     free(s);
     w->n_slots--;
 }
@@ -271,6 +295,9 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     ls_config_topic(cfg, "poll.dlq", w->topic_dlq, sizeof(w->topic_dlq));
     ls_config_topic(cfg, "activity.changes", w->sync.topic_changes, sizeof(w->sync.topic_changes));
     ls_config_topic(cfg, "activity.state", w->sync.topic_state, sizeof(w->sync.topic_state));
+    ls_config_topic(cfg, "progress.enrollments", w->sync.topic_enrollments, sizeof(w->sync.topic_enrollments));
+    ls_config_topic(cfg, "progress.courses", w->sync.topic_courses, sizeof(w->sync.topic_courses));
+    ls_config_topic(cfg, "activity.current", w->sync.topic_current, sizeof(w->sync.topic_current));
     w->sync.cfg = cfg;
     w->sync.stop = stop;
     ls_page_init(&w->sync.parsed);
@@ -402,9 +429,11 @@ static void dead_letter(worker_t *w, const ls_kmsg_t *m, const char *why)
                  (long long)m->offset);
 }
 
+/* Jobs that must not run at once: same connection and same kind (a catalog job never holds up a poll job). */
 static int same_connection(const slot_t *a, const slot_t *b)
 {
-    return strcmp(a->job.connection_id, b->job.connection_id) == 0 && strcmp(a->job.workspace, b->job.workspace) == 0;
+    return a->job.kind == b->job.kind && strcmp(a->job.connection_id, b->job.connection_id) == 0 &&
+           strcmp(a->job.workspace, b->job.workspace) == 0;
 }
 
 static int is_full(ls_mode_t mode)
@@ -412,16 +441,26 @@ static int is_full(ls_mode_t mode)
     return mode == LS_MODE_FULL;
 }
 
+/* A webhook job lists nothing: it covers no other job (its own records are covered by any later poll). */
+static int is_webhook(ls_mode_t mode)
+{
+    return mode == LS_MODE_WEBHOOK;
+}
+
 /*
  * Is the job of waiting slot s stale? Yes when a successful job of the same
  * scope that covers it (a full scan covers any job, an incremental one only
  * incremental jobs) started after s was scheduled - everything s would
  * look at was looked at later - or when a later job message of the scope
- * that covers it waits behind s. why says which.
+ * that covers it waits behind s. why says which. A resync job is never
+ * stale (a later full job does not republish); a job waiting before a
+ * resync job of its scope is covered by it like by any later full job.
  */
 static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
 {
     char t1[LS_TIME_BUFSZ], t2[LS_TIME_BUFSZ];
+    if (s->job.resync) /* an operator asked for this scan and the republication after it: no other job covers it */
+        return 0;
     const char *scope = s->scope;
     const ran_t *r = ls_strmap_get(w->ran, scope);
     int64_t covered = !r ? 0 : is_full(s->job.mode) ? r->full_started_ms : r->ok_started_ms;
@@ -432,7 +471,7 @@ static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
         return 1;
     }
     for (const slot_t *o = s->next; o; o = o->next) {
-        if (o->state != SLOT_WAITING || o->job.scheduled_at < s->job.scheduled_at ||
+        if (o->state != SLOT_WAITING || o->job.scheduled_at < s->job.scheduled_at || is_webhook(o->job.mode) ||
             (is_full(s->job.mode) && !is_full(o->job.mode)))
             continue;
         if (strcmp(o->scope, scope) == 0) {
@@ -447,6 +486,8 @@ static int stale(const worker_t *w, const slot_t *s, char *why, size_t whysz)
 /* Remember when a successful job of the scope started (what stale() compares with). */
 static void note_ran(worker_t *w, const slot_t *s, const ls_status_t *st)
 {
+    if (is_webhook(s->job.mode))
+        return; /* it covers no other job */
     ran_t *r = ls_strmap_put(w->ran, s->scope, NULL);
     if (!r)
         return; /* out of memory: jobs are only never dropped for this scope */
@@ -476,8 +517,8 @@ static void skip_job(worker_t *w, slot_t *s, const char *why)
  */
 static void start_jobs(worker_t *w, int64_t now)
 {
-    for (slot_t *s = w->head; s && w->n_running < (size_t)w->cfg->max_in_flight; s = s->next) {
-        if (s->state != SLOT_WAITING || now < s->not_before)
+    for (slot_t *s = w->head; s; s = s->next) {
+        if (s->state != SLOT_WAITING || now < s->not_before || !has_room(w, s))
             continue;
         char why[512];
         if (stale(w, s, why, sizeof(why))) {
@@ -499,7 +540,7 @@ static void start_jobs(worker_t *w, int64_t now)
             continue;
         }
         s->state = SLOT_RUNNING;
-        w->n_running++;
+        running_delta(w, s, +1);
     }
 }
 
@@ -510,7 +551,7 @@ static void finish_job(worker_t *w, slot_t *s)
     int rc = ls_sync_job_result(s->sj, &st);
     ls_sync_job_destroy(s->sj);
     s->sj = NULL;
-    w->n_running--;
+    running_delta(w, s, -1);
     w->dirty = 1;
     if (rc != LS_EIO) {
         ls_log(st.ok ? LS_LOG_INFO : LS_LOG_WARN,

@@ -1,6 +1,8 @@
 /* ls_worker_metrics.c - the worker's metric catalog and the helpers that fill it. */
 #include "ls_worker_metrics.h"
 
+#include <stdint.h>
+
 /* Index = ls_change_t - 1 (LS_CHANGE_NONE is not an event). */
 static const char *const event_types[] = {"created", "completed", "reopened", "progressed",
                                           "regressed", "updated", "removed", NULL};
@@ -9,7 +11,13 @@ static const char *const modes[] = {"full", "incremental", "webhook", NULL}; /* 
 static const char *const results[] = {"changed", "unchanged", "rejected", NULL};
 static const char *const classes[] = {"2xx", "3xx", "4xx", "429", "5xx", "error", NULL};
 static const char *const sources[] = {"vendor", "unified", NULL};
+static const char *const lists[] = {"course", "content", NULL}; /* ls_catalog_kind_t */
+static const char *const current_kinds[] = {"record", "tombstone", "republished", NULL};
+static const char *const rollup_topics[] = {"enrollments", "courses", NULL};
 static const char *const hostile_kinds[] = {"page_over_limit", "page_repeated", "page_cap", "duplicate_id", NULL};
+
+/* Freshness spans a webhook's seconds and a polling interval's hours. */
+static const double freshness_bounds[LS_METRICS_BUCKETS - 1] = {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600};
 
 #define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
 #define C(n, h) {n, h, LS_MT_COUNTER, LS_AGG_SUM, {{0}}}
@@ -52,11 +60,32 @@ const ls_metric_def_t ls_worker_metrics[WM__COUNT] = {
                     "Upstream answers that break the API's contract: a page over the limit sent, a page repeating the "
                     "previous one, a scan past its page cap (each fails its job), a duplicated id (ignored).",
                     LS_MT_COUNTER, LS_AGG_SUM, {LIST("kind", hostile_kinds)}},
+    [WM_FRESHNESS] = {"lmsync_event_freshness_seconds",
+                      "Seconds from a record's own upstream instant (latest of updated_at, completed_at, started_at, "
+                      "created_at) to the production of its change event, by the mode of the job.",
+                      LS_MT_HISTOGRAM, LS_AGG_SUM, {LIST("mode", modes)}, freshness_bounds},
+    [WM_ENRICH_REQUESTS] = {"lmsync_enrichment_requests_total",
+                            "Upstream requests of catalog jobs (course and content names), by list; they share the "
+                            "connection's rate budget with the poll jobs.", LS_MT_COUNTER, LS_AGG_SUM, {LIST("list", lists)}},
+    [WM_ENRICH_JOBS] = {"lmsync_enrichment_jobs_total", "Catalog jobs reported, by outcome.", LS_MT_COUNTER, LS_AGG_SUM,
+                        {LIST("outcome", outcomes)}},
+    [WM_CURRENT] = {"lmsync_worker_current_records_total",
+                    "Records produced on the current topic: record (a changed state), tombstone (removed), "
+                    "republished (a resync job).",
+                    LS_MT_COUNTER, LS_AGG_SUM, {LIST("kind", current_kinds)}},
+    [WM_ROLLUPS] = {"lmsync_worker_rollup_records_total",
+                    "Records produced on the rollup topics, by topic (enrollments, courses) and kind: record (a "
+                    "changed rollup), tombstone (no activity or learner left), republished (a resync job).",
+                    LS_MT_COUNTER, LS_AGG_SUM, {LIST("topic", rollup_topics), LIST("kind", current_kinds)}},
 };
 
 void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st)
 {
     int outcome = st->skipped ? 2 : st->ok ? 0 : 1;
+    if (job->kind == LS_JOB_CATALOG) {
+        ls_metric_add(WM_ENRICH_JOBS, outcome, 0, 1);
+        return;
+    }
     ls_mode_t mode = st->mode != LS_MODE_NONE ? st->mode : job->mode;
     ls_metric_add(WM_JOBS, outcome, mode > LS_MODE_NONE ? (int)mode - 1 : 0, 1);
     if (st->skipped)
@@ -96,10 +125,27 @@ void ls_worker_metrics_limiter(const ls_limiter_t *l, ls_limiter_stats_t *prev)
     *prev = now;
 }
 
+void ls_worker_metrics_enrichment_request(int kind)
+{
+    ls_metric_add(WM_ENRICH_REQUESTS, kind, 0, 1);
+}
+
 void ls_worker_metrics_request(const char *integration, const ls_http_resp_t *resp)
 {
     int k = ls_metrics_key(integration);
     ls_metric_add(WM_REQUESTS, k, status_class(resp->status), 1);
     if (resp->status)
         ls_metric_observe(WM_REQUEST_SECONDS, k, 0, resp->seconds);
+}
+
+void ls_worker_metrics_freshness(const ls_activity_t *rec, ls_mode_t mode, int64_t produced_ms)
+{
+    const ls_field_t instants[] = {LS_F_UPDATED_AT, LS_F_COMPLETED_AT, LS_F_STARTED_AT, LS_F_CREATED_AT};
+    const int64_t at[] = {rec->updated_at, rec->completed_at, rec->started_at, rec->created_at};
+    int64_t latest = INT64_MIN;
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+        if (rec->pres[instants[i]] == LS_PRESENT && at[i] > latest)
+            latest = at[i];
+    if (latest != INT64_MIN && mode > LS_MODE_NONE)
+        ls_metric_observe(WM_FRESHNESS, (int)mode - 1, 0, (double)(produced_ms - latest) / 1000.0);
 }

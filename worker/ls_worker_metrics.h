@@ -32,22 +32,39 @@ typedef enum {
     WM_LMDB_USED,        /* gauge: bytes of the LMDB map in use */
     WM_LMDB_SIZE,        /* gauge: bytes of the LMDB map */
     WM_HOSTILE,          /* counter {kind}: upstream answers that break the API's contract (WM_HOSTILE_*) */
+    WM_FRESHNESS,        /* histogram {mode}: record's upstream instant -> its event's production */
+    WM_ENRICH_REQUESTS,  /* counter {list}: requests of catalog jobs (course, content lists) */
+    WM_ENRICH_JOBS,      /* counter {outcome}: catalog jobs reported */
+    WM_CURRENT,          /* counter {kind}: current records produced (WM_CURRENT_*) */
+    WM_ROLLUPS,          /* counter {topic}{kind}: rollup records produced (WM_ROLLUP_*, WM_CURRENT_* kinds) */
     WM__COUNT
 } ls_worker_metric_t;
 
 enum { WM_RESULT_CHANGED, WM_RESULT_UNCHANGED, WM_RESULT_REJECTED };
 enum { WM_429_VENDOR, WM_429_UNIFIED };
+enum { WM_CURRENT_RECORD, WM_CURRENT_TOMBSTONE, WM_CURRENT_REPUBLISHED }; /* also the kinds of WM_ROLLUPS */
+enum { WM_ROLLUP_ENROLLMENTS, WM_ROLLUP_COURSES };
 enum { WM_HOSTILE_OVER_LIMIT, WM_HOSTILE_REPEATED_PAGE, WM_HOSTILE_PAGE_CAP, WM_HOSTILE_DUPLICATE_ID };
 
 extern const ls_metric_def_t ls_worker_metrics[WM__COUNT];
 
-/** Count one reported job: outcome and mode, pages, activities, rate waits. */
+/** Count one reported job: outcome and mode, pages, activities, rate waits (a catalog job: its outcome only). */
 void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st);
 
 /** Count one upstream request of an integration type: status class and duration. */
 void ls_worker_metrics_request(const char *integration, const ls_http_resp_t *resp);
 
+/** Count one request of a catalog job for list kind (ls_catalog_kind_t). */
+void ls_worker_metrics_enrichment_request(int kind);
+
 /** Add the limiter's counters since the last call (prev holds the last values) and set its gauges. */
 void ls_worker_metrics_limiter(const ls_limiter_t *l, ls_limiter_stats_t *prev);
+
+/**
+ * Observe an event's freshness: from the record's own upstream instant (the
+ * latest of updated_at, completed_at, started_at, created_at it reports) to
+ * produced_ms (ms since epoch). Nothing when the record reports none.
+ */
+void ls_worker_metrics_freshness(const ls_activity_t *rec, ls_mode_t mode, int64_t produced_ms);
 
 #endif

@@ -401,17 +401,23 @@ int ls_producer_event_fd(ls_producer_t *p)
     return fd[0];
 }
 
-int ls_producer_partition_count(ls_producer_t *p, const char *topic, int timeout_ms)
+/* Partition count of topic from a metadata request of client rk. */
+static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms)
 {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
     rd_kafka_topic_destroy(rkt);
     if (err)
         return LS_ETRANSIENT;
     int n = (md->topic_cnt == 1 && !md->topics[0].err) ? md->topics[0].partition_cnt : LS_ENOTFOUND;
     rd_kafka_metadata_destroy(md);
     return n;
+}
+
+int ls_producer_partition_count(ls_producer_t *p, const char *topic, int timeout_ms)
+{
+    return partition_count(p->rk, topic, timeout_ms);
 }
 
 /* Plain partition numbers of list (only the subscribed topic) into a new array. */
@@ -620,6 +626,11 @@ int ls_reader_watermarks(ls_reader_t *r, const char *topic, int partition, int64
         return LS_ETRANSIENT;
     }
     return LS_OK;
+}
+
+int ls_reader_partition_count(ls_reader_t *r, const char *topic, int timeout_ms)
+{
+    return partition_count(r->rk, topic, timeout_ms);
 }
 
 int ls_reader_start(ls_reader_t *r, const char *topic, int partition, int64_t offset)

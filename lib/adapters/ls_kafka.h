@@ -214,6 +214,9 @@ void ls_reader_destroy(ls_reader_t *r);
 int ls_reader_watermarks(ls_reader_t *r, const char *topic, int partition, int64_t *low, int64_t *high,
                          int timeout_ms, char *err, size_t errsz);
 
+/** Number of partitions of topic (metadata), or a negative LS_E* (LS_ENOTFOUND: no such topic). */
+int ls_reader_partition_count(ls_reader_t *r, const char *topic, int timeout_ms);
+
 #define LS_OFFSET_BEGINNING (-2) /* for ls_reader_start: the first offset still in the log (librdkafka's value) */
 
 /** Read topic/partition from offset (replaces any previous assignment). */

@@ -40,7 +40,8 @@
  * assign: a connection without number has no records.
  *
  * Key format versions (meta "format"): 1, no record, keys with the connection
- * id; 2, connection numbers. Right after the reboot guard, under the same
+ * id; 2, connection numbers; 3, the rollup databases (a store of format 2
+ * has states without their rollup rows). Right after the reboot guard, under the same
  * open lock, a store with data but another version is emptied (every
  * database, conns included), like a discarded one: without checkpoints,
  * every partition is restored from the changelog.
@@ -49,6 +50,8 @@
 #include "ls_store.h"
 #include "ls_err.h"
 #include "ls_log.h"
+#include "ls_rollup.h"
+#include "ls_state.h"
 #include "ls_strmap.h"
 #include "ls_time.h"
 
@@ -67,7 +70,7 @@
 #define TRIM_EVERY 8192 /* records walked between two looks at the resident map (ls_store_trim_map) */
 #define BOOT_ID_LEN 36 /* a UUID: 8-4-4-4-12 hex digits */
 #define ACT_PREFIX 6   /* u16 partition | u32 connection number */
-#define FORMAT 2       /* the key format this build writes (meta "format"); no record = 1 */
+#define FORMAT 3       /* the key format this build writes (meta "format"); no record = 1 */
 
 static const char counter_key[1] = {0};   /* conns: the last number given out; no id is "\0" */
 static const char format_key[] = "format";
@@ -76,7 +79,8 @@ static const char *boot_id_path = "/proc/sys/kernel/random/boot_id";
 
 struct ls_store {
     MDB_env *env;
-    MDB_dbi activities, sync, checkpoints, pending, conns, meta;
+    MDB_dbi activities, sync, checkpoints, pending, conns, meta, catalog;
+    MDB_dbi ru[LS_STORE_RU__COUNT];   /* rollup rows, by ls_store_ru_t */
     ls_strmap_t *nums;     /* connection id -> committed uint32_t number: never stale (numbers never change) */
     ls_strmap_t *fresh;    /* numbers given out by the write transaction in progress, not yet committed */
     size_t map_mb;   /* for the map-full message */
@@ -125,7 +129,8 @@ static uint32_t get_be32(const void *v)
  */
 static int check_format(ls_store_t *st, MDB_txn *txn, uint32_t *found, int *wiped)
 {
-    MDB_dbi data[] = {st->activities, st->pending, st->sync, st->checkpoints, st->conns};
+    MDB_dbi data[] = {st->activities, st->pending, st->sync, st->checkpoints, st->conns, st->catalog,
+                      st->ru[LS_STORE_RU_MEMBERS], st->ru[LS_STORE_RU_ENROLLMENTS], st->ru[LS_STORE_RU_COURSES]};
     MDB_val k = {sizeof(format_key) - 1, (void *)format_key}, v;
     uint8_t cur[4];
     int rc = mdb_get(txn, st->meta, &k, &v);
@@ -151,8 +156,10 @@ static int check_format(ls_store_t *st, MDB_txn *txn, uint32_t *found, int *wipe
 
 static int open_dbs(ls_store_t *st, char *errstr, size_t errsz)
 {
-    static const char *names[] = {"activities", "sync", "checkpoints", "pending", "conns", "meta"};
-    MDB_dbi *dbis[] = {&st->activities, &st->sync, &st->checkpoints, &st->pending, &st->conns, &st->meta};
+    static const char *names[] = {"activities", "sync", "checkpoints", "pending", "conns", "meta",
+                                  "catalog", "ru_members", "ru_enrollments", "ru_courses"};
+    MDB_dbi *dbis[] = {&st->activities, &st->sync, &st->checkpoints, &st->pending, &st->conns, &st->meta, &st->catalog,
+                       &st->ru[LS_STORE_RU_MEMBERS], &st->ru[LS_STORE_RU_ENROLLMENTS], &st->ru[LS_STORE_RU_COURSES]};
     MDB_txn *txn;
     uint32_t found = FORMAT;
     int wiped = 0, rc = mdb_txn_begin(st->env, NULL, 0, &txn);
@@ -385,7 +392,7 @@ static int env_open(ls_store_t *st, const char *dir, size_t map_mb, char *errstr
 {
     int rc = mdb_env_create(&st->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(st->env, 8);   /* 6 named databases in use */
+        rc = mdb_env_set_maxdbs(st->env, 16);   /* 10 named databases in use */
     if (rc == 0)
         rc = mdb_env_set_mapsize(st->env, map_mb * 1024 * 1024);
     if (rc == 0)
@@ -534,17 +541,23 @@ static int make_key(char *buf, int partition, const char *a)
     return (int)(2 + la);
 }
 
-/* u16 partition | u32 connection number | activity id into buf; returns length or -1 if too long. */
-static int make_act_key(char *buf, int partition, uint32_t num, const char *act)
+/* u16 partition | u32 connection number | la bytes of act into buf; returns length or -1 if too long. */
+static int make_row_key(char *buf, int partition, uint32_t num, const void *act, size_t la)
 {
-    size_t la = strlen(act);
     if (ACT_PREFIX + la > KEY_MAX || partition < 0 || partition > 0xffff)
         return -1;
     buf[0] = (char)((partition >> 8) & 0xff);
     buf[1] = (char)(partition & 0xff);
     put_be32((uint8_t *)buf + 2, num);
-    memcpy(buf + ACT_PREFIX, act, la);
+    if (la) /* act may be NULL for a bare prefix */
+        memcpy(buf + ACT_PREFIX, act, la);
     return (int)(ACT_PREFIX + la);
+}
+
+/* u16 partition | u32 connection number | activity id (activities and pending keys). */
+static int make_act_key(char *buf, int partition, uint32_t num, const char *act)
+{
+    return make_row_key(buf, partition, num, act, strlen(act));
 }
 
 /*
@@ -703,37 +716,117 @@ int ls_store_reader_get_pending(ls_store_reader_t *r, int partition, const char 
     return LS_OK;
 }
 
-int ls_store_reader_foreach(ls_store_reader_t *r, int partition, const char *connection_id,
-                            int (*cb)(const char *activity_id, const uint8_t *state, size_t len, void *ud),
-                            void *ud)
+/*
+ * Call cb(key, value) for every key of dbi that starts with prefix (pl bytes)
+ * and is longer, in key order, inside txn; a long walk trims the map now and
+ * then. 0 after the last, cb's non-zero value, or an LS_E* code.
+ */
+static int walk_range(ls_store_t *st, MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t pl,
+                      int (*cb)(const MDB_val *k, const MDB_val *v, void *ud), void *ud)
 {
-    char prefix[ACT_PREFIX + 1], id[KEY_MAX + 1];
-    int pl, rc = reader_key(r, partition, connection_id, "", prefix, &pl);   /* u16 | u32 */
-    if (rc == LS_ENOTFOUND)
-        return LS_OK;   /* no number: no records */
-    if (rc != LS_OK)
-        return rc;
     MDB_cursor *cur;
-    if (mdb_cursor_open(r->txn, r->st->activities, &cur) != 0)
+    if (mdb_cursor_open(txn, dbi, &cur) != 0)
         return LS_EIO;
-    MDB_val k = {(size_t)pl, prefix}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    int out = LS_OK;
+    MDB_val k = {pl, (void *)prefix}, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE), out = LS_OK;
     unsigned long walked = 0;
-    while (rc == 0 && k.mv_size > (size_t)pl && memcmp(k.mv_data, prefix, (size_t)pl) == 0) {
-        size_t il = k.mv_size - (size_t)pl;
-        memcpy(id, (const char *)k.mv_data + pl, il);
-        id[il] = '\0';
-        if ((out = cb(id, v.mv_data, v.mv_size, ud)) != 0)
+    while (rc == 0 && k.mv_size > pl && memcmp(k.mv_data, prefix, pl) == 0) {
+        if ((out = cb(&k, &v, ud)) != 0)
             break;
         if (++walked % TRIM_EVERY == 0) /* a long walk touches the whole range: keep it from staying resident */
-            ls_store_trim_map(r->st);
+            ls_store_trim_map(st);
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
     if (out != 0)
         return out;
     return rc == 0 || rc == MDB_NOTFOUND ? LS_OK : map_err(rc);
+}
+
+typedef struct foreach_ud {
+    size_t pl;
+    int (*cb)(const char *activity_id, const uint8_t *state, size_t len, void *ud);
+    void *ud;
+} foreach_ud_t;
+
+static int foreach_one(const MDB_val *k, const MDB_val *v, void *ud)
+{
+    foreach_ud_t *f = ud;
+    char id[KEY_MAX + 1];
+    size_t il = k->mv_size - f->pl;
+    memcpy(id, (const char *)k->mv_data + f->pl, il);
+    id[il] = '\0';
+    return f->cb(id, v->mv_data, v->mv_size, f->ud);
+}
+
+int ls_store_reader_foreach(ls_store_reader_t *r, int partition, const char *connection_id,
+                            int (*cb)(const char *activity_id, const uint8_t *state, size_t len, void *ud),
+                            void *ud)
+{
+    char prefix[ACT_PREFIX + 1];
+    int pl, rc = reader_key(r, partition, connection_id, "", prefix, &pl);   /* u16 | u32 */
+    if (rc == LS_ENOTFOUND)
+        return LS_OK;   /* no number: no records */
+    if (rc != LS_OK)
+        return rc;
+    foreach_ud_t f = {(size_t)pl, cb, ud};
+    return walk_range(r->st, r->txn, r->st->activities, prefix, (size_t)pl, foreach_one, &f);
+}
+
+/* A reader's key of a rollup row: as reader_key(). */
+static int reader_row_key(ls_store_reader_t *r, ls_store_ru_t db, int partition, const char *conn,
+                          const uint8_t *key, size_t klen, char *kbuf, int *kl)
+{
+    uint32_t num;
+    if ((unsigned)db >= LS_STORE_RU__COUNT)
+        return LS_EINVAL;
+    int rc = conn_find(r->st, r->txn, conn, &num);
+    if (rc != 0)
+        return map_err(rc);
+    *kl = make_row_key(kbuf, partition, num, key, klen);
+    return *kl < 0 ? LS_EINVAL : LS_OK;
+}
+
+int ls_store_reader_get_row(ls_store_reader_t *r, ls_store_ru_t db, int partition, const char *connection_id,
+                            const uint8_t *key, size_t klen, const uint8_t **val, size_t *vlen)
+{
+    char kbuf[KEY_MAX + 1];
+    int kl, rc = reader_row_key(r, db, partition, connection_id, key, klen, kbuf, &kl);
+    if (rc != LS_OK)
+        return rc;
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    rc = mdb_get(r->txn, r->st->ru[db], &k, &v);
+    if (rc != 0)
+        return map_err(rc);
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return LS_OK;
+}
+
+typedef struct scan_ud {
+    int (*cb)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *ud);
+    void *ud;
+} scan_ud_t;
+
+static int scan_one(const MDB_val *k, const MDB_val *v, void *ud)
+{
+    scan_ud_t *s = ud;
+    return s->cb((const uint8_t *)k->mv_data + ACT_PREFIX, k->mv_size - ACT_PREFIX, v->mv_data, v->mv_size, s->ud);
+}
+
+int ls_store_reader_scan(ls_store_reader_t *r, ls_store_ru_t db, int partition, const char *connection_id,
+                         const uint8_t *prefix, size_t plen,
+                         int (*cb)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *ud),
+                         void *ud)
+{
+    char kbuf[KEY_MAX + 1];
+    int kl, rc = reader_row_key(r, db, partition, connection_id, prefix, plen, kbuf, &kl);
+    if (rc == LS_ENOTFOUND)
+        return LS_OK;   /* no number: no rows */
+    if (rc != LS_OK)
+        return rc;
+    scan_ud_t s = {cb, ud};
+    return walk_range(r->st, r->txn, r->st->ru[db], kbuf, (size_t)kl, scan_one, &s);
 }
 
 int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *scope,
@@ -797,6 +890,30 @@ static int put_checkpoint_time(ls_store_t *st, MDB_txn *txn, int partition, int6
     return mdb_put(txn, st->checkpoints, &k, &v, 0);
 }
 
+/* The rollups-stale marker: key u16 partition | 'r' in checkpoints (value 1), deleted when on is 0. */
+static int put_stale(ls_store_t *st, MDB_txn *txn, int partition, int on)
+{
+    char kbuf[4];
+    uint8_t one = 1;
+    int kl = make_key(kbuf, partition, "r");
+    MDB_val k = {(size_t)kl, kbuf}, v = {1, &one};
+    int rc = on ? mdb_put(txn, st->checkpoints, &k, &v, 0) : mdb_del(txn, st->checkpoints, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int ls_store_rollups_stale(ls_store_t *st, int partition)
+{
+    char kbuf[4];
+    int kl = make_key(kbuf, partition, "r");
+    MDB_txn *txn;
+    if (kl < 0 || mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) != 0)
+        return LS_EIO;
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    int rc = mdb_get(txn, st->checkpoints, &k, &v);
+    mdb_txn_abort(txn);
+    return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : LS_EIO;
+}
+
 /* The write error message; a full map names the setting that fixes it. */
 static void write_error(const ls_store_t *st, int partition, int rc, char *errstr, size_t errsz)
 {
@@ -833,16 +950,46 @@ static int put_meta(ls_store_t *st, MDB_txn *txn, int partition, int64_t checkpo
  * The puts and marks of one connection. Only a stored state or a marker
  * needs a number; deletes of a connection without number have nothing to do.
  */
-static int apply_conn(ls_store_t *st, MDB_txn *txn, int partition, const char *conn,
-                      const ls_store_put_t *puts, size_t n, const ls_store_mark_t *marks, size_t nm)
+static int apply_rows(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num, const ls_store_row_t *rows,
+                      size_t n)
 {
-    if (n == 0 && nm == 0)
+    char kbuf[KEY_MAX + 1];
+    for (size_t i = 0; i < n; i++) {
+        int kl = make_row_key(kbuf, partition, num, rows[i].key, rows[i].klen);
+        if (kl < 0 || (unsigned)rows[i].db >= LS_STORE_RU__COUNT)
+            return MDB_BAD_VALSIZE;
+        MDB_val k = {(size_t)kl, kbuf}, v = {rows[i].vlen, (void *)rows[i].val};
+        MDB_dbi dbi = st->ru[rows[i].db];
+        int rc = rows[i].vlen ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    return 0;
+}
+
+/* Whether a write needs the connection's number: something is stored, not only deleted. */
+static int needs_number(const ls_store_put_t *puts, size_t n, const ls_store_mark_t *marks, size_t nm,
+                        const ls_store_row_t *rows, size_t nr)
+{
+    for (size_t i = 0; i < n; i++)
+        if (puts[i].len > 0)
+            return 1;
+    for (size_t i = 0; i < nm; i++)
+        if (marks[i].misses > 0)
+            return 1;
+    for (size_t i = 0; i < nr; i++)
+        if (rows[i].vlen > 0)
+            return 1;
+    return 0;
+}
+
+static int apply_conn(ls_store_t *st, MDB_txn *txn, int partition, const char *conn,
+                      const ls_store_put_t *puts, size_t n, const ls_store_mark_t *marks, size_t nm,
+                      const ls_store_row_t *rows, size_t nr)
+{
+    if (n == 0 && nm == 0 && nr == 0)
         return 0;
-    int need = 0;
-    for (size_t i = 0; !need && i < n; i++)
-        need = puts[i].len > 0;
-    for (size_t i = 0; !need && i < nm; i++)
-        need = marks[i].misses > 0;
+    int need = needs_number(puts, n, marks, nm, rows, nr);
     uint32_t num;
     int rc = need ? conn_intern(st, txn, conn, &num) : conn_find(st, txn, conn, &num);
     if (rc == MDB_NOTFOUND)
@@ -851,6 +998,8 @@ static int apply_conn(ls_store_t *st, MDB_txn *txn, int partition, const char *c
         rc = apply_puts(st, txn, partition, num, puts, n);
     if (rc == 0)
         rc = apply_marks(st, txn, partition, num, marks, nm);
+    if (rc == 0)
+        rc = apply_rows(st, txn, partition, num, rows, nr);
     return rc;
 }
 
@@ -867,11 +1016,20 @@ int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
                     int64_t checkpoint, const char *scope, const char *sync_json,
                     char *errstr, size_t errsz)
 {
+    return ls_store_commit_rows(st, partition, connection_id, puts, n, marks, nm, NULL, 0, checkpoint, scope,
+                                sync_json, errstr, errsz);
+}
+
+int ls_store_commit_rows(ls_store_t *st, int partition, const char *connection_id,
+                         const ls_store_put_t *puts, size_t n, const ls_store_mark_t *marks, size_t nm,
+                         const ls_store_row_t *rows, size_t nr, int64_t checkpoint, const char *scope,
+                         const char *sync_json, char *errstr, size_t errsz)
+{
     MDB_txn *txn;
     int rc = begin_write(st, &txn, partition, errstr, errsz);
     if (rc != LS_OK)
         return rc;
-    rc = apply_conn(st, txn, partition, connection_id, puts, n, marks, nm);
+    rc = apply_conn(st, txn, partition, connection_id, puts, n, marks, nm, rows, nr);
     if (rc == 0)
         rc = put_meta(st, txn, partition, checkpoint, scope, sync_json);
     if (rc == 0) {
@@ -964,6 +1122,8 @@ int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t
         return rc;
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = apply_rec(st, txn, partition, &recs[i]);
+    if (rc == 0 && n > 0)   /* states changed without their rollup rows: rebuild before the next job */
+        rc = put_stale(st, txn, partition, 1);
     if (rc == 0)
         rc = put_meta(st, txn, partition, checkpoint, NULL, NULL);
     if (rc == 0)
@@ -1010,7 +1170,8 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
     char prefix[2] = {(char)((partition >> 8) & 0xff), (char)(partition & 0xff)};
     /* the checkpoints go first and alone: a crash mid-wipe leaves no checkpoint,
      * and no checkpoint always means "wipe, then restore from the beginning" */
-    MDB_dbi order[] = {st->checkpoints, st->activities, st->pending, st->sync};
+    MDB_dbi order[] = {st->checkpoints, st->activities, st->pending, st->sync, st->catalog,
+                       st->ru[LS_STORE_RU_MEMBERS], st->ru[LS_STORE_RU_ENROLLMENTS], st->ru[LS_STORE_RU_COURSES]};
     int rc = 0;
     for (size_t d = 0; rc == 0 && d < sizeof(order) / sizeof(order[0]); d++) {
         int left = 1;
@@ -1029,6 +1190,195 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
     if (rc != 0)
         snprintf(errstr, errsz, "lmdb wipe of partition %d failed: %s", partition, mdb_strerror(rc));
     return map_err(rc);
+}
+
+/* ---- rollup rebuild ---- */
+
+typedef struct rebuild {
+    ls_store_t *st;
+    MDB_txn *txn;
+    int partition;
+    int64_t enrollments;
+    char *errstr;
+    size_t errsz;
+} rebuild_t;
+
+/* Add member m (key: enrollment key | act) to its enrollment row (read, add, write). An LMDB code. */
+static int rebuild_enrollment(rebuild_t *b, uint32_t num, const uint8_t *ekey, const ls_ru_member_t *m,
+                              const char *course, const char *student)
+{
+    char kbuf[KEY_MAX + 1];
+    uint8_t row[LS_RU_ENR_ROW_MAX];
+    char c[LS_STR_MAX + 1], s[LS_STR_MAX + 1];
+    int kl = make_row_key(kbuf, b->partition, num, ekey, LS_RU_ENR_KEY);
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    ls_ru_enr_t e;
+    int rc = mdb_get(b->txn, b->st->ru[LS_STORE_RU_ENROLLMENTS], &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        ls_ru_enr_init(&e);
+        b->enrollments++;
+    } else if (rc != 0 || ls_ru_enr_row_unpack(v.mv_data, v.mv_size, &e, c, s) != LS_OK) {
+        return rc ? rc : MDB_CORRUPTED;
+    }
+    ls_ru_enr_add(&e, m);
+    v = (MDB_val){ls_ru_enr_row_pack(&e, course, student, row), row};
+    return mdb_put(b->txn, b->st->ru[LS_STORE_RU_ENROLLMENTS], &k, &v, 0);
+}
+
+/* One stored state: its member row and its share of its enrollment. */
+static int rebuild_one(const MDB_val *k, const MDB_val *v, void *ud)
+{
+    rebuild_t *b = ud;
+    ls_activity_t a;
+    const char *course, *student;
+    ls_ru_member_t m;
+    size_t il = k->mv_size - ACT_PREFIX;
+    if (ls_state_unpack(v->mv_data, v->mv_size, &a) != LS_OK) {
+        snprintf(b->errstr, b->errsz, "rollup rebuild of partition %d: the stored state of activity \"%.*s\" "
+                 "does not decode", b->partition, (int)(il > 200 ? 200 : il), (const char *)k->mv_data + ACT_PREFIX);
+        return LS_EINVAL;
+    }
+    if (!ls_ru_member_from_activity(&a, &m, &course, &student))
+        return 0;
+    uint32_t num = get_be32((const uint8_t *)k->mv_data + 2);
+    uint8_t mkey[LS_RU_ENR_KEY + LS_STR_MAX], mval[LS_RU_MEMBER_LEN];
+    char kbuf[KEY_MAX + 1];
+    ls_ru_enr_key(course, student, mkey);
+    memcpy(mkey + LS_RU_ENR_KEY, (const char *)k->mv_data + ACT_PREFIX, il);
+    int kl = make_row_key(kbuf, b->partition, num, mkey, LS_RU_ENR_KEY + il);
+    ls_ru_member_pack(&m, mval);
+    MDB_val mk = {(size_t)kl, kbuf}, mv = {sizeof(mval), mval};
+    int rc = kl < 0 ? MDB_BAD_VALSIZE : mdb_put(b->txn, b->st->ru[LS_STORE_RU_MEMBERS], &mk, &mv, 0);
+    if (rc == 0)
+        rc = rebuild_enrollment(b, num, mkey, &m, course, student);
+    if (rc != 0)
+        write_error(b->st, b->partition, rc, b->errstr, b->errsz);
+    return rc == 0 ? 0 : rc == MDB_CORRUPTED ? LS_EINVAL : map_err(rc);
+}
+
+int ls_store_rebuild_rollups(ls_store_t *st, int partition, int64_t *enrollments, char *errstr, size_t errsz)
+{
+    if (partition < 0 || partition > 0xffff)
+        return LS_EINVAL;
+    char prefix[2] = {(char)((partition >> 8) & 0xff), (char)(partition & 0xff)};
+    MDB_txn *txn;
+    int rc = begin_write(st, &txn, partition, errstr, errsz), left = 0;
+    if (rc != LS_OK)
+        return rc;
+    for (int d = 0; rc == 0 && d < LS_STORE_RU__COUNT; d++)
+        rc = wipe_some(txn, st->ru[d], prefix, SIZE_MAX, &left);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        write_error(st, partition, rc, errstr, errsz);
+        return map_err(rc);
+    }
+    rebuild_t b = {st, txn, partition, 0, errstr, errsz};
+    rc = walk_range(st, txn, st->activities, prefix, 2, rebuild_one, &b);
+    if (rc == LS_OK && (rc = put_stale(st, txn, partition, 0)) != 0) {
+        write_error(st, partition, rc, errstr, errsz);
+        rc = map_err(rc);
+    }
+    if (rc != LS_OK) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    int mrc = mdb_txn_commit(txn);
+    if (mrc != 0) {
+        write_error(st, partition, mrc, errstr, errsz);
+        return map_err(mrc);
+    }
+    if (enrollments)
+        *enrollments = b.enrollments;
+    return LS_OK;
+}
+
+/* ---- catalog: course and content names ---- */
+
+/* u16 partition | "conn/kind/id" into buf; returns length or -1 if too long. */
+static int make_catalog_key(char *buf, int partition, const char *conn, ls_catalog_kind_t kind, const char *id)
+{
+    char tail[KEY_MAX + 1];
+    int n = snprintf(tail, sizeof(tail), "%s/%s/%s", conn, ls_catalog_kind_name(kind), id);
+    if (n < 0 || (size_t)n >= sizeof(tail) || !conn[0])
+        return -1;
+    return make_key(buf, partition, tail);
+}
+
+int ls_store_catalog_commit(ls_store_t *st, int partition, const char *connection_id, ls_catalog_kind_t kind,
+                            const ls_catalog_item_t *items, size_t n, char *errstr, size_t errsz)
+{
+    MDB_txn *txn;
+    char kbuf[KEY_MAX + 1];
+    uint8_t vbuf[LS_CATALOG_VALUE_MAX];
+    int rc = begin_write(st, &txn, partition, errstr, errsz);
+    if (rc != LS_OK)
+        return rc;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int kl = make_catalog_key(kbuf, partition, connection_id, kind, items[i].id);
+        if (kl < 0) {
+            rc = MDB_BAD_VALSIZE;
+            break;
+        }
+        MDB_val k = {(size_t)kl, kbuf}, v = {ls_catalog_entry_pack(&items[i].e, vbuf), vbuf};
+        rc = mdb_put(txn, st->catalog, &k, &v, 0);
+    }
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (rc != 0)
+        write_error(st, partition, rc, errstr, errsz);
+    return map_err(rc);
+}
+
+int ls_store_catalog_get(ls_store_reader_t *r, int partition, const char *connection_id, ls_catalog_kind_t kind,
+                         const char *id, ls_catalog_entry_t *out)
+{
+    char kbuf[KEY_MAX + 1];
+    memset(out, 0, sizeof(*out));
+    int kl = make_catalog_key(kbuf, partition, connection_id, kind, id);
+    if (kl < 0)
+        return LS_EINVAL;
+    MDB_val k = {(size_t)kl, kbuf}, v;
+    int rc = mdb_get(r->txn, r->st->catalog, &k, &v);
+    if (rc != 0)
+        return map_err(rc);
+    return ls_catalog_entry_unpack(v.mv_data, v.mv_size, out) == LS_OK ? LS_OK : LS_EIO;
+}
+
+int ls_store_catalog_foreach(ls_store_reader_t *r, const char *connection_id,
+                             int (*cb)(int partition, ls_catalog_kind_t kind, const char *id,
+                                       const ls_catalog_entry_t *e, void *ud),
+                             void *ud)
+{
+    MDB_cursor *cur;
+    MDB_val k = {0, NULL}, v;
+    size_t cl = strlen(connection_id);
+    if (mdb_cursor_open(r->txn, r->st->catalog, &cur) != 0)
+        return LS_EIO;
+    int out = 0, rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == 0 && out == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *t = (const char *)k.mv_data + 2;
+        size_t tl = k.mv_size - 2, sl;
+        if (k.mv_size < 2 || tl <= cl + 1 || memcmp(t, connection_id, cl) != 0 || t[cl] != '/')
+            continue;
+        char rest[KEY_MAX + 1];
+        memcpy(rest, t + cl + 1, tl - cl - 1);
+        rest[tl - cl - 1] = '\0';
+        ls_catalog_kind_t kind = LS_CATALOG_COURSE;
+        while (kind < LS_CATALOG_N_KINDS && (strncmp(rest, ls_catalog_kind_name(kind), sl = strlen(ls_catalog_kind_name(kind))) ||
+                                             rest[sl] != '/'))
+            kind++;
+        ls_catalog_entry_t e;
+        if (kind == LS_CATALOG_N_KINDS || ls_catalog_entry_unpack(v.mv_data, v.mv_size, &e) != LS_OK)
+            continue;
+        int part = ((const uint8_t *)k.mv_data)[0] << 8 | ((const uint8_t *)k.mv_data)[1];
+        out = cb(part, kind, rest + strlen(ls_catalog_kind_name(kind)) + 1, &e, ud);
+    }
+    mdb_cursor_close(cur);
+    if (out != 0)
+        return out;
+    return rc == 0 || rc == MDB_NOTFOUND ? LS_OK : map_err(rc);
 }
 
 /* RssFile of this process in bytes (file-backed resident pages), -1 when unknown. */

@@ -1,7 +1,7 @@
 /*
  * ls_store.h - the worker's local state in LMDB.
  *
- * One environment per worker pod, opened after fork. Six named databases:
+ * One environment per worker pod, opened after fork. Ten named databases:
  *   activities:  key = u16 partition | u32 connection number | activity id
  *                (numbers big endian; 6 bytes + the id), value = packed state
  *                (ls_state.h)
@@ -22,7 +22,23 @@
  *                agrees and may cache them. Callers pass connection ids as
  *                before: the numbers never leave this module, and reads of
  *                a connection without number find nothing and write nothing.
- *   meta:        key "format" = u32 key format (2; stores without it are
+ *   ru_members, ru_enrollments, ru_courses: the progress rollups
+ *                (lib/model/ls_rollup.h): key = u16 partition | u32
+ *                connection number | the rollup's row key (member:
+ *                enrollment key + activity id; enrollment; course); value =
+ *                the member's contribution, the enrollment's aggregate + ids,
+ *                the course's last published aggregate + id. Written in the
+ *                same transaction as the states they derive from
+ *                (ls_store_commit_rows), rebuilt from the states after a
+ *                restore (ls_store_rebuild_rollups).
+ *   catalog:     key = u16 partition | "conn/course/ID" or "conn/content/ID"
+ *                (text after the partition), value = ls_catalog_entry_pack()
+ *                (name, type, fetched-at instant): the names a catalog job
+ *                fetched. Entries are overwritten by the next refresh and
+ *                never deleted by one (a failed page leaves them as they
+ *                were); a partition wipe deletes them (the next refresh of
+ *                the connection fetches them again).
+ *   meta:        key "format" = u32 key format (3; stores without it are
  *                format 1, the connection id in the keys). A store holding
  *                data of another format is emptied at open (see
  *                ls_store_open()).
@@ -53,6 +69,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ls_activity.h"
+#include "ls_catalog.h"
 
 typedef struct ls_store ls_store_t;
 typedef struct ls_store_reader ls_store_reader_t;
@@ -209,6 +226,102 @@ int ls_store_commit(ls_store_t *st, int partition, const char *connection_id,
                     int64_t checkpoint, const char *scope, const char *sync_json,
                     char *errstr, size_t errstr_size);
 
+/* The rollup databases. */
+typedef enum ls_store_ru {
+    LS_STORE_RU_MEMBERS = 0,
+    LS_STORE_RU_ENROLLMENTS,
+    LS_STORE_RU_COURSES,
+    LS_STORE_RU__COUNT
+} ls_store_ru_t;
+
+/** One rollup row write: val with vlen bytes, or a delete when vlen == 0. All borrowed. */
+typedef struct ls_store_row {
+    ls_store_ru_t db;
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+} ls_store_row_t;
+
+/**
+ * ls_store_commit() plus rollup rows (of connection_id on partition) in the
+ * same write transaction: a page's states and the rollups derived from them
+ * are committed together or not at all.
+ */
+int ls_store_commit_rows(ls_store_t *st, int partition, const char *connection_id,
+                         const ls_store_put_t *puts, size_t n, const ls_store_mark_t *marks, size_t nm,
+                         const ls_store_row_t *rows, size_t nr, int64_t checkpoint, const char *scope,
+                         const char *sync_json, char *errstr, size_t errstr_size);
+
+/**
+ * One rollup row: *val (borrowed, valid until the reader is destroyed).
+ * @return 0, LS_ENOTFOUND, LS_EINVAL (key too long) or LS_EIO.
+ */
+int ls_store_reader_get_row(ls_store_reader_t *r, ls_store_ru_t db, int partition, const char *connection_id,
+                            const uint8_t *key, size_t klen, const uint8_t **val, size_t *vlen);
+
+/**
+ * Call cb for every rollup row of (partition, connection_id) whose key
+ * starts with prefix (plen bytes; 0 = every row of the connection), in key
+ * order. key and val are borrowed for the call. A non-zero return of cb
+ * stops the walk and is returned.
+ * @return 0, cb's value, LS_EINVAL or LS_EIO.
+ */
+int ls_store_reader_scan(ls_store_reader_t *r, ls_store_ru_t db, int partition, const char *connection_id,
+                         const uint8_t *prefix, size_t plen,
+                         int (*cb)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *ud),
+                         void *ud);
+
+/**
+ * Rebuild the partition's rollup rows from its stored states, in one write
+ * transaction: members and enrollments are recomputed; course rows are
+ * deleted (they record what was last published, which this environment
+ * does not know after a restore, so the first evaluation of each course
+ * publishes it again). Nothing is published here.
+ * Clears the partition's rollups-stale mark in the same transaction.
+ * @return 0, LS_EFULL (map full: nothing written; the message names
+ *         'worker.lmdb_map_mb'), LS_EINVAL (a stored state or row that does
+ *         not decode: nothing written, the message names it) or LS_EIO.
+ */
+int ls_store_rebuild_rollups(ls_store_t *st, int partition, int64_t *enrollments, char *errstr,
+                             size_t errstr_size);
+
+/**
+ * 1 when the partition's rollup rows are stale: ls_store_apply_changelog()
+ * applied records (it sets the mark in its transaction) and no rebuild has
+ * run since; 0 when they are current; LS_EIO.
+ */
+int ls_store_rollups_stale(ls_store_t *st, int partition);
+
+/**
+ * Store a page of catalog entries of connection_id (kind) on partition in one
+ * write transaction, each under "conn/kind/id" (overwriting the entry there).
+ * @return 0, LS_EFULL (map full: nothing written), LS_EINVAL (key too long:
+ *         nothing written) or LS_EIO.
+ */
+int ls_store_catalog_commit(ls_store_t *st, int partition, const char *connection_id, ls_catalog_kind_t kind,
+                            const ls_catalog_item_t *items, size_t n, char *errstr, size_t errstr_size);
+
+/**
+ * The cached name (and type) of course or content id of connection_id, as
+ * of r's read transaction, into *out (copied: independent of r).
+ * @return 0; LS_ENOTFOUND (never fetched: *out zeroed, has_name = 0);
+ *         LS_EINVAL (key too long); LS_EIO (read error or garbled value).
+ */
+int ls_store_catalog_get(ls_store_reader_t *r, int partition, const char *connection_id, ls_catalog_kind_t kind,
+                         const char *id, ls_catalog_entry_t *out);
+
+/**
+ * Call cb for every catalog entry of connection_id on any partition (a walk
+ * of the whole catalog database: for lmsync-admin's dump, not for a hot
+ * path). id and e are borrowed for the call. A non-zero return of cb stops
+ * the walk and is returned. @return 0, cb's value or LS_EIO.
+ */
+int ls_store_catalog_foreach(ls_store_reader_t *r, const char *connection_id,
+                             int (*cb)(int partition, ls_catalog_kind_t kind, const char *id,
+                                       const ls_catalog_entry_t *e, void *ud),
+                             void *ud);
+
 /** The partition's changelog checkpoint; LS_ENOTFOUND when none. */
 int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset);
 
@@ -226,7 +339,8 @@ typedef struct ls_store_rec {
 /**
  * Restore step: in one write transaction apply changelog records of one
  * partition (put or delete the state; a record of any kind also clears the
- * activity's pending-removal marker: another owner saw or removed it), and
+ * activity's pending-removal marker: another owner saw or removed it; with
+ * n > 0 the partition's rollups are marked stale, ls_store_rollups_stale), and
  * set the partition's checkpoint (and its time) when checkpoint >= 0.
  * n may be 0 to record only the checkpoint.
  * @return 0, LS_EFULL (map full: nothing written; the message names
@@ -237,7 +351,7 @@ int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t
 
 /**
  * Delete everything of one partition: checkpoint (first, in its own
- * transaction), activities, pending markers and sync records (connection
+ * transaction), activities, pending markers, sync records, rollup rows and catalog entries (connection
  * numbers stay: they are not per partition and never change). Done in
  * chunks; a crash part way leaves no checkpoint, which the restore treats
  * as "wipe again, then restore from the beginning".

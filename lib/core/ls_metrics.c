@@ -194,6 +194,11 @@ void ls_metric_unset(int metric, int i0, int i1)
         __atomic_store_n(&c[0], 0, __ATOMIC_RELEASE);
 }
 
+static const double *bounds_of(int metric)
+{
+    return R.defs[metric].bounds ? R.defs[metric].bounds : ls_metrics_bucket_bounds;
+}
+
 void ls_metric_observe(int metric, int i0, int i1, double seconds)
 {
     uint64_t *c = cell(metric, i0, i1);
@@ -202,7 +207,8 @@ void ls_metric_observe(int metric, int i0, int i1, double seconds)
     if (!(seconds >= 0)) /* also NaN */
         seconds = 0;
     int b = 0;
-    while (b < LS_METRICS_BUCKETS - 1 && seconds > ls_metrics_bucket_bounds[b])
+    const double *bounds = bounds_of(metric);
+    while (b < LS_METRICS_BUCKETS - 1 && seconds > bounds[b])
         b++;
     double us = seconds * 1e6;
     __atomic_fetch_add(&c[b], 1, __ATOMIC_RELAXED);
@@ -380,7 +386,7 @@ static void render_series(outbuf_t *o, const ls_metric_def_t *d, size_t off, con
         for (int k = 0; k < LS_METRICS_BUCKETS; k++) {
             cum += b[k];
             if (k < LS_METRICS_BUCKETS - 1)
-                snprintf(le, sizeof(le), "%g", ls_metrics_bucket_bounds[k]);
+                snprintf(le, sizeof(le), "%g", (d->bounds ? d->bounds : ls_metrics_bucket_bounds)[k]);
             else
                 snprintf(le, sizeof(le), "+Inf");
             out_str(o, d->name);

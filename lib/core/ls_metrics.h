@@ -53,6 +53,8 @@ typedef struct ls_metric_def {
     ls_mtype_t type;
     ls_magg_t agg;     /* gauges: how the slots combine */
     ls_mdim_t dim[2];
+    const double *bounds; /* histograms: LS_METRICS_BUCKETS - 1 upper bounds in seconds, ascending;
+                             NULL = ls_metrics_bucket_bounds (request durations) */
 } ls_metric_def_t;
 
 /*
@@ -81,7 +83,7 @@ void ls_metric_set(int metric, int i0, int i1, int64_t v);
 /** Remove this process's value of a gauge series (it is no longer rendered from this slot). */
 void ls_metric_unset(int metric, int i0, int i1);
 
-/** Histogram observation of seconds (the bounds are ls_metrics_bucket_bounds). */
+/** Histogram observation of seconds (the bounds are the row's, else ls_metrics_bucket_bounds). */
 void ls_metric_observe(int metric, int i0, int i1, double seconds);
 
 extern const double ls_metrics_bucket_bounds[LS_METRICS_BUCKETS - 1];

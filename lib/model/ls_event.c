@@ -160,14 +160,42 @@ static int build_key(const char *conn, const ls_activity_t *before,
 }
 
 /* "/connections/{id}", or "/workspaces/{ws}/connections/{id}" in a named workspace. */
-static int build_source(const ls_event_ctx_t *ctx, ls_event_t *ev, char *err, size_t errsz)
+static int build_source(const ls_event_ctx_t *ctx, char *source, char *err, size_t errsz)
 {
-    if (!ctx->workspace || !ctx->workspace[0])
-        return join_field(ev->source, sizeof(ev->source), "source", err, errsz, "/connections/", ctx->connection_id, "");
-    int n = snprintf(ev->source, sizeof(ev->source), "/workspaces/%s/connections/%s", ctx->workspace,
-                     ctx->connection_id);
-    if (n < 0 || (size_t)n >= sizeof(ev->source))
-        return fail(err, errsz, LS_EINVAL, "event: source is longer than %zu bytes", sizeof(ev->source) - 1);
+    int n = ctx->workspace && ctx->workspace[0]
+                ? snprintf(source, LS_EVENT_SOURCE_MAX, "/workspaces/%s/connections/%s", ctx->workspace,
+                           ctx->connection_id)
+                : snprintf(source, LS_EVENT_SOURCE_MAX, "/connections/%s", ctx->connection_id);
+    if (n < 0 || n >= LS_EVENT_SOURCE_MAX) {
+        source[0] = '\0';
+        return fail(err, errsz, LS_EINVAL, "event: source longer than %d bytes: connection id too long", LS_EVENT_SOURCE_MAX - 1);
+    }
+    return LS_OK;
+}
+
+int ls_event_attrs(const ls_event_ctx_t *ctx, const char *activity_id, char *source, char *subject,
+                   char *time, char *err, size_t errsz)
+{
+    int rc = build_source(ctx, source, err, errsz);
+    if (rc == LS_OK)
+        rc = join_field(subject, 16 + LS_STR_MAX, "subject", err, errsz, "activities/", activity_id, "");
+    ls_time_format(ctx->observed_at_ms, time);
+    return rc;
+}
+
+int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx)
+{
+    const char *vals[4] = {ctx->connection_id, ctx->integration_type, ctx->external_xref, ctx->workspace};
+    static const char *const keys[4] = {"connection_id", "integration_type", "tenant", "workspace"};
+    for (int i = 0; i < 4; i++) {
+        if (i == 3 && (!vals[i] || !vals[i][0])) /* "workspace": named workspaces only, as in the change events */
+            break;
+        json_t *v = vals[i] != NULL ? json_string(vals[i]) : json_null();
+        if (v == NULL)
+            return LS_EINVAL;
+        if (json_object_set_new(obj, keys[i], v) != 0)
+            return LS_ENOMEM;
+    }
     return LS_OK;
 }
 
@@ -175,17 +203,15 @@ static int build_attrs(const ls_event_ctx_t *ctx, const char *conn, const ls_act
                        const ls_activity_t *after, const ls_diff_t *d,
                        ls_event_t *ev, char *err, size_t errsz)
 {
+    _Static_assert(sizeof(ev->source) == LS_EVENT_SOURCE_MAX && sizeof(ev->subject) == 16 + LS_STR_MAX,
+                   "ls_event_attrs writes 16 + LS_STR_MAX bytes at most");
     const ls_activity_t *cur = after != NULL ? after : before;
     int rc = join_field(ev->type, sizeof(ev->type), "type", err, errsz, "lms.activity.",
                         ls_change_type_name(d->type), "");
     if (rc == LS_OK)
-        rc = build_source(ctx, ev, err, errsz);
-    if (rc == LS_OK)
-        rc = join_field(ev->subject, sizeof(ev->subject), "subject", err, errsz,
-                        "activities/", cur->id, "");
+        rc = ls_event_attrs(ctx, cur->id, ev->source, ev->subject, ev->time, err, errsz);
     if (rc == LS_OK)
         rc = build_key(conn, before, after, ev, err, errsz);
-    ls_time_format(ctx->observed_at_ms, ev->time);
     return rc;
 }
 
@@ -395,4 +421,10 @@ void ls_event_release(ls_event_t *ev)
     free(ev->value);
     ev->value = NULL;
     ev->value_len = 0;
+}
+
+void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf)
+{
+    char err[8];
+    build_source(ctx, buf, err, sizeof(err)); /* cannot fail: LS_EVENT_SOURCE_MAX holds the longest */
 }

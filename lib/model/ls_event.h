@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "ls_activity.h"
 #include "ls_diff.h"
 #include "ls_scope.h"
@@ -41,10 +42,13 @@ typedef struct ls_event_ctx {
     const char *workspace;         /* may be NULL or "": the default workspace (ls_scope.h) */
 } ls_event_ctx_t;
 
+/* Room for "/workspaces/{workspace}/connections/{connection_id}" and its NUL. */
+#define LS_EVENT_SOURCE_MAX (32 + LS_WORKSPACE_MAX + LS_STR_MAX)
+
 typedef struct ls_event {
     char id[LS_EVENT_ID_LEN + 1];
     char type[48];                 /* "lms.activity.completed" */
-    char source[32 + LS_WORKSPACE_MAX + LS_STR_MAX]; /* "[/workspaces/{workspace}]/connections/{connection_id}" */
+    char source[LS_EVENT_SOURCE_MAX]; /* "[/workspaces/{workspace}]/connections/{connection_id}" */
     char subject[16 + LS_STR_MAX]; /* "activities/{activity id}" */
     char time[LS_TIME_BUFSZ];      /* observation instant */
     char key[LS_KEY_MAX + 16];  /* "{conn}/{student_id}", or "{conn}/activity/{id}" without student; conn qualified */
@@ -87,5 +91,35 @@ int ls_event_build(const ls_event_ctx_t *ctx, const ls_activity_t *before,
 
 /** Free ev->value; ev may be reused after. */
 void ls_event_release(ls_event_t *ev);
+
+/*
+ * Helpers shared with the other records lmsync publishes with the same
+ * envelope and CloudEvents attributes (ls_current.h: the current records;
+ * ls_rollup.h: the progress rollups).
+ */
+
+/**
+ * The CloudEvents attributes of a record about activity_id: source
+ * "/connections/{connection_id}" ("/workspaces/{workspace}/connections/
+ * {connection_id}" in a named workspace), subject "activities/{activity_id}"
+ * and time (ctx->observed_at_ms, ls_time_format). source must hold
+ * LS_EVENT_SOURCE_MAX bytes, subject 16 + LS_STR_MAX, time LS_TIME_BUFSZ.
+ * @return 0, or LS_EINVAL (message in err) when a part does not fit.
+ */
+int ls_event_attrs(const ls_event_ctx_t *ctx, const char *activity_id, char *source, char *subject,
+                   char *time, char *err, size_t errsz);
+
+/**
+ * Set the envelope fields on obj (borrowed): "connection_id", and
+ * "integration_type" and "tenant" (ctx->external_xref), each a string or
+ * JSON null when NULL, and "workspace" in a named workspace only - the same
+ * fields as the change event's payload.
+ * @return 0, or LS_EINVAL when a string is not valid UTF-8 (json_string
+ *         refuses it) or LS_ENOMEM.
+ */
+int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx);
+
+/** The CloudEvents source of ctx's connection (as ls_event_attrs) into buf (LS_EVENT_SOURCE_MAX bytes). */
+void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf);
 
 #endif

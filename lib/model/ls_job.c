@@ -30,6 +30,46 @@ static int known_field(const char *name, size_t len)
     return 0;
 }
 
+const char *ls_job_kind_name(ls_job_kind_t k)
+{
+    return k == LS_JOB_CATALOG ? "catalog" : "activity";
+}
+
+/* "kind" (optional; absent = activity) of a job or status record what. */
+static int decode_kind(json_t *o, const char *what, ls_job_kind_t *kind, char *err, size_t errsz)
+{
+    char name[16];
+    int rc = get_str(o, what, "kind", 0, name, sizeof(name), err, errsz);
+    *kind = LS_JOB_ACTIVITY;
+    if (rc || !name[0] || strcmp(name, "activity") == 0)
+        return rc;
+    if (strcmp(name, "catalog") != 0) {
+        snprintf(err, errsz, "%s: field 'kind' must be activity or catalog, got \"%.20s\"", what, name);
+        return LS_EINVAL;
+    }
+    *kind = LS_JOB_CATALOG;
+    return LS_OK;
+}
+
+/* A catalog job is one request stream per connection: no course scope, no activity strategy. */
+static int check_catalog(json_t *o, const ls_job_t *job, char *err, size_t errsz)
+{
+    static const char *const activity_only[] = {"fields", "sort", "order", "paged", "get", "updated_gte"};
+    if (job->kind != LS_JOB_CATALOG)
+        return LS_OK;
+    if (job->course_id[0] || job->mode != LS_MODE_FULL) {
+        snprintf(err, errsz, "job: a catalog job has no 'course_id' and mode full");
+        return LS_EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(activity_only) / sizeof(activity_only[0]); i++) {
+        if (json_object_get(o, activity_only[i])) {
+            snprintf(err, errsz, "job: field '%s' is not allowed in a catalog job", activity_only[i]);
+            return LS_EINVAL;
+        }
+    }
+    return LS_OK;
+}
+
 
 static int decode_fields(json_t *v, ls_job_t *job, char *err, size_t errsz)
 {
@@ -169,6 +209,80 @@ static void jw_fields(jw_t *w, const char *fields)
     jw_raw(w, "]", 1);
 }
 
+/* A webhook job's records: parsed back from their text (they were checked on decode / set) and written as
+ * jansson dumps them, so the writer stays byte-equal to the jansson encoding. */
+static void jw_records(jw_t *w, const ls_job_t *job)
+{
+    json_t *arr = json_loadb(job->records, job->records_len, 0, NULL);
+    char *text = json_is_array(arr) ? json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(arr);
+    if (!text) {
+        w->bad = 1;
+        return;
+    }
+    jw_key(w, "records");
+    jw_raw(w, text, strlen(text));
+    free(text);
+}
+
+int ls_job_set_records(ls_job_t *job, const json_t *arr, char *err, size_t errsz)
+{
+    size_t i, n = json_array_size(arr);
+    json_t *e;
+    if (!json_is_array(arr) || n == 0 || n > LS_JOB_RECORDS_MAX_N) {
+        snprintf(err, errsz, "job: field 'records' must be an array of 1..%d records", LS_JOB_RECORDS_MAX_N);
+        return LS_EINVAL;
+    }
+    json_array_foreach(arr, i, e) {
+        if (!json_is_object(e)) {
+            snprintf(err, errsz, "job: field 'records' element %zu is not an object", i);
+            return LS_EINVAL;
+        }
+    }
+    char *text = json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return LS_ENOMEM;
+    size_t len = strlen(text);
+    if (len > LS_JOB_RECORDS_MAX) {
+        snprintf(err, errsz, "job: field 'records' is %zu bytes, more than %d", len, LS_JOB_RECORDS_MAX);
+        free(text);
+        return LS_EINVAL;
+    }
+    free(job->records);
+    job->records = text;
+    job->records_len = len;
+    return LS_OK;
+}
+
+void ls_job_release(ls_job_t *job)
+{
+    if (!job)
+        return;
+    free(job->records);
+    job->records = NULL;
+    job->records_len = 0;
+}
+
+/* "records": required for a webhook job (connection scope only), absent otherwise. */
+static int decode_records(json_t *o, ls_job_t *job, char *err, size_t errsz)
+{
+    json_t *arr = json_object_get(o, "records");
+    if (job->mode != LS_MODE_WEBHOOK) {
+        if (arr)
+            snprintf(err, errsz, "job: field 'records' belongs only to a webhook job");
+        return arr ? LS_EINVAL : LS_OK;
+    }
+    if (job->course_id[0]) {
+        snprintf(err, errsz, "job: a webhook job has no 'course_id'");
+        return LS_EINVAL;
+    }
+    if (!arr) {
+        snprintf(err, errsz, "job: a webhook job needs 'records'");
+        return LS_EINVAL;
+    }
+    return ls_job_set_records(job, arr, err, errsz);
+}
+
 char *ls_job_encode(const ls_job_t *job)
 {
     char ts[LS_TIME_BUFSZ], num[24];
@@ -179,29 +293,38 @@ char *ls_job_encode(const ls_job_t *job)
         jw_member(&w, "course_id", job->course_id);
     if (job->external_xref[0])
         jw_member(&w, "external_xref", job->external_xref);
-    if (job->fields[0])
+    int strategy = job->kind != LS_JOB_CATALOG; /* a catalog job has no strategy members */
+    if (strategy && job->fields[0])
         jw_fields(&w, job->fields);
-    if (job->get) {
+    if (strategy && job->get) {
         jw_key(&w, "get");
         jw_raw(&w, "true", 4);
     }
     jw_member(&w, "integration_type", job->integration_type);
     jw_member(&w, "job_id", job->job_id);
+    if (job->kind == LS_JOB_CATALOG)
+        jw_member(&w, "kind", "catalog");
     if (job->leader_epoch > 0) {
         jw_key(&w, "leader_epoch");
         jw_raw(&w, num, (size_t)snprintf(num, sizeof(num), "%lld", (long long)job->leader_epoch));
     }
     jw_member(&w, "mode", ls_mode_name(job->mode));
-    if (job->sort[0] && job->order_asc)
+    if (strategy && job->sort[0] && job->order_asc)
         jw_member(&w, "order", "asc");
-    if (job->unpaged) {
+    if (strategy && job->unpaged) {
         jw_key(&w, "paged");
         jw_raw(&w, "false", 5);
     }
+    if (job->records)
+        jw_records(&w, job);
+    if (job->resync) {
+        jw_key(&w, "resync");
+        jw_raw(&w, "true", 4);
+    }
     jw_member(&w, "scheduled_at", ls_time_format(job->scheduled_at, ts));
-    if (job->sort[0])
+    if (strategy && job->sort[0])
         jw_member(&w, "sort", job->sort);
-    if (job->gte)
+    if (strategy && job->gte)
         jw_member(&w, "updated_gte", job->gte == LS_GTE_REQUIRED ? "required" : "supported");
     jw_key(&w, "v");
     jw_raw(&w, num, (size_t)snprintf(num, sizeof(num), "%d", LS_JOB_VERSION));
@@ -303,20 +426,28 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     if (!rc) rc = get_str(o, "job", "scheduled_at", 1, ts, sizeof(ts), err, errsz);
     if (!rc) rc = get_workspace(o, "job", job, err, errsz);
     if (!rc) rc = check_key_parts(job, "job", err, errsz);
+    if (!rc) rc = decode_kind(o, "job", &job->kind, err, errsz);
     if (rc)
         return rc;
     if ((rc = get_epoch(o, "job", job, err, errsz)) != LS_OK)
         return rc;
     job->mode = ls_mode_parse(mode);
-    if (job->mode != LS_MODE_FULL && job->mode != LS_MODE_INCREMENTAL) {
-        snprintf(err, errsz, "job: field 'mode' must be full or incremental, got \"%.20s\"", mode);
+    if (job->mode == LS_MODE_NONE) {
+        snprintf(err, errsz, "job: field 'mode' must be full, incremental or webhook, got \"%.20s\"", mode);
+        return LS_EINVAL;
+    }
+    if (decode_bool(o, "resync", 0, &job->resync, err, errsz) != LS_OK)
+        return LS_EINVAL;
+    if (job->resync && (job->mode != LS_MODE_FULL || job->kind == LS_JOB_CATALOG)) {
+        snprintf(err, errsz, "job: a resync job must be a full activity job");
         return LS_EINVAL;
     }
     if (ls_time_parse(ts, &job->scheduled_at) != LS_OK) {
         snprintf(err, errsz, "job: field 'scheduled_at' is not a timestamp");
         return LS_EINVAL;
     }
-    return decode_strategy(o, job, err, errsz);
+    rc = job->kind == LS_JOB_CATALOG ? check_catalog(o, job, err, errsz) : decode_strategy(o, job, err, errsz);
+    return rc ? rc : decode_records(o, job, err, errsz);
 }
 
 /* Parse value as one JSON object (new reference), or NULL with the reason
@@ -350,16 +481,25 @@ int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_
         return LS_EINVAL;
     int rc = decode_obj(o, job, err, errsz);
     json_decref(o);
-    if (rc)
+    if (rc) {
+        ls_job_release(job);
         ls_err_printable(err); /* reasons quote the offending value */
+    }
     return rc;
 }
 
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz)
 {
     char conn[LS_KEY_MAX];
-    if (ls_conn_qualify(job->workspace, job->connection_id, conn, sizeof(conn)) < 0 && bufsz) {
-        buf[0] = '\0';
+    if (ls_conn_qualify(job->workspace, job->connection_id, conn, sizeof(conn)) < 0) {
+        if (bufsz)
+            buf[0] = '\0';
+        return;
+    }
+    if (job->kind == LS_JOB_CATALOG) {
+        int n = snprintf(buf, bufsz, "%s//catalog", conn);
+        if (n < 0 || (size_t)n >= bufsz)
+            buf[0] = '\0';
         return;
     }
     ls_scope_key(conn, job->course_id, buf, bufsz);
@@ -386,6 +526,9 @@ static const struct {
     {"rechecked", offsetof(ls_status_t, rechecked)},
     {"rate_waits", offsetof(ls_status_t, rate_waits)},
     {"duplicates", offsetof(ls_status_t, duplicates)},
+    {"stale_records", offsetof(ls_status_t, stale_records)},
+    {"republished", offsetof(ls_status_t, republished)},
+    {"rollups_republished", offsetof(ls_status_t, rollups_republished)},
 };
 #define N_STATUS_COUNTS (sizeof(status_counts) / sizeof(status_counts[0]))
 
@@ -445,6 +588,8 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
         rc = json_object_set_new(o, "workspace", json_string(job->workspace)) ? LS_ENOMEM : LS_OK;
     if (!rc && job->leader_epoch > 0)
         rc = json_object_set_new(o, "leader_epoch", json_integer(job->leader_epoch)) ? LS_ENOMEM : LS_OK;
+    if (!rc && job->kind == LS_JOB_CATALOG)
+        rc = json_object_set_new(o, "kind", json_string("catalog")) ? LS_ENOMEM : LS_OK;
     char *s = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -529,6 +674,7 @@ static int decode_status_identity(json_t *o, ls_job_t *job, char *err, size_t er
     if (!rc) rc = get_workspace(o, "status", job, err, errsz);
     if (!rc) rc = get_epoch(o, "status", job, err, errsz);
     if (!rc) rc = check_key_parts(job, "status", err, errsz);
+    if (!rc) rc = decode_kind(o, "status", &job->kind, err, errsz);
     if (rc)
         return rc;
     ls_job_scope(job, built, sizeof(built));

@@ -20,7 +20,21 @@
  *                                       epoch (absent: a single coordinator)
  *    "workspace":"eu"                   the Unified workspace (unified.workspaces)
  *                                       whose base URL and token the job uses
- *                                       (absent: the default workspace)}
+ *                                       (absent: the default workspace)
+ *    "records":[{...},...]              mode "webhook" only, and required there:
+ *                                       the records a webhook delivered (1..
+ *                                       LS_JOB_RECORDS_MAX_N, at most
+ *                                       LS_JOB_RECORDS_MAX bytes as compact JSON)
+ *    "kind":"catalog"                   a catalog job: fetch the connection's
+ *                                       course and content names (absent or
+ *                                       "activity": a poll job); mode "full",
+ *                                       no course_id, no strategy members)
+ *    "resync":true                      a re-snapshot requested by an operator
+ *                                       (lmsync-admin resync): never skipped as
+ *                                       stale or duplicate; after the full scan
+ *                                       the worker republishes every current
+ *                                       record and every progress rollup of
+ *                                       the scope (absent: false)}
  * Status value (JSON, key = connection id [/course id]): ls_status_encode().
  */
 #ifndef LS_JOB_H
@@ -32,6 +46,18 @@
 #include "ls_scope.h"
 
 #define LS_JOB_VERSION 1
+#define LS_JOB_RECORDS_MAX (512 * 1024) /* bytes of a webhook job's records (compact JSON): under Kafka's 1 MB */
+#define LS_JOB_RECORDS_MAX_N 1000       /* records of one webhook job */
+
+/* What a job does. A catalog job's scope key is "conn//catalog" (ls_job_scope):
+ * '/' cannot start a course id, so it never names an activity scope. */
+typedef enum {
+    LS_JOB_ACTIVITY = 0,  /* poll the activity list (absent "kind") */
+    LS_JOB_CATALOG,       /* refresh the course and content names (ls_catalog.h) */
+} ls_job_kind_t;
+
+/** "activity", "catalog". */
+const char *ls_job_kind_name(ls_job_kind_t k);
 
 typedef struct ls_job {
     char job_id[LS_KEY_MAX + 40];      /* "conn[/course]@ms" */
@@ -39,7 +65,7 @@ typedef struct ls_job {
     char integration_type[64];
     char external_xref[LS_STR_MAX + 1];  /* "" when none */
     char course_id[LS_STR_MAX + 1];      /* "" = whole connection */
-    ls_mode_t mode;                       /* LS_MODE_FULL or LS_MODE_INCREMENTAL */
+    ls_mode_t mode;                       /* LS_MODE_FULL, LS_MODE_INCREMENTAL or LS_MODE_WEBHOOK */
     int64_t scheduled_at;                 /* ms since epoch */
     char fields[512];                     /* comma list; "" = every tracked field */
     char sort[16];                        /* "" | "created_at" | "updated_at" */
@@ -49,19 +75,39 @@ typedef struct ls_job {
     ls_gte_t gte;                         /* updated_gte on the activity list */
     int64_t leader_epoch;                 /* "leader_epoch": the enqueuing coordinator's leadership epoch (0 = absent) */
     char workspace[LS_WORKSPACE_MAX];     /* "workspace": the Unified workspace of the connection ("" = the default) */
+    char *records;                        /* webhook jobs: the records, a compact JSON array with sorted
+                                             keys (owned: ls_job_release); NULL for polling jobs. A copy
+                                             of the struct borrows it. */
+    size_t records_len;
+    ls_job_kind_t kind;                   /* "kind": LS_JOB_ACTIVITY (absent) or LS_JOB_CATALOG */
+    int resync;                           /* "resync": 1 = re-snapshot on request (a full job) */
 } ls_job_t;
 
-/** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure. */
+/** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure or records that do not parse. */
 char *ls_job_encode(const ls_job_t *job);
 
 /**
- * Decode a job message value (len bytes, need not be NUL-terminated).
- * @return 0, or LS_EINVAL with a precise reason in err (never crashes on garbage).
+ * Decode a job message value (len bytes, need not be NUL-terminated) into
+ * *job, which is overwritten (release an earlier decode first).
+ * @return 0 (a webhook job then owns its records: ls_job_release), or
+ *         LS_EINVAL with a precise reason in err (never crashes on garbage;
+ *         nothing to release).
  */
 int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_t errsz);
 
-/** Scope key "conn" or "conn/course" of the workspace-qualified connection
- *  (ls_conn_qualify): status key and LMDB sync key. */
+/**
+ * Give job the records of a webhook: arr (borrowed) must be a JSON array
+ * of 1..LS_JOB_RECORDS_MAX_N objects whose compact text fits
+ * LS_JOB_RECORDS_MAX; job->records is replaced by that text (owned).
+ * @return 0, or LS_EINVAL with the reason in err (job unchanged), LS_ENOMEM.
+ */
+int ls_job_set_records(ls_job_t *job, const json_t *arr, char *err, size_t errsz);
+
+/** Free what a job owns (its records); the rest of it stays. NULL accepted. */
+void ls_job_release(ls_job_t *job);
+
+/** Scope key "conn" or "conn/course" (a catalog job: "conn//catalog") of the
+ *  workspace-qualified connection (ls_conn_qualify): status key and LMDB sync key. */
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz);
 
 typedef struct ls_status {
@@ -80,6 +126,9 @@ typedef struct ls_status {
     uint64_t rechecked;        /* removal candidates re-checked with a per-record GET */
     uint64_t rate_waits;       /* times a request waited for the rate limiter (ls_ratelimit.h) */
     uint64_t duplicates;       /* records whose id an earlier record of the same scan had: ignored (first wins) */
+    uint64_t stale_records;    /* webhook jobs: records older than the stored state (updated_at earlier): not applied */
+    uint64_t republished;      /* current records republished from the stored state (resync jobs) */
+    uint64_t rollups_republished; /* enrollment and course rollups republished (resync jobs) */
     int skipped;               /* 1 = not run: stale or duplicate (skip_reason says why); ok is 1 then */
     char skip_reason[512];
 } ls_status_t;
@@ -89,7 +138,8 @@ typedef struct ls_status {
  * failure. Members: job_id, connection_id, workspace (named workspaces
  * only), leader_epoch (the job's, when it had one), course_id (course scopes only),
  * scope, integration_type, mode (st->mode, else the job's), outcome
- * ("ok" | "failed" | "skipped"), started_at, finished_at, error (null
+ * ("ok" | "failed" | "skipped"), kind ("catalog" only for catalog jobs;
+ * absent = activity), started_at, finished_at, error (null
  * unless failed), skip_reason (null unless skipped), every counter of
  * ls_status_t, and removals_skipped, watermark, next_watermark (null when "").
  */

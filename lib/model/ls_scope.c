@@ -57,6 +57,17 @@ int ls_activity_key(const char *connection_id, const char *activity_id, char *bu
     return join(connection_id, activity_id, buf, bufsz);
 }
 
+/* n from snprintf into buf: n, or -1 with buf "" when it did not fit. */
+static int fitted(int n, char *buf, size_t bufsz)
+{
+    if (n < 0 || (size_t)n >= bufsz) {
+        if (bufsz)
+            buf[0] = '\0';
+        return -1;
+    }
+    return n;
+}
+
 int ls_workspace_check(const char *name, char *why, size_t whysz)
 {
     size_t n = strlen(name);
@@ -76,10 +87,11 @@ int ls_conn_qualify(const char *workspace, const char *connection_id, char *buf,
 {
     int n = workspace && workspace[0] ? snprintf(buf, bufsz, "%s:%s", workspace, connection_id)
                                       : snprintf(buf, bufsz, "%s", connection_id);
-    if (n < 0 || (size_t)n >= bufsz) {
-        if (bufsz)
-            buf[0] = '\0';
-        return -1;
-    }
-    return n;
+    return fitted(n, buf, bufsz);
+}
+
+int ls_enrollment_key(const char *connection_id, const char *student_id, const char *course_id, char *buf,
+                      size_t bufsz)
+{
+    return fitted(snprintf(buf, bufsz, "%s/%s/%s", connection_id, student_id, course_id), buf, bufsz);
 }

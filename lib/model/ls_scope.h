@@ -70,6 +70,13 @@ int ls_workspace_check(const char *name, char *why, size_t whysz);
  */
 int ls_conn_qualify(const char *workspace, const char *connection_id, char *buf, size_t bufsz);
 
+/**
+ * Enrollment rollup key "conn/student/course": as ls_scope_key(). The
+ * course rollup key is ls_scope_key(conn, course).
+ */
+int ls_enrollment_key(const char *connection_id, const char *student_id, const char *course_id, char *buf,
+                      size_t bufsz);
+
 /** Activity key "conn/activity" (state topic key): as ls_scope_key(). */
 int ls_activity_key(const char *connection_id, const char *activity_id, char *buf, size_t bufsz);
 

@@ -73,6 +73,10 @@ static const cfg_setting_t settings[] = {
     I("worker.watermark_overlap_s", watermark_overlap_s, 0, 86400),
     I("worker.shrink_accept_scans", shrink_accept_scans, 0, 1000),
     I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
+    I("rollups.idle_days", rollup_idle_days, 1, 3650),
+    I("enrichment.enabled", enrichment_enabled, 0, 1),
+    I("enrichment.refresh_s", enrichment_refresh_s, 1, 30 * 86400),
+    S("enrichment.student_fields", enrichment_student_fields),
     S("xapi.lrs_url", xapi_lrs_url),
     S("xapi.credentials_file", xapi_credentials_file),
     S("xapi.activity_base", xapi_activity_base),
@@ -85,6 +89,19 @@ static const cfg_setting_t settings[] = {
     S("xapi.group_id", xapi_group_id),
     S("ops.listen", ops_listen),
     S("ops.port_file", ops_port_file),
+    S("webhook.listen", webhook_listen),
+    S("webhook.secret_file", webhook_secret_file),
+    S("webhook.sig_encoding", webhook_sig_encoding),
+    I("webhook.max_body_kb", webhook_max_body_kb, 1, 16384),
+    I("webhook.nonce_window_s", webhook_nonce_window_s, 1, 7 * 86400),
+    S("webhook.connection_rate", webhook_connection_rate),
+    I("webhook.connection_burst", webhook_connection_burst, 1, 100000),
+    I("webhook.connections_refresh_s", webhook_refresh_s, 1, 86400),
+    S("webhook.port_file", webhook_port_file),
+    S("webhook.workspace", webhook_workspace),
+    S("board.listen", board_listen),
+    S("board.port_file", board_port_file),
+    I("board.max_clients", board_max_clients, 1, 1000),
     S("log.level", log_level),
     S("log.format", log_format),
 };
@@ -122,12 +139,24 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->watermark_overlap_s = 120;
     cfg->shrink_accept_scans = 3;
     cfg->shrink_tolerance_pct = 5;
+    cfg->rollup_idle_days = 14;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
+    cfg->enrichment_enabled = 1;
+    cfg->enrichment_refresh_s = 3600;
     snprintf(cfg->xapi_actor_scope, sizeof(cfg->xapi_actor_scope), "connection");
     cfg->xapi_batch = 50;
     cfg->xapi_batch_ms = 1000;
     cfg->xapi_timeout_s = 30;
     cfg->xapi_max_backoff_s = 60;
+    snprintf(cfg->webhook_listen, sizeof(cfg->webhook_listen), "0.0.0.0:8090");
+    snprintf(cfg->webhook_sig_encoding, sizeof(cfg->webhook_sig_encoding), "base64");
+    cfg->webhook_max_body_kb = 1024;
+    cfg->webhook_nonce_window_s = 86400;
+    snprintf(cfg->webhook_connection_rate, sizeof(cfg->webhook_connection_rate), "20/s");
+    cfg->webhook_connection_burst = 50;
+    cfg->webhook_refresh_s = 30;
+    snprintf(cfg->board_listen, sizeof(cfg->board_listen), "127.0.0.1:0");
+    cfg->board_max_clients = 32;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     snprintf(cfg->log_format, sizeof(cfg->log_format), "json");
 }
@@ -360,6 +389,34 @@ static int check_codec(const char *key, const char *codec, char *err, size_t err
     return LS_EINVAL;
 }
 
+/*
+ * enrichment.student_fields: a comma list of LmsStudent members. Personal
+ * data is fetched only when named here, and this build fetches none yet, so
+ * a valid non-empty list is refused too: accepting it would promise data
+ * that never comes.
+ */
+static int check_student_fields(const char *spec, char *err, size_t errsz)
+{
+    static const char *const known[] = {"name", "first_name", "last_name", "emails", "telephones", "address", "image_url"};
+    for (const char *p = spec; *p;) {
+        size_t len = strcspn(p, ","), k = 0;
+        while (k < sizeof(known) / sizeof(known[0]) && (strlen(known[k]) != len || strncmp(known[k], p, len)))
+            k++;
+        if (k == sizeof(known) / sizeof(known[0])) {
+            snprintf(err, errsz, "setting 'enrichment.student_fields': \"%.*s\" is not a student field (name, "
+                     "first_name, last_name, emails, telephones, address, image_url)", (int)(len < 40 ? len : 40), p);
+            return LS_EINVAL;
+        }
+        p += len + (p[len] == ',');
+    }
+    if (spec[0]) {
+        snprintf(err, errsz, "setting 'enrichment.student_fields': fetching student fields is not built in this "
+                 "version; leave it empty (no personal data is fetched)");
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
 static int validate(const ls_config_t *cfg, int require_token, char *err, size_t errsz)
 {
     if (check_base_url(cfg->unified_base_url, "setting 'unified.base_url'", err, errsz) != LS_OK ||
@@ -368,6 +425,11 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         return LS_EINVAL;
     if (cfg->kafka_brokers[0] == '\0') {
         snprintf(err, errsz, "setting 'kafka.brokers' is empty: set it in the config file, or KAFKA_BROKERS / LMSYNC_KAFKA_BROKERS");
+        return LS_EINVAL;
+    }
+    char wwhy[128];
+    if (cfg->webhook_workspace[0] && ls_workspace_check(cfg->webhook_workspace, wwhy, sizeof(wwhy)) != LS_OK) {
+        snprintf(err, errsz, "setting 'webhook.workspace': %s", wwhy);
         return LS_EINVAL;
     }
     if (require_token && cfg->unified_token[0] == '\0' && cfg->unified_workspaces[0] == '\0') {
@@ -396,7 +458,8 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         snprintf(err, errsz, "setting 'log.level' must be debug, info, warn or error, got \"%s\"", cfg->log_level);
         return LS_EINVAL;
     }
-    if (ls_profile_check_overrides(cfg->profile_overrides, err, errsz) != LS_OK)
+    if (ls_profile_check_overrides(cfg->profile_overrides, err, errsz) != LS_OK ||
+        check_student_fields(cfg->enrichment_student_fields, err, errsz) != LS_OK)
         return LS_EINVAL;
     double rate;
     char why[200];
@@ -419,6 +482,8 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
     char host[64];
     int port;
     if (cfg->ops_listen[0] && ls_ops_parse_listen(cfg->ops_listen, host, sizeof(host), &port, err, errsz) != 0)
+        return LS_EINVAL;
+    if (ls_ops_parse_listen_key("board.listen", cfg->board_listen, host, sizeof(host), &port, err, errsz) != 0)
         return LS_EINVAL;
     if (cfg->group_id[0] == '\0') {
         snprintf(err, errsz, "setting 'worker.group_id' is empty");

@@ -84,10 +84,16 @@ typedef struct ls_config {
     int shrink_accept_scans;             /* worker.shrink_accept_scans: accept a guarded shrink as the new baseline after
                                             this many consecutive complete scans agree (0 = never) */
     int shrink_tolerance_pct;            /* worker.shrink_tolerance_pct: how close those scans' counts must be */
+    int rollup_idle_days;                /* rollups.idle_days: a learner whose last activity is older is idle in
+                                            the course rollups (docs/events.md, Progress rollups) */
     int removal_min_ratio_pct;           /* worker.removal_min_ratio_pct: a full scan returning fewer than this % of the
                                             records the previous complete scan returned removes nothing */
     int state_retention_s;               /* worker.state_tombstone_retention_s: the state topic's delete.retention.ms
                                             in seconds; an older checkpoint wipes and fully restores its partition */
+    /* enrichment: course and content names (docs/architecture.md, "Catalog") */
+    int enrichment_enabled;              /* enrichment.enabled: 1 = the coordinator schedules catalog jobs */
+    int enrichment_refresh_s;            /* enrichment.refresh_s: a connection's catalog job runs this often */
+    char enrichment_student_fields[256]; /* enrichment.student_fields: LmsStudent fields to carry ("" = none, the default) */
     /* lmsync-xapi (docs/xapi.md) */
     char xapi_lrs_url[LS_CFG_STR];        /* xapi.lrs_url: the LRS's xAPI endpoint; statements at <url>/statements */
     char xapi_credentials_file[LS_CFG_STR]; /* xapi.credentials_file: "user:password" for Basic auth ("" = none) */
@@ -99,9 +105,24 @@ typedef struct ls_config {
     int xapi_timeout_s;                   /* xapi.timeout_s: per-request timeout */
     int xapi_max_backoff_s;               /* xapi.max_backoff_s: cap of the retry backoff */
     char xapi_group_id[128];              /* xapi.group_id: consumer group ("" = <prefix>-xapi) */
+    /* lmsync-webhook (docs/webhooks.md) */
+    char webhook_listen[64];              /* webhook.listen: "host:port" that receives Unified's webhook POSTs */
+    char webhook_secret_file[LS_CFG_STR]; /* webhook.secret_file: the workspace secret signatures are keyed with */
+    char webhook_sig_encoding[16];        /* webhook.sig_encoding: base64 | hex, how the HMAC-SHA1 digest is written */
+    int webhook_max_body_kb;              /* webhook.max_body_kb: a larger body is refused (413) */
+    int webhook_nonce_window_s;           /* webhook.nonce_window_s: a nonce seen within this is a replay (409) */
+    char webhook_connection_rate[32];     /* webhook.connection_rate: deliveries per connection, "N/s", "N/min" */
+    int webhook_connection_burst;         /* webhook.connection_burst: deliveries a connection may send at once */
+    int webhook_refresh_s;                /* webhook.connections_refresh_s: re-read the known connections this often */
+    char webhook_port_file[LS_CFG_STR];   /* webhook.port_file: write the bound port here (tests; "" = none) */
+    char webhook_workspace[LS_WORKSPACE_MAX]; /* webhook.workspace: the Unified workspace this receiver serves ("" = the default) */
     /* operations */
     char ops_listen[64];                 /* ops.listen: "host:port" of /healthz, /readyz, /metrics ("" = off) */
     char ops_port_file[LS_CFG_STR];      /* ops.port_file: write the bound port here (tests, demo; "" = none) */
+    /* lmsync-board (docs/board.md) */
+    char board_listen[64];               /* board.listen: "host:port" of the board's page, API and event stream */
+    char board_port_file[LS_CFG_STR];    /* board.port_file: write the bound port here (tests, demo; "" = none) */
+    int board_max_clients;               /* board.max_clients: event-stream clients at once; more get 503 */
     /* logging */
     char log_level[16];                  /* log.level */
     char log_format[16];                 /* log.format: json | text */

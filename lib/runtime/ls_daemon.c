@@ -115,6 +115,21 @@ int ls_daemon_init_checked(int argc, char **argv, const char *proc, int require_
     return -1;
 }
 
+int ls_daemon_write_port_file(const char *key, const char *path, int port)
+{
+    if (!path[0])
+        return 0;
+    FILE *f = fopen(path, "w");
+    int ok = f && fprintf(f, "%d\n", port) > 0;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        ls_error("setting '%s': cannot write \"%s\"", key, path);
+        return 1;
+    }
+    return 0;
+}
+
 int ls_daemon_ops_start(const ls_config_t *cfg, size_t first_slot, size_t n_slots, ls_ops_t **ops)
 {
     char err[512];
@@ -126,14 +141,10 @@ int ls_daemon_ops_start(const ls_config_t *cfg, size_t first_slot, size_t n_slot
         ls_error("%s", err);
         return 1;
     }
-    if (cfg->ops_port_file[0]) {
-        FILE *f = fopen(cfg->ops_port_file, "w");
-        if (!f || fprintf(f, "%d\n", ls_ops_port(*ops)) < 0 || fclose(f) != 0) {
-            ls_error("setting 'ops.port_file': cannot write \"%s\"", cfg->ops_port_file);
-            ls_ops_stop(*ops);
-            *ops = NULL;
-            return 1;
-        }
+    if (ls_daemon_write_port_file("ops.port_file", cfg->ops_port_file, ls_ops_port(*ops)) != 0) {
+        ls_ops_stop(*ops);
+        *ops = NULL;
+        return 1;
     }
     ls_info("ops endpoint on port %d: /healthz /readyz /metrics", ls_ops_port(*ops));
     return 0;

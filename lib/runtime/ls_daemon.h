@@ -50,6 +50,12 @@ int ls_daemon_init_checked(int argc, char **argv, const char *proc, int require_
                            ls_daemon_opt_t *opts, int n_opts, ls_daemon_check_t check_fn, ls_config_t *cfg);
 
 /**
+ * Write port as one line to path (a port-file setting such as ops.port_file;
+ * "" = none, nothing written). @return 0, or 1 after logging an error naming key.
+ */
+int ls_daemon_write_port_file(const char *key, const char *path, int port);
+
+/**
  * Start the operational endpoint when ops.listen is set (ls_ops.h),
  * watching metric slots [first_slot, first_slot + n_slots); write the bound
  * port to ops.port_file when set; log where it listens.

@@ -31,10 +31,16 @@ struct ls_ops {
 
 int ls_ops_parse_listen(const char *listen, char *host, size_t hostsz, int *port, char *err, size_t errsz)
 {
+    return ls_ops_parse_listen_key("ops.listen", listen, host, hostsz, port, err, errsz);
+}
+
+int ls_ops_parse_listen_key(const char *key, const char *listen, char *host, size_t hostsz, int *port,
+                            char *err, size_t errsz)
+{
     const char *colon = listen ? strrchr(listen, ':') : NULL;
     char *end;
     if (!colon || colon == listen || (size_t)(colon - listen) >= hostsz) {
-        snprintf(err, errsz, "setting 'ops.listen' must be HOST:PORT (e.g. 0.0.0.0:9464), got \"%.60s\"",
+        snprintf(err, errsz, "setting '%s' must be HOST:PORT (e.g. 0.0.0.0:9464), got \"%.60s\"", key,
                  listen ? listen : "");
         return -1;
     }
@@ -43,34 +49,34 @@ int ls_ops_parse_listen(const char *listen, char *host, size_t hostsz, int *port
     errno = 0;
     long p = strtol(colon + 1, &end, 10);
     if (errno || end == colon + 1 || *end || p < 0 || p > 65535) {
-        snprintf(err, errsz, "setting 'ops.listen': port must be 0..65535, got \"%.20s\"", colon + 1);
+        snprintf(err, errsz, "setting '%s': port must be 0..65535, got \"%.20s\"", key, colon + 1);
         return -1;
     }
     struct in_addr a;
     if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, &a) != 1) {
-        snprintf(err, errsz, "setting 'ops.listen': \"%.60s\" is not an IPv4 address or localhost", host);
+        snprintf(err, errsz, "setting '%s': \"%.60s\" is not an IPv4 address or localhost", key, host);
         return -1;
     }
     *port = (int)p;
     return 0;
 }
 
-static int bind_listen(const char *addr, int *fd_out, int *port_out, char *err, size_t errsz)
+int ls_ops_bind(const char *key, const char *addr, int *fd_out, int *port_out, char *err, size_t errsz)
 {
     char host[64];
     int port;
-    if (ls_ops_parse_listen(addr, host, sizeof(host), &port, err, errsz) != 0)
+    if (ls_ops_parse_listen_key(key, addr, host, sizeof(host), &port, err, errsz) != 0)
         return LS_EINVAL;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, &sa.sin_addr);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
     if (fd < 0) {
-        snprintf(err, errsz, "setting 'ops.listen': socket: %s", strerror(errno));
+        snprintf(err, errsz, "setting '%s': socket: %s", key, strerror(errno));
         return LS_EIO;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 64) != 0) {
-        snprintf(err, errsz, "setting 'ops.listen': cannot listen on %s: %s", addr, strerror(errno));
+        snprintf(err, errsz, "setting '%s': cannot listen on %s: %s", key, addr, strerror(errno));
         close(fd);
         return LS_EIO;
     }
@@ -181,7 +187,7 @@ ls_ops_t *ls_ops_start(const ls_ops_conf_t *conf, char *err, size_t errsz)
     }
     o->conf = *conf;
     o->conf.listen = NULL; /* not kept */
-    if (bind_listen(conf->listen, &o->fd, &o->port, err, errsz) != LS_OK) {
+    if (ls_ops_bind("ops.listen", conf->listen, &o->fd, &o->port, err, errsz) != LS_OK) {
         free(o);
         return NULL;
     }

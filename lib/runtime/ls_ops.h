@@ -47,4 +47,16 @@ void ls_ops_stop(ls_ops_t *ops);
 /** Validate "host:port" (for ls_config). @return 0, or -1 with a reason in err. */
 int ls_ops_parse_listen(const char *listen, char *host, size_t hostsz, int *port, char *err, size_t errsz);
 
+/** The same for any listen setting: err names the setting key (e.g. "board.listen"). */
+int ls_ops_parse_listen_key(const char *key, const char *listen, char *host, size_t hostsz, int *port,
+                            char *err, size_t errsz);
+
+/**
+ * Parse addr ("host:port", as ls_ops_parse_listen_key) and bind a listening
+ * TCP socket (close-on-exec) there; err names the setting key and the errno
+ * text. @return 0 with *fd (owned by the caller) and the bound *port, or a
+ * negative LS_E* value.
+ */
+int ls_ops_bind(const char *key, const char *addr, int *fd, int *port, char *err, size_t errsz);
+
 #endif

@@ -7,7 +7,11 @@
 // most), then checks each one: a change event must decode through
 // cloudevents' Kafka.toEvent() into a valid CloudEvent whose data equals the
 // value, and its headers and value must validate against docs/schemas; a
-// status record's value against status.schema.json. Prints one JSON line
+// status record's value against status.schema.json; a current record's
+// headers and value against cloudevents-headers / current.schema.json, its
+// key against its value, and a tombstone (no value) by its headers and key; a
+// progress rollup's headers and value against progress-headers, enrollment and
+// course schemas. Prints one JSON line
 // of counts; exits 1 on any failure (each printed with its offset).
 'use strict';
 const fs = require('fs');
@@ -32,14 +36,42 @@ const validators = {
   event: ajv.getSchema('change-event.schema.json'),
   headers: ajv.getSchema('cloudevents-headers.schema.json'),
   status: ajv.getSchema('status.schema.json'),
+  current: ajv.getSchema('current.schema.json'),
+  rollupHeaders: ajv.getSchema('progress-headers.schema.json'),
+  enrollment: ajv.getSchema('enrollment.schema.json'),
+  course: ajv.getSchema('course.schema.json'),
 };
 
 const counts = {}, failures = [];
 const fail = (topic, m, why) => failures.push(`${topic} offset ${m.offset}: ${why}`);
 
-function checkEvent(topic, m) {
+function headersOf(m) {
   const headers = {};
   for (const [k, v] of Object.entries(m.headers || {})) headers[k] = v.toString('utf8');
+  return headers;
+}
+
+function checkCurrent(topic, m) {
+  const headers = headersOf(m);
+  const key = m.key.toString('utf8');
+  if (!validators.headers(headers)) fail(topic, m, `headers: ${ajv.errorsText(validators.headers.errors)}`);
+  if (headers.ce_type !== 'lmsync.activity.current') fail(topic, m, `ce_type ${headers.ce_type}`);
+  const slash = key.indexOf('/');
+  if (headers.ce_subject !== `activities/${key.slice(slash + 1)}`) fail(topic, m, `key ${key} vs subject ${headers.ce_subject}`);
+  if (m.value === null) return; // a tombstone: headers and key only
+  let value;
+  try { value = JSON.parse(m.value.toString('utf8')); } catch (e) { return fail(topic, m, `value is not JSON: ${e.message}`); }
+  if (!validators.current(value)) fail(topic, m, `value: ${ajv.errorsText(validators.current.errors)}`);
+  if (key !== `${value.connection_id}/${value.id}`) fail(topic, m, `key ${key} is not connection_id/id`);
+  try {
+    CEKafka.toEvent({ headers, key, value: m.value.toString('utf8'), timestamp: m.timestamp }).validate();
+  } catch (e) {
+    fail(topic, m, `cloudevents Kafka.toEvent: ${e.message}`);
+  }
+}
+
+function checkEvent(topic, m) {
+  const headers = headersOf(m);
   const text = m.value.toString('utf8');
   let value;
   try { value = JSON.parse(text); } catch (e) { return fail(topic, m, `value is not JSON: ${e.message}`); }
@@ -64,6 +96,31 @@ function checkStatus(topic, m) {
   if (m.key.toString('utf8') !== value.scope) fail(topic, m, `key ${m.key} is not the scope ${value.scope}`);
 }
 
+// A progress rollup: headers always (tombstones too), the value against its schema, the key
+// built from the value's ids, and a CloudEvent whose data is the value.
+function checkRollup(topic, m, kind) {
+  const headers = headersOf(m);
+  const key = m.key && m.key.toString('utf8');
+  if (!validators.rollupHeaders(headers)) fail(topic, m, `headers: ${ajv.errorsText(validators.rollupHeaders.errors)}`);
+  if (headers.ce_type !== `lmsync.progress.${kind}`) fail(topic, m, `ce_type ${headers.ce_type}`);
+  if (headers.ce_subject !== key) fail(topic, m, `ce_subject ${headers.ce_subject} is not the key ${key}`);
+  if (m.value === null) return; // tombstone: the key is deleted
+  const text = m.value.toString('utf8');
+  let value;
+  try { value = JSON.parse(text); } catch (e) { return fail(topic, m, `value is not JSON: ${e.message}`); }
+  if (!validators[kind](value)) fail(topic, m, `value: ${ajv.errorsText(validators[kind].errors)}`);
+  const want = kind === 'enrollment' ? `${value.connection_id}/${value.student_id}/${value.course_id}`
+                                     : `${value.connection_id}/${value.course_id}`;
+  if (key !== want) fail(topic, m, `key ${key} is not ${want}`);
+  try {
+    const ce = CEKafka.toEvent({ headers, key, value: text, timestamp: m.timestamp });
+    ce.validate();
+    if (JSON.stringify(ce.data) !== JSON.stringify(value)) fail(topic, m, 'ce data differs from the value');
+  } catch (e) {
+    fail(topic, m, `cloudevents Kafka.toEvent: ${e.message}`);
+  }
+}
+
 async function main() {
   const kafka = new Kafka({ clientId: 'lmsync-contract', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `lmsync-contract-${process.pid}-${Date.now()}` });
@@ -77,6 +134,9 @@ async function main() {
       counts[topic] = (counts[topic] || 0) + 1;
       if (topic.endsWith('.activity.changes')) checkEvent(topic, message);
       else if (topic.endsWith('.sync.status')) checkStatus(topic, message);
+      else if (topic.endsWith('.activity.current')) checkCurrent(topic, message);
+      else if (topic.endsWith('.progress.enrollments')) checkRollup(topic, message, 'enrollment');
+      else if (topic.endsWith('.progress.courses')) checkRollup(topic, message, 'course');
       else fail(topic, message, 'no schema for this topic');
       if (complete()) done();
     },

@@ -18,6 +18,10 @@
 #   pods       pods scaled 1 -> 3 -> 1 (new pods restore from the changelog)
 #   sandbox    sandbox answering 503/429, truncating bodies, stalling
 #   stop       coordinator and pod A stop cleanly
+#   current    after every fault above (broker faults, kill -9 of worker processes,
+#              pods, upstream faults): a late consumer's table of the current topic
+#              (lmsync.activity.current, latest value per key, tombstones applied)
+#              equals the sandbox's current records, key for key and field for field
 #   mapfull    a worker whose LMDB map is too small (own broker + sandbox),
 #              restarted with a larger map
 # Every case must end with lost = 0, invented = 0, false_created = 0. The
@@ -209,6 +213,10 @@ case_stop() {
   proc_stop podA
 }
 
+case_current() {
+  check_current "current table after the faults" sandbox devbroker
+}
+
 # LMDB map full: own broker and sandbox, one connection with 20000 activities
 # (about 2 MB of LMDB: 10000 fit in the 1 MB map once keys held connection numbers)
 map_error_logged() { grep -q "worker.lmdb_map_mb" "$(proc_log small)"; }
@@ -247,6 +255,7 @@ test_case broker
 test_case pods
 test_case sandbox
 test_case stop --needs start
+test_case current --needs sandbox
 test_case mapfull --needs none
 run_cases
 

@@ -297,6 +297,10 @@ sb() {
 }
 
 # write_config FILE SANDBOX BROKER EXTRA_LINES...
+# Catalog jobs (course and content names) are off unless a test turns them on
+# ("enrichment.enabled = 1" among EXTRA_LINES, or E2E_ENRICHMENT=1): their
+# requests would otherwise take from the fault counts and request budgets the
+# other tests count.
 write_config() {
   local f=$1 sandbox=$2 broker=$3; shift 3
   {
@@ -304,6 +308,7 @@ write_config() {
     echo "kafka.brokers = $(broker_bootstrap "$broker")"
     echo "log.format = text"
     echo "log.level = info"
+    echo "enrichment.enabled = ${E2E_ENRICHMENT:-0}"
     printf '%s\n' "$@"
   } >"$f"
 }
@@ -348,13 +353,14 @@ topic_caught_up() {
 # ---------------------------------------------------------------- status records
 
 # The status records (topic lmsync.sync.status, docs/events.md section 8) are
-# read from a tail's file. JQ_STARTED: a record's started_at in epoch seconds.
-JQ_STARTED='def started: .started_at | sub("\\.[0-9]+Z$"; "Z") | fromdate;'
+# read from a tail's file. JQ_STARTED: a record's started_at in epoch seconds;
+# poll: the record is a poll job's (a catalog job's says "kind":"catalog").
+JQ_STARTED='def started: .started_at | sub("\\.[0-9]+Z$"; "Z") | fromdate; def poll: (.kind // "activity") == "activity";'
 
 # status_since TAIL CONN SINCE : status values of CONN's jobs started strictly
 # after SINCE (epoch s), sorted by started_at, as one JSON array
 status_since() {
-  jq -s --arg c "$2" --argjson s "$3" "$JQ_STARTED"'[.[] | .value | select(.connection_id == $c and started > $s)]
+  jq -s --arg c "$2" --argjson s "$3" "$JQ_STARTED"'[.[] | .value | select(.connection_id == $c and poll and started > $s)]
      | sort_by(.started_at)' "$(topic_file "$1")"
 }
 
@@ -365,7 +371,7 @@ status_of_job() { jq -c --arg j "$2" 'select(.value.job_id == $j) | .value' "$(t
 round_done() {
   local tail=$1 since=$2; shift 2
   jq -e -s --argjson s "$since" --arg cs "$*" "$JQ_STARTED"'
-     ($cs | split(" ")) - [.[] | .value | select(started > $s) | .connection_id] | length == 0' \
+     ($cs | split(" ")) - [.[] | .value | select(poll and started > $s) | .connection_id] | length == 0' \
     "$(topic_file "$tail")" >/dev/null 2>&1
 }
 
@@ -380,7 +386,7 @@ wait_round() {
 # started strictly after SINCE (epoch s)
 ok_round_count() {
   jq -s --argjson s "$2" "$JQ_STARTED"'[.[] | .value | select(type == "object" and .outcome == "ok")
-      | select(started > $s) | .connection_id] | unique | length' "$(topic_file "$1")" 2>/dev/null || echo 0
+      | select(poll and started > $s) | .connection_id] | unique | length' "$(topic_file "$1")" 2>/dev/null || echo 0
 }
 
 ok_round_reached() { [ "$(ok_round_count "$1" "$2")" -ge "$3" ]; }
@@ -428,16 +434,16 @@ truth_since() {
 # truth_seq SANDBOX : highest ground-truth sequence number so far
 truth_seq() { sb "$1" GET "/_sandbox/changes?since=0&limit=1000000" | jq '[.changes[].seq] | max // 0'; }
 
-# compare_sets LABEL EXPECTED_JSON ACTUAL_JSON
+# compare_sets LABEL EXPECTED_JSON ACTUAL_JSON [NOUN] : NOUN names the items (default: events)
 compare_sets() {
-  local label=$1 exp=$2 act=$3
+  local label=$1 exp=$2 act=$3 noun=${4:-events}
   local ne na
   ne=$(jq length <<<"$exp"); na=$(jq length <<<"$act")
   if [ "$(jq -S . <<<"$exp")" == "$(jq -S . <<<"$act")" ]; then
-    log "$label: $na events equal the sandbox's $ne ground-truth changes"
+    log "$label: $na $noun equal the sandbox's $ne ground-truth ones"
     return 0
   fi
-  fail "$label: events differ from ground truth (expected $ne, got $na)"
+  fail "$label: $noun differ from ground truth (expected $ne, got $na)"
   diff <(jq -S '.[]' -c <<<"$exp") <(jq -S '.[]' -c <<<"$act") | head -n 40 | as_comment
   return 1
 }
@@ -447,6 +453,57 @@ compare_sets() {
 check_truth() {
   topic_caught_up "$3"
   compare_sets "$1" "$(truth_since "$2" "$4")" "$(events_since "$3" "$5")"
+}
+
+# ---- the current topic (lmsync.activity.current, docs/events.md section 9)
+
+# truth_current SANDBOX : the ground truth's current records, {"conn/act": record + envelope},
+# from the change log (every connection) and the connections' integration_type and external_xref
+truth_current() {
+  local conns
+  conns=$(curl -fsS -H "authorization: Bearer e2e-token" "$(sandbox_url "$1")/unified/connection?limit=1000") || return 1
+  sb "$1" GET "/_sandbox/changes?since=1&limit=1000000" | jq -S --argjson cs "$conns" "$JQ_NORM"'
+    ($cs | map({key: .id, value: {integration_type, tenant: .external_xref}}) | from_entries) as $env
+    | reduce .changes[] as $c ({}; .[$c.connection_id + "/" + $c.activity_id] =
+        (if $c.after == null then null else ($c.after | norm) + {connection_id: $c.connection_id} + $env[$c.connection_id] end))
+    | with_entries(select(.value != null))'
+}
+
+# current_read BROKER FILE [OFFSET_SPEC] : a late consumer: kcat reads the current topic from the
+# beginning (or kcat -o OFFSET_SPEC) to its end, one kcat -J message a line into FILE
+current_read() {
+  timeout 60 kcat -C -b "$(broker_bootstrap "$1")" -t lmsync.activity.current -o "${3:-beginning}" -e -q -J \
+    >"$2" 2>/dev/null || { fail "kcat could not read lmsync.activity.current to its end"; return 1; }
+}
+
+# current_table FILE : the table a consumer builds from the messages read (latest value per key,
+# a tombstone deletes), {"conn/act": value}
+current_table() {
+  jq -s -S "$JQ_NORM"'reduce .[] as $m ({};
+    if $m.payload == null then del(.[$m.key]) else .[$m.key] = ($m.payload | fromjson | norm) end)' "$1"
+}
+
+# current_headers_bad FILE : messages (tombstones included) without the CloudEvents headers of a
+# current record (ce_type lmsync.activity.current, ce_subject activities/{activity id}, ...)
+current_headers_bad() {
+  jq -s '[.[] | (.headers // [] | [recurse(.[2:]; length > 0) | select(length > 1) | {key: .[0], value: .[1]}] | from_entries) as $h
+     | select($h.ce_specversion != "1.0" or $h.ce_type != "lmsync.activity.current" or ($h.ce_id | length) != 32
+              or $h.ce_subject != "activities/" + (.key | sub("^[^/]*/"; ""))
+              or $h.ce_source != "/connections/" + (.key | sub("/.*$"; "")) or $h["content-type"] != "application/json"
+              or ($h.ce_time | type) != "string")] | length' "$1"
+}
+
+# check_current LABEL SANDBOX BROKER : a late consumer's table of the current topic equals the
+# ground truth's current records, key for key and field for field; every message has its headers
+check_current() {
+  local f bad
+  f=$(mktemp "$E2E_DIR/current.XXXXXX")
+  current_read "$3" "$f" || return 1
+  bad=$(current_headers_bad "$f")
+  [ "$bad" = 0 ] || fail "$1: $bad current messages without their CloudEvents headers"
+  compare_sets "$1" "$(truth_current "$2" | jq -c 'to_entries')" "$(current_table "$f" | jq -c 'to_entries')" \
+    "current records" || return 1
+  [ "$bad" = 0 ]
 }
 
 # ---- helpers of the fault-injection suite (faults.sh)

@@ -82,7 +82,8 @@ YML
   for series in 'lmsync_worker_jobs_total{outcome="ok",mode="full"}' 'lmsync_worker_processes' \
     'lmsync_upstream_requests_total{status_class="2xx"}' 'lmsync_upstream_request_duration_seconds_count' \
     'lmsync_coordinator_jobs_enqueued_total' 'lmsync_coordinator_scopes' 'lmsync_lmdb_map_used_bytes' \
-    'lmsync_coordinator_oldest_unsynced_seconds' 'lmsync_consumer_lag'; do
+    'lmsync_coordinator_oldest_unsynced_seconds' 'lmsync_coordinator_oldest_poll_age_seconds' \
+    'lmsync_event_freshness_seconds_count{mode="full"}' 'lmsync_consumer_lag'; do
     v=$(prom_value "sum($series)")
     [ -n "$v" ] || { fail "prometheus has no series $series"; continue; }
     log "prometheus: sum($series) = $v"
@@ -103,6 +104,9 @@ case_counters() {
   topic_caught_up events
   wait_until 30 events_match ||
     fail "lmsync_worker_events_total ($(metric_sum "$W" '^lmsync_worker_events_total')) != change events on the topic ($(topic_count events))"
+  # every record here has an upstream instant (created_at at least): one freshness observation per event
+  [ "$(metric_sum "$W" '^lmsync_event_freshness_seconds_count')" = "$(topic_count events)" ] ||
+    fail "lmsync_event_freshness_seconds_count ($(metric_sum "$W" '^lmsync_event_freshness_seconds_count')) != change events ($(topic_count events))"
   log "counters match the topics: $(topic_count events) events"
 }
 

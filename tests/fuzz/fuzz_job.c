@@ -20,6 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static ls_job_t job, back;
     char err[512];
     err[0] = '\0';
+    ls_job_release(&job);
+    ls_job_release(&back);
     if (ls_job_decode((const char *)data, size, &job, err, sizeof(err)) != LS_OK) {
         FUZZ_CHECK(err[0] != '\0', "a rejected job has no reason");
         return 0;

@@ -1,6 +1,7 @@
 /*
  * ls_job_ref.h - the reference for the direct job writer: the job as
- * ls_job_encode made it before, a jansson object dumped with
+ * ls_job_encode made it before (with main's kind, resync and webhook
+ * records members), a jansson object dumped with
  * JSON_COMPACT | JSON_SORT_KEYS. Used by tests/unit/test_job.c
  * (differential test). Header-only, static functions.
  */
@@ -55,7 +56,17 @@ static inline char *ref_job_encode(const ls_job_t *job)
         json_object_set_new(o, "leader_epoch", json_integer(job->leader_epoch));
     if (job->workspace[0])
         json_object_set_new(o, "workspace", json_string(job->workspace));
-    if (ref_encode_strategy(o, job) != 0) {
+    if (job->kind == LS_JOB_CATALOG)
+        json_object_set_new(o, "kind", json_string("catalog"));
+    if (job->resync)
+        json_object_set_new(o, "resync", json_true());
+    int bad = 0;
+    if (job->records) {
+        json_t *arr = json_loadb(job->records, job->records_len, 0, NULL);
+        bad = !json_is_array(arr) || json_object_set(o, "records", arr) != 0;
+        json_decref(arr);
+    }
+    if (bad || (job->kind != LS_JOB_CATALOG && ref_encode_strategy(o, job) != 0)) {
         json_decref(o);
         return NULL;
     }

@@ -9,7 +9,17 @@
 #define LS_TEST_H
 
 #include <CUnit/Basic.h>
+#include <stdint.h>
 #include <stdio.h>
+
+/* Deterministic PRNG (xorshift64*) of the randomized tests, so failures reproduce; *state != 0. */
+static inline uint64_t ls_test_rnd(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * UINT64_C(0x2545F4914F6CDD1D);
+}
 
 static inline int ls_test_run(CU_SuiteInfo *suites)
 {

@@ -44,6 +44,9 @@ static void test_file_values(void)
     CU_ASSERT_STRING_EQUAL(c.kafka_brokers, "a:1,b:2");
     CU_ASSERT_EQUAL(c.page_limit, 50);
     CU_ASSERT_EQUAL(c.poll_interval_s, 300);            /* default kept */
+    CU_ASSERT_EQUAL(c.enrichment_enabled, 1);
+    CU_ASSERT_EQUAL(c.enrichment_refresh_s, 3600);
+    CU_ASSERT_STRING_EQUAL(c.enrichment_student_fields, "");
     CU_ASSERT_STRING_EQUAL(c.topic_prefix, "lmsync");
 }
 
@@ -94,12 +97,23 @@ static void test_errors(void)
     expect_error("kafka.brokers = x\nkafka.compression = brotli\n", 0, "'kafka.compression' must be none, gzip");
     expect_error("kafka.brokers = x\nops.listen = 9464\n", 0, "'ops.listen' must be HOST:PORT");
     expect_error("kafka.brokers = x\nops.listen = somehost:9464\n", 0, "'ops.listen'");
+    expect_error("kafka.brokers = x\nboard.listen = 8080\n", 0, "'board.listen' must be HOST:PORT");
+    expect_error("kafka.brokers = x\nboard.listen = \n", 0, "'board.listen' must be HOST:PORT");
+    expect_error("kafka.brokers = x\nboard.listen = 127.0.0.1:70000\n", 0, "'board.listen': port must be 0..65535");
+    expect_error("kafka.brokers = x\nboard.max_clients = 0\n", 0, "'board.max_clients' must be between 1 and 1000");
     expect_error("kafka.brokers = x\nworker.group_id =\n", 0, "setting 'worker.group_id' is empty");
+    expect_error("kafka.brokers = x\nenrichment.refresh_s = 0\n", 0, "'enrichment.refresh_s' must be between 1 and");
+    expect_error("kafka.brokers = x\nenrichment.enabled = 2\n", 0, "'enrichment.enabled' must be between 0 and 1");
+    expect_error("kafka.brokers = x\nenrichment.student_fields = name,password\n", 0,
+                 "'enrichment.student_fields': \"password\" is not a student field");
+    expect_error("kafka.brokers = x\nenrichment.student_fields = name,emails\n", 0,
+                 "'enrichment.student_fields': fetching student fields is not built");
     expect_error("kafka.brokers = x\nunified.base_url = http://\n", 0, "setting 'unified.base_url' has no host");
     expect_error("kafka.brokers = x\nunified.base_url = https://u:p@/v1\n", 0, "setting 'unified.base_url' has no host");
     expect_error("kafka.brokers = x\nunified.base_url = http://:8080\n", 0, "setting 'unified.base_url' has no host");
     expect_error("kafka.brokers = x\nunified.token_file = /tmp\n", 1, "setting 'unified.token_file': \"/tmp\" is a directory");
     expect_error("kafka.brokers = x\nunified.max_response_mb = 0\n", 0, "'unified.max_response_mb' must be between 1 and 4096");
+    expect_error("kafka.brokers = x\nrollups.idle_days = 0\n", 0, "'rollups.idle_days' must be between 1 and 3650");
 }
 
 /* An error about unified.base_url never shows its password. */

@@ -88,12 +88,30 @@ static void rnd_str(unsigned *x, char *buf, size_t cap, int bad)
     }
 }
 
-/* The direct writer against the jansson reference: byte-equal, or NULL from both. */
+/* A webhook job's records: 1-3 objects of random strings, numbers, reals, booleans and nested members. */
+static void rnd_records(unsigned *x, ls_job_t *j)
+{
+    json_t *arr = json_array();
+    char s[128], err[128];
+    for (unsigned n = 1 + rnd_next(x) % 3, i = 0; i < n; i++) {
+        rnd_str(x, s, sizeof(s), 0);
+        json_t *rec = json_pack("{s:s, s:s?, s:I, s:f, s:b, s:{s:s}}", "id", s, "z_status",
+                                rnd_next(x) % 2 ? "COMPLETED" : NULL, "a_n", (json_int_t)rnd_next(x) - 9000,
+                                "progress", (double)rnd_next(x) / 7.0, "done", (int)(rnd_next(x) % 2), "meta",
+                                "k", s);
+        json_array_append_new(arr, rec);
+    }
+    CU_ASSERT_EQUAL(ls_job_set_records(j, arr, err, sizeof(err)), LS_OK);
+    json_decref(arr);
+}
+
+/* The direct writer against the jansson reference: byte-equal, or NULL from both. Covers the workspace,
+ * catalog (kind, no strategy members), resync and webhook (mode, inline records) members. */
 static void test_job_encode_differential(void)
 {
     static const char *const fields[] = {"", "id", "id,course_id,student_id", "progress_percentage,updated_at"};
     static const char *const sorts[] = {"", "created_at", "updated_at"};
-    unsigned x = 20261128, same = 0, refused = 0;
+    unsigned x = 20261128, same = 0, refused = 0, catalog = 0, resync = 0, webhook = 0;
     for (int i = 0; i < 20000; i++) {
         ls_job_t j;
         memset(&j, 0, sizeof(j));
@@ -113,7 +131,19 @@ static void test_job_encode_differential(void)
         j.mode = rnd_next(&x) % 2 ? LS_MODE_FULL : LS_MODE_INCREMENTAL;
         j.scheduled_at = (int64_t)rnd_next(&x) * 100000000;
         j.leader_epoch = rnd_next(&x) % 2 ? (int64_t)rnd_next(&x) * 1000000 : 0;
+        j.kind = rnd_next(&x) % 4 == 0 ? LS_JOB_CATALOG : LS_JOB_ACTIVITY;
+        j.resync = rnd_next(&x) % 4 == 0;
+        if (rnd_next(&x) % 4 == 0) {
+            j.mode = LS_MODE_WEBHOOK;
+            rnd_records(&x, &j);
+        }
         char *got = ls_job_encode(&j), *want = ref_job_encode(&j);
+        if (got && want) {
+            catalog += j.kind == LS_JOB_CATALOG && strstr(got, "\"kind\":\"catalog\"") != NULL;
+            resync += j.resync && strstr(got, "\"resync\":true") != NULL;
+            webhook += j.records && strstr(got, "\"records\":[{") != NULL;
+        }
+        ls_job_release(&j);
         if (got == NULL || want == NULL) {
             CU_ASSERT(got == NULL && want == NULL);
             refused++;
@@ -126,8 +156,10 @@ static void test_job_encode_differential(void)
         free(got);
         free(want);
     }
-    fprintf(stderr, "\n  job encoder: %u byte-equal, %u refused by both\n", same, refused);
+    fprintf(stderr, "\n  job encoder: %u byte-equal (%u catalog, %u resync, %u webhook), %u refused by both\n",
+            same, catalog, resync, webhook, refused);
     CU_ASSERT(same > 10000 && refused > 100);
+    CU_ASSERT(catalog > 1000 && resync > 1000 && webhook > 1000);
 }
 
 static void expect_bad(const char *v, const char *fragment)
@@ -155,6 +187,65 @@ static void test_job_bad(void)
                "job: field 'connection_id' cannot be a key part: contains '/' at byte 1 (\"a...\")");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"course_id\":\"k\\u0007\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
                "job: field 'course_id' cannot be a key part: contains control character 0x07 at byte 1");
+}
+
+/* A catalog job: "kind" round trips, its scope never names an activity scope, its status says kind. */
+static void test_job_catalog(void)
+{
+    ls_job_t j, k;
+    ls_status_t st, st2;
+    char err[256], scope[600];
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1//catalog@1000");
+    strcpy(j.connection_id, "conn-1");
+    strcpy(j.integration_type, "moodle");
+    j.mode = LS_MODE_FULL;
+    j.kind = LS_JOB_CATALOG;
+    j.scheduled_at = 1764252588000;
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"kind\":\"catalog\""));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.kind, LS_JOB_CATALOG);
+    ls_job_scope(&k, scope, sizeof(scope));
+    CU_ASSERT_STRING_EQUAL(scope, "conn-1//catalog");
+    free(s);
+    j.kind = LS_JOB_ACTIVITY; /* an activity job writes no "kind" */
+    s = ls_job_encode(&j);
+    CU_ASSERT_PTR_NULL(strstr(s, "kind"));
+    free(s);
+    memset(&st, 0, sizeof(st));
+    st.ok = 0;
+    st.requests = 7;
+    strcpy(st.error, "page at offset 0 of \"conn-1\" does not parse");
+    j.kind = LS_JOB_CATALOG;
+    s = ls_status_encode(&j, &st);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"scope\":\"conn-1//catalog\""));
+    CU_ASSERT_EQUAL(ls_status_decode(s, strlen(s), &k, &st2, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.kind, LS_JOB_CATALOG);
+    CU_ASSERT_EQUAL(st2.requests, 7);
+    CU_ASSERT_EQUAL(st2.ok, 0);
+    free(s);
+}
+
+static void test_job_catalog_bad(void)
+{
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"names\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "job: field 'kind' must be activity or catalog, got \"names\"");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":7,\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "field 'kind' must be a string");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"course_id\":\"k\",\"mode\":\"full\",\"kind\":\"catalog\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "a catalog job has no 'course_id' and mode full");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"catalog\",\"sort\":\"created_at\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "field 'sort' is not allowed in a catalog job");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"catalog\",\"resync\":true,\"scheduled_at\":\"2026-01-01T00:00:00Z\"}",
+               "a resync job must be a full activity job");
+    ls_job_t k;
+    char err[256];
+    const char *old = "{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"kind\":\"activity\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}";
+    CU_ASSERT_EQUAL(ls_job_decode(old, strlen(old), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.kind, LS_JOB_ACTIVITY);
 }
 
 static void test_key_part_check(void)
@@ -288,6 +379,8 @@ static void test_job_strategy_roundtrip(void)
     CU_ASSERT_EQUAL(k.get, 1);
     CU_ASSERT_EQUAL(k.gte, LS_GTE_SUPPORTED);
     CU_ASSERT_EQUAL(k.leader_epoch, 1795896718586);
+    CU_ASSERT_EQUAL(k.resync, 0);
+    CU_ASSERT_PTR_NULL(strstr(s, "resync"));
     free(s);
     const char *bad_epoch = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
                             "\"scheduled_at\":\"2026-11-27T14:09:48Z\",\"leader_epoch\":\"x\"}";
@@ -322,6 +415,32 @@ static void test_job_strategy_bad(void)
     const char *inc = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"incremental\","
                       "\"scheduled_at\":\"2026-11-27T14:09:48Z\"}";
     expect_bad(inc, "needs 'updated_gte'");
+#undef JOB
+}
+
+static void test_job_resync(void)
+{
+    char err[256];
+    ls_job_t j, k;
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1@resync-1764252588000");
+    strcpy(j.connection_id, "conn-1");
+    j.mode = LS_MODE_FULL;
+    j.scheduled_at = 1764252588000;
+    j.resync = 1;
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"resync\":true"));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.resync, 1);
+    free(s);
+#define JOB(mode, extra) "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"" mode "\"," \
+                         "\"scheduled_at\":\"2026-11-27T14:09:48Z\",\"updated_gte\":\"supported\"" extra "}"
+    expect_bad(JOB("full", ",\"resync\":1"), "'resync' must be a boolean");
+    expect_bad(JOB("incremental", ",\"resync\":true"), "a resync job must be a full activity job");
+    const char *no = JOB("incremental", ",\"resync\":false");
+    CU_ASSERT_EQUAL(ls_job_decode(no, strlen(no), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.resync, 0);
 #undef JOB
 }
 
@@ -387,7 +506,7 @@ static void full_status(ls_job_t *j, ls_status_t *st)
     uint64_t *counts[] = {&st->pages, &st->records, &st->rejected, &st->events, &st->state_writes,
                           &st->requests, &st->bytes, &st->retries, &st->removed,
                           &st->pending_removals, &st->removals_held, &st->rechecked, &st->rate_waits,
-                          &st->duplicates};
+                          &st->duplicates, &st->republished, &st->rollups_republished};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         *counts[i] = 1000 + i * 7;
     st->bytes = (uint64_t)1 << 40;
@@ -534,15 +653,86 @@ static void test_parse_courses(void)
     CU_ASSERT_EQUAL(ls_coord_parse_courses("{}", 2, ids, 4, &seen, err, sizeof(err)), LS_EINVAL);
 }
 
+/* A webhook job carries its records inline; they round trip byte for byte. */
+static void test_job_webhook_roundtrip(void)
+{
+    ls_job_t j, k;
+    char err[256];
+    memset(&j, 0, sizeof(j));
+    strcpy(j.job_id, "conn-1@wh-1764252588000-abc");
+    strcpy(j.connection_id, "conn-1");
+    strcpy(j.integration_type, "successfactors_lms");
+    j.mode = LS_MODE_WEBHOOK;
+    j.scheduled_at = 1764252588000;
+    json_t *arr = json_loads("[{\"id\":\"a1\",\"updated_at\":\"2026-11-27T14:09:48Z\",\"status\":\"COMPLETED\"}]", 0, NULL);
+    CU_ASSERT_EQUAL_FATAL(ls_job_set_records(&j, arr, err, sizeof(err)), LS_OK);
+    json_decref(arr);
+    CU_ASSERT_STRING_EQUAL(j.records, "[{\"id\":\"a1\",\"status\":\"COMPLETED\",\"updated_at\":\"2026-11-27T14:09:48Z\"}]");
+    char *s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"mode\":\"webhook\""));
+    CU_ASSERT_EQUAL_FATAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(k.mode, LS_MODE_WEBHOOK);
+    CU_ASSERT_EQUAL(k.records_len, j.records_len);
+    CU_ASSERT_STRING_EQUAL(k.records, j.records);
+    char *s2 = ls_job_encode(&k);
+    CU_ASSERT_STRING_EQUAL(s2, s);
+    free(s);
+    free(s2);
+    ls_job_release(&j);
+    ls_job_release(&k);
+    CU_ASSERT_PTR_NULL(k.records);
+    ls_job_release(NULL);
+}
+
+/* Records only in webhook jobs, and bounded in count and size. */
+static void test_job_webhook_bad(void)
+{
+#define WH(extra) "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"webhook\"," \
+                  "\"scheduled_at\":\"2026-11-27T14:09:48Z\"" extra "}"
+    expect_bad(WH(""), "needs 'records'");
+    expect_bad(WH(",\"records\":[]"), "'records' must be an array of 1..");
+    expect_bad(WH(",\"records\":{}"), "'records' must be an array");
+    expect_bad(WH(",\"records\":[{\"id\":\"x\"},7]"), "element 1 is not an object");
+    expect_bad(WH(",\"course_id\":\"k\",\"records\":[{\"id\":\"x\"}]"), "no 'course_id'");
+    expect_bad("{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
+               "\"scheduled_at\":\"2026-11-27T14:09:48Z\",\"records\":[{\"id\":\"x\"}]}",
+               "belongs only to a webhook job");
+#undef WH
+    ls_job_t j;
+    char err[256] = "";
+    memset(&j, 0, sizeof(j));
+    json_t *many = json_array();
+    for (int i = 0; i <= LS_JOB_RECORDS_MAX_N; i++)
+        json_array_append_new(many, json_pack("{s:i}", "id", i));
+    CU_ASSERT_EQUAL(ls_job_set_records(&j, many, err, sizeof(err)), LS_EINVAL);
+    json_decref(many);
+    json_t *big = json_array();
+    char *pad = malloc(LS_JOB_RECORDS_MAX);
+    memset(pad, 'x', LS_JOB_RECORDS_MAX - 1);
+    pad[LS_JOB_RECORDS_MAX - 1] = '\0';
+    json_array_append_new(big, json_pack("{s:s}", "id", pad));
+    CU_ASSERT_EQUAL(ls_job_set_records(&j, big, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "bytes, more than"));
+    CU_ASSERT_PTR_NULL(j.records);
+    json_decref(big);
+    free(pad);
+}
+
 static CU_TestInfo job_tests[] = {
     {"job writer vs jansson", test_job_encode_differential},
     {"workspace: job, status and scope key", test_job_workspace},
+    {"webhook job: inline records round trip", test_job_webhook_roundtrip},
+    {"webhook job: records bounded, only in webhook jobs", test_job_webhook_bad},
     {"key parts: no '/', no control character", test_key_part_check},
     {"strategy members round trip; old jobs still decode", test_job_strategy_roundtrip},
     {"malformed strategy members are rejected", test_job_strategy_bad},
+    {"resync member", test_job_resync},
     {"mode names and scope/activity keys", test_scope_names_and_keys},
     {"status record: mode run and watermarks", test_status_mode_watermark},
     {"job round trip", test_job_roundtrip},
+    {"catalog job: kind, scope and status", test_job_catalog},
+    {"malformed catalog jobs are rejected with a reason", test_job_catalog_bad},
     {"malformed jobs are rejected with a reason", test_job_bad},
     {"status record", test_status_json},
     {"status record round trip: encode -> decode -> equal", test_status_roundtrip},

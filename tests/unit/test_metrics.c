@@ -16,7 +16,9 @@
 
 static const char *const results[] = {"changed", "unchanged", NULL};
 
-enum { M_JOBS, M_INFLIGHT, M_LAG, M_REQS, M_LATENCY, M_OLDEST, M__COUNT };
+enum { M_JOBS, M_INFLIGHT, M_LAG, M_REQS, M_LATENCY, M_OLDEST, M_AGE, M__COUNT };
+
+static const double age_bounds[LS_METRICS_BUCKETS - 1] = {1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600};
 
 static const ls_metric_def_t defs[M__COUNT] = {
     [M_JOBS] = {"t_jobs_total", "Jobs.", LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "result", results}}},
@@ -26,6 +28,7 @@ static const ls_metric_def_t defs[M__COUNT] = {
                 {{LS_DIM_KEY, "integration", NULL}, {LS_DIM_LIST, "result", results}}},
     [M_LATENCY] = {"t_seconds", "Latency.", LS_MT_HISTOGRAM, LS_AGG_SUM, {{0}}},
     [M_OLDEST] = {"t_oldest_seconds", "Oldest.", LS_MT_GAUGE, LS_AGG_MAX, {{0}}},
+    [M_AGE] = {"t_age_seconds", "Age.", LS_MT_HISTOGRAM, LS_AGG_SUM, {{0}}, age_bounds},
 };
 
 static char *render(void)
@@ -63,6 +66,8 @@ static void test_slots_combine_across_fork(void)
             ls_metric_observe(M_LATENCY, 0, 0, 0.003);
             ls_metric_observe(M_LATENCY, 0, 0, 0.3);
             ls_metric_observe(M_LATENCY, 0, 0, 99.0);
+            ls_metric_observe(M_AGE, 0, 0, 0.5);
+            ls_metric_observe(M_AGE, 0, 0, 45.0);
             ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_READY);
             _exit(0);
         }
@@ -84,6 +89,11 @@ static void test_slots_combine_across_fork(void)
     expect_line(t, "t_seconds_bucket{le=\"10\"} 4");
     expect_line(t, "t_seconds_bucket{le=\"+Inf\"} 6");
     expect_line(t, "t_seconds_count 6");
+    expect_line(t, "t_age_seconds_bucket{le=\"1\"} 2"); /* a row's own bounds */
+    expect_line(t, "t_age_seconds_bucket{le=\"30\"} 2");
+    expect_line(t, "t_age_seconds_bucket{le=\"60\"} 4");
+    expect_line(t, "t_age_seconds_bucket{le=\"3600\"} 4");
+    expect_line(t, "t_age_seconds_sum 91.000000");
     expect_line(t, "# TYPE t_seconds histogram");
     CU_ASSERT_EQUAL(strncmp(t, "# HELP t_jobs_total Jobs.\n# TYPE t_jobs_total counter\n", 52), 0);
     free(t);

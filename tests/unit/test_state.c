@@ -13,10 +13,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * UINT64_C(0x2545F4914F6CDD1D);
+    return ls_test_rnd(&rng_state);
 }
 
 static uint32_t rnd_below(uint32_t n)

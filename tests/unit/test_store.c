@@ -5,6 +5,8 @@
  * files here (only while the store is closed: one environment per process).
  */
 #include "ls_err.h"
+#include "ls_rollup.h"
+#include "ls_state.h"
 #include "ls_store.h"
 #include "ls_test.h"
 
@@ -595,7 +597,7 @@ static MDB_txn *raw_begin(MDB_env **env, int rw)
 {
     MDB_txn *txn = NULL;
     CU_ASSERT_FATAL(mdb_env_create(env) == 0);
-    CU_ASSERT_FATAL(mdb_env_set_maxdbs(*env, 8) == 0);
+    CU_ASSERT_FATAL(mdb_env_set_maxdbs(*env, 16) == 0);
     CU_ASSERT_FATAL(mdb_env_open(*env, dir, rw ? 0 : MDB_RDONLY, 0640) == 0);
     CU_ASSERT_FATAL(mdb_txn_begin(*env, NULL, rw ? 0 : MDB_RDONLY, &txn) == 0);
     return txn;
@@ -956,13 +958,13 @@ static void test_old_format_wiped(void)
     /* a format this build does not know (a newer one) is emptied too */
     MDB_env *env;
     MDB_txn *txn = raw_begin(&env, 1);
-    raw_put(txn, "meta", "format", 6, "\0\0\0\3", 4);
+    raw_put(txn, "meta", "format", 6, "\0\0\0\4", 4);
     CU_ASSERT_FATAL(mdb_txn_commit(txn) == 0);
     mdb_env_close(env);
     st = open_logged(0, log, sizeof(log));
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(ls_store_was_discarded(st), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 3"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 4"));
     CU_ASSERT_EQUAL(ls_store_count(st, 1), 0);
     ls_store_destroy(st);
     CU_ASSERT_EQUAL(raw_num("", NULL), 0);   /* conns went too */
@@ -975,7 +977,219 @@ static void test_old_format_wiped(void)
     cleanup(st);
 }
 
+/* One catalog entry item: name NULL = not reported. */
+static ls_catalog_item_t cat_item(const char *id, const char *name, const char *type, int64_t at)
+{
+    ls_catalog_item_t it;
+    memset(&it, 0, sizeof(it));
+    snprintf(it.id, sizeof(it.id), "%s", id);
+    it.e.has_name = name != NULL;
+    snprintf(it.e.name, sizeof(it.e.name), "%s", name ? name : "");
+    it.e.has_type = type != NULL;
+    snprintf(it.e.type, sizeof(it.e.type), "%s", type ? type : "");
+    it.e.fetched_at = at;
+    return it;
+}
+
+static int cat_get(ls_store_t *st, int part, const char *conn, ls_catalog_kind_t k, const char *id, ls_catalog_entry_t *e)
+{
+    char err[256];
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    int rc = ls_store_catalog_get(r, part, conn, k, id, e);
+    ls_store_reader_destroy(r);
+    return rc;
+}
+
+static void test_catalog_put_get(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    ls_catalog_entry_t e;
+    ls_catalog_item_t courses[] = {cat_item("crs-1", "Algebra I", NULL, 1000), cat_item("crs-2", NULL, NULL, 1000)};
+    ls_catalog_item_t contents[] = {cat_item("crs-1", "Quiz 1", "QUIZ", 1000)};
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_COURSE, "crs-1", &e), LS_ENOTFOUND); /* never fetched */
+    CU_ASSERT_EQUAL(e.has_name, 0);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 2, "conn", LS_CATALOG_COURSE, courses, 2, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 2, "conn", LS_CATALOG_CONTENT, contents, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_COURSE, "crs-1", &e), LS_OK);
+    CU_ASSERT_STRING_EQUAL(e.name, "Algebra I");
+    CU_ASSERT_EQUAL(e.has_type, 0);
+    CU_ASSERT_EQUAL(e.fetched_at, 1000);
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_COURSE, "crs-2", &e), LS_OK); /* known, without a name */
+    CU_ASSERT_EQUAL(e.has_name, 0);
+    CU_ASSERT_STRING_EQUAL(e.name, "");
+    /* same id, other kind, other partition, other connection: separate keys */
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_CONTENT, "crs-1", &e), LS_OK);
+    CU_ASSERT_STRING_EQUAL(e.name, "Quiz 1");
+    CU_ASSERT_STRING_EQUAL(e.type, "QUIZ");
+    CU_ASSERT_EQUAL(cat_get(st, 3, "conn", LS_CATALOG_COURSE, "crs-1", &e), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(cat_get(st, 2, "con", LS_CATALOG_COURSE, "crs-1", &e), LS_ENOTFOUND);
+    /* a refresh overwrites (a rename), with its own instant */
+    ls_catalog_item_t renamed[] = {cat_item("crs-1", "Algebra I (2027)", NULL, 2000)};
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 2, "conn", LS_CATALOG_COURSE, renamed, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(cat_get(st, 2, "conn", LS_CATALOG_COURSE, "crs-1", &e), LS_OK);
+    CU_ASSERT_STRING_EQUAL(e.name, "Algebra I (2027)");
+    CU_ASSERT_EQUAL(e.fetched_at, 2000);
+    cleanup(st);
+}
+
+static int count_entry(int partition, ls_catalog_kind_t kind, const char *id, const ls_catalog_entry_t *e, void *ud)
+{
+    (void)e;
+    CU_ASSERT_EQUAL(partition, 1);
+    CU_ASSERT(kind == LS_CATALOG_COURSE ? strcmp(id, "c/1") == 0 : strcmp(id, "x") == 0); /* an id may hold '/' */
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* ---- rollup rows ---- */
+
+static int count_rows(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *ud)
+{
+    (void)key, (void)klen, (void)val, (void)vlen;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int scan_count(ls_store_t *st, ls_store_ru_t db, int p, const char *conn, const uint8_t *prefix, size_t pl)
+{
+    char err[256];
+    int n = 0;
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_scan(r, db, p, conn, prefix, pl, count_rows, &n), LS_OK);
+    ls_store_reader_destroy(r);
+    return n;
+}
+
+/* A packed state of act in (course, student) with progress pct. */
+static size_t state_of(const char *course, const char *student, double pct, uint8_t *buf)
+{
+    ls_activity_t a;
+    ls_activity_clear(&a);
+    snprintf(a.course_id, sizeof(a.course_id), "%s", course);
+    snprintf(a.student_id, sizeof(a.student_id), "%s", student);
+    a.pres[LS_F_COURSE_ID] = a.pres[LS_F_STUDENT_ID] = a.pres[LS_F_PROGRESS] = LS_PRESENT;
+    a.progress_percentage = pct;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(ls_state_pack(&a, buf, LS_STATE_MAX, &len), LS_OK);
+    return len;
+}
+
+/* Rows commit with the states, scan by prefix, and a rebuild from the states gives the same
+ * member and enrollment rows and drops the course rows; a corrupt state fails it loudly. */
+static void test_rollup_rows_rebuild(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    uint8_t s1[LS_STATE_MAX], s2[LS_STATE_MAX], s3[LS_STATE_MAX];
+    size_t l1 = state_of("c1", "u1", 10, s1), l2 = state_of("c1", "u1", 30, s2), l3 = state_of("c1", "u2", 50, s3);
+    ls_store_put_t puts[] = {{"a1", s1, l1}, {"a2", s2, l2}, {"a3", s3, l3}};
+    CU_ASSERT_EQUAL(ls_store_commit_page(st, 2, "conn", puts, 3, 5, NULL, NULL, err, sizeof(err)), LS_OK);
+    uint8_t ck[LS_RU_COURSE_KEY], crow[LS_RU_COURSE_ROW_MAX];
+    ls_ru_course_key("c1", ck);
+    ls_ru_course_t c;
+    ls_ru_course_init(&c, 14, 1);
+    ls_store_row_t row = {LS_STORE_RU_COURSES, ck, sizeof(ck), crow, ls_ru_course_row_pack(&c, "c1", crow)};
+    CU_ASSERT_EQUAL(ls_store_commit_rows(st, 2, "conn", NULL, 0, NULL, 0, &row, 1, -1, NULL, NULL, err,
+                                         sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_COURSES, 2, "conn", NULL, 0), 1);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_COURSES, 3, "conn", NULL, 0), 0);
+    int64_t enr = 0;
+    ls_store_rec_t rec = {"conn", "a3", s3, l3};   /* a restore step: the rows are stale until rebuilt */
+    CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 2, &rec, 1, 6, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 2), 1);
+    CU_ASSERT_EQUAL(ls_store_rebuild_rollups(st, 2, &enr, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 2), 0);
+    CU_ASSERT_EQUAL(enr, 2);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_COURSES, 2, "conn", NULL, 0), 0);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_MEMBERS, 2, "conn", NULL, 0), 3);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_ENROLLMENTS, 2, "conn", ck, sizeof(ck)), 2);
+    uint8_t ek[LS_RU_ENR_KEY];
+    ls_ru_enr_key("c1", "u1", ek);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_MEMBERS, 2, "conn", ek, sizeof(ek)), 2);
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    const uint8_t *v;
+    size_t vl;
+    ls_ru_enr_t e;
+    char cid[LS_STR_MAX + 1], sid[LS_STR_MAX + 1];
+    CU_ASSERT_EQUAL_FATAL(ls_store_reader_get_row(r, LS_STORE_RU_ENROLLMENTS, 2, "conn", ek, sizeof(ek), &v, &vl),
+                          LS_OK);
+    CU_ASSERT_EQUAL(ls_ru_enr_row_unpack(v, vl, &e, cid, sid), LS_OK);
+    CU_ASSERT_EQUAL(e.activities, 2);
+    CU_ASSERT_EQUAL(e.progress_sum, 4000);
+    CU_ASSERT_STRING_EQUAL(sid, "u1");
+    ls_store_reader_destroy(r);
+    /* a state that does not decode: the rebuild fails, names it, and writes nothing */
+    const uint8_t junk[] = {0x7f};
+    ls_store_put_t bad[] = {{"zz", junk, 1}};
+    CU_ASSERT_EQUAL(ls_store_commit_page(st, 2, "conn", bad, 1, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_rebuild_rollups(st, 2, &enr, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "\"zz\" does not decode"));
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_MEMBERS, 2, "conn", NULL, 0), 3);
+    /* a partition wipe takes the rollup rows too */
+    CU_ASSERT_EQUAL(ls_store_wipe_partition(st, 2, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_MEMBERS, 2, "conn", NULL, 0), 0);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_ENROLLMENTS, 2, "conn", NULL, 0), 0);
+    cleanup(st);
+}
+
+/* A restore step marks the rollups stale; a rebuild that does not fit the map fails with the
+ * setting to raise, writes nothing and leaves the mark (the next restore tries again). */
+static void test_rollup_rebuild_map_full(void)
+{
+    ls_store_t *st = fresh(1);
+    char err[512];
+    static uint8_t states[100][LS_STATE_MAX];
+    static char ids[100][32];
+    static ls_store_rec_t recs[100];
+    int rc = LS_OK, batches = 0;
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 6), 0);
+    for (int b = 0; b < 200 && rc == LS_OK; b++) {
+        for (int i = 0; i < 100; i++) {
+            char course[16];
+            snprintf(course, sizeof(course), "c%d", i % 7);
+            snprintf(ids[i], sizeof(ids[i]), "activity-number-%d-%d", b, i);
+            recs[i] = (ls_store_rec_t){"conn", ids[i], states[i], state_of(course, ids[i], 50, states[i])};
+        }
+        rc = ls_store_apply_changelog(st, 6, recs, 100, b + 1, err, sizeof(err));
+        batches += rc == LS_OK;
+    }
+    CU_ASSERT_EQUAL_FATAL(rc, LS_EFULL);
+    CU_ASSERT_TRUE(batches > 10);
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 6), 1);
+    rc = ls_store_rebuild_rollups(st, 6, NULL, err, sizeof(err));
+    CU_ASSERT_EQUAL(rc, LS_EFULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "worker.lmdb_map_mb"));
+    CU_ASSERT_EQUAL(ls_store_rollups_stale(st, 6), 1);
+    CU_ASSERT_EQUAL(scan_count(st, LS_STORE_RU_MEMBERS, 6, "conn", NULL, 0), 0);
+    cleanup(st);
+}
+
+static void test_catalog_foreach_wipe(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256];
+    int n = 0;
+    ls_catalog_entry_t e;
+    ls_catalog_item_t a[] = {cat_item("c/1", "A", NULL, 5)}, b[] = {cat_item("x", NULL, "VIDEO", 5)};
+    ls_catalog_item_t other[] = {cat_item("c/1", "B", NULL, 5)};
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 1, "k", LS_CATALOG_COURSE, a, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 1, "k", LS_CATALOG_CONTENT, b, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 1, "kk", LS_CATALOG_COURSE, other, 1, err, sizeof(err)), LS_OK);
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_catalog_foreach(r, "k", count_entry, &n), LS_OK);
+    ls_store_reader_destroy(r);
+    CU_ASSERT_EQUAL(n, 2); /* "kk" is another connection */
+    CU_ASSERT_EQUAL(ls_store_wipe_partition(st, 1, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(cat_get(st, 1, "k", LS_CATALOG_COURSE, "c/1", &e), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_catalog_commit(st, 1, "", LS_CATALOG_COURSE, a, 1, err, sizeof(err)), LS_EINVAL);
+    cleanup(st);
+}
+
 static CU_TestInfo tests[] = {
+    {"catalog: put, get, absent, rename", test_catalog_put_get},
+    {"catalog: walk per connection, partition wipe", test_catalog_foreach_wipe},
     {"put, get, partitions, checkpoints", test_put_get},
     {"map full fails the page atomically", test_map_full},
     {"unusable path", test_bad_path},
@@ -997,6 +1211,8 @@ static CU_TestInfo tests[] = {
     {"connection numbers: a partition wipe keeps them", test_numbers_survive_wipe},
     {"connection numbers: processes sharing the store agree", test_numbers_across_processes},
     {"old key format: wiped at open, with the message", test_old_format_wiped},
+    {"rollup rows: commit, scan, rebuild, corrupt state", test_rollup_rows_rebuild},
+    {"rollup rebuild: stale mark, map full", test_rollup_rebuild_map_full},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"store", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};

@@ -22,17 +22,19 @@
 #define R LS_SJ_RECHECKING
 #define M LS_SJ_REMOVING
 #define X LS_SJ_DONE
+#define P LS_SJ_REPUBLISHING
 
 /* legal[from][to], written out by hand: the table in ls_sync_fsm.c must say the same. */
 static const int legal[LS_SJ_N_STATES][LS_SJ_N_STATES] = {
-    /*               START F  B  D  R  M  X */
-    [LS_SJ_START] = {0, 1, 1, 0, 0, 0, 1},
-    [F] = {0, 0, 1, 1, 0, 0, 1},
-    [B] = {0, 1, 1, 0, 0, 0, 1},
-    [D] = {0, 1, 1, 0, 1, 1, 1},
-    [R] = {0, 0, 0, 0, 0, 1, 1},
-    [M] = {0, 0, 0, 0, 0, 0, 1},
-    [X] = {0, 0, 0, 0, 0, 0, 0},
+    /*               START F  B  D  R  M  X  P */
+    [LS_SJ_START] = {0, 1, 1, 1, 0, 0, 1, 0}, /* START -> D: a webhook job */
+    [F] = {0, 1, 1, 1, 0, 0, 1, 0}, /* F -> F: a catalog job's next page */
+    [B] = {0, 1, 1, 0, 0, 0, 1, 0},
+    [D] = {0, 1, 1, 0, 1, 1, 1, 1},
+    [R] = {0, 0, 0, 0, 0, 1, 1, 0},
+    [M] = {0, 0, 0, 0, 0, 0, 1, 1},
+    [X] = {0, 0, 0, 0, 0, 0, 0, 0},
+    [P] = {0, 0, 0, 0, 0, 0, 1, 0},
 };
 
 static void test_transition_table(void)
@@ -61,7 +63,9 @@ static void test_out_of_range_and_names(void)
 /* Every state can reach DONE, and DONE is final: a job always ends. */
 static void test_every_state_reaches_done(void)
 {
-    for (int s = 0; s < LS_SJ_N_STATES - 1; s++) {
+    for (int s = 0; s < LS_SJ_N_STATES; s++) {
+        if (s == X)
+            continue;
         int seen[LS_SJ_N_STATES] = {0}, grew = 1;
         seen[s] = 1;
         while (grew) {

@@ -197,12 +197,55 @@ static void test_paging_check(void)
     cfg.page_limit = 100;
 }
 
+/* A webhook job's inline records: applied when newer, counted stale when older than the stored state. */
+static void test_webhook_records(void)
+{
+    char rec[256];
+    const char *stored = "[{\"id\":\"w1\",\"progress_percentage\":40,\"updated_at\":\"2026-11-28T10:00:05Z\"}]";
+    new_scan();
+    CU_ASSERT_EQUAL_FATAL(prepare(stored), LS_OK);
+    job->batch->after_acks_next_offset = 11;
+    CU_ASSERT_EQUAL_FATAL(ls_sync_page_store(job), LS_OK);
+    const struct {
+        const char *updated_at;
+        int progress;
+        ls_change_type_t want;
+        uint64_t stale;
+    } cases[] = {
+        {"2026-11-28T10:00:04Z", 20, LS_CHANGE_NONE, 1},       /* a late delivery of an older state */
+        {"2026-11-28T10:00:05Z", 40, LS_CHANGE_NONE, 0},       /* the stored state again (a duplicate) */
+        {"2026-11-28T10:00:09Z", 70, LS_CHANGE_PROGRESSED, 0}, /* newer: applied */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(rec, sizeof(rec), "[{\"id\":\"w1\",\"progress_percentage\":%d,\"updated_at\":\"%s\"}]",
+                 cases[i].progress, cases[i].updated_at);
+        new_scan();
+        job->st.stale_records = 0;
+        job->run.records = rec;
+        job->run.records_len = strlen(rec);
+        CU_ASSERT_EQUAL_FATAL(ls_sync_webhook_prepare(job), LS_OK);
+        CU_ASSERT_EQUAL(job->st.mode, LS_MODE_WEBHOOK);
+        CU_ASSERT_EQUAL(job->pg.n, 1);
+        CU_ASSERT_EQUAL(job->pg.items[0].diff.type, cases[i].want);
+        CU_ASSERT_EQUAL(job->pg.items[0].diff.stored_mask != 0, cases[i].want != LS_CHANGE_NONE);
+        CU_ASSERT_EQUAL(job->st.stale_records, cases[i].stale);
+    }
+    job->run.records = "[{\"id\":";
+    job->run.records_len = strlen(job->run.records);
+    CU_ASSERT_EQUAL(ls_sync_webhook_prepare(job), LS_EINVAL);
+    CU_ASSERT(strstr(job->st.error, "webhook records of \"conn-1\" do not parse") != NULL);
+    job->run.records = NULL;
+    job->run.records_len = 0;
+    job->st.mode = LS_MODE_NONE;
+}
+
 static CU_TestInfo tests[] = {
     {"normalize: rejects, ids seen, repeated ids", test_normalize_rejects_and_repeats},
     {"store: checkpoint, then an unchanged record clears its marker", test_store_then_unchanged},
     {"diff against the stored state", test_progress_against_stored},
     {"a duplicated id: the first occurrence wins, the next poll emits nothing", test_duplicate_across_pages},
     {"paging: over the limit, a repeated page, the page cap", test_paging_check},
+    {"webhook records: newer applied, older counted stale, repeats no change", test_webhook_records},
     CU_TEST_INFO_NULL,
 };
 
