@@ -303,7 +303,21 @@ static void test_workspace_errors(void)
     unlink(eu);
 }
 
+/* webhook.workspace: a workspace name, or empty (the default workspace). */
+static void test_webhook_workspace(void)
+{
+    ls_config_t cfg;
+    char err[512];
+    clear_env();
+    CU_ASSERT_EQUAL(load("kafka.brokers = k:1\nwebhook.workspace = eu\n", 0, &cfg, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cfg.webhook_workspace, "eu");
+    CU_ASSERT_EQUAL(load("kafka.brokers = k:1\n", 0, &cfg, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cfg.webhook_workspace, "");
+    expect_error("kafka.brokers = k:1\nwebhook.workspace = EU\n", 0, "setting 'webhook.workspace': may hold only [a-z0-9_-]");
+}
+
 static CU_TestInfo tests[] = {
+    {"webhook.workspace", test_webhook_workspace},
     {"workspaces: names, URLs, tokens, default first", test_workspaces},
     {"workspaces: precise errors", test_workspace_errors},
     {"file values", test_file_values},
