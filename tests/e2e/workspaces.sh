@@ -16,6 +16,12 @@
 #                       with distinct ids and keys
 #   status-and-keys     status records: scope "eu:conn-000N" with workspace
 #                       "eu", and "conn-000N" without one
+#   catalog-current-rollups  catalog jobs of both workspaces report ok
+#                       (scope "eu:conn-000N//catalog" with workspace "eu":
+#                       fetched from the eu sandbox with the eu token); the
+#                       current records and course rollups of act-same-1's
+#                       connection are told apart like the events: qualified
+#                       keys, workspace sources, "workspace" in the eu values
 #   no-secret-in-logs   no log holds either token
 source "$(dirname "$0")/lib.sh"
 CONNS=(conn-0001 conn-0002 conn-0003)
@@ -29,10 +35,13 @@ case_start() {
   printf 'eu-token\n' >"$E2E_DIR/eu.token"
   write_config "$E2E_DIR/lmsync.conf" us devbroker "coordinator.interval_s = 2" "coordinator.discovery_interval_s = 60" \
     "worker.lmdb_path = $E2E_DIR/lmdb" "worker.page_limit = 5" "unified.max_retries = 1" \
-    "unified.workspaces = eu=$(sandbox_url eu)|$E2E_DIR/eu.token"
+    "unified.workspaces = eu=$(sandbox_url eu)|$E2E_DIR/eu.token" \
+    "enrichment.enabled = 1" "enrichment.refresh_s = 8"
   export UNIFIED_API_TOKEN=us-token
   tail_topic events devbroker lmsync.activity.changes
   tail_topic status devbroker lmsync.sync.status
+  tail_topic current devbroker lmsync.activity.current
+  tail_topic courses devbroker lmsync.progress.courses
   T0=$(date +%s)
   proc_start worker "$LS_WORKER" --config "$E2E_DIR/lmsync.conf"
   proc_start coordinator "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
@@ -108,8 +117,39 @@ case_status_and_keys() {
                   or (if .value.workspace == "eu" then (.key | startswith("eu:conn-")) else (.key | startswith("conn-")) end | not))]
       | length' "$(topic_file status)")
   [ "$bad" = 0 ] || fail "$bad status records whose key, scope and workspace disagree"
-  jq -s -e '[.[] | .value | select(.workspace == "eu") | .scope] | unique | length == 3' "$(topic_file status)" >/dev/null \
-    || fail "status records lack the three eu scopes"
+  jq -s -e '[.[] | .value | select(.workspace == "eu" and .kind == null) | .scope] | unique | length == 3' \
+    "$(topic_file status)" >/dev/null || fail "status records lack the three eu poll scopes"
+}
+
+catalog_ok() {
+  jq -s -e '[.[] | .value | select(type == "object" and .kind == "catalog" and .outcome == "ok")
+      | [(.workspace // ""), .scope]] | unique | length >= 6' "$(topic_file status)" >/dev/null 2>&1
+}
+
+case_catalog_current_rollups() {
+  wait_until_every 1 60 catalog_ok || die "catalog jobs of both workspaces did not all report ok: $(jq -s -c \
+    '[.[] | .value | select(type == "object" and .kind == "catalog") | {scope, workspace, outcome, error}] | unique' \
+    "$(topic_file status)")"
+  jq -s -e '[.[] | .value | select(type == "object" and .kind == "catalog" and .workspace == "eu") | .scope] | unique
+      == ["eu:conn-0001//catalog", "eu:conn-0002//catalog", "eu:conn-0003//catalog"]' "$(topic_file status)" >/dev/null \
+    || fail "eu catalog scopes are not qualified"
+  topic_caught_up current
+  local cur
+  cur=$(jq -s '[.[] | select(.value != null and .value.activity_id? == null and .value.id == "act-same-1")]
+      | unique_by(.headers.ce_id) | map({w: (.value.workspace // ""), id: .headers.ce_id, k: .key, s: .headers.ce_source})
+      | unique_by(.k)' "$(topic_file current)")
+  jq -e 'length == 2 and (map(.w) | sort) == ["", "eu"] and (map(.id) | unique | length) == 2
+         and (map(.k) | sort) == ["conn-0001/act-same-1", "eu:conn-0001/act-same-1"]
+         and (map(.s) | sort) == ["/connections/conn-0001", "/workspaces/eu/connections/conn-0001"]' <<<"$cur" >/dev/null \
+    || fail "the current records of act-same-1 are not told apart: $cur"
+  topic_caught_up courses
+  local bad
+  bad=$(jq -s '[.[] | select(.value != null) | select((.value.workspace // "") as $w
+      | (.key | startswith("eu:")) != ($w == "eu") or (.headers.ce_source | startswith("/workspaces/eu/")) != ($w == "eu"))] | length' \
+      "$(topic_file courses)")
+  [ "$bad" = 0 ] || fail "$bad course rollups whose key, source and workspace disagree"
+  jq -s -e '[.[] | select(.value.workspace? == "eu") | .key] | length > 0' "$(topic_file courses)" >/dev/null \
+    || fail "no course rollup of the eu workspace"
 }
 
 case_no_secret_in_logs() {
@@ -121,5 +161,6 @@ test_case tokens-differ
 test_case initial-sync
 test_case same-id-changes
 test_case status-and-keys
+test_case catalog-current-rollups
 test_case no-secret-in-logs --needs start
 run_cases
