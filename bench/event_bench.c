@@ -227,7 +227,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < PAIRS; i++)
         make_pair(&pairs[i], i);
     ls_event_ctx_t ctx = {"6650f3a2b1c4d5e6f7a8b9c0", "moodle", "tenant-42", "full",
-                          "job-6650f3a2-0001", INT64_C(1795788600123)};
+                          "job-6650f3a2-0001", INT64_C(1795788600123), NULL};
     char at[LS_TIME_BUFSZ];
     ls_time_format(ctx.observed_at_ms, at);
     if (verify(&ctx, pairs, at) != 0)

@@ -137,6 +137,18 @@ static const char *str_of(const json_t *o, const char *name)
     return json_string_value(json_object_get(o, name));
 }
 
+/* The record's connection as its keys name it: "{workspace}:{connection_id}" for a named workspace
+ * (the record's "workspace"), else connection_id. buf holds QCONN_MAX bytes. */
+#define QCONN_MAX 640
+static const char *qualified_conn(const json_t *rec, char *buf)
+{
+    const char *ws = str_of(rec, "workspace"), *conn = str_of(rec, "connection_id");
+    if (!ws || !ws[0])
+        return conn;
+    snprintf(buf, QCONN_MAX, "%.40s:%.590s", ws, conn);
+    return buf;
+}
+
 static json_int_t int_of(const json_t *o, const char *name)
 {
     return json_integer_value(json_object_get(o, name));
@@ -244,7 +256,8 @@ static json_t *conn_summary(const conn_t *c)
 
 static int check_course(const json_t *rec, const char *key, size_t key_len, char *why, size_t whysz)
 {
-    const char *conn = str_of(rec, "connection_id"), *course = str_of(rec, "course_id");
+    char qbuf[QCONN_MAX];
+    const char *conn = qualified_conn(rec, qbuf), *course = str_of(rec, "course_id");
     size_t lc = strlen(conn);
     if (key_len != lc + 1 + strlen(course) || memcmp(key, conn, lc) != 0 || key[lc] != '/' ||
         memcmp(key + lc + 1, course, key_len - lc - 1) != 0)
@@ -260,7 +273,8 @@ static int check_course(const json_t *rec, const char *key, size_t key_len, char
 
 static int course_upsert(board_table_t *t, json_t *rec, json_t **event)
 {
-    course_key_t k = {str_of(rec, "connection_id"), str_of(rec, "course_id")};
+    char qbuf[QCONN_MAX];
+    course_key_t k = {qualified_conn(rec, qbuf), str_of(rec, "course_id")};
     conn_t *c = conn_get(t, k.conn);
     if (!c)
         return LS_ENOMEM;
@@ -413,7 +427,8 @@ int board_table_change(board_table_t *t, const char *value, size_t value_len, co
         return LS_EINVAL;
     }
     json_t *item = feed_item(ev, ce_id);
-    conn_t *c = item ? conn_get(t, str_of(ev, "connection_id")) : NULL;
+    char qbuf[QCONN_MAX];
+    conn_t *c = item ? conn_get(t, qualified_conn(ev, qbuf)) : NULL;
     int rc = LS_ENOMEM;
     if (c) {
         conn_learn(c, ev);

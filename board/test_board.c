@@ -61,6 +61,26 @@ static void test_courses_sorted_and_replaced(void)
     board_table_destroy(t);
 }
 
+/* Named workspaces: the key holds the qualified connection; equal ids of two workspaces stay two connections. */
+static void test_workspace_courses(void)
+{
+    board_table_t *t = board_table_new(5);
+    const char *eu = "{\"connection_id\":\"conn-1\",\"course_id\":\"a\",\"integration_type\":\"moodle\","
+                     "\"tenant\":null,\"workspace\":\"eu\",\"learners\":2,\"learners_completed\":1,"
+                     "\"learners_idle\":0,\"idle_days\":14}";
+    CU_ASSERT_EQUAL(course(t, "conn-1/a", REC("conn-1", "a", 4, 4), NULL), 1);
+    CU_ASSERT_EQUAL(course(t, "eu:conn-1/a", eu, NULL), 1);
+    CU_ASSERT_EQUAL(course(t, "conn-1/a", eu, NULL), LS_EINVAL); /* the key must name the workspace */
+    board_stats_t st;
+    board_table_stats(t, &st);
+    CU_ASSERT_EQUAL(st.courses, 2);
+    CU_ASSERT_EQUAL(st.connections, 2);
+    CU_ASSERT_EQUAL(course(t, "eu:conn-1/a", NULL, NULL), 1);
+    board_table_stats(t, &st);
+    CU_ASSERT_EQUAL(st.courses, 1);
+    board_table_destroy(t);
+}
+
 static void test_tombstone(void)
 {
     board_table_t *t = board_table_new(5);
@@ -263,6 +283,7 @@ static void test_sse_queue(void)
 static CU_TestInfo table_tests[] = {
     {"courses sorted by (connection, course), latest value wins", test_courses_sorted_and_replaced},
     {"a tombstone removes the course", test_tombstone},
+    {"named workspaces: qualified keys, separate connections", test_workspace_courses},
     {"absent fields stay absent", test_absent_stays_absent},
     {"bad course records refused, counted, nothing changed", test_bad_courses},
     {"change feed: items, ring, connection summary", test_change_feed},

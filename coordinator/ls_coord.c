@@ -50,6 +50,7 @@
 /* A job produced and not yet reported by librdkafka (its own batch: one delivery report). */
 struct coord_send {
     ls_batch_t b;
+    coord_scope_t *sc;  /* the scope that waits for it; NULL once the scope was dropped (no lookup per report) */
     int64_t due_ms;
     ls_mode_t mode;
     char key[];
@@ -84,8 +85,18 @@ void coord_scope_attach(coord_t *c, coord_scope_t *s, coord_conn_t *conn, const 
         ls_error("scope \"%s\" not scheduled: out of memory", key);
 }
 
+/* Forget s in the sends still waiting for a delivery report (a dropped scope's entry is freed). */
+static void sends_forget(coord_t *c, const coord_scope_t *s)
+{
+    for (size_t i = 0; i < c->n_sends; i++)
+        if (c->sends[i]->sc == s)
+            c->sends[i]->sc = NULL;
+}
+
 void coord_scope_drop(coord_t *c, coord_scope_t *s)
 {
+    if (s->reports)
+        sends_forget(c, s);
     coord_schedule_tombstone(c, coord_scope_key(c, s));
     coord_ready_unlink(s);
     ls_coord_heap_remove(&c->heap, &s->t);
@@ -152,7 +163,7 @@ static void resolve(const ls_config_t *cfg, const ls_profile_t *rt, size_t nrt, 
 static int strategy_for(coord_t *c, const coord_conn_t *conn)
 {
     char key[LS_STR_MAX + 2];
-    const char *id = coord_conn_id(c, conn);
+    const char *id = coord_conn_raw_id(c, conn);
     if (has_conn_override(c->cfg->profile_overrides, id))
         snprintf(key, sizeof(key), "#%s", id);
     else
@@ -221,14 +232,15 @@ static ls_mode_t job_mode(const coord_t *c, const ls_strategy_t *s, const coord_
 static void job_fill(const coord_t *c, const coord_scope_t *sc, const ls_strategy_t *s, int64_t now, ls_job_t *job)
 {
     const coord_conn_t *conn = sc->conn;
-    const char *key = coord_scope_key(c, sc), *id = coord_conn_id(c, conn);
+    const char *key = coord_scope_key(c, sc), *qid = coord_conn_id(c, conn);
     memset(job, 0, sizeof(*job));
     snprintf(job->job_id, sizeof(job->job_id), "%s@%lld", key, (long long)sc->t.due_ms);
-    snprintf(job->connection_id, sizeof(job->connection_id), "%s", id);
+    snprintf(job->connection_id, sizeof(job->connection_id), "%s", coord_conn_raw_id(c, conn));
+    snprintf(job->workspace, sizeof(job->workspace), "%s", c->cfg->workspaces[conn->ws].name);
     snprintf(job->integration_type, sizeof(job->integration_type), "%s", conn->integration_type);
     snprintf(job->external_xref, sizeof(job->external_xref), "%s", conn->external_xref);
     if (is_course(sc))
-        snprintf(job->course_id, sizeof(job->course_id), "%s", key + strlen(id) + 1);
+        snprintf(job->course_id, sizeof(job->course_id), "%s", key + strlen(qid) + 1);
     job->mode = job_mode(c, s, sc, now);
     job->scheduled_at = sc->t.due_ms;
     snprintf(job->fields, sizeof(job->fields), "%s", s->fields);
@@ -257,7 +269,7 @@ static int enqueue(coord_t *c, coord_scope_t *sc, const ls_strategy_t *s, int64_
     snd->due_ms = sc->t.due_ms;
     snd->mode = job.mode;
     memcpy(snd->key, key, klen + 1);
-    /* key = connection id for every scope: one partition holds the connection's state */
+    /* key = the (qualified) connection id for every scope: one partition holds the connection's state */
     int rc = ls_producer_send(c->producer, c->topic_jobs, -1, id, strlen(id), v, strlen(v), NULL, 0, &snd->b, LS_SEND_NOW);
     free(v);
     if (rc != LS_OK) {
@@ -266,6 +278,8 @@ static int enqueue(coord_t *c, coord_scope_t *sc, const ls_strategy_t *s, int64_
         return rc;
     }
     c->sends[c->n_sends++] = snd;
+    snd->sc = sc;
+    sc->reports++;
     sc->job_due_ms = sc->t.due_ms;
     sc->job_since_ms = now;
     sc->sending = 1;
@@ -277,7 +291,9 @@ static int enqueue(coord_t *c, coord_scope_t *sc, const ls_strategy_t *s, int64_
 /* A delivery report: the job is outstanding now, or (failed) its scope is due again at once. */
 static void send_done(coord_t *c, coord_send_t *snd, int64_t now)
 {
-    coord_scope_t *sc = c->scopes ? ls_strmap_get(c->scopes, snd->key) : NULL; /* none between terms */
+    coord_scope_t *sc = snd->sc; /* NULL: dropped, or a send of an earlier term */
+    if (sc)
+        sc->reports--;
     int ok = snd->b.failed == 0;
     if (ok) {
         c->enqueued++;
@@ -382,16 +398,22 @@ static void refill_tokens(coord_t *c, int64_t now)
  * tenant's weight to its deficit and lets it produce that many jobs, so when
  * more jobs are due than coordinator.max_enqueue_per_s lets out, every
  * tenant gets its weighted share and a tenant with a big backlog takes what
- * the others leave.
+ * the others leave. A tenant with a request budget (coordinator.tenant_budget) releases a
+ * job only when its bucket holds the job's estimated cost (the scope's last
+ * request count, 1 when unknown); otherwise its queue waits and the others
+ * are served.
  */
 static void serve_tenants(coord_t *c, int64_t now)
 {
-    while (c->n_active && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS) {
+    size_t held = 0; /* tenants in a row whose request budget held their next job back */
+    while (c->n_active && held < c->n_active && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS) {
         size_t i = c->rr % c->n_active;
         coord_tenant_t *t = c->active[i];
+        int refused = 0;
         if (t->head && t->deficit < 1.0)
             t->deficit += t->weight;
-        while (t->head && t->deficit >= 1.0 && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS) {
+        while (t->head && t->deficit >= 1.0 && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS &&
+               !(refused = !coord_budget_take(t, t->head->requests ? t->head->requests : 1.0, now))) {
             coord_scope_t *sc = t->head;
             size_t before = c->n_sends;
             coord_ready_unlink(sc);
@@ -400,6 +422,7 @@ static void serve_tenants(coord_t *c, int64_t now)
             t->deficit -= (double)(c->n_sends - before);
             c->enqueue_tokens -= (double)(c->n_sends - before);
         }
+        held = refused ? held + 1 : 0;
         if (!t->head)
             coord_tenant_deactivate(c, i);
         else
@@ -428,7 +451,7 @@ static void schedule_due(coord_t *c, int64_t now)
 /* The scope a status record reports on, when it is the job that scope waits for. */
 static coord_scope_t *status_scope(coord_t *c, const ls_job_t *job)
 {
-    char key[2 * LS_STR_MAX + 2], id[2 * LS_STR_MAX + 40];
+    char key[LS_KEY_MAX], id[LS_KEY_MAX + 40];
     ls_job_scope(job, key, sizeof(key));
     coord_scope_t *sc = ls_strmap_get(c->scopes, key);
     if (!sc || !sc->conn || !sc->job_due_ms)
@@ -449,6 +472,8 @@ static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
                 (long long)m->offset, err);
         return;
     }
+    if (coord_term_check(c, &job))
+        return;
     coord_scope_t *sc = status_scope(c, &job);
     if (!sc)
         return;
@@ -466,6 +491,7 @@ static void status_apply(coord_t *c, coord_scope_t *sc, const ls_job_t *job, con
         return;
     }
     sc->failures = st->ok ? 0 : sc->failures + 1;
+    sc->requests = st->requests > UINT32_MAX ? UINT32_MAX : (uint32_t)st->requests;
     ls_metric_add(CM_JOBS_REPORTED, st->ok ? CM_OUTCOME_OK : CM_OUTCOME_FAILED, 0, 1);
     if (st->ok)
         sc->last_ok_ms = sc->polled_ok_ms = now;
@@ -527,15 +553,18 @@ static int coord_open(coord_t *c)
 {
     char err[512];
     ls_kafka_conf_t kc = ls_config_kafka(c->cfg);
+    kc.compression = c->cfg->coord_compression; /* small batches: gzip's per-batch setup would dominate */
     ls_config_topic(c->cfg, "poll.jobs", c->topic_jobs, sizeof(c->topic_jobs));
     ls_config_topic(c->cfg, "sync.status", c->topic_status, sizeof(c->topic_status));
     ls_config_topic(c->cfg, "coordinator.schedule", c->topic_schedule, sizeof(c->topic_schedule));
-    if (!c->cfg->connections[0] && !c->cfg->unified_token[0]) {
+    if (!c->cfg->connections[0] && (c->cfg->n_workspaces == 0 || !c->cfg->workspaces[0].token[0])) {
         ls_error("coordinator cannot start: setting 'coordinator.connections' is empty, and discovery "
                  "needs an API token: set UNIFIED_API_TOKEN or 'unified.token_file'");
         return LS_EINVAL;
     }
-    if (coord_tenant_weights_check(c->cfg->tenant_weights, err, sizeof(err)) != LS_OK) {
+    if (coord_tenant_weights_check(c->cfg->tenant_weights, err, sizeof(err)) != LS_OK ||
+        coord_tenant_budget_check(c->cfg->tenant_budget, err, sizeof(err)) != LS_OK ||
+        coord_tenant_map_check(c->cfg->tenant_map, err, sizeof(err)) != LS_OK) {
         ls_error("coordinator cannot start: %s", err);
         return LS_EINVAL;
     }
@@ -555,7 +584,7 @@ static int lead_start(coord_t *c)
     ls_kafka_conf_t kc = ls_config_kafka(c->cfg);
     snprintf(group, sizeof(group), "%s-coordinator", c->cfg->topic_prefix);
     c->epoch = ls_time_now_ms();
-    if (coord_maps(c) != LS_OK ||
+    if (coord_maps(c) != LS_OK || coord_creds_open(c) != LS_OK ||
         !(c->http = ls_http_multi_new(c->cfg->unified_token, c->cfg->http_timeout_s, c->cfg->discovery_concurrency,
                                       err, sizeof(err))) ||
         !(c->status = ls_consumer_new(&kc, group, c->topic_status, err, sizeof(err)))) {
@@ -600,6 +629,9 @@ static int free_courses(const char *name, void *value, void *ud)
 static void coord_free(coord_t *c)
 {
     ls_http_multi_destroy(c->http);
+    coord_creds_close(c);
+    for (size_t i = 0; i < c->n_sends; i++)
+        c->sends[i]->sc = NULL; /* the scopes go below */
     for (size_t i = 0; i < c->cq_n; i++)
         free(c->course_queue[(c->cq_head + i) % c->cq_cap]);
     free(c->course_queue);
@@ -634,6 +666,8 @@ static void coord_close(coord_t *c)
     for (size_t i = 0; i < c->n_sends; i++)
         free(c->sends[i]);
     free(c->sends);
+    c->sends = NULL;
+    c->n_sends = 0;
     coord_catalog_release(c);
     coord_free(c);
 }
@@ -716,9 +750,9 @@ static void coord_turn(coord_t *c, int64_t *next_gauges)
 {
     int64_t now = ls_time_now_ms();
     ls_metrics_heartbeat(ls_time_mono_ms(), ls_consumer_reachable(c->status) ? LS_PROC_READY : LS_PROC_NO_KAFKA);
-    if (now >= *next_gauges) { /* a walk over every scope: once a second, or every 20 s at a million scopes */
+    if (now >= *next_gauges) { /* a walk over every scope: once a second, or about once a minute at a million scopes */
         update_gauges(c, now);
-        *next_gauges = now + 1000 + (int64_t)(c->heap.n / 50);
+        *next_gauges = now + 1000 + (int64_t)(c->heap.n / 20);
     }
     maybe_discover(c, now);
     coord_http_turn(c, 0);
@@ -846,7 +880,7 @@ static int explain_conn(const ls_config_t *cfg, ls_http_t *http, const char *id,
 static int explain_courses(coord_t *c, const ls_coord_conn_t *l, size_t *n)
 {
     char err[512];
-    if (coord_maps(c) != LS_OK ||
+    if (coord_maps(c) != LS_OK || coord_creds_open(c) != LS_OK ||
         !(c->http = ls_http_multi_new(c->cfg->unified_token, c->cfg->http_timeout_s, 1, err, sizeof(err))))
         return LS_ENOMEM;
     coord_conn_t *conn = coord_conn_upsert(c, l, 0, ls_time_now_ms());

@@ -17,6 +17,7 @@ typedef struct ls_coord_conn {
     char id[LS_STR_MAX + 1];
     char integration_type[64];
     char external_xref[LS_STR_MAX + 1];
+    int ws;                       /* index in cfg->workspaces of the workspace that listed it */
 } ls_coord_conn_t;
 
 /**

@@ -1,7 +1,8 @@
 /*
  * ls_coord_catalog.c - catalog jobs: every enrichment.refresh_s, one job
- * `"kind":"catalog"` per connection, keyed by the connection id on the jobs
- * topic like its poll jobs (so it reaches the worker that owns the
+ * `"kind":"catalog"` per connection, keyed by the (workspace-qualified)
+ * connection id on the jobs topic like its poll jobs, and carrying the
+ * connection's `workspace` like them (so it reaches the worker that owns the
  * connection's partition and its LMDB). The first one comes soon after the
  * connection is listed: within min(refresh_s, 30 s), at a slot spread by a
  * hash of the id.
@@ -72,14 +73,17 @@ static int add_conn(const char *id, void *value, void *ud)
     return 0;
 }
 
-/* Produce the catalog job of connection id (conn) without waiting for its delivery report. */
+/* Produce the catalog job of connection id (conn; the workspace-qualified id, also its key on the jobs
+ * topic) without waiting for its delivery report. The job names the connection's workspace, whose
+ * base URL and token the worker fetches the catalog with, and its id within that workspace. */
 static int enqueue(coord_t *c, const char *id, const coord_conn_t *conn, int64_t due)
 {
     ls_job_t job;
     memset(&job, 0, sizeof(job));
     job.kind = LS_JOB_CATALOG;
     job.mode = LS_MODE_FULL;
-    snprintf(job.connection_id, sizeof(job.connection_id), "%s", id);
+    snprintf(job.connection_id, sizeof(job.connection_id), "%s", coord_conn_raw_id(c, conn));
+    snprintf(job.workspace, sizeof(job.workspace), "%s", c->cfg->workspaces[conn->ws].name);
     snprintf(job.integration_type, sizeof(job.integration_type), "%s", conn->integration_type);
     snprintf(job.external_xref, sizeof(job.external_xref), "%s", conn->external_xref);
     snprintf(job.job_id, sizeof(job.job_id), "%s//catalog@%lld", id, (long long)due);

@@ -28,6 +28,9 @@ typedef struct coord_tenant {
     double weight;               /* coordinator.tenant_weights */
     double deficit;              /* deficit round robin: jobs it may still produce this round */
     int active;                  /* in coord_t.active */
+    double budget;               /* coordinator.tenant_budget: requests per minute (0 = unlimited) */
+    double req_tokens;           /* request bucket: refilled at budget/60 per s, at most budget */
+    int64_t req_ms;              /* its last refill */
 } coord_tenant_t;
 
 /* The schedule of one scope (a whole connection, or one course of it). */
@@ -46,6 +49,8 @@ struct coord_scope {
     uint8_t sending;          /* produced, delivery report not seen yet */
     uint8_t mark;             /* course list refresh mark */
     uint8_t queued;           /* in its tenant's queue */
+    uint8_t reports;          /* produced jobs pointing at it whose delivery report is still to come */
+    uint32_t requests;        /* upstream requests of its last reported job (0 = unknown): the next job's cost */
 };
 
 /* A connection (value of coord_t.conns; its id is the entry's name). */
@@ -63,6 +68,7 @@ struct coord_conn {
     uint8_t courses_busy;        /* a course list fetch is under way */
     uint8_t course_mark;         /* mark of the fetch under way */
     uint8_t courses_failed;      /* the last course list fetch failed (the known courses are kept) */
+    uint8_t ws;                  /* index in cfg->workspaces; the map key is the qualified id (ls_conn_qualify) */
 };
 
 /* A strategy shared by connections of one type (or one connection, with its own overrides). */
@@ -80,6 +86,7 @@ typedef struct coord_disco {
     int end_seen;                /* a short page was seen: nothing past it */
     int failed;                  /* a page failed: the known set is kept */
     int profiles_pending;
+    int ws;                      /* the workspace being listed (index in cfg->workspaces), one after another */
     size_t in_flight, pages, listed;
     int64_t started_ms;
 } coord_disco_t;
@@ -91,6 +98,7 @@ typedef struct coord {
     ls_producer_t *producer;
     ls_consumer_t *status;
     ls_http_multi_t *http;
+    ls_http_cred_t *creds[LS_MAX_WORKSPACES]; /* per workspace: every request goes out with its workspace's */
     ls_strmap_t *conns;          /* id -> coord_conn_t */
     ls_strmap_t *scopes;         /* scope key -> coord_scope_t */
     ls_strmap_t *strings;        /* interned strings (value unused) */
@@ -127,6 +135,15 @@ typedef struct coord {
 
 /** The connection's id (borrowed from the map entry). */
 const char *coord_conn_id(const coord_t *c, const coord_conn_t *conn);
+
+/** The connection's id within its workspace, as Unified knows it (borrowed from the map entry). */
+const char *coord_conn_raw_id(const coord_t *c, const coord_conn_t *conn);
+
+/** Create c->creds from the configured workspaces. LS_ENOMEM when out of memory. */
+int coord_creds_open(coord_t *c);
+
+/** Destroy c->creds. */
+void coord_creds_close(coord_t *c);
 
 /** A scope's key (borrowed from the map entry). */
 const char *coord_scope_key(const coord_t *c, const coord_scope_t *s);
@@ -168,8 +185,29 @@ void coord_set_profiles(coord_t *c, int rc, const ls_http_resp_t *resp, const ch
 /** Check coordinator.tenant_weights. @return 0, or LS_EINVAL with the reason in err. */
 int coord_tenant_weights_check(const char *spec, char *err, size_t errsz);
 
-/** The tenant of external_xref xref (created with its weight); NULL when out of memory. */
-coord_tenant_t *coord_tenant_get(coord_t *c, const char *xref);
+/** Check coordinator.tenant_budget. @return 0, or LS_EINVAL with the reason in err. */
+int coord_tenant_budget_check(const char *spec, char *err, size_t errsz);
+
+/** Check coordinator.tenant_map. @return 0, or LS_EINVAL with the reason in err. */
+int coord_tenant_map_check(const char *spec, char *err, size_t errsz);
+
+/**
+ * The tenant of a connection: coordinator.tenant_map's entry for its
+ * qualified id, else for its id within its workspace, else for its
+ * integration type, else xref. Borrowed from spec's copy in buf or xref.
+ */
+const char *coord_tenant_name(const char *map, const char *qid, const char *id, const char *type, const char *xref,
+                              char *buf, size_t bufsz);
+
+/** The tenant called name (created with its weight and budget); NULL when out of memory. */
+coord_tenant_t *coord_tenant_get(coord_t *c, const char *name);
+
+/**
+ * Whether t's request budget lets a job of cost requests go at now (ms);
+ * takes the cost when it does. A job costlier than the whole budget goes
+ * when the bucket is full (the bucket goes into debt).
+ */
+int coord_budget_take(coord_tenant_t *t, double cost, int64_t now);
 
 /** Append a due scope (out of the heap) to its tenant's queue; the tenant becomes active. */
 int coord_ready_push(coord_t *c, coord_scope_t *s);
@@ -198,6 +236,25 @@ void coord_election_close(coord_t *c);
  * stall (a stalled leader leaves and joins again).
  */
 int coord_may_lead(coord_t *c, int wait_ms);
+
+/* What a job of leader epoch seen, due at due_ms, says about a replica leading with epoch own. */
+typedef enum {
+    COORD_TERM_OK,      /* this term's, an earlier term's from before this one, or no epoch */
+    COORD_TERM_NEWER,   /* a later term: another replica leads, and this one's term is older */
+    COORD_TERM_OLDER_LIVE, /* an earlier term, but due after this term began: its leader still enqueues */
+} coord_term_t;
+
+/** The verdict (pure; clock skew between replicas up to COORD_SKEW_MS is tolerated). */
+coord_term_t coord_term_verdict(int64_t own, int64_t seen, int64_t due_ms);
+#define COORD_SKEW_MS 6000
+
+/**
+ * A status record of job (leader_epoch, job_id "key@due") arrived while
+ * leading: on another term's job, log an error naming both epochs, count
+ * lmsync_coordinator_split_brain_total, and step down when this term is
+ * the older one. @return 1 when it stepped down.
+ */
+int coord_term_check(coord_t *c, const ls_job_t *job);
 
 /* ---- ls_coord_catalog.c ---- */
 

@@ -24,6 +24,8 @@
 #include "ls_time.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define SESSION_MS 6000
 #define STALL_MS (SESSION_MS / 2)
@@ -81,6 +83,44 @@ static void election_poll(coord_t *c, int wait_ms)
     }
     if (ls_consumer_assignment_lost(c->election))
         c->lead_assigned = 0;
+}
+
+coord_term_t coord_term_verdict(int64_t own, int64_t seen, int64_t due_ms)
+{
+    if (own <= 0 || seen <= 0 || seen == own)
+        return COORD_TERM_OK;
+    if (seen > own)
+        return COORD_TERM_NEWER;
+    return due_ms > own + COORD_SKEW_MS ? COORD_TERM_OLDER_LIVE : COORD_TERM_OK;
+}
+
+/* The due time in a job id "key@due" (0 when it has none). */
+static int64_t job_due(const char *job_id)
+{
+    const char *at = strrchr(job_id, '@');
+    return at ? strtoll(at + 1, NULL, 10) : 0;
+}
+
+int coord_term_check(coord_t *c, const ls_job_t *job)
+{
+    if (!c->cfg->leader_election || !c->leading)
+        return 0;
+    coord_term_t v = coord_term_verdict(c->epoch, job->leader_epoch, job_due(job->job_id));
+    if (v == COORD_TERM_OK)
+        return 0;
+    ls_metric_add(CM_SPLIT_BRAIN, 0, 0, 1);
+    if (v == COORD_TERM_OLDER_LIVE) {
+        ls_error("split brain: job \"%s\" of leader epoch %lld was due after this replica began leading with "
+                 "epoch %lld: the replica of epoch %lld still enqueues (it steps down when it sees this term's jobs)",
+                 job->job_id, (long long)job->leader_epoch, (long long)c->epoch, (long long)job->leader_epoch);
+        return 0;
+    }
+    ls_error("split brain: job \"%s\" was enqueued by leader epoch %lld while this replica leads with epoch %lld; "
+             "this term is older: stepping down and joining the election again",
+             job->job_id, (long long)job->leader_epoch, (long long)c->epoch);
+    c->lead_assigned = 0;
+    coord_election_close(c);
+    return 1;
 }
 
 int coord_may_lead(coord_t *c, int wait_ms)

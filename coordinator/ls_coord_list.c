@@ -30,6 +30,7 @@ typedef enum { REQ_CONNS, REQ_PROFILES, REQ_COURSES } req_kind_t;
 /* What a transfer was for (its ud); conn copied, so a dropped connection is never touched. */
 typedef struct req {
     req_kind_t kind;
+    int ws;                     /* index in cfg->workspaces */
     long offset;
     char conn[];
 } req_t;
@@ -219,6 +220,29 @@ const char *coord_conn_id(const coord_t *c, const coord_conn_t *conn)
     return ls_strmap_name(c->conns, conn);
 }
 
+const char *coord_conn_raw_id(const coord_t *c, const coord_conn_t *conn)
+{
+    const char *ws = c->cfg->workspaces[conn->ws].name;
+    return coord_conn_id(c, conn) + (ws[0] ? strlen(ws) + 1 : 0);
+}
+
+int coord_creds_open(coord_t *c)
+{
+    for (int i = 0; i < c->cfg->n_workspaces; i++)
+        if (!c->creds[i] && !(c->creds[i] = ls_http_cred_new(c->cfg->workspaces[i].base_url,
+                                                              c->cfg->workspaces[i].token)))
+            return LS_ENOMEM;
+    return LS_OK;
+}
+
+void coord_creds_close(coord_t *c)
+{
+    for (int i = 0; i < LS_MAX_WORKSPACES; i++) {
+        ls_http_cred_destroy(c->creds[i]);
+        c->creds[i] = NULL;
+    }
+}
+
 const char *coord_scope_key(const coord_t *c, const coord_scope_t *s)
 {
     return ls_strmap_name(c->scopes, s);
@@ -233,28 +257,36 @@ static const char *intern(coord_t *c, const char *s)
 coord_conn_t *coord_conn_upsert(coord_t *c, const ls_coord_conn_t *l, uint32_t gen, int64_t now)
 {
     int added;
-    coord_conn_t *conn = ls_strmap_put(c->conns, l->id, &added);
+    char qid[LS_KEY_MAX];
+    if (ls_conn_qualify(c->cfg->workspaces[l->ws].name, l->id, qid, sizeof(qid)) < 0)
+        return NULL;
+    coord_conn_t *conn = ls_strmap_put(c->conns, qid, &added);
     const char *type = intern(c, l->integration_type), *xref = intern(c, l->external_xref);
     if (!conn || !type || !xref)
         return NULL;
     if (added) {
-        coord_scope_t *s = ls_strmap_put(c->scopes, l->id, NULL);
+        coord_scope_t *s = ls_strmap_put(c->scopes, qid, NULL);
         if (!s) {
-            ls_strmap_del(c->conns, l->id);
+            ls_strmap_del(c->conns, qid);
             return NULL;
         }
         conn->scope = s;
         conn->strategy = -1;
-        coord_scope_attach(c, s, conn, l->id, now);
+        conn->ws = (uint8_t)l->ws;
+        coord_scope_attach(c, s, conn, qid, now);
     }
+    int retenant = !conn->tenant || conn->external_xref != xref || conn->integration_type != type;
     if (conn->integration_type != type)
         conn->strategy = -1;
     conn->integration_type = type;
-    if (conn->external_xref != xref) {
-        coord_tenant_t *t = coord_tenant_get(c, xref);
+    if (retenant) {
+        char name[LS_STR_MAX + 1];
+        coord_tenant_t *t = coord_tenant_get(c, coord_tenant_name(c->cfg->tenant_map, qid, l->id, type, xref, name,
+                                                                  sizeof(name)));
         if (!t)
             return NULL;
-        coord_conn_set_tenant(c, conn, t);
+        if (t != conn->tenant)
+            coord_conn_set_tenant(c, conn, t);
         conn->external_xref = xref;
     }
     conn->seen_gen = gen;
@@ -274,15 +306,17 @@ static void conn_drop_scopes(coord_t *c, coord_conn_t *conn)
 
 /* ---- requests ---- */
 
-static int req_start(coord_t *c, req_kind_t kind, const char *conn, long offset, int paged)
+/* conn: the qualified id of a course list's connection, else NULL; ws: the workspace asked. */
+static int req_start(coord_t *c, req_kind_t kind, int ws, const char *conn, long offset, int paged)
 {
     char url[2048], esc[3 * LS_STR_MAX + 1];
-    const char *base = c->cfg->unified_base_url;
+    const ls_workspace_t *w = &c->cfg->workspaces[ws];
+    const char *base = w->base_url, *raw = conn ? conn + (w->name[0] ? strlen(w->name) + 1 : 0) : NULL;
     if (kind == REQ_PROFILES)
         snprintf(url, sizeof(url), "%s/unified/integration?categories=lms", base);
     else if (kind == REQ_CONNS)
         snprintf(url, sizeof(url), "%s/unified/connection?categories=lms&limit=%d&offset=%ld", base, PAGE, offset);
-    else if (ls_http_escape(conn, esc, sizeof(esc)) != LS_OK)
+    else if (ls_http_escape(raw, esc, sizeof(esc)) != LS_OK)
         return LS_EINVAL;
     else if (paged)
         snprintf(url, sizeof(url), "%s/lms/%s/course?limit=%d&offset=%ld&fields=id", base, esc, PAGE, offset);
@@ -293,9 +327,10 @@ static int req_start(coord_t *c, req_kind_t kind, const char *conn, long offset,
     if (!r)
         return LS_ENOMEM;
     r->kind = kind;
+    r->ws = ws;
     r->offset = offset;
     memcpy(r->conn, conn ? conn : "", len + 1);
-    if (!ls_http_multi_start(c->http, url, r)) {
+    if (!ls_http_multi_start_cred(c->http, url, c->creds[ws], r)) {
         free(r);
         return LS_ENOMEM;
     }
@@ -307,8 +342,14 @@ static int req_start(coord_t *c, req_kind_t kind, const char *conn, long offset,
 static void disco_fill(coord_t *c)
 {
     coord_disco_t *d = &c->disco;
+    if (d->end_seen && !d->failed && d->in_flight == 0 && d->ws + 1 < c->cfg->n_workspaces &&
+        !c->cfg->connections[0]) {
+        d->ws++; /* the next workspace's list */
+        d->end_seen = 0;
+        d->next_offset = 0;
+    }
     while (!d->end_seen && !d->failed && d->in_flight < (size_t)c->cfg->discovery_concurrency) {
-        if (req_start(c, REQ_CONNS, NULL, d->next_offset, 1) != LS_OK) {
+        if (req_start(c, REQ_CONNS, d->ws, NULL, d->next_offset, 1) != LS_OK) {
             d->failed = 1;
             break;
         }
@@ -327,7 +368,7 @@ void coord_disco_begin(coord_t *c, int64_t now)
     d->active = 1;
     d->started_ms = now;
     d->end_seen = c->cfg->connections[0] != '\0'; /* static list: profiles only */
-    d->profiles_pending = req_start(c, REQ_PROFILES, NULL, 0, 0) == LS_OK;
+    d->profiles_pending = req_start(c, REQ_PROFILES, 0, NULL, 0, 0) == LS_OK;
     disco_fill(c);
 }
 
@@ -374,12 +415,15 @@ static void on_conns_page(coord_t *c, int rc, const ls_http_resp_t *resp, const 
     d->in_flight--;
     if (got < 0) {
         if (!d->failed)
-            ls_error("connection discovery failed: %s", rc != LS_OK ? err : got == LS_ENOMEM ? "out of memory" : perr);
+            ls_error("connection discovery failed (workspace \"%s\"): %s", ls_workspace_label(c->cfg->workspaces[d->ws].name),
+                     rc != LS_OK ? err : got == LS_ENOMEM ? "out of memory" : perr);
         d->failed = 1;
     }
-    for (int i = 0; i < got; i++)
+    for (int i = 0; i < got; i++) {
+        list[i].ws = d->ws;
         if (!coord_conn_upsert(c, &list[i], d->gen, now))
             d->failed = 1;
+    }
     free(list);
     if (got >= 0) {
         d->pages++;
@@ -434,7 +478,7 @@ static void courses_fill(coord_t *c)
         c->cq_n--;
         coord_conn_t *conn = ls_strmap_get(c->conns, id);
         const ls_strategy_t *s = conn ? strat_of(c, conn) : NULL;
-        if (conn && req_start(c, REQ_COURSES, id, 0, s ? s->course_paged : 1) == LS_OK) {
+        if (conn && req_start(c, REQ_COURSES, conn->ws, id, 0, s ? s->course_paged : 1) == LS_OK) {
             conn->course_mark ^= 1;
             c->course_fetches++;
         } else if (conn) {
@@ -457,7 +501,7 @@ static void add_course(void *ud, const char *id)
     course_sink_t *k = ud;
     coord_t *c = k->c;
     coord_conn_t *conn = k->conn;
-    char key[2 * LS_STR_MAX + 2];
+    char key[LS_KEY_MAX];
     int added;
     ls_scope_key(coord_conn_id(c, conn), id, key, sizeof(key));
     coord_scope_t *s = ls_strmap_put(c->scopes, key, &added);
@@ -522,7 +566,7 @@ static void on_courses_page(coord_t *c, const req_t *r, int rc, const ls_http_re
         conn->next_courses_ms = now + DISCOVERY_RETRY_MS;
         return;
     }
-    if (paged && seen >= PAGE && r->offset < 10000000 && req_start(c, REQ_COURSES, r->conn, r->offset + PAGE, 1) == LS_OK)
+    if (paged && seen >= PAGE && r->offset < 10000000 && req_start(c, REQ_COURSES, r->ws, r->conn, r->offset + PAGE, 1) == LS_OK)
         c->course_fetches++;
     else
         courses_done(c, conn, now);

@@ -36,6 +36,8 @@ const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
                                    "Schedule records the producer refused (the schedule on Kafka is older for that scope)."),
     [CM_IDS_REJECTED] = C("lmsync_coordinator_ids_rejected_total",
                           "Listed connection and course ids skipped: they cannot be a key part ('/' or a control character)."),
+    [CM_SPLIT_BRAIN] = C("lmsync_coordinator_split_brain_total",
+                         "Job outcomes of another leader term seen while this replica leads: two replicas enqueued at once."),
     [CM_CONTROL] = {"lmsync_coordinator_control_requests_total",
                     "Operator requests read from the control topic: enqueued (a resync's jobs acknowledged), "
                     "unknown_connection, not_polled (no scope to poll), malformed (all three rejected).",

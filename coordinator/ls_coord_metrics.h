@@ -25,6 +25,7 @@ typedef enum {
     CM_SCHEDULE_SKIPPED,  /* counter: schedule records that could not be decoded */
     CM_SCHEDULE_WRITE_ERRORS, /* counter: schedule records not produced */
     CM_IDS_REJECTED,      /* counter: listed connection/course ids that cannot be a key part (skipped) */
+    CM_SPLIT_BRAIN,       /* counter: records of another leader term seen while leading */
     CM_CONTROL,           /* counter {result}: operator requests on the control topic (CM_CONTROL_*) */
     CM__COUNT
 } ls_coord_metric_t;

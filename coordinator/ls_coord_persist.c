@@ -75,7 +75,7 @@ void coord_schedule_tombstone(coord_t *c, const char *key)
 /* One record of the topic: a restored scope entry, or (tombstone, bad record) none. */
 static void restore_one(coord_t *c, const ls_kmsg_t *m, size_t *skipped)
 {
-    char key[2 * LS_STR_MAX + 2], err[256];
+    char key[LS_KEY_MAX], err[256];
     ls_coord_sched_rec_t r;
     if (!m->key || m->key_len == 0 || m->key_len >= sizeof(key)) {
         ls_warn("schedule record at %s [%d] offset %lld skipped: no usable key", m->topic, m->partition,

@@ -2,11 +2,15 @@
  * ls_coord_tenant.c - per-tenant ready queues for fair sharing of the job
  * stream (deficit round robin, ls_coord.c serves them).
  *
- * A tenant is a connection's external_xref ("" is one tenant too). A due
+ * A tenant is a connection's external_xref ("" is one tenant too), or what
+ * coordinator.tenant_map names for its id or integration type. A due
  * scope leaves the timer heap for its tenant's FIFO (an intrusive doubly
  * linked list: O(1) push, pop and unlink when a scope disappears); tenants
  * with a non-empty queue are in the active ring. Weights come from
- * coordinator.tenant_weights ("t1=4,t2=0.5,*=1"; default 1).
+ * coordinator.tenant_weights ("t1=4,t2=0.5,*=1"; default 1). A tenant may
+ * have a request budget (coordinator.tenant_budget, requests per minute): a
+ * bucket refilled continuously, from which each released job takes its
+ * scope's last request count.
  */
 #include "ls_coord_int.h"
 #include "ls_err.h"
@@ -16,74 +20,130 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Walk "name=weight,..." calling fn for each entry; @return LS_EINVAL with err set on a malformed entry. */
-static int each_weight(const char *spec, int (*fn)(const char *name, size_t len, double w, void *ud), void *ud,
-                       char *err, size_t errsz)
+/* Walk "name=value,..." of setting key calling fn for each entry; @return LS_EINVAL with err set on an entry
+ * without a name or a value, or whose value is not a number in (0, max] (max 0: any text). */
+static int each_entry(const char *spec, const char *key, double max,
+                      int (*fn)(const char *name, size_t len, const char *val, size_t vlen, double w, void *ud),
+                      void *ud, char *err, size_t errsz)
 {
     for (const char *p = spec; p && *p;) {
         size_t len = strcspn(p, ",");
         const char *eq = memchr(p, '=', len);
         char num[32], *end;
         size_t nl = eq ? (size_t)(p + len - eq - 1) : 0;
-        double w = 0;
-        if (eq && eq > p && nl > 0 && nl < sizeof(num)) {
+        double w = max > 0 ? 0 : 1;
+        if (max > 0 && eq && eq > p && nl > 0 && nl < sizeof(num)) {
             memcpy(num, eq + 1, nl);
             num[nl] = '\0';
             w = strtod(num, &end);
             if (*end)
                 w = 0;
         }
-        if (!(w > 0 && w <= 1000)) {
-            snprintf(err, errsz, "setting 'coordinator.tenant_weights': entry \"%.*s\" is not NAME=WEIGHT "
-                     "(WEIGHT a number in (0, 1000])", (int)(len > 80 ? 80 : len), p);
+        if (!eq || eq == p || nl == 0 || !(w > 0 && (max == 0 || w <= max))) {
+            snprintf(err, errsz, "setting '%s': entry \"%.*s\" is not %s", key, (int)(len > 80 ? 80 : len), p,
+                     max == 0 ? "KEY=TENANT" : max > 1000 ? "TENANT=RPM (RPM a number in (0, 1e9])"
+                                                           : "NAME=WEIGHT (WEIGHT a number in (0, 1000])");
             return LS_EINVAL;
         }
-        if (fn && fn(p, (size_t)(eq - p), w, ud))
+        if (fn && fn(p, (size_t)(eq - p), eq + 1, nl, w, ud))
             return LS_OK;
         p += len + (p[len] == ',');
     }
     return LS_OK;
 }
 
+#define WEIGHT_MAX 1000.0
+#define BUDGET_MAX 1e9
+
 int coord_tenant_weights_check(const char *spec, char *err, size_t errsz)
 {
-    return each_weight(spec, NULL, NULL, err, errsz);
+    return each_entry(spec, "coordinator.tenant_weights", WEIGHT_MAX, NULL, NULL, err, errsz);
 }
 
-typedef struct weight_q {
+int coord_tenant_budget_check(const char *spec, char *err, size_t errsz)
+{
+    return each_entry(spec, "coordinator.tenant_budget", BUDGET_MAX, NULL, NULL, err, errsz);
+}
+
+int coord_tenant_map_check(const char *spec, char *err, size_t errsz)
+{
+    return each_entry(spec, "coordinator.tenant_map", 0, NULL, NULL, err, errsz);
+}
+
+typedef struct entry_q {
     const char *name;
     double w, star;
+    const char *val;
+    size_t vlen;
     int found;
-} weight_q_t;
+} entry_q_t;
 
-static int match_weight(const char *name, size_t len, double w, void *ud)
+static int match_entry(const char *name, size_t len, const char *val, size_t vlen, double w, void *ud)
 {
-    weight_q_t *q = ud;
-    if (len == 1 && name[0] == '*')
+    entry_q_t *q = ud;
+    if (len == 1 && name[0] == '*') {
         q->star = w;
-    else if (strlen(q->name) == len && memcmp(q->name, name, len) == 0) {
+    } else if (strlen(q->name) == len && memcmp(q->name, name, len) == 0) {
         q->w = w;
+        q->val = val;
+        q->vlen = vlen;
         q->found = 1;
         return 1;
     }
     return 0;
 }
 
-/* The weight of tenant name: its own entry, else "*", else 1. */
-static double weight_of(const char *spec, const char *name)
+/* The value of name in spec (a number): its own entry, else "*", else dflt. */
+static double value_of(const char *spec, const char *key, double max, const char *name, double dflt)
 {
     char err[256];
-    weight_q_t q = {name, 1.0, 1.0, 0};
-    each_weight(spec, match_weight, &q, err, sizeof(err));
+    entry_q_t q = {name, dflt, dflt, NULL, 0, 0};
+    each_entry(spec, key, max, match_entry, &q, err, sizeof(err));
     return q.found ? q.w : q.star;
 }
 
-coord_tenant_t *coord_tenant_get(coord_t *c, const char *xref)
+const char *coord_tenant_name(const char *map, const char *qid, const char *id, const char *type, const char *xref,
+                              char *buf, size_t bufsz)
+{
+    const char *keys[3] = {qid, id, type};
+    char err[256];
+    for (int i = 0; map[0] && i < 3; i++) {
+        entry_q_t q = {keys[i], 0, 0, NULL, 0, 0};
+        each_entry(map, "coordinator.tenant_map", 0, match_entry, &q, err, sizeof(err));
+        if (q.found && q.vlen < bufsz) {
+            memcpy(buf, q.val, q.vlen);
+            buf[q.vlen] = '\0';
+            return buf;
+        }
+    }
+    return xref;
+}
+
+int coord_budget_take(coord_tenant_t *t, double cost, int64_t now)
+{
+    if (t->budget <= 0)
+        return 1;
+    if (t->req_ms == 0)
+        t->req_tokens = t->budget;
+    else if (now > t->req_ms)
+        t->req_tokens += t->budget * (double)(now - t->req_ms) / 60000.0;
+    if (t->req_tokens > t->budget)
+        t->req_tokens = t->budget;
+    t->req_ms = now;
+    if (t->req_tokens < cost && t->req_tokens < t->budget)
+        return 0;
+    t->req_tokens -= cost;
+    return 1;
+}
+
+coord_tenant_t *coord_tenant_get(coord_t *c, const char *name)
 {
     int added;
-    coord_tenant_t *t = ls_strmap_put(c->tenants, xref, &added);
-    if (t && added)
-        t->weight = weight_of(c->cfg->tenant_weights, xref);
+    coord_tenant_t *t = ls_strmap_put(c->tenants, name, &added);
+    if (t && added) {
+        t->weight = value_of(c->cfg->tenant_weights, "coordinator.tenant_weights", WEIGHT_MAX, name, 1.0);
+        t->budget = value_of(c->cfg->tenant_budget, "coordinator.tenant_budget", BUDGET_MAX, name, 0.0);
+    }
     return t;
 }
 

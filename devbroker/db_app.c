@@ -45,13 +45,15 @@ static int write_file_atomic(const char *path, const char *content)
 
 static int create_topics(db_cluster_t *c, const db_config_t *cfg)
 {
-    static const char *const names[] = {"poll.jobs", "activity.changes", "activity.state",
-                                        "sync.status", "poll.dlq", "xapi.dlq", "activity.current", "control",
-                                        "progress.enrollments", "progress.courses"};
+    static const char *const names[] = {"poll.jobs", "activity.changes", "activity.state", "sync.status",
+                                        "poll.dlq", "xapi.dlq", "coordinator.schedule", "coordinator.leader",
+                                        "activity.current", "control", "progress.enrollments", "progress.courses"};
     int rf = cfg->brokers < 3 ? cfg->brokers : 3;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char topic[256];
-        int parts = strstr(names[i], ".dlq") || strcmp(names[i], "control") == 0 ? 1 : cfg->partitions;
+        int parts = strstr(names[i], ".dlq") || strstr(names[i], ".leader") || strcmp(names[i], "control") == 0
+                        ? 1
+                        : cfg->partitions;
         snprintf(topic, sizeof(topic), "%s.%s", cfg->prefix, names[i]);
         int rc = db_cluster_topic_create(c, topic, parts, rf);
         if (rc != LS_OK) {

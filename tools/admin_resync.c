@@ -39,7 +39,7 @@ typedef struct {
 static void add_schedule(const ls_kmsg_t *m, void *ud)
 {
     known_t *k = ud;
-    char key[2 * LS_STR_MAX + 2];
+    char key[LS_KEY_MAX];
     size_t cl = strlen(k->conn);
     if (!m->key || m->key_len >= sizeof(key) || m->key_len < cl || memcmp(m->key, k->conn, cl) != 0 ||
         (m->key_len > cl && m->key[cl] != '/'))
@@ -138,7 +138,7 @@ static void on_status(const ls_kmsg_t *m, void *ud)
     waiter_t *w = ud;
     ls_job_t job;
     ls_status_t st;
-    char err[256], scope[2 * LS_STR_MAX + 2];
+    char err[256], scope[LS_KEY_MAX];
     if (ls_status_decode(m->value, m->len, &job, &st, err, sizeof(err)) != LS_OK ||
         !ls_control_is_job_of(job.job_id, w->request_id))
         return;

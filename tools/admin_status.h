@@ -15,9 +15,10 @@
 #include <stdio.h>
 
 #include "ls_activity.h"
+#include "ls_scope.h"
 
 typedef struct admin_scope {
-    char scope[2 * LS_STR_MAX + 2];       /* "conn" or "conn/course" */
+    char scope[LS_KEY_MAX];       /* "conn" or "conn/course" */
     char connection_id[LS_STR_MAX + 1];
     char integration_type[64];
     char last_outcome[16];        /* outcome of the latest record */

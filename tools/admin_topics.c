@@ -7,10 +7,13 @@
  * status`; dead letters keep 30 days for a person to look at them. The
  * state changelog is compacted, and its delete.retention.ms must be the
  * worker.state_tombstone_retention_s the workers assume when they decide
- * whether a checkpoint is too old to resume from. The current topic is
- * compacted the same way: a consumer that reads it from the beginning within
- * delete.retention.ms of a removal still sees the tombstone. The control
- * topic has one partition: only the coordinator leader reads it.
+ * whether a checkpoint is too old to resume from. The current topic and the
+ * rollup topics are compacted the same way: a consumer that reads one from
+ * the beginning within delete.retention.ms of a removal still sees the
+ * tombstone. The coordinators' schedule is compacted too (a scope's latest
+ * record; read whole at start, so any partition count will do); the leader
+ * election topic needs its partition 0 only and never holds a record. The
+ * control topic has one partition: only the coordinator leader reads it.
  */
 #include "admin_topics.h"
 
@@ -18,21 +21,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef enum {
+    PARTS_ALL, /* --partitions (the jobs topic's count) */
+    PARTS_ONE, /* exactly one: the DLQs (order does not matter, volume is tiny); the leader election (partition 0) */
+    PARTS_ANY, /* read whole, any count will do: created with one */
+} parts_t;
+
 static const struct row {
     const char *suffix;
-    int one_partition;        /* the DLQ: order does not matter, volume is tiny */
+    parts_t parts;
     const char *policy;
-    const char *retention_ms; /* NULL for the compacted topic */
+    const char *retention_ms; /* delete policy: retention.ms; compact: delete.retention.ms (NULL = the state's) */
 } rows[ADMIN_N_TOPICS] = {
-    {"poll.jobs", 0, "delete", "21600000"},          /* 6 h */
-    {"activity.changes", 0, "delete", "604800000"},  /* 7 days */
-    {"activity.state", 0, "compact", NULL},
-    {"sync.status", 0, "delete", "604800000"},       /* 7 days */
-    {"poll.dlq", 1, "delete", "2592000000"},         /* 30 days */
-    {"activity.current", 0, "compact", NULL},
-    {"control", 1, "delete", "604800000"},           /* 7 days: resync requests, read by the coordinator leader */
-    {"progress.enrollments", 0, "compact", NULL},    /* latest rollup per enrollment */
-    {"progress.courses", 0, "compact", NULL},        /* latest rollup per course */
+    {"poll.jobs", PARTS_ALL, "delete", "21600000"},          /* 6 h */
+    {"activity.changes", PARTS_ALL, "delete", "604800000"},  /* 7 days */
+    {"activity.state", PARTS_ALL, "compact", NULL},
+    {"sync.status", PARTS_ALL, "delete", "604800000"},       /* 7 days */
+    {"poll.dlq", PARTS_ONE, "delete", "2592000000"},         /* 30 days */
+    {"xapi.dlq", PARTS_ONE, "delete", "2592000000"},         /* 30 days, as poll.dlq */
+    {"coordinator.schedule", PARTS_ANY, "compact", "86400000"}, /* a tombstone stays a day */
+    {"coordinator.leader", PARTS_ONE, "delete", "3600000"},  /* nothing is written to it */
+    {"activity.current", PARTS_ALL, "compact", NULL},
+    {"control", PARTS_ONE, "delete", "604800000"},           /* 7 days: resync requests, read by the coordinator leader */
+    {"progress.enrollments", PARTS_ALL, "compact", NULL},    /* latest rollup per enrollment */
+    {"progress.courses", PARTS_ALL, "compact", NULL},        /* latest rollup per course */
 };
 
 /* Records of the state changelog younger than this are never compacted. */
@@ -54,11 +66,12 @@ void admin_topics_plan(const ls_config_t *cfg, int partitions, int replication,
         memset(t, 0, sizeof(*t));
         ls_config_topic(cfg, r->suffix, t->name, sizeof(t->name));
         t->suffix = r->suffix;
-        t->partitions = r->one_partition ? 1 : partitions;
+        t->partitions = r->parts == PARTS_ALL ? partitions : 1;
+        t->any_partitions = r->parts == PARTS_ANY;
         t->replication = replication;
         add_config(t, "cleanup.policy", r->policy);
-        if (r->retention_ms) {
-            add_config(t, "retention.ms", r->retention_ms);
+        if (strcmp(r->policy, "delete") == 0 || r->retention_ms) {
+            add_config(t, strcmp(r->policy, "delete") == 0 ? "retention.ms" : "delete.retention.ms", r->retention_ms);
             continue;
         }
         char ms[32];
@@ -134,7 +147,7 @@ size_t admin_topic_diff(const admin_topic_t *want, const admin_observed_t *got,
         add_line(d, want->name, "missing (lmsync-admin topics create)");
         return 1;
     }
-    size_t n = diff_partitions(want, got, want->partitions, "", d);
+    size_t n = diff_partitions(want, got, want->any_partitions ? 0 : want->partitions, "", d);
     if (strcmp(want->suffix, "activity.state") == 0 && n == 0)
         n += diff_partitions(want, got, jobs_partitions, " like the jobs topic (the worker writes "
                              "a job's state to the same partition number)", d);

@@ -14,7 +14,7 @@
 
 #include "ls_config.h"
 
-#define ADMIN_N_TOPICS 9
+#define ADMIN_N_TOPICS 12
 #define ADMIN_MAX_CONFIGS 4
 #define ADMIN_MAX_DIFFS 16
 #define ADMIN_DEFAULT_PARTITIONS 24 /* topics create without --partitions */
@@ -29,6 +29,7 @@ typedef struct admin_topic {
     char name[192];                    /* "<prefix>.<suffix>" */
     const char *suffix;                /* static: "activity.state" */
     int partitions;                    /* for create; 0 = not checked */
+    int any_partitions;                /* 1: any count will do (not checked); created with one */
     int replication;                   /* for create; 0 = not checked (broker default on create) */
     size_t n_configs;
     admin_kv_t configs[ADMIN_MAX_CONFIGS];
@@ -56,7 +57,8 @@ typedef struct admin_diff {
  * ADMIN_DEFAULT_PARTITIONS and the broker's default replication; check does not
  * compare counts, except that the state topic must have as many partitions
  * as the jobs topic). out[ADMIN_N_TOPICS] in fixed order: jobs, changes,
- * state, status, dlq, current, control, enrollment rollups, course rollups.
+ * state, status, dlq, xapi dlq, coordinator schedule, coordinator leader,
+ * current, control, enrollment rollups, course rollups.
  */
 void admin_topics_plan(const ls_config_t *cfg, int partitions, int replication,
                        admin_topic_t out[ADMIN_N_TOPICS]);

@@ -41,7 +41,17 @@ static void test_plan(void)
     CU_ASSERT_EQUAL(row(plan, "poll.dlq")->partitions, 1);
     CU_ASSERT_EQUAL(row(plan, "poll.jobs")->partitions, 0);
     CU_ASSERT_EQUAL(admin_topics_index("nope"), -1);
+    const admin_topic_t *sch = row(plan, "coordinator.schedule"), *lead = row(plan, "coordinator.leader");
+    CU_ASSERT_STRING_EQUAL(sch->name, "acme.coordinator.schedule");
+    CU_ASSERT_STRING_EQUAL(sch->configs[0].value, "compact");
+    CU_ASSERT_STRING_EQUAL(sch->configs[1].name, "delete.retention.ms");
+    CU_ASSERT_STRING_EQUAL(sch->configs[1].value, "86400000");
+    CU_ASSERT(sch->any_partitions);
+    CU_ASSERT_EQUAL(lead->partitions, 1);
+    CU_ASSERT_FALSE(lead->any_partitions);
+    CU_ASSERT_STRING_EQUAL(row(plan, "xapi.dlq")->configs[1].value, "2592000000");
 }
+
 
 /* A plan, one topic of it, that topic observed exactly as planned, and a diff. */
 typedef struct fixture {
@@ -76,16 +86,28 @@ static size_t fixture_diff(fixture_t *f, int jobs_partitions)
 
 static void test_diff_clean(void)
 {
-    static const char *const suffixes[ADMIN_N_TOPICS] = {"poll.jobs",        "activity.changes",     "activity.state",
-                                                         "sync.status",      "poll.dlq",             "activity.current",
-                                                         "control",          "progress.enrollments", "progress.courses"};
+    static const char *const suffixes[ADMIN_N_TOPICS] = {
+        "poll.jobs",        "activity.changes", "activity.state",       "sync.status",
+        "poll.dlq",         "xapi.dlq",         "coordinator.schedule", "coordinator.leader",
+        "activity.current", "control",          "progress.enrollments", "progress.courses"};
+    static const int parts[ADMIN_N_TOPICS] = {24, 24, 24, 24, 1, 1, 1, 1, 24, 1, 24, 24};
     for (size_t i = 0; i < ADMIN_N_TOPICS; i++) {
         fixture_t f;
-        int one = strcmp(suffixes[i], "poll.dlq") == 0 || strcmp(suffixes[i], "control") == 0;
-        fixture_init(&f, suffixes[i], 0, 0, one ? 1 : 24);
+        fixture_init(&f, suffixes[i], 0, 0, parts[i]);
         CU_ASSERT_EQUAL(fixture_diff(&f, 24), 0);
         CU_ASSERT_EQUAL(f.d.n, 0);
     }
+}
+
+/* The schedule may have any partition count; the leader topic must have exactly one. */
+static void test_coordinator_topics_partitions(void)
+{
+    fixture_t f;
+    fixture_init(&f, "coordinator.schedule", 8, 0, 12);
+    CU_ASSERT_EQUAL(fixture_diff(&f, 8), 0);
+    fixture_init(&f, "coordinator.leader", 8, 0, 3);
+    CU_ASSERT_EQUAL(fixture_diff(&f, 8), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.d.lines[0], "acme.coordinator.leader: partitions is 3, must be 1"));
 }
 
 static void test_diff_policy(void)
@@ -233,6 +255,7 @@ static void test_status_bad_records(void)
 static CU_TestInfo topics_tests[] = {
     {"plan", test_plan},
     {"diff: as planned", test_diff_clean},
+    {"coordinator topics: schedule any count, leader exactly one", test_coordinator_topics_partitions},
     {"diff: cleanup.policy", test_diff_policy},
     {"diff: config not set", test_diff_missing_config},
     {"diff: configs unknown", test_diff_unknown_configs},

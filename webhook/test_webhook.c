@@ -2,6 +2,7 @@
 #include "ls_err.h"
 #include "ls_test.h"
 #include "wh_app.h"
+#include "wh_conns.h"
 #include "wh_sig.h"
 
 #include <stdio.h>
@@ -60,14 +61,19 @@ static void test_raw_member(void)
 
 /* ---- the decision ---- */
 
-static wh_app_t *new_app(double rate, double burst)
+static wh_app_t *new_app_in(double rate, double burst, const char *workspace)
 {
-    wh_app_conf_t c = {SECRET, SLEN, WH_SIG_BASE64, 4096, 60000, rate, burst};
+    wh_app_conf_t c = {SECRET, SLEN, WH_SIG_BASE64, 4096, 60000, rate, burst, workspace};
     wh_app_t *a = wh_app_new(&c);
     ls_strmap_t *known = ls_strmap_new(1);
     ls_strmap_put(known, "conn-1", NULL);
     wh_app_set_connections(a, known);
     return a;
+}
+
+static wh_app_t *new_app(double rate, double burst)
+{
+    return new_app_in(rate, burst, NULL);
 }
 
 /* A delivery body for conn signed over data + nonce (sig_ok = 0: a wrong signature). */
@@ -118,6 +124,41 @@ static void test_accept_and_job(void)
     CU_ASSERT_PTR_NULL(job.records);
     free(b);
     wh_app_destroy(a);
+}
+
+/* A receiver of a named workspace: its job names the workspace and its id uses the qualified connection. */
+static void test_workspace_job(void)
+{
+    wh_app_t *a = new_app_in(0, 1, "eu");
+    ls_job_t job, back;
+    char why[256], err[256];
+    char *b = delivery("conn-1", REC, "n-1", 1);
+    CU_ASSERT_EQUAL_FATAL(check(a, "application/json", b, 1000, &job, why), WH_ACCEPTED);
+    CU_ASSERT_STRING_EQUAL(job.connection_id, "conn-1");
+    CU_ASSERT_STRING_EQUAL(job.workspace, "eu");
+    CU_ASSERT_PTR_NOT_NULL(strstr(job.job_id, "eu:conn-1@webhook-1000-"));
+    char *enc = ls_job_encode(&job), scope[LS_KEY_MAX];
+    CU_ASSERT_EQUAL_FATAL(ls_job_decode(enc, strlen(enc), &back, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(back.workspace, "eu");
+    ls_job_scope(&back, scope, sizeof(scope));
+    CU_ASSERT_STRING_EQUAL(scope, "eu:conn-1");
+    free(enc);
+    free(b);
+    ls_job_release(&back);
+    ls_job_release(&job);
+    wh_app_destroy(a);
+}
+
+/* Schedule keys are workspace-qualified: each receiver keeps its own workspace's connections only. */
+static void test_conns_workspace(void)
+{
+    CU_ASSERT_STRING_EQUAL(wh_conns_in_workspace("conn-1/c9", ""), "conn-1/c9");
+    CU_ASSERT_PTR_NULL(wh_conns_in_workspace("eu:conn-1/c9", ""));
+    CU_ASSERT_STRING_EQUAL(wh_conns_in_workspace("Odd:conn", ""), "Odd:conn"); /* not a workspace name */
+    CU_ASSERT_STRING_EQUAL(wh_conns_in_workspace("eu:conn-1/c9", "eu"), "conn-1/c9");
+    CU_ASSERT_PTR_NULL(wh_conns_in_workspace("conn-1", "eu"));
+    CU_ASSERT_PTR_NULL(wh_conns_in_workspace("eu2:conn-1", "eu"));
+    CU_ASSERT_PTR_NULL(wh_conns_in_workspace("us:conn-1", "eu"));
 }
 
 static void expect_refused(wh_app_t *a, const char *ct, const char *body, wh_result_t want, const char *fragment)
@@ -213,6 +254,8 @@ static CU_TestInfo tests[] = {
     {"HMAC-SHA1 known answer, hex and base64", test_sig_known_answer},
     {"raw span of a body member", test_raw_member},
     {"an accepted delivery becomes one webhook job", test_accept_and_job},
+    {"named workspace: the job carries it, qualified job id and scope", test_workspace_job},
+    {"known connections: the served workspace's only", test_conns_workspace},
     {"every refusal has its result and reason, keeps no nonce", test_refusals},
     {"per-connection token bucket", test_rate_limit},
     CU_TEST_INFO_NULL,

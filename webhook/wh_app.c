@@ -199,11 +199,14 @@ static wh_result_t admit(wh_app_t *a, const delivery_t *d, int64_t now_ms, char 
     return WH_ACCEPTED;
 }
 
-static void build_job(const delivery_t *d, int64_t now_ms, ls_job_t *job)
+static void build_job(const wh_app_t *a, const delivery_t *d, int64_t now_ms, ls_job_t *job)
 {
     uint64_t h = ls_hash64(d->nonce, strlen(d->nonce), LS_HASH_SEED);
+    char conn[LS_KEY_MAX];
     snprintf(job->connection_id, sizeof(job->connection_id), "%s", d->conn);
-    snprintf(job->job_id, sizeof(job->job_id), "%s@webhook-%lld-%08x", d->conn, (long long)now_ms,
+    snprintf(job->workspace, sizeof(job->workspace), "%s", a->conf.workspace ? a->conf.workspace : "");
+    ls_conn_qualify(job->workspace, d->conn, conn, sizeof(conn));
+    snprintf(job->job_id, sizeof(job->job_id), "%s@webhook-%lld-%08x", conn, (long long)now_ms,
              (unsigned)(h & 0xffffffffu));
     snprintf(job->integration_type, sizeof(job->integration_type), "%s", d->integration ? d->integration : "");
     job->mode = LS_MODE_WEBHOOK;
@@ -235,7 +238,7 @@ static wh_result_t check_delivery(wh_app_t *a, json_t *o, const char *body, size
     }
     r = admit(a, &d, now_ms, why, whysz);
     if (r == WH_ACCEPTED)
-        build_job(&d, now_ms, job);
+        build_job(a, &d, now_ms, job);
     return r;
 }
 

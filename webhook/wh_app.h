@@ -50,6 +50,7 @@ typedef struct wh_app_conf {
     int64_t nonce_window_ms;
     double rate_per_s;      /* per connection; 0 = unlimited */
     double burst;
+    const char *workspace;  /* borrowed: the Unified workspace served (webhook.workspace; NULL or "" = the default) */
 } wh_app_conf_t;
 
 typedef struct wh_app wh_app_t;
@@ -67,8 +68,9 @@ size_t wh_app_connections(wh_app_t *a);
 /**
  * Decide on one delivery received at now_ms (wall clock). content_type may
  * be NULL. On WH_ACCEPTED, *job is a webhook job for the connection
- * (ls_job_release); its records are NULL when data was empty (nothing to
- * enqueue). Otherwise why holds the one-line reason and *job is empty.
+ * (ls_job_release) of the served workspace (its "workspace"; job id
+ * "{qualified connection}@webhook-..."); its records are NULL when data was
+ * empty (nothing to enqueue). Otherwise why holds the one-line reason and *job is empty.
  */
 wh_result_t wh_app_check(wh_app_t *a, const char *content_type, const char *body, size_t len, int64_t now_ms,
                          ls_job_t *job, char *why, size_t whysz);

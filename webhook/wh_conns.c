@@ -3,7 +3,12 @@
  *
  * Scopes are replayed in offset order per partition (a tombstone removes
  * its scope; the topic may not be compacted yet), then each live scope key
- * gives its connection, the part before '/'.
+ * gives its connection, the part before '/'. Scope keys hold the
+ * workspace-qualified connection ("eu:conn-1" in workspace "eu",
+ * ls_conn_qualify): only the connections of the served workspace
+ * (webhook.workspace) are kept, with their id within it. In the default
+ * workspace a key whose part before ':' is a workspace name
+ * ([a-z0-9_-]{1,31}) belongs to a named workspace and is not kept.
  */
 #include "wh_conns.h"
 #include "ls_err.h"
@@ -30,7 +35,7 @@ static int read_partition(ls_reader_t *rd, const char *topic, int p, ls_strmap_t
     while (next < hi && ls_time_mono_ms() < deadline) {
         ls_kmsg_t m;
         int64_t eof = -1;
-        char key[2 * LS_STR_MAX + 2];
+        char key[LS_KEY_MAX];
         if (ls_reader_poll(rd, 200, &m, &eof, err, errsz) != LS_OK) {
             next = eof >= 0 ? eof : next;
             continue;
@@ -54,16 +59,33 @@ static int read_partition(ls_reader_t *rd, const char *topic, int p, ls_strmap_t
 
 typedef struct {
     ls_strmap_t *conns;
+    const char *workspace; /* served: "" = the default */
     int failed;
 } collect_t;
 
-/* Sweep callback that drops nothing: it adds each scope's connection to the result. */
-static int collect(const char *scope, void *value, void *ud)
+const char *wh_conns_in_workspace(const char *scope, const char *workspace)
+{
+    size_t wl = strlen(workspace), colon = strcspn(scope, ":/");
+    if (wl)
+        return strncmp(scope, workspace, wl) == 0 && scope[wl] == ':' ? scope + wl + 1 : NULL;
+    char name[LS_WORKSPACE_MAX], why[8];
+    if (scope[colon] != ':' || colon >= sizeof(name))
+        return scope;
+    memcpy(name, scope, colon);
+    name[colon] = '\0';
+    return ls_workspace_check(name, why, sizeof(why)) == LS_OK ? NULL : scope;
+}
+
+/* Sweep callback that drops nothing: it adds each scope's connection of the served workspace to the result. */
+static int collect(const char *qualified, void *value, void *ud)
 {
     collect_t *c = ud;
     char conn[LS_STR_MAX + 1];
-    size_t n = strcspn(scope, "/");
+    const char *scope = wh_conns_in_workspace(qualified, c->workspace);
     (void)value;
+    if (!scope)
+        return 0;
+    size_t n = strcspn(scope, "/");
     if (n < sizeof(conn)) {
         memcpy(conn, scope, n);
         conn[n] = '\0';
@@ -85,7 +107,7 @@ ls_strmap_t *wh_conns_read(const ls_config_t *cfg, ls_producer_t *producer, int 
     }
     ls_reader_t *rd = ls_reader_new(&kc, err, errsz);
     ls_strmap_t *scopes = ls_strmap_new(1);
-    collect_t c = {ls_strmap_new(1), 0};
+    collect_t c = {ls_strmap_new(1), cfg->webhook_workspace, 0};
     int rc = rd && scopes && c.conns ? LS_OK : LS_ENOMEM;
     for (int p = 0; p < np && rc == LS_OK; p++)
         rc = read_partition(rd, topic, p, scopes, timeout_ms, err, errsz);

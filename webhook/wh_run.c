@@ -113,17 +113,23 @@ static enum MHD_Result reply(struct MHD_Connection *c, wh_result_t r)
     return rc;
 }
 
-/* Hand an accepted job to Kafka (keyed by its connection: the coordinator's partition). */
+/* Hand an accepted job to Kafka, keyed by its workspace-qualified connection as the coordinator keys the
+ * connection's poll jobs: the same partition, so the worker that holds the connection's state runs it. */
 static int enqueue(server_t *s, const ls_job_t *job, char *why, size_t whysz)
 {
+    char key[LS_KEY_MAX];
+    if (ls_conn_qualify(job->workspace, job->connection_id, key, sizeof(key)) < 0) {
+        snprintf(why, whysz, "connection id of job \"%.200s\" too long", job->job_id);
+        return LS_EINVAL;
+    }
     char *v = ls_job_encode(job);
     if (!v) {
         snprintf(why, whysz, "out of memory encoding job \"%.200s\"", job->job_id);
         return LS_ENOMEM;
     }
     pthread_mutex_lock(&s->prod_mu);
-    int rc = ls_producer_send(s->prod, s->topic_jobs, -1, job->connection_id, strlen(job->connection_id), v,
-                              strlen(v), NULL, 0, NULL, LS_SEND_NOW);
+    int rc = ls_producer_send(s->prod, s->topic_jobs, -1, key, strlen(key), v, strlen(v), NULL, 0, NULL,
+                              LS_SEND_NOW);
     pthread_mutex_unlock(&s->prod_mu);
     free(v);
     if (rc != LS_OK)
@@ -180,7 +186,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *size = 0;
         return MHD_YES;
     }
-    char why[512], job_id[2 * LS_STR_MAX + 40];
+    char why[512], job_id[LS_KEY_MAX + 40];
     wh_result_t r = decide(s, c, url, method, u, why, sizeof(why), job_id, sizeof(job_id));
     ls_metric_add(WHM_REQUESTS, (int)r, 0, 1);
     if (r == WH_ACCEPTED)
@@ -271,7 +277,8 @@ static int open_server(server_t *s, const ls_config_t *cfg, const uint8_t *secre
                        size_t errsz)
 {
     wh_app_conf_t ac = {secret, slen, WH_SIG_BASE64, (size_t)cfg->webhook_max_body_kb * 1024,
-                        (int64_t)cfg->webhook_nonce_window_s * 1000, 0, (double)cfg->webhook_connection_burst};
+                        (int64_t)cfg->webhook_nonce_window_s * 1000, 0, (double)cfg->webhook_connection_burst,
+                        cfg->webhook_workspace};
     wh_sig_parse_encoding(cfg->webhook_sig_encoding, &ac.enc);
     ls_rate_parse(cfg->webhook_connection_rate, &ac.rate_per_s, err, errsz);
     memset(s, 0, sizeof(*s));

@@ -81,7 +81,7 @@ static void request_cur(ls_sync_job_t *j)
         j->retry_at = later;
         set_state(j, LS_SJ_BACKOFF);
     } else {
-        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%.200s\"%s", j->run.connection_id,
+        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%.200s\"%s", j->conn,
                  rc == LS_EINVAL ? " (url too long?)" : "");
         finish(j, rc == LS_EINVAL ? LS_EINVAL : LS_EIO);
     }
@@ -97,7 +97,7 @@ static int prefetch(ls_sync_job_t *j)
     ls_sync_ctx_t *ctx = j->ctx;
     char url[8192];
     int64_t later;
-    if (j->page_last || j->next.x || (ctx->limiter && !ls_limiter_may_prefetch(ctx->limiter, j->run.connection_id)))
+    if (j->page_last || j->next.x || (ctx->limiter && !ls_limiter_may_prefetch(ctx->limiter, j->conn)))
         return LS_OK;
     int rc = ls_sync_page_url(j, j->offset + ctx->cfg->page_limit, url, sizeof(url)) == LS_OK
                  ? ls_sync_req_start(j, &j->next, url, &later)
@@ -141,12 +141,12 @@ static int parse_page(ls_sync_job_t *j, int64_t *retry_after)
         return rc;
     rc = ls_page_parse(&j->ctx->parsed, resp.body, resp.len, why, sizeof(why));
     if (rc == LS_ENOMEM) {
-        snprintf(st->error, sizeof(st->error), "out of memory parsing a page of \"%s\"", j->run.connection_id);
+        snprintf(st->error, sizeof(st->error), "out of memory parsing a page of \"%.300s\"", j->conn);
         return LS_EIO;
     }
     if (rc != LS_OK) {
         snprintf(st->error, sizeof(st->error), "page at offset %ld of \"%.200s\" does not parse: %.200s", j->offset,
-                 j->run.connection_id, why);
+                 j->conn, why);
         return LS_ETRANSIENT;
     }
     return LS_OK;
@@ -217,7 +217,7 @@ static void on_page(ls_sync_job_t *j)
     }
     j->page_last = j->run.unpaged || j->ctx->parsed.n < (size_t)j->ctx->cfg->page_limit;
     if (prefetch(j) != LS_OK) {
-        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%s\"", j->run.connection_id);
+        snprintf(j->st.error, sizeof(j->st.error), "cannot start a request for \"%.300s\"", j->conn);
         finish(j, LS_EIO);
         return;
     }
@@ -298,7 +298,7 @@ static int acks_settled(ls_sync_job_t *j, const char *produce_what, int *rc)
         snprintf(err, sizeof(err), "%d messages not acknowledged within %d ms", j->batch->pending,
                  LS_SYNC_DELIVERY_TIMEOUT_MS);
     if (j->produce_failed)
-        snprintf(j->st.error, sizeof(j->st.error), "%s for \"%s\"", produce_what, j->run.connection_id);
+        snprintf(j->st.error, sizeof(j->st.error), "%s for \"%.300s\"", produce_what, j->conn);
     else if (brc != LS_OK)
         snprintf(j->st.error, sizeof(j->st.error), "kafka delivery failed: %s", err);
     if (j->produce_failed || brc != LS_OK)
@@ -393,6 +393,34 @@ static void act(ls_sync_job_t *j, int64_t now)
     }
 }
 
+int ls_sync_ctx_open_creds(ls_sync_ctx_t *ctx)
+{
+    const ls_config_t *cfg = ctx->cfg;
+    if (cfg->n_workspaces == 0)
+        return (ctx->creds[0] = ls_http_cred_new(cfg->unified_base_url, cfg->unified_token)) ? LS_OK : LS_ENOMEM;
+    for (int i = 0; i < cfg->n_workspaces; i++)
+        if (!(ctx->creds[i] = ls_http_cred_new(cfg->workspaces[i].base_url, cfg->workspaces[i].token)))
+            return LS_ENOMEM;
+    return LS_OK;
+}
+
+/* The base URL and credential of j's workspace; LS_ENOTFOUND when this worker has no such workspace. */
+static int resolve_workspace(ls_sync_job_t *j)
+{
+    const ls_config_t *cfg = j->ctx->cfg;
+    if (cfg->n_workspaces == 0 && !j->run.workspace[0]) {
+        j->base_url = cfg->unified_base_url;
+        j->cred = j->ctx->creds[0];
+        return j->cred ? LS_OK : LS_ENOTFOUND;
+    }
+    const ls_workspace_t *w = ls_config_workspace(cfg, j->run.workspace);
+    if (!w)
+        return LS_ENOTFOUND;
+    j->base_url = w->base_url;
+    j->cred = j->ctx->creds[w - cfg->workspaces];
+    return j->cred ? LS_OK : LS_ENOTFOUND;
+}
+
 /* A webhook job: its records are the page; produce them at once (DELIVERING). */
 static void start_webhook(ls_sync_job_t *j)
 {
@@ -420,6 +448,14 @@ ls_sync_job_t *ls_sync_job_start(ls_sync_ctx_t *ctx, const ls_job_t *job, int pa
     j->st.started_at = ls_time_now_ms();
     j->run = *job;
     ls_job_scope(job, j->scope, sizeof(j->scope));
+    ls_conn_qualify(job->workspace, job->connection_id, j->conn, sizeof(j->conn));
+    if (resolve_workspace(j) != LS_OK) {
+        snprintf(j->st.error, sizeof(j->st.error), "workspace \"%s\" is not configured on this worker "
+                 "(unified.workspaces)", job->workspace);
+        j->st.mode = job->mode;
+        finish(j, LS_EINVAL);
+        return j;
+    }
     if (job->mode == LS_MODE_WEBHOOK) {
         start_webhook(j);
         return j;
@@ -511,4 +547,8 @@ void ls_sync_job_destroy(ls_sync_job_t *j)
 void ls_sync_ctx_release(ls_sync_ctx_t *ctx)
 {
     ls_page_release(&ctx->parsed);
+    for (int i = 0; i < LS_MAX_WORKSPACES; i++) {
+        ls_http_cred_destroy(ctx->creds[i]);
+        ctx->creds[i] = NULL;
+    }
 }

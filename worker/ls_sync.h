@@ -25,6 +25,7 @@ typedef struct ls_sync_ctx {
     ls_store_t *store;             /* borrowed */
     ls_producer_t *producer;       /* borrowed */
     ls_limiter_t *limiter;         /* borrowed; NULL = no rate limits: every request asks it first */
+    ls_http_cred_t *creds[LS_MAX_WORKSPACES]; /* owned (ls_sync_ctx_open_creds): cfg->workspaces' base URL and token */
     char topic_changes[128];
     char topic_state[128];
     char topic_enrollments[128];   /* progress rollups (ls_sync_rollup.h) */
@@ -34,6 +35,13 @@ typedef struct ls_sync_ctx {
     /* scratch shared by the jobs (a page is parsed and normalized in one call): */
     ls_page_t parsed;              /* ls_page_init() before the first job */
 } ls_sync_ctx_t;
+
+/**
+ * Create ctx->creds from ctx->cfg->workspaces (a config that was not loaded
+ * gets one default workspace from unified.base_url and its token).
+ * ls_sync_ctx_release() destroys them. @return 0 or LS_ENOMEM.
+ */
+int ls_sync_ctx_open_creds(ls_sync_ctx_t *ctx);
 
 /** One running job (opaque). */
 typedef struct ls_sync_job ls_sync_job_t;

@@ -26,7 +26,7 @@ int ls_sync_catalog_url(const ls_sync_job_t *j, long offset, char *url, size_t s
     char conn[3 * LS_STR_MAX + 1];
     if (ls_http_escape(j->run.connection_id, conn, sizeof(conn)))
         return LS_EFULL;
-    int n = snprintf(url, sz, "%s/lms/%s/%s?limit=%d&offset=%ld%s", j->ctx->cfg->unified_base_url, conn,
+    int n = snprintf(url, sz, "%s/lms/%s/%s?limit=%d&offset=%ld%s", j->base_url, conn,
                      ls_catalog_kind_name(j->cat_kind), j->ctx->cfg->page_limit, offset,
                      j->cat_kind == LS_CATALOG_COURSE ? "&fields=id&fields=name" : "");
     return n >= 0 && (size_t)n < sz ? LS_OK : LS_EFULL;
@@ -52,15 +52,15 @@ static int paging_check(ls_sync_job_t *j, size_t got)
         kind = WM_HOSTILE_OVER_LIMIT;
         snprintf(j->st.error, sizeof(j->st.error), "paging: %s list page at offset %ld of \"%.200s\" has %zu "
                  "records, more than the limit %d sent (the upstream ignores limit)", list, j->offset,
-                 j->run.connection_id, got, limit);
+                 j->conn, got, limit);
     } else if (j->cat_page.n > 0 && h == prev) {
         kind = WM_HOSTILE_REPEATED_PAGE;
         snprintf(j->st.error, sizeof(j->st.error), "paging: %s list page at offset %ld of \"%.200s\" repeats the "
-                 "previous page (the upstream ignores offset)", list, j->offset, j->run.connection_id);
+                 "previous page (the upstream ignores offset)", list, j->offset, j->conn);
     } else if (j->offset / limit >= LS_SYNC_PAGE_CAP_FLOOR) {
         kind = WM_HOSTILE_PAGE_CAP;
         snprintf(j->st.error, sizeof(j->st.error), "paging: %s list of \"%.200s\" is past the cap of %d pages "
-                 "(the upstream never ends the list)", list, j->run.connection_id, LS_SYNC_PAGE_CAP_FLOOR);
+                 "(the upstream never ends the list)", list, j->conn, LS_SYNC_PAGE_CAP_FLOOR);
     }
     if (kind < 0)
         return LS_OK;
@@ -79,7 +79,7 @@ int ls_sync_catalog_page(ls_sync_job_t *j, const ls_http_resp_t *resp, int *last
     }
     if (rc != LS_OK) {
         snprintf(j->st.error, sizeof(j->st.error), "%s list page at offset %ld of \"%.200s\" does not parse: %.200s",
-                 ls_catalog_kind_name(j->cat_kind), j->offset, j->run.connection_id, why);
+                 ls_catalog_kind_name(j->cat_kind), j->offset, j->conn, why);
         return LS_ETRANSIENT;
     }
     size_t got = p->n + p->rejected;
@@ -88,7 +88,7 @@ int ls_sync_catalog_page(ls_sync_job_t *j, const ls_http_resp_t *resp, int *last
         return LS_EINVAL;
     j->st.records += got;
     j->st.rejected += p->rejected;
-    if (p->n && ls_store_catalog_commit(j->ctx->store, j->partition, j->run.connection_id, j->cat_kind, p->items,
+    if (p->n && ls_store_catalog_commit(j->ctx->store, j->partition, j->conn, j->cat_kind, p->items,
                                         p->n, err, sizeof(err)) != LS_OK) {
         snprintf(j->st.error, sizeof(j->st.error), "%s", err);
         return LS_EIO;

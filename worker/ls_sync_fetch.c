@@ -57,7 +57,7 @@ int ls_sync_page_url(const ls_sync_job_t *j, long offset, char *url, size_t sz)
     if (ls_http_escape(job->connection_id, conn, sizeof(conn)) || ls_http_escape(job->course_id, course, sizeof(course)) ||
         ls_http_escape(j->gte, wm, sizeof(wm)))
         return LS_EFULL;
-    size_t n = (size_t)snprintf(url, sz, "%s/lms/%s/activity?", j->ctx->cfg->unified_base_url, conn);
+    size_t n = (size_t)snprintf(url, sz, "%s/lms/%s/activity?", j->base_url, conn);
     if (!job->unpaged)
         n += (size_t)snprintf(url + n, n < sz ? sz - n : 0, "limit=%d&offset=%ld", j->ctx->cfg->page_limit, offset);
     if (job->course_id[0])
@@ -75,7 +75,7 @@ int ls_sync_get_url(const ls_sync_job_t *j, const char *id, char *url, size_t sz
     char conn[3 * LS_STR_MAX + 1], eid[3 * LS_STR_MAX + 1];
     if (ls_http_escape(j->run.connection_id, conn, sizeof(conn)) || ls_http_escape(id, eid, sizeof(eid)))
         return LS_EFULL;
-    size_t n = (size_t)snprintf(url, sz, "%s/lms/%s/activity/%s?", j->ctx->cfg->unified_base_url, conn, eid);
+    size_t n = (size_t)snprintf(url, sz, "%s/lms/%s/activity/%s?", j->base_url, conn, eid);
     n = append_fields(&j->run, url, n, sz);
     return n < sz ? LS_OK : LS_EFULL;
 }
@@ -85,7 +85,7 @@ int ls_sync_req_start(ls_sync_job_t *j, ls_sync_req_t *r, const char *url, int64
     ls_sync_ctx_t *ctx = j->ctx;
     *r = (ls_sync_req_t){NULL, 0, 0};
     if (ctx->limiter) {
-        int64_t t = ls_limiter_acquire(ctx->limiter, j->run.connection_id, j->run.integration_type,
+        int64_t t = ls_limiter_acquire(ctx->limiter, j->conn, j->run.integration_type,
                                        ls_time_mono_ms());
         if (t > 0) {
             *later = t;
@@ -93,9 +93,9 @@ int ls_sync_req_start(ls_sync_job_t *j, ls_sync_req_t *r, const char *url, int64
             return LS_SYNC_LATER;
         }
     }
-    if (!(r->x = ls_http_multi_start(ctx->multi, url, j))) {
+    if (!(r->x = ls_http_multi_start_cred(ctx->multi, url, j->cred, j))) {
         if (ctx->limiter)
-            ls_limiter_release(ctx->limiter, j->run.connection_id, LS_RL_CANCELLED, -1, ls_time_mono_ms());
+            ls_limiter_release(ctx->limiter, j->conn, LS_RL_CANCELLED, -1, ls_time_mono_ms());
         return LS_ENOMEM;
     }
     r->held = ctx->limiter != NULL;
@@ -117,7 +117,7 @@ static void unhold(ls_sync_job_t *j, ls_sync_req_t *r, int completed)
         o = ls_rl_classify(resp.status, resp.body, resp.len);
         retry_after = resp.retry_after_ms;
     }
-    ls_limiter_release(j->ctx->limiter, j->run.connection_id, o, retry_after, ls_time_mono_ms());
+    ls_limiter_release(j->ctx->limiter, j->conn, o, retry_after, ls_time_mono_ms());
 }
 
 void ls_sync_req_completed(ls_sync_job_t *j, ls_sync_req_t *r)

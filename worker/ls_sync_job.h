@@ -94,7 +94,10 @@ struct ls_sync_job {
     ls_job_t run;              /* the job, mode = the mode actually run */
     int partition;
     ls_status_t st;
-    char scope[2 * LS_STR_MAX + 2], gte[40];
+    char scope[LS_KEY_MAX], gte[40];
+    char conn[LS_KEY_MAX];     /* the workspace-qualified connection: key of its state, LMDB and rate limit */
+    const char *base_url;      /* borrowed from cfg: the job's workspace's */
+    const ls_http_cred_t *cred;/* borrowed from ctx: its token, sent only to base_url */
     json_t *sync;              /* the scope's sync record (in memory) */
     char *stored;              /* ... as stored (compact, sorted), or NULL */
     ls_sync_state_t state;     /* changed only by set_state() in ls_sync.c */

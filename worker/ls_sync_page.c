@@ -109,7 +109,7 @@ static void duplicate(ls_sync_job_t *j, const char *id)
 {
     if (j->st.duplicates++ < MAX_REJECT_LOGS)
         ls_warn("record \"%s\" of \"%s\" ignored: its id was already listed by this scan (the first one counts)", id,
-                j->run.connection_id);
+                j->conn);
     ls_metric_add(WM_HOSTILE, WM_HOSTILE_DUPLICATE_ID, 0, 1);
 }
 
@@ -130,7 +130,7 @@ static int normalize_page(ls_sync_job_t *j)
         j->st.records++;
         if (r->rc != LS_OK) {
             if (j->st.rejected++ < MAX_REJECT_LOGS)
-                ls_warn("record skipped in \"%s\": %s", j->run.connection_id, r->why);
+                ls_warn("record skipped in \"%s\": %s", j->conn, r->why);
             if (r->raw_id[0]) {
                 if (ls_sync_seen_add(&j->seen, r->raw_id, NULL) != LS_OK)
                     return LS_ENOMEM;
@@ -155,7 +155,7 @@ static int normalize_page(ls_sync_job_t *j)
 /* One item against its stored state and marker (inside the page's read txn). */
 static int diff_item(ls_sync_job_t *j, ls_store_reader_t *r, ls_sync_item_t *it)
 {
-    const char *conn = j->run.connection_id;
+    const char *conn = j->conn;
     const uint8_t *prev;
     size_t prev_len;
     int rc = LS_OK, misses;
@@ -197,7 +197,7 @@ static int diff_page(ls_sync_job_t *j)
 int ls_sync_page_prepare(ls_sync_job_t *j)
 {
     if (normalize_page(j) != LS_OK || diff_page(j) != LS_OK) {
-        snprintf(j->st.error, sizeof(j->st.error), "local failure while diffing \"%s\"", j->run.connection_id);
+        snprintf(j->st.error, sizeof(j->st.error), "local failure while diffing \"%.300s\"", j->conn);
         return LS_EIO;
     }
     return LS_OK;
@@ -210,7 +210,7 @@ void ls_sync_event_ctx(const ls_sync_job_t *j, ls_event_ctx_t *ec)
     const ls_job_t *job = &j->run;
     *ec = (ls_event_ctx_t){job->connection_id, job->integration_type[0] ? job->integration_type : NULL,
                            job->external_xref[0] ? job->external_xref : NULL, ls_mode_name(job->mode), job->job_id,
-                           ls_time_now_ms()};
+                           ls_time_now_ms(), job->workspace};
 }
 
 void ls_sync_ru_env(const ls_sync_job_t *j, ls_store_reader_t *r, const ls_event_ctx_t *ec, ls_batch_t *b,
@@ -307,7 +307,7 @@ static const ls_catalog_entry_t *cached_name(ls_sync_job_t *j, ls_store_reader_t
 {
     if (pres != LS_PRESENT || !id[0])
         return NULL;
-    return ls_store_catalog_get(r, j->partition, j->run.connection_id, kind, id, e) == LS_OK ? e : NULL;
+    return ls_store_catalog_get(r, j->partition, j->conn, kind, id, e) == LS_OK ? e : NULL;
 }
 
 int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, int republished,
@@ -344,8 +344,8 @@ int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_
 int ls_sync_produce_changelog(ls_sync_job_t *j, const char *id, const uint8_t *value, size_t len,
                               ls_batch_t *b)
 {
-    char key[2 * LS_STR_MAX + 2];
-    int kl = ls_activity_key(j->run.connection_id, id, key, sizeof(key));
+    char key[LS_KEY_MAX];
+    int kl = ls_activity_key(j->conn, id, key, sizeof(key));
     return ls_producer_send(j->ctx->producer, j->ctx->topic_state, j->partition, key, (size_t)kl, value, len,
                             NULL, 0, b, LS_SEND_AFTER_ACKS);
 }
@@ -387,7 +387,7 @@ int ls_sync_page_store(ls_sync_job_t *j)
     if (!puts || !marks) {
         free(puts);
         free(marks);
-        snprintf(j->st.error, sizeof(j->st.error), "out of memory storing a page of \"%s\"", j->run.connection_id);
+        snprintf(j->st.error, sizeof(j->st.error), "out of memory storing a page of \"%.300s\"", j->conn);
         return LS_EIO;
     }
     size_t n = 0, nm = 0;
@@ -400,7 +400,7 @@ int ls_sync_page_store(ls_sync_job_t *j)
     const ls_store_row_t *rows = ls_ru_rows_view(&j->ru);
     int rc = !rows ? LS_ENOMEM
              : n || nm || j->ru.n
-                 ? ls_store_commit_rows(j->ctx->store, j->partition, j->run.connection_id, puts, n, marks, nm, rows,
+                 ? ls_store_commit_rows(j->ctx->store, j->partition, j->conn, puts, n, marks, nm, rows,
                                         j->ru.n, n ? j->batch->after_acks_next_offset : -1, NULL, NULL, err,
                                         sizeof(err))
                  : LS_OK;

@@ -57,7 +57,7 @@ static int walk_cb(const char *id, const uint8_t *state, size_t len, void *ud)
     ls_sync_job_t *j = w->j;
     ls_activity_t a;
     if (ls_state_unpack(state, len, &a) != LS_OK) {
-        ls_warn("stored state of \"%s\" in \"%s\" does not decode; never removed", id, j->run.connection_id);
+        ls_warn("stored state of \"%s\" in \"%s\" does not decode; never removed", id, j->conn);
         return 0;
     }
     if (j->run.course_id[0] &&
@@ -71,7 +71,7 @@ static int walk_cb(const char *id, const uint8_t *state, size_t len, void *ud)
         return (w->rc = LS_ENOMEM);
     g->before = a;
     snprintf(g->before.id, sizeof(g->before.id), "%s", id);
-    int m = ls_store_reader_get_pending(w->r, j->partition, j->run.connection_id, id, &g->misses);
+    int m = ls_store_reader_get_pending(w->r, j->partition, j->conn, id, &g->misses);
     if (m != LS_OK && m != LS_ENOTFOUND)
         return (w->rc = LS_EIO);
     j->rm.n++;
@@ -86,7 +86,7 @@ static int collect_unseen(ls_sync_job_t *j)
         ls_error("%s", err);
         return LS_EIO;
     }
-    int rc = ls_store_reader_foreach(w.r, j->partition, j->run.connection_id, walk_cb, &w);
+    int rc = ls_store_reader_foreach(w.r, j->partition, j->conn, walk_cb, &w);
     ls_store_reader_destroy(w.r);
     return rc == LS_OK && w.rc == LS_OK ? LS_OK : LS_EIO;
 }
@@ -121,8 +121,8 @@ static int guard(ls_sync_job_t *j)
 int ls_sync_removal_begin(ls_sync_job_t *j, ls_rm_next_t *next)
 {
     if (collect_unseen(j) != LS_OK) {
-        snprintf(j->st.error, sizeof(j->st.error), "local failure while looking for removals in \"%s\"",
-                 j->run.connection_id);
+        snprintf(j->st.error, sizeof(j->st.error), "local failure while looking for removals in \"%.300s\"",
+                 j->conn);
         return LS_EIO;
     }
     *next = LS_RM_SKIPPED;
@@ -178,7 +178,7 @@ static void take_answer(ls_sync_job_t *j, ls_sync_gone_t *g, ls_http_xfer_t *x, 
     ls_recheck_answer_t a = read_answer(j, g, x, &retry_after, err, sizeof(err));
     g->action = ls_recheck_decide(a, g->attempt, j->ctx->cfg->http_max_retries, &why);
     g->in_flight = 0;
-    const char *conn = j->run.connection_id;
+    const char *conn = j->conn;
     if (g->action == LS_GONE_RECHECK) {
         int64_t wait = ls_sync_backoff_ms(j, g->attempt, retry_after);
         ls_warn("re-check of \"%s\" in \"%s\" again in %lld ms (attempt %d): %s", g->before.id, conn,
@@ -202,7 +202,7 @@ static int start_recheck(ls_sync_job_t *j, size_t slot, size_t item)
     if (ls_sync_get_url(j, g->before.id, url, sizeof(url)) != LS_OK) {
         g->action = LS_GONE_HOLD;
         ls_warn("removal of \"%s\" in \"%s\" deferred: per-record get failed: url too long", g->before.id,
-                j->run.connection_id);
+                j->conn);
         return 0;
     }
     int rc = ls_sync_req_start(j, &j->rm.rx[slot].req, url, &later);
@@ -395,7 +395,7 @@ int ls_sync_removal_store(ls_sync_job_t *j)
     int rc = LS_ENOMEM;
     if (js) {
         fill_writes(rm, puts, &n, marks);
-        rc = ls_store_commit_rows(j->ctx->store, j->partition, j->run.connection_id, puts, n, marks, rm->n, rows,
+        rc = ls_store_commit_rows(j->ctx->store, j->partition, j->conn, puts, n, marks, rm->n, rows,
                                   j->ru.n, n ? j->batch->after_acks_next_offset : -1, j->scope, js, err,
                                   sizeof(err));
     }

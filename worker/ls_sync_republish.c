@@ -31,7 +31,7 @@ static int republish_cb(const char *id, const uint8_t *state, size_t len, void *
     ls_sync_job_t *j = r->j;
     ls_activity_t a;
     if (ls_state_unpack(state, len, &a) != LS_OK) {
-        ls_warn("stored state of \"%s\" in \"%s\" does not decode; not republished", id, j->run.connection_id);
+        ls_warn("stored state of \"%s\" in \"%s\" does not decode; not republished", id, j->conn);
         return 0;
     }
     if (j->run.course_id[0] && (a.pres[LS_F_COURSE_ID] != LS_PRESENT || strcmp(a.course_id, j->run.course_id) != 0))
@@ -68,7 +68,7 @@ int ls_sync_republish(ls_sync_job_t *j, ls_batch_t *b, uint64_t *n)
         return LS_EIO;
     }
     republish_t r = {j, b, rd, 0};
-    int rc = ls_store_reader_foreach(rd, j->partition, j->run.connection_id, republish_cb, &r);
+    int rc = ls_store_reader_foreach(rd, j->partition, j->conn, republish_cb, &r);
     if (rc == LS_OK)
         rc = republish_rollups(j, b, rd);
     ls_store_reader_destroy(rd);
@@ -88,7 +88,7 @@ int ls_sync_republish_store(ls_sync_job_t *j)
     char err[256];
     const ls_store_row_t *rows = ls_ru_rows_view(&j->ru);
     int rc = !rows     ? LS_ENOMEM
-             : j->ru.n ? ls_store_commit_rows(j->ctx->store, j->partition, j->run.connection_id, NULL, 0, NULL, 0,
+             : j->ru.n ? ls_store_commit_rows(j->ctx->store, j->partition, j->conn, NULL, 0, NULL, 0,
                                               rows, j->ru.n, -1, NULL, NULL, err, sizeof(err))
                        : LS_OK;
     if (rc != LS_OK) {

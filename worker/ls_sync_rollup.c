@@ -54,7 +54,20 @@ typedef struct run {
     int force;                     /* republish: a course is published even when its values did not change */
     char *err;
     size_t errsz;
+    char conn[LS_KEY_MAX];         /* the workspace-qualified connection (ls_conn_qualify): store rows and keys */
 } run_t;
+
+/* A run of env: r->conn qualified; LS_EINVAL (err set) when it does not fit. */
+static int run_init(run_t *r, const ls_ru_env_t *env, ls_ru_rows_t *out, int force, char *err, size_t errsz)
+{
+    *r = (run_t){.env = env, .out = out, .force = force, .err = err, .errsz = errsz};
+    if (ls_conn_qualify(env->ec->workspace, env->ec->connection_id, r->conn, sizeof(r->conn)) < 0) {
+        snprintf(err, errsz, "rollups of \"%.200s\": workspace-qualified connection id too long",
+                 env->ec->connection_id);
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
 
 /* ---- rows ---- */
 
@@ -108,7 +121,7 @@ void ls_ru_rows_release(ls_ru_rows_t *out)
 
 static int fail(run_t *r, int rc, const char *what)
 {
-    snprintf(r->err, r->errsz, "rollups of \"%s\": %s", r->env->ec->connection_id, what);
+    snprintf(r->err, r->errsz, "rollups of \"%s\": %s", r->conn, what);
     return rc;
 }
 
@@ -132,9 +145,9 @@ static int send_record(run_t *r, const char *topic, const char *type, const char
     json_decref(obj);
     if (obj && !value)
         return fail(r, LS_ENOMEM, "out of memory");
-    char id[33], source[16 + LS_STR_MAX], when[LS_TIME_BUFSZ];
+    char id[33], source[LS_EVENT_SOURCE_MAX], when[LS_TIME_BUFSZ];
     record_id(topic, key, value, id);
-    ls_event_source_of(env->ec, source, sizeof(source));
+    ls_event_source_of(env->ec, source);
     ls_time_format(env->now_ms, when);
     ls_kafka_header_t h[] = {{"ce_specversion", "1.0"}, {"ce_id", id}, {"ce_source", source}, {"ce_type", type},
                              {"ce_time", when}, {"ce_subject", key}, {"content-type", "application/json"}};
@@ -146,9 +159,10 @@ static int send_record(run_t *r, const char *topic, const char *type, const char
 
 /* The catalog cache's entry of course as env's reader sees it, or NULL (unknown, never fetched, or a
  * failed read): course_name then stays absent. */
-static const ls_catalog_entry_t *cached_course(const ls_ru_env_t *env, const char *course, ls_catalog_entry_t *e)
+static const ls_catalog_entry_t *cached_course(const run_t *r, const char *course, ls_catalog_entry_t *e)
 {
-    return ls_store_catalog_get(env->reader, env->partition, env->ec->connection_id, LS_CATALOG_COURSE, course, e) ==
+    const ls_ru_env_t *env = r->env;
+    return ls_store_catalog_get(env->reader, env->partition, r->conn, LS_CATALOG_COURSE, course, e) ==
                    LS_OK
                ? e
                : NULL;
@@ -159,9 +173,9 @@ static const ls_catalog_entry_t *cached_course(const ls_ru_env_t *env, const cha
 static int send_rollup(run_t *r, const char *course, const char *student, const void *agg)
 {
     const ls_ru_env_t *env = r->env;
-    char key[3 * LS_STR_MAX + 3];
-    int kl = student ? ls_enrollment_key(env->ec->connection_id, student, course, key, sizeof(key))
-                     : ls_scope_key(env->ec->connection_id, course, key, sizeof(key));
+    char key[LS_WORKSPACE_MAX + 3 * LS_STR_MAX + 4];
+    int kl = student ? ls_enrollment_key(r->conn, student, course, key, sizeof(key))
+                     : ls_scope_key(r->conn, course, key, sizeof(key));
     if (kl < 0)
         return fail(r, LS_EINVAL, "rollup key too long");
     json_t *obj = NULL;
@@ -172,7 +186,7 @@ static int send_rollup(run_t *r, const char *course, const char *student, const 
                   : student                ? ls_ru_enrollment_fill(obj, &id, agg)
                                            : ls_ru_course_fill(obj, &id, agg);
         if (frc == LS_OK)
-            frc = ls_catalog_add_names(obj, cached_course(env, course, &name), NULL);
+            frc = ls_catalog_add_names(obj, cached_course(r, course, &name), NULL);
         if (frc != LS_OK) {
             json_decref(obj);
             return fail(r, LS_ENOMEM, "out of memory");
@@ -299,7 +313,7 @@ static int row_update(run_t *r, ls_store_ru_t db, const uint8_t *key, size_t kle
 {
     const uint8_t *old;
     size_t olen;
-    int g = ls_store_reader_get_row(r->env->reader, db, r->env->partition, r->env->ec->connection_id, key, klen,
+    int g = ls_store_reader_get_row(r->env->reader, db, r->env->partition, r->conn, key, klen,
                                     &old, &olen);
     if (g != LS_OK && g != LS_ENOTFOUND)
         return fail(r, LS_EIO, "cannot read a rollup row");
@@ -317,7 +331,7 @@ static int recompute_enrollment(run_t *r, enr_t *e)
 {
     ls_ru_enr_init(&e->agg);
     enr_scan_t s = {r, e, &e->agg};
-    int rc = ls_store_reader_scan(r->env->reader, LS_STORE_RU_MEMBERS, r->env->partition, r->env->ec->connection_id,
+    int rc = ls_store_reader_scan(r->env->reader, LS_STORE_RU_MEMBERS, r->env->partition, r->conn,
                                   e->ekey, LS_RU_ENR_KEY, member_cb, &s);
     if (rc != LS_OK)
         return rc == LS_EINVAL ? rc : fail(r, LS_EIO, "cannot read the member rows");
@@ -373,7 +387,7 @@ static int evaluate_course(run_t *r, const uint8_t *ckey, const char *course_hin
     ls_ru_course_t c, old;
     ls_ru_course_init(&c, env->idle_days, env->now_ms);
     course_scan_t s = {r, &c, ""};
-    int rc = ls_store_reader_scan(env->reader, LS_STORE_RU_ENROLLMENTS, env->partition, env->ec->connection_id, ckey,
+    int rc = ls_store_reader_scan(env->reader, LS_STORE_RU_ENROLLMENTS, env->partition, r->conn, ckey,
                                   LS_RU_COURSE_KEY, enrollment_cb, &s);
     if (rc != LS_OK)
         return rc == LS_EINVAL ? rc : fail(r, LS_EIO, "cannot read the enrollment rows");
@@ -384,7 +398,7 @@ static int evaluate_course(run_t *r, const uint8_t *ckey, const char *course_hin
     const uint8_t *v;
     size_t vl;
     char stored_id[LS_STR_MAX + 1];
-    int g = ls_store_reader_get_row(env->reader, LS_STORE_RU_COURSES, env->partition, env->ec->connection_id, ckey,
+    int g = ls_store_reader_get_row(env->reader, LS_STORE_RU_COURSES, env->partition, r->conn, ckey,
                                     LS_RU_COURSE_KEY, &v, &vl);
     if (g != LS_OK && g != LS_ENOTFOUND)
         return fail(r, LS_EIO, "cannot read a course row");
@@ -445,7 +459,7 @@ static int reevaluate_all(run_t *r, const char *course_only)
     all_scan_t a = {r, {0}, 0};
     /* courses are evaluated from inside the walk: reads only, in the same read transaction */
     int rc = ls_store_reader_scan(r->env->reader, LS_STORE_RU_ENROLLMENTS, r->env->partition,
-                                  r->env->ec->connection_id, pl ? ck : NULL, pl, all_cb, &a);
+                                  r->conn, pl ? ck : NULL, pl, all_cb, &a);
     return rc == LS_OK || rc == LS_EINVAL || rc == LS_ENOMEM ? rc : fail(r, LS_EIO, "cannot walk the enrollments");
 }
 
@@ -458,8 +472,8 @@ static void run_release(run_t *r)
 int ls_ru_produce(const ls_ru_env_t *env, const ls_ru_change_t *ch, size_t n, int reevaluate,
                   const char *course_only, ls_ru_rows_t *out, char *err, size_t errsz)
 {
-    run_t r = {env, out, NULL, 0, 0, NULL, 0, 0, 0, err, errsz};
-    int rc = LS_OK;
+    run_t r;
+    int rc = run_init(&r, env, out, 0, err, errsz);
     for (size_t i = 0; rc == LS_OK && i < n; i++)
         rc = take_change(&r, &ch[i]);
     if (r.ne > 1)   /* a course's enrollments are then contiguous, and found by bsearch */
@@ -492,10 +506,12 @@ static int republish_cb(const uint8_t *key, size_t klen, const uint8_t *val, siz
 
 int ls_ru_republish(const ls_ru_env_t *env, const char *course_only, ls_ru_rows_t *out, char *err, size_t errsz)
 {
-    run_t r = {env, out, NULL, 0, 0, NULL, 0, 0, 1, err, errsz};
+    run_t r;
+    if (run_init(&r, env, out, 1, err, errsz) != LS_OK)
+        return LS_EINVAL;
     uint8_t ck[LS_RU_COURSE_KEY];
     size_t pl = course_prefix(course_only, ck);
-    int rc = ls_store_reader_scan(env->reader, LS_STORE_RU_ENROLLMENTS, env->partition, env->ec->connection_id,
+    int rc = ls_store_reader_scan(env->reader, LS_STORE_RU_ENROLLMENTS, env->partition, r.conn,
                                   pl ? ck : NULL, pl, republish_cb, &r);
     if (rc == LS_OK)
         rc = reevaluate_all(&r, course_only);   /* force: every course, changed or not */

@@ -105,7 +105,7 @@ int ls_sync_record_store(ls_sync_job_t *j)
         free(js);
         return LS_OK;
     }
-    int rc = js ? ls_store_commit(j->ctx->store, j->partition, j->run.connection_id, NULL, 0, NULL, 0, -1, j->scope,
+    int rc = js ? ls_store_commit(j->ctx->store, j->partition, j->conn, NULL, 0, NULL, 0, -1, j->scope,
                                   js, err, sizeof(err))
                 : LS_ENOMEM;
     if (rc != LS_OK) {

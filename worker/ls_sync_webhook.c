@@ -36,7 +36,7 @@ static void skip_stale(ls_sync_job_t *j)
             continue;
         if (j->st.stale_records++ < MAX_STALE_LOGS)
             ls_info("webhook record \"%s\" of \"%s\" is older than the stored state; not applied", it->act.id,
-                    j->run.connection_id);
+                    j->conn);
         it->diff.type = LS_CHANGE_NONE;
         it->diff.changed_mask = 0;
         it->diff.stored_mask = 0;
@@ -51,13 +51,13 @@ int ls_sync_webhook_prepare(ls_sync_job_t *j)
     int rc = ls_page_parse(&j->ctx->parsed, j->run.records ? j->run.records : "", j->run.records_len, why,
                            sizeof(why));
     if (rc == LS_ENOMEM) {
-        snprintf(j->st.error, sizeof(j->st.error), "out of memory parsing the webhook records of \"%s\"",
-                 j->run.connection_id);
+        snprintf(j->st.error, sizeof(j->st.error), "out of memory parsing the webhook records of \"%.300s\"",
+                 j->conn);
         return LS_EIO;
     }
     if (rc != LS_OK) {
         snprintf(j->st.error, sizeof(j->st.error), "webhook records of \"%.200s\" do not parse: %.200s",
-                 j->run.connection_id, why);
+                 j->conn, why);
         return LS_EINVAL;
     }
     j->st.pages = 1;

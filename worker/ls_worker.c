@@ -62,7 +62,7 @@ typedef enum { SLOT_WAITING, SLOT_RUNNING, SLOT_REPORTING, SLOT_DONE } slot_stat
 
 typedef struct slot {
     ls_job_t job;
-    char scope[2 * LS_STR_MAX + 2]; /* ls_job_scope(&job) */
+    char scope[LS_KEY_MAX]; /* ls_job_scope(&job) */
     int partition;
     int64_t offset;
     slot_state_t state;
@@ -310,6 +310,7 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
         !(w->sync.producer = ls_producer_new(&kc, 10000, err, sizeof(err))) ||
         !(w->sync.multi = ls_http_multi_new(cfg->unified_token, cfg->http_timeout_s, cfg->max_in_flight, err,
                                             sizeof(err))) ||
+        (ls_sync_ctx_open_creds(&w->sync) != LS_OK && snprintf(err, sizeof(err), "out of memory") > 0) ||
         !(w->consumer = ls_consumer_new_rebalance(&kc, cfg->group_id, w->topic_jobs, on_rebalance, w, err,
                                                   sizeof(err)))) {
         ls_error("worker cannot start: %s", err);
@@ -431,7 +432,8 @@ static void dead_letter(worker_t *w, const ls_kmsg_t *m, const char *why)
 /* Jobs that must not run at once: same connection and same kind (a catalog job never holds up a poll job). */
 static int same_connection(const slot_t *a, const slot_t *b)
 {
-    return a->job.kind == b->job.kind && strcmp(a->job.connection_id, b->job.connection_id) == 0;
+    return a->job.kind == b->job.kind && strcmp(a->job.connection_id, b->job.connection_id) == 0 &&
+           strcmp(a->job.workspace, b->job.workspace) == 0;
 }
 
 static int is_full(ls_mode_t mode)

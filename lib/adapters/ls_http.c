@@ -382,11 +382,50 @@ static ls_http_xfer_t *xfer_get(ls_http_multi_t *m)
     return x;
 }
 
-ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *ud)
+struct ls_http_cred {
+    char *base;                   /* base URL without a trailing '/' */
+    struct curl_slist *headers;
+};
+
+ls_http_cred_t *ls_http_cred_new(const char *base_url, const char *token)
+{
+    ls_http_cred_t *c = calloc(1, sizeof(*c));
+    size_t n = strlen(base_url);
+    while (n && base_url[n - 1] == '/')
+        n--;
+    if (!c || !(c->base = strndup(base_url, n)) || !(c->headers = make_headers(token))) {
+        ls_http_cred_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+void ls_http_cred_destroy(ls_http_cred_t *c)
+{
+    if (!c)
+        return;
+    free(c->base);
+    curl_slist_free_all(c->headers);
+    free(c);
+}
+
+int ls_http_cred_covers(const ls_http_cred_t *c, const char *url)
+{
+    const char *sep = strstr(c->base, "://");
+    size_t auth_end = sep ? (size_t)(sep + 3 - c->base) + strcspn(sep + 3, "/?#") : 0;
+    size_t n = strlen(c->base);
+    if (!sep || strncasecmp(url, c->base, auth_end) != 0 || strncmp(url + auth_end, c->base + auth_end,
+                                                                    n - auth_end) != 0)
+        return 0;
+    return url[n] == '\0' || url[n] == '/' || url[n] == '?';
+}
+
+static ls_http_xfer_t *multi_start(ls_http_multi_t *m, const char *url, struct curl_slist *headers, void *ud)
 {
     ls_http_xfer_t *x = xfer_get(m);
     if (!x)
         return NULL;
+    curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, headers);
     body_reset(&x->b);
     x->cc = CURLE_OK;
     x->done = 0;
@@ -403,6 +442,16 @@ ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *u
     m->running++;
     m->unsent = 1;
     return x;
+}
+
+ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *ud)
+{
+    return multi_start(m, url, m->headers, ud);
+}
+
+ls_http_xfer_t *ls_http_multi_start_cred(ls_http_multi_t *m, const char *url, const ls_http_cred_t *c, void *ud)
+{
+    return ls_http_cred_covers(c, url) ? multi_start(m, url, c->headers, ud) : NULL;
 }
 
 void ls_http_multi_kick(ls_http_multi_t *m)

@@ -101,6 +101,31 @@ void ls_http_multi_destroy(ls_http_multi_t *m);
  */
 ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *ud);
 
+/*
+ * A credential: a base URL and the token that may be sent to it, and only to
+ * it. With more than one Unified workspace every request names the
+ * credential of its workspace, and a URL outside that credential's base URL
+ * is refused before anything is sent, so a token never reaches another
+ * workspace's host.
+ */
+typedef struct ls_http_cred ls_http_cred_t;
+
+/** base_url and token are copied (token may be NULL/empty: no authorization header). NULL when out of memory. */
+ls_http_cred_t *ls_http_cred_new(const char *base_url, const char *token);
+void ls_http_cred_destroy(ls_http_cred_t *c);
+
+/**
+ * Whether url lies under c's base URL: the same scheme and authority
+ * (case-insensitively), and the base path followed by '/', '?' or the end.
+ */
+int ls_http_cred_covers(const ls_http_cred_t *c, const char *url);
+
+/**
+ * As ls_http_multi_start(), with c's token instead of m's.
+ * @return NULL, and nothing sent, when c does not cover url (or out of memory).
+ */
+ls_http_xfer_t *ls_http_multi_start_cred(ls_http_multi_t *m, const char *url, const ls_http_cred_t *c, void *ud);
+
 /**
  * Wait up to timeout_ms for socket activity (or for extra_fd to become
  * readable; -1 = none) and run the transfers. 0 = do not wait.

@@ -123,8 +123,8 @@ static int by_key(const void *x, const void *y)
 
 /* The members added to the record: the envelope (string or null) and the names (absent when unknown). */
 typedef struct extra_members {
-    member_t m[6];
-    char buf[3][6 * LS_STR_MAX + 64], names[3][6 * LS_CATALOG_NAME_MAX + 64];
+    member_t m[7];
+    char buf[4][6 * LS_STR_MAX + 64], names[3][6 * LS_CATALOG_NAME_MAX + 64];
     size_t n;
 } extra_members_t;
 
@@ -141,11 +141,12 @@ static int add_extra(extra_members_t *x, const char *key, const char *val, char 
 
 static int extra_members(const ls_event_ctx_t *ctx, const ls_current_names_t *names, extra_members_t *x)
 {
-    static const char *const env_keys[3] = {"connection_id", "integration_type", "tenant"};
-    const char *env_vals[3] = {ctx->connection_id, ctx->integration_type, ctx->external_xref};
+    static const char *const env_keys[4] = {"connection_id", "integration_type", "tenant", "workspace"};
+    const char *env_vals[4] = {ctx->connection_id, ctx->integration_type, ctx->external_xref, ctx->workspace};
     const ls_catalog_entry_t *course = names ? names->course : NULL, *content = names ? names->content : NULL;
+    int n_env = ctx->workspace && ctx->workspace[0] ? 4 : 3; /* "workspace": named workspaces only */
     x->n = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n_env; i++) {
         if (env_vals[i] != NULL && strlen(env_vals[i]) > LS_STR_MAX)
             return LS_EINVAL;
         if (add_extra(x, env_keys[i], env_vals[i], x->buf[i], sizeof(x->buf[i])) != LS_OK)
@@ -167,7 +168,7 @@ static int build_value(const ls_event_ctx_t *ctx, const ls_activity_t *a, const 
                        ls_current_t *cur)
 {
     char rec[LS_ACTIVITY_JSON_MAX], keys[LS_F__COUNT + 1][32];
-    member_t m[LS_F__COUNT + 7];
+    member_t m[LS_F__COUNT + 8];
     size_t rl = ls_activity_write_json(a, rec);
     if (rl < 2)
         return LS_EINVAL;
@@ -218,14 +219,16 @@ int ls_current_build(const ls_event_ctx_t *ctx, const char *activity_id, const l
     int rc = check_args(ctx, activity_id, a, err, errsz);
     if (rc != LS_OK)
         return rc;
-    if (ls_activity_key(ctx->connection_id, activity_id, cur->key, sizeof(cur->key)) < 0)
+    char conn[LS_KEY_MAX]; /* keys and ids use the workspace-qualified connection, as the change events */
+    if (ls_conn_qualify(ctx->workspace, ctx->connection_id, conn, sizeof(conn)) < 0 ||
+        ls_activity_key(conn, activity_id, cur->key, sizeof(cur->key)) < 0)
         return fail(err, errsz, LS_EINVAL, "current record: key of \"%s\" too long", activity_id);
     rc = ls_event_attrs(ctx, activity_id, cur->source, cur->subject, cur->time, err, errsz);
     if (rc != LS_OK)
         return rc;
     if (a != NULL && ls_state_pack(a, packed, sizeof(packed), &len) != LS_OK)
         return fail(err, errsz, LS_EINVAL, "current record: cannot pack the state of \"%s\"", activity_id);
-    ls_current_id(ctx->connection_id, activity_id, a != NULL ? packed : NULL, len, cur->id);
+    ls_current_id(conn, activity_id, a != NULL ? packed : NULL, len, cur->id);
     rc = a != NULL ? build_value(ctx, a, names, cur) : LS_OK;
     if (rc == LS_EINVAL)
         return fail(err, errsz, rc, "current record: cannot encode activity \"%s\" (invalid UTF-8?)", activity_id);

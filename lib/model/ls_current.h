@@ -3,10 +3,13 @@
  * tracked activity, on the compacted topic `{prefix}.activity.current`
  * (docs/events.md, section 9).
  *
- * Key "{connection_id}/{activity_id}" (ls_activity_key). Value: the change
+ * Key "{connection_id}/{activity_id}" (ls_activity_key) of the
+ * workspace-qualified connection ("eu:conn-1" in workspace "eu",
+ * ls_conn_qualify), as the change events' keys. Value: the change
  * event's `after` record (absent, null and false kept apart; instants as
  * ls_time_format) plus the envelope fields "connection_id",
- * "integration_type" and "tenant" (ls_event_envelope_set), compact JSON with
+ * "integration_type", "tenant" and, in a named workspace, "workspace"
+ * (ls_event_envelope_set), compact JSON with
  * sorted keys. A removed activity gets a tombstone: no value, headers kept.
  * Headers: the change events' CloudEvents attributes with ce_type
  * "lmsync.activity.current".
@@ -33,10 +36,10 @@ typedef struct ls_current_names {
 
 typedef struct ls_current {
     char id[LS_EVENT_ID_LEN + 1];  /* ce_id (ls_current_id) */
-    char source[16 + LS_STR_MAX];  /* "/connections/{connection_id}" */
+    char source[LS_EVENT_SOURCE_MAX]; /* "[/workspaces/{workspace}]/connections/{connection_id}" */
     char subject[16 + LS_STR_MAX]; /* "activities/{activity id}" */
     char time[LS_TIME_BUFSZ];      /* ctx->observed_at_ms */
-    char key[2 * LS_STR_MAX + 2];  /* "{connection_id}/{activity id}" */
+    char key[LS_KEY_MAX];          /* "{qualified connection}/{activity id}" */
     char *value;                   /* owned (malloc), NUL-terminated; NULL for a tombstone */
     size_t value_len;              /* 0 for a tombstone */
 } ls_current_t;

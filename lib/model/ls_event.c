@@ -144,7 +144,7 @@ static int pack_or_none(const ls_activity_t *a, uint8_t *buf, size_t *len,
 
 /* Kafka key: per-learner ordering when the student is known (from after,
  * else from before, so a record that loses its student keeps its key). */
-static int build_key(const ls_event_ctx_t *ctx, const ls_activity_t *before,
+static int build_key(const char *conn, const ls_activity_t *before,
                      const ls_activity_t *after, ls_event_t *ev, char *err, size_t errsz)
 {
     const ls_activity_t *cands[2] = {after, before};
@@ -152,17 +152,31 @@ static int build_key(const ls_event_ctx_t *ctx, const ls_activity_t *before,
         const ls_activity_t *c = cands[i];
         if (c != NULL && c->pres[LS_F_STUDENT_ID] == LS_PRESENT && c->student_id[0] != '\0')
             return join_field(ev->key, sizeof(ev->key), "key", err, errsz,
-                              ctx->connection_id, "/", c->student_id);
+                              conn, "/", c->student_id);
     }
     const ls_activity_t *cur = after != NULL ? after : before;
     return join_field(ev->key, sizeof(ev->key), "key", err, errsz,
-                      ctx->connection_id, "/activity/", cur->id);
+                      conn, "/activity/", cur->id);
+}
+
+/* "/connections/{id}", or "/workspaces/{ws}/connections/{id}" in a named workspace. */
+static int build_source(const ls_event_ctx_t *ctx, char *source, char *err, size_t errsz)
+{
+    int n = ctx->workspace && ctx->workspace[0]
+                ? snprintf(source, LS_EVENT_SOURCE_MAX, "/workspaces/%s/connections/%s", ctx->workspace,
+                           ctx->connection_id)
+                : snprintf(source, LS_EVENT_SOURCE_MAX, "/connections/%s", ctx->connection_id);
+    if (n < 0 || n >= LS_EVENT_SOURCE_MAX) {
+        source[0] = '\0';
+        return fail(err, errsz, LS_EINVAL, "event: source longer than %d bytes: connection id too long", LS_EVENT_SOURCE_MAX - 1);
+    }
+    return LS_OK;
 }
 
 int ls_event_attrs(const ls_event_ctx_t *ctx, const char *activity_id, char *source, char *subject,
                    char *time, char *err, size_t errsz)
 {
-    int rc = join_field(source, 16 + LS_STR_MAX, "source", err, errsz, "/connections/", ctx->connection_id, "");
+    int rc = build_source(ctx, source, err, errsz);
     if (rc == LS_OK)
         rc = join_field(subject, 16 + LS_STR_MAX, "subject", err, errsz, "activities/", activity_id, "");
     ls_time_format(ctx->observed_at_ms, time);
@@ -171,9 +185,11 @@ int ls_event_attrs(const ls_event_ctx_t *ctx, const char *activity_id, char *sou
 
 int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx)
 {
-    const char *vals[3] = {ctx->connection_id, ctx->integration_type, ctx->external_xref};
-    static const char *const keys[3] = {"connection_id", "integration_type", "tenant"};
-    for (int i = 0; i < 3; i++) {
+    const char *vals[4] = {ctx->connection_id, ctx->integration_type, ctx->external_xref, ctx->workspace};
+    static const char *const keys[4] = {"connection_id", "integration_type", "tenant", "workspace"};
+    for (int i = 0; i < 4; i++) {
+        if (i == 3 && (!vals[i] || !vals[i][0])) /* "workspace": named workspaces only, as in the change events */
+            break;
         json_t *v = vals[i] != NULL ? json_string(vals[i]) : json_null();
         if (v == NULL)
             return LS_EINVAL;
@@ -183,11 +199,11 @@ int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx)
     return LS_OK;
 }
 
-static int build_attrs(const ls_event_ctx_t *ctx, const ls_activity_t *before,
+static int build_attrs(const ls_event_ctx_t *ctx, const char *conn, const ls_activity_t *before,
                        const ls_activity_t *after, const ls_diff_t *d,
                        ls_event_t *ev, char *err, size_t errsz)
 {
-    _Static_assert(sizeof(ev->source) == 16 + LS_STR_MAX && sizeof(ev->subject) == 16 + LS_STR_MAX,
+    _Static_assert(sizeof(ev->source) == LS_EVENT_SOURCE_MAX && sizeof(ev->subject) == 16 + LS_STR_MAX,
                    "ls_event_attrs writes 16 + LS_STR_MAX bytes at most");
     const ls_activity_t *cur = after != NULL ? after : before;
     int rc = join_field(ev->type, sizeof(ev->type), "type", err, errsz, "lms.activity.",
@@ -195,7 +211,7 @@ static int build_attrs(const ls_event_ctx_t *ctx, const ls_activity_t *before,
     if (rc == LS_OK)
         rc = ls_event_attrs(ctx, cur->id, ev->source, ev->subject, ev->time, err, errsz);
     if (rc == LS_OK)
-        rc = build_key(ctx, before, after, ev, err, errsz);
+        rc = build_key(conn, before, after, ev, err, errsz);
     return rc;
 }
 
@@ -332,6 +348,10 @@ static void write_payload(obuf_t *b, const ls_event_ctx_t *ctx, const ls_activit
     ob_string(b, ctx->external_xref);
     OB_LIT(b, ",\"type\":");
     ob_string(b, ls_change_type_name(d->type));
+    if (ctx->workspace && ctx->workspace[0]) {
+        OB_LIT(b, ",\"workspace\":");
+        ob_string(b, ctx->workspace);
+    }
     OB_LIT(b, "}");
 }
 
@@ -373,12 +393,15 @@ int ls_event_build(const ls_event_ctx_t *ctx, const ls_activity_t *before,
         rc = pack_or_none(before, pb, &lb, "before", err, errsz);
     if (rc == LS_OK)
         rc = pack_or_none(after, pa, &la, "after", err, errsz);
+    char conn[LS_KEY_MAX];
+    if (rc == LS_OK && ls_conn_qualify(ctx->workspace, ctx->connection_id, conn, sizeof(conn)) < 0)
+        rc = fail(err, errsz, LS_EINVAL, "event: workspace-qualified connection id too long");
     if (rc == LS_OK)
-        rc = build_attrs(ctx, before, after, d, ev, err, errsz);
+        rc = build_attrs(ctx, conn, before, after, d, ev, err, errsz);
     if (rc != LS_OK)
         return rc;
     const ls_activity_t *cur = after != NULL ? after : before;
-    ls_event_id(ctx->connection_id, cur->id, pb, lb, pa, la, ev->id);
+    ls_event_id(conn, cur->id, pb, lb, pa, la, ev->id);
     char stack[PAYLOAD_STACK];
     obuf_t b = {stack, NULL, 0, sizeof(stack), LS_OK};
     write_payload(&b, ctx, before, after, d, ev);
@@ -400,7 +423,8 @@ void ls_event_release(ls_event_t *ev)
     ev->value_len = 0;
 }
 
-void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf, size_t bufsz)
+void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf)
 {
-    snprintf(buf, bufsz, "/connections/%s", ctx->connection_id);
+    char err[8];
+    build_source(ctx, buf, err, sizeof(err)); /* cannot fail: LS_EVENT_SOURCE_MAX holds the longest */
 }

@@ -7,7 +7,13 @@
  *   { "connection_id", "integration_type", "tenant" (external_xref or null),
  *     "activity_id", "type", "before" (object or null), "after" (object or
  *     null for removed), "changed": [field names], "observed": {"mode":
- *     "full"|"incremental"|"webhook", "at": instant, "job_id"} }
+ *     "full"|"incremental"|"webhook", "at": instant, "job_id"},
+ *     "workspace" (only for a named workspace) }
+ *
+ * In a named workspace the id and the key hash the workspace-qualified
+ * connection ("eu:conn-1", ls_conn_qualify) and the source is
+ * "/workspaces/{workspace}/connections/{connection_id}", so equal connection
+ * ids of two workspaces never share an id, a key or a source.
  *
  * The id is deterministic: hash(connection, activity id, packed before,
  * packed after), two differently seeded 64-bit hashes as 32 hex digits, so a
@@ -33,15 +39,19 @@ typedef struct ls_event_ctx {
     const char *mode;              /* ls_mode_name(): "full", "incremental" or "webhook" */
     const char *job_id;            /* may be NULL */
     int64_t observed_at_ms;
+    const char *workspace;         /* may be NULL or "": the default workspace (ls_scope.h) */
 } ls_event_ctx_t;
+
+/* Room for "/workspaces/{workspace}/connections/{connection_id}" and its NUL. */
+#define LS_EVENT_SOURCE_MAX (32 + LS_WORKSPACE_MAX + LS_STR_MAX)
 
 typedef struct ls_event {
     char id[LS_EVENT_ID_LEN + 1];
     char type[48];                 /* "lms.activity.completed" */
-    char source[16 + LS_STR_MAX];  /* "/connections/{connection_id}" */
+    char source[LS_EVENT_SOURCE_MAX]; /* "[/workspaces/{workspace}]/connections/{connection_id}" */
     char subject[16 + LS_STR_MAX]; /* "activities/{activity id}" */
     char time[LS_TIME_BUFSZ];      /* observation instant */
-    char key[2 * LS_STR_MAX + 4];  /* "{connection_id}/{student_id}", or "{connection_id}/activity/{id}" without student */
+    char key[LS_KEY_MAX + 16];  /* "{conn}/{student_id}", or "{conn}/activity/{id}" without student; conn qualified */
     char *value;                   /* owned: compact JSON payload (malloc) */
     size_t value_len;
 } ls_event_t;
@@ -90,9 +100,10 @@ void ls_event_release(ls_event_t *ev);
 
 /**
  * The CloudEvents attributes of a record about activity_id: source
- * "/connections/{connection_id}", subject "activities/{activity_id}" and
- * time (ctx->observed_at_ms, ls_time_format). source and subject must hold
- * 16 + LS_STR_MAX bytes, time LS_TIME_BUFSZ.
+ * "/connections/{connection_id}" ("/workspaces/{workspace}/connections/
+ * {connection_id}" in a named workspace), subject "activities/{activity_id}"
+ * and time (ctx->observed_at_ms, ls_time_format). source must hold
+ * LS_EVENT_SOURCE_MAX bytes, subject 16 + LS_STR_MAX, time LS_TIME_BUFSZ.
  * @return 0, or LS_EINVAL (message in err) when a part does not fit.
  */
 int ls_event_attrs(const ls_event_ctx_t *ctx, const char *activity_id, char *source, char *subject,
@@ -101,13 +112,14 @@ int ls_event_attrs(const ls_event_ctx_t *ctx, const char *activity_id, char *sou
 /**
  * Set the envelope fields on obj (borrowed): "connection_id", and
  * "integration_type" and "tenant" (ctx->external_xref), each a string or
- * JSON null when NULL - the same three fields as the change event's payload.
+ * JSON null when NULL, and "workspace" in a named workspace only - the same
+ * fields as the change event's payload.
  * @return 0, or LS_EINVAL when a string is not valid UTF-8 (json_string
  *         refuses it) or LS_ENOMEM.
  */
 int ls_event_envelope_set(json_t *obj, const ls_event_ctx_t *ctx);
 
-/** The CloudEvents source of ctx's connection, "/connections/{connection_id}", into buf (bufsz > 0). */
-void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf, size_t bufsz);
+/** The CloudEvents source of ctx's connection (as ls_event_attrs) into buf (LS_EVENT_SOURCE_MAX bytes). */
+void ls_event_source_of(const ls_event_ctx_t *ctx, char *buf);
 
 #endif

@@ -70,31 +70,6 @@ static int check_catalog(json_t *o, const ls_job_t *job, char *err, size_t errsz
     return LS_OK;
 }
 
-/* The optional strategy members (see ls_job.h); only non-defaults are written. */
-static int encode_strategy(json_t *o, const ls_job_t *job)
-{
-    if (job->fields[0]) {
-        json_t *arr = json_array();
-        for (const char *p = job->fields; arr && *p;) {
-            size_t len = strcspn(p, ",");
-            json_array_append_new(arr, json_stringn(p, len));
-            p += len + (p[len] == ',');
-        }
-        if (!arr || json_object_set_new(o, "fields", arr))
-            return LS_ENOMEM;
-    }
-    if (job->sort[0])
-        json_object_set_new(o, "sort", json_string(job->sort));
-    if (job->sort[0] && job->order_asc)
-        json_object_set_new(o, "order", json_string("asc"));
-    if (job->unpaged)
-        json_object_set_new(o, "paged", json_false());
-    if (job->get)
-        json_object_set_new(o, "get", json_true());
-    if (job->gte)
-        json_object_set_new(o, "updated_gte", json_string(job->gte == LS_GTE_REQUIRED ? "required" : "supported"));
-    return LS_OK;
-}
 
 static int decode_fields(json_t *v, ls_job_t *job, char *err, size_t errsz)
 {
@@ -165,6 +140,91 @@ static int decode_strategy(json_t *o, ls_job_t *job, char *err, size_t errsz)
     return LS_OK;
 }
 
+/*
+ * The job as compact JSON with sorted keys, written directly: byte for byte
+ * what json_dumps(JSON_COMPACT | JSON_SORT_KEYS) of the equivalent jansson
+ * object gives (tests/unit/test_job.c compares them on random jobs), at a
+ * fraction of the cost: the coordinator encodes one job per scope and slot.
+ */
+typedef struct jw {
+    char *buf;
+    size_t n, cap;
+    int bad;      /* a string is not valid UTF-8 (jansson refuses it), or out of memory */
+} jw_t;
+
+static void jw_raw(jw_t *w, const char *s, size_t len)
+{
+    if (w->bad)
+        return;
+    if (w->n + len + 1 > w->cap) {
+        size_t cap = (w->n + len + 1) * 2;
+        char *b = realloc(w->buf, cap);
+        if (!b) {
+            w->bad = 1;
+            return;
+        }
+        w->buf = b;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->n, s, len);
+    w->n += len;
+}
+
+/* ,"key": (the first member without the comma) */
+static void jw_key(jw_t *w, const char *key)
+{
+    if (w->n > 1)
+        jw_raw(w, ",", 1);
+    jw_raw(w, "\"", 1);
+    jw_raw(w, key, strlen(key));
+    jw_raw(w, "\":", 2);
+}
+
+static void jw_strn(jw_t *w, const char *s, size_t len)
+{
+    char tmp[6 * 1024 + 2];
+    size_t n = len <= (sizeof(tmp) - 2) / 6 ? ls_activity_write_jstring(s, len, tmp) : 0;
+    if (n == 0)
+        w->bad = 1;
+    jw_raw(w, tmp, n);
+}
+
+static void jw_member(jw_t *w, const char *key, const char *value)
+{
+    jw_key(w, key);
+    jw_strn(w, value, strlen(value));
+}
+
+static void jw_fields(jw_t *w, const char *fields)
+{
+    jw_key(w, "fields");
+    jw_raw(w, "[", 1);
+    for (const char *p = fields; *p;) {
+        size_t len = strcspn(p, ",");
+        if (p != fields)
+            jw_raw(w, ",", 1);
+        jw_strn(w, p, len);
+        p += len + (p[len] == ',');
+    }
+    jw_raw(w, "]", 1);
+}
+
+/* A webhook job's records: parsed back from their text (they were checked on decode / set) and written as
+ * jansson dumps them, so the writer stays byte-equal to the jansson encoding. */
+static void jw_records(jw_t *w, const ls_job_t *job)
+{
+    json_t *arr = json_loadb(job->records, job->records_len, 0, NULL);
+    char *text = json_is_array(arr) ? json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(arr);
+    if (!text) {
+        w->bad = 1;
+        return;
+    }
+    jw_key(w, "records");
+    jw_raw(w, text, strlen(text));
+    free(text);
+}
+
 int ls_job_set_records(ls_job_t *job, const json_t *arr, char *err, size_t errsz)
 {
     size_t i, n = json_array_size(arr);
@@ -203,19 +263,6 @@ void ls_job_release(ls_job_t *job)
     job->records_len = 0;
 }
 
-/* A webhook job's records: parsed back from their text (they were checked on decode / set). */
-static int encode_records(json_t *o, const ls_job_t *job)
-{
-    if (!job->records)
-        return LS_OK;
-    json_t *arr = json_loadb(job->records, job->records_len, 0, NULL);
-    if (!json_is_array(arr)) {
-        json_decref(arr);
-        return LS_EINVAL;
-    }
-    return json_object_set_new(o, "records", arr) ? LS_ENOMEM : LS_OK;
-}
-
 /* "records": required for a webhook job (connection scope only), absent otherwise. */
 static int decode_records(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
@@ -238,30 +285,57 @@ static int decode_records(json_t *o, ls_job_t *job, char *err, size_t errsz)
 
 char *ls_job_encode(const ls_job_t *job)
 {
-    char ts[LS_TIME_BUFSZ];
-    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s}", "v", LS_JOB_VERSION,
-                          "job_id", job->job_id, "connection_id", job->connection_id,
-                          "integration_type", job->integration_type, "mode", ls_mode_name(job->mode),
-                          "scheduled_at", ls_time_format(job->scheduled_at, ts));
-    if (!o)
-        return NULL;
-    if (job->external_xref[0])
-        json_object_set_new(o, "external_xref", json_string(job->external_xref));
+    char ts[LS_TIME_BUFSZ], num[24];
+    jw_t w = {NULL, 0, 0, 0};
+    jw_raw(&w, "{", 1);
+    jw_member(&w, "connection_id", job->connection_id);
     if (job->course_id[0])
-        json_object_set_new(o, "course_id", json_string(job->course_id));
-    if (job->leader_epoch > 0)
-        json_object_set_new(o, "leader_epoch", json_integer(job->leader_epoch));
+        jw_member(&w, "course_id", job->course_id);
+    if (job->external_xref[0])
+        jw_member(&w, "external_xref", job->external_xref);
+    int strategy = job->kind != LS_JOB_CATALOG; /* a catalog job has no strategy members */
+    if (strategy && job->fields[0])
+        jw_fields(&w, job->fields);
+    if (strategy && job->get) {
+        jw_key(&w, "get");
+        jw_raw(&w, "true", 4);
+    }
+    jw_member(&w, "integration_type", job->integration_type);
+    jw_member(&w, "job_id", job->job_id);
     if (job->kind == LS_JOB_CATALOG)
-        json_object_set_new(o, "kind", json_string("catalog"));
-    if (job->resync)
-        json_object_set_new(o, "resync", json_true());
-    if ((job->kind != LS_JOB_CATALOG && encode_strategy(o, job) != LS_OK) || encode_records(o, job) != LS_OK) {
-        json_decref(o);
+        jw_member(&w, "kind", "catalog");
+    if (job->leader_epoch > 0) {
+        jw_key(&w, "leader_epoch");
+        jw_raw(&w, num, (size_t)snprintf(num, sizeof(num), "%lld", (long long)job->leader_epoch));
+    }
+    jw_member(&w, "mode", ls_mode_name(job->mode));
+    if (strategy && job->sort[0] && job->order_asc)
+        jw_member(&w, "order", "asc");
+    if (strategy && job->unpaged) {
+        jw_key(&w, "paged");
+        jw_raw(&w, "false", 5);
+    }
+    if (job->records)
+        jw_records(&w, job);
+    if (job->resync) {
+        jw_key(&w, "resync");
+        jw_raw(&w, "true", 4);
+    }
+    jw_member(&w, "scheduled_at", ls_time_format(job->scheduled_at, ts));
+    if (strategy && job->sort[0])
+        jw_member(&w, "sort", job->sort);
+    if (strategy && job->gte)
+        jw_member(&w, "updated_gte", job->gte == LS_GTE_REQUIRED ? "required" : "supported");
+    jw_key(&w, "v");
+    jw_raw(&w, num, (size_t)snprintf(num, sizeof(num), "%d", LS_JOB_VERSION));
+    if (job->workspace[0])
+        jw_member(&w, "workspace", job->workspace);
+    jw_raw(&w, "}", 2); /* with the NUL */
+    if (w.bad) {
+        free(w.buf);
         return NULL;
     }
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return s;
+    return w.buf;
 }
 
 /* Copy string member key of record what ("job", "status") into buf;
@@ -310,6 +384,31 @@ static int check_key_parts(const ls_job_t *job, const char *what, char *err, siz
     return rc;
 }
 
+/* Optional member "workspace" of record what: a valid workspace name. */
+static int get_workspace(json_t *o, const char *what, ls_job_t *job, char *err, size_t errsz)
+{
+    char why[96];
+    int rc = get_str(o, what, "workspace", 0, job->workspace, sizeof(job->workspace), err, errsz);
+    if (rc == LS_OK && json_object_get(o, "workspace") && !json_is_null(json_object_get(o, "workspace")) &&
+        ls_workspace_check(job->workspace, why, sizeof(why)) != LS_OK) {
+        snprintf(err, errsz, "%s: field 'workspace' %s", what, why);
+        rc = LS_EINVAL;
+    }
+    return rc;
+}
+
+/* Optional member "leader_epoch" of record what: a positive integer (0 when absent). */
+static int get_epoch(json_t *o, const char *what, ls_job_t *job, char *err, size_t errsz)
+{
+    json_t *epoch = json_object_get(o, "leader_epoch");
+    if (epoch && (!json_is_integer(epoch) || json_integer_value(epoch) <= 0)) {
+        snprintf(err, errsz, "%s: field 'leader_epoch' must be a positive integer", what);
+        return LS_EINVAL;
+    }
+    job->leader_epoch = epoch ? json_integer_value(epoch) : 0;
+    return LS_OK;
+}
+
 static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
     char ts[64], mode[16];
@@ -325,16 +424,13 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     if (!rc) rc = get_str(o, "job", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
     if (!rc) rc = get_str(o, "job", "mode", 1, mode, sizeof(mode), err, errsz);
     if (!rc) rc = get_str(o, "job", "scheduled_at", 1, ts, sizeof(ts), err, errsz);
+    if (!rc) rc = get_workspace(o, "job", job, err, errsz);
     if (!rc) rc = check_key_parts(job, "job", err, errsz);
     if (!rc) rc = decode_kind(o, "job", &job->kind, err, errsz);
     if (rc)
         return rc;
-    json_t *epoch = json_object_get(o, "leader_epoch");
-    if (epoch && (!json_is_integer(epoch) || json_integer_value(epoch) <= 0)) {
-        snprintf(err, errsz, "job: field 'leader_epoch' must be a positive integer");
-        return LS_EINVAL;
-    }
-    job->leader_epoch = epoch ? json_integer_value(epoch) : 0;
+    if ((rc = get_epoch(o, "job", job, err, errsz)) != LS_OK)
+        return rc;
     job->mode = ls_mode_parse(mode);
     if (job->mode == LS_MODE_NONE) {
         snprintf(err, errsz, "job: field 'mode' must be full, incremental or webhook, got \"%.20s\"", mode);
@@ -394,13 +490,19 @@ int ls_job_decode(const char *value, size_t len, ls_job_t *job, char *err, size_
 
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz)
 {
+    char conn[LS_KEY_MAX];
+    if (ls_conn_qualify(job->workspace, job->connection_id, conn, sizeof(conn)) < 0) {
+        if (bufsz)
+            buf[0] = '\0';
+        return;
+    }
     if (job->kind == LS_JOB_CATALOG) {
-        int n = snprintf(buf, bufsz, "%s//catalog", job->connection_id);
+        int n = snprintf(buf, bufsz, "%s//catalog", conn);
         if (n < 0 || (size_t)n >= bufsz)
             buf[0] = '\0';
         return;
     }
-    ls_scope_key(job->connection_id, job->course_id, buf, bufsz);
+    ls_scope_key(conn, job->course_id, buf, bufsz);
 }
 
 /* ---- status records ----
@@ -468,7 +570,7 @@ static int encode_status_members(json_t *o, const ls_status_t *st)
 
 char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
 {
-    char s1[LS_TIME_BUFSZ], s2[LS_TIME_BUFSZ], scope[2 * LS_STR_MAX + 2];
+    char s1[LS_TIME_BUFSZ], s2[LS_TIME_BUFSZ], scope[LS_KEY_MAX];
     ls_job_scope(job, scope, sizeof(scope));
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
                           "job_id", job->job_id, "connection_id", job->connection_id,
@@ -482,6 +584,10 @@ char *ls_status_encode(const ls_job_t *job, const ls_status_t *st)
     int rc = encode_status_members(o, st);
     if (!rc && job->course_id[0])
         rc = json_object_set_new(o, "course_id", json_string(job->course_id)) ? LS_ENOMEM : LS_OK;
+    if (!rc && job->workspace[0])
+        rc = json_object_set_new(o, "workspace", json_string(job->workspace)) ? LS_ENOMEM : LS_OK;
+    if (!rc && job->leader_epoch > 0)
+        rc = json_object_set_new(o, "leader_epoch", json_integer(job->leader_epoch)) ? LS_ENOMEM : LS_OK;
     if (!rc && job->kind == LS_JOB_CATALOG)
         rc = json_object_set_new(o, "kind", json_string("catalog")) ? LS_ENOMEM : LS_OK;
     char *s = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -559,19 +665,21 @@ static int decode_outcome_mode(json_t *o, ls_job_t *job, ls_status_t *st, char *
 /* The identity members, and 'scope' (when present) must be their key. */
 static int decode_status_identity(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
-    char scope[2 * LS_STR_MAX + 2], built[2 * LS_STR_MAX + 2];
+    char scope[LS_KEY_MAX], built[LS_KEY_MAX];
     int rc = get_str(o, "status", "job_id", 1, job->job_id, sizeof(job->job_id), err, errsz);
     if (!rc) rc = get_str(o, "status", "connection_id", 1, job->connection_id, sizeof(job->connection_id), err, errsz);
     if (!rc) rc = get_str(o, "status", "integration_type", 0, job->integration_type, sizeof(job->integration_type), err, errsz);
     if (!rc) rc = get_str(o, "status", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
     if (!rc) rc = get_str(o, "status", "scope", 0, scope, sizeof(scope), err, errsz);
+    if (!rc) rc = get_workspace(o, "status", job, err, errsz);
+    if (!rc) rc = get_epoch(o, "status", job, err, errsz);
     if (!rc) rc = check_key_parts(job, "status", err, errsz);
     if (!rc) rc = decode_kind(o, "status", &job->kind, err, errsz);
     if (rc)
         return rc;
     ls_job_scope(job, built, sizeof(built));
     if (scope[0] && strcmp(scope, built) != 0) {
-        snprintf(err, errsz, "status: field 'scope' is not connection_id[/course_id]");
+        snprintf(err, errsz, "status: field 'scope' is not [workspace:]connection_id[/course_id]");
         return LS_EINVAL;
     }
     return LS_OK;

@@ -18,6 +18,9 @@
  *                                       incremental job needs it)
  *    "leader_epoch":N                   the coordinator replica's leadership
  *                                       epoch (absent: a single coordinator)
+ *    "workspace":"eu"                   the Unified workspace (unified.workspaces)
+ *                                       whose base URL and token the job uses
+ *                                       (absent: the default workspace)
  *    "records":[{...},...]              mode "webhook" only, and required there:
  *                                       the records a webhook delivered (1..
  *                                       LS_JOB_RECORDS_MAX_N, at most
@@ -57,7 +60,7 @@ typedef enum {
 const char *ls_job_kind_name(ls_job_kind_t k);
 
 typedef struct ls_job {
-    char job_id[2 * LS_STR_MAX + 40];      /* "conn[/course]@ms" */
+    char job_id[LS_KEY_MAX + 40];      /* "conn[/course]@ms" */
     char connection_id[LS_STR_MAX + 1];
     char integration_type[64];
     char external_xref[LS_STR_MAX + 1];  /* "" when none */
@@ -71,6 +74,7 @@ typedef struct ls_job {
     int get;                              /* per-record get exists */
     ls_gte_t gte;                         /* updated_gte on the activity list */
     int64_t leader_epoch;                 /* "leader_epoch": the enqueuing coordinator's leadership epoch (0 = absent) */
+    char workspace[LS_WORKSPACE_MAX];     /* "workspace": the Unified workspace of the connection ("" = the default) */
     char *records;                        /* webhook jobs: the records, a compact JSON array with sorted
                                              keys (owned: ls_job_release); NULL for polling jobs. A copy
                                              of the struct borrows it. */
@@ -102,7 +106,8 @@ int ls_job_set_records(ls_job_t *job, const json_t *arr, char *err, size_t errsz
 /** Free what a job owns (its records); the rest of it stays. NULL accepted. */
 void ls_job_release(ls_job_t *job);
 
-/** Scope key "conn" or "conn/course" (a catalog job: "conn//catalog"): status key and LMDB sync key. */
+/** Scope key "conn" or "conn/course" (a catalog job: "conn//catalog") of the
+ *  workspace-qualified connection (ls_conn_qualify): status key and LMDB sync key. */
 void ls_job_scope(const ls_job_t *job, char *buf, size_t bufsz);
 
 typedef struct ls_status {
@@ -130,7 +135,8 @@ typedef struct ls_status {
 
 /**
  * Status record JSON (malloc'd, caller frees) for job; NULL on allocation
- * failure. Members: job_id, connection_id, course_id (course scopes only),
+ * failure. Members: job_id, connection_id, workspace (named workspaces
+ * only), leader_epoch (the job's, when it had one), course_id (course scopes only),
  * scope, integration_type, mode (st->mode, else the job's), outcome
  * ("ok" | "failed" | "skipped"), kind ("catalog" only for catalog jobs;
  * absent = activity), started_at, finished_at, error (null

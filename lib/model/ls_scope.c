@@ -57,14 +57,41 @@ int ls_activity_key(const char *connection_id, const char *activity_id, char *bu
     return join(connection_id, activity_id, buf, bufsz);
 }
 
-int ls_enrollment_key(const char *connection_id, const char *student_id, const char *course_id, char *buf,
-                      size_t bufsz)
+/* n from snprintf into buf: n, or -1 with buf "" when it did not fit. */
+static int fitted(int n, char *buf, size_t bufsz)
 {
-    int n = snprintf(buf, bufsz, "%s/%s/%s", connection_id, student_id, course_id);
     if (n < 0 || (size_t)n >= bufsz) {
         if (bufsz)
             buf[0] = '\0';
         return -1;
     }
     return n;
+}
+
+int ls_workspace_check(const char *name, char *why, size_t whysz)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= LS_WORKSPACE_MAX) {
+        snprintf(why, whysz, "must be 1 to %d bytes long", LS_WORKSPACE_MAX - 1);
+        return LS_EINVAL;
+    }
+    size_t bad = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+    if (bad < n) {
+        snprintf(why, whysz, "may hold only [a-z0-9_-], got byte 0x%02x at %zu", (unsigned char)name[bad], bad);
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
+int ls_conn_qualify(const char *workspace, const char *connection_id, char *buf, size_t bufsz)
+{
+    int n = workspace && workspace[0] ? snprintf(buf, bufsz, "%s:%s", workspace, connection_id)
+                                      : snprintf(buf, bufsz, "%s", connection_id);
+    return fitted(n, buf, bufsz);
+}
+
+int ls_enrollment_key(const char *connection_id, const char *student_id, const char *course_id, char *buf,
+                      size_t bufsz)
+{
+    return fitted(snprintf(buf, bufsz, "%s/%s/%s", connection_id, student_id, course_id), buf, bufsz);
 }

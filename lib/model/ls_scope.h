@@ -46,6 +46,30 @@ int ls_scope_key(const char *connection_id, const char *course_id, char *buf, si
  */
 int ls_key_part_check(const char *id, char *why, size_t whysz);
 
+/*
+ * Workspaces (docs/design.md, "Workspaces and regions"): connection ids of
+ * two Unified workspaces may be equal, so every key lmsync builds from a
+ * connection id (scope, state, LMDB, event id, rate limiter) uses the
+ * workspace-qualified id: the id itself in the default workspace (""), and
+ * "WORKSPACE:id" in a named one. A workspace name is 1-31 of [a-z0-9_-].
+ */
+#define LS_WORKSPACE_MAX 32
+/* Room for any key: workspace, ':', two ids of LS_STR_MAX (255) bytes at most, '/', NUL. */
+#define LS_KEY_MAX (LS_WORKSPACE_MAX + 2 * 255 + 2)
+
+/**
+ * Whether name is a valid workspace name ([a-z0-9_-], 1-31 bytes).
+ * @return 0, or LS_EINVAL with why.
+ */
+int ls_workspace_check(const char *name, char *why, size_t whysz);
+
+/**
+ * Qualified connection id into buf: connection_id when workspace is NULL or
+ * "", else "workspace:connection_id".
+ * @return the length, or -1 when it does not fit (buf then holds "").
+ */
+int ls_conn_qualify(const char *workspace, const char *connection_id, char *buf, size_t bufsz);
+
 /**
  * Enrollment rollup key "conn/student/course": as ls_scope_key(). The
  * course rollup key is ls_scope_key(conn, course).

@@ -38,6 +38,7 @@ static const cfg_setting_t settings[] = {
     I("unified.http_timeout_s", http_timeout_s, 1, 600),
     I("unified.max_retries", http_max_retries, 0, 20),
     I("unified.max_response_mb", max_response_mb, 1, 4096),
+    S("unified.workspaces", unified_workspaces),
     S("kafka.brokers", kafka_brokers),
     S("kafka.topic_prefix", topic_prefix),
     S("kafka.compression", kafka_compression),
@@ -52,7 +53,10 @@ static const cfg_setting_t settings[] = {
     I("coordinator.max_enqueue_per_s", max_enqueue_per_s, 1, 1000000),
     I("coordinator.leader_election", leader_election, 0, 1),
     S("coordinator.tenant_weights", tenant_weights),
+    S("coordinator.tenant_map", tenant_map),
+    S("coordinator.tenant_budget", tenant_budget),
     S("coordinator.profile_overrides", profile_overrides),
+    S("coordinator.compression", coord_compression),
     S("worker.lmdb_path", lmdb_path),
     I("worker.lmdb_map_mb", lmdb_map_mb, 1, 1048576),
     I("worker.page_limit", page_limit, 1, 1000),
@@ -94,6 +98,7 @@ static const cfg_setting_t settings[] = {
     I("webhook.connection_burst", webhook_connection_burst, 1, 100000),
     I("webhook.connections_refresh_s", webhook_refresh_s, 1, 86400),
     S("webhook.port_file", webhook_port_file),
+    S("webhook.workspace", webhook_workspace),
     S("board.listen", board_listen),
     S("board.port_file", board_port_file),
     I("board.max_clients", board_max_clients, 1, 1000),
@@ -111,6 +116,7 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->max_response_mb = 64;
     snprintf(cfg->topic_prefix, sizeof(cfg->topic_prefix), "lmsync");
     snprintf(cfg->kafka_compression, sizeof(cfg->kafka_compression), "gzip");
+    snprintf(cfg->coord_compression, sizeof(cfg->coord_compression), "lz4");
     cfg->poll_interval_s = 300;
     cfg->discovery_interval_s = 300;
     cfg->job_timeout_s = 900;
@@ -277,18 +283,18 @@ static int load_env(ls_config_t *cfg, char *err, size_t errsz)
     return LS_OK;
 }
 
-static int load_token_file(ls_config_t *cfg, char *err, size_t errsz)
+/* Read the token file at path into token (trimmed); what names the setting in errors. */
+static int read_token_file(const char *path, const char *what, char *token, size_t tokensz, char *err, size_t errsz)
 {
-    FILE *f = fopen(cfg->unified_token_file, "r");
+    FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errsz, "setting 'unified.token_file': cannot open \"%s\": %s",
-                 cfg->unified_token_file, strerror(errno));
+        snprintf(err, errsz, "%s: cannot open \"%s\": %s", what, path, strerror(errno));
         return LS_EINVAL;
     }
     struct stat sb;
     if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
         fclose(f);
-        snprintf(err, errsz, "setting 'unified.token_file': \"%s\" is a directory", cfg->unified_token_file);
+        snprintf(err, errsz, "%s: \"%s\" is a directory", what, path);
         return LS_EINVAL;
     }
     char buf[LS_CFG_STR];
@@ -297,18 +303,23 @@ static int load_token_file(ls_config_t *cfg, char *err, size_t errsz)
     fclose(f);
     buf[n] = '\0';
     if (rerr) {
-        snprintf(err, errsz, "setting 'unified.token_file': cannot read \"%s\": %s", cfg->unified_token_file,
-                 strerror(rerr));
+        snprintf(err, errsz, "%s: cannot read \"%s\": %s", what, path, strerror(rerr));
         return LS_EINVAL;
     }
     char *t = trim(buf);
     if (*t == '\0') {
-        snprintf(err, errsz, "setting 'unified.token_file': \"%s\" is empty", cfg->unified_token_file);
+        snprintf(err, errsz, "%s: \"%s\" is empty", what, path);
         return LS_EINVAL;
     }
-    snprintf(cfg->unified_token, sizeof(cfg->unified_token), "%s", t);
+    snprintf(token, tokensz, "%s", t);
     memset(buf, 0, sizeof(buf));
     return LS_OK;
+}
+
+static int load_token_file(ls_config_t *cfg, char *err, size_t errsz)
+{
+    return read_token_file(cfg->unified_token_file, "setting 'unified.token_file'", cfg->unified_token,
+                           sizeof(cfg->unified_token), err, errsz);
 }
 
 /* The '@' ending the userinfo of the authority at auth (up to / ? #): the last one; NULL if none. */
@@ -334,37 +345,48 @@ void ls_config_mask_url(const char *url, char *buf, size_t bufsz)
     snprintf(buf, bufsz, "%.*s****%s", (int)(colon + 1 - url), url, at);
 }
 
-/* http(s)://HOST..., HOST not empty */
-static int check_base_url(const char *url, char *err, size_t errsz)
+/* http(s)://HOST..., HOST not empty; what names the setting in errors. */
+static int check_base_url(const char *url, const char *what, char *err, size_t errsz)
 {
     char shown[96];
     ls_config_mask_url(url, shown, sizeof(shown));
     size_t skip = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
     if (skip == 0) {
-        snprintf(err, errsz, "setting 'unified.base_url' must start with http:// or https://, got \"%s\"", shown);
+        snprintf(err, errsz, "%s must start with http:// or https://, got \"%s\"", what, shown);
         return LS_EINVAL;
     }
     const char *host = url + skip, *at = userinfo_end(host);
     if (at)
         host = at + 1;
     if (strcspn(host, "/?#") == 0 || host[0] == ':') {
-        snprintf(err, errsz, "setting 'unified.base_url' has no host, got \"%s\"", shown);
+        snprintf(err, errsz, "%s has no host, got \"%s\"", what, shown);
         return LS_EINVAL;
     }
     return LS_OK;
 }
 
 /* The token goes into an HTTP header: a control character (CR/LF above all) would end it early. */
-static int check_token(const char *token, char *err, size_t errsz)
+static int check_token(const char *token, const char *what, char *err, size_t errsz)
 {
     for (const unsigned char *p = (const unsigned char *)token; *p; p++) {
         if (*p < 0x20 || *p == 0x7f) {
-            snprintf(err, errsz, "setting 'unified.token' (UNIFIED_API_TOKEN or unified.token_file) holds a "
-                     "control character at byte %zu; the token is not shown", (size_t)(p - (const unsigned char *)token));
+            snprintf(err, errsz, "%s holds a control character at byte %zu; the token is not shown", what,
+                     (size_t)(p - (const unsigned char *)token));
             return LS_EINVAL;
         }
     }
     return LS_OK;
+}
+
+/* A producer's compression.type. */
+static int check_codec(const char *key, const char *codec, char *err, size_t errsz)
+{
+    static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+    for (size_t k = 0; k < sizeof(codecs) / sizeof(codecs[0]); k++)
+        if (strcmp(codec, codecs[k]) == 0)
+            return LS_OK;
+    snprintf(err, errsz, "setting '%s' must be none, gzip, snappy, lz4 or zstd, got \"%.20s\"", key, codec);
+    return LS_EINVAL;
 }
 
 /*
@@ -397,14 +419,21 @@ static int check_student_fields(const char *spec, char *err, size_t errsz)
 
 static int validate(const ls_config_t *cfg, int require_token, char *err, size_t errsz)
 {
-    if (check_base_url(cfg->unified_base_url, err, errsz) != LS_OK || check_token(cfg->unified_token, err, errsz) != LS_OK)
+    if (check_base_url(cfg->unified_base_url, "setting 'unified.base_url'", err, errsz) != LS_OK ||
+        check_token(cfg->unified_token, "setting 'unified.token' (UNIFIED_API_TOKEN or unified.token_file)", err,
+                    errsz) != LS_OK)
         return LS_EINVAL;
     if (cfg->kafka_brokers[0] == '\0') {
         snprintf(err, errsz, "setting 'kafka.brokers' is empty: set it in the config file, or KAFKA_BROKERS / LMSYNC_KAFKA_BROKERS");
         return LS_EINVAL;
     }
-    if (require_token && cfg->unified_token[0] == '\0') {
-        snprintf(err, errsz, "no API token: set UNIFIED_API_TOKEN or setting 'unified.token_file'");
+    char wwhy[128];
+    if (cfg->webhook_workspace[0] && ls_workspace_check(cfg->webhook_workspace, wwhy, sizeof(wwhy)) != LS_OK) {
+        snprintf(err, errsz, "setting 'webhook.workspace': %s", wwhy);
+        return LS_EINVAL;
+    }
+    if (require_token && cfg->unified_token[0] == '\0' && cfg->unified_workspaces[0] == '\0') {
+        snprintf(err, errsz, "no API token: set UNIFIED_API_TOKEN, setting 'unified.token_file' or 'unified.workspaces'");
         return LS_EINVAL;
     }
     for (const char *p = cfg->topic_prefix; *p; p++) {
@@ -417,15 +446,9 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         snprintf(err, errsz, "setting 'kafka.topic_prefix' is empty");
         return LS_EINVAL;
     }
-    static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
-    size_t k = 0;
-    while (k < sizeof(codecs) / sizeof(codecs[0]) && strcmp(cfg->kafka_compression, codecs[k]) != 0)
-        k++;
-    if (k == sizeof(codecs) / sizeof(codecs[0])) {
-        snprintf(err, errsz, "setting 'kafka.compression' must be none, gzip, snappy, lz4 or zstd, got \"%.20s\"",
-                 cfg->kafka_compression);
+    if (check_codec("kafka.compression", cfg->kafka_compression, err, errsz) != LS_OK ||
+        check_codec("coordinator.compression", cfg->coord_compression, err, errsz) != LS_OK)
         return LS_EINVAL;
-    }
     if (strcmp(cfg->log_format, "json") != 0 && strcmp(cfg->log_format, "text") != 0) {
         snprintf(err, errsz, "setting 'log.format' must be json or text, got \"%s\"", cfg->log_format);
         return LS_EINVAL;
@@ -469,6 +492,80 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
     return LS_OK;
 }
 
+/* One "NAME=BASE_URL|TOKEN_FILE" entry (trimmed, NUL-terminated, writable) into w. */
+static int parse_workspace(char *entry, ls_workspace_t *w, char *err, size_t errsz)
+{
+    char what[96], why[96];
+    char *eq = strchr(entry, '='), *bar = strrchr(entry, '|');
+    if (!eq || !bar || bar < eq) {
+        snprintf(err, errsz, "setting 'unified.workspaces': entry \"%.40s\" is not NAME=BASE_URL|TOKEN_FILE", entry);
+        return LS_EINVAL;
+    }
+    *eq = *bar = '\0';
+    char *name = trim(entry), *url = trim(eq + 1), *file = trim(bar + 1);
+    if (ls_workspace_check(name, why, sizeof(why)) != LS_OK || strcmp(name, "default") == 0) {
+        snprintf(err, errsz, "setting 'unified.workspaces': workspace name \"%.40s\" %s", name,
+                 strcmp(name, "default") == 0 ? "is reserved for unified.base_url" : why);
+        return LS_EINVAL;
+    }
+    snprintf(what, sizeof(what), "setting 'unified.workspaces' (workspace \"%s\")", name);
+    if (strlen(url) >= sizeof(w->base_url) || strlen(file) >= sizeof(w->token_file) || !*file) {
+        snprintf(err, errsz, "%s: base URL or token file %s", what, *file ? "too long" : "missing");
+        return LS_EINVAL;
+    }
+    snprintf(w->name, sizeof(w->name), "%s", name);
+    snprintf(w->base_url, sizeof(w->base_url), "%s", url);
+    snprintf(w->token_file, sizeof(w->token_file), "%s", file);
+    if (check_base_url(w->base_url, what, err, errsz) != LS_OK ||
+        read_token_file(w->token_file, what, w->token, sizeof(w->token), err, errsz) != LS_OK)
+        return LS_EINVAL;
+    return check_token(w->token, what, err, errsz);
+}
+
+/* cfg->workspaces from the default settings and unified.workspaces. */
+static int load_workspaces(ls_config_t *cfg, char *err, size_t errsz)
+{
+    cfg->n_workspaces = 0;
+    if (!cfg->unified_workspaces[0] || cfg->unified_token[0]) {
+        ls_workspace_t *d = &cfg->workspaces[cfg->n_workspaces++];
+        snprintf(d->base_url, sizeof(d->base_url), "%s", cfg->unified_base_url);
+        snprintf(d->token_file, sizeof(d->token_file), "%s", cfg->unified_token_file);
+        snprintf(d->token, sizeof(d->token), "%s", cfg->unified_token);
+    }
+    char spec[sizeof(cfg->unified_workspaces)], *save = NULL;
+    snprintf(spec, sizeof(spec), "%s", cfg->unified_workspaces);
+    for (char *e = strtok_r(spec, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+        if (*trim(e) == '\0')
+            continue;
+        if (cfg->n_workspaces == LS_MAX_WORKSPACES) {
+            snprintf(err, errsz, "setting 'unified.workspaces': more than %d workspaces", LS_MAX_WORKSPACES);
+            return LS_EINVAL;
+        }
+        ls_workspace_t *w = &cfg->workspaces[cfg->n_workspaces];
+        if (parse_workspace(trim(e), w, err, errsz) != LS_OK)
+            return LS_EINVAL;
+        if (ls_config_workspace(cfg, w->name)) {
+            snprintf(err, errsz, "setting 'unified.workspaces': workspace \"%s\" is named twice", w->name);
+            return LS_EINVAL;
+        }
+        cfg->n_workspaces++;
+    }
+    return LS_OK;
+}
+
+const ls_workspace_t *ls_config_workspace(const ls_config_t *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->n_workspaces; i++)
+        if (strcmp(cfg->workspaces[i].name, name ? name : "") == 0)
+            return &cfg->workspaces[i];
+    return NULL;
+}
+
+const char *ls_workspace_label(const char *name)
+{
+    return name && name[0] ? name : "default";
+}
+
 int ls_config_load(const char *path, int require_token, ls_config_t *cfg, char *err, size_t errsz)
 {
     ls_config_t c;
@@ -481,6 +578,8 @@ int ls_config_load(const char *path, int require_token, ls_config_t *cfg, char *
     if (rc == LS_OK)
         rc = validate(&c, require_token, err, errsz);
     if (rc == LS_OK)
+        rc = load_workspaces(&c, err, errsz);
+    if (rc == LS_OK)
         *cfg = c;
     memset(&c, 0, sizeof(c));
     return rc;
@@ -491,6 +590,22 @@ void ls_config_topic(const ls_config_t *cfg, const char *suffix, char *buf, size
     snprintf(buf, bufsz, "%s.%s", cfg->topic_prefix, suffix);
 }
 
+/* unified.workspaces as loaded, passwords in base URLs masked. */
+static void dump_workspaces(const ls_config_t *cfg, FILE *out)
+{
+    char url[LS_CFG_STR + 8];
+    const char *sep = "";
+    fprintf(out, "unified.workspaces = ");
+    for (int i = 0; i < cfg->n_workspaces; i++) {
+        if (!cfg->workspaces[i].name[0])
+            continue;
+        ls_config_mask_url(cfg->workspaces[i].base_url, url, sizeof(url));
+        fprintf(out, "%s%s=%s|%s", sep, cfg->workspaces[i].name, url, cfg->workspaces[i].token_file);
+        sep = ",";
+    }
+    fprintf(out, "\n");
+}
+
 void ls_config_dump(const ls_config_t *cfg, FILE *out)
 {
     char url[LS_CFG_STR + 8];
@@ -498,6 +613,8 @@ void ls_config_dump(const ls_config_t *cfg, FILE *out)
         const char *field = (const char *)cfg + settings[i].offset;
         if (settings[i].secret) {
             fprintf(out, "%s = %s\n", settings[i].key, field[0] ? "(set)" : "(unset)");
+        } else if (settings[i].offset == offsetof(ls_config_t, unified_workspaces)) {
+            dump_workspaces(cfg, out);
         } else if (settings[i].offset == offsetof(ls_config_t, unified_base_url)) {
             ls_config_mask_url(field, url, sizeof(url));
             fprintf(out, "%s = %s\n", settings[i].key, url);

@@ -17,8 +17,24 @@
 #include <stdio.h>
 #include "ls_kafka.h"
 #include "ls_profile.h"
+#include "ls_scope.h"
 
 #define LS_CFG_STR 512
+#define LS_MAX_WORKSPACES 8
+
+/*
+ * A Unified workspace (or region): the hosts a deployment polls. The default
+ * one (name "") is unified.base_url with UNIFIED_API_TOKEN or
+ * unified.token_file; unified.workspaces adds named ones, each with its own
+ * base URL and token file. A job names its workspace, and its requests go
+ * only to that workspace's base URL with that workspace's token.
+ */
+typedef struct ls_workspace {
+    char name[LS_WORKSPACE_MAX];  /* "" = the default workspace */
+    char base_url[LS_CFG_STR];
+    char token_file[LS_CFG_STR];  /* "" for the default one when the token came from UNIFIED_API_TOKEN */
+    char token[LS_CFG_STR];       /* secret: never logged */
+} ls_workspace_t;
 
 typedef struct ls_config {
     /* upstream */
@@ -28,6 +44,10 @@ typedef struct ls_config {
     int http_timeout_s;                  /* unified.http_timeout_s */
     int http_max_retries;                /* unified.max_retries */
     int max_response_mb;                 /* unified.max_response_mb: largest response body, raw and decompressed */
+    char unified_workspaces[2048];       /* unified.workspaces: "NAME=BASE_URL|TOKEN_FILE,..." named workspaces */
+    ls_workspace_t workspaces[LS_MAX_WORKSPACES]; /* derived: the workspaces polled; the default one first when
+                                            unified.workspaces is empty or it has a token */
+    int n_workspaces;
     /* kafka */
     char kafka_brokers[LS_CFG_STR];      /* kafka.brokers / KAFKA_BROKERS */
     char topic_prefix[64];               /* kafka.topic_prefix */
@@ -43,8 +63,11 @@ typedef struct ls_config {
     int discovery_concurrency;           /* coordinator.discovery_concurrency: list pages (and course lists) in flight at once */
     int leader_election;                 /* coordinator.leader_election: 1 = replicas elect one active coordinator through Kafka */
     char tenant_weights[1024];           /* coordinator.tenant_weights: "xref=W,...,*=W" shares of the job stream when jobs queue up */
+    char tenant_map[2048];               /* coordinator.tenant_map: "CONNECTION_OR_TYPE=TENANT,..." when external_xref is not the tenant */
+    char tenant_budget[1024];            /* coordinator.tenant_budget: "TENANT=RPM,...,*=RPM" upstream requests per minute per tenant */
     int max_enqueue_per_s;               /* coordinator.max_enqueue_per_s: jobs produced per second at most (a due burst is paced) */
     char profile_overrides[2048];        /* coordinator.profile_overrides: "TARGET.KEY=VALUE,..." (ls_profile.h) */
+    char coord_compression[16];          /* coordinator.compression: the coordinator's producer (jobs, schedule): as kafka.compression */
     /* worker */
     char lmdb_path[LS_CFG_STR];          /* worker.lmdb_path */
     int lmdb_map_mb;                     /* worker.lmdb_map_mb */
@@ -92,6 +115,7 @@ typedef struct ls_config {
     int webhook_connection_burst;         /* webhook.connection_burst: deliveries a connection may send at once */
     int webhook_refresh_s;                /* webhook.connections_refresh_s: re-read the known connections this often */
     char webhook_port_file[LS_CFG_STR];   /* webhook.port_file: write the bound port here (tests; "" = none) */
+    char webhook_workspace[LS_WORKSPACE_MAX]; /* webhook.workspace: the Unified workspace this receiver serves ("" = the default) */
     /* operations */
     char ops_listen[64];                 /* ops.listen: "host:port" of /healthz, /readyz, /metrics ("" = off) */
     char ops_port_file[LS_CFG_STR];      /* ops.port_file: write the bound port here (tests, demo; "" = none) */
@@ -115,6 +139,12 @@ void ls_config_defaults(ls_config_t *cfg);
  */
 int ls_config_load(const char *path, int require_token, ls_config_t *cfg,
                    char *err, size_t errsz);
+
+/** The configured workspace called name ("" or NULL = the default one); NULL when there is none. */
+const ls_workspace_t *ls_config_workspace(const ls_config_t *cfg, const char *name);
+
+/** "default" for the default workspace's "", else name: for log lines. */
+const char *ls_workspace_label(const char *name);
 
 /** Topic name "<prefix>.<suffix>" into buf. */
 void ls_config_topic(const ls_config_t *cfg, const char *suffix, char *buf, size_t bufsz);

@@ -4,7 +4,9 @@
 #    partitions and replication; configs reported "not verifiable" (the mock
 #    cluster answers no DescribeConfigs) with exit code 3, never a silent pass;
 #    a partition count that differs and a missing topic are each reported with
-#    their fix and exit code 1; a check never creates a missing topic;
+#    their fix and exit code 1; a check never creates a missing topic; the
+#    coordinators' schedule (compact, any partition count), leader (one
+#    partition) and the xapi dead-letter topic are managed too;
 # 2. status --json after a sync in which one connection failed twice after an
 #    ok run equals the summary computed with jq from the status records
 #    themselves; a non-JSON record on the status topic is skipped and counted.
@@ -28,8 +30,8 @@ case_start() {
 case_topics_create() {
   admin create.out topics create
   expect_rc 3 "topics create on the devbroker" create.out
-  [ "$(grep -c 'configs: not verifiable: the cluster did not answer DescribeConfigs' "$E2E_DIR/create.out")" -eq 9 ] \
-    || fail "topics create did not report 9 unverifiable configs: $(cat "$E2E_DIR/create.out")"
+  [ "$(grep -c 'configs: not verifiable: the cluster did not answer DescribeConfigs' "$E2E_DIR/create.out")" -eq 12 ] \
+    || fail "topics create did not report 12 unverifiable configs: $(cat "$E2E_DIR/create.out")"
   grep -q "lmsync.activity.state: configs: not verifiable.*must be cleanup.policy=compact delete.retention.ms=86400000" \
     "$E2E_DIR/create.out" || fail "state topic's required configs not printed: $(cat "$E2E_DIR/create.out")"
   ! grep -q "cannot create" "$E2E_DIR/create.out" || fail "existing topics were created again"
@@ -43,12 +45,15 @@ case_topics_check() {
   grep -q "^lmsync.poll.jobs: partitions is 4, must be 8 (kafka-topics --alter --topic lmsync.poll.jobs --partitions 8)$" \
     "$E2E_DIR/check8.out" || fail "partition difference not reported with its fix: $(cat "$E2E_DIR/check8.out")"
   ! grep -q "^lmsync.poll.dlq: partitions" "$E2E_DIR/check8.out" || fail "the one-partition DLQ was held to 8 partitions"
+  ! grep -q "^lmsync.coordinator.schedule: partitions" "$E2E_DIR/check8.out" || fail "the schedule topic was held to 8 partitions"
+  grep -q "^lmsync.coordinator.leader: configs: not verifiable.*must be cleanup.policy=delete retention.ms=3600000" \
+    "$E2E_DIR/check8.out" || fail "the leader topic's configs not printed: $(cat "$E2E_DIR/check8.out")"
   LMSYNC_KAFKA_TOPIC_PREFIX=absent admin absent.out topics check
   expect_rc 1 "topics check of missing topics" absent.out
-  [ "$(grep -c '^absent\..*: missing (lmsync-admin topics create)$' "$E2E_DIR/absent.out")" -eq 9 ] \
+  [ "$(grep -c '^absent\..*: missing (lmsync-admin topics create)$' "$E2E_DIR/absent.out")" -eq 12 ] \
     || fail "missing topics not reported: $(cat "$E2E_DIR/absent.out")"
   LMSYNC_KAFKA_TOPIC_PREFIX=absent admin absent2.out topics check
-  [ "$(grep -c ': missing' "$E2E_DIR/absent2.out")" -eq 9 ] || fail "topics check created a missing topic"
+  [ "$(grep -c ': missing' "$E2E_DIR/absent2.out")" -eq 12 ] || fail "topics check created a missing topic"
   admin usage.out topics frobnicate
   expect_rc 2 "an unknown command" usage.out
 }

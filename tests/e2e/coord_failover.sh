@@ -9,7 +9,12 @@
 # 4. no duplicate or missing change: mutations before the kill, while no
 #    replica leads and after the takeover; the events equal the sandbox's
 #    ground truth, as e2e.sync checks it, and no change event is produced twice;
-# 5. a third replica joins; the leader is paused with SIGSTOP until the third
+# 5. two leaders detected: a job outcome of a later leader term (a status
+#    record with a newer leader_epoch, as another replica that believes it
+#    leads would cause) makes the leader log "split brain" naming both
+#    epochs, count lmsync_coordinator_split_brain_total, step down, and lead
+#    again with a new term (it is the only live replica);
+# 6. a third replica joins; the leader is paused with SIGSTOP until the third
 #    one leads, then resumed: within one session timeout (6 s) it says it no
 #    longer leads, and no job of its term is produced after that.
 source "$(dirname "$0")/lib.sh"
@@ -94,6 +99,30 @@ case_no_duplicate_or_missing() {
   [ "$dups" -eq 0 ] || fail "$dups change events were produced twice (same ce_id)"
 }
 
+split_brain_logged() { grep -q "split brain: job \"conn-0001@$1\" was enqueued by leader epoch $1 while this replica leads with epoch $EPOCH; this term is older: stepping down" "$(proc_log "$STANDBY")"; }
+# leads_after HANDLE EPOCH : the replica logged a term with a later epoch
+leads_after() { sed -n 's/.*leading (epoch \([0-9]*\)).*/\1/p' "$(proc_log "$1")" | awk -v e="$2" '$1 > e {f=1} END {exit !f}'; }
+split_brain_gauge() { curl -fsS "http://127.0.0.1:$(cat "$E2E_DIR/$1.ops")/metrics" | awk '$1 == "lmsync_coordinator_split_brain_total" {print $2}'; }
+
+# another leader's job outcome while leading: detected, counted, the older term steps down
+case_split_brain() {
+  local other now
+  other=$(date +%s%3N)
+  [ "$other" -gt "$EPOCH" ] || die "clock: $other is not after epoch $EPOCH"
+  now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+  printf '{"job_id":"conn-0001@%s","connection_id":"conn-0001","outcome":"ok","leader_epoch":%s,"started_at":"%s","finished_at":"%s"}\n' \
+    "$other" "$other" "$now" "$now" |
+    kcat -P -b "$(broker_bootstrap devbroker)" -t lmsync.sync.status -k conn-0001 || die "kcat could not produce the record"
+  wait_until 15 split_brain_logged "$other" || die "$STANDBY logged no split brain for epoch $other (its epoch $EPOCH)"
+  [ "$(split_brain_gauge "$STANDBY")" -ge 1 ] || fail "lmsync_coordinator_split_brain_total is $(split_brain_gauge "$STANDBY")"
+  wait_until 20 leads_after "$STANDBY" "$other" || die "$STANDBY did not lead again after stepping down"
+  log "$(grep -m1 -o 'split brain: .*' "$(proc_log "$STANDBY")")"
+  EPOCH=$(sed -n 's/.*leading (epoch \([0-9]*\)).*/\1/p' "$(proc_log "$STANDBY")" | tail -1)
+  log "$STANDBY leads again (epoch $EPOCH)"
+  sb sandbox POST /_sandbox/tick '{"count":2}' >/dev/null || die "tick refused"
+  wait_round status "$(((EPOCH / 1000) + 1))" 60 "${CONNS[@]}"
+}
+
 stepped_down() { grep -q "not leading any more (epoch $EPOCH)" "$(proc_log "$STANDBY")"; }
 
 # a third replica joins; the leader paused with SIGSTOP until the third one
@@ -124,5 +153,6 @@ test_case one-leader
 test_case kill-leader
 test_case no-scope-lost
 test_case no-duplicate-or-missing
+test_case split-brain
 test_case paused-leader
 run_cases

@@ -72,6 +72,8 @@ static inline char *ref_payload(const ls_event_ctx_t *ctx, const ls_activity_t *
     bad |= json_object_set_new(o, "after", ref_activity_or_null(after));
     bad |= json_object_set_new(o, "changed", ref_changed(d->changed_mask));
     bad |= json_object_set_new(o, "observed", ref_observed(ctx, time));
+    if (ctx->workspace != NULL && ctx->workspace[0] != '\0')
+        bad |= json_object_set_new(o, "workspace", json_string(ctx->workspace));
     char *out = bad ? NULL : json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(o);
     return out;

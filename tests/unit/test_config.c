@@ -90,6 +90,8 @@ static void test_errors(void)
     expect_error("kafka.brokers = x\nunified.token = abc\n", 0, "is a secret");
     expect_error("kafka.brokers = x\nunified.base_url = ftp://x\n", 0, "'unified.base_url'");
     expect_error("kafka.brokers = x\nlog.format = xml\n", 0, "'log.format'");
+    expect_error("kafka.brokers = x\ncoordinator.compression = brotli\n", 0,
+                 "setting 'coordinator.compression' must be none, gzip, snappy, lz4 or zstd, got \"brotli\"");
     expect_error("kafka.brokers = x\nkafka.topic_prefix = a b\n", 0, "'kafka.topic_prefix'");
     expect_error("kafka.brokers = x\nunified.token_file = /nonexistent/tok\n", 1, "'unified.token_file'");
     expect_error("kafka.brokers = x\nkafka.compression = brotli\n", 0, "'kafka.compression' must be none, gzip");
@@ -213,7 +215,111 @@ static void test_failed_load_leaves_config(void)
     CU_ASSERT_EQUAL(c.page_limit, 42); /* all-or-nothing */
 }
 
+/* A token file holding tok; its path into p. */
+static void token_file(char *p, size_t n, const char *name, const char *tok)
+{
+    snprintf(p, n, "/tmp/ls-config-test-%ld-%s.token", (long)getpid(), name);
+    FILE *f = fopen(p, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f, "%s\n", tok);
+    fclose(f);
+}
+
+static void test_workspaces(void)
+{
+    ls_config_t c;
+    char err[512], eu[96], au[96], text[1024];
+    clear_env();
+    token_file(eu, sizeof(eu), "eu", "eu-secret");
+    token_file(au, sizeof(au), "au", "au-secret");
+    /* no default token: only the named workspaces, each with its own URL and token */
+    snprintf(text, sizeof(text), "kafka.brokers = k:1\nunified.workspaces = eu=https://api-eu.unified.to|%s , "
+             "au = http://127.0.0.1:8080/base | %s\n", eu, au);
+    CU_ASSERT_EQUAL_FATAL(load(text, 1, &c, err), LS_OK);
+    CU_ASSERT_EQUAL(c.n_workspaces, 2);
+    CU_ASSERT_STRING_EQUAL(c.workspaces[0].name, "eu");
+    CU_ASSERT_STRING_EQUAL(c.workspaces[0].base_url, "https://api-eu.unified.to");
+    CU_ASSERT_STRING_EQUAL(c.workspaces[0].token, "eu-secret");
+    CU_ASSERT_STRING_EQUAL(c.workspaces[1].base_url, "http://127.0.0.1:8080/base");
+    CU_ASSERT_STRING_EQUAL(ls_config_workspace(&c, "au")->token, "au-secret");
+    CU_ASSERT_PTR_NULL(ls_config_workspace(&c, ""));
+    CU_ASSERT_PTR_NULL(ls_config_workspace(&c, "us"));
+    /* with a default token the default workspace comes first */
+    setenv("UNIFIED_API_TOKEN", "us-secret", 1);
+    CU_ASSERT_EQUAL_FATAL(load(text, 1, &c, err), LS_OK);
+    CU_ASSERT_EQUAL(c.n_workspaces, 3);
+    CU_ASSERT_STRING_EQUAL(c.workspaces[0].name, "");
+    CU_ASSERT_STRING_EQUAL(ls_config_workspace(&c, NULL)->token, "us-secret");
+    CU_ASSERT_STRING_EQUAL(ls_workspace_label(""), "default");
+    /* single workspace: unchanged */
+    CU_ASSERT_EQUAL_FATAL(load("kafka.brokers = k:1\n", 1, &c, err), LS_OK);
+    CU_ASSERT_EQUAL(c.n_workspaces, 1);
+    CU_ASSERT_STRING_EQUAL(c.workspaces[0].base_url, "https://api.unified.to");
+    /* dump: token files and masked URLs, never a token */
+    snprintf(text, sizeof(text), "kafka.brokers = k:1\nunified.workspaces = eu=https://u:pw@api-eu.unified.to|%s\n", eu);
+    CU_ASSERT_EQUAL_FATAL(load(text, 1, &c, err), LS_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    ls_config_dump(&c, m);
+    fclose(m);
+    CU_ASSERT(strstr(buf, "eu=https://u:****@api-eu.unified.to|") != NULL);
+    CU_ASSERT(strstr(buf, "eu-secret") == NULL && strstr(buf, "us-secret") == NULL && strstr(buf, "pw@") == NULL);
+    free(buf);
+    unlink(eu);
+    unlink(au);
+    clear_env();
+}
+
+static void test_workspace_errors(void)
+{
+    char eu[96], text[1024];
+    clear_env();
+    token_file(eu, sizeof(eu), "eu2", "eu-secret");
+    static const struct { const char *spec, *fragment; } cases[] = {
+        {"eu=https://api-eu.unified.to", "entry \"eu=https://api-eu.unified.to\" is not NAME=BASE_URL|TOKEN_FILE"},
+        {"EU=https://api-eu.unified.to|TOKEN", "workspace name \"EU\" may hold only [a-z0-9_-]"},
+        {"default=https://api-eu.unified.to|TOKEN", "workspace name \"default\" is reserved"},
+        {"=https://api-eu.unified.to|TOKEN", "workspace name \"\" must be 1 to 31 bytes long"},
+        {"eu=ftp://api-eu.unified.to|TOKEN", "setting 'unified.workspaces' (workspace \"eu\") must start with http://"},
+        {"eu=https://api-eu.unified.to|/nonexistent/eu.token", "(workspace \"eu\"): cannot open \"/nonexistent/eu.token\""},
+        {"eu=https://api-eu.unified.to|", "(workspace \"eu\"): base URL or token file missing"},
+        {"eu=https://a.example|TOKEN,eu=https://b.example|TOKEN", "workspace \"eu\" is named twice"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char spec[512];
+        size_t n = 0;
+        for (const char *q = cases[i].spec; *q && n + sizeof(eu) < sizeof(spec); q++) /* TOKEN = the token file */
+            if (strncmp(q, "TOKEN", 5) == 0) {
+                n += (size_t)snprintf(spec + n, sizeof(spec) - n, "%s", eu);
+                q += 4;
+            } else {
+                spec[n++] = *q;
+            }
+        spec[n] = '\0';
+        snprintf(text, sizeof(text), "kafka.brokers = k:1\nunified.workspaces = %s\n", spec);
+        expect_error(text, 1, cases[i].fragment);
+    }
+    unlink(eu);
+}
+
+/* webhook.workspace: a workspace name, or empty (the default workspace). */
+static void test_webhook_workspace(void)
+{
+    ls_config_t cfg;
+    char err[512];
+    clear_env();
+    CU_ASSERT_EQUAL(load("kafka.brokers = k:1\nwebhook.workspace = eu\n", 0, &cfg, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cfg.webhook_workspace, "eu");
+    CU_ASSERT_EQUAL(load("kafka.brokers = k:1\n", 0, &cfg, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cfg.webhook_workspace, "");
+    expect_error("kafka.brokers = k:1\nwebhook.workspace = EU\n", 0, "setting 'webhook.workspace': may hold only [a-z0-9_-]");
+}
+
 static CU_TestInfo tests[] = {
+    {"webhook.workspace", test_webhook_workspace},
+    {"workspaces: names, URLs, tokens, default first", test_workspaces},
+    {"workspaces: precise errors", test_workspace_errors},
     {"file values", test_file_values},
     {"environment overrides", test_env_overrides},
     {"errors name the setting", test_errors},

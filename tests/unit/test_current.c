@@ -29,7 +29,7 @@ static const char *REC = "\"id\":\"act-1\",\"student_id\":\"stu-9\",\"course_id\
 
 static ls_event_ctx_t ctx_default(void)
 {
-    ls_event_ctx_t c = {"conn-7", "moodle", "tenant-42", "full", "job-1", INT64_C(1795788600000)};
+    ls_event_ctx_t c = {"conn-7", "moodle", "tenant-42", "full", "job-1", INT64_C(1795788600000), NULL};
     return c;
 }
 
@@ -59,7 +59,7 @@ static void test_golden_record(void)
 static void test_no_tenant(void)
 {
     ls_activity_t a = rec("\"id\":\"act-77\",\"course_id\":\"crs-7\",\"progress_percentage\":10");
-    ls_event_ctx_t c = {"conn-7", NULL, NULL, "full", NULL, 0};
+    ls_event_ctx_t c = {"conn-7", NULL, NULL, "full", NULL, 0, NULL};
     ls_current_t cur;
     CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-77", &a, NULL, &cur, NULL, 0), LS_OK);
     CU_ASSERT_STRING_EQUAL(cur.value, "{\"connection_id\":\"conn-7\",\"course_id\":\"crs-7\",\"id\":\"act-77\","
@@ -245,7 +245,7 @@ static void test_writer_vs_jansson(void)
     for (int i = 0; i < 5000 && differ < 3; i++) {
         ls_activity_t a;
         rnd_record(&a);
-        ls_event_ctx_t c = {"conn-7", i % 4 ? "moodle" : NULL, xrefs[i % 3], "full", NULL, 0};
+        ls_event_ctx_t c = {"conn-7", i % 4 ? "moodle" : NULL, xrefs[i % 3], "full", NULL, 0, i % 5 ? NULL : "eu"};
         ls_catalog_entry_t course = {0}, content = {0};
         course.has_name = rnd(2);
         rnd_string(course.name, 200);
@@ -272,7 +272,35 @@ static void test_writer_vs_jansson(void)
     CU_ASSERT_EQUAL(differ, 0);
 }
 
+/* A named workspace: key, id and source use the qualified connection, as the change events; the value names it. */
+static void test_named_workspace(void)
+{
+    ls_activity_t a = rec("\"id\":\"act-1\",\"progress_percentage\":10");
+    ls_event_ctx_t c = ctx_default();
+    ls_current_t def, eu;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-1", &a, NULL, &def, err, sizeof(err)), LS_OK);
+    c.workspace = "eu";
+    CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-1", &a, NULL, &eu, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(def.key, "conn-7/act-1");
+    CU_ASSERT_STRING_EQUAL(eu.key, "eu:conn-7/act-1");
+    CU_ASSERT_STRING_EQUAL(eu.source, "/workspaces/eu/connections/conn-7");
+    CU_ASSERT_STRING_NOT_EQUAL(eu.id, def.id);
+    CU_ASSERT_PTR_NOT_NULL(strstr(eu.value, "\"workspace\":\"eu\""));
+    CU_ASSERT_PTR_NULL(strstr(def.value, "\"workspace\""));
+    ls_event_t ev;
+    ls_diff_t d;
+    ls_diff_compute(NULL, &a, &d);
+    CU_ASSERT_EQUAL_FATAL(ls_event_build(&c, NULL, &a, &d, &ev, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(ev.source, eu.source);
+    CU_ASSERT_EQUAL(strncmp(ev.key, "eu:conn-7/", 10), 0);
+    ls_event_release(&ev);
+    ls_current_release(&def);
+    ls_current_release(&eu);
+}
+
 static CU_TestInfo current_tests[] = {
+    {"named workspace: qualified key, id and source; workspace in the value", test_named_workspace},
     {"direct writer equals the jansson definition", test_writer_vs_jansson},
     {"golden record bytes", test_golden_record},
     {"no integration type, no tenant", test_no_tenant},

@@ -38,7 +38,7 @@ static const char *AFTER = "\"id\":\"act-1\",\"student_id\":\"stu-9\",\"course_i
 
 static ls_event_ctx_t ctx_default(void)
 {
-    ls_event_ctx_t c = {"conn-7", "moodle", "tenant-42", "full", "job-1", INT64_C(1795788600000)};
+    ls_event_ctx_t c = {"conn-7", "moodle", "tenant-42", "full", "job-1", INT64_C(1795788600000), NULL};
     return c;
 }
 
@@ -491,11 +491,16 @@ static int attrs_differ(const ls_event_ctx_t *c, const ls_activity_t *b, const l
                         const ls_diff_t *d, const ls_event_t *ev)
 {
     const ls_activity_t *cur = a != NULL ? a : b, *stu = NULL;
-    char want[1024], id[LS_EVENT_ID_LEN + 1];
+    char want[2048], id[LS_EVENT_ID_LEN + 1], conn[512];
     int bad = 0;
+    const char *ws = c->workspace != NULL ? c->workspace : "";
+    snprintf(conn, sizeof(conn), "%s%s%s", ws, ws[0] ? ":" : "", c->connection_id);
     snprintf(want, sizeof(want), "lms.activity.%s", ls_change_type_name(d->type));
     bad |= strcmp(ev->type, want) != 0;
-    snprintf(want, sizeof(want), "/connections/%s", c->connection_id);
+    if (ws[0])
+        snprintf(want, sizeof(want), "/workspaces/%s/connections/%s", ws, c->connection_id);
+    else
+        snprintf(want, sizeof(want), "/connections/%s", c->connection_id);
     bad |= strcmp(ev->source, want) != 0;
     snprintf(want, sizeof(want), "activities/%s", cur->id);
     bad |= strcmp(ev->subject, want) != 0;
@@ -504,11 +509,11 @@ static int attrs_differ(const ls_event_ctx_t *c, const ls_activity_t *b, const l
     else if (b != NULL && b->pres[LS_F_STUDENT_ID] == LS_PRESENT && b->student_id[0] != '\0')
         stu = b;
     if (stu != NULL)
-        snprintf(want, sizeof(want), "%s/%s", c->connection_id, stu->student_id);
+        snprintf(want, sizeof(want), "%s/%s", conn, stu->student_id);
     else
-        snprintf(want, sizeof(want), "%s/activity/%s", c->connection_id, cur->id);
+        snprintf(want, sizeof(want), "%s/activity/%s", conn, cur->id);
     bad |= strcmp(ev->key, want) != 0;
-    id_of(b, a, c->connection_id, id);
+    id_of(b, a, conn, id);
     bad |= strcmp(ev->id, id) != 0;
     return bad;
 }
@@ -568,6 +573,7 @@ static void test_differential(void)
         c.job_id = rnd_ctx_string(job, sizeof(job), true, bad);
         c.mode = modes[rnd_below(3)];
         c.observed_at_ms = rnd_instant();
+        c.workspace = rnd_below(4) == 0 ? "eu" : rnd_below(2) ? "" : NULL;
         rnd_activity(&before, id, bad);
         rnd_activity(&after, id, bad);
         ls_diff_t d = {(ls_change_type_t)(1 + rnd_below(LS_CHANGE_REMOVED)), (uint32_t)rnd(), 0};
@@ -822,7 +828,31 @@ static void test_worst_case_record(void)
     free(out);
 }
 
+/* The same connection id in two workspaces: distinct id, key and source; "workspace" in the payload. */
+static void test_workspace_event(void)
+{
+    ls_activity_t a = rec("\"id\":\"act-2\",\"progress_percentage\":10");
+    ls_event_ctx_t c = ctx_default();
+    ls_event_t e1, e2;
+    json_t *v1 = build(&c, NULL, &a, &e1);
+    c.workspace = "eu";
+    json_t *v2 = build(&c, NULL, &a, &e2);
+    CU_ASSERT_FATAL(v1 && v2);
+    CU_ASSERT_PTR_NULL(json_object_get(v1, "workspace"));
+    check_string(v2, "workspace", "eu");
+    check_string(v2, "connection_id", "conn-7");
+    CU_ASSERT_STRING_EQUAL(e1.source, "/connections/conn-7");
+    CU_ASSERT_STRING_EQUAL(e2.source, "/workspaces/eu/connections/conn-7");
+    CU_ASSERT_STRING_EQUAL(e2.key, "eu:conn-7/activity/act-2");
+    CU_ASSERT_STRING_NOT_EQUAL(e1.id, e2.id);
+    json_decref(v1);
+    json_decref(v2);
+    ls_event_release(&e1);
+    ls_event_release(&e2);
+}
+
 static CU_TestInfo event_tests[] = {
+    {"workspace: id, key, source and payload", test_workspace_event},
     {"id algorithm", test_id_algorithm},
     {"id properties", test_id_properties},
     {"id independent of observation", test_id_independent_of_observation},

@@ -82,6 +82,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         r = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "99999999999999999999");
         status = 429;
+    } else if (strcmp(url, "/auth") == 0) { /* echo the authorization header */
+        const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        r = MHD_create_response_from_buffer(a ? strlen(a) : 0, (void *)(a ? a : ""), MHD_RESPMEM_MUST_COPY);
     } else {
         r = MHD_create_response_from_buffer(2, (void *)"[]", MHD_RESPMEM_PERSISTENT);
     }
@@ -223,7 +226,78 @@ static void test_retry_after_parse(void)
     CU_ASSERT_EQUAL(ra("Retry-After: Fri, 31 Dec 9999 23:59:59 GMT\r\n", -1), MAX);
 }
 
+static void test_cred_covers(void)
+{
+    ls_http_cred_t *c = ls_http_cred_new("https://api-eu.unified.to/", "t");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT(ls_http_cred_covers(c, "https://api-eu.unified.to/lms/c1/activity?limit=1"));
+    CU_ASSERT(ls_http_cred_covers(c, "HTTPS://API-EU.unified.to/lms"));
+    CU_ASSERT(ls_http_cred_covers(c, "https://api-eu.unified.to"));
+    CU_ASSERT_FALSE(ls_http_cred_covers(c, "https://api.unified.to/lms/c1/activity"));
+    CU_ASSERT_FALSE(ls_http_cred_covers(c, "https://api-eu.unified.to.evil.example/lms"));
+    CU_ASSERT_FALSE(ls_http_cred_covers(c, "https://api-eu.unified.to:8443/lms"));
+    CU_ASSERT_FALSE(ls_http_cred_covers(c, "http://api-eu.unified.to/lms"));
+    CU_ASSERT_FALSE(ls_http_cred_covers(c, "https://api-eu.unified.to@evil.example/lms"));
+    ls_http_cred_destroy(c);
+    c = ls_http_cred_new("http://127.0.0.1:8080/base", "t");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT(ls_http_cred_covers(c, "http://127.0.0.1:8080/base/lms/x"));
+    CU_ASSERT(ls_http_cred_covers(c, "http://127.0.0.1:8080/base?x=1"));
+    CU_ASSERT_FALSE(ls_http_cred_covers(c, "http://127.0.0.1:8080/basement/lms"));
+    CU_ASSERT_FALSE(ls_http_cred_covers(c, "http://127.0.0.1:8081/base/lms"));
+    CU_ASSERT_FALSE(ls_http_cred_covers(c, "http://127.0.0.1:80/base/lms"));
+    ls_http_cred_destroy(c);
+}
+
+/* One transfer of m to completion: the body (the echoed authorization header) into out. */
+static void run_one(ls_http_multi_t *m, char *out, size_t outsz)
+{
+    void *ud;
+    ls_http_xfer_t *x = NULL;
+    for (int i = 0; i < 500 && !x; i++) {
+        ls_http_multi_run(m, 10, -1);
+        x = ls_http_multi_next_done(m, &ud);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    ls_http_resp_t resp;
+    char err[256];
+    CU_ASSERT_EQUAL(ls_http_xfer_result(x, &resp, err, sizeof(err)), LS_OK);
+    snprintf(out, outsz, "%.*s", (int)resp.len, resp.body);
+    ls_http_xfer_release(m, x);
+}
+
+/* Each workspace's token goes with its own host only; a URL of another host is refused unsent. */
+static void test_cred_pairs_host_and_token(void)
+{
+    char a_base[64], b_base[64], url[128], body[128], err[256];
+    snprintf(a_base, sizeof(a_base), "http://127.0.0.1:%u", port);
+    snprintf(b_base, sizeof(b_base), "http://localhost:%u", port);
+    ls_http_set_max_response(MIB, "unified.max_response_mb");
+    ls_http_multi_t *m = ls_http_multi_new("default-token", 5, 4, err, sizeof(err));
+    ls_http_cred_t *a = ls_http_cred_new(a_base, "token-a"), *b = ls_http_cred_new(b_base, "token-b");
+    CU_ASSERT_FATAL(m && a && b);
+    snprintf(url, sizeof(url), "%s/auth", a_base);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ls_http_multi_start_cred(m, url, a, NULL));
+    run_one(m, body, sizeof(body));
+    CU_ASSERT_STRING_EQUAL(body, "Bearer token-a");
+    CU_ASSERT_PTR_NULL(ls_http_multi_start_cred(m, url, b, NULL)); /* b's token never reaches a's host */
+    CU_ASSERT_EQUAL(ls_http_multi_running(m), 0);
+    snprintf(url, sizeof(url), "%s/auth", b_base);
+    CU_ASSERT_PTR_NULL(ls_http_multi_start_cred(m, url, a, NULL));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ls_http_multi_start_cred(m, url, b, NULL));
+    run_one(m, body, sizeof(body));
+    CU_ASSERT_STRING_EQUAL(body, "Bearer token-b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ls_http_multi_start(m, url, NULL)); /* a pooled handle: the default header again */
+    run_one(m, body, sizeof(body));
+    CU_ASSERT_STRING_EQUAL(body, "Bearer default-token");
+    ls_http_cred_destroy(a);
+    ls_http_cred_destroy(b);
+    ls_http_multi_destroy(m);
+}
+
 static CU_TestInfo http_tests[] = {
+    {"credential: which URLs it covers", test_cred_covers},
+    {"credential: host and token travel together", test_cred_pairs_host_and_token},
     {"a gzip bomb stops at the bound, fast", test_gzip_bomb_fails_fast},
     {"a gzip bomb on the multi handle", test_gzip_bomb_multi},
     {"raw size bound", test_raw_bound},

@@ -2,6 +2,7 @@
 #include "ls_coord.h"
 #include "ls_err.h"
 #include "ls_job.h"
+#include "ls_job_ref.h"
 #include "ls_test.h"
 
 #include <jansson.h>
@@ -29,6 +30,138 @@ static void test_job_roundtrip(void)
     free(s);
 }
 
+/* The workspace travels in the job and the status record and qualifies the scope key. */
+static void test_job_workspace(void)
+{
+    ls_job_t j, k;
+    ls_status_t st, d;
+    char err[256], scope[LS_KEY_MAX];
+    memset(&j, 0, sizeof(j));
+    memset(&st, 0, sizeof(st));
+    strcpy(j.job_id, "eu:conn-1/c9@1000");
+    strcpy(j.connection_id, "conn-1");
+    strcpy(j.course_id, "c9");
+    strcpy(j.workspace, "eu");
+    j.mode = LS_MODE_FULL;
+    j.scheduled_at = 1764252588000;
+    st.ok = 1;
+    ls_job_scope(&j, scope, sizeof(scope));
+    CU_ASSERT_STRING_EQUAL(scope, "eu:conn-1/c9");
+    char *s = ls_job_encode(&j), *t = ls_status_encode(&j, &st);
+    CU_ASSERT_FATAL(s && t);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"workspace\":\"eu\""));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.workspace, "eu");
+    CU_ASSERT_STRING_EQUAL(k.connection_id, "conn-1");
+    CU_ASSERT_EQUAL(ls_status_decode(t, strlen(t), &k, &d, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.workspace, "eu");
+    free(s);
+    free(t);
+    j.workspace[0] = '\0'; /* the default workspace: no member, the plain key */
+    s = ls_job_encode(&j);
+    CU_ASSERT_PTR_NULL(strstr(s, "workspace"));
+    ls_job_scope(&j, scope, sizeof(scope));
+    CU_ASSERT_STRING_EQUAL(scope, "conn-1/c9");
+    free(s);
+}
+
+/* Random bytes for a string member: printable ASCII, the characters JSON escapes, UTF-8, and
+ * (when bad) now and then a byte that is not valid UTF-8. */
+static unsigned rnd_next(unsigned *x)
+{
+    *x = *x * 1103515245u + 12345u;
+    return (*x >> 16) & 0x7fff;
+}
+
+static void rnd_str(unsigned *x, char *buf, size_t cap, int bad)
+{
+    static const char *const parts[] = {"a", "Z", "7", "-", "\"", "\\", "/", "\n", "\t", "\x01", "\x1f", "\x7f",
+                                        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", " ", "@"};
+    size_t n = 0, want = rnd_next(x) % 40;
+    buf[0] = '\0';
+    for (size_t i = 0; i < want; i++) {
+        const char *p = bad && rnd_next(x) % 50 == 0 ? "\xff" : parts[rnd_next(x) % (sizeof(parts) / sizeof(parts[0]))];
+        if (n + strlen(p) + 1 >= cap)
+            break;
+        memcpy(buf + n, p, strlen(p) + 1);
+        n += strlen(p);
+    }
+}
+
+/* A webhook job's records: 1-3 objects of random strings, numbers, reals, booleans and nested members. */
+static void rnd_records(unsigned *x, ls_job_t *j)
+{
+    json_t *arr = json_array();
+    char s[128], err[128];
+    for (unsigned n = 1 + rnd_next(x) % 3, i = 0; i < n; i++) {
+        rnd_str(x, s, sizeof(s), 0);
+        json_t *rec = json_pack("{s:s, s:s?, s:I, s:f, s:b, s:{s:s}}", "id", s, "z_status",
+                                rnd_next(x) % 2 ? "COMPLETED" : NULL, "a_n", (json_int_t)rnd_next(x) - 9000,
+                                "progress", (double)rnd_next(x) / 7.0, "done", (int)(rnd_next(x) % 2), "meta",
+                                "k", s);
+        json_array_append_new(arr, rec);
+    }
+    CU_ASSERT_EQUAL(ls_job_set_records(j, arr, err, sizeof(err)), LS_OK);
+    json_decref(arr);
+}
+
+/* The direct writer against the jansson reference: byte-equal, or NULL from both. Covers the workspace,
+ * catalog (kind, no strategy members), resync and webhook (mode, inline records) members. */
+static void test_job_encode_differential(void)
+{
+    static const char *const fields[] = {"", "id", "id,course_id,student_id", "progress_percentage,updated_at"};
+    static const char *const sorts[] = {"", "created_at", "updated_at"};
+    unsigned x = 20261128, same = 0, refused = 0, catalog = 0, resync = 0, webhook = 0;
+    for (int i = 0; i < 20000; i++) {
+        ls_job_t j;
+        memset(&j, 0, sizeof(j));
+        int bad = rnd_next(&x) % 4 == 0;
+        rnd_str(&x, j.job_id, sizeof(j.job_id), bad);
+        rnd_str(&x, j.connection_id, 64, bad);
+        rnd_str(&x, j.integration_type, sizeof(j.integration_type), bad);
+        rnd_str(&x, j.external_xref, 64, 0);
+        rnd_str(&x, j.course_id, 64, 0);
+        snprintf(j.workspace, sizeof(j.workspace), "%s", rnd_next(&x) % 3 ? "" : "eu");
+        snprintf(j.fields, sizeof(j.fields), "%s", fields[rnd_next(&x) % 4]);
+        snprintf(j.sort, sizeof(j.sort), "%s", sorts[rnd_next(&x) % 3]);
+        j.order_asc = (int)(rnd_next(&x) % 2);
+        j.unpaged = (int)(rnd_next(&x) % 2);
+        j.get = (int)(rnd_next(&x) % 2);
+        j.gte = (ls_gte_t)(rnd_next(&x) % 3);
+        j.mode = rnd_next(&x) % 2 ? LS_MODE_FULL : LS_MODE_INCREMENTAL;
+        j.scheduled_at = (int64_t)rnd_next(&x) * 100000000;
+        j.leader_epoch = rnd_next(&x) % 2 ? (int64_t)rnd_next(&x) * 1000000 : 0;
+        j.kind = rnd_next(&x) % 4 == 0 ? LS_JOB_CATALOG : LS_JOB_ACTIVITY;
+        j.resync = rnd_next(&x) % 4 == 0;
+        if (rnd_next(&x) % 4 == 0) {
+            j.mode = LS_MODE_WEBHOOK;
+            rnd_records(&x, &j);
+        }
+        char *got = ls_job_encode(&j), *want = ref_job_encode(&j);
+        if (got && want) {
+            catalog += j.kind == LS_JOB_CATALOG && strstr(got, "\"kind\":\"catalog\"") != NULL;
+            resync += j.resync && strstr(got, "\"resync\":true") != NULL;
+            webhook += j.records && strstr(got, "\"records\":[{") != NULL;
+        }
+        ls_job_release(&j);
+        if (got == NULL || want == NULL) {
+            CU_ASSERT(got == NULL && want == NULL);
+            refused++;
+        } else {
+            if (strcmp(got, want) != 0 && same + refused < 5)
+                fprintf(stderr, "\n  got  %s\n  want %s\n", got, want);
+            CU_ASSERT_STRING_EQUAL(got, want);
+            same++;
+        }
+        free(got);
+        free(want);
+    }
+    fprintf(stderr, "\n  job encoder: %u byte-equal (%u catalog, %u resync, %u webhook), %u refused by both\n",
+            same, catalog, resync, webhook, refused);
+    CU_ASSERT(same > 10000 && refused > 100);
+    CU_ASSERT(catalog > 1000 && resync > 1000 && webhook > 1000);
+}
+
 static void expect_bad(const char *v, const char *fragment)
 {
     ls_job_t k;
@@ -44,6 +177,8 @@ static void test_job_bad(void)
     expect_bad("[1]", "not a JSON object");
     expect_bad("{\"v\":2}", "'v'");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "'connection_id'");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\",\"workspace\":\"EU x\"}",
+               "job: field 'workspace' may hold only [a-z0-9_-]");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":5,\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "must be a string");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"sometimes\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "'mode'");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"soon\"}", "'scheduled_at'");
@@ -443,8 +578,8 @@ static void test_status_bad(void)
         {STATUS_OK_HEAD ",\"started_at\":\"yesterday\"}", "'started_at' is not a timestamp"},
         {STATUS_OK_HEAD ",\"finished_at\":12}", "'finished_at' must be a string"},
         {STATUS_OK_HEAD ",\"watermark\":[]}", "'watermark' must be a string"},
-        {STATUS_OK_HEAD ",\"scope\":\"other\"}", "'scope' is not connection_id[/course_id]"},
-        {STATUS_OK_HEAD ",\"course_id\":\"k\",\"scope\":\"c\"}", "'scope' is not connection_id[/course_id]"},
+        {STATUS_OK_HEAD ",\"scope\":\"other\"}", "'scope' is not [workspace:]connection_id[/course_id]"},
+        {STATUS_OK_HEAD ",\"course_id\":\"k\",\"scope\":\"c\"}", "'scope' is not [workspace:]connection_id[/course_id]"},
         {STATUS_OK_HEAD ",\"outcome\":\"ok\"}", "status: invalid JSON"}, /* duplicate key */
         {STATUS_OK_HEAD ",\"course_id\":\"k/1\"}", "status: field 'course_id' cannot be a key part: contains '/'"},
     };
@@ -585,6 +720,8 @@ static void test_job_webhook_bad(void)
 }
 
 static CU_TestInfo job_tests[] = {
+    {"job writer vs jansson", test_job_encode_differential},
+    {"workspace: job, status and scope key", test_job_workspace},
     {"webhook job: inline records round trip", test_job_webhook_roundtrip},
     {"webhook job: records bounded, only in webhook jobs", test_job_webhook_bad},
     {"key parts: no '/', no control character", test_key_part_check},

@@ -16,7 +16,7 @@ static uint32_t below(uint32_t n)
     return (uint32_t)(ls_test_rnd(&rng_state) % n);
 }
 
-static const ls_event_ctx_t ctx = {"conn-1", "canvas", NULL, "full", "job-1", 0};
+static const ls_event_ctx_t ctx = {"conn-1", "canvas", NULL, "full", "job-1", 0, NULL};
 
 /* An activity of stu-1 in course-1 with random optional fields. */
 static void random_activity(ls_activity_t *a, int i)

@@ -38,6 +38,8 @@ static int setup(void)
     job->run.kind = LS_JOB_CATALOG;
     snprintf(job->run.connection_id, sizeof(job->run.connection_id), "conn 1");
     snprintf(job->scope, sizeof(job->scope), "conn 1//catalog");
+    snprintf(job->conn, sizeof(job->conn), "conn 1"); /* as ls_sync_job_start sets them (default workspace) */
+    job->base_url = cfg.unified_base_url;
     return 0;
 }
 
@@ -58,14 +60,19 @@ static int page(const char *body, int *last)
 }
 
 /* The cached name of a course (kind 0) or content (1): "" when it has none, "-" when never fetched. */
-static const char *cached(ls_catalog_kind_t kind, const char *id)
+static const char *cached_in(const char *conn, ls_catalog_kind_t kind, const char *id)
 {
     static ls_catalog_entry_t e;
     char err[256];
     ls_store_reader_t *r = ls_store_reader_new(ctx.store, err, sizeof(err));
-    int rc = r ? ls_store_catalog_get(r, job->partition, "conn 1", kind, id, &e) : LS_EIO;
+    int rc = r ? ls_store_catalog_get(r, job->partition, conn, kind, id, &e) : LS_EIO;
     ls_store_reader_destroy(r);
     return rc == LS_ENOTFOUND ? "-" : rc != LS_OK ? "?" : e.name;
+}
+
+static const char *cached(ls_catalog_kind_t kind, const char *id)
+{
+    return cached_in("conn 1", kind, id);
 }
 
 static void test_urls(void)
@@ -121,10 +128,34 @@ static void test_failed_pages_keep_names(void)
     CU_ASSERT_STRING_EQUAL(cached(LS_CATALOG_COURSE, "crs-1"), "Algebra");
 }
 
+/* A catalog job of a named workspace: its workspace's base URL, the connection's id within it in the
+ * URL, and its names stored under the qualified connection (equal ids of two workspaces stay apart). */
+static void test_named_workspace(void)
+{
+    char url[512], conn[LS_KEY_MAX];
+    int last = -1;
+    snprintf(conn, sizeof(conn), "%s", job->conn);
+    snprintf(job->run.workspace, sizeof(job->run.workspace), "eu");
+    snprintf(job->conn, sizeof(job->conn), "eu:conn 1");
+    job->base_url = "http://eu.sandbox";
+    job->cat_kind = LS_CATALOG_COURSE;
+    job->offset = 0;
+    job->page_hash = 0;
+    CU_ASSERT_EQUAL(ls_sync_page_url(job, 0, url, sizeof(url)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(url, "http://eu.sandbox/lms/conn%201/course?limit=2&offset=0&fields=id&fields=name");
+    CU_ASSERT_EQUAL(page("[{\"id\":\"crs-1\",\"name\":\"Algebra EU\"}]", &last), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cached_in("eu:conn 1", LS_CATALOG_COURSE, "crs-1"), "Algebra EU");
+    CU_ASSERT_STRING_EQUAL(cached(LS_CATALOG_COURSE, "crs-1"), "Algebra"); /* the default workspace's, untouched */
+    job->run.workspace[0] = '\0';
+    snprintf(job->conn, sizeof(job->conn), "%s", conn);
+    job->base_url = cfg.unified_base_url;
+}
+
 static CU_TestInfo tests[] = {
     {"course and content list urls", test_urls},
     {"pages stored, found by the lookup, last page", test_pages_stored},
     {"a page that fails leaves the names as they were", test_failed_pages_keep_names},
+    {"named workspace: its base URL, names under the qualified connection", test_named_workspace},
     CU_TEST_INFO_NULL,
 };
 

@@ -121,6 +121,7 @@ static void test_driver_retries_then_fails(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ctx.store);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ctx.multi);
     ls_page_init(&ctx.parsed);
+    CU_ASSERT_EQUAL_FATAL(ls_sync_ctx_open_creds(&ctx), LS_OK);
     ls_job_t job;
     memset(&job, 0, sizeof(job));
     snprintf(job.job_id, sizeof(job.job_id), "conn-1@1");

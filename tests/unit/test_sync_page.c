@@ -37,6 +37,7 @@ static int setup(void)
     job->partition = 3;
     snprintf(job->run.connection_id, sizeof(job->run.connection_id), "conn-1");
     snprintf(job->scope, sizeof(job->scope), "conn-1");
+    snprintf(job->conn, sizeof(job->conn), "conn-1");
     return 0;
 }
 

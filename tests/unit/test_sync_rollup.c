@@ -33,7 +33,7 @@ static ls_producer_t *prod;
 static ls_activity_t cur[NACT];
 static int live[NACT];
 static uint64_t rng = 7;
-static const ls_event_ctx_t ec = {"c1", "moodle", "t-1", "full", "job", 0};
+static const ls_event_ctx_t ec = {"c1", "moodle", "t-1", "full", "job", 0, NULL};
 
 static uint32_t below(uint32_t n)
 {
