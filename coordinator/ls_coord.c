@@ -784,15 +784,9 @@ int ls_coord_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
     ls_ops_t *ops = NULL;
     memset(&c, 0, sizeof(c));
     c.cfg = cfg;
-    if (ls_metrics_init(ls_coord_metrics, CM__COUNT, 1) != 0) {
-        ls_error("coordinator cannot start: cannot map the metric region");
-        return LS_ENOMEM;
-    }
-    if (ls_daemon_ops_start(cfg, 0, 1, &ops) != 0) {
-        ls_metrics_free();
-        return LS_EINVAL;
-    }
-    ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_STARTING);
+    int started = ls_daemon_single_start(cfg, "coordinator", ls_coord_metrics, CM__COUNT, &ops);
+    if (started != 0)
+        return started;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = coord_open(&c);
     if (rc == LS_OK)

@@ -314,16 +314,10 @@ int wh_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
         ls_error("webhook cannot start: %s", err);
         return LS_EINVAL;
     }
-    if (ls_metrics_init(wh_metrics, WHM__COUNT, 1) != 0) {
-        ls_error("webhook cannot start: cannot map the metric region");
-        return LS_ENOMEM;
-    }
     ls_ops_t *ops = NULL;
-    if (ls_daemon_ops_start(cfg, 0, 1, &ops) != 0) {
-        ls_metrics_free();
-        return LS_EINVAL;
-    }
-    ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_STARTING);
+    int started = ls_daemon_single_start(cfg, "webhook", wh_metrics, WHM__COUNT, &ops);
+    if (started != 0)
+        return started;
     server_t s;
     int rc = open_server(&s, cfg, secret, slen, err, sizeof(err));
     if (rc != LS_OK)

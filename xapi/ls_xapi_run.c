@@ -469,16 +469,10 @@ int ls_xapi_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
         ls_error("xapi cannot start: %s", err);
         return LS_EINVAL;
     }
-    if (ls_metrics_init(ls_xapi_metrics, XM__COUNT, 1) != 0) {
-        ls_error("xapi cannot start: cannot map the metric region");
-        return LS_ENOMEM;
-    }
     ls_ops_t *ops = NULL;
-    if (ls_daemon_ops_start(cfg, 0, 1, &ops) != 0) {
-        ls_metrics_free();
-        return LS_EINVAL;
-    }
-    ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_STARTING);
+    int started = ls_daemon_single_start(cfg, "xapi", ls_xapi_metrics, XM__COUNT, &ops);
+    if (started != 0)
+        return started;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     xapi_t x;
     init_state(&x, cfg, stop);

@@ -5,6 +5,7 @@
 #include "ls_http.h"
 #include "ls_err.h"
 #include "ls_log.h"
+#include "ls_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,5 +148,21 @@ int ls_daemon_ops_start(const ls_config_t *cfg, size_t first_slot, size_t n_slot
         return 1;
     }
     ls_info("ops endpoint on port %d: /healthz /readyz /metrics", ls_ops_port(*ops));
+    return 0;
+}
+
+int ls_daemon_single_start(const ls_config_t *cfg, const char *what, const ls_metric_def_t *defs, size_t n_defs,
+                           ls_ops_t **ops)
+{
+    *ops = NULL;
+    if (ls_metrics_init(defs, n_defs, 1) != 0) {
+        ls_error("%s cannot start: cannot map the metric region", what);
+        return LS_ENOMEM;
+    }
+    if (ls_daemon_ops_start(cfg, 0, 1, ops) != 0) {
+        ls_metrics_free();
+        return LS_EINVAL;
+    }
+    ls_metrics_heartbeat(ls_time_mono_ms(), LS_PROC_STARTING);
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include <signal.h>
 #include "ls_config.h"
+#include "ls_metrics.h"
 #include "ls_ops.h"
 
 /* Count of SIGTERM/SIGINT received (the only signal flag). */
@@ -63,5 +64,16 @@ int ls_daemon_write_port_file(const char *key, const char *path, int port);
  *         a start-up error that names 'ops.listen'.
  */
 int ls_daemon_ops_start(const ls_config_t *cfg, size_t first_slot, size_t n_slots, ls_ops_t **ops);
+
+/**
+ * What a single-process program (coordinator, lmsync-xapi, lmsync-webhook)
+ * does before its loop: map its metric region (defs, one slot), start the
+ * operational endpoint (ls_daemon_ops_start) and report the heartbeat
+ * "starting". what names the program in the error line ("xapi cannot
+ * start: ..."). @return 0 with *ops; LS_ENOMEM or LS_EINVAL after logging,
+ * with nothing left to free.
+ */
+int ls_daemon_single_start(const ls_config_t *cfg, const char *what, const ls_metric_def_t *defs, size_t n_defs,
+                           ls_ops_t **ops);
 
 #endif
