@@ -41,7 +41,7 @@ done
 grep "^ENTRYPOINT " <<<"$runtime" | grep -q '"/usr/local/bin/lmsync-' || err "ENTRYPOINT does not start an lmsync program by absolute path"
 
 # Every program of the repository is in the image.
-for prog in $(grep -ho 'add_executable(lmsync-[a-z-]*' "$root"/{coordinator,worker,sandbox,devbroker,tools}/CMakeLists.txt | sed 's/add_executable(//'); do
+for prog in $(grep -ho 'add_executable(lmsync-[a-z-]*' "$root"/{coordinator,worker,sandbox,devbroker,tools,board,webhook,xapi}/CMakeLists.txt | sed 's/add_executable(//'); do
   grep -q "/$prog " <<<"$lines" || grep -q "/$prog\$" <<<"$lines" || err "program $prog is not copied into the image"
 done
 grep -qx 'build' "$root/.dockerignore" 2>/dev/null || err ".dockerignore does not exclude build/"

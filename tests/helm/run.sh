@@ -97,7 +97,7 @@ validator)
 dockerfile)
   bash "$root/scripts/lint-dockerfile.sh" || fail "the Dockerfile breaks a rule"
   sed -e 's/^USER 10001:10001/USER root/' -e 's/^ENTRYPOINT .*/ENTRYPOINT \/usr\/local\/bin\/lmsync-worker/' \
-      -e 's#/build/tools/lmsync-admin /out#/out#' "$root/Dockerfile" >"$out/Dockerfile"
+      -e 's#/build/tools/lmsync-admin ##' "$root/Dockerfile" >"$out/Dockerfile"
   bash "$root/scripts/lint-dockerfile.sh" "$out/Dockerfile" >"$out/lint" && fail "the lint accepted a root, shell-form image"
   for want in "runtime USER is 'root'" "ENTRYPOINT is not in exec form" "program lmsync-admin is not copied"; do
     grep -qF "$want" "$out/lint" || { cat "$out/lint"; fail "the lint did not report: $want"; }
