@@ -6,22 +6,11 @@
 #include "ls_event.h"
 #include "ls_state.h"
 #include "ls_test.h"
+#include "ls_test_activity.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static ls_activity_t rec(const char *body)
-{
-    char text[1024], err[256];
-    ls_activity_t a;
-    snprintf(text, sizeof(text), "{%s}", body);
-    json_error_t je;
-    json_t *j = json_loads(text, 0, &je);
-    CU_ASSERT_PTR_NOT_NULL(j);
-    CU_ASSERT_EQUAL(ls_activity_from_json(j, &a, err, sizeof(err)), LS_OK);
-    json_decref(j);
-    return a;
-}
 
 static const char *REC = "\"id\":\"act-1\",\"student_id\":\"stu-9\",\"course_id\":\"crs-2\","
                          "\"is_completed\":false,\"progress_percentage\":100.0,\"assigned_grade\":null,"
@@ -35,7 +24,7 @@ static ls_event_ctx_t ctx_default(void)
 
 static void test_golden_record(void)
 {
-    ls_activity_t a = rec(REC);
+    ls_activity_t a = ls_test_rec(REC);
     ls_event_ctx_t c = ctx_default();
     ls_current_t cur;
     char err[256];
@@ -58,7 +47,7 @@ static void test_golden_record(void)
 
 static void test_no_tenant(void)
 {
-    ls_activity_t a = rec("\"id\":\"act-77\",\"course_id\":\"crs-7\",\"progress_percentage\":10");
+    ls_activity_t a = ls_test_rec("\"id\":\"act-77\",\"course_id\":\"crs-7\",\"progress_percentage\":10");
     ls_event_ctx_t c = {"conn-7", NULL, NULL, "full", NULL, 0, NULL};
     ls_current_t cur;
     CU_ASSERT_EQUAL_FATAL(ls_current_build(&c, "act-77", &a, NULL, &cur, NULL, 0), LS_OK);
@@ -70,8 +59,8 @@ static void test_no_tenant(void)
 /* The value is the change event's `after` plus its envelope, field for field. */
 static void test_equals_event_after(void)
 {
-    ls_activity_t b = rec("\"id\":\"act-1\",\"progress_percentage\":40");
-    ls_activity_t a = rec(REC);
+    ls_activity_t b = ls_test_rec("\"id\":\"act-1\",\"progress_percentage\":40");
+    ls_activity_t a = ls_test_rec(REC);
     ls_event_ctx_t c = ctx_default();
     ls_diff_t d;
     ls_diff_compute(&b, &a, &d);
@@ -113,7 +102,7 @@ static void test_tombstone(void)
 
 static void test_ids(void)
 {
-    ls_activity_t a = rec(REC), a2 = rec(REC);
+    ls_activity_t a = ls_test_rec(REC), a2 = ls_test_rec(REC);
     a2.progress_percentage = 99;
     ls_event_ctx_t c = ctx_default();
     ls_current_t x, y, z, t;
@@ -143,7 +132,7 @@ static void test_ids(void)
  * object held a stale one), never "". */
 static void test_value_names(void)
 {
-    ls_activity_t a = rec("\"id\":\"act-1\",\"is_completed\":true");
+    ls_activity_t a = ls_test_rec("\"id\":\"act-1\",\"is_completed\":true");
     ls_event_ctx_t c = ctx_default();
     ls_catalog_entry_t course = {.has_name = 1, .name = "Algebra"}, content = {.has_name = 0, .has_type = 1, .type = "video"};
     ls_current_names_t names = {&course, &content};
@@ -163,7 +152,7 @@ static void test_value_names(void)
 
 static void test_errors(void)
 {
-    ls_activity_t a = rec(REC);
+    ls_activity_t a = ls_test_rec(REC);
     ls_event_ctx_t c = ctx_default();
     ls_current_t cur;
     char err[256];
@@ -275,7 +264,7 @@ static void test_writer_vs_jansson(void)
 /* A named workspace: key, id and source use the qualified connection, as the change events; the value names it. */
 static void test_named_workspace(void)
 {
-    ls_activity_t a = rec("\"id\":\"act-1\",\"progress_percentage\":10");
+    ls_activity_t a = ls_test_rec("\"id\":\"act-1\",\"progress_percentage\":10");
     ls_event_ctx_t c = ctx_default();
     ls_current_t def, eu;
     char err[256];

@@ -7,6 +7,7 @@
 #include "ls_state.h"
 #include "ls_event_ref.h"
 #include "ls_test.h"
+#include "ls_test_activity.h"
 
 #include <ctype.h>
 #include <float.h>
@@ -15,18 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ls_activity_t rec(const char *body)
-{
-    char text[1024], err[256];
-    ls_activity_t a;
-    snprintf(text, sizeof(text), "{%s}", body);
-    json_error_t je;
-    json_t *j = json_loads(text, 0, &je);
-    CU_ASSERT_PTR_NOT_NULL(j);
-    CU_ASSERT_EQUAL(ls_activity_from_json(j, &a, err, sizeof(err)), LS_OK);
-    json_decref(j);
-    return a;
-}
 
 static const char *BEFORE = "\"id\":\"act-1\",\"student_id\":\"stu-9\",\"course_id\":\"crs-2\","
                             "\"is_completed\":false,\"progress_percentage\":40,"
@@ -111,7 +100,7 @@ static void test_id_algorithm(void)
 
 static void test_id_properties(void)
 {
-    ls_activity_t b = rec(BEFORE), a = rec(AFTER), b2 = rec(BEFORE);
+    ls_activity_t b = ls_test_rec(BEFORE), a = ls_test_rec(AFTER), b2 = ls_test_rec(BEFORE);
     char i1[LS_EVENT_ID_LEN + 1], i2[LS_EVENT_ID_LEN + 1];
     id_of(&b, &a, "conn-7", i1);
     id_of(&b, &a, "conn-7", i2);
@@ -137,7 +126,7 @@ static void test_id_properties(void)
 
 static void test_id_independent_of_observation(void)
 {
-    ls_activity_t b = rec(BEFORE), a = rec(AFTER);
+    ls_activity_t b = ls_test_rec(BEFORE), a = ls_test_rec(AFTER);
     ls_event_ctx_t c1 = ctx_default(), c2 = ctx_default();
     c2.observed_at_ms += 3600000;
     c2.job_id = NULL;
@@ -170,7 +159,7 @@ static void check_string(json_t *o, const char *key, const char *want)
 
 static void test_completed_event(void)
 {
-    ls_activity_t b = rec(BEFORE), a = rec(AFTER);
+    ls_activity_t b = ls_test_rec(BEFORE), a = ls_test_rec(AFTER);
     ls_event_ctx_t c = ctx_default();
     ls_event_t ev;
     json_t *v = build(&c, &b, &a, &ev);
@@ -215,7 +204,7 @@ static void test_completed_event(void)
 
 static void test_created_event_nulls(void)
 {
-    ls_activity_t a = rec("\"id\":\"act-2\",\"progress_percentage\":null");
+    ls_activity_t a = ls_test_rec("\"id\":\"act-2\",\"progress_percentage\":null");
     ls_event_ctx_t c = ctx_default();
     c.integration_type = NULL;
     c.external_xref = NULL;
@@ -243,7 +232,7 @@ static void test_created_event_nulls(void)
 
 static void test_removed_event(void)
 {
-    ls_activity_t b = rec(BEFORE);
+    ls_activity_t b = ls_test_rec(BEFORE);
     ls_event_ctx_t c = ctx_default();
     ls_diff_t d = {LS_CHANGE_REMOVED, 0, 0};
     ls_event_t ev;
@@ -266,7 +255,7 @@ static void test_removed_event(void)
 
 static void test_deterministic_bytes(void)
 {
-    ls_activity_t b = rec(BEFORE), a = rec(AFTER);
+    ls_activity_t b = ls_test_rec(BEFORE), a = ls_test_rec(AFTER);
     ls_event_ctx_t c = ctx_default();
     ls_event_t e1, e2;
     json_t *v1 = build(&c, &b, &a, &e1), *v2 = build(&c, &b, &a, &e2);
@@ -298,7 +287,7 @@ static void expect_build_fails(const ls_event_ctx_t *c, const ls_activity_t *b,
 
 static void test_build_errors(void)
 {
-    ls_activity_t b = rec(BEFORE), a = rec(AFTER), other = rec("\"id\":\"act-X\"");
+    ls_activity_t b = ls_test_rec(BEFORE), a = ls_test_rec(AFTER), other = ls_test_rec("\"id\":\"act-X\"");
     ls_event_ctx_t c = ctx_default();
     expect_build_fails(&c, &b, &a, LS_CHANGE_NONE, "no change");
     expect_build_fails(&c, &b, NULL, LS_CHANGE_UPDATED, "missing after");
@@ -332,7 +321,7 @@ static void test_long_ids_fit(void)
     memset(stu, 's', LS_STR_MAX);
     stu[LS_STR_MAX] = '\0';
     snprintf(body, sizeof(body), "\"id\":\"%s\",\"student_id\":\"%s\"", id, stu);
-    ls_activity_t a = rec(body);
+    ls_activity_t a = ls_test_rec(body);
     ls_event_ctx_t c = ctx_default();
     c.connection_id = "6650f3a2b1c4d5e6f7a8b9c0";
     ls_event_t ev;
@@ -637,7 +626,7 @@ static void test_activity_differential(void)
 
 static ls_activity_t rec_all_fields(void)
 {
-    return rec("\"id\":\"act-5\",\"course_id\":\"c\",\"student_id\":\"s\",\"content_id\":\"k\","
+    return ls_test_rec("\"id\":\"act-5\",\"course_id\":\"c\",\"student_id\":\"s\",\"content_id\":\"k\","
                "\"is_completed\":true,\"progress_percentage\":0.1,\"duration_minutes\":1e300,"
                "\"assigned_grade\":\"A\",\"started_at\":\"2026-01-02T03:04:05Z\","
                "\"completed_at\":\"2026-01-02T03:04:05.006Z\",\"created_at\":null,"
@@ -688,7 +677,7 @@ static void test_number_forms(void)
         {1e300, "1.0000000000000001e300"}, {5e-324, "4.9406564584124654e-324"},
     };
     for (size_t i = 0; i < NELEM(cases); i++) {
-        ls_activity_t a = rec("\"id\":\"n\"");
+        ls_activity_t a = ls_test_rec("\"id\":\"n\"");
         a.pres[LS_F_PROGRESS] = LS_PRESENT;
         a.progress_percentage = cases[i].v;
         char out[LS_ACTIVITY_JSON_MAX], want[128];
@@ -723,7 +712,7 @@ static void expect_bad_utf8(const ls_event_ctx_t *c, const ls_activity_t *b, con
  * payload writer. */
 static void test_invalid_utf8(void)
 {
-    ls_activity_t b = rec(BEFORE), a = rec(AFTER);
+    ls_activity_t b = ls_test_rec(BEFORE), a = ls_test_rec(AFTER);
     const char *enc = "cannot encode payload of activity";
     for (size_t i = 0; i < NELEM(INVALID); i++) {
         char bad[32];
@@ -774,7 +763,7 @@ static void test_invalid_utf8(void)
 /* Context strings far larger than the writer's stack array: the heap path. */
 static void test_large_payload(void)
 {
-    ls_activity_t b = rec(BEFORE), a = rec(AFTER);
+    ls_activity_t b = ls_test_rec(BEFORE), a = ls_test_rec(AFTER);
     size_t n = 100000;
     char *big = malloc(n + 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
@@ -831,7 +820,7 @@ static void test_worst_case_record(void)
 /* The same connection id in two workspaces: distinct id, key and source; "workspace" in the payload. */
 static void test_workspace_event(void)
 {
-    ls_activity_t a = rec("\"id\":\"act-2\",\"progress_percentage\":10");
+    ls_activity_t a = ls_test_rec("\"id\":\"act-2\",\"progress_percentage\":10");
     ls_event_ctx_t c = ctx_default();
     ls_event_t e1, e2;
     json_t *v1 = build(&c, NULL, &a, &e1);
