@@ -239,6 +239,7 @@ static void job_fill(const coord_t *c, const coord_scope_t *sc, const ls_strateg
     snprintf(job->workspace, sizeof(job->workspace), "%s", c->cfg->workspaces[conn->ws].name);
     snprintf(job->integration_type, sizeof(job->integration_type), "%s", conn->integration_type);
     snprintf(job->external_xref, sizeof(job->external_xref), "%s", conn->external_xref);
+    snprintf(job->tenant, sizeof(job->tenant), "%s", coord_tenant_of(c, conn));
     if (is_course(sc))
         snprintf(job->course_id, sizeof(job->course_id), "%s", key + strlen(qid) + 1);
     job->mode = job_mode(c, s, sc, now);

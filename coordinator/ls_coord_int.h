@@ -199,6 +199,9 @@ int coord_tenant_map_check(const char *spec, char *err, size_t errsz);
 const char *coord_tenant_name(const char *map, const char *qid, const char *id, const char *type, const char *xref,
                               char *buf, size_t bufsz);
 
+/** The name of conn's tenant (borrowed from coord_t.tenants; "" before it has one): the jobs' "tenant". */
+const char *coord_tenant_of(const coord_t *c, const coord_conn_t *conn);
+
 /** The tenant called name (created with its weight and budget); NULL when out of memory. */
 coord_tenant_t *coord_tenant_get(coord_t *c, const char *name);
 

@@ -77,6 +77,11 @@ const ls_metric_def_t ls_worker_metrics[WM__COUNT] = {
                     "Records produced on the rollup topics, by topic (enrollments, courses) and kind: record (a "
                     "changed rollup), tombstone (no activity or learner left), republished (a resync job).",
                     LS_MT_COUNTER, LS_AGG_SUM, {LIST("topic", rollup_topics), LIST("kind", current_kinds)}},
+    [WM_JOBS_DEFERRED] = C("lmsync_worker_jobs_deferred_total",
+                           "Poll jobs held back (once each) because their tenant ran its share of the in-flight "
+                           "slots (worker.tenant_max_share) while another tenant's job was ready."),
+    [WM_JOBS_DEFERRED_NOW] = G("lmsync_worker_jobs_deferred",
+                               "Poll jobs held back now by their tenant's share of the in-flight slots."),
 };
 
 void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st)

@@ -37,6 +37,8 @@ typedef enum {
     WM_ENRICH_JOBS,      /* counter {outcome}: catalog jobs reported */
     WM_CURRENT,          /* counter {kind}: current records produced (WM_CURRENT_*) */
     WM_ROLLUPS,          /* counter {topic}{kind}: rollup records produced (WM_ROLLUP_*, WM_CURRENT_* kinds) */
+    WM_JOBS_DEFERRED,    /* counter: jobs held back by their tenant's share of the slots (once per job) */
+    WM_JOBS_DEFERRED_NOW,/* gauge: jobs held back by their tenant's share now */
     WM__COUNT
 } ls_worker_metric_t;
 

@@ -9,6 +9,7 @@
 #include "ls_ops.h"
 #include "ls_profile.h"
 #include "ls_ratelimit.h"
+#include "ls_share.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -73,6 +74,7 @@ static const cfg_setting_t settings[] = {
     I("worker.watermark_overlap_s", watermark_overlap_s, 0, 86400),
     I("worker.shrink_accept_scans", shrink_accept_scans, 0, 1000),
     I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
+    S("worker.tenant_max_share", tenant_max_share),
     I("rollups.idle_days", rollup_idle_days, 1, 3650),
     I("enrichment.enabled", enrichment_enabled, 0, 1),
     I("enrichment.refresh_s", enrichment_refresh_s, 1, 30 * 86400),
@@ -139,6 +141,7 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->watermark_overlap_s = 120;
     cfg->shrink_accept_scans = 3;
     cfg->shrink_tolerance_pct = 5;
+    snprintf(cfg->tenant_max_share, sizeof(cfg->tenant_max_share), "0.5");
     cfg->rollup_idle_days = 14;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
     cfg->enrichment_enabled = 1;
@@ -469,6 +472,10 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
     }
     if (ls_rate_spec_check(cfg->integration_rates, why, sizeof(why)) != LS_OK) {
         snprintf(err, errsz, "setting 'worker.integration_rates': %s", why);
+        return LS_EINVAL;
+    }
+    if (ls_share_parse(cfg->tenant_max_share, &rate, why, sizeof(why)) != LS_OK) {
+        snprintf(err, errsz, "setting 'worker.tenant_max_share' %s", why);
         return LS_EINVAL;
     }
     if (strcmp(cfg->lmdb_sync, "deferred") != 0 && strcmp(cfg->lmdb_sync, "always") != 0) {

@@ -84,6 +84,8 @@ typedef struct ls_config {
     int shrink_accept_scans;             /* worker.shrink_accept_scans: accept a guarded shrink as the new baseline after
                                             this many consecutive complete scans agree (0 = never) */
     int shrink_tolerance_pct;            /* worker.shrink_tolerance_pct: how close those scans' counts must be */
+    char tenant_max_share[16];           /* worker.tenant_max_share: fraction of max_in_flight one tenant may run while
+                                            another tenant's job waits (ls_share.h; "1" = no cap) */
     int rollup_idle_days;                /* rollups.idle_days: a learner whose last activity is older is idle in
                                             the course rollups (docs/events.md, Progress rollups) */
     int removal_min_ratio_pct;           /* worker.removal_min_ratio_pct: a full scan returning fewer than this % of the
