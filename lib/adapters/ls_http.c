@@ -378,7 +378,6 @@ static ls_http_xfer_t *xfer_get(ls_http_multi_t *m)
     setup_easy(x->curl, m->headers, m->timeout_s, &x->b);
     curl_easy_setopt(x->curl, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(x->curl, CURLOPT_PIPEWAIT, 1L);
     return x;
 }
 
@@ -433,6 +432,10 @@ static ls_http_xfer_t *multi_start(ls_http_multi_t *m, const char *url, struct c
     x->next = NULL;
     url_path(url, x->url_path, sizeof(x->url_path));
     curl_easy_setopt(x->curl, CURLOPT_URL, url);
+    /* Wait for a connection that may multiplex only over TLS, where ALPN says so at the handshake. Over plain
+     * HTTP (HTTP/1.1: CURL_HTTP_VERSION_2TLS) curl learns it only from the first response, so every new request
+     * would wait behind the first one: one slow upstream answer held the other jobs' requests (e2e.tenants). */
+    curl_easy_setopt(x->curl, CURLOPT_PIPEWAIT, strncasecmp(url, "https://", 8) == 0 ? 1L : 0L);
     if (curl_multi_add_handle(m->multi, x->curl) != CURLM_OK) {
         x->next = m->free_list;
         m->free_list = x;
