@@ -51,6 +51,7 @@ struct coord_scope {
     uint8_t queued;           /* in its tenant's queue */
     uint8_t reports;          /* produced jobs pointing at it whose delivery report is still to come */
     uint32_t requests;        /* upstream requests of its last reported job (0 = unknown): the next job's cost */
+    int64_t epoch;            /* leader epoch of the schedule record it was restored from (0 = none; ls_coord_persist.c) */
 };
 
 /* A connection (value of coord_t.conns; its id is the entry's name). */
@@ -258,6 +259,15 @@ coord_term_t coord_term_verdict(int64_t own, int64_t seen, int64_t due_ms);
  * the older one. @return 1 when it stepped down.
  */
 int coord_term_check(coord_t *c, const ls_job_t *job);
+
+/**
+ * The same verdict on any record of leader epoch seen (due at due_ms, 0 =
+ * none): what names it ("job"), id its key, verb what that term did
+ * ("enqueued"). Logs and counts as coord_term_check, whether or not this
+ * replica leads yet (the schedule is read at the start of a term).
+ * @return 1 when it stepped down.
+ */
+int coord_term_seen(coord_t *c, int64_t seen, int64_t due_ms, const char *what, const char *id, const char *verb);
 
 /* ---- ls_coord_catalog.c ---- */
 

@@ -7,20 +7,23 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The record's members: one row each, read by the encoder and the decoder. */
+/* The record's members: one row each, read by the encoder and the decoder. An optional member is written
+ * only when it is not 0 and decodes as 0 when absent. */
 static const struct {
     const char *name;
     size_t off;
     int64_t lo;
+    int optional;
 } fields[] = {
-    {"next_due", offsetof(ls_coord_sched_rec_t, next_due_ms), 0},
-    {"last_full", offsetof(ls_coord_sched_rec_t, last_full_ms), 0},
-    {"since_full", offsetof(ls_coord_sched_rec_t, since_full), 0},
-    {"records", offsetof(ls_coord_sched_rec_t, records), -1},
-    {"failures", offsetof(ls_coord_sched_rec_t, failures), 0},
-    {"job_due", offsetof(ls_coord_sched_rec_t, job_due_ms), 0},
-    {"job_since", offsetof(ls_coord_sched_rec_t, job_since_ms), 0},
-    {"last_ok", offsetof(ls_coord_sched_rec_t, last_ok_ms), 0},
+    {"next_due", offsetof(ls_coord_sched_rec_t, next_due_ms), 0, 0},
+    {"last_full", offsetof(ls_coord_sched_rec_t, last_full_ms), 0, 0},
+    {"since_full", offsetof(ls_coord_sched_rec_t, since_full), 0, 0},
+    {"records", offsetof(ls_coord_sched_rec_t, records), -1, 0},
+    {"failures", offsetof(ls_coord_sched_rec_t, failures), 0, 0},
+    {"job_due", offsetof(ls_coord_sched_rec_t, job_due_ms), 0, 0},
+    {"job_since", offsetof(ls_coord_sched_rec_t, job_since_ms), 0, 0},
+    {"last_ok", offsetof(ls_coord_sched_rec_t, last_ok_ms), 0, 0},
+    {"epoch", offsetof(ls_coord_sched_rec_t, epoch), 1, 1},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -33,8 +36,9 @@ int ls_coord_sched_encode(const ls_coord_sched_rec_t *r, char *buf, size_t bufsz
 {
     size_t n = (size_t)snprintf(buf, bufsz, "{\"v\":%d", LS_COORD_SCHED_VERSION);
     for (size_t i = 0; i < N_FIELDS && n < bufsz; i++)
-        n += (size_t)snprintf(buf + n, bufsz - n, ",\"%s\":%lld", fields[i].name,
-                              (long long)*field((ls_coord_sched_rec_t *)r, i));
+        if (!fields[i].optional || *field((ls_coord_sched_rec_t *)r, i))
+            n += (size_t)snprintf(buf + n, bufsz - n, ",\"%s\":%lld", fields[i].name,
+                                  (long long)*field((ls_coord_sched_rec_t *)r, i));
     if (n + 1 >= bufsz)
         return -1;
     buf[n++] = '}';
@@ -58,6 +62,8 @@ int ls_coord_sched_decode(const char *value, size_t len, ls_coord_sched_rec_t *r
         rc = LS_OK;
     for (size_t i = 0; i < N_FIELDS && rc == LS_OK; i++) {
         json_t *m = json_object_get(o, fields[i].name);
+        if (!m && fields[i].optional)
+            continue;
         if (!json_is_integer(m) || json_integer_value(m) < fields[i].lo) {
             snprintf(err, errsz, "member \"%s\" is %s", fields[i].name, m ? "not an integer in range" : "missing");
             rc = LS_EINVAL;

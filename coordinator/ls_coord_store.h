@@ -4,8 +4,11 @@
  *
  * Value: compact JSON, versioned:
  *   {"v":1,"next_due":MS,"last_full":MS,"since_full":N,"records":N,
- *    "failures":N,"job_due":MS,"job_since":MS,"last_ok":MS}
- * (times in ms since the epoch; 0 = none; records -1 = unknown). A tombstone
+ *    "failures":N,"job_due":MS,"job_since":MS,"last_ok":MS,"epoch":N}
+ * (times in ms since the epoch; 0 = none; records -1 = unknown). "epoch" is
+ * the writer's leader epoch (coordinator.leader_election), written only
+ * when there is one; absent (records of a single coordinator, or written
+ * before it existed) = 0. A tombstone
  * (no value) says the scope is gone. An unknown version or a member of the
  * wrong type is an error: the record is skipped and the scope starts fresh.
  */
@@ -19,6 +22,7 @@
 
 typedef struct ls_coord_sched_rec {
     int64_t next_due_ms, last_full_ms, since_full, records, failures, job_due_ms, job_since_ms, last_ok_ms;
+    int64_t epoch;  /* the writer's leader epoch (0 = none) */
 } ls_coord_sched_rec_t;
 
 /** Encode into buf (at most 256 bytes are needed). @return the length, or -1 when it does not fit. */
