@@ -102,6 +102,10 @@ static void test_errors(void)
     expect_error("kafka.brokers = x\nboard.listen = 127.0.0.1:70000\n", 0, "'board.listen': port must be 0..65535");
     expect_error("kafka.brokers = x\nboard.max_clients = 0\n", 0, "'board.max_clients' must be between 1 and 1000");
     expect_error("kafka.brokers = x\nworker.group_id =\n", 0, "setting 'worker.group_id' is empty");
+    expect_error("kafka.brokers = x\nworker.tenant_max_share = 1.5\n", 0,
+                 "setting 'worker.tenant_max_share' must be a number in (0, 1] (a fraction of worker.max_in_flight; "
+                 "1 = no cap), got \"1.5\"");
+    expect_error("kafka.brokers = x\nworker.tenant_max_share = half\n", 0, "'worker.tenant_max_share' must be a number");
     expect_error("kafka.brokers = x\nenrichment.refresh_s = 0\n", 0, "'enrichment.refresh_s' must be between 1 and");
     expect_error("kafka.brokers = x\nenrichment.enabled = 2\n", 0, "'enrichment.enabled' must be between 0 and 1");
     expect_error("kafka.brokers = x\nenrichment.student_fields = name,password\n", 0,
