@@ -5,7 +5,9 @@
  * Every consumed job message becomes a slot, kept in consumption order. Up
  * to worker.max_in_flight slots run at once (ls_sync_job_t); a slot whose
  * connection already has a running job waits, so two jobs of one
- * connection never run at once. One loop waits on the curl sockets, the
+ * connection never run at once, and a poll job whose tenant runs its share
+ * of the slots while another tenant's job is ready waits too (deferred,
+ * ls_share.h: worker.tenant_max_share). One loop waits on the curl sockets, the
  * producer's event fd and the earliest timer, hands completed transfers to
  * their jobs, steps every running job's state machine (ls_sync.h: a page
  * is parsed, diffed and produced, its acks awaited, then committed; retries
