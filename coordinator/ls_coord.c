@@ -346,6 +346,21 @@ int64_t coord_scope_interval(const coord_t *c, const coord_scope_t *sc)
     return r > 0 ? (int64_t)r * 1000 : 4 * interval_ms(c);
 }
 
+/* A scope in the heap whose slot lies beyond its normal one moves to the normal one. */
+static void scope_pull_in(coord_t *c, coord_scope_t *sc, int64_t now)
+{
+    int64_t due = ls_coord_first_due(coord_scope_key(c, sc), interval_ms(c), now);
+    if (sc->t.pos && !sc->failures && sc->t.due_ms > due)
+        ls_coord_heap_set(&c->heap, &sc->t, due);
+}
+
+void coord_conn_uncovered(coord_t *c, coord_conn_t *conn, int64_t now)
+{
+    scope_pull_in(c, conn->scope, now);
+    for (uint32_t k = 0; k < conn->n_courses; k++)
+        scope_pull_in(c, conn->courses[k], now);
+}
+
 /* Next slot after a job: the normal one, or a backed-off one after failures. */
 static int64_t next_slot(const coord_t *c, const char *key, const coord_scope_t *sc, int64_t now)
 {

@@ -71,6 +71,7 @@ struct coord_conn {
     uint8_t ws;                  /* index in cfg->workspaces; the map key is the qualified id (ls_conn_qualify) */
     uint8_t wh_kind;             /* webhook subscription kind lmsync keeps for it (coord_sub_kind_t) */
     uint8_t wh_healthy;          /* its owned subscriptions that Unified says are healthy (one per event when covered) */
+    uint8_t wh_was;              /* it was covered before the reconciler's pass now under way */
 };
 
 /* A strategy shared by connections of one type (or one connection, with its own overrides). */
@@ -195,6 +196,9 @@ const ls_profile_t *coord_conn_profile(coord_t *c, coord_conn_t *conn);
 
 /** The interval (ms) between sc's polls: webhook.reconcile_interval_s when a subscription covers its connection. */
 int64_t coord_scope_interval(const coord_t *c, const coord_scope_t *sc);
+
+/** conn lost its webhook coverage: its scopes waiting for a later slot are due at their normal slot instead. */
+void coord_conn_uncovered(coord_t *c, coord_conn_t *conn, int64_t now);
 
 /* ---- ls_coord_subscribe.c ---- */
 

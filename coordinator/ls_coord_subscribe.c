@@ -29,6 +29,7 @@
 #include "ls_coord_int.h"
 #include "ls_coord_metrics.h"
 #include "ls_err.h"
+#include "ls_grow.h"
 #include "ls_log.h"
 #include "ls_scope.h"
 #include "ls_time.h"
@@ -263,14 +264,10 @@ static long have_add_page(coord_t *c, const char *body, size_t len, char *err, s
     }
     long n = (long)json_array_size(arr);
     json_array_foreach(arr, i, o) {
-        if (s->n_have == s->cap_have) {
-            size_t cap = s->cap_have ? s->cap_have * 2 : 256;
-            coord_sub_have_t *a = realloc(s->have, cap * sizeof(*a));
-            if (!a)
-                break;
-            s->have = a;
-            s->cap_have = cap;
-        }
+        coord_sub_have_t *a = ls_grow(s->have, &s->cap_have, s->n_have, sizeof(*a), 256);
+        if (!a)
+            break;
+        s->have = a;
         int rc = have_read(o, c->cfg->webhook_hook_url, &s->have[s->n_have]);
         if (rc == LS_OK)
             s->n_have++;
@@ -301,14 +298,10 @@ typedef struct want_sink {
 static int want_push(coord_subs_t *s, want_sink_t *k, const char *qid, coord_sub_kind_t kind)
 {
     for (unsigned e = 0; e < COORD_SUB_EVENTS; e++) {
-        if (s->n_want == k->cap) {
-            size_t cap = k->cap ? k->cap * 2 : 256;
-            coord_sub_want_t *a = realloc(s->want, cap * sizeof(*a));
-            if (!a)
-                return LS_ENOMEM;
-            s->want = a;
-            k->cap = cap;
-        }
+        coord_sub_want_t *a = ls_grow(s->want, &k->cap, s->n_want, sizeof(*a), 256);
+        if (!a)
+            return LS_ENOMEM;
+        s->want = a;
         char *q = strdup(qid);
         if (!q)
             return LS_ENOMEM;
@@ -327,6 +320,7 @@ static int want_one(const char *name, void *value, void *ud)
     char why[160];
     if (conn->ws != s->ws || k->oom)
         return 0;
+    conn->wh_was = conn->wh_healthy >= COORD_SUB_EVENTS;
     conn->wh_kind = COORD_SUB_NONE;
     conn->wh_healthy = 0;
     const ls_profile_t *p = coord_conn_profile(c, conn);
@@ -348,6 +342,26 @@ static void cover(coord_t *c, const coord_sub_want_t *w, int healthy)
     conn->wh_kind = w->kind;
     conn->wh_healthy += healthy && conn->wh_healthy < COORD_SUB_EVENTS;
     c->subs->kinds[c->subs->ws][w->kind == COORD_SUB_VIRTUAL]++;
+}
+
+typedef struct uncover_sink {
+    coord_t *c;
+    size_t n;
+    int64_t now;
+} uncover_sink_t;
+
+/* A connection of the pass's workspace that was covered and is not now is polled at its normal interval again. */
+static int uncover_one(const char *name, void *value, void *ud)
+{
+    uncover_sink_t *k = ud;
+    coord_conn_t *conn = value;
+    (void)name;
+    if (conn->ws == k->c->subs->ws && conn->wh_was && conn->wh_healthy < COORD_SUB_EVENTS) {
+        coord_conn_uncovered(k->c, conn, k->now);
+        k->n++;
+    }
+    conn->wh_was = 0;
+    return 0;
 }
 
 /* The list is complete: what to create and delete; coverage from what is kept. */
@@ -374,6 +388,11 @@ static void plan_start(coord_t *c)
             creates++;
     for (size_t i = 0; i < s->n_have; i++)
         deletes += s->have[i].action == COORD_SUB_DELETE;
+    uncover_sink_t u = {c, 0, ls_time_now_ms()};
+    ls_strmap_sweep(c->conns, uncover_one, &u);
+    if (u.n)
+        ls_info("webhook subscriptions of workspace \"%s\": %zu connections not covered any more, polled every "
+                "coordinator.interval_s again", ws_label(c, s->ws), u.n);
     gauge_update(c);
     s->phase = PH_APPLY;
     if (creates || deletes)

@@ -7,7 +7,8 @@
 #                      none for the others; the foreign one untouched; gauges and counters
 #   explain            --explain says subscribed native / none, and why
 #   restart            a restarted coordinator lists, changes nothing: same ids, no duplicates
-#   recreated          one deleted by hand is created again within a refresh
+#   recreated          one deleted by hand is created again within a refresh (its connection
+#                      polled at the normal interval meanwhile)
 #   deliveries         changes made in the sandbox arrive as mode webhook events equal to the
 #                      ground truth; covered connections are polled at webhook.reconcile_interval_s
 #   virtual            webhook.subscribe = native+virtual: virtual ones at the interval for udemy
@@ -119,6 +120,7 @@ case_recreated() {
   gone=$(subs | jq -r --arg u "$HOOK" --arg c "${NATIVE[1]}" '[.[] | select(.hook_url == $u and .connection_id == $c)][0].id')
   api DELETE "/unified/webhook/$gone" >/dev/null || die "cannot delete $gone"
   wait_until 10 same_owned native "$(expected "${NATIVE[@]}")" || fail "$gone not recreated within 10 s"
+  log_count_at_least '1 connections not covered any more' 1 || fail "losing a subscription did not uncover its connection"
   grep "webhook subscription .* created" "$(proc_log coordinator)" | tail -1 | sed 's/.*webhook/webhook/' | as_comment
 }
 
