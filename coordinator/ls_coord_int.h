@@ -221,10 +221,10 @@ typedef struct coord_sub_want {
 typedef struct coord_sub_have {
     const char *id, *conn;       /* borrowed */
     uint8_t event;               /* index of coord_sub_event_name; COORD_SUB_EVENT_OTHER for any other object/event */
-    uint8_t kind;                /* coord_sub_kind_t (NONE when webhook_type is missing or unknown) */
+    uint8_t kind;                /* coord_sub_kind_t (NONE when webhook_type is missing or unknown: fits any kind) */
     uint8_t owned;               /* its hook_url is webhook.hook_url */
     uint8_t healthy;
-    int32_t interval;            /* minutes (virtual) */
+    int32_t interval;            /* minutes (virtual); 0 when not listed: fits any interval */
     uint8_t action;              /* out: coord_sub_action_t */
 } coord_sub_have_t;
 

@@ -99,10 +99,11 @@ static size_t have_first(const coord_sub_have_t *have, size_t nh, const char *co
     return lo;
 }
 
+/* Whether h can serve w; a listing that omits webhook_type or interval is taken at its word (no churn). */
 static int have_fits(const coord_sub_have_t *h, const coord_sub_want_t *w, int interval_min)
 {
-    return h->owned && h->action != COORD_SUB_KEEP && h->kind == w->kind &&
-           (w->kind != COORD_SUB_VIRTUAL || h->interval == interval_min);
+    return h->owned && h->action != COORD_SUB_KEEP && (h->kind == w->kind || h->kind == COORD_SUB_NONE) &&
+           (w->kind != COORD_SUB_VIRTUAL || h->interval == 0 || h->interval == interval_min);
 }
 
 void coord_sub_plan(coord_sub_want_t *want, size_t nw, coord_sub_have_t *have, size_t nh, int interval_min)

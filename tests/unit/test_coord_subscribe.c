@@ -98,6 +98,18 @@ static void test_kind_and_interval_changes(void)
         CU_ASSERT_EQUAL(h[i].action, COORD_SUB_DELETE);
 }
 
+static void test_unlisted_kind_fits(void)
+{
+    /* a listing without webhook_type or interval must not make lmsync delete and create again at every pass */
+    coord_sub_want_t w[] = {want("c1", 1, N), want("c2", 1, V)};
+    coord_sub_have_t h[] = {have("wh-1", "c1", 1, N, 1, 1, 0), have("wh-2", "c2", 1, V, 1, 1, 0)};
+    h[0].kind = COORD_SUB_NONE;
+    h[1].kind = COORD_SUB_NONE;
+    coord_sub_plan(w, 2, h, 2, 60);
+    CU_ASSERT_STRING_EQUAL(kept(&w[0], h), "wh-1");
+    CU_ASSERT_STRING_EQUAL(kept(&w[1], h), "wh-2");
+}
+
 static void test_many(void)
 {
     enum { M = 2000 };
@@ -149,6 +161,7 @@ static CU_TestInfo tests[] = {
     {"foreign subscriptions: never kept, never deleted", test_foreign_untouched},
     {"owned: gone connection, duplicates, other events deleted", test_gone_and_duplicates},
     {"owned of another kind or interval: replaced", test_kind_and_interval_changes},
+    {"listed without webhook_type or interval: kept", test_unlisted_kind_fits},
     {"2000 subscriptions listed in another order: all kept", test_many},
     {"webhook.subscribe and the profile: the kind wanted", test_kind_for},
     CU_TEST_INFO_NULL,
