@@ -233,7 +233,8 @@ typedef struct coord_sub_have {
  * connection, event and kind (virtual: also interval_min; a healthy one
  * first) or have = -1 (create it); owned subscriptions no want took are
  * DELETE (gone connection, other kind or interval, duplicate, other object
- * or event), the others FOREIGN (never touched). Sorts have.
+ * or event), the others FOREIGN (never touched; also a second listing of
+ * one id). Sorts have.
  */
 void coord_sub_plan(coord_sub_want_t *want, size_t nw, coord_sub_have_t *have, size_t nh, int interval_min);
 

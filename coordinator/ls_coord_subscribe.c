@@ -110,8 +110,11 @@ void coord_sub_plan(coord_sub_want_t *want, size_t nw, coord_sub_have_t *have, s
 {
     if (nh)
         qsort(have, nh, sizeof(*have), have_cmp);
-    for (size_t i = 0; i < nh; i++)
+    for (size_t i = 0; i < nh; i++) {
         have[i].action = COORD_SUB_FOREIGN;
+        if (i && strcmp(have[i].id, have[i - 1].id) == 0)
+            have[i].owned = 0; /* one subscription listed twice (pages that overlap): never a duplicate to delete */
+    }
     for (size_t i = 0; i < nw; i++) {
         coord_sub_want_t *w = &want[i];
         w->have = -1;

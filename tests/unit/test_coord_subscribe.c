@@ -85,6 +85,17 @@ static void test_gone_and_duplicates(void)
     CU_ASSERT_EQUAL(action_of(h, 5, "wh-4"), COORD_SUB_DELETE); /* another object or event */
 }
 
+static void test_listed_twice(void)
+{
+    /* overlapping pages list one subscription twice: it is kept, never deleted as its own duplicate */
+    coord_sub_want_t w[] = {want("c1", 1, N)};
+    coord_sub_have_t h[] = {have("wh-1", "c1", 1, N, 1, 1, 0), have("wh-1", "c1", 1, N, 1, 1, 0)};
+    coord_sub_plan(w, 1, h, 2, 60);
+    CU_ASSERT_STRING_EQUAL(kept(&w[0], h), "wh-1");
+    CU_ASSERT_NOT_EQUAL(h[0].action, COORD_SUB_DELETE);
+    CU_ASSERT_NOT_EQUAL(h[1].action, COORD_SUB_DELETE);
+}
+
 static void test_kind_and_interval_changes(void)
 {
     /* native+virtual -> native: the virtual one of c2 is not wanted; c3's interval changed */
@@ -161,6 +172,7 @@ static CU_TestInfo tests[] = {
     {"foreign subscriptions: never kept, never deleted", test_foreign_untouched},
     {"owned: gone connection, duplicates, other events deleted", test_gone_and_duplicates},
     {"owned of another kind or interval: replaced", test_kind_and_interval_changes},
+    {"one subscription listed twice: not deleted", test_listed_twice},
     {"listed without webhook_type or interval: kept", test_unlisted_kind_fits},
     {"2000 subscriptions listed in another order: all kept", test_many},
     {"webhook.subscribe and the profile: the kind wanted", test_kind_for},
