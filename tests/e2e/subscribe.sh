@@ -70,10 +70,17 @@ case_start() {
   { cat "$E2E_DIR/base.conf"
     echo "coordinator.interval_s = 2"; echo "coordinator.discovery_interval_s = 60"
     echo "webhook.subscribe = native"; echo "webhook.hook_url = $HOOK"; echo "webhook.subscribe_refresh_s = 2"
-    echo "webhook.virtual_interval_min = 1"; echo "webhook.reconcile_interval_s = 3600"
-    echo "ops.listen = 127.0.0.1:0"; echo "ops.port_file = $E2E_DIR/coord.ops"; } >"$E2E_DIR/lmsync.conf"
+    echo "webhook.virtual_interval_min = 1"; echo "webhook.reconcile_interval_s = 3600"; } >"$E2E_DIR/worker.conf"
+  # the coordinator's own ops port file (the worker would write its port into a shared one)
+  { cat "$E2E_DIR/worker.conf"; echo "ops.listen = 127.0.0.1:0"; echo "ops.port_file = $E2E_DIR/coord.ops"; } \
+    >"$E2E_DIR/lmsync.conf"
   tail_topic jobs devbroker lmsync.poll.jobs
-  pipeline_start devbroker "$E2E_DIR/lmsync.conf"
+  export UNIFIED_API_TOKEN=e2e-token
+  tail_topic events devbroker lmsync.activity.changes
+  tail_topic status devbroker lmsync.sync.status
+  T0=$(date +%s)
+  proc_start worker "$LS_WORKER" --config "$E2E_DIR/worker.conf"
+  proc_start coordinator "$LS_COORDINATOR" --config "$E2E_DIR/lmsync.conf"
   wait_until 30 test -s "$E2E_DIR/coord.ops" || die "the coordinator wrote no ops.port_file"
 }
 
@@ -121,12 +128,15 @@ case_recreated() {
   api DELETE "/unified/webhook/$gone" >/dev/null || die "cannot delete $gone"
   wait_until 10 same_owned native "$(expected "${NATIVE[@]}")" || fail "$gone not recreated within 10 s"
   log_count_at_least '1 connections not covered any more' 1 || fail "losing a subscription did not uncover its connection"
-  grep "webhook subscription .* created" "$(proc_log coordinator)" | tail -1 | sed 's/.*webhook/webhook/' | as_comment
+  wait_until 5 log_count_at_least 'webhook subscription wh-.* created' 1 || fail "no log line of the new subscription"
+  grep 'webhook subscription wh-.* created' "$(proc_log coordinator)" | tail -1 | sed 's/.*webhook/webhook/' | as_comment
 }
 
 wh_modes() { tail -n +"$(($1 + 1))" "$(topic_file events)" | jq -r '.value.observed.mode' | sort | uniq -c | tr '\n' ' '; }
 # polls CONN : poll jobs (not webhook) of CONN so far
 polls() { jq -r --arg c "$1" 'select(.value.connection_id == $c and .value.mode != "webhook") | .value.job_id' "$(topic_file jobs)" | wc -l; }
+
+polled_more() { [ "$(polls "$1")" -ge "$2" ]; }
 
 case_deliveries() {
   local a b n0 seq0 p0 q0
@@ -142,10 +152,9 @@ case_deliveries() {
   wait_until 10 count_at_least events "$((n0 + 3))" || fail "changes not events within 10 s (modes: $(wh_modes "$n0"))"
   check_truth "webhook deliveries" sandbox events "$seq0" "$n0" || return 1
   [ "$(wh_modes "$n0")" = "      3 webhook " ] || fail "events not from webhook jobs: $(wh_modes "$n0")"
-  sleep 4
+  wait_until 15 polled_more "${OTHER[0]}" "$((q0 + 1))" || fail "uncovered ${OTHER[0]} not polled again within 15 s (interval 2 s)"
   [ "$(polls "${NATIVE[0]}")" = "$p0" ] || fail "covered ${NATIVE[0]} was polled: $p0 -> $(polls "${NATIVE[0]}") jobs"
-  [ "$(polls "${OTHER[0]}")" -gt "$q0" ] || fail "uncovered ${OTHER[0]} was not polled every 2 s"
-  log "covered ${NATIVE[0]}: $p0 poll jobs, none in the last 7 s; ${OTHER[0]}: $q0 -> $(polls "${OTHER[0]}")"
+  log "meanwhile: covered ${NATIVE[0]} $p0 -> $(polls "${NATIVE[0]}") poll jobs; uncovered ${OTHER[0]} $q0 -> $(polls "${OTHER[0]}")"
 }
 
 case_virtual() {
@@ -170,7 +179,7 @@ case_list_fails() {
   grep 'list at offset 0 failed' "$(proc_log coordinator)" | tail -1 | sed 's/.*webhook subscriptions/webhook subscriptions/' | as_comment
   wait_until 40 no_owned virtual || fail "virtual subscriptions not deleted once the list answered"
   same_owned native "$(expected "${NATIVE[@]}")" || fail "native subscriptions changed"
-  [ "$(metric 'lmsync_coordinator_webhook_subscription_changes_total{action="deleted"}')" = 4 ] || fail "deleted counter not 4"
+  wait_until 5 metric_is 'lmsync_coordinator_webhook_subscription_changes_total{action="deleted"}' 4 || fail "deleted counter not 4"
   subs | jq -e --arg id "$(cat "$E2E_DIR/foreign.id")" 'any(.[]; .id == $id)' >/dev/null || fail "the foreign one is gone"
 }
 
