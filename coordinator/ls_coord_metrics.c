@@ -5,6 +5,8 @@ static const char *const modes[] = {"full", "incremental", NULL}; /* index = ls_
 static const char *const outcomes[] = {"ok", "failed", "skipped", NULL};
 
 static const char *const control_results[] = {"enqueued", "unknown_connection", "not_polled", "malformed", NULL};
+static const char *const wh_kinds[] = {"native", "virtual", NULL};
+static const char *const wh_actions[] = {"created", "deleted", NULL};
 
 #define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
 #define C(n, h) {n, h, LS_MT_COUNTER, LS_AGG_SUM, {{0}}}
@@ -42,5 +44,13 @@ const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
                     "Operator requests read from the control topic: enqueued (a resync's jobs acknowledged), "
                     "unknown_connection, not_polled (no scope to poll), malformed (all three rejected).",
                     LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "result", control_results}}},
+    [CM_WEBHOOK_SUBS] = {"lmsync_coordinator_webhook_subscriptions",
+                         "Webhook subscriptions in Unified that lmsync owns (hook_url = webhook.hook_url) and keeps, by kind.",
+                         LS_MT_GAUGE, LS_AGG_SUM, {{LS_DIM_LIST, "kind", wh_kinds}}},
+    [CM_WEBHOOK_SUB_CHANGES] = {"lmsync_coordinator_webhook_subscription_changes_total",
+                                "Webhook subscriptions the reconciler created or deleted in Unified.",
+                                LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "action", wh_actions}}},
+    [CM_WEBHOOK_SUB_ERRORS] = C("lmsync_coordinator_webhook_subscription_errors_total",
+                                "Webhook subscription lists, creates and deletes that failed (nothing is deleted on a failed list; retried next pass)."),
     [CM_DISCOVERY_ERRORS] = C("lmsync_coordinator_discovery_errors_total", "Connection discovery passes that failed (the known set is kept)."),
 };

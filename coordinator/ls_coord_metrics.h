@@ -27,12 +27,17 @@ typedef enum {
     CM_IDS_REJECTED,      /* counter: listed connection/course ids that cannot be a key part (skipped) */
     CM_SPLIT_BRAIN,       /* counter: records of another leader term seen while leading */
     CM_CONTROL,           /* counter {result}: operator requests on the control topic (CM_CONTROL_*) */
+    CM_WEBHOOK_SUBS,      /* gauge {kind}: owned webhook subscriptions kept (CM_WH_*) */
+    CM_WEBHOOK_SUB_CHANGES, /* counter {action}: subscriptions created, deleted (CM_WH_CREATED, CM_WH_DELETED) */
+    CM_WEBHOOK_SUB_ERRORS,  /* counter: failed subscription lists, creates, deletes */
     CM__COUNT
 } ls_coord_metric_t;
 
 /* Label values, in the order of the catalog's lists. */
 enum { CM_OUTCOME_OK, CM_OUTCOME_FAILED, CM_OUTCOME_SKIPPED };
 enum { CM_CONTROL_ENQUEUED, CM_CONTROL_UNKNOWN_CONNECTION, CM_CONTROL_NOT_POLLED, CM_CONTROL_MALFORMED };
+enum { CM_WH_NATIVE, CM_WH_VIRTUAL };
+enum { CM_WH_CREATED, CM_WH_DELETED };
 
 extern const ls_metric_def_t ls_coord_metrics[CM__COUNT];
 

@@ -101,6 +101,11 @@ static const cfg_setting_t settings[] = {
     I("webhook.connections_refresh_s", webhook_refresh_s, 1, 86400),
     S("webhook.port_file", webhook_port_file),
     S("webhook.workspace", webhook_workspace),
+    S("webhook.subscribe", webhook_subscribe),
+    S("webhook.hook_url", webhook_hook_url),
+    I("webhook.virtual_interval_min", webhook_virtual_interval_min, 1, 1440),
+    I("webhook.reconcile_interval_s", webhook_reconcile_interval_s, 0, 7 * 86400),
+    I("webhook.subscribe_refresh_s", webhook_subscribe_refresh_s, 1, 86400),
     S("board.listen", board_listen),
     S("board.port_file", board_port_file),
     I("board.max_clients", board_max_clients, 1, 1000),
@@ -158,6 +163,9 @@ void ls_config_defaults(ls_config_t *cfg)
     snprintf(cfg->webhook_connection_rate, sizeof(cfg->webhook_connection_rate), "20/s");
     cfg->webhook_connection_burst = 50;
     cfg->webhook_refresh_s = 30;
+    snprintf(cfg->webhook_subscribe, sizeof(cfg->webhook_subscribe), "off");
+    cfg->webhook_virtual_interval_min = 60;
+    cfg->webhook_subscribe_refresh_s = 300;
     snprintf(cfg->board_listen, sizeof(cfg->board_listen), "127.0.0.1:0");
     cfg->board_max_clients = 32;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
@@ -420,6 +428,25 @@ static int check_student_fields(const char *spec, char *err, size_t errsz)
     return LS_OK;
 }
 
+/* webhook.subscribe and webhook.hook_url (a subscription is lmsync's iff its hook_url is this one). */
+static int check_subscribe(const ls_config_t *cfg, char *err, size_t errsz)
+{
+    const char *m = cfg->webhook_subscribe, *u = cfg->webhook_hook_url;
+    if (strcmp(m, "off") && strcmp(m, "native") && strcmp(m, "native+virtual")) {
+        snprintf(err, errsz, "setting 'webhook.subscribe' must be off, native or native+virtual, got \"%.24s\"", m);
+        return LS_EINVAL;
+    }
+    if (strcmp(m, "off") != 0 && !u[0]) {
+        snprintf(err, errsz, "setting 'webhook.hook_url' is empty: webhook.subscribe = %s needs lmsync-webhook's public URL", m);
+        return LS_EINVAL;
+    }
+    if (u[0] && ((strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || strpbrk(u, " \t\"\\"))) {
+        snprintf(err, errsz, "setting 'webhook.hook_url' must be an http:// or https:// URL without spaces or quotes, got \"%.60s\"", u);
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
 static int validate(const ls_config_t *cfg, int require_token, char *err, size_t errsz)
 {
     if (check_base_url(cfg->unified_base_url, "setting 'unified.base_url'", err, errsz) != LS_OK ||
@@ -462,7 +489,8 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         return LS_EINVAL;
     }
     if (ls_profile_check_overrides(cfg->profile_overrides, err, errsz) != LS_OK ||
-        check_student_fields(cfg->enrichment_student_fields, err, errsz) != LS_OK)
+        check_student_fields(cfg->enrichment_student_fields, err, errsz) != LS_OK ||
+        check_subscribe(cfg, err, errsz) != LS_OK)
         return LS_EINVAL;
     double rate;
     char why[200];

@@ -320,7 +320,31 @@ static void test_webhook_workspace(void)
     expect_error("kafka.brokers = k:1\nwebhook.workspace = EU\n", 0, "setting 'webhook.workspace': may hold only [a-z0-9_-]");
 }
 
+/* webhook.subscribe, webhook.hook_url: the modes, a URL when subscribing, defaults. */
+static void test_webhook_subscribe(void)
+{
+    ls_config_t cfg;
+    char err[512];
+    clear_env();
+    CU_ASSERT_EQUAL(load("kafka.brokers = k:1\n", 0, &cfg, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cfg.webhook_subscribe, "off");
+    CU_ASSERT_EQUAL(cfg.webhook_virtual_interval_min, 60);
+    CU_ASSERT_EQUAL(cfg.webhook_subscribe_refresh_s, 300);
+    CU_ASSERT_EQUAL(cfg.webhook_reconcile_interval_s, 0);
+    CU_ASSERT_EQUAL(load("kafka.brokers = k:1\nwebhook.subscribe = native+virtual\n"
+                         "webhook.hook_url = https://hooks.example.com/webhook\n", 0, &cfg, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cfg.webhook_hook_url, "https://hooks.example.com/webhook");
+    expect_error("kafka.brokers = k:1\nwebhook.subscribe = all\n", 0,
+                 "setting 'webhook.subscribe' must be off, native or native+virtual, got \"all\"");
+    expect_error("kafka.brokers = k:1\nwebhook.subscribe = native\n", 0,
+                 "setting 'webhook.hook_url' is empty: webhook.subscribe = native needs");
+    expect_error("kafka.brokers = k:1\nwebhook.subscribe = native\nwebhook.hook_url = ftp://x/y\n", 0,
+                 "setting 'webhook.hook_url' must be an http:// or https:// URL");
+    expect_error("kafka.brokers = k:1\nwebhook.virtual_interval_min = 0\n", 0, "webhook.virtual_interval_min");
+}
+
 static CU_TestInfo tests[] = {
+    {"webhook.subscribe, webhook.hook_url", test_webhook_subscribe},
     {"webhook.workspace", test_webhook_workspace},
     {"workspaces: names, URLs, tokens, default first", test_workspaces},
     {"workspaces: precise errors", test_workspace_errors},
