@@ -324,6 +324,7 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
         return LS_EINVAL;
     }
     ls_store_set_resident_max(w->sync.store, (size_t)cfg->lmdb_resident_mb << 20);
+    ls_store_set_write_timing(w->sync.store, ls_worker_metrics_lmdb_write, NULL);
     w->restore.store = w->sync.store;
     w->restore.producer = w->sync.producer;
     int pj = ls_producer_partition_count(w->sync.producer, w->topic_jobs, 10000);

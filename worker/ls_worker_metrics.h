@@ -37,6 +37,8 @@ typedef enum {
     WM_ENRICH_JOBS,      /* counter {outcome}: catalog jobs reported */
     WM_CURRENT,          /* counter {kind}: current records produced (WM_CURRENT_*) */
     WM_ROLLUPS,          /* counter {topic}{kind}: rollup records produced (WM_ROLLUP_*, WM_CURRENT_* kinds) */
+    WM_LMDB_WRITE_WAIT,  /* histogram: seconds a write transaction waited for LMDB's writer lock */
+    WM_LMDB_COMMIT,      /* histogram: seconds of a write transaction's commit */
     WM__COUNT
 } ls_worker_metric_t;
 
@@ -66,5 +68,8 @@ void ls_worker_metrics_limiter(const ls_limiter_t *l, ls_limiter_stats_t *prev);
  * produced_ms (ms since epoch). Nothing when the record reports none.
  */
 void ls_worker_metrics_freshness(const ls_activity_t *rec, ls_mode_t mode, int64_t produced_ms);
+
+/** ls_store_timing_cb_t of the worker's store: observes the LMDB write-lock wait and commit time. */
+void ls_worker_metrics_lmdb_write(double wait_s, double commit_s, void *ud);
 
 #endif

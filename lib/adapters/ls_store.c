@@ -64,6 +64,7 @@
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KEY_MAX 511 /* LMDB's default max key size */
@@ -89,6 +90,9 @@ struct ls_store {
     char *dir, *marker, *marker_tmp;   /* owned */
     char boot_id[BOOT_ID_LEN + 2];     /* "<uuid>\n", or "" when unreadable */
     size_t resident_max;               /* ls_store_set_resident_max(); 0 = never trim */
+    ls_store_timing_cb_t timing;       /* ls_store_set_write_timing(); NULL = none */
+    void *timing_ud;
+    double wait_s;                     /* the write transaction in progress: how long its begin waited */
 };
 
 struct ls_store_reader {
@@ -516,10 +520,43 @@ void ls_store_destroy(ls_store_t *st)
     free_store(st);
 }
 
+/* CLOCK_MONOTONIC in seconds, for the write timings. */
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void ls_store_set_write_timing(ls_store_t *st, ls_store_timing_cb_t cb, void *ud)
+{
+    st->timing = cb;
+    st->timing_ud = ud;
+}
+
+/*
+ * End a write transaction of begin_write(): commit it when rc is 0, else
+ * abort it; the timing callback gets the lock wait and the commit time.
+ * rc, or the commit's LMDB code.
+ */
+static int end_write(ls_store_t *st, MDB_txn *txn, int rc)
+{
+    double t0 = mono_s();
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (st->timing)
+        st->timing(st->wait_s, mono_s() - t0, st->timing_ud);
+    return rc;
+}
+
 /* Begin a write transaction; a deferred store first makes sure its unsynced marker is on disk. */
 static int begin_write(ls_store_t *st, MDB_txn **txn, int partition, char *errstr, size_t errsz)
 {
+    double t0 = mono_s();
     int rc = mdb_txn_begin(st->env, NULL, 0, txn);
+    st->wait_s = mono_s() - t0;   /* LMDB's writer lock: held by another process's write, or free */
     if (rc != 0) {
         snprintf(errstr, errsz, "lmdb write of partition %d failed: %s", partition, mdb_strerror(rc));
         return map_err(rc);
@@ -1032,11 +1069,7 @@ int ls_store_commit_rows(ls_store_t *st, int partition, const char *connection_i
     rc = apply_conn(st, txn, partition, connection_id, puts, n, marks, nm, rows, nr);
     if (rc == 0)
         rc = put_meta(st, txn, partition, checkpoint, scope, sync_json);
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-    } else {
-        mdb_txn_abort(txn);
-    }
+    rc = end_write(st, txn, rc);
     conns_settle(st, rc == 0);
     if (rc != 0)
         write_error(st, partition, rc, errstr, errsz);
@@ -1126,10 +1159,7 @@ int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t
         rc = put_stale(st, txn, partition, 1);
     if (rc == 0)
         rc = put_meta(st, txn, partition, checkpoint, NULL, NULL);
-    if (rc == 0)
-        rc = mdb_txn_commit(txn);
-    else
-        mdb_txn_abort(txn);
+    rc = end_write(st, txn, rc);
     conns_settle(st, rc == 0);
     if (rc != 0)
         write_error(st, partition, rc, errstr, errsz);
@@ -1181,10 +1211,7 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
             if (brc != LS_OK)
                 return brc;
             rc = wipe_some(txn, order[d], prefix, WIPE_CHUNK, &left);
-            if (rc == 0)
-                rc = mdb_txn_commit(txn);
-            else
-                mdb_txn_abort(txn);
+            rc = end_write(st, txn, rc);
         }
     }
     if (rc != 0)
@@ -1268,7 +1295,7 @@ int ls_store_rebuild_rollups(ls_store_t *st, int partition, int64_t *enrollments
     for (int d = 0; rc == 0 && d < LS_STORE_RU__COUNT; d++)
         rc = wipe_some(txn, st->ru[d], prefix, SIZE_MAX, &left);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        end_write(st, txn, rc);
         write_error(st, partition, rc, errstr, errsz);
         return map_err(rc);
     }
@@ -1279,10 +1306,10 @@ int ls_store_rebuild_rollups(ls_store_t *st, int partition, int64_t *enrollments
         rc = map_err(rc);
     }
     if (rc != LS_OK) {
-        mdb_txn_abort(txn);
+        end_write(st, txn, rc);
         return rc;
     }
-    int mrc = mdb_txn_commit(txn);
+    int mrc = end_write(st, txn, 0);
     if (mrc != 0) {
         write_error(st, partition, mrc, errstr, errsz);
         return map_err(mrc);
@@ -1322,10 +1349,7 @@ int ls_store_catalog_commit(ls_store_t *st, int partition, const char *connectio
         MDB_val k = {(size_t)kl, kbuf}, v = {ls_catalog_entry_pack(&items[i].e, vbuf), vbuf};
         rc = mdb_put(txn, st->catalog, &k, &v, 0);
     }
-    if (rc == 0)
-        rc = mdb_txn_commit(txn);
-    else
-        mdb_txn_abort(txn);
+    rc = end_write(st, txn, rc);
     if (rc != 0)
         write_error(st, partition, rc, errstr, errsz);
     return map_err(rc);

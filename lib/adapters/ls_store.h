@@ -165,6 +165,15 @@ int ls_store_usage(ls_store_t *st, uint64_t *used_bytes, uint64_t *map_bytes);
 /** See ls_store_set_resident_max(). @return 1 when the map was trimmed, else 0. */
 int ls_store_trim_map(ls_store_t *st);
 
+/**
+ * Called after every write transaction (committed or aborted) with the
+ * seconds its mdb_txn_begin waited for LMDB's writer lock (held by a write
+ * of another process sharing the environment, or by ls_store_sync()) and
+ * the seconds its commit took (0 when aborted). NULL stops the calls.
+ */
+typedef void (*ls_store_timing_cb_t)(double wait_s, double commit_s, void *ud);
+void ls_store_set_write_timing(ls_store_t *st, ls_store_timing_cb_t cb, void *ud);
+
 /** Tests only: read the boot id from path instead (NULL restores the default). Not thread-safe. */
 void ls_store_set_boot_id_path_for_test(const char *path);
 
