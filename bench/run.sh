@@ -76,7 +76,7 @@ PARSE_US=$(echo "$(jq .parse_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$P
 NORM_US=$(echo "$(jq .normalize_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$PARSE")" | bc -l)
 PAGE_US=$(echo "$(jq .page_parse_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$PARSE")" | bc -l)
 B_SB_SHARE=$(echo "100 * ($S2 - $S0) / (($T2 - $T0) * $(nproc))" | bc -l)
-read -r D_PAGES D_ENTRIES < <(mdb_stat -s activities "$STACK/lmdb" | awk '/Branch pages|Leaf pages|Overflow pages/ {p += $3} /Entries/ {e = $2} END {print p, e}')
+read -r D_PAGES D_ENTRIES < <(mdb_stat_all -s activities | awk '/Branch pages|Leaf pages|Overflow pages/ {p += $3} /Entries/ {e += $2} END {print p, e}')
 D_BYTES=$(echo "$D_PAGES * 4096 / $D_ENTRIES" | bc -l)
 stop_stack
 
