@@ -87,6 +87,9 @@ const ls_metric_def_t ls_worker_metrics[WM__COUNT] = {
     [WM_LMDB_COMMIT] = {"lmsync_worker_lmdb_commit_seconds",
                         "Seconds each LMDB write transaction took to commit (the writer lock is held throughout).",
                         LS_MT_HISTOGRAM, LS_AGG_SUM, {{0}}, lmdb_bounds},
+    [WM_LMDB_HELD] = {"lmsync_worker_lmdb_write_held_seconds",
+                      "Seconds each LMDB write transaction held the environment's writer lock: its writes and its "
+                      "commit.", LS_MT_HISTOGRAM, LS_AGG_SUM, {{0}}, lmdb_bounds},
 };
 
 void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st)
@@ -160,9 +163,10 @@ void ls_worker_metrics_freshness(const ls_activity_t *rec, ls_mode_t mode, int64
         ls_metric_observe(WM_FRESHNESS, (int)mode - 1, 0, (double)(produced_ms - latest) / 1000.0);
 }
 
-void ls_worker_metrics_lmdb_write(double wait_s, double commit_s, void *ud)
+void ls_worker_metrics_lmdb_write(double wait_s, double held_s, double commit_s, void *ud)
 {
     (void)ud;
     ls_metric_observe(WM_LMDB_WRITE_WAIT, 0, 0, wait_s);
+    ls_metric_observe(WM_LMDB_HELD, 0, 0, held_s);
     ls_metric_observe(WM_LMDB_COMMIT, 0, 0, commit_s);
 }

@@ -108,6 +108,7 @@ struct ls_store {
     ls_store_timing_cb_t timing;       /* ls_store_set_write_timing(); NULL = none */
     void *timing_ud;
     double wait_s;                     /* the write transaction in progress: how long its begin waited */
+    double locked_at;                  /* ... and when it got the writer lock (mono_s()) */
     penv_t **parts;        /* by partition; NULL = not opened by this process */
     int n_parts;           /* slots of parts */
 };
@@ -777,7 +778,7 @@ static int end_write(penv_t *e, MDB_txn *txn, int rc)
         mdb_txn_abort(txn);
     }
     if (e->st->timing)
-        e->st->timing(e->st->wait_s, commit_s, e->st->timing_ud);
+        e->st->timing(e->st->wait_s, mono_s() - e->st->locked_at, commit_s, e->st->timing_ud);
     return rc;
 }
 
@@ -792,7 +793,8 @@ static int begin_write(ls_store_t *st, penv_t **ep, MDB_txn **txn, int partition
         return partition < 0 || partition > 0xffff ? LS_EINVAL : LS_EIO;
     double t0 = mono_s();
     int rc = mdb_txn_begin(e->env, NULL, 0, txn);
-    st->wait_s = mono_s() - t0;   /* LMDB's writer lock: held by another process's write, or free */
+    st->locked_at = mono_s();
+    st->wait_s = st->locked_at - t0;   /* LMDB's writer lock: held by another process's write, or free */
     if (rc != 0) {
         snprintf(errstr, errsz, "lmdb write of partition %d failed: %s", partition, mdb_strerror(rc));
         return map_err(rc);

@@ -183,10 +183,11 @@ int ls_store_trim_map(ls_store_t *st);
 /**
  * Called after every write transaction (committed or aborted) with the
  * seconds its mdb_txn_begin waited for LMDB's writer lock (held by a write
- * of another process sharing the environment, or by ls_store_sync()) and
- * the seconds its commit took (0 when aborted). NULL stops the calls.
+ * of another process using the environment, or by ls_store_sync()), the
+ * seconds it then held the lock (its writes and its commit) and the seconds
+ * of the commit alone (0 when aborted). NULL stops the calls.
  */
-typedef void (*ls_store_timing_cb_t)(double wait_s, double commit_s, void *ud);
+typedef void (*ls_store_timing_cb_t)(double wait_s, double held_s, double commit_s, void *ud);
 void ls_store_set_write_timing(ls_store_t *st, ls_store_timing_cb_t cb, void *ud);
 
 /** Tests only: read the boot id from path instead (NULL restores the default). Not thread-safe. */

@@ -556,14 +556,15 @@ static int count_cb(const char *id, const uint8_t *state, size_t len, void *ud)
 /* Trimming the map drops its pages from the process (RssFile falls) and loses nothing. */
 typedef struct timing {
     int calls;
-    double wait_s, commit_s;
+    double wait_s, held_s, commit_s;
 } timing_t;
 
-static void on_write(double wait_s, double commit_s, void *ud)
+static void on_write(double wait_s, double held_s, double commit_s, void *ud)
 {
     timing_t *t = ud;
     t->calls++;
     t->wait_s = wait_s;
+    t->held_s = held_s;
     t->commit_s = commit_s;
 }
 
@@ -578,12 +579,14 @@ static void test_write_timing_and_usage(void)
     CU_ASSERT_EQUAL(t.calls, 1);
     CU_ASSERT(t.wait_s >= 0 && t.wait_s < 5);
     CU_ASSERT(t.commit_s > 0 && t.commit_s < 5);   /* a durable commit: an fsync */
+    CU_ASSERT(t.held_s >= t.commit_s && t.held_s < 5);
     memset(longid, 'x', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
     ls_store_put_t bad = {longid, (const uint8_t *)"\1", 1};
     CU_ASSERT_EQUAL(ls_store_commit_page(st, 2, "conn", &bad, 1, -1, NULL, NULL, err, sizeof(err)), LS_EINVAL);
     CU_ASSERT_EQUAL(t.calls, 2);                   /* aborted: timed too, no commit */
     CU_ASSERT_EQUAL(t.commit_s, 0);
+    CU_ASSERT(t.held_s > 0);
     uint64_t used, size;
     CU_ASSERT_EQUAL(ls_store_usage(st, &used, &size), LS_OK);
     CU_ASSERT_EQUAL(size, 2ull * 8 << 20);         /* partitions 1 and 2: a map of 8 MB each */
