@@ -9,7 +9,9 @@
  *   sequential:  one connection after the other, pages of 100;
  *   interleaved: 64 connections at a time, one page of 100 each in turn
  *                (round-robin, like 64 jobs in flight), a finished
- *                connection's slot taking the next one.
+ *                connection's slot taking the next one;
+ *   interleaved+compacted: the same, then ls_store_compact_partition() of
+ *                every partition (a copy in key order).
  * Connections are "conn-0001".., activity ids "act-0001-000123" in
  * increasing order per connection, states 80 bytes, partitions spread over 6
  * (hash of the connection id, like the jobs topic of bench/run.sh), every
@@ -176,7 +178,7 @@ static int report(const char *dir, const char *order, double secs)
     }
     size_t records = s.entries[0], total = 0;
     double per = (double)s.psize / (double)(records ? records : 1);
-    printf("%-12s %9zu records in %zu environments, %.1f s\n", order, records, s.envs, secs);
+    printf("%-22s %9zu records in %zu environments, %.1f s\n", order, records, s.envs, secs);
     for (size_t i = 0; i < N_DBS; i++) {
         total += s.pages[i];
         if (s.pages[i])
@@ -212,6 +214,11 @@ static int run(const char *parent, const char *order, int conns, int per_conn)
     double t0 = now_s();
     int rc = strcmp(order, "sequential") == 0 ? write_sequential(st, conns, per_conn)
                                                : write_interleaved(st, conns, per_conn);
+    for (int p = 0; rc == 0 && strstr(order, "compacted") && p < PARTITIONS; p++) {
+        uint64_t before, after;
+        if ((rc = ls_store_compact_partition(st, p, &before, &after, err, sizeof(err))) != LS_OK)
+            fprintf(stderr, "lmsync-store-density: %s\n", err);
+    }
     ls_store_destroy(st);
     if (rc == 0)
         rc = report(dir, order, now_s() - t0);
@@ -228,7 +235,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: lmsync-store-density [parent-dir] [connections 1..9999] [per-connection]\n");
         return 2;
     }
-    if (run(parent, "sequential", conns, per_conn) != 0 || run(parent, "interleaved", conns, per_conn) != 0)
+    if (run(parent, "sequential", conns, per_conn) != 0 || run(parent, "interleaved", conns, per_conn) != 0 ||
+        run(parent, "interleaved+compacted", conns, per_conn) != 0)
         return 1;
     return 0;
 }

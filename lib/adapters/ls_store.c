@@ -51,7 +51,7 @@
  * database, conns included), like a discarded one: without checkpoints,
  * every partition is restored from the changelog.
  */
-#define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED) */
+#define _GNU_SOURCE /* madvise(MADV_DONTNEED), renameat2(RENAME_EXCHANGE) */
 #include "ls_store.h"
 #include "ls_err.h"
 #include "ls_log.h"
@@ -627,8 +627,12 @@ static int remove_single_env(ls_store_t *st, char *errstr, size_t errsz)
  * reboot guard and the key format check of each run at the open (and
  * ls_store_was_discarded() tells at once); the others open at first use.
  */
+static int remove_leftovers(const ls_store_t *st, char *errstr, size_t errsz);
+
 static int open_existing(ls_store_t *st, char *errstr, size_t errsz)
 {
+    if (remove_leftovers(st, errstr, errsz) != LS_OK)
+        return LS_EIO;
     int *parts = NULL;
     size_t n = 0;
     int rc = list_partitions(st, &parts, &n);
@@ -1378,6 +1382,27 @@ int ls_store_commit_rows(ls_store_t *st, int partition, const char *connection_i
     return map_err(rc);
 }
 
+/*
+ * Close partition's environment when its data.mdb is no longer the file this
+ * process opened (another process compacted it: ls_store_compact_partition()),
+ * so that the next use opens the new one. The restore reads the checkpoint
+ * first when a partition is assigned, so a new owner never writes a replaced file.
+ */
+static void reopen_if_replaced(ls_store_t *st, int partition)
+{
+    penv_t *e = partition >= 0 && partition < st->n_parts ? st->parts[partition] : NULL;
+    char data[4096];
+    struct stat sb;
+    if (!e)
+        return;
+    snprintf(data, sizeof(data), "%s/data.mdb", e->dir);
+    if (stat(data, &sb) == 0 && sb.st_ino == e->data.st_ino && sb.st_dev == e->data.st_dev)
+        return;
+    ls_info("lmdb store \"%s\": reopened (its file was replaced by a compaction)", e->dir);
+    free_penv(e);
+    st->parts[partition] = NULL;
+}
+
 /* Read one i64 of the checkpoints db: key u16 partition | suffix. */
 static int get_i64(ls_store_t *st, int partition, const char *suffix, int64_t *out)
 {
@@ -1387,6 +1412,7 @@ static int get_i64(ls_store_t *st, int partition, const char *suffix, int64_t *o
     MDB_txn *txn;
     if (kl < 0)
         return LS_EINVAL;
+    reopen_if_replaced(st, partition);
     int rc = begin_read(st, partition, &e, &txn);
     if (rc != 0)
         return map_err(rc);
@@ -1822,4 +1848,173 @@ int ls_store_usage(ls_store_t *st, uint64_t *used_bytes, uint64_t *map_bytes)
         *map_bytes += (uint64_t)info.me_mapsize;
     }
     return LS_OK;
+}
+
+/* ---- compaction: a partition's databases copied in key order into a fresh environment ---- */
+
+/* Delete a compaction's leftover directory (its LMDB files, then the directory). 0, or LS_EIO with errstr. */
+static int remove_env_dir(const char *dir, char *errstr, size_t errsz)
+{
+    int had;
+    struct stat sb;
+    if (stat(dir, &sb) != 0 && errno == ENOENT)
+        return LS_OK;
+    if (remove_env(dir, "is a compaction's leftover", &had, errstr, errsz) != LS_OK ||
+        remove_file(dir, "open.lock") != 0 || (rmdir(dir) != 0 && errno != ENOENT)) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot remove \"%s\": %s", dir, strerror(errno));
+        return LS_EIO;
+    }
+    return LS_OK;
+}
+
+/*
+ * At the store's open: "p-NNN.new" directories are compactions that did not
+ * finish (the partition's own directory is then the authoritative one) or
+ * old environments a finished one swapped out; both are deleted.
+ */
+static int remove_leftovers(const ls_store_t *st, char *errstr, size_t errsz)
+{
+    DIR *d = opendir(st->dir);
+    if (!d)
+        return LS_OK;   /* open_existing() reports an unreadable directory */
+    int rc = LS_OK;
+    struct dirent *de;
+    while (rc == LS_OK && (de = readdir(d)) != NULL) {
+        int part, end = 0;
+        if (sscanf(de->d_name, "p-%5d.new%n", &part, &end) != 1 || de->d_name[end] || end == 0)
+            continue;
+        char *path = join(st->dir, de->d_name), own[4200];
+        snprintf(own, sizeof(own), "%.*s", path ? (int)strlen(path) - 4 : 0, path ? path : "");   /* "<dir>/p-NNN" */
+        /* a compaction in progress holds its partition's open lock: wait for it (its copy is not a leftover yet) */
+        int lock = path ? lock_open(own, errstr, errsz) : -1;
+        rc = path ? remove_env_dir(path, errstr, errsz) : LS_ENOMEM;
+        if (lock >= 0)
+            close(lock);
+        free(path);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Copy every record of dbi (src) into dst in key order, appending. An LMDB code; *n += records. */
+static int copy_db(MDB_txn *src, MDB_dbi from, MDB_txn *dst, MDB_dbi to, size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(src, from, &cur);
+    if (rc != 0)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if ((rc = mdb_put(dst, to, &k, &v, MDB_APPEND)) != 0)
+            break;
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Copy every database of e but meta (the fresh one has its format record) into n, in one transaction. */
+static int copy_env(penv_t *e, penv_t *n, size_t *records)
+{
+    MDB_dbi from[] = {e->activities, e->sync, e->checkpoints, e->pending, e->conns, e->catalog,
+                      e->ru[LS_STORE_RU_MEMBERS], e->ru[LS_STORE_RU_ENROLLMENTS], e->ru[LS_STORE_RU_COURSES]};
+    MDB_dbi to[] = {n->activities, n->sync, n->checkpoints, n->pending, n->conns, n->catalog,
+                    n->ru[LS_STORE_RU_MEMBERS], n->ru[LS_STORE_RU_ENROLLMENTS], n->ru[LS_STORE_RU_COURSES]};
+    MDB_txn *src, *dst;
+    int rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &src);
+    if (rc != 0)
+        return rc;
+    if ((rc = mdb_txn_begin(n->env, NULL, 0, &dst)) != 0) {
+        mdb_txn_abort(src);
+        return rc;
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof(from) / sizeof(from[0]); i++)
+        rc = copy_db(src, from[i], dst, to[i], records);
+    mdb_txn_abort(src);
+    if (rc == 0)
+        rc = mdb_txn_commit(dst);
+    else
+        mdb_txn_abort(dst);
+    return rc == 0 ? mdb_env_sync(n->env, 1) : rc;
+}
+
+/* Used bytes of an open environment (pages up to the last one written). */
+static uint64_t env_used(const penv_t *e)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    if (mdb_env_info(e->env, &info) != 0 || mdb_env_stat(e->env, &ms) != 0)
+        return 0;
+    return (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+}
+
+/*
+ * Build the compacted copy of e in "<dir>.new" (synced; then closed): 0 and
+ * its used bytes in *after, or LS_E* with errstr (the copy's directory is
+ * then deleted, the partition's own is untouched).
+ */
+static int build_copy(penv_t *e, const char *tmp, uint64_t *after, char *errstr, size_t errsz)
+{
+    penv_t *n = calloc(1, sizeof(*n));
+    size_t records = 0;
+    int rc = n && remove_env_dir(tmp, errstr, errsz) == LS_OK && (n->dir = strdup(tmp)) ? LS_OK : LS_EIO;
+    if (rc == LS_OK && mkdir(tmp, 0750) != 0) {
+        snprintf(errstr, errsz, "lmdb compaction: cannot create \"%s\": %s", tmp, strerror(errno));
+        rc = LS_EIO;
+    }
+    if (n) {
+        n->st = e->st;
+        n->partition = e->partition;
+    }
+    if (rc == LS_OK)
+        rc = env_open(n, errstr, errsz);
+    int mrc = rc == LS_OK ? copy_env(e, n, &records) : 0;
+    if (mrc != 0) {
+        snprintf(errstr, errsz, "lmdb compaction of \"%s\" failed: %s", e->dir, mdb_strerror(mrc));
+        rc = map_err(mrc);
+    }
+    if (rc == LS_OK)
+        *after = env_used(n);
+    free_penv(n);
+    if (rc == LS_OK && fsync_dir(tmp) != 0) {
+        snprintf(errstr, errsz, "lmdb compaction: cannot fsync \"%s\": %s", tmp, strerror(errno));
+        rc = LS_EIO;
+    }
+    if (rc != LS_OK) {
+        char ignored[256];
+        remove_env_dir(tmp, ignored, sizeof(ignored));
+    }
+    return rc;
+}
+
+int ls_store_compact_partition(ls_store_t *st, int partition, uint64_t *before, uint64_t *after, char *errstr,
+                               size_t errsz)
+{
+    penv_t *e = part_env(st, partition, errstr, errsz);
+    if (!e)
+        return LS_EIO;
+    char dir[4096], tmp[4200], ignored[256];
+    snprintf(dir, sizeof(dir), "%s", e->dir);
+    snprintf(tmp, sizeof(tmp), "%s.new", dir);
+    *before = env_used(e);
+    int lock = lock_open(dir, errstr, errsz);   /* no other process opens the partition meanwhile */
+    int rc = lock < 0 ? LS_EIO : build_copy(e, tmp, after, errstr, errsz);
+    /* one atomic step: before it the old environment is the partition's, after it the synced copy */
+    if (rc == LS_OK && renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) != 0) {
+        snprintf(errstr, errsz, "lmdb compaction: cannot swap \"%s\" and \"%s\": %s", tmp, dir, strerror(errno));
+        remove_env_dir(tmp, ignored, sizeof(ignored));
+        rc = LS_EIO;
+    }
+    if (rc == LS_OK && fsync_dir(st->dir) != 0)
+        ls_warn("lmdb compaction: cannot fsync \"%s\" (a crash may bring back the uncompacted copy): %s", st->dir,
+                strerror(errno));
+    if (rc == LS_OK) {   /* this process's handle is on the old file, now in tmp: close it, drop that */
+        st->parts[partition] = NULL;
+        free_penv(e);
+        if (remove_env_dir(tmp, errstr, errsz) != LS_OK)
+            ls_warn("%s (deleted at the next open)", errstr);
+    }
+    if (lock >= 0)
+        close(lock);
+    return rc;
 }

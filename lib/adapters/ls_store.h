@@ -398,4 +398,21 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
  */
 int ls_store_get_checkpoint_time(ls_store_t *st, int partition, int64_t *ms);
 
+/**
+ * Compact partition's environment: copy its databases in key order
+ * (MDB_APPEND: full pages) into a fresh environment "<dir>/p-NNN.new",
+ * sync it, and swap the two directories in one atomic rename
+ * (RENAME_EXCHANGE), then delete the old one. A crash before the swap leaves
+ * the old environment authoritative; after it, the synced copy. Leftover
+ * "p-NNN.new" directories are deleted at the store's open. Call it only
+ * while this process owns the partition and has no transaction on it;
+ * another process that still has the old file open reopens it when it
+ * reads the partition's checkpoint (the restore does so first on an
+ * assignment). *before and *after: used bytes of the old and the new map.
+ * @return 0, LS_EFULL (the copy does not fit the map), or LS_EIO with errstr
+ *         (nothing changed).
+ */
+int ls_store_compact_partition(ls_store_t *st, int partition, uint64_t *before, uint64_t *after, char *errstr,
+                               size_t errstr_size);
+
 #endif

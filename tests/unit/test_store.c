@@ -958,6 +958,95 @@ static void test_numbers_across_processes(void)
     cleanup(st);
 }
 
+/* 8 connections' pages interleaved into partition 1 (half-full pages), a marker and a sync record. */
+static void write_interleaved(ls_store_t *st)
+{
+    char err[256], ids[100][16], conn[16];
+    static uint8_t val[80];
+    ls_store_put_t puts[100];
+    for (int page = 0; page < 20; page++)
+        for (int c = 0; c < 8; c++) {
+            snprintf(conn, sizeof(conn), "conn-%d", c);
+            for (int i = 0; i < 100; i++) {
+                snprintf(ids[i], sizeof(ids[i]), "act-%05d", page * 100 + i);
+                val[0] = (uint8_t)(c + i);
+                puts[i] = (ls_store_put_t){ids[i], val, sizeof(val)};
+            }
+            CU_ASSERT_EQUAL_FATAL(ls_store_commit_page(st, 1, conn, puts, 100, page, NULL, NULL, err, sizeof(err)),
+                                  LS_OK);
+        }
+    ls_store_mark_t mark = {"act-00007", 2};
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "conn-3", NULL, 0, &mark, 1, 99, "conn-3", "{\"w\":1}", err,
+                                    sizeof(err)), LS_OK);
+}
+
+/* Compaction keeps every record, shrinks the map, and another process's handle follows the swap. */
+static void test_compact_partition(void)
+{
+    ls_store_t *st = fresh(64);
+    char err[256], buf[64], left[160];
+    uint64_t before, after;
+    int64_t cp;
+    int m;
+    write_interleaved(st);
+    CU_ASSERT_EQUAL(put1(st, 2, "other", "x", 9), LS_OK);
+    int pipefd[2], opened[2];
+    CU_ASSERT_FATAL(pipe(pipefd) == 0 && pipe(opened) == 0);
+    pid_t pid = fork();   /* the child opened the store before the compaction: its handle goes stale */
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        char e2[256], c;
+        ls_store_t *o = ls_store_open(dir, 64, 0, e2, sizeof(e2));   /* opens p-001 as it is */
+        int ok = o && write(opened[1], "o", 1) == 1 && read(pipefd[0], &c, 1) == 1;   /* the parent has compacted */
+        int64_t ck = -1;
+        ok = ok && ls_store_get_checkpoint(o, 1, &ck) == LS_OK && ck == 99 && put1(o, 1, "conn-9", "new", 7) == LS_OK;
+        ls_store_destroy(o);
+        _exit(ok ? 0 : 1);
+    }
+    char c = 0;
+    CU_ASSERT(read(opened[0], &c, 1) == 1 && c == 'o');   /* the child holds the old file open */
+    int crc = ls_store_compact_partition(st, 1, &before, &after, err, sizeof(err));
+    CU_ASSERT_EQUAL(crc, LS_OK);
+    if (crc != LS_OK)
+        fprintf(stderr, "compaction: %s\n", err);
+    CU_ASSERT(after > 0 && after < before * 3 / 4);
+    snprintf(left, sizeof(left), "%s/p-001.new", dir);
+    CU_ASSERT_EQUAL(access(left, F_OK), -1);   /* the old environment is gone */
+    CU_ASSERT(write(pipefd[1], "c", 1) == 1);
+    int status;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* everything is there, and the child's write after the swap went to the new file */
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 8 * 2000 + 1);
+    const uint8_t *v;
+    size_t vn;
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_get(r, 1, "conn-5", "act-01999", &v, &vn), LS_OK);
+    CU_ASSERT(vn == 80 && v[0] == 5 + 99);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-9", "new"), 7);
+    CU_ASSERT_EQUAL(get1(st, 2, "other", "x"), 9);
+    CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_OK);
+    CU_ASSERT_EQUAL(cp, 99);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "conn-3", "act-00007", &m), LS_OK);
+    CU_ASSERT_EQUAL(m, 2);
+    CU_ASSERT_EQUAL(ls_store_reader_get_sync(r, 1, "conn-3", buf, sizeof(buf)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(buf, "{\"w\":1}");
+    ls_store_reader_destroy(r);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-10", "y", 3), LS_OK);   /* new numbers continue after the copied ones */
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-10", "y"), 3);
+    ls_store_destroy(st);
+    /* a compaction that did not finish leaves "p-001.new": deleted at the next open, the old one kept */
+    CU_ASSERT_FATAL(mkdir(left, 0750) == 0);
+    char torn[200];
+    snprintf(torn, sizeof(torn), "%s/data.mdb", left);
+    write_file(torn, "torn");
+    st = ls_store_new(dir, 64, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(access(left, F_OK), -1);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 8 * 2000 + 2);
+    cleanup(st);
+}
+
 /* Put key (klen bytes) = val (vlen bytes) into the named db of an open raw transaction. */
 static void raw_put(MDB_txn *txn, const char *db, const void *key, size_t klen, const void *val, size_t vlen)
 {
@@ -1293,6 +1382,7 @@ static CU_TestInfo tests[] = {
     {"marker protocol across processes", test_marker_across_processes},
     {"trim the map's resident pages", test_trim_map},
     {"write timing callback; usage over the partitions", test_write_timing_and_usage},
+    {"compaction of a partition: same records, smaller map, swap followed", test_compact_partition},
     {"connection numbers: stable across reopen", test_numbers_stable},
     {"connection numbers: prefixes never alias", test_numbers_no_alias},
     {"connection numbers: a failed commit's number is not kept", test_numbers_failed_commit},
