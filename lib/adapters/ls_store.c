@@ -96,6 +96,7 @@ typedef struct penv {
     int deferred;          /* MDB_NOSYNC and the unsynced marker are in use */
     char *dir, *marker, *marker_tmp;   /* owned */
     struct stat data;      /* of its data.mdb after the open: tells its map in /proc/self/maps */
+    uint64_t base_used;    /* used bytes at the open (or a failed compaction): ls_store_compact_if_sparse() */
 } penv_t;
 
 struct ls_store {
@@ -465,6 +466,8 @@ static void free_penv(penv_t *e)
     free(e);
 }
 
+static uint64_t env_used(const penv_t *e);
+
 /*
  * Open partition's environment "<root>/p-NNN" (creating it): under its open
  * lock, the reboot guard, then LMDB and the key format check, then deferred
@@ -513,6 +516,7 @@ static penv_t *penv_open(ls_store_t *st, int partition, char *errstr, size_t err
         free_penv(e);
         return NULL;
     }
+    e->base_used = env_used(e);
     return e;
 }
 
@@ -2016,5 +2020,18 @@ int ls_store_compact_partition(ls_store_t *st, int partition, uint64_t *before, 
     }
     if (lock >= 0)
         close(lock);
+    return rc;
+}
+
+int ls_store_compact_if_sparse(ls_store_t *st, int partition, uint64_t min_bytes, uint64_t *before, uint64_t *after,
+                               char *errstr, size_t errsz)
+{
+    penv_t *e = partition >= 0 && partition < st->n_parts ? st->parts[partition] : NULL;
+    uint64_t used = e ? env_used(e) : 0;
+    if (!e || used < min_bytes || used < 2 * e->base_used)
+        return LS_ENOTFOUND;
+    int rc = ls_store_compact_partition(st, partition, before, after, errstr, errsz);
+    if (rc != LS_OK)
+        e->base_used = used;   /* not again before it doubles once more */
     return rc;
 }

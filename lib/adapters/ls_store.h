@@ -415,4 +415,17 @@ int ls_store_get_checkpoint_time(ls_store_t *st, int partition, int64_t *ms);
 int ls_store_compact_partition(ls_store_t *st, int partition, uint64_t *before, uint64_t *after, char *errstr,
                                size_t errstr_size);
 
+/**
+ * ls_store_compact_partition() when partition's environment is open in this
+ * process, uses at least min_bytes and twice the bytes it used when this
+ * process opened it (a compaction reopens it: then its compacted size):
+ * pages written in interleaved order are about half full, a copy in key
+ * order fills them. After a failed compaction the next try waits until the
+ * use doubles again.
+ * @return 0 (compacted, *before and *after set), LS_ENOTFOUND (not needed),
+ *         or the error of ls_store_compact_partition() with errstr.
+ */
+int ls_store_compact_if_sparse(ls_store_t *st, int partition, uint64_t min_bytes, uint64_t *before, uint64_t *after,
+                               char *errstr, size_t errstr_size);
+
 #endif

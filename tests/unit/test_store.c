@@ -1047,6 +1047,23 @@ static void test_compact_partition(void)
     cleanup(st);
 }
 
+/* Compaction when sparse: only past the floor and after the use doubled since the open or the last one. */
+static void test_compact_if_sparse(void)
+{
+    ls_store_t *st = fresh(64);
+    char err[256];
+    uint64_t before = 0, after = 0;
+    CU_ASSERT_EQUAL(ls_store_compact_if_sparse(st, 1, 0, &before, &after, err, sizeof(err)), LS_ENOTFOUND); /* not open */
+    write_interleaved(st);
+    CU_ASSERT_EQUAL(ls_store_compact_if_sparse(st, 1, (uint64_t)1 << 30, &before, &after, err, sizeof(err)),
+                    LS_ENOTFOUND);   /* under the floor */
+    CU_ASSERT_EQUAL(ls_store_compact_if_sparse(st, 1, 0, &before, &after, err, sizeof(err)), LS_OK);
+    CU_ASSERT(after > 0 && after < before);
+    CU_ASSERT_EQUAL(ls_store_compact_if_sparse(st, 1, 0, &before, &after, err, sizeof(err)), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 8 * 2000);
+    cleanup(st);
+}
+
 /* Put key (klen bytes) = val (vlen bytes) into the named db of an open raw transaction. */
 static void raw_put(MDB_txn *txn, const char *db, const void *key, size_t klen, const void *val, size_t vlen)
 {
@@ -1383,6 +1400,7 @@ static CU_TestInfo tests[] = {
     {"trim the map's resident pages", test_trim_map},
     {"write timing callback; usage over the partitions", test_write_timing_and_usage},
     {"compaction of a partition: same records, smaller map, swap followed", test_compact_partition},
+    {"compaction when sparse: floor and doubling", test_compact_if_sparse},
     {"connection numbers: stable across reopen", test_numbers_stable},
     {"connection numbers: prefixes never alias", test_numbers_no_alias},
     {"connection numbers: a failed commit's number is not kept", test_numbers_failed_commit},
