@@ -82,6 +82,16 @@ end_offsets() { # sum of end offsets of a topic
   for ((p = 0; p < ${PARTITIONS:-6}; p++)); do o=$(kcat -b "$BROKERS" -Q -t "$t:$p:-1" 2>/dev/null | awk '{print $NF}'); s=$((s + ${o:-0})); done
   echo "$s"
 }
+# settle_compaction : until the worker logged no "lmdb compacted" for 3 s (at most 60 s): a compaction
+# swaps an environment for a fresh one, whose transaction ids start again
+settle_compaction() {
+  local n last=-1 quiet=0
+  for _ in $(seq 60); do
+    n=$(grep -c "lmdb compacted" "$STACK/worker.log")
+    if [ "$n" = "$last" ]; then quiet=$((quiet + 1)); [ $quiet -ge 3 ] && return 0; else quiet=0; last=$n; fi
+    sleep 1
+  done
+}
 # the worker's LMDB environments: one per partition (lmdb/p-NNN), or one (lmdb) of an older build
 lmdb_envs() { local e; for e in "$STACK"/lmdb/p-* "$STACK/lmdb"; do [ -f "$e/data.mdb" ] && echo "$e"; done; }
 # mdb_stat_all ARGS... : mdb_stat ARGS ENV of every environment, one after the other
