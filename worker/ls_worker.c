@@ -335,6 +335,7 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
         return LS_EINVAL;
     }
     ls_store_set_resident_max(w->sync.store, (size_t)cfg->lmdb_resident_mb << 20);
+    ls_store_set_write_timing(w->sync.store, ls_worker_metrics_lmdb_write, NULL);
     w->restore.store = w->sync.store;
     w->restore.producer = w->sync.producer;
     int pj = ls_producer_partition_count(w->sync.producer, w->topic_jobs, 10000);
@@ -752,8 +753,42 @@ static int wait_budget(const worker_t *w, int max_ms)
     return due <= now ? 0 : (int)(due - now);
 }
 
-/* Once a second from the loop: flush deferred LMDB commits (a no-op when nothing is unsynced), and
- * keep the map's resident pages under worker.lmdb_resident_mb. */
+/* Whether partition p has a job running or reporting in this process, or waits for its restore. */
+static int partition_busy(const worker_t *w, int p)
+{
+    for (const slot_t *s = w->head; s; s = s->next)
+        if (s->partition == p && (s->state == SLOT_RUNNING || s->state == SLOT_REPORTING))
+            return 1;
+    for (size_t i = 0; i < w->n_unrestored; i++)
+        if (w->unrestored[i].partition == p)
+            return 1;
+    return 0;
+}
+
+#define COMPACT_MIN_BYTES (16u << 20) /* smaller environments are not worth a copy */
+
+/* At most one partition a call: an assigned, idle one whose LMDB environment grew sparse (ls_store_compact_if_sparse). */
+static void compact_sparse(worker_t *w)
+{
+    for (size_t i = 0; i < w->n_assigned; i++) {
+        int p = w->assigned[i];
+        uint64_t before, after;
+        char err[512];
+        if (partition_busy(w, p))
+            continue;
+        int rc = ls_store_compact_if_sparse(w->sync.store, p, COMPACT_MIN_BYTES, &before, &after, err, sizeof(err));
+        if (rc == LS_OK)
+            ls_info("partition %d: lmdb compacted, %llu -> %llu bytes", p, (unsigned long long)before,
+                    (unsigned long long)after);
+        else if (rc != LS_ENOTFOUND)
+            ls_warn("partition %d: %s; the store stays as it was", p, err);
+        if (rc != LS_ENOTFOUND)
+            return;
+    }
+}
+
+/* Once a second from the loop: flush deferred LMDB commits (a no-op when nothing is unsynced),
+ * keep the map's resident pages under worker.lmdb_resident_mb, and compact a sparse idle partition. */
 static void sync_store(worker_t *w)
 {
     char err[256];
@@ -762,6 +797,7 @@ static void sync_store(worker_t *w)
         ls_warn("%s; the local store stays marked unsynced (after a reboot it is restored from the changelog)", err);
     if (ls_store_trim_map(w->sync.store))
         w->map_trims++;
+    compact_sparse(w);
 }
 
 /*
