@@ -639,11 +639,12 @@ static void lead_stop(coord_t *c)
 {
     c->leading = 0;
     ls_metric_set(CM_LEADER, 0, 0, 0);
+    /* logged before the consumers close: a close may wait on a slow group coordinator, nothing is enqueued meanwhile */
+    ls_warn("not leading any more (epoch %lld): stopped enqueuing", (long long)c->epoch);
     ls_consumer_destroy(c->status);
     c->status = NULL;
     coord_control_close(c);
     coord_free(c);
-    ls_warn("not leading any more (epoch %lld): stopped enqueuing", (long long)c->epoch);
 }
 
 static int free_courses(const char *name, void *value, void *ud)

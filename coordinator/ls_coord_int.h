@@ -116,6 +116,7 @@ typedef struct coord {
     int leading;                 /* enqueuing: the schedule is loaded and the status consumer open */
     int64_t epoch;               /* this leadership term's epoch (wall clock ms at its start) */
     int64_t last_turn_mono;      /* when the loop last ran (stall detection) */
+    int rejoin;                  /* coord_give_up(): close the election consumer and join again once not leading */
     int64_t next_discovery_ms;
     coord_disco_t disco;
     char **course_queue;         /* ids of connections whose course list is to be fetched (ring, owned) */
@@ -310,6 +311,12 @@ int coord_election_open(coord_t *c);
 
 /** Leave the election group. */
 void coord_election_close(coord_t *c);
+/**
+ * End this replica's term at once (a stalled loop, a newer term seen): nothing more is enqueued from here on;
+ * the main loop stops leading (lead_stop logs it), then the election consumer is closed and joined again (a
+ * close can block while the group coordinator is slow to answer, so it comes after the log line).
+ */
+void coord_give_up(coord_t *c);
 
 /**
  * Serve the election (waiting up to wait_ms) and say whether this replica

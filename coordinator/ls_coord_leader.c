@@ -67,6 +67,12 @@ int coord_election_open(coord_t *c)
     return election_join(c);
 }
 
+void coord_give_up(coord_t *c)
+{
+    c->lead_assigned = 0;
+    c->rejoin = 1;
+}
+
 void coord_election_close(coord_t *c)
 {
     ls_consumer_destroy(c->election);
@@ -118,8 +124,7 @@ int coord_term_seen(coord_t *c, int64_t seen, int64_t due_ms, const char *what, 
     ls_error("split brain: %s \"%s\" was %s by leader epoch %lld while this replica leads with epoch %lld; "
              "this term is older: stepping down and joining the election again",
              what, id, verb, (long long)seen, (long long)c->epoch);
-    c->lead_assigned = 0;
-    coord_election_close(c);
+    coord_give_up(c);
     return 1;
 }
 
@@ -138,8 +143,13 @@ int coord_may_lead(coord_t *c, int wait_ms)
     if (c->leading && c->last_turn_mono && mono - c->last_turn_mono > STALL_MS) {
         ls_warn("the loop stalled for %lld ms while leading: giving up leadership and joining the election again",
                 (long long)(mono - c->last_turn_mono));
-        c->lead_assigned = 0;
+        coord_give_up(c);
+    }
+    if (c->rejoin) {   /* the term has ended (lead_stop ran first, so its log line is not delayed by the close) */
+        if (c->leading)
+            return 0;
         coord_election_close(c);
+        c->rejoin = 0;
     }
     if (!c->election && election_join(c) != LS_OK)
         return 0;
