@@ -12,15 +12,18 @@ static const struct {
     const char *name;
     size_t off;
     int64_t lo;
+    int optional;  /* absent = 0 (added after version 1 was in use) */
 } fields[] = {
-    {"next_due", offsetof(ls_coord_sched_rec_t, next_due_ms), 0},
-    {"last_full", offsetof(ls_coord_sched_rec_t, last_full_ms), 0},
-    {"since_full", offsetof(ls_coord_sched_rec_t, since_full), 0},
-    {"records", offsetof(ls_coord_sched_rec_t, records), -1},
-    {"failures", offsetof(ls_coord_sched_rec_t, failures), 0},
-    {"job_due", offsetof(ls_coord_sched_rec_t, job_due_ms), 0},
-    {"job_since", offsetof(ls_coord_sched_rec_t, job_since_ms), 0},
-    {"last_ok", offsetof(ls_coord_sched_rec_t, last_ok_ms), 0},
+    {"next_due", offsetof(ls_coord_sched_rec_t, next_due_ms), 0, 0},
+    {"last_full", offsetof(ls_coord_sched_rec_t, last_full_ms), 0, 0},
+    {"since_full", offsetof(ls_coord_sched_rec_t, since_full), 0, 0},
+    {"records", offsetof(ls_coord_sched_rec_t, records), -1, 0},
+    {"failures", offsetof(ls_coord_sched_rec_t, failures), 0, 0},
+    {"job_due", offsetof(ls_coord_sched_rec_t, job_due_ms), 0, 0},
+    {"job_since", offsetof(ls_coord_sched_rec_t, job_since_ms), 0, 0},
+    {"last_ok", offsetof(ls_coord_sched_rec_t, last_ok_ms), 0, 0},
+    {"ival", offsetof(ls_coord_sched_rec_t, ival_ms), 0, 1},
+    {"requests", offsetof(ls_coord_sched_rec_t, requests), 0, 1},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -58,6 +61,8 @@ int ls_coord_sched_decode(const char *value, size_t len, ls_coord_sched_rec_t *r
         rc = LS_OK;
     for (size_t i = 0; i < N_FIELDS && rc == LS_OK; i++) {
         json_t *m = json_object_get(o, fields[i].name);
+        if (!m && fields[i].optional)
+            continue;
         if (!json_is_integer(m) || json_integer_value(m) < fields[i].lo) {
             snprintf(err, errsz, "member \"%s\" is %s", fields[i].name, m ? "not an integer in range" : "missing");
             rc = LS_EINVAL;

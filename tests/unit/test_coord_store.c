@@ -9,15 +9,34 @@ static void test_roundtrip(void)
 {
     ls_coord_sched_rec_t r = {.next_due_ms = 1795896718586, .last_full_ms = 1795896000000, .since_full = 3,
                               .records = -1, .failures = 2, .job_due_ms = 1795896718000,
-                              .job_since_ms = 1795896718010, .last_ok_ms = 1795896600000}, back;
-    char buf[320], err[256];
+                              .job_since_ms = 1795896718010, .last_ok_ms = 1795896600000,
+                              .ival_ms = 240000, .requests = 3}, back;
+    char buf[448], err[256];
     int n = ls_coord_sched_encode(&r, buf, sizeof(buf));
     CU_ASSERT_FATAL(n > 0);
     CU_ASSERT_EQUAL((size_t)n, strlen(buf));
     CU_ASSERT_EQUAL(ls_coord_sched_decode(buf, (size_t)n, &back, err, sizeof(err)), LS_OK);
     CU_ASSERT_EQUAL(memcmp(&r, &back, sizeof(r)), 0);
-    CU_ASSERT(n < 200); /* a small record per scope */
+    CU_ASSERT(n < 230); /* a small record per scope */
     CU_ASSERT_EQUAL(ls_coord_sched_encode(&r, buf, 40), -1);
+}
+
+/* A record written before "ival" and "requests" existed decodes, with 0 for both. */
+static void test_old_record(void)
+{
+    static const char old[] = "{\"v\":1,\"next_due\":5,\"last_full\":4,\"since_full\":1,\"records\":7,"
+                              "\"failures\":0,\"job_due\":0,\"job_since\":0,\"last_ok\":3}";
+    ls_coord_sched_rec_t r;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(ls_coord_sched_decode(old, strlen(old), &r, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(r.next_due_ms, 5);
+    CU_ASSERT_EQUAL(r.records, 7);
+    CU_ASSERT_EQUAL(r.ival_ms, 0);
+    CU_ASSERT_EQUAL(r.requests, 0);
+    static const char bad[] = "{\"v\":1,\"next_due\":5,\"last_full\":4,\"since_full\":1,\"records\":7,"
+                              "\"failures\":0,\"job_due\":0,\"job_since\":0,\"last_ok\":3,\"ival\":-1}";
+    CU_ASSERT_EQUAL(ls_coord_sched_decode(bad, strlen(bad), &r, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "member \"ival\" is not an integer in range"));
 }
 
 static void test_bad_records(void)
@@ -44,6 +63,7 @@ static void test_bad_records(void)
 static CU_TestInfo tests[] = {
     {"encode, decode", test_roundtrip},
     {"records that cannot be decoded", test_bad_records},
+    {"a record without the optional members", test_old_record},
     CU_TEST_INFO_NULL,
 };
 
