@@ -489,6 +489,7 @@ static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
 /* A status record of the job sc waits for: the schedule's counters, and a backoff after a failure. */
 static void status_apply(coord_t *c, coord_scope_t *sc, const ls_job_t *job, const ls_status_t *st, int64_t now)
 {
+    int64_t due = sc->job_due_ms; /* the status record does not carry scheduled_at */
     sc->job_due_ms = 0;
     sc->sending = 0;
     if (st->skipped) { /* a later run already covered it (stale or duplicate) */
@@ -501,7 +502,7 @@ static void status_apply(coord_t *c, coord_scope_t *sc, const ls_job_t *job, con
     if (st->ok)
         sc->last_ok_ms = sc->polled_ok_ms = now;
     if (st->ok)
-        coord_adapt_report(c, sc, job->scheduled_at, st->events, now);
+        coord_adapt_report(c, sc, due, st->events, now);
     if (st->ok && st->mode == LS_MODE_FULL) {
         sc->last_full_ms = now;
         sc->since_full = 0;
