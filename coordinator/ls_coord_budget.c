@@ -63,12 +63,7 @@ static void hourly_bucket(ls_bucket_t *b, double per_hour)
 
 int coord_budgets_open(coord_t *c, char *err, size_t errsz)
 {
-    const ls_config_t *cfg = c->cfg;
-    if (cfg->polling_min_interval_s > cfg->polling_max_interval_s) {
-        snprintf(err, errsz, "setting 'polling.min_interval_s' (%d) is above 'polling.max_interval_s' (%d)",
-                 cfg->polling_min_interval_s, cfg->polling_max_interval_s);
-        return LS_EINVAL;
-    }
+    const ls_config_t *cfg = c->cfg; /* min <= max: checked with the config (ls_config.c) */
     if (coord_integration_budgets_check(cfg->polling_integration_budgets, err, errsz) != LS_OK)
         return LS_EINVAL;
     struct coord_budgets *b = calloc(1, sizeof(*b));

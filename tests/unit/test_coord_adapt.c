@@ -3,6 +3,8 @@
  * the rule, the clamp, the budget stretch and the cost-charged bucket.
  */
 #include "ls_coord_adapt.h"
+#include "ls_coord_int.h"
+#include "ls_err.h"
 #include "ls_ratelimit.h"
 #include "ls_test.h"
 
@@ -108,11 +110,71 @@ static void test_bucket_cost(void)
     CU_ASSERT(ls_bucket_allows(&free_, 1e9, 1)); /* rate 0: unlimited */
 }
 
+/*
+ * The coordinator's budgets (ls_coord_budget.c) on one connection of type
+ * moodle: polling.integration_budgets = moodle=360 (0.1 request/s, 6 of
+ * burst) under a deployment budget of 3600/h that does not bind. One busy
+ * scope (10 s) and nine quiet ones (240 s) want 0.1375 requests/s: the walk
+ * stretches the busy one by 1.6 (the quiet ones are at max already), and
+ * the bucket lets 6 jobs out at once, then one per 10 s.
+ */
+static void test_coord_budgets(void)
+{
+    ls_config_t cfg;
+    char err[256];
+    ls_config_defaults(&cfg);
+    cfg.polling_adaptive = 1;
+    cfg.polling_min_interval_s = 10;
+    cfg.polling_max_interval_s = 240;
+    cfg.poll_interval_s = 60;
+    cfg.polling_budget_per_hour = 3600;
+    snprintf(cfg.polling_integration_budgets, sizeof(cfg.polling_integration_budgets), "moodle=360");
+    coord_t c;
+    memset(&c, 0, sizeof(c));
+    c.cfg = &cfg;
+    c.tenants = ls_strmap_new(sizeof(coord_tenant_t));
+    CU_ASSERT_EQUAL_FATAL(coord_budgets_open(&c, err, sizeof(err)), LS_OK);
+    coord_conn_t conn;
+    memset(&conn, 0, sizeof(conn));
+    conn.integration_type = "moodle";
+    conn.tenant = coord_tenant_get(&c, "");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(conn.tenant);
+    coord_scope_t sc[10];
+    memset(sc, 0, sizeof(sc));
+    for (int i = 0; i < 10; i++) {
+        sc[i].conn = &conn;
+        sc[i].ival_ms = i ? 240000 : 10000;
+        sc[i].why_rule = i ? LS_IVAL_MAX : LS_IVAL_ACTIVE;
+        coord_budget_walk_scope(&c, &sc[i]);
+    }
+    coord_budget_walk_end(&c, 1000);
+    int64_t busy = coord_interval_ms(&c, &sc[0]);
+    CU_ASSERT(busy > 15500 && busy < 16500);
+    CU_ASSERT_EQUAL(sc[0].why, LS_IVAL_BUDGET_INTEGRATION);
+    CU_ASSERT_EQUAL(coord_interval_ms(&c, &sc[1]), 240000);
+    CU_ASSERT_EQUAL(sc[1].why, LS_IVAL_MAX);
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT(coord_budget_admit(&c, &sc[i], 1000));
+    CU_ASSERT_FALSE(coord_budget_admit(&c, &sc[6], 1000));
+    CU_ASSERT(sc[6].waited);
+    CU_ASSERT_FALSE(coord_budget_admit(&c, &sc[6], 5000));
+    CU_ASSERT(coord_budget_admit(&c, &sc[6], 11000));
+    CU_ASSERT_FALSE(sc[6].waited);
+    /* without polling.adaptive: the fixed interval, whatever the budget */
+    cfg.polling_adaptive = 0;
+    CU_ASSERT_EQUAL(coord_interval_ms(&c, &sc[0]), 60000);
+    CU_ASSERT_EQUAL(sc[0].why, LS_IVAL_FIXED);
+    coord_budgets_forget_tenants(&c);
+    ls_strmap_destroy(c.tenants);
+    coord_budgets_close(&c);
+}
+
 static CU_TestInfo tests[] = {
     {"rule: halve on changes, double when quiet, within [min, max]", test_rule},
     {"stretch applied within [min, max]", test_apply},
     {"budget stretch: smallest factor that fits, short when max does not", test_stretch},
     {"bucket charged with a job's cost", test_bucket_cost},
+    {"coordinator budgets: stretch from the walk, buckets per integration", test_coord_budgets},
     CU_TEST_INFO_NULL,
 };
 
