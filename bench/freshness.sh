@@ -22,8 +22,13 @@
 # change got an event with webhooks and that webhooks beat polling at p50.
 # --skewed: 20 connections, the sandbox's --hot-connections 10 --hot-share 90
 # (conn-0001 and conn-0002 get 90 % of the changes), 1 change/s for 120 s;
-# scenarios "fixed" (interval 60 s) and "adaptive" (polling.adaptive = 1,
-# min 10 s, max 240 s, starting at 60 s), side by side. --skewed --smoke:
+# scenarios "fixed" (interval 60 s), "adaptive" (polling.adaptive = 1,
+# min 10 s, max 240 s, starting at 60 s), "adaptive_narrow" (min 15 s,
+# max 60 s) and "adaptive_webhooks" (the same + lmsync-webhook and native
+# subscriptions), side by side. "upstream requests while changing" are the
+# sandbox's requests from the stats reset to the last change (the same
+# window for every scenario); "upstream requests" include the final round,
+# which lasts up to max_interval_s. --skewed --smoke:
 # 4 connections (conn-0001 hot), 12 s at 3/s, adaptive min 1 s max 16 s,
 # scenarios "adaptive" and "budget" (+ polling.budget_per_hour = 1080);
 # asserts that the hot connection got more jobs than any quiet one, that
@@ -85,8 +90,11 @@ pct() { jq -r --argjson p "$2" '.delays as $d | if ($d | length) == 0 then "-" e
 # scenario RUN WEBHOOKS [CONFIG_LINES...] : one measured run; the lines go into its config
 scenario() {
   local run=$1 webhooks=$2 c conf="$E2E_DIR/$1.conf" subs="" t_end req; shift 2
-  local wait_s=$((INTERVAL + 60)) label="$INTERVAL s"
-  if [[ " $* " == *"polling.adaptive = 1"* ]]; then wait_s=$((MAX + 60)); label="adaptive $MIN-$MAX s"; fi
+  local wait_s=$((INTERVAL + 60)) label="$INTERVAL s" lo hi
+  if [[ " $* " == *"polling.adaptive = 1"* ]]; then
+    lo=$(printf '%s\n' "$@" | sed -n 's/polling.min_interval_s = //p'); hi=$(printf '%s\n' "$@" | sed -n 's/polling.max_interval_s = //p')
+    wait_s=$((hi + 60)); label="adaptive $lo-$hi s"
+  fi
   [[ " $* " == *"budget_per_hour"* ]] && label="$label, $(printf '%s\n' "$@" | sed -n 's/polling.budget_per_hour = //p')/h"
   broker_start "$run-broker" 4
   sandbox_start "$run" --seed 31 --connections "$N" --students 4 --courses 3 --contents 3 \
@@ -124,6 +132,7 @@ scenario() {
   local driver=$!
   while kill -0 "$driver" 2>/dev/null; do sample_reasons "$run"; sleep 1; done
   t_end=$(date +%s)
+  local req_drive; req_drive=$(sb "$run" GET /_sandbox/stats | jq '.requests')
   # every change has its event once a full poll round after the last change is done
   wait_round "$run-status" "$t_end" "$wait_s" "${conns[@]}"
   topic_caught_up "$run-events"
@@ -133,8 +142,8 @@ scenario() {
       | select(poll and started >= $s) | .connection_id]
       | group_by(.) | map({key: .[0], value: length}) | from_entries' "$(topic_file "$run-status")")
   local d; d=$(delays "$run")
-  printf '| %s | %s%s | %d | %s | %s | %s | %s | %d | %d |\n' "$run" "$label" "$subs" "$(jq '.delays | length' <<<"$d")" \
-    "$(pct "$d" 50)" "$(pct "$d" 90)" "$(pct "$d" 99)" "$(pct "$d" 100)" "$(jq .missing <<<"$d")" "$req" \
+  printf '| %s | %s%s | %d | %s | %s | %s | %s | %d | %d | %d |\n' "$run" "$label" "$subs" "$(jq '.delays | length' <<<"$d")" \
+    "$(pct "$d" 50)" "$(pct "$d" 90)" "$(pct "$d" 99)" "$(pct "$d" 100)" "$(jq .missing <<<"$d")" "$req_drive" "$req" \
     | tee -a "$E2E_DIR/table"
   P50[$run]=$(jq -r '.delays as $d | if ($d | length) == 0 then 1e9 else $d[(($d | length) - 1) / 2 | floor] end' <<<"$d")
   MISSING[$run]=$(jq .missing <<<"$d")
@@ -153,16 +162,19 @@ sample_reasons() {
 
 declare -A P50=() MISSING=() ELAPSED_MS=() REQ=() JOBS=()
 echo "# freshness: $N successfactors_lms connections, $RATE changes/s for $DURATION s${SB_EXTRA[*]:+ (sandbox ${SB_EXTRA[*]})} ($(nproc) cores, $(uname -m))"
-echo "| scenario | poll interval | changes | p50 s | p90 s | p99 s | max s | without event | upstream requests |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| scenario | poll interval | changes | p50 s | p90 s | p99 s | max s | without event | upstream requests while changing | upstream requests |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 if [ $SKEWED -eq 1 ]; then
   ADAPT=("polling.adaptive = 1" "polling.min_interval_s = $MIN" "polling.max_interval_s = $MAX")
   if [ $SMOKE -eq 1 ]; then
     scenario adaptive 0 "${ADAPT[@]}"
     scenario budget 0 "${ADAPT[@]}" "polling.budget_per_hour = 1080"
   else
+    NARROW=("polling.adaptive = 1" "polling.min_interval_s = 15" "polling.max_interval_s = 60")
     scenario fixed 0
     scenario adaptive 0 "${ADAPT[@]}"
+    scenario adaptive_narrow 0 "${NARROW[@]}"
+    scenario adaptive_webhooks 1 "${NARROW[@]}"
   fi
   for r in "${!JOBS[@]}"; do echo "# jobs per connection in $r (from the stats reset on): ${JOBS[$r]}"; done
   [ $SMOKE -eq 1 ] || exit 0

@@ -168,14 +168,14 @@ static double scope_stretch(coord_t *c, const coord_scope_t *sc, ls_ival_why_t *
     return best;
 }
 
-int64_t coord_interval_ms(coord_t *c, coord_scope_t *sc)
+/* The interval to schedule now (sets sc->why). */
+static int64_t interval_of(coord_t *c, coord_scope_t *sc)
 {
     const ls_adapt_cfg_t *a = &c->budgets->acfg;
     int64_t fixed = (int64_t)c->cfg->poll_interval_s * 1000;
     ls_ival_why_t which;
     if (!c->cfg->polling_adaptive) {
         sc->why = LS_IVAL_FIXED;
-        ls_metric_observe(CM_POLL_INTERVAL, 0, 0, (double)fixed / 1000.0);
         return fixed;
     }
     if (!sc->ival_ms) /* a new scope, or one restored from a record without "ival" */
@@ -184,6 +184,12 @@ int64_t coord_interval_ms(coord_t *c, coord_scope_t *sc)
         sc->why_rule = sc->ival_ms >= a->max_ms ? LS_IVAL_MAX : LS_IVAL_QUIET;
     uint32_t ms = ls_adapt_apply(a, sc->ival_ms, scope_stretch(c, sc, &which));
     sc->why = ms > sc->ival_ms && which != LS_IVAL__COUNT ? (uint8_t)which : sc->why_rule;
+    return ms;
+}
+
+int64_t coord_interval_ms(coord_t *c, coord_scope_t *sc)
+{
+    int64_t ms = interval_of(c, sc);
     ls_metric_observe(CM_POLL_INTERVAL, 0, 0, (double)ms / 1000.0);
     return ms;
 }
@@ -197,7 +203,7 @@ void coord_adapt_report(coord_t *c, coord_scope_t *sc, int64_t due_ms, uint64_t 
     sc->why_rule = (uint8_t)why;
     if (!sc->t.pos || sc->failures)
         return; /* due already (queued), or backed off */
-    int64_t next = due_ms + coord_interval_ms(c, sc);
+    int64_t next = due_ms + interval_of(c, sc); /* observed when its job is produced */
     ls_coord_heap_set(&c->heap, &sc->t, next > now ? next : now);
 }
 

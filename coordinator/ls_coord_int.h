@@ -318,7 +318,7 @@ void coord_budgets_forget_tenants(coord_t *c);
  */
 int coord_budget_admit(coord_t *c, coord_scope_t *sc, int64_t now);
 
-/** The interval to wait before sc's next job (fixed, or adaptive and stretched); sets sc->why and observes it. */
+/** The interval to wait before sc's next job (fixed, or adaptive and stretched); sets sc->why and observes it (after a job is produced). */
 int64_t coord_interval_ms(coord_t *c, coord_scope_t *sc);
 
 /** An ok status record of sc's job (scheduled at due_ms) reporting events changes: the rule, and sc moved to its new due time. */
