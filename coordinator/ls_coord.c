@@ -428,10 +428,14 @@ static void serve_tenants(coord_t *c, int64_t now)
             c->enqueue_tokens -= (double)(c->n_sends - before);
         }
         held = refused ? held + 1 : 0;
-        if (!t->head)
-            coord_tenant_deactivate(c, i);
-        else
+        if (!t->head) {
+            coord_tenant_deactivate(c, i); /* the last tenant moves into i: it comes at the end of this round */
+            c->rr = i < c->n_active ? i + 1 : 0;
+        } else {
             c->rr = i + 1;
+        }
+        if (c->n_active) /* kept within the ring: tenants activated later are appended after it */
+            c->rr %= c->n_active;
     }
 }
 
@@ -489,7 +493,6 @@ static void on_status(coord_t *c, const ls_kmsg_t *m, int64_t now)
 /* A status record of the job sc waits for: the schedule's counters, and a backoff after a failure. */
 static void status_apply(coord_t *c, coord_scope_t *sc, const ls_job_t *job, const ls_status_t *st, int64_t now)
 {
-    int64_t due = sc->job_due_ms; /* the status record does not carry scheduled_at */
     sc->job_due_ms = 0;
     sc->sending = 0;
     if (st->skipped) { /* a later run already covered it (stale or duplicate) */
@@ -502,7 +505,7 @@ static void status_apply(coord_t *c, coord_scope_t *sc, const ls_job_t *job, con
     if (st->ok)
         sc->last_ok_ms = sc->polled_ok_ms = now;
     if (st->ok)
-        coord_adapt_report(c, sc, due, st->events, now);
+        coord_adapt_report(c, sc, sc->job_since_ms, st->events, now);
     if (st->ok && st->mode == LS_MODE_FULL) {
         sc->last_full_ms = now;
         sc->since_full = 0;

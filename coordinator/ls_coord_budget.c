@@ -194,7 +194,7 @@ int64_t coord_interval_ms(coord_t *c, coord_scope_t *sc)
     return ms;
 }
 
-void coord_adapt_report(coord_t *c, coord_scope_t *sc, int64_t due_ms, uint64_t events, int64_t now)
+void coord_adapt_report(coord_t *c, coord_scope_t *sc, int64_t since_ms, uint64_t events, int64_t now)
 {
     ls_ival_why_t why;
     if (!c->cfg->polling_adaptive)
@@ -203,7 +203,7 @@ void coord_adapt_report(coord_t *c, coord_scope_t *sc, int64_t due_ms, uint64_t 
     sc->why_rule = (uint8_t)why;
     if (!sc->t.pos || sc->failures)
         return; /* due already (queued), or backed off */
-    int64_t next = due_ms + interval_of(c, sc); /* observed when its job is produced */
+    int64_t next = since_ms + interval_of(c, sc); /* observed when its job is produced */
     ls_coord_heap_set(&c->heap, &sc->t, next > now ? next : now);
 }
 

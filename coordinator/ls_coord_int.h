@@ -321,8 +321,13 @@ int coord_budget_admit(coord_t *c, coord_scope_t *sc, int64_t now);
 /** The interval to wait before sc's next job (fixed, or adaptive and stretched); sets sc->why and observes it (after a job is produced). */
 int64_t coord_interval_ms(coord_t *c, coord_scope_t *sc);
 
-/** An ok status record of sc's job (scheduled at due_ms) reporting events changes: the rule, and sc moved to its new due time. */
-void coord_adapt_report(coord_t *c, coord_scope_t *sc, int64_t due_ms, uint64_t events, int64_t now);
+/**
+ * An ok status record of sc's job (produced at since_ms) reporting events
+ * changes: the rule, and sc moved to since_ms + its new interval (at least
+ * now). Counted from the job's production, not its due time: a job a budget
+ * held back does not make its scope due again at once.
+ */
+void coord_adapt_report(coord_t *c, coord_scope_t *sc, int64_t since_ms, uint64_t events, int64_t now);
 
 /** The gauge walk: add one polled scope to the loads and the reasons' counts. */
 void coord_budget_walk_scope(coord_t *c, const coord_scope_t *sc);
