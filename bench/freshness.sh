@@ -7,8 +7,10 @@
 #
 # Per scenario: a fresh devbroker, sandbox (N successfactors_lms connections:
 # native webhooks), worker and coordinator (coordinator.interval_s = INTERVAL);
-# the "webhooks" scenario adds lmsync-webhook and one subscription per
-# connection (polling goes on: it reconciles). The bench makes RATE changes
+# the "webhooks" scenario adds lmsync-webhook, and the coordinator subscribes
+# it (webhook.subscribe = native: lms_activity created + updated per
+# connection; polling goes on every webhook.reconcile_interval_s, 4 x INTERVAL:
+# it reconciles). The bench makes RATE changes
 # per second through the sandbox's mutation clock (POST /_sandbox/tick
 # {"count":1}, one random mutation of the world), for DURATION seconds,
 # noting the wall-clock millisecond each change was made; then waits until
@@ -68,6 +70,12 @@ drive() {
   done
 }
 
+# subscribed RUN HOOK COUNT : the sandbox lists COUNT subscriptions to HOOK (the coordinator's)
+subscribed() {
+  [ "$(curl -fsS -H 'authorization: Bearer e2e-token' "$(sandbox_url "$1")/unified/webhook?limit=100" \
+      | jq --arg u "$2" '[.[] | select(.hook_url == $u)] | length')" = "$3" ]
+}
+
 # delays RUN : the delays (ms) as a JSON array, and the changes without an event
 delays() {
   local run=$1
@@ -90,7 +98,7 @@ pct() { jq -r --argjson p "$2" '.delays as $d | if ($d | length) == 0 then "-" e
 
 # scenario RUN WEBHOOKS [CONFIG_LINES...] : one measured run; the lines go into its config
 scenario() {
-  local run=$1 webhooks=$2 c conf="$E2E_DIR/$1.conf" subs="" t_end req; shift 2
+  local run=$1 webhooks=$2 c conf="$E2E_DIR/$1.conf" subs="" t_end req hook; shift 2
   local wait_s=$((INTERVAL + 60)) label="$INTERVAL s" lo hi
   if [[ " $* " == *"polling.adaptive = 1"* ]]; then
     lo=$(printf '%s\n' "$@" | sed -n 's/polling.min_interval_s = //p'); hi=$(printf '%s\n' "$@" | sed -n 's/polling.max_interval_s = //p')
@@ -102,28 +110,30 @@ scenario() {
     --providers successfactors_lms --tick-ms 0 --webhook-secret "$SECRET" "${SB_EXTRA[@]}"
   write_config "$conf" "$run" "$run-broker" "coordinator.interval_s = $INTERVAL" "coordinator.discovery_interval_s = 3600" \
     "worker.lmdb_path = $E2E_DIR/$run-lmdb" "worker.page_limit = 100" "log.level = warn" "$@"
-  { cat "$conf"; echo "ops.listen = 127.0.0.1:0"; echo "ops.port_file = $E2E_DIR/$run.ops"; } >"$conf.coord"
   export UNIFIED_API_TOKEN=e2e-token
-  tail_topic "$run-events" "$run-broker" lmsync.activity.changes
-  tail_topic "$run-status" "$run-broker" lmsync.sync.status
-  local t0; t0=$(date +%s)
-  proc_start "$run-worker" "$LS_WORKER" --config "$conf"
-  proc_start "$run-coordinator" "$LS_COORDINATOR" --config "$conf.coord"
   local conns=(); for ((c = 1; c <= N; c++)); do conns+=("$(printf 'conn-%04d' "$c")"); done
-  wait_round "$run-status" "$((t0 - 1))" "$wait_s" "${conns[@]}"
-  if [ "$webhooks" = 1 ]; then
+  if [ "$webhooks" = 1 ]; then # lmsync-webhook first: the coordinator subscribes its URL
     printf '%s\n' "$SECRET" >"$E2E_DIR/secret"
     { cat "$conf"; echo "webhook.listen = 127.0.0.1:0"; echo "webhook.port_file = $E2E_DIR/$run.whport"
       echo "webhook.secret_file = $E2E_DIR/secret"; echo "webhook.connections_refresh_s = 1"
       echo "log.level = info"; } >"$conf.wh"
     proc_start "$run-webhook" "$LS_WEBHOOK" --config "$conf.wh"
     wait_until 30 test -s "$E2E_DIR/$run.whport" || die "lmsync-webhook wrote no port file"
+    hook="http://127.0.0.1:$(cat "$E2E_DIR/$run.whport")/webhook"
+    { echo "webhook.subscribe = native"; echo "webhook.hook_url = $hook"; } >>"$conf"
+    # polling only reconciles: covered connections are polled every webhook.reconcile_interval_s (4 x INTERVAL)
+    [ "$wait_s" -lt $((4 * INTERVAL + 60)) ] && wait_s=$((4 * INTERVAL + 60))
+  fi
+  tail_topic "$run-events" "$run-broker" lmsync.activity.changes
+  tail_topic "$run-status" "$run-broker" lmsync.sync.status
+  local t0; t0=$(date +%s)
+  proc_start "$run-worker" "$LS_WORKER" --config "$conf"
+  { cat "$conf"; echo "ops.listen = 127.0.0.1:0"; echo "ops.port_file = $E2E_DIR/$run.ops"; } >"$conf.coord"
+  proc_start "$run-coordinator" "$LS_COORDINATOR" --config "$conf.coord"
+  wait_round "$run-status" "$((t0 - 1))" $((INTERVAL + 60)) "${conns[@]}"
+  if [ "$webhooks" = 1 ]; then
     wait_until 30 grep -q "known connections: $N" "$(proc_log "$run-webhook")" || die "lmsync-webhook does not know the connections"
-    for c in "${conns[@]}"; do
-      curl -fsS -X POST -H 'authorization: Bearer e2e-token' -H 'content-type: application/json' \
-        -d "{\"connection_id\":\"$c\",\"object_type\":\"lms_activity\",\"event\":\"updated\",\"hook_url\":\"http://127.0.0.1:$(cat "$E2E_DIR/$run.whport")/webhook\"}" \
-        "$(sandbox_url "$run")/unified/webhook" >/dev/null || die "subscription of $c refused"
-    done
+    wait_until 30 subscribed "$run" "$hook" $((2 * N)) || die "the coordinator did not subscribe the $N connections (created, updated)"
     subs=" + webhooks"
   fi
   sb "$run" POST /_sandbox/stats/reset >/dev/null

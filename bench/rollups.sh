@@ -26,8 +26,8 @@ one_run() {
   c1=$(cpu_s "$WORKER")
   recs=$(sum_status b1 records)
   [ "$(failed_jobs b1)" -eq 0 ] || die "jobs failed"
-  pages=$(mdb_stat -e "$STACK/lmdb" | awk '/Number of pages used/ {print $5}')
-  rows=$(for d in ru_members ru_enrollments ru_courses; do mdb_stat -s "$d" "$STACK/lmdb" 2>/dev/null; done \
+  pages=$(mdb_stat_all -e | awk '/Number of pages used/ {s += $5} END {print s + 0}')
+  rows=$(for d in ru_members ru_enrollments ru_courses; do mdb_stat_all -s "$d"; done \
     | awk '/Entries/ {e += $2} END {print e + 0}')
   stop_stack
   printf "%.2f %.1f %s\n" "$(echo "($c1 - $c0) * 1000000 / $recs" | bc -l)" "$(echo "$pages * 4096 / $recs" | bc -l)" "$rows"

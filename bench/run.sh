@@ -62,6 +62,7 @@ log "b: $B_CONNS connections x $PER activities, no latency"
 start_stack b --connections "$B_CONNS" --students "$STUDENTS" --courses "$COURSES" --contents 1
 C0=$(cpu_s "$WORKER"); S0=$(sandbox_cpu); T0=$(now)
 enqueue b1 "$B_CONNS"; wait_jobs b1 "$B_CONNS"
+settle_compaction # the idle partitions' environments are compacted after the first sync (in its CPU)
 C1=$(cpu_s "$WORKER"); S1=$(sandbox_cpu); T1=$(now)
 RECS=$(sum_status b1 records)
 TXN0=$(last_txn); CL0=$(end_offsets lmsync.activity.state)
@@ -76,7 +77,7 @@ PARSE_US=$(echo "$(jq .parse_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$P
 NORM_US=$(echo "$(jq .normalize_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$PARSE")" | bc -l)
 PAGE_US=$(echo "$(jq .page_parse_cpu_s <<<"$PARSE") * 1000000 / $(jq .records <<<"$PARSE")" | bc -l)
 B_SB_SHARE=$(echo "100 * ($S2 - $S0) / (($T2 - $T0) * $(nproc))" | bc -l)
-read -r D_PAGES D_ENTRIES < <(mdb_stat -s activities "$STACK/lmdb" | awk '/Branch pages|Leaf pages|Overflow pages/ {p += $3} /Entries/ {e = $2} END {print p, e}')
+read -r D_PAGES D_ENTRIES < <(mdb_stat_all -s activities | awk '/Branch pages|Leaf pages|Overflow pages/ {p += $3} /Entries/ {e += $2} END {print p, e}')
 D_BYTES=$(echo "$D_PAGES * 4096 / $D_ENTRIES" | bc -l)
 stop_stack
 

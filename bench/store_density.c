@@ -9,11 +9,14 @@
  *   sequential:  one connection after the other, pages of 100;
  *   interleaved: 64 connections at a time, one page of 100 each in turn
  *                (round-robin, like 64 jobs in flight), a finished
- *                connection's slot taking the next one.
+ *                connection's slot taking the next one;
+ *   interleaved+compacted: the same, then ls_store_compact_partition() of
+ *                every partition (a copy in key order).
  * Connections are "conn-0001".., activity ids "act-0001-000123" in
  * increasing order per connection, states 80 bytes, partitions spread over 6
  * (hash of the connection id, like the jobs topic of bench/run.sh), every
- * commit with a checkpoint. Then prints, per named database, mdb_stat's
+ * commit with a checkpoint. Then prints, per named database summed over the
+ * partitions' environments, mdb_stat's
  * pages (branch + leaf + overflow) x page size / activity records, the
  * figure bench/run.sh reports as "LMDB bytes per tracked activity" for the
  * activities database, and the same for all databases together.
@@ -118,9 +121,21 @@ static size_t db_pages(MDB_txn *txn, const char *name, size_t *entries)
     return ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages;
 }
 
-static int report(const char *dir, const char *order, double secs)
+static const char *const db_names[] = {"activities", "pending", "sync", "checkpoints", "conns", "meta"};
+#define N_DBS (sizeof(db_names) / sizeof(db_names[0]))
+
+/* What report() adds up over the partitions' environments. */
+typedef struct sums {
+    size_t pages[N_DBS], entries[N_DBS], file_pages, psize, envs;
+} sums_t;
+
+/* Add the environment at path (a partition's, "<dir>/p-NNN") to s; 1 when it was not there, -1 on error. */
+static int add_env(const char *path, sums_t *s)
 {
-    static const char *names[] = {"activities", "pending", "sync", "checkpoints", "conns", "meta"};
+    char data[4300];
+    snprintf(data, sizeof(data), "%s/data.mdb", path);
+    if (access(data, F_OK) != 0)
+        return 1;
     MDB_env *env;
     MDB_txn *txn;
     MDB_envinfo info;
@@ -129,34 +144,51 @@ static int report(const char *dir, const char *order, double secs)
     if (rc == 0)
         rc = mdb_env_set_maxdbs(env, 16);
     if (rc == 0)
-        rc = mdb_env_open(env, dir, MDB_RDONLY, 0640);
+        rc = mdb_env_open(env, path, MDB_RDONLY, 0640);
     if (rc == 0)
         rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
-        fprintf(stderr, "lmsync-store-density: cannot read \"%s\": %s\n", dir, mdb_strerror(rc));
+        fprintf(stderr, "lmsync-store-density: cannot read \"%s\": %s\n", path, mdb_strerror(rc));
         mdb_env_close(env);
         return -1;
     }
     mdb_env_stat(env, &ms);
     mdb_env_info(env, &info);
-    size_t records, total = 0, e;
-    size_t act = db_pages(txn, "activities", &records);
-    printf("%-12s %9zu records, %.1f s\n", order, records, secs);
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        size_t p = db_pages(txn, names[i], &e);
-        total += p;
-        if (p)
-            printf("  %-12s %9zu entries %8zu pages %8.1f bytes/record\n", names[i], e, p,
-                   (double)p * ms.ms_psize / (double)(records ? records : 1));
+    for (size_t i = 0; i < N_DBS; i++) {
+        size_t e;
+        s->pages[i] += db_pages(txn, db_names[i], &e);
+        s->entries[i] += e;
     }
-    printf("  %-12s %9s         %8zu pages %8.1f bytes/record (activities: %.1f)\n", "all dbs", "", total,
-           (double)total * ms.ms_psize / (double)(records ? records : 1),
-           (double)act * ms.ms_psize / (double)(records ? records : 1));
-    printf("  %-12s %9s         %8zu pages %8.1f bytes/record (file high-water, incl. free pages)\n",
-           "data.mdb", "", (size_t)info.me_last_pgno + 1,
-           (double)(info.me_last_pgno + 1) * ms.ms_psize / (double)(records ? records : 1));
+    s->file_pages += (size_t)info.me_last_pgno + 1;
+    s->psize = ms.ms_psize;
+    s->envs++;
     mdb_txn_abort(txn);
     mdb_env_close(env);
+    return 0;
+}
+
+static int report(const char *dir, const char *order, double secs)
+{
+    sums_t s = {0};
+    char path[4200];
+    for (int p = 0; p < PARTITIONS; p++) {
+        snprintf(path, sizeof(path), "%s/p-%03d", dir, p);
+        if (add_env(path, &s) < 0)
+            return -1;
+    }
+    size_t records = s.entries[0], total = 0;
+    double per = (double)s.psize / (double)(records ? records : 1);
+    printf("%-22s %9zu records in %zu environments, %.1f s\n", order, records, s.envs, secs);
+    for (size_t i = 0; i < N_DBS; i++) {
+        total += s.pages[i];
+        if (s.pages[i])
+            printf("  %-12s %9zu entries %8zu pages %8.1f bytes/record\n", db_names[i], s.entries[i], s.pages[i],
+                   (double)s.pages[i] * per);
+    }
+    printf("  %-12s %9s         %8zu pages %8.1f bytes/record (activities: %.1f)\n", "all dbs", "", total,
+           (double)total * per, (double)s.pages[0] * per);
+    printf("  %-12s %9s         %8zu pages %8.1f bytes/record (file high-water, incl. free pages)\n",
+           "data.mdb", "", s.file_pages, (double)s.file_pages * per);
     return 0;
 }
 
@@ -182,6 +214,11 @@ static int run(const char *parent, const char *order, int conns, int per_conn)
     double t0 = now_s();
     int rc = strcmp(order, "sequential") == 0 ? write_sequential(st, conns, per_conn)
                                                : write_interleaved(st, conns, per_conn);
+    for (int p = 0; rc == 0 && strstr(order, "compacted") && p < PARTITIONS; p++) {
+        uint64_t before, after;
+        if ((rc = ls_store_compact_partition(st, p, &before, &after, err, sizeof(err))) != LS_OK)
+            fprintf(stderr, "lmsync-store-density: %s\n", err);
+    }
     ls_store_destroy(st);
     if (rc == 0)
         rc = report(dir, order, now_s() - t0);
@@ -198,7 +235,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: lmsync-store-density [parent-dir] [connections 1..9999] [per-connection]\n");
         return 2;
     }
-    if (run(parent, "sequential", conns, per_conn) != 0 || run(parent, "interleaved", conns, per_conn) != 0)
+    if (run(parent, "sequential", conns, per_conn) != 0 || run(parent, "interleaved", conns, per_conn) != 0 ||
+        run(parent, "interleaved+compacted", conns, per_conn) != 0)
         return 1;
     return 0;
 }

@@ -210,6 +210,11 @@ static const ls_strategy_t *conn_strategy(coord_t *c, coord_conn_t *conn)
     return conn->strategy >= 0 ? &c->strats[conn->strategy].strategy : NULL;
 }
 
+const ls_profile_t *coord_conn_profile(coord_t *c, coord_conn_t *conn)
+{
+    return conn_strategy(c, conn) ? &c->strats[conn->strategy].profile : NULL;
+}
+
 /* Per course: where the strategy says so, or where the last full scan was larger than fanout_records. */
 static int wants_fanout(const coord_t *c, const coord_conn_t *conn, const ls_strategy_t *s)
 {
@@ -239,6 +244,7 @@ static void job_fill(const coord_t *c, const coord_scope_t *sc, const ls_strateg
     snprintf(job->workspace, sizeof(job->workspace), "%s", c->cfg->workspaces[conn->ws].name);
     snprintf(job->integration_type, sizeof(job->integration_type), "%s", conn->integration_type);
     snprintf(job->external_xref, sizeof(job->external_xref), "%s", conn->external_xref);
+    snprintf(job->tenant, sizeof(job->tenant), "%s", coord_tenant_of(c, conn));
     if (is_course(sc))
         snprintf(job->course_id, sizeof(job->course_id), "%s", key + strlen(qid) + 1);
     job->mode = job_mode(c, s, sc, now);
@@ -333,9 +339,33 @@ static void sends_turn(coord_t *c, int64_t now)
     c->n_sends = n;
 }
 
+int64_t coord_scope_interval(const coord_t *c, const coord_scope_t *sc)
+{
+    if (!sc->conn || sc->conn->wh_healthy < COORD_SUB_EVENTS)
+        return interval_ms(c);
+    int r = c->cfg->webhook_reconcile_interval_s; /* a subscription delivers changes: polling only reconciles */
+    return r > 0 ? (int64_t)r * 1000 : 4 * interval_ms(c);
+}
+
+/* A scope in the heap whose slot lies beyond its normal one moves to the normal one. */
+static void scope_pull_in(coord_t *c, coord_scope_t *sc, int64_t now)
+{
+    int64_t due = ls_coord_first_due(coord_scope_key(c, sc), interval_ms(c), now);
+    if (sc->t.pos && !sc->failures && sc->t.due_ms > due)
+        ls_coord_heap_set(&c->heap, &sc->t, due);
+}
+
+void coord_conn_uncovered(coord_t *c, coord_conn_t *conn, int64_t now)
+{
+    scope_pull_in(c, conn->scope, now);
+    for (uint32_t k = 0; k < conn->n_courses; k++)
+        scope_pull_in(c, conn->courses[k], now);
+}
+
 /*
  * Next slot after a job: the normal one, or a backed-off one after failures.
- * A fixed interval keeps the scope's hash slot; an adaptive one counts from now.
+ * A fixed interval (and a covered connection's reconcile interval) keeps the
+ * scope's hash slot; an adaptive one counts from now.
  */
 static int64_t next_slot(coord_t *c, const char *key, coord_scope_t *sc, int64_t now)
 {
@@ -345,7 +375,7 @@ static int64_t next_slot(coord_t *c, const char *key, coord_scope_t *sc, int64_t
         delay *= 2;
     if (delay > MAX_BACKOFF_MS)
         delay = MAX_BACKOFF_MS;
-    if (c->cfg->polling_adaptive)
+    if (c->cfg->polling_adaptive && sc->why != LS_IVAL_WEBHOOK)
         return now + delay;
     return ls_coord_first_due(key, ival, now + delay - ival + 1);
 }
@@ -641,6 +671,7 @@ static int free_courses(const char *name, void *value, void *ud)
 static void coord_free(coord_t *c)
 {
     ls_http_multi_destroy(c->http);
+    coord_subscribe_release(c);
     coord_creds_close(c);
     for (size_t i = 0; i < c->n_sends; i++)
         c->sends[i]->sc = NULL; /* the scopes go below */
@@ -777,6 +808,7 @@ static void coord_turn(coord_t *c, int64_t *next_gauges)
         return; /* checked right before producing: a deposed leader enqueues nothing more */
     schedule_due(c, now);
     coord_catalog_turn(c, now);
+    coord_subscribe_turn(c, now);
     coord_control_turn(c, now);
     int wait = turn_wait_ms(c, ls_time_now_ms());
     if (ls_http_multi_running(c->http)) { /* wait on the sockets: a transfer completes without waiting for a turn */
@@ -936,6 +968,7 @@ int ls_coord_explain(const ls_config_t *cfg, const char *connection_id, FILE *ou
         size_t n;
         if (e.strategy.poll && e.strategy.fanout && explain_courses(&c, &conn, &n) == LS_OK)
             fprintf(out, "  %-10s %zu course jobs, spread over the interval by hash(connection/course)\n", "courses", n);
+        coord_subscribe_explain(cfg, http, connection_id, &e.profile, out);
     }
     ls_http_destroy(http);
     coord_free(&c);

@@ -33,7 +33,7 @@ typedef enum {
     LS_IVAL_BUDGET_DEPLOYMENT,  /* stretched by polling.budget_per_hour */
     LS_IVAL_BUDGET_INTEGRATION, /* stretched by polling.integration_budgets */
     LS_IVAL_BUDGET_TENANT,      /* stretched by coordinator.tenant_budget */
-    LS_IVAL_WEBHOOK,            /* covered by a webhook subscription (reserved: not chosen yet) */
+    LS_IVAL_WEBHOOK,            /* its connection is covered by webhook subscriptions: webhook.reconcile_interval_s */
     LS_IVAL__COUNT
 } ls_ival_why_t;
 

@@ -174,6 +174,10 @@ static int64_t interval_of(coord_t *c, coord_scope_t *sc)
     const ls_adapt_cfg_t *a = &c->budgets->acfg;
     int64_t fixed = (int64_t)c->cfg->poll_interval_s * 1000;
     ls_ival_why_t which;
+    if (sc->conn && sc->conn->wh_healthy >= COORD_SUB_EVENTS) { /* covered by webhooks: polling only reconciles */
+        sc->why = LS_IVAL_WEBHOOK;
+        return coord_scope_interval(c, sc);
+    }
     if (!c->cfg->polling_adaptive) {
         sc->why = LS_IVAL_FIXED;
         return fixed;
@@ -201,8 +205,8 @@ void coord_adapt_report(coord_t *c, coord_scope_t *sc, int64_t since_ms, uint64_
         return;
     sc->ival_ms = ls_adapt_next(&c->budgets->acfg, sc->ival_ms, (int64_t)c->cfg->poll_interval_s * 1000, events, &why);
     sc->why_rule = (uint8_t)why;
-    if (!sc->t.pos || sc->failures)
-        return; /* due already (queued), or backed off */
+    if (!sc->t.pos || sc->failures || sc->why == LS_IVAL_WEBHOOK)
+        return; /* due already (queued), backed off, or on its covered connection's reconcile slot */
     int64_t next = since_ms + interval_of(c, sc); /* observed when its job is produced */
     ls_coord_heap_set(&c->heap, &sc->t, next > now ? next : now);
 }

@@ -86,6 +86,7 @@ static int enqueue(coord_t *c, const char *id, const coord_conn_t *conn, int64_t
     snprintf(job.workspace, sizeof(job.workspace), "%s", c->cfg->workspaces[conn->ws].name);
     snprintf(job.integration_type, sizeof(job.integration_type), "%s", conn->integration_type);
     snprintf(job.external_xref, sizeof(job.external_xref), "%s", conn->external_xref);
+    snprintf(job.tenant, sizeof(job.tenant), "%s", coord_tenant_of(c, conn));
     snprintf(job.job_id, sizeof(job.job_id), "%s//catalog@%lld", id, (long long)due);
     job.scheduled_at = due;
     job.leader_epoch = c->cfg->leader_election ? c->epoch : 0;

@@ -54,6 +54,7 @@ struct coord_scope {
     uint8_t queued;           /* in its tenant's queue */
     uint8_t reports;          /* produced jobs pointing at it whose delivery report is still to come */
     uint32_t requests;        /* upstream requests of its last reported job (0 = unknown): the next job's cost */
+    int64_t epoch;            /* leader epoch of the schedule record it was restored from (0 = none; ls_coord_persist.c) */
     uint32_t ival_ms;         /* polling.adaptive: desired interval (ls_adapt_next; 0 = not set yet) */
     uint8_t why_rule;         /* ls_ival_why_t the rule gave (active, quiet, max) */
     uint8_t why;              /* ls_ival_why_t of the interval last scheduled */
@@ -76,6 +77,9 @@ struct coord_conn {
     uint8_t course_mark;         /* mark of the fetch under way */
     uint8_t courses_failed;      /* the last course list fetch failed (the known courses are kept) */
     uint8_t ws;                  /* index in cfg->workspaces; the map key is the qualified id (ls_conn_qualify) */
+    uint8_t wh_kind;             /* webhook subscription kind lmsync keeps for it (coord_sub_kind_t) */
+    uint8_t wh_healthy;          /* its owned subscriptions that Unified says are healthy (one per event when covered) */
+    uint8_t wh_was;              /* it was covered before the reconciler's pass now under way */
 };
 
 /* A strategy shared by connections of one type (or one connection, with its own overrides). */
@@ -136,6 +140,7 @@ typedef struct coord {
     size_t n_strats;
     struct coord_catalog *catalog; /* catalog job schedule (ls_coord_catalog.c); NULL until its first turn */
     struct coord_ctl *ctl;       /* operator requests on <prefix>.control while leading (ls_coord_control.c), else NULL */
+    struct coord_subs *subs;     /* webhook subscription reconciler (ls_coord_subscribe.c); NULL until its first turn */
     struct coord_budgets *budgets; /* adaptive intervals and request budgets (ls_coord_budget.c) */
 } coord_t;
 
@@ -168,6 +173,13 @@ void coord_courses_request(coord_t *c, coord_conn_t *conn);
 /** Run the HTTP transfers for up to wait_ms and handle the completed ones. */
 void coord_http_turn(coord_t *c, int wait_ms);
 
+/**
+ * Start a request of the webhook reconciler to workspace ws (method, url
+ * under its base URL, body JSON or NULL; copied); its answer goes to
+ * coord_subscribe_done(c, ws, op, arg, ...). @return 0, or LS_ENOMEM.
+ */
+int coord_webhook_request(coord_t *c, int ws, const char *method, const char *url, const char *body, int op, long arg);
+
 /* ---- ls_coord.c ---- */
 
 /**
@@ -187,6 +199,73 @@ void coord_rechoose(coord_t *c);
 
 /** Store a GET /unified/integration answer (or keep the last good one on error). */
 void coord_set_profiles(coord_t *c, int rc, const ls_http_resp_t *resp, const char *err);
+
+/** The capability profile of conn's strategy (borrowed until the next coord_rechoose); NULL when out of memory. */
+const ls_profile_t *coord_conn_profile(coord_t *c, coord_conn_t *conn);
+
+/** The interval (ms) between sc's polls: webhook.reconcile_interval_s when a subscription covers its connection. */
+int64_t coord_scope_interval(const coord_t *c, const coord_scope_t *sc);
+
+/** conn lost its webhook coverage: its scopes waiting for a later slot are due at their normal slot instead. */
+void coord_conn_uncovered(coord_t *c, coord_conn_t *conn, int64_t now);
+
+/* ---- ls_coord_subscribe.c ---- */
+
+typedef enum { COORD_SUB_NONE = 0, COORD_SUB_NATIVE, COORD_SUB_VIRTUAL } coord_sub_kind_t;
+#define COORD_SUB_EVENTS 2       /* lms_activity events subscribed per connection: created, updated */
+#define COORD_SUB_EVENT_OTHER 255
+typedef enum { COORD_SUB_FOREIGN = 0, COORD_SUB_KEEP, COORD_SUB_DELETE } coord_sub_action_t;
+
+/** "created", "updated" (index < COORD_SUB_EVENTS), else NULL. */
+const char *coord_sub_event_name(unsigned event);
+
+/** One subscription lmsync wants. */
+typedef struct coord_sub_want {
+    const char *conn;            /* the connection's id within its workspace (borrowed) */
+    uint8_t event, kind;         /* index of coord_sub_event_name; coord_sub_kind_t */
+    int32_t have;                /* out: the listed subscription kept for it, -1 = to create */
+} coord_sub_want_t;
+
+/** One listed subscription. */
+typedef struct coord_sub_have {
+    const char *id, *conn;       /* borrowed */
+    uint8_t event;               /* index of coord_sub_event_name; COORD_SUB_EVENT_OTHER for any other object/event */
+    uint8_t kind;                /* coord_sub_kind_t (NONE when webhook_type is missing or unknown: fits any kind) */
+    uint8_t owned;               /* its hook_url is webhook.hook_url */
+    uint8_t healthy;
+    int32_t interval;            /* minutes (virtual); 0 when not listed: fits any interval */
+    uint8_t action;              /* out: coord_sub_action_t */
+} coord_sub_have_t;
+
+/**
+ * The plan (pure): every want gets the owned listed subscription of its
+ * connection, event and kind (virtual: also interval_min; a healthy one
+ * first) or have = -1 (create it); owned subscriptions no want took are
+ * DELETE (gone connection, other kind or interval, duplicate, other object
+ * or event), the others FOREIGN (never touched; also a second listing of
+ * one id). Sorts have.
+ */
+void coord_sub_plan(coord_sub_want_t *want, size_t nw, coord_sub_have_t *have, size_t nh, int interval_min);
+
+/**
+ * The subscription kind webhook.subscribe (mode) wants for a connection
+ * whose activity profile is a; why receives the reason.
+ */
+coord_sub_kind_t coord_sub_kind_for(const char *mode, const ls_obj_profile_t *a, char *why, size_t whysz);
+
+/** Reconcile the subscriptions when due (leader only; bounded work per turn). */
+void coord_subscribe_turn(coord_t *c, int64_t now);
+
+/** An answer to coord_webhook_request (resp borrowed for the call). */
+void coord_subscribe_done(coord_t *c, int ws, int op, long arg, int rc, const ls_http_resp_t *resp, const char *err,
+                          int64_t now);
+
+/** Free the reconciler's state (the transfers died with c->http). */
+void coord_subscribe_release(coord_t *c);
+
+/** --explain: the connection's subscription kind, why, and what Unified lists for it (to out). */
+void coord_subscribe_explain(const ls_config_t *cfg, ls_http_t *http, const char *conn_id, const ls_profile_t *p,
+                             FILE *out);
 
 /* ---- ls_coord_tenant.c ---- */
 
@@ -212,6 +291,9 @@ int coord_tenant_map_check(const char *spec, char *err, size_t errsz);
  */
 const char *coord_tenant_name(const char *map, const char *qid, const char *id, const char *type, const char *xref,
                               char *buf, size_t bufsz);
+
+/** The name of conn's tenant (borrowed from coord_t.tenants; "" before it has one): the jobs' "tenant". */
+const char *coord_tenant_of(const coord_t *c, const coord_conn_t *conn);
 
 /** The tenant called name (created with its weight and budget); NULL when out of memory. */
 coord_tenant_t *coord_tenant_get(coord_t *c, const char *name);
@@ -269,6 +351,15 @@ coord_term_t coord_term_verdict(int64_t own, int64_t seen, int64_t due_ms);
  * the older one. @return 1 when it stepped down.
  */
 int coord_term_check(coord_t *c, const ls_job_t *job);
+
+/**
+ * The same verdict on any record of leader epoch seen (due at due_ms, 0 =
+ * none): what names it ("job"), id its key, verb what that term did
+ * ("enqueued"). Logs and counts as coord_term_check, whether or not this
+ * replica leads yet (the schedule is read at the start of a term).
+ * @return 1 when it stepped down.
+ */
+int coord_term_seen(coord_t *c, int64_t seen, int64_t due_ms, const char *what, const char *id, const char *verb);
 
 /* ---- ls_coord_catalog.c ---- */
 

@@ -101,26 +101,33 @@ static int64_t job_due(const char *job_id)
     return at ? strtoll(at + 1, NULL, 10) : 0;
 }
 
-int coord_term_check(coord_t *c, const ls_job_t *job)
+int coord_term_seen(coord_t *c, int64_t seen, int64_t due_ms, const char *what, const char *id, const char *verb)
 {
-    if (!c->cfg->leader_election || !c->leading)
+    if (!c->cfg->leader_election)
         return 0;
-    coord_term_t v = coord_term_verdict(c->epoch, job->leader_epoch, job_due(job->job_id));
+    coord_term_t v = coord_term_verdict(c->epoch, seen, due_ms);
     if (v == COORD_TERM_OK)
         return 0;
     ls_metric_add(CM_SPLIT_BRAIN, 0, 0, 1);
     if (v == COORD_TERM_OLDER_LIVE) {
-        ls_error("split brain: job \"%s\" of leader epoch %lld was due after this replica began leading with "
+        ls_error("split brain: %s \"%s\" of leader epoch %lld was due after this replica began leading with "
                  "epoch %lld: the replica of epoch %lld still enqueues (it steps down when it sees this term's jobs)",
-                 job->job_id, (long long)job->leader_epoch, (long long)c->epoch, (long long)job->leader_epoch);
+                 what, id, (long long)seen, (long long)c->epoch, (long long)seen);
         return 0;
     }
-    ls_error("split brain: job \"%s\" was enqueued by leader epoch %lld while this replica leads with epoch %lld; "
+    ls_error("split brain: %s \"%s\" was %s by leader epoch %lld while this replica leads with epoch %lld; "
              "this term is older: stepping down and joining the election again",
-             job->job_id, (long long)job->leader_epoch, (long long)c->epoch);
+             what, id, verb, (long long)seen, (long long)c->epoch);
     c->lead_assigned = 0;
     coord_election_close(c);
     return 1;
+}
+
+int coord_term_check(coord_t *c, const ls_job_t *job)
+{
+    if (!c->leading)
+        return 0;
+    return coord_term_seen(c, job->leader_epoch, job_due(job->job_id), "job", job->job_id, "enqueued");
 }
 
 int coord_may_lead(coord_t *c, int wait_ms)

@@ -25,13 +25,14 @@
 #define PAGE 100
 #define DISCOVERY_RETRY_MS 10000
 
-typedef enum { REQ_CONNS, REQ_PROFILES, REQ_COURSES } req_kind_t;
+typedef enum { REQ_CONNS, REQ_PROFILES, REQ_COURSES, REQ_WEBHOOK } req_kind_t;
 
 /* What a transfer was for (its ud); conn copied, so a dropped connection is never touched. */
 typedef struct req {
     req_kind_t kind;
     int ws;                     /* index in cfg->workspaces */
-    long offset;
+    int op;                     /* REQ_WEBHOOK: the reconciler's operation */
+    long offset;                /* REQ_WEBHOOK: the reconciler's argument */
     char conn[];
 } req_t;
 
@@ -337,6 +338,23 @@ static int req_start(coord_t *c, req_kind_t kind, int ws, const char *conn, long
     return LS_OK;
 }
 
+int coord_webhook_request(coord_t *c, int ws, const char *method, const char *url, const char *body, int op, long arg)
+{
+    req_t *r = calloc(1, sizeof(*r) + 1);
+    if (!r)
+        return LS_ENOMEM;
+    r->kind = REQ_WEBHOOK;
+    r->ws = ws;
+    r->op = op;
+    r->offset = arg;
+    if (!ls_http_multi_send_cred(c->http, method, url, body, c->creds[ws], r)) {
+        free(r);
+        return LS_ENOMEM;
+    }
+    ls_http_multi_kick(c->http);
+    return LS_OK;
+}
+
 /* ---- discovery ---- */
 
 static void disco_fill(coord_t *c)
@@ -586,6 +604,9 @@ static void on_done(coord_t *c, const req_t *r, int rc, const ls_http_resp_t *re
         break;
     case REQ_COURSES:
         on_courses_page(c, r, rc, resp, err, now);
+        break;
+    case REQ_WEBHOOK:
+        coord_subscribe_done(c, r->ws, r->op, r->offset, rc, resp, err, now);
         break;
     }
 }

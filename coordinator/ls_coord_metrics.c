@@ -9,6 +9,8 @@ static const char *const budgets[] = {"deployment", "integration", "tenant", NUL
 static const double interval_bounds[LS_METRICS_BUCKETS - 1] = {10, 30, 60, 120, 240, 300, 600, 900, 1800, 3600, 14400};
 
 static const char *const control_results[] = {"enqueued", "unknown_connection", "not_polled", "malformed", NULL};
+static const char *const wh_kinds[] = {"native", "virtual", NULL};
+static const char *const wh_actions[] = {"created", "deleted", NULL};
 
 #define G(n, h) {n, h, LS_MT_GAUGE, LS_AGG_SUM, {{0}}}
 #define C(n, h) {n, h, LS_MT_COUNTER, LS_AGG_SUM, {{0}}}
@@ -46,9 +48,17 @@ const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
                     "Operator requests read from the control topic: enqueued (a resync's jobs acknowledged), "
                     "unknown_connection, not_polled (no scope to poll), malformed (all three rejected).",
                     LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "result", control_results}}},
+    [CM_WEBHOOK_SUBS] = {"lmsync_coordinator_webhook_subscriptions",
+                         "Webhook subscriptions in Unified that lmsync owns (hook_url = webhook.hook_url) and keeps, by kind.",
+                         LS_MT_GAUGE, LS_AGG_SUM, {{LS_DIM_LIST, "kind", wh_kinds}}},
+    [CM_WEBHOOK_SUB_CHANGES] = {"lmsync_coordinator_webhook_subscription_changes_total",
+                                "Webhook subscriptions the reconciler created or deleted in Unified.",
+                                LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "action", wh_actions}}},
+    [CM_WEBHOOK_SUB_ERRORS] = C("lmsync_coordinator_webhook_subscription_errors_total",
+                                "Webhook subscription lists, creates and deletes that failed (nothing is deleted on a failed list; retried next pass)."),
     [CM_SCOPES_BY_WHY] = {"lmsync_coordinator_scopes_by_interval_reason",
                           "Polled scopes by why they have their current interval: fixed, active, quiet, max, "
-                          "budget:deployment, budget:integration, budget:tenant, webhook.",
+                          "budget:deployment, budget:integration, budget:tenant, webhook (covered by webhook subscriptions).",
                           LS_MT_GAUGE, LS_AGG_SUM, {{LS_DIM_LIST, "reason", ls_adapt_why_names}}},
     [CM_POLL_INTERVAL] = {"lmsync_coordinator_poll_interval_seconds",
                           "The interval chosen each time a scope's next poll is scheduled.", LS_MT_HISTOGRAM, LS_AGG_SUM,

@@ -27,6 +27,9 @@ typedef enum {
     CM_IDS_REJECTED,      /* counter: listed connection/course ids that cannot be a key part (skipped) */
     CM_SPLIT_BRAIN,       /* counter: records of another leader term seen while leading */
     CM_CONTROL,           /* counter {result}: operator requests on the control topic (CM_CONTROL_*) */
+    CM_WEBHOOK_SUBS,      /* gauge {kind}: owned webhook subscriptions kept (CM_WH_*) */
+    CM_WEBHOOK_SUB_CHANGES, /* counter {action}: subscriptions created, deleted (CM_WH_CREATED, CM_WH_DELETED) */
+    CM_WEBHOOK_SUB_ERRORS,  /* counter: failed subscription lists, creates, deletes */
     CM_SCOPES_BY_WHY,     /* gauge {reason}: scopes by why they have their interval (ls_ival_why_t) */
     CM_POLL_INTERVAL,     /* histogram: the intervals chosen */
     CM_BUDGET_WAITS,      /* counter {budget}: jobs held by a request budget (CM_BUDGET_*) */
@@ -38,6 +41,8 @@ typedef enum {
 enum { CM_OUTCOME_OK, CM_OUTCOME_FAILED, CM_OUTCOME_SKIPPED };
 enum { CM_BUDGET_DEPLOYMENT, CM_BUDGET_INTEGRATION, CM_BUDGET_TENANT };
 enum { CM_CONTROL_ENQUEUED, CM_CONTROL_UNKNOWN_CONNECTION, CM_CONTROL_NOT_POLLED, CM_CONTROL_MALFORMED };
+enum { CM_WH_NATIVE, CM_WH_VIRTUAL };
+enum { CM_WH_CREATED, CM_WH_DELETED };
 
 extern const ls_metric_def_t ls_coord_metrics[CM__COUNT];
 

@@ -7,12 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The record's members: one row each, read by the encoder and the decoder. */
+/* The record's members: one row each, read by the encoder and the decoder. An optional member is written
+ * only when it is not 0 and decodes as 0 when absent. */
 static const struct {
     const char *name;
     size_t off;
     int64_t lo;
-    int optional;  /* absent = 0 (added after version 1 was in use) */
+    int optional;  /* absent = 0, and 0 is not written (added after version 1 was in use) */
 } fields[] = {
     {"next_due", offsetof(ls_coord_sched_rec_t, next_due_ms), 0, 0},
     {"last_full", offsetof(ls_coord_sched_rec_t, last_full_ms), 0, 0},
@@ -22,6 +23,7 @@ static const struct {
     {"job_due", offsetof(ls_coord_sched_rec_t, job_due_ms), 0, 0},
     {"job_since", offsetof(ls_coord_sched_rec_t, job_since_ms), 0, 0},
     {"last_ok", offsetof(ls_coord_sched_rec_t, last_ok_ms), 0, 0},
+    {"epoch", offsetof(ls_coord_sched_rec_t, epoch), 1, 1},
     {"ival", offsetof(ls_coord_sched_rec_t, ival_ms), 0, 1},
     {"requests", offsetof(ls_coord_sched_rec_t, requests), 0, 1},
 };
@@ -36,8 +38,9 @@ int ls_coord_sched_encode(const ls_coord_sched_rec_t *r, char *buf, size_t bufsz
 {
     size_t n = (size_t)snprintf(buf, bufsz, "{\"v\":%d", LS_COORD_SCHED_VERSION);
     for (size_t i = 0; i < N_FIELDS && n < bufsz; i++)
-        n += (size_t)snprintf(buf + n, bufsz - n, ",\"%s\":%lld", fields[i].name,
-                              (long long)*field((ls_coord_sched_rec_t *)r, i));
+        if (!fields[i].optional || *field((ls_coord_sched_rec_t *)r, i))
+            n += (size_t)snprintf(buf + n, bufsz - n, ",\"%s\":%lld", fields[i].name,
+                                  (long long)*field((ls_coord_sched_rec_t *)r, i));
     if (n + 1 >= bufsz)
         return -1;
     buf[n++] = '}';

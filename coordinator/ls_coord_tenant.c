@@ -146,6 +146,12 @@ coord_tenant_t *coord_tenant_get(coord_t *c, const char *name)
     return t;
 }
 
+const char *coord_tenant_of(const coord_t *c, const coord_conn_t *conn)
+{
+    const char *name = conn->tenant ? ls_strmap_name(c->tenants, conn->tenant) : NULL;
+    return name ? name : "";
+}
+
 static int activate(coord_t *c, coord_tenant_t *t)
 {
     if (c->n_active == c->cap_active) {

@@ -13,7 +13,7 @@
 #define SB_FAULT_MAX 1024
 
 typedef enum sb_scope {
-    SB_SCOPE_ANY = 0, SB_SCOPE_ACTIVITY, SB_SCOPE_COURSE, SB_SCOPE_LMS, SB_SCOPE_UNIFIED, SB_SCOPE_CONTENT
+    SB_SCOPE_ANY = 0, SB_SCOPE_ACTIVITY, SB_SCOPE_COURSE, SB_SCOPE_LMS, SB_SCOPE_UNIFIED, SB_SCOPE_CONTENT, SB_SCOPE_WEBHOOK
 } sb_scope_t;
 
 typedef struct sb_fault {
@@ -44,7 +44,7 @@ static const char *const sb_kind_names[] = {
     [SB_FAULT_DUPLICATE_IDS] = "duplicate_ids",
 };
 static const char *const sb_dir_names[] = { "none", "insert", "delete" };
-static const char *const sb_scope_names[] = { "any", "activity", "course", "lms", "unified", "content" };
+static const char *const sb_scope_names[] = { "any", "activity", "course", "lms", "unified", "content", "webhook" };
 
 sb_faults_t *sb_faults_new(void)
 {
@@ -97,7 +97,7 @@ static int sb_fault_parse(const json_t *body, sb_fault_t *x, char *err, size_t e
     int kind = sb_lookup(sb_kind_names, sizeof(sb_kind_names) / sizeof(sb_kind_names[0]),
                          json_string_value(json_object_get(body, "kind")));
     const json_t *path = json_object_get(body, "path");
-    int scope = path ? sb_lookup(sb_scope_names, 6, json_string_value(path)) : SB_SCOPE_ANY;
+    int scope = path ? sb_lookup(sb_scope_names, 7, json_string_value(path)) : SB_SCOPE_ANY;
     if (kind <= SB_FAULT_NONE || scope < 0) {
         snprintf(err, err_size, "fault needs a valid kind and path");
         return LS_EINVAL;
@@ -171,12 +171,15 @@ static bool sb_fault_applies(const sb_fault_t *x, const char *conn_id, sb_req_ki
     bool any_conn = strcmp(x->conn, "*") == 0;
     if (!any_conn && (!conn_id || strcmp(x->conn, conn_id) != 0))
         return false;
+    if (kind == SB_REQ_WEBHOOK) /* the webhook API only by name: "any" faults predate it */
+        return x->scope == SB_SCOPE_WEBHOOK;
     switch (x->scope) {
     case SB_SCOPE_ACTIVITY: return kind == SB_REQ_ACTIVITY;
     case SB_SCOPE_COURSE: return kind == SB_REQ_COURSE;
     case SB_SCOPE_CONTENT: return kind == SB_REQ_CONTENT;
     case SB_SCOPE_LMS: return kind != SB_REQ_UNIFIED;
     case SB_SCOPE_UNIFIED: return kind == SB_REQ_UNIFIED;
+    case SB_SCOPE_WEBHOOK: return false;
     default: return true;
     }
 }

@@ -42,7 +42,8 @@ typedef enum sb_req_kind {
     SB_REQ_COURSE,         /* /lms/{c}/course[/{id}] */
     SB_REQ_CONTENT,        /* /lms/{c}/content */
     SB_REQ_LMS_OTHER,      /* any other /lms/{c}/... */
-    SB_REQ_UNIFIED         /* /unified/... (no connection) */
+    SB_REQ_UNIFIED,        /* /unified/... (no connection) */
+    SB_REQ_WEBHOOK         /* /unified/webhook[/{id}] (faults with path "webhook" only) */
 } sb_req_kind_t;
 
 typedef struct sb_faults sb_faults_t;
@@ -61,7 +62,7 @@ void sb_faults_destroy(sb_faults_t *f);
 /**
  * Add a fault from a control-API body
  * {"connection_id":"conn-0001"|"*","kind":..,"status":503,"retry_after":2,
- *  "count":N|-1,"latency_ms":100,"stall_ms":30000,"path":"activity"|"course"|"lms"|"unified",
+ *  "count":N|-1,"latency_ms":100,"stall_ms":30000,"path":"activity"|"course"|"lms"|"unified"|"webhook",
  *  "direction":"insert"|"delete"}  (direction: kind "shift" only, default insert).
  * @return 0 and *echo (new reference: the stored fault with its id), or
  *         LS_EINVAL with a message in err.

@@ -740,8 +740,17 @@ static void sb_webhook_api(sb_http_t *h, struct MHD_Connection *conn, const char
     char err[160] = "bad request";
     json_t *out = NULL, *b = NULL;
     int st = 404;
+    sb_fault_hit_t hit;
+    long limit, offset;
     if (!sb_authorized(h, conn)) {
         sb_reply_msg(r, 401, "unauthorized");
+        return;
+    }
+    sb_faults_match(h->faults, NULL, SB_REQ_WEBHOOK, &hit);
+    sb_sleep_ms(h, hit.sleep_ms);
+    if (hit.action == SB_FAULT_STATUS) {
+        sb_reply_msg(r, hit.status, "sandbox fault");
+        r->retry_after = hit.retry_after;
         return;
     }
     if (nseg == 2 && strcmp(method, "POST") == 0) {
@@ -750,7 +759,11 @@ static void sb_webhook_api(sb_http_t *h, struct MHD_Connection *conn, const char
         st = sb_webhooks_create(h->webhooks, b, &out, err, sizeof(err));
         json_decref(b);
     } else if (nseg == 2 && strcmp(method, "GET") == 0) {
-        out = sb_webhooks_list(h->webhooks, sb_kv_get(k, "connection_id"));
+        if (sb_paging(k, &limit, &offset) < 0) {
+            sb_reply_msg(r, 400, "limit and offset must be non-negative integers");
+            return;
+        }
+        out = sb_webhooks_list(h->webhooks, sb_kv_get(k, "connection_id"), (size_t)limit, (size_t)offset);
         st = 200;
     } else if (nseg == 3 && strcmp(method, "GET") == 0) {
         st = sb_webhooks_get(h->webhooks, segs[2], &out);
@@ -764,6 +777,7 @@ static void sb_webhook_api(sb_http_t *h, struct MHD_Connection *conn, const char
         sb_reply_set(r, 200, out);
     else
         sb_reply_msg(r, st, st == 404 ? "webhook not found" : err);
+    sb_apply_action(&hit, r);
 }
 
 static void sb_control(sb_http_t *h, const char *method, const char *what, const sb_req_t *rq,

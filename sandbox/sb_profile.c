@@ -46,10 +46,10 @@ static const sb_profile_t sb_profiles[] = {
       { S, S, N, S, S, S, N, N }, SB_TS_OFFSET, 0, false },
     { "successfactors_lms", "SAP SuccessFactors (LMS)", "learninghistory",
       SB_BASE_FIELDS | UPD | CNT | DUR,
-      { S, S, S, S, S, N, S, S }, SB_TS_Z, SB_WH_VIRTUAL, false },
+      { S, S, S, S, S, N, S, S }, SB_TS_Z, SB_WH_VIRTUAL | SB_WH_NATIVE, false }, /* the sandbox sends it NATIVE deliveries */
     { "udemy", "Udemy Business", "user_course_activity",
       SB_BASE_FIELDS | UPD,
-      { S, S, N, S, S, N, N, N }, SB_TS_Z, 0, false },
+      { S, S, N, S, S, N, N, N }, SB_TS_Z, SB_WH_VIRTUAL, false },
     { "docebo", "Docebo", "enrollment",
       SB_BASE_FIELDS | UPD,
       { S, S, N, S, S, N, S, N }, SB_TS_Z, SB_WH_VIRTUAL | SB_WH_NATIVE, false },

@@ -2,7 +2,8 @@
  * sb_webhook.c - webhook subscriptions and deliveries (see sb_webhook.h).
  *
  * Every 50 ms the sender thread reads the ground-truth change log past each
- * subscription's last seq, keeps the changes of its connection (removals
+ * subscription's last seq, keeps the changes of its connection and event
+ * (created: a record that was new; updated: a record that existed; removals
  * are not delivered), and when the subscription is due (NATIVE: always;
  * VIRTUAL: every interval) turns them into one delivery: the records'
  * current text (the latest per activity), signed, queued. Queued deliveries
@@ -25,6 +26,7 @@
 #include <time.h>
 
 #include "ls_log.h"
+#include "sb_profile.h"
 #include "ls_time.h"
 
 #define MAX_SUBS 256
@@ -132,7 +134,13 @@ int sb_webhooks_create(sb_webhooks_t *s, const json_t *body, json_t **out, char 
     }
     snprintf(n.integration, sizeof(n.integration), "%s", json_string_value(json_object_get(c, "integration_type")));
     json_decref(c);
-    n.native = strcmp(n.integration, "successfactors_lms") == 0;
+    const sb_profile_t *p = sb_profile_find(n.integration);
+    const char *type = json_string_value(json_object_get(body, "webhook_type"));
+    n.native = p && (p->webhooks & SB_WH_NATIVE) && !(type && strcmp(type, "virtual") == 0);
+    if (type && strcmp(type, n.native ? "native" : "virtual") != 0) {
+        snprintf(err, errsz, "%s has no %s webhooks for lms_activity", n.integration, type);
+        return 400;
+    }
     n.created_ms = ls_time_now_ms();
     n.next_run_ms = ls_time_mono_ms() + n.interval_ms;
     n.seq = sb_world_next_seq(s->world);
@@ -152,12 +160,13 @@ int sb_webhooks_create(sb_webhooks_t *s, const json_t *body, json_t **out, char 
     return 200;
 }
 
-json_t *sb_webhooks_list(sb_webhooks_t *s, const char *connection_id)
+json_t *sb_webhooks_list(sb_webhooks_t *s, const char *connection_id, size_t limit, size_t offset)
 {
     json_t *arr = json_array();
+    size_t seen = 0;
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->n; i++)
-        if (!connection_id || strcmp(connection_id, s->subs[i].conn) == 0)
+    for (size_t i = 0; i < s->n && json_array_size(arr) < limit; i++)
+        if ((!connection_id || strcmp(connection_id, s->subs[i].conn) == 0) && seen++ >= offset)
             json_array_append_new(arr, sub_json(&s->subs[i]));
     pthread_mutex_unlock(&s->mu);
     return arr;
@@ -179,7 +188,7 @@ int sb_webhooks_delete(sb_webhooks_t *s, const char *id, json_t **out)
     if (w) {
         *out = sub_json(w);
         json_decref(w->pending);
-        *w = s->subs[--s->n];
+        memmove(w, w + 1, (size_t)(s->subs + --s->n - w) * sizeof(*w)); /* the list keeps its order */
     }
     pthread_mutex_unlock(&s->mu);
     return w ? 200 : 404;
@@ -342,7 +351,9 @@ static void collect(sb_webhooks_t *s, int64_t now)
             json_t *after = json_object_get(c, "after");
             const char *conn = json_string_value(json_object_get(c, "connection_id"));
             const char *act = json_string_value(json_object_get(c, "activity_id"));
-            if (conn && act && json_is_object(after) && strcmp(conn, w->conn) == 0)
+            int created = json_is_null(json_object_get(c, "before"));
+            if (conn && act && json_is_object(after) && strcmp(conn, w->conn) == 0 &&
+                created == (strcmp(w->event, "created") == 0))
                 json_object_set(w->pending, act, after);
         }
         w->seq = (uint64_t)json_integer_value(json_object_get(ch, "next"));

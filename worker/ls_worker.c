@@ -5,7 +5,9 @@
  * Every consumed job message becomes a slot, kept in consumption order. Up
  * to worker.max_in_flight slots run at once (ls_sync_job_t); a slot whose
  * connection already has a running job waits, so two jobs of one
- * connection never run at once. One loop waits on the curl sockets, the
+ * connection never run at once, and a poll job whose tenant runs its share
+ * of the slots while another tenant's job is ready waits too (deferred,
+ * ls_share.h: worker.tenant_max_share). One loop waits on the curl sockets, the
  * producer's event fd and the earliest timer, hands completed transfers to
  * their jobs, steps every running job's state machine (ls_sync.h: a page
  * is parsed, diffed and produced, its acks awaited, then committed; retries
@@ -40,6 +42,7 @@
 #include "ls_log.h"
 #include "ls_ratelimit.h"
 #include "ls_restore.h"
+#include "ls_share.h"
 #include "ls_store.h"
 #include "ls_strmap.h"
 #include "ls_sync.h"
@@ -71,6 +74,8 @@ typedef struct slot {
     ls_status_t *st;            /* SLOT_REPORTING: the outcome whose status record is in flight */
     ls_batch_t *rb;             /* ... and its delivery (heap: librdkafka points at it) */
     int64_t report_deadline;    /* monotonic ms */
+    uint8_t deferred;           /* SLOT_WAITING: held back by its tenant's share in the latest start pass */
+    uint8_t was_deferred;       /* counted in jobs_deferred once */
     struct slot *next;
 } slot_t;
 
@@ -102,6 +107,9 @@ typedef struct worker {
     int64_t next_metrics_at;    /* monotonic ms: refresh the gauges (ls_worker_metrics.h) */
     ls_limiter_stats_t limiter_seen;
     uint64_t restore_records_seen, restore_wipes_seen, dead_seen;
+    ls_share_t share;           /* worker.tenant_max_share: per-tenant counts of the latest start pass */
+    size_t n_deferred;          /* waiting slots the share held back in the latest start pass */
+    uint64_t jobs_deferred, deferred_seen; /* jobs deferred at least once; counted into the metric so far */
 } worker_t;
 
 /* Per scope: start times (ms since epoch) of its latest successful job, and of its latest successful full scan. */
@@ -319,11 +327,15 @@ static int open_clients(worker_t *w, volatile sig_atomic_t *stop)
     double rate = 0;
     ls_rate_parse(cfg->connection_rate, &rate, err, sizeof(err)); /* validated by ls_config_load */
     ls_limiter_cfg_t lc = {rate, cfg->connection_burst, cfg->integration_rates, 2 * cfg->max_in_flight};
-    if (!(w->sync.limiter = ls_limiter_new(&lc, err, sizeof(err))) || !(w->ran = ls_strmap_new(sizeof(ran_t)))) {
+    double share = 1;
+    ls_share_parse(cfg->tenant_max_share, &share, err, sizeof(err)); /* validated by ls_config_load */
+    if (!(w->sync.limiter = ls_limiter_new(&lc, err, sizeof(err))) || !(w->ran = ls_strmap_new(sizeof(ran_t))) ||
+        ls_share_init(&w->share, cfg->max_in_flight, share) != LS_OK) {
         ls_error("worker cannot start: %s", w->sync.limiter ? "out of memory" : err);
         return LS_EINVAL;
     }
     ls_store_set_resident_max(w->sync.store, (size_t)cfg->lmdb_resident_mb << 20);
+    ls_store_set_write_timing(w->sync.store, ls_worker_metrics_lmdb_write, NULL);
     w->restore.store = w->sync.store;
     w->restore.producer = w->sync.producer;
     int pj = ls_producer_partition_count(w->sync.producer, w->topic_jobs, 10000);
@@ -349,6 +361,7 @@ static void close_clients(worker_t *w)
     ls_store_destroy(w->sync.store);
     ls_limiter_destroy(w->sync.limiter);
     ls_strmap_destroy(w->ran);
+    ls_share_release(&w->share);
 }
 
 /*
@@ -510,15 +523,67 @@ static void skip_job(worker_t *w, slot_t *s, const char *why)
         s->not_before = ls_time_mono_ms() + RERUN_PAUSE_MS;
 }
 
-/*
- * Start waiting slots, in consumption order, while there is room and their
- * connection is free; while the process is at its adaptive in-flight limit
- * (Unified's 429) no job starts. Stale and duplicate jobs are reported as skipped instead.
- */
-static void start_jobs(worker_t *w, int64_t now)
+/* Another job of s's connection runs (of the same kind), or an earlier one waits: s waits. */
+static int connection_busy(const worker_t *w, const slot_t *s)
 {
+    int busy = 0;
+    for (const slot_t *o = w->head; o && !busy; o = o->next)
+        busy = o != s && o->state == SLOT_RUNNING && same_connection(o, s);
+    /* an earlier waiting job of the connection goes first */
+    for (const slot_t *o = w->head; o && o != s && !busy; o = o->next)
+        busy = o->state == SLOT_WAITING && same_connection(o, s);
+    return busy;
+}
+
+/* Poll jobs share the in-flight slots by tenant; catalog jobs have their own room (has_room). */
+static int shares_slots(const slot_t *s)
+{
+    return s->job.kind != LS_JOB_CATALOG;
+}
+
+/* The tenant share's counts for one pass: running poll jobs, and waiting ones that could start now. */
+static void share_count(worker_t *w, int64_t now)
+{
+    ls_share_reset(&w->share);
     for (slot_t *s = w->head; s; s = s->next) {
-        if (s->state != SLOT_WAITING || now < s->not_before || !has_room(w, s))
+        s->deferred = 0;
+        if (!shares_slots(s))
+            continue;
+        if (s->state == SLOT_RUNNING)
+            ls_share_count(&w->share, s->job.tenant, LS_SHARE_RUNNING);
+        else if (s->state == SLOT_WAITING && now >= s->not_before && !connection_busy(w, s))
+            ls_share_count(&w->share, s->job.tenant, LS_SHARE_READY);
+    }
+}
+
+/* s's tenant holds its share while another tenant has a job ready: s keeps its place and waits. */
+static void defer_job(worker_t *w, slot_t *s)
+{
+    s->deferred = 1;
+    if (s->was_deferred)
+        return;
+    s->was_deferred = 1;
+    w->jobs_deferred++;
+    ls_debug("job \"%s\" deferred: tenant \"%s\" runs %zu jobs, its share while other tenants wait "
+             "(worker.tenant_max_share)", s->job.job_id, s->job.tenant, ls_share_running(&w->share, s->job.tenant));
+}
+
+/* One pass of start_jobs. @return jobs started; *deferred: jobs the tenant share held back. */
+static size_t start_pass(worker_t *w, int64_t now, size_t *deferred)
+{
+    size_t started = 0;
+    *deferred = 0;
+    share_count(w, now);
+    for (slot_t *s = w->head; s; s = s->next) {
+        if (s->state != SLOT_WAITING || now < s->not_before)
+            continue;
+        /* held back by the share whether or not a slot is free now: when one frees, it is not this job's */
+        if (shares_slots(s) && !ls_share_admit(&w->share, s->job.tenant) && !connection_busy(w, s)) {
+            defer_job(w, s);
+            (*deferred)++;
+            continue;
+        }
+        if (!has_room(w, s))
             continue;
         char why[512];
         if (stale(w, s, why, sizeof(why))) {
@@ -527,13 +592,7 @@ static void start_jobs(worker_t *w, int64_t now)
         }
         if (ls_limiter_saturated(w->sync.limiter))
             break; /* no job may start until a request of the process ends */
-        int busy = 0;
-        for (slot_t *o = w->head; o && !busy; o = o->next)
-            busy = o != s && o->state == SLOT_RUNNING && same_connection(o, s);
-        /* an earlier waiting job of the connection goes first */
-        for (slot_t *o = w->head; o && o != s && !busy; o = o->next)
-            busy = o->state == SLOT_WAITING && same_connection(o, s);
-        if (busy)
+        if (connection_busy(w, s))
             continue;
         if (!(s->sj = ls_sync_job_start(&w->sync, &s->job, s->partition))) {
             s->not_before = now + RERUN_PAUSE_MS;
@@ -541,7 +600,28 @@ static void start_jobs(worker_t *w, int64_t now)
         }
         s->state = SLOT_RUNNING;
         running_delta(w, s, +1);
+        if (shares_slots(s))
+            ls_share_started(&w->share, s->job.tenant);
+        started++;
     }
+    return started;
+}
+
+/*
+ * Start waiting slots, in consumption order, while there is room and their
+ * connection is free; while the process is at its adaptive in-flight limit
+ * (Unified's 429) no job starts. Stale and duplicate jobs are reported as
+ * skipped instead. A poll job whose tenant runs its share of the slots
+ * while another tenant has a job ready is deferred (ls_share.h); when a
+ * pass both started and deferred jobs, the deferred ones may now be alone
+ * with free slots, so the pass runs again.
+ */
+static void start_jobs(worker_t *w, int64_t now)
+{
+    size_t deferred;
+    while (start_pass(w, now, &deferred) > 0 && deferred > 0)
+        ;
+    w->n_deferred = deferred;
 }
 
 /* A running job reached its outcome: report it (done once delivered) or schedule a re-run. */
@@ -673,8 +753,42 @@ static int wait_budget(const worker_t *w, int max_ms)
     return due <= now ? 0 : (int)(due - now);
 }
 
-/* Once a second from the loop: flush deferred LMDB commits (a no-op when nothing is unsynced), and
- * keep the map's resident pages under worker.lmdb_resident_mb. */
+/* Whether partition p has a job running or reporting in this process, or waits for its restore. */
+static int partition_busy(const worker_t *w, int p)
+{
+    for (const slot_t *s = w->head; s; s = s->next)
+        if (s->partition == p && (s->state == SLOT_RUNNING || s->state == SLOT_REPORTING))
+            return 1;
+    for (size_t i = 0; i < w->n_unrestored; i++)
+        if (w->unrestored[i].partition == p)
+            return 1;
+    return 0;
+}
+
+#define COMPACT_MIN_BYTES (16u << 20) /* smaller environments are not worth a copy */
+
+/* At most one partition a call: an assigned, idle one whose LMDB environment grew sparse (ls_store_compact_if_sparse). */
+static void compact_sparse(worker_t *w)
+{
+    for (size_t i = 0; i < w->n_assigned; i++) {
+        int p = w->assigned[i];
+        uint64_t before, after;
+        char err[512];
+        if (partition_busy(w, p))
+            continue;
+        int rc = ls_store_compact_if_sparse(w->sync.store, p, COMPACT_MIN_BYTES, &before, &after, err, sizeof(err));
+        if (rc == LS_OK)
+            ls_info("partition %d: lmdb compacted, %llu -> %llu bytes", p, (unsigned long long)before,
+                    (unsigned long long)after);
+        else if (rc != LS_ENOTFOUND)
+            ls_warn("partition %d: %s; the store stays as it was", p, err);
+        if (rc != LS_ENOTFOUND)
+            return;
+    }
+}
+
+/* Once a second from the loop: flush deferred LMDB commits (a no-op when nothing is unsynced),
+ * keep the map's resident pages under worker.lmdb_resident_mb, and compact a sparse idle partition. */
 static void sync_store(worker_t *w)
 {
     char err[256];
@@ -683,6 +797,7 @@ static void sync_store(worker_t *w)
         ls_warn("%s; the local store stays marked unsynced (after a reboot it is restored from the changelog)", err);
     if (ls_store_trim_map(w->sync.store))
         w->map_trims++;
+    compact_sparse(w);
 }
 
 /*
@@ -708,6 +823,9 @@ static void metrics_tick(worker_t *w, volatile sig_atomic_t *stop)
     ls_metric_add(WM_RESTORE_RECORDS, 0, 0, w->restore.records - w->restore_records_seen);
     ls_metric_add(WM_RESTORE_WIPES, 0, 0, w->restore.wipes - w->restore_wipes_seen);
     ls_metric_add(WM_DEAD_LETTERS, 0, 0, w->jobs_dead - w->dead_seen);
+    ls_metric_add(WM_JOBS_DEFERRED, 0, 0, w->jobs_deferred - w->deferred_seen);
+    ls_metric_set(WM_JOBS_DEFERRED_NOW, 0, 0, (int64_t)w->n_deferred);
+    w->deferred_seen = w->jobs_deferred;
     w->restore_records_seen = w->restore.records;
     w->restore_wipes_seen = w->restore.wipes;
     w->dead_seen = w->jobs_dead;
@@ -785,17 +903,19 @@ int ls_worker_run(const ls_config_t *cfg, volatile sig_atomic_t *stop)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = open_clients(&w, stop);
     if (rc == LS_OK) {
-        ls_info("worker ready: consuming \"%s\" as group \"%s\", state in \"%s\", up to %d jobs in flight",
-                w.topic_jobs, cfg->group_id, cfg->lmdb_path, cfg->max_in_flight);
+        ls_info("worker ready: consuming \"%s\" as group \"%s\", state in \"%s\", up to %d jobs in flight, "
+                "worker.tenant_max_share %s (%zu jobs of one tenant while another tenant's job waits)",
+                w.topic_jobs, cfg->group_id, cfg->lmdb_path, cfg->max_in_flight, cfg->tenant_max_share, w.share.cap);
         run_loop(&w, stop);
     }
     if (rc == LS_OK)
         log_limiter(&w);
     if (rc == LS_OK)
-        ls_info("worker stopping: jobs ok=%llu failed=%llu skipped=%llu dead-lettered=%llu abandoned=%llu; "
+        ls_info("worker stopping: jobs ok=%llu failed=%llu skipped=%llu dead-lettered=%llu abandoned=%llu deferred=%llu; "
                 "lmdb map trims=%llu; restored partitions=%llu records=%llu wipes=%llu changelog records skipped=%llu",
                 (unsigned long long)w.jobs_ok, (unsigned long long)w.jobs_failed, (unsigned long long)w.jobs_skipped,
-                (unsigned long long)w.jobs_dead, (unsigned long long)w.jobs_abandoned, (unsigned long long)w.map_trims,
+                (unsigned long long)w.jobs_dead, (unsigned long long)w.jobs_abandoned,
+                (unsigned long long)w.jobs_deferred, (unsigned long long)w.map_trims,
                 (unsigned long long)w.restore.partitions, (unsigned long long)w.restore.records,
                 (unsigned long long)w.restore.wipes, (unsigned long long)w.restore.skipped);
     close_clients(&w);

@@ -16,6 +16,10 @@ static const char *const current_kinds[] = {"record", "tombstone", "republished"
 static const char *const rollup_topics[] = {"enrollments", "courses", NULL};
 static const char *const hostile_kinds[] = {"page_over_limit", "page_repeated", "page_cap", "duplicate_id", NULL};
 
+/* LMDB write-lock waits and commits: from an uncontended lock (microseconds) to an fsync'd commit. */
+static const double lmdb_bounds[LS_METRICS_BUCKETS - 1] = {1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3,
+                                                            0.01, 0.03, 0.1, 0.3, 1};
+
 /* Freshness spans a webhook's seconds and a polling interval's hours. */
 static const double freshness_bounds[LS_METRICS_BUCKETS - 1] = {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600};
 
@@ -77,6 +81,20 @@ const ls_metric_def_t ls_worker_metrics[WM__COUNT] = {
                     "Records produced on the rollup topics, by topic (enrollments, courses) and kind: record (a "
                     "changed rollup), tombstone (no activity or learner left), republished (a resync job).",
                     LS_MT_COUNTER, LS_AGG_SUM, {LIST("topic", rollup_topics), LIST("kind", current_kinds)}},
+    [WM_JOBS_DEFERRED] = C("lmsync_worker_jobs_deferred_total",
+                           "Poll jobs held back (once each) because their tenant ran its share of the in-flight "
+                           "slots (worker.tenant_max_share) while another tenant's job was ready."),
+    [WM_JOBS_DEFERRED_NOW] = G("lmsync_worker_jobs_deferred",
+                               "Poll jobs held back now by their tenant's share of the in-flight slots."),
+    [WM_LMDB_WRITE_WAIT] = {"lmsync_worker_lmdb_write_wait_seconds",
+                            "Seconds each LMDB write transaction waited to begin: for the environment's writer lock, "
+                            "held by another process's write or a sync.", LS_MT_HISTOGRAM, LS_AGG_SUM, {{0}}, lmdb_bounds},
+    [WM_LMDB_COMMIT] = {"lmsync_worker_lmdb_commit_seconds",
+                        "Seconds each LMDB write transaction took to commit (the writer lock is held throughout).",
+                        LS_MT_HISTOGRAM, LS_AGG_SUM, {{0}}, lmdb_bounds},
+    [WM_LMDB_HELD] = {"lmsync_worker_lmdb_write_held_seconds",
+                      "Seconds each LMDB write transaction held the environment's writer lock: its writes and its "
+                      "commit.", LS_MT_HISTOGRAM, LS_AGG_SUM, {{0}}, lmdb_bounds},
 };
 
 void ls_worker_metrics_job(const ls_job_t *job, const ls_status_t *st)
@@ -148,4 +166,12 @@ void ls_worker_metrics_freshness(const ls_activity_t *rec, ls_mode_t mode, int64
             latest = at[i];
     if (latest != INT64_MIN && mode > LS_MODE_NONE)
         ls_metric_observe(WM_FRESHNESS, (int)mode - 1, 0, (double)(produced_ms - latest) / 1000.0);
+}
+
+void ls_worker_metrics_lmdb_write(double wait_s, double held_s, double commit_s, void *ud)
+{
+    (void)ud;
+    ls_metric_observe(WM_LMDB_WRITE_WAIT, 0, 0, wait_s);
+    ls_metric_observe(WM_LMDB_HELD, 0, 0, held_s);
+    ls_metric_observe(WM_LMDB_COMMIT, 0, 0, commit_s);
 }

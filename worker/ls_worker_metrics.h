@@ -37,6 +37,11 @@ typedef enum {
     WM_ENRICH_JOBS,      /* counter {outcome}: catalog jobs reported */
     WM_CURRENT,          /* counter {kind}: current records produced (WM_CURRENT_*) */
     WM_ROLLUPS,          /* counter {topic}{kind}: rollup records produced (WM_ROLLUP_*, WM_CURRENT_* kinds) */
+    WM_JOBS_DEFERRED,    /* counter: jobs held back by their tenant's share of the slots (once per job) */
+    WM_JOBS_DEFERRED_NOW,/* gauge: jobs held back by their tenant's share now */
+    WM_LMDB_WRITE_WAIT,  /* histogram: seconds a write transaction waited for LMDB's writer lock */
+    WM_LMDB_COMMIT,      /* histogram: seconds of a write transaction's commit */
+    WM_LMDB_HELD,        /* histogram: seconds a write transaction held LMDB's writer lock */
     WM__COUNT
 } ls_worker_metric_t;
 
@@ -66,5 +71,8 @@ void ls_worker_metrics_limiter(const ls_limiter_t *l, ls_limiter_stats_t *prev);
  * produced_ms (ms since epoch). Nothing when the record reports none.
  */
 void ls_worker_metrics_freshness(const ls_activity_t *rec, ls_mode_t mode, int64_t produced_ms);
+
+/** ls_store_timing_cb_t of the worker's store: observes the LMDB write-lock wait and commit time. */
+void ls_worker_metrics_lmdb_write(double wait_s, double held_s, double commit_s, void *ud);
 
 #endif

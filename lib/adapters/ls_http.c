@@ -378,13 +378,13 @@ static ls_http_xfer_t *xfer_get(ls_http_multi_t *m)
     setup_easy(x->curl, m->headers, m->timeout_s, &x->b);
     curl_easy_setopt(x->curl, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(x->curl, CURLOPT_PIPEWAIT, 1L);
     return x;
 }
 
 struct ls_http_cred {
     char *base;                   /* base URL without a trailing '/' */
     struct curl_slist *headers;
+    struct curl_slist *json_headers; /* headers plus "content-type: application/json" (requests with a body) */
 };
 
 ls_http_cred_t *ls_http_cred_new(const char *base_url, const char *token)
@@ -393,7 +393,9 @@ ls_http_cred_t *ls_http_cred_new(const char *base_url, const char *token)
     size_t n = strlen(base_url);
     while (n && base_url[n - 1] == '/')
         n--;
-    if (!c || !(c->base = strndup(base_url, n)) || !(c->headers = make_headers(token))) {
+    if (!c || !(c->base = strndup(base_url, n)) || !(c->headers = make_headers(token)) ||
+        !(c->json_headers = make_headers(token)) ||
+        !(c->json_headers = curl_slist_append(c->json_headers, "content-type: application/json"))) {
         ls_http_cred_destroy(c);
         return NULL;
     }
@@ -406,6 +408,7 @@ void ls_http_cred_destroy(ls_http_cred_t *c)
         return;
     free(c->base);
     curl_slist_free_all(c->headers);
+    curl_slist_free_all(c->json_headers);
     free(c);
 }
 
@@ -420,12 +423,25 @@ int ls_http_cred_covers(const ls_http_cred_t *c, const char *url)
     return url[n] == '\0' || url[n] == '/' || url[n] == '?';
 }
 
-static ls_http_xfer_t *multi_start(ls_http_multi_t *m, const char *url, struct curl_slist *headers, void *ud)
+/* The request's method on a pooled handle: GET (the default), POST with a copied body, or another without one. */
+static void set_method(CURL *curl, const char *method, const char *body)
+{
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    if (body)
+        curl_easy_setopt(curl, CURLOPT_COPYPOSTFIELDS, body);
+    if (strcmp(method, body ? "POST" : "GET") != 0)
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+}
+
+static ls_http_xfer_t *multi_start(ls_http_multi_t *m, const char *method, const char *url, const char *body,
+                                   struct curl_slist *headers, void *ud)
 {
     ls_http_xfer_t *x = xfer_get(m);
     if (!x)
         return NULL;
     curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, headers);
+    set_method(x->curl, method, body);
     body_reset(&x->b);
     x->cc = CURLE_OK;
     x->done = 0;
@@ -433,6 +449,10 @@ static ls_http_xfer_t *multi_start(ls_http_multi_t *m, const char *url, struct c
     x->next = NULL;
     url_path(url, x->url_path, sizeof(x->url_path));
     curl_easy_setopt(x->curl, CURLOPT_URL, url);
+    /* Wait for a connection that may multiplex only over TLS, where ALPN says so at the handshake. Over plain
+     * HTTP (HTTP/1.1: CURL_HTTP_VERSION_2TLS) curl learns it only from the first response, so every new request
+     * would wait behind the first one: one slow upstream answer held the other jobs' requests (e2e.tenants). */
+    curl_easy_setopt(x->curl, CURLOPT_PIPEWAIT, strncasecmp(url, "https://", 8) == 0 ? 1L : 0L);
     if (curl_multi_add_handle(m->multi, x->curl) != CURLM_OK) {
         x->next = m->free_list;
         m->free_list = x;
@@ -446,12 +466,20 @@ static ls_http_xfer_t *multi_start(ls_http_multi_t *m, const char *url, struct c
 
 ls_http_xfer_t *ls_http_multi_start(ls_http_multi_t *m, const char *url, void *ud)
 {
-    return multi_start(m, url, m->headers, ud);
+    return multi_start(m, "GET", url, NULL, m->headers, ud);
 }
 
 ls_http_xfer_t *ls_http_multi_start_cred(ls_http_multi_t *m, const char *url, const ls_http_cred_t *c, void *ud)
 {
-    return ls_http_cred_covers(c, url) ? multi_start(m, url, c->headers, ud) : NULL;
+    return ls_http_cred_covers(c, url) ? multi_start(m, "GET", url, NULL, c->headers, ud) : NULL;
+}
+
+ls_http_xfer_t *ls_http_multi_send_cred(ls_http_multi_t *m, const char *method, const char *url, const char *body,
+                                        const ls_http_cred_t *c, void *ud)
+{
+    if (!ls_http_cred_covers(c, url))
+        return NULL;
+    return multi_start(m, method, url, body, body ? c->json_headers : c->headers, ud);
 }
 
 void ls_http_multi_kick(ls_http_multi_t *m)

@@ -127,6 +127,15 @@ int ls_http_cred_covers(const ls_http_cred_t *c, const char *url);
 ls_http_xfer_t *ls_http_multi_start_cred(ls_http_multi_t *m, const char *url, const ls_http_cred_t *c, void *ud);
 
 /**
+ * As ls_http_multi_start_cred(), with method ("GET", "POST", "DELETE", ...)
+ * and, when body is not NULL, a JSON body (copied; sent with
+ * "content-type: application/json"; a body with method "POST" is a plain POST).
+ * The answer is classified like a GET's.
+ */
+ls_http_xfer_t *ls_http_multi_send_cred(ls_http_multi_t *m, const char *method, const char *url, const char *body,
+                                        const ls_http_cred_t *c, void *ud);
+
+/**
  * Wait up to timeout_ms for socket activity (or for extra_fd to become
  * readable; -1 = none) and run the transfers. 0 = do not wait.
  */

@@ -1,8 +1,11 @@
 /*
  * ls_store.c - LMDB wrapper (the Knot DNS habit: MDB_* stays in here).
  *
- * The environment uses MDB_NOTLS so read transactions are not tied to a
- * thread, and MDB_NOSUBDIR=0 (a directory). Every write commits a page and
+ * One environment per partition, "<dir>/p-NNN" (penv_t), opened at the
+ * store's open when it exists, else at the partition's first use in this
+ * process (part_env()); a reader begins one read transaction per partition
+ * it reads (reader_at()). Each environment uses MDB_NOTLS so read
+ * transactions are not tied to a thread, and MDB_NOSUBDIR=0 (a directory). Every write commits a page and
  * its checkpoint atomically, so a crash leaves either the old or the new
  * state, never a mix.
  *
@@ -15,7 +18,7 @@
  *     before any commit that finds it missing, and removed only after an
  *     fsync of data.mdb that covers every commit made while it existed;
  *   - both steps run under LMDB's writer lock (inside a write transaction),
- *     because every worker process of a pod shares this environment: a
+ *     because any worker process of a pod may use a partition's environment: a
  *     per-process "dirty" flag would let one process remove the marker while
  *     another process's unsynced commit is outstanding;
  *   - at open, a marker from another boot (or one that cannot be read, or no
@@ -35,18 +38,20 @@
  * one, under LMDB's writer lock, so every process sharing the environment
  * agrees; numbers never change and are never deleted (a partition wipe
  * leaves conns alone), so a process may cache them forever, once committed:
- * numbers given out in a transaction wait in st->fresh until it commits (an
+ * numbers given out in a transaction wait in e->fresh until it commits (an
  * aborted one hands the same number to the next connection). Readers never
  * assign: a connection without number has no records.
  *
  * Key format versions (meta "format"): 1, no record, keys with the connection
  * id; 2, connection numbers; 3, the rollup databases (a store of format 2
- * has states without their rollup rows). Right after the reboot guard, under the same
+ * has states without their rollup rows); 4, one environment per partition
+ * (an older build's single environment, "<dir>/data.mdb", is deleted at the
+ * store's open: remove_single_env()). Right after the reboot guard, under the same
  * open lock, a store with data but another version is emptied (every
  * database, conns included), like a discarded one: without checkpoints,
  * every partition is restored from the changelog.
  */
-#define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED) */
+#define _GNU_SOURCE /* madvise(MADV_DONTNEED), renameat2(RENAME_EXCHANGE) */
 #include "ls_store.h"
 #include "ls_err.h"
 #include "ls_log.h"
@@ -55,6 +60,7 @@
 #include "ls_strmap.h"
 #include "ls_time.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -64,36 +70,62 @@
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KEY_MAX 511 /* LMDB's default max key size */
 #define TRIM_EVERY 8192 /* records walked between two looks at the resident map (ls_store_trim_map) */
 #define BOOT_ID_LEN 36 /* a UUID: 8-4-4-4-12 hex digits */
 #define ACT_PREFIX 6   /* u16 partition | u32 connection number */
-#define FORMAT 3       /* the key format this build writes (meta "format"); no record = 1 */
+#define FORMAT 4       /* the key format this build writes (meta "format"); no record = 1 */
 
 static const char counter_key[1] = {0};   /* conns: the last number given out; no id is "\0" */
 static const char format_key[] = "format";
 
 static const char *boot_id_path = "/proc/sys/kernel/random/boot_id";
 
-struct ls_store {
+/* One partition's environment, "<dir>/p-NNN", opened by this process's first use of the partition. */
+typedef struct penv {
+    ls_store_t *st;        /* the store it belongs to */
+    int partition;
     MDB_env *env;
     MDB_dbi activities, sync, checkpoints, pending, conns, meta, catalog;
     MDB_dbi ru[LS_STORE_RU__COUNT];   /* rollup rows, by ls_store_ru_t */
     ls_strmap_t *nums;     /* connection id -> committed uint32_t number: never stale (numbers never change) */
     ls_strmap_t *fresh;    /* numbers given out by the write transaction in progress, not yet committed */
-    size_t map_mb;   /* for the map-full message */
-    int deferred;    /* MDB_NOSYNC and the unsynced marker are in use */
-    int discarded;   /* open discarded the contents: unsynced writes before a reboot, or another key format */
+    int deferred;          /* MDB_NOSYNC and the unsynced marker are in use */
     char *dir, *marker, *marker_tmp;   /* owned */
+    struct stat data;      /* of its data.mdb after the open: tells its map in /proc/self/maps */
+    uint64_t base_used;    /* used bytes at the open (or a failed compaction): ls_store_compact_if_sparse() */
+} penv_t;
+
+struct ls_store {
+    char *dir;             /* the root: one directory per partition in it; owned */
+    size_t map_mb;         /* of each partition's environment; for the map-full message */
+    int want_deferred;     /* deferred sync asked for and possible (the boot id is readable) */
+    int discarded;         /* an open discarded contents: unsynced writes before a reboot, another key format */
     char boot_id[BOOT_ID_LEN + 2];     /* "<uuid>\n", or "" when unreadable */
     size_t resident_max;               /* ls_store_set_resident_max(); 0 = never trim */
+    ls_store_timing_cb_t timing;       /* ls_store_set_write_timing(); NULL = none */
+    void *timing_ud;
+    double wait_s;                     /* the write transaction in progress: how long its begin waited */
+    double locked_at;                  /* ... and when it got the writer lock (mono_s()) */
+    penv_t **parts;        /* by partition; NULL = not opened by this process */
+    int n_parts;           /* slots of parts */
 };
+
+/* A read transaction per partition read, begun by the first read of it (reader_at()). */
+typedef struct rtxn {
+    penv_t *e;
+    MDB_txn *txn;
+} rtxn_t;
 
 struct ls_store_reader {
     ls_store_t *st;
-    MDB_txn *txn;
+    penv_t *e;             /* the partition of the latest read ... */
+    MDB_txn *txn;          /* ... and its transaction (one of txns) */
+    rtxn_t *txns;
+    size_t n, cap;
 };
 
 static int map_err(int rc)
@@ -127,13 +159,13 @@ static uint32_t get_be32(const void *v)
  * and another format (*found, 1 = no record) is emptied, *wiped = 1; the
  * current format is recorded. An LMDB code.
  */
-static int check_format(ls_store_t *st, MDB_txn *txn, uint32_t *found, int *wiped)
+static int check_format(penv_t *e, MDB_txn *txn, uint32_t *found, int *wiped)
 {
-    MDB_dbi data[] = {st->activities, st->pending, st->sync, st->checkpoints, st->conns, st->catalog,
-                      st->ru[LS_STORE_RU_MEMBERS], st->ru[LS_STORE_RU_ENROLLMENTS], st->ru[LS_STORE_RU_COURSES]};
+    MDB_dbi data[] = {e->activities, e->pending, e->sync, e->checkpoints, e->conns, e->catalog,
+                      e->ru[LS_STORE_RU_MEMBERS], e->ru[LS_STORE_RU_ENROLLMENTS], e->ru[LS_STORE_RU_COURSES]};
     MDB_val k = {sizeof(format_key) - 1, (void *)format_key}, v;
     uint8_t cur[4];
-    int rc = mdb_get(txn, st->meta, &k, &v);
+    int rc = mdb_get(txn, e->meta, &k, &v);
     *found = rc == 0 && v.mv_size == 4 ? get_be32(v.mv_data) : 1;
     *wiped = 0;
     if (rc == 0 && *found == FORMAT)
@@ -151,23 +183,23 @@ static int check_format(ls_store_t *st, MDB_txn *txn, uint32_t *found, int *wipe
     }
     put_be32(cur, FORMAT);
     v = (MDB_val){sizeof(cur), cur};
-    return rc ? rc : mdb_put(txn, st->meta, &k, &v, 0);
+    return rc ? rc : mdb_put(txn, e->meta, &k, &v, 0);
 }
 
-static int open_dbs(ls_store_t *st, char *errstr, size_t errsz)
+static int open_dbs(penv_t *e, char *errstr, size_t errsz)
 {
     static const char *names[] = {"activities", "sync", "checkpoints", "pending", "conns", "meta",
                                   "catalog", "ru_members", "ru_enrollments", "ru_courses"};
-    MDB_dbi *dbis[] = {&st->activities, &st->sync, &st->checkpoints, &st->pending, &st->conns, &st->meta, &st->catalog,
-                       &st->ru[LS_STORE_RU_MEMBERS], &st->ru[LS_STORE_RU_ENROLLMENTS], &st->ru[LS_STORE_RU_COURSES]};
+    MDB_dbi *dbis[] = {&e->activities, &e->sync, &e->checkpoints, &e->pending, &e->conns, &e->meta, &e->catalog,
+                       &e->ru[LS_STORE_RU_MEMBERS], &e->ru[LS_STORE_RU_ENROLLMENTS], &e->ru[LS_STORE_RU_COURSES]};
     MDB_txn *txn;
     uint32_t found = FORMAT;
-    int wiped = 0, rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    int wiped = 0, rc = mdb_txn_begin(e->env, NULL, 0, &txn);
     for (size_t i = 0; rc == 0 && i < sizeof(names) / sizeof(names[0]); i++)
         rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
-    if (rc == 0 && (rc = check_format(st, txn, &found, &wiped)) != 0) {
+    if (rc == 0 && (rc = check_format(e, txn, &found, &wiped)) != 0) {
         mdb_txn_abort(txn);
-        snprintf(errstr, errsz, "lmdb at \"%s\": cannot check or record the key format: %s", st->dir,
+        snprintf(errstr, errsz, "lmdb at \"%s\": cannot check or record the key format: %s", e->dir,
                  mdb_strerror(rc));
         return LS_EIO;
     }
@@ -177,9 +209,9 @@ static int open_dbs(ls_store_t *st, char *errstr, size_t errsz)
             return LS_EIO;
         }
         if (wiped) {
-            st->discarded = 1;
+            e->st->discarded = 1;
             ls_warn("lmdb store \"%s\" discarded: its keys are in format %u, this build writes format %d; "
-                    "every partition will be restored from the changelog", st->dir, (unsigned)found, FORMAT);
+                    "partition %d will be restored from the changelog", e->dir, (unsigned)found, FORMAT, e->partition);
         }
         return LS_OK;
     }
@@ -255,43 +287,43 @@ static int fsync_dir(const char *dir)
  * so no ls_store_sync() of any process can remove it between the check and
  * the commit. 0, or LS_EIO with errstr.
  */
-static int mark_unsynced(ls_store_t *st, char *errstr, size_t errsz)
+static int mark_unsynced(penv_t *e, char *errstr, size_t errsz)
 {
     struct stat sb;
-    if (stat(st->marker, &sb) == 0)
+    if (stat(e->marker, &sb) == 0)
         return LS_OK;
     const char *step = "stat";
     int fd = -1, ok = errno == ENOENT;
     if (ok) {
         step = "create";
-        fd = open(st->marker_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        fd = open(e->marker_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
         ok = fd >= 0;
     }
     if (ok) {
         step = "write";
-        ok = write(fd, st->boot_id, BOOT_ID_LEN + 1) == BOOT_ID_LEN + 1;
+        ok = write(fd, e->st->boot_id, BOOT_ID_LEN + 1) == BOOT_ID_LEN + 1;
     }
     if (ok) {
         step = "fsync";
         ok = fsync(fd) == 0;
     }
-    int e = errno;
+    int err = errno;
     if (fd >= 0)
         close(fd);
     if (ok) {
         step = "rename";
-        ok = rename(st->marker_tmp, st->marker) == 0;
-        e = errno;
+        ok = rename(e->marker_tmp, e->marker) == 0;
+        err = errno;
     }
     if (ok) {
         step = "fsync the directory of";
-        ok = fsync_dir(st->dir) == 0;
-        e = errno;
+        ok = fsync_dir(e->dir) == 0;
+        err = errno;
     }
     if (ok)
         return LS_OK;
     snprintf(errstr, errsz, "lmdb deferred sync: cannot %s marker \"%s\", nothing committed: %s",
-             step, st->marker, strerror(e));
+             step, e->marker, strerror(err));
     return LS_EIO;
 }
 
@@ -305,21 +337,49 @@ static int remove_file(const char *dir, const char *name)
 }
 
 /*
- * The reboot guard at open (under the open lock, before mdb_env_open): with a
- * marker that is not of this boot, delete the LMDB files and the marker.
- * have_boot_id = 0: the boot id is unreadable, so any marker is distrusted.
+ * Delete the LMDB files and the marker of the environment in dir (why: the
+ * reason, for the message), and make the deletion durable. had_data = 1 when
+ * there was a data.mdb. 0, or LS_EIO with errstr.
  */
-static int check_marker(ls_store_t *st, int have_boot_id, char *errstr, size_t errsz)
+static int remove_env(const char *dir, const char *why, int *had_data, char *errstr, size_t errsz)
 {
+    struct stat sb;
+    char data[4096];
+    snprintf(data, sizeof(data), "%s/data.mdb", dir);
+    *had_data = stat(data, &sb) == 0;
+    const char *names[] = {"data.mdb", "lock.mdb", "unsynced.tmp", "unsynced"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int e = remove_file(dir, names[i]);
+        if (e != 0) {
+            snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot delete \"%s/%s\" of a store that %s: %s",
+                     dir, names[i], why, strerror(e));
+            return LS_EIO;
+        }
+    }
+    if (fsync_dir(dir) != 0) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot fsync \"%s\": %s", dir, strerror(errno));
+        return LS_EIO;
+    }
+    return LS_OK;
+}
+
+/*
+ * The reboot guard at the open of a partition's environment (under its open
+ * lock, before mdb_env_open): with a marker that is not of this boot, delete
+ * the LMDB files and the marker. An unreadable boot id distrusts any marker.
+ */
+static int check_marker(penv_t *e, char *errstr, size_t errsz)
+{
+    const ls_store_t *st = e->st;
     char buf[64], reason[160];
-    ssize_t n = read_small(st->marker, buf, sizeof(buf));
+    ssize_t n = read_small(e->marker, buf, sizeof(buf));
     if (n < 0 && errno == ENOENT)
         return LS_OK;
     if (n < 0)
-        snprintf(reason, sizeof(reason), "its marker \"%s\" cannot be read (%s)", st->marker, strerror(errno));
-    else if (!have_boot_id)
+        snprintf(reason, sizeof(reason), "its marker \"%s\" cannot be read (%s)", e->marker, strerror(errno));
+    else if (!st->boot_id[0])
         snprintf(reason, sizeof(reason), "it has a marker \"%s\" and the boot id of this boot cannot be read "
-                 "from \"%s\" to tell a process crash from a reboot", st->marker, boot_id_path);
+                 "from \"%s\" to tell a process crash from a reboot", e->marker, boot_id_path);
     else if (strcmp(buf, st->boot_id) == 0)
         return LS_OK;   /* a process crash in this boot: the page cache holds every commit */
     else if (n == BOOT_ID_LEN + 1 && buf[BOOT_ID_LEN] == '\n' && boot_id_valid(buf, BOOT_ID_LEN))
@@ -327,30 +387,16 @@ static int check_marker(ls_store_t *st, int have_boot_id, char *errstr, size_t e
                  "this boot %.36s)", buf, st->boot_id);
     else
         snprintf(reason, sizeof(reason), "its marker of unsynced writes \"%s\" is garbled, so a reboot may "
-                 "have lost writes", st->marker);
-    struct stat sb;
-    char data[4096];
-    snprintf(data, sizeof(data), "%s/data.mdb", st->dir);
-    int had_data = stat(data, &sb) == 0;
-    const char *names[] = {"data.mdb", "lock.mdb", "unsynced.tmp", "unsynced"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        int e = remove_file(st->dir, names[i]);
-        if (e != 0) {
-            snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot delete \"%s/%s\" of a store that %s: %s",
-                     st->dir, names[i], reason, strerror(e));
-            return LS_EIO;
-        }
-    }
-    if (fsync_dir(st->dir) != 0) {
-        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot fsync \"%s\": %s", st->dir, strerror(errno));
+                 "have lost writes", e->marker);
+    int had_data;
+    if (remove_env(e->dir, reason, &had_data, errstr, errsz) != LS_OK)
         return LS_EIO;
-    }
-    st->discarded = had_data;
+    e->st->discarded |= had_data;
     if (had_data)
-        ls_warn("lmdb store \"%s\" discarded: %s; every partition will be restored from the changelog",
-                st->dir, reason);
+        ls_warn("lmdb store \"%s\" discarded: %s; partition %d will be restored from the changelog",
+                e->dir, reason, e->partition);
     else
-        ls_info("lmdb store \"%s\": removed the marker of a store without data (%s)", st->dir, reason);
+        ls_info("lmdb store \"%s\": removed the marker of a store without data (%s)", e->dir, reason);
     return LS_OK;
 }
 
@@ -388,33 +434,222 @@ static int lock_open(const char *dir, char *errstr, size_t errsz)
     return fd;
 }
 
-static int env_open(ls_store_t *st, const char *dir, size_t map_mb, char *errstr, size_t errsz)
+static int env_open(penv_t *e, char *errstr, size_t errsz)
 {
-    int rc = mdb_env_create(&st->env);
+    int rc = mdb_env_create(&e->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(st->env, 16);   /* 10 named databases in use */
+        rc = mdb_env_set_maxdbs(e->env, 16);   /* 10 named databases in use */
     if (rc == 0)
-        rc = mdb_env_set_mapsize(st->env, map_mb * 1024 * 1024);
+        rc = mdb_env_set_mapsize(e->env, e->st->map_mb * 1024 * 1024);
     if (rc == 0)
-        rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0640);
+        rc = mdb_env_open(e->env, e->dir, MDB_NOTLS, 0640);
     if (rc != 0) {
-        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot open lmdb at \"%s\": %s", dir, mdb_strerror(rc));
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot open lmdb at \"%s\": %s", e->dir,
+                 mdb_strerror(rc));
         return LS_EIO;
     }
     /* still durable: a new environment's databases are on disk before deferred commits start */
-    return open_dbs(st, errstr, errsz);
+    return open_dbs(e, errstr, errsz);
+}
+
+static void free_penv(penv_t *e)
+{
+    if (!e)
+        return;
+    if (e->env)
+        mdb_env_close(e->env);
+    ls_strmap_destroy(e->nums);
+    ls_strmap_destroy(e->fresh);
+    free(e->dir);
+    free(e->marker);
+    free(e->marker_tmp);
+    free(e);
+}
+
+static uint64_t env_used(const penv_t *e);
+
+/*
+ * Open partition's environment "<root>/p-NNN" (creating it): under its open
+ * lock, the reboot guard, then LMDB and the key format check, then deferred
+ * commits when the store asks for them. NULL with errstr on failure.
+ */
+static penv_t *penv_open(ls_store_t *st, int partition, char *errstr, size_t errsz)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "p-%03d", partition);
+    penv_t *e = calloc(1, sizeof(*e));
+    if (!e || !(e->dir = join(st->dir, name)) || !(e->marker = join(e->dir, "unsynced")) ||
+        !(e->marker_tmp = join(e->dir, "unsynced.tmp")) || !(e->nums = ls_strmap_new(sizeof(uint32_t))) ||
+        !(e->fresh = ls_strmap_new(sizeof(uint32_t)))) {
+        snprintf(errstr, errsz, "out of memory");
+        free_penv(e);
+        return NULL;
+    }
+    e->st = st;
+    e->partition = partition;
+    if (mkdir(e->dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot create \"%s\": %s", e->dir, strerror(errno));
+        free_penv(e);
+        return NULL;
+    }
+    int lock = lock_open(e->dir, errstr, errsz);
+    int rc = lock < 0 ? LS_EIO : check_marker(e, errstr, errsz);
+    if (rc == LS_OK)
+        rc = env_open(e, errstr, errsz);
+    if (lock >= 0)
+        close(lock);
+    char data[4096];
+    snprintf(data, sizeof(data), "%s/data.mdb", e->dir);
+    if (rc == LS_OK && stat(data, &e->data) != 0) {
+        snprintf(errstr, errsz, "lmdb at \"%s\": cannot stat data.mdb: %s", e->dir, strerror(errno));
+        rc = LS_EIO;
+    }
+    if (rc == LS_OK && st->want_deferred) {
+        int mrc = mdb_env_set_flags(e->env, MDB_NOSYNC, 1);
+        if (mrc != 0) {
+            snprintf(errstr, errsz, "lmdb at \"%s\": cannot set deferred sync: %s", e->dir, mdb_strerror(mrc));
+            rc = LS_EIO;
+        }
+        e->deferred = mrc == 0;
+    }
+    if (rc != LS_OK) {
+        free_penv(e);
+        return NULL;
+    }
+    e->base_used = env_used(e);
+    return e;
+}
+
+/*
+ * The environment of partition, opened at its first use in this process;
+ * NULL with errstr (partition out of range, out of memory, open failed: the
+ * next use tries again).
+ */
+static penv_t *part_env(ls_store_t *st, int partition, char *errstr, size_t errsz)
+{
+    if (partition < 0 || partition > 0xffff) {
+        snprintf(errstr, errsz, "lmdb: partition %d out of range", partition);
+        return NULL;
+    }
+    if (partition < st->n_parts && st->parts[partition])
+        return st->parts[partition];
+    if (partition >= st->n_parts) {
+        int n = partition + 1 > 2 * st->n_parts ? partition + 1 : 2 * st->n_parts;
+        penv_t **p = realloc(st->parts, (size_t)n * sizeof(*p));
+        if (!p) {
+            snprintf(errstr, errsz, "out of memory");
+            return NULL;
+        }
+        memset(p + st->n_parts, 0, (size_t)(n - st->n_parts) * sizeof(*p));
+        st->parts = p;
+        st->n_parts = n;
+    }
+    return st->parts[partition] = penv_open(st, partition, errstr, errsz);
 }
 
 static void free_store(ls_store_t *st)
 {
-    if (st->env)
-        mdb_env_close(st->env);
-    ls_strmap_destroy(st->nums);
-    ls_strmap_destroy(st->fresh);
+    for (int i = 0; i < st->n_parts; i++)
+        free_penv(st->parts[i]);
+    free(st->parts);
     free(st->dir);
-    free(st->marker);
-    free(st->marker_tmp);
     free(st);
+}
+
+/* qsort order of partition numbers. */
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The partitions with an environment in the store's directory (names
+ * "p-NNN" as penv_open() makes them), ascending, into *out (malloc'd; *n).
+ * LS_OK, LS_EIO (the directory cannot be read) or LS_ENOMEM.
+ */
+static int list_partitions(const ls_store_t *st, int **out, size_t *n)
+{
+    DIR *d = opendir(st->dir);
+    if (!d)
+        return LS_EIO;
+    int *v = NULL, rc = LS_OK;
+    size_t cap = 0;
+    *n = 0;
+    struct dirent *de;
+    while (rc == LS_OK && (de = readdir(d)) != NULL) {
+        int part, end = 0;
+        char name[16];
+        if (sscanf(de->d_name, "p-%5d%n", &part, &end) != 1 || de->d_name[end] || part < 0 || part > 0xffff)
+            continue;
+        snprintf(name, sizeof(name), "p-%03d", part);
+        if (strcmp(name, de->d_name) != 0)
+            continue;   /* not a name penv_open() makes (e.g. "p-+1") */
+        if (*n == cap) {
+            int *g = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*g));
+            if (!g) {
+                rc = LS_ENOMEM;
+                break;
+            }
+            v = g;
+        }
+        v[(*n)++] = part;
+    }
+    closedir(d);
+    if (rc != LS_OK) {
+        free(v);
+        return rc;
+    }
+    qsort(v, *n, sizeof(*v), cmp_int);
+    *out = v;
+    return LS_OK;
+}
+
+/*
+ * A store of an older build: one environment for every partition, in the
+ * root. It is deleted (under the root's open lock) and every partition is
+ * restored from the changelog into its own environment.
+ */
+static int remove_single_env(ls_store_t *st, char *errstr, size_t errsz)
+{
+    struct stat sb;
+    char data[4096];
+    snprintf(data, sizeof(data), "%s/data.mdb", st->dir);
+    if (stat(data, &sb) != 0)
+        return LS_OK;
+    int had_data;
+    if (remove_env(st->dir, "is of an older layout", &had_data, errstr, errsz) != LS_OK)
+        return LS_EIO;
+    st->discarded = 1;
+    ls_warn("lmdb store \"%s\": removed the single environment of an older build (data.mdb); this build keeps one "
+            "environment per partition (p-NNN) and restores every partition from the changelog", st->dir);
+    return LS_OK;
+}
+
+/*
+ * Open every partition environment already in the directory, so that the
+ * reboot guard and the key format check of each run at the open (and
+ * ls_store_was_discarded() tells at once); the others open at first use.
+ */
+static int remove_leftovers(const ls_store_t *st, char *errstr, size_t errsz);
+
+static int open_existing(ls_store_t *st, char *errstr, size_t errsz)
+{
+    if (remove_leftovers(st, errstr, errsz) != LS_OK)
+        return LS_EIO;
+    int *parts = NULL;
+    size_t n = 0;
+    int rc = list_partitions(st, &parts, &n);
+    if (rc != LS_OK) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot read \"%s\": %s", st->dir,
+                 rc == LS_ENOMEM ? "out of memory" : strerror(errno));
+        return LS_EIO;
+    }
+    for (size_t i = 0; rc == LS_OK && i < n; i++)
+        if (!part_env(st, parts[i], errstr, errsz))
+            rc = LS_EIO;
+    free(parts);
+    return rc;
 }
 
 ls_store_t *ls_store_open(const char *dir, size_t map_mb, int deferred_sync, char *errstr, size_t errsz)
@@ -424,9 +659,7 @@ ls_store_t *ls_store_open(const char *dir, size_t map_mb, int deferred_sync, cha
         return NULL;
     }
     ls_store_t *st = calloc(1, sizeof(*st));
-    if (!st || !(st->dir = strdup(dir)) || !(st->marker = join(dir, "unsynced")) ||
-        !(st->marker_tmp = join(dir, "unsynced.tmp")) || !(st->nums = ls_strmap_new(sizeof(uint32_t))) ||
-        !(st->fresh = ls_strmap_new(sizeof(uint32_t)))) {
+    if (!st || !(st->dir = strdup(dir))) {
         snprintf(errstr, errsz, "out of memory");
         if (st)
             free_store(st);
@@ -437,25 +670,18 @@ ls_store_t *ls_store_open(const char *dir, size_t map_mb, int deferred_sync, cha
     if (deferred_sync && !have_boot_id)
         ls_warn("lmdb store \"%s\": deferred sync needs the boot id from \"%s\" (%s) to detect a reboot; "
                 "every commit is synced to disk instead", dir, boot_id_path, why);
+    st->want_deferred = deferred_sync && have_boot_id;
+    st->map_mb = map_mb;
     int lock = lock_open(dir, errstr, errsz);
-    int rc = lock < 0 ? LS_EIO : check_marker(st, have_boot_id, errstr, errsz);
-    if (rc == LS_OK)
-        rc = env_open(st, dir, map_mb, errstr, errsz);
+    int rc = lock < 0 ? LS_EIO : remove_single_env(st, errstr, errsz);
     if (lock >= 0)
         close(lock);
-    if (rc == LS_OK && deferred_sync && have_boot_id) {
-        int mrc = mdb_env_set_flags(st->env, MDB_NOSYNC, 1);
-        if (mrc != 0) {
-            snprintf(errstr, errsz, "lmdb at \"%s\": cannot set deferred sync: %s", dir, mdb_strerror(mrc));
-            rc = LS_EIO;
-        }
-        st->deferred = mrc == 0;
-    }
+    if (rc == LS_OK)
+        rc = open_existing(st, errstr, errsz);
     if (rc != LS_OK) {
         free_store(st);
         return NULL;
     }
-    st->map_mb = map_mb;
     return st;
 }
 
@@ -464,35 +690,49 @@ ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t er
     return ls_store_open(dir, map_mb, 0, errstr, errsz);
 }
 
-int ls_store_sync(ls_store_t *st, char *errstr, size_t errsz)
+/* ls_store_sync() of one partition's environment. */
+static int penv_sync(penv_t *e, char *errstr, size_t errsz)
 {
     struct stat sb;
-    if (stat(st->marker, &sb) != 0 && errno == ENOENT)
+    if (stat(e->marker, &sb) != 0 && errno == ENOENT)
         return LS_OK;   /* every unsynced commit is made while the marker exists */
     MDB_envinfo info;
     MDB_txn *txn = NULL;
     const char *step = "sync of";
-    int rc = mdb_env_info(st->env, &info);
+    int rc = mdb_env_info(e->env, &info);
     if (rc == 0)   /* the bulk of the flush, without blocking other processes' commits */
-        rc = mdb_env_sync(st->env, 1);
+        rc = mdb_env_sync(e->env, 1);
     if (rc == 0)   /* LMDB's writer lock: no commit of any process until the marker is gone */
-        rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+        rc = mdb_txn_begin(e->env, NULL, 0, &txn);
     if (rc == 0 && mdb_txn_id(txn) != info.me_last_txnid + 1)
-        rc = mdb_env_sync(st->env, 1);   /* commits made since the first flush */
-    if (rc == 0 && unlink(st->marker) != 0 && errno != ENOENT) {
+        rc = mdb_env_sync(e->env, 1);   /* commits made since the first flush */
+    if (rc == 0 && unlink(e->marker) != 0 && errno != ENOENT) {
         step = "removal of the marker of";
         rc = errno;
     }
     if (txn)
         mdb_txn_abort(txn);
-    if (rc == 0 && fsync_dir(st->dir) != 0) {
+    if (rc == 0 && fsync_dir(e->dir) != 0) {
         step = "fsync of the directory";
         rc = errno;
     }
     if (rc == 0)
         return LS_OK;
-    snprintf(errstr, errsz, "lmdb %s \"%s\" failed: %s", step, st->dir, mdb_strerror(rc));
+    snprintf(errstr, errsz, "lmdb %s \"%s\" failed: %s", step, e->dir, mdb_strerror(rc));
     return LS_EIO;
+}
+
+int ls_store_sync(ls_store_t *st, char *errstr, size_t errsz)
+{
+    int out = LS_OK;
+    for (int i = 0; i < st->n_parts; i++) {
+        char err[512];
+        if (st->parts[i] && penv_sync(st->parts[i], err, sizeof(err)) != LS_OK && out == LS_OK) {
+            snprintf(errstr, errsz, "%s", err);   /* the first failure; the others are still synced */
+            out = LS_EIO;
+        }
+    }
+    return out;
 }
 
 int ls_store_was_discarded(const ls_store_t *st)
@@ -502,7 +742,7 @@ int ls_store_was_discarded(const ls_store_t *st)
 
 int ls_store_is_deferred(const ls_store_t *st)
 {
-    return st->deferred;
+    return st->want_deferred;
 }
 
 void ls_store_destroy(ls_store_t *st)
@@ -516,15 +756,58 @@ void ls_store_destroy(ls_store_t *st)
     free_store(st);
 }
 
-/* Begin a write transaction; a deferred store first makes sure its unsynced marker is on disk. */
-static int begin_write(ls_store_t *st, MDB_txn **txn, int partition, char *errstr, size_t errsz)
+/* CLOCK_MONOTONIC in seconds, for the write timings. */
+static double mono_s(void)
 {
-    int rc = mdb_txn_begin(st->env, NULL, 0, txn);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void ls_store_set_write_timing(ls_store_t *st, ls_store_timing_cb_t cb, void *ud)
+{
+    st->timing = cb;
+    st->timing_ud = ud;
+}
+
+/*
+ * End a write transaction of begin_write(): commit it when rc is 0, else
+ * abort it; the timing callback gets the lock wait and the commit time.
+ * rc, or the commit's LMDB code.
+ */
+static int end_write(penv_t *e, MDB_txn *txn, int rc)
+{
+    double commit_s = 0;
+    if (rc == 0) {
+        double t0 = mono_s();
+        rc = mdb_txn_commit(txn);
+        commit_s = mono_s() - t0;
+    } else {
+        mdb_txn_abort(txn);
+    }
+    if (e->st->timing)
+        e->st->timing(e->st->wait_s, mono_s() - e->st->locked_at, commit_s, e->st->timing_ud);
+    return rc;
+}
+
+/*
+ * Begin a write transaction on partition's environment (*ep); a deferred
+ * store first makes sure the environment's unsynced marker is on disk.
+ */
+static int begin_write(ls_store_t *st, penv_t **ep, MDB_txn **txn, int partition, char *errstr, size_t errsz)
+{
+    penv_t *e = *ep = part_env(st, partition, errstr, errsz);
+    if (!e)
+        return partition < 0 || partition > 0xffff ? LS_EINVAL : LS_EIO;
+    double t0 = mono_s();
+    int rc = mdb_txn_begin(e->env, NULL, 0, txn);
+    st->locked_at = mono_s();
+    st->wait_s = st->locked_at - t0;   /* LMDB's writer lock: held by another process's write, or free */
     if (rc != 0) {
         snprintf(errstr, errsz, "lmdb write of partition %d failed: %s", partition, mdb_strerror(rc));
         return map_err(rc);
     }
-    if (st->deferred && (rc = mark_unsynced(st, errstr, errsz)) != LS_OK)
+    if (e->deferred && (rc = mark_unsynced(e, errstr, errsz)) != LS_OK)
         mdb_txn_abort(*txn);
     return rc;
 }
@@ -566,11 +849,11 @@ static int make_act_key(char *buf, int partition, uint32_t num, const char *act)
  * 0, MDB_NOTFOUND (none; also for "", which cannot have one), MDB_BAD_VALSIZE
  * (id longer than a key) or an LMDB code.
  */
-static int conn_find(ls_store_t *st, MDB_txn *txn, const char *conn, uint32_t *num)
+static int conn_find(penv_t *e, MDB_txn *txn, const char *conn, uint32_t *num)
 {
-    const uint32_t *c = ls_strmap_get(st->nums, conn);
-    if (!c && ls_strmap_count(st->fresh))
-        c = ls_strmap_get(st->fresh, conn);
+    const uint32_t *c = ls_strmap_get(e->nums, conn);
+    if (!c && ls_strmap_count(e->fresh))
+        c = ls_strmap_get(e->fresh, conn);
     if (c) {
         *num = *c;
         return 0;
@@ -579,22 +862,22 @@ static int conn_find(ls_store_t *st, MDB_txn *txn, const char *conn, uint32_t *n
     if (len == 0 || len > KEY_MAX)
         return len ? MDB_BAD_VALSIZE : MDB_NOTFOUND;
     MDB_val k = {len, (void *)conn}, v;
-    int rc = mdb_get(txn, st->conns, &k, &v);
+    int rc = mdb_get(txn, e->conns, &k, &v);
     if (rc != 0)
         return rc;
     if (v.mv_size != 4)
         return MDB_CORRUPTED;
     *num = get_be32(v.mv_data);
-    uint32_t *slot = ls_strmap_put(st->nums, conn, NULL);
+    uint32_t *slot = ls_strmap_put(e->nums, conn, NULL);
     if (slot)   /* out of memory: only the cache misses it */
         *slot = *num;
     return 0;
 }
 
 /* conn_find(), giving out the next number (in write transaction txn) when conn has none. An LMDB code. */
-static int conn_intern(ls_store_t *st, MDB_txn *txn, const char *conn, uint32_t *num)
+static int conn_intern(penv_t *e, MDB_txn *txn, const char *conn, uint32_t *num)
 {
-    int rc = conn_find(st, txn, conn, num);
+    int rc = conn_find(e, txn, conn, num);
     if (rc != MDB_NOTFOUND)
         return rc;
     if (!*conn)
@@ -602,7 +885,7 @@ static int conn_intern(ls_store_t *st, MDB_txn *txn, const char *conn, uint32_t 
     MDB_val ck = {sizeof(counter_key), (void *)counter_key}, k = {strlen(conn), (void *)conn}, v;
     uint8_t buf[4];
     uint32_t last = 0;
-    rc = mdb_get(txn, st->conns, &ck, &v);
+    rc = mdb_get(txn, e->conns, &ck, &v);
     if (rc == 0 && v.mv_size != 4)
         return MDB_CORRUPTED;
     if (rc == 0)
@@ -613,12 +896,12 @@ static int conn_intern(ls_store_t *st, MDB_txn *txn, const char *conn, uint32_t 
         return EOVERFLOW;   /* 4 billion connections: never in practice */
     put_be32(buf, *num = last + 1);
     v = (MDB_val){sizeof(buf), buf};
-    rc = mdb_put(txn, st->conns, &ck, &v, 0);
+    rc = mdb_put(txn, e->conns, &ck, &v, 0);
     if (rc == 0)
-        rc = mdb_put(txn, st->conns, &k, &v, MDB_NOOVERWRITE);
+        rc = mdb_put(txn, e->conns, &k, &v, MDB_NOOVERWRITE);
     if (rc != 0)
         return rc;
-    uint32_t *slot = ls_strmap_put(st->fresh, conn, NULL);
+    uint32_t *slot = ls_strmap_put(e->fresh, conn, NULL);
     if (!slot)
         return ENOMEM;
     *slot = *num;
@@ -640,17 +923,66 @@ static int drop_one(const char *conn, void *value, void *ud)
 }
 
 /* After a write transaction: its new numbers join the cache when it committed, else are forgotten. */
-static void conns_settle(ls_store_t *st, int committed)
+static void conns_settle(penv_t *e, int committed)
 {
-    if (ls_strmap_count(st->fresh))
-        ls_strmap_sweep(st->fresh, committed ? settle_one : drop_one, st->nums);
+    if (ls_strmap_count(e->fresh))
+        ls_strmap_sweep(e->fresh, committed ? settle_one : drop_one, e->nums);
+}
+
+/*
+ * Make partition's read transaction r's current one (r->e, r->txn), opening
+ * the environment and beginning the transaction at the partition's first
+ * read. 0, LS_EINVAL (partition out of range) or LS_EIO (with a log line:
+ * the reader calls have no errstr).
+ */
+static int reader_at(ls_store_reader_t *r, int partition)
+{
+    if (r->e && r->e->partition == partition)
+        return LS_OK;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->txns[i].e->partition == partition) {
+            r->e = r->txns[i].e;
+            r->txn = r->txns[i].txn;
+            return LS_OK;
+        }
+    if (partition < 0 || partition > 0xffff)
+        return LS_EINVAL;
+    char err[512];
+    penv_t *e = part_env(r->st, partition, err, sizeof(err));
+    MDB_txn *txn = NULL;
+    int rc = e ? mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn) : 0;
+    if (e && rc != 0)
+        snprintf(err, sizeof(err), "lmdb read transaction of partition %d failed: %s", partition, mdb_strerror(rc));
+    if (e && rc == 0 && r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 4;
+        rtxn_t *t = realloc(r->txns, cap * sizeof(*t));
+        if (t) {
+            r->txns = t;
+            r->cap = cap;
+        } else {
+            mdb_txn_abort(txn);
+            snprintf(err, sizeof(err), "out of memory");
+            rc = ENOMEM;
+        }
+    }
+    if (!e || rc != 0) {
+        ls_warn("%s", err);
+        return LS_EIO;
+    }
+    r->txns[r->n++] = (rtxn_t){e, txn};
+    r->e = e;
+    r->txn = txn;
+    return LS_OK;
 }
 
 /* A reader's key of (partition, conn, act): 0, LS_ENOTFOUND (conn has no number), LS_EINVAL or LS_EIO. */
 static int reader_key(ls_store_reader_t *r, int partition, const char *conn, const char *act, char *kbuf, int *kl)
 {
     uint32_t num;
-    int rc = conn_find(r->st, r->txn, conn, &num);
+    int rc = reader_at(r, partition);
+    if (rc != LS_OK)
+        return rc;
+    rc = conn_find(r->e, r->txn, conn, &num);
     if (rc != 0)
         return map_err(rc);
     *kl = make_act_key(kbuf, partition, num, act);
@@ -664,13 +996,7 @@ ls_store_reader_t *ls_store_reader_new(ls_store_t *st, char *errstr, size_t errs
         snprintf(errstr, errsz, "out of memory");
         return NULL;
     }
-    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
-    if (rc != 0) {
-        snprintf(errstr, errsz, "lmdb read transaction failed: %s", mdb_strerror(rc));
-        free(r);
-        return NULL;
-    }
-    r->st = st;
+    r->st = st;   /* the transactions begin at each partition's first read */
     return r;
 }
 
@@ -678,7 +1004,9 @@ void ls_store_reader_destroy(ls_store_reader_t *r)
 {
     if (!r)
         return;
-    mdb_txn_abort(r->txn);
+    for (size_t i = 0; i < r->n; i++)
+        mdb_txn_abort(r->txns[i].txn);
+    free(r->txns);
     free(r);
 }
 
@@ -690,7 +1018,7 @@ int ls_store_reader_get(ls_store_reader_t *r, int partition, const char *connect
     if (rc != LS_OK)
         return rc;
     MDB_val k = {(size_t)kl, kbuf}, v;
-    rc = mdb_get(r->txn, r->st->activities, &k, &v);
+    rc = mdb_get(r->txn, r->e->activities, &k, &v);
     if (rc != 0)
         return map_err(rc);
     *state = v.mv_data;
@@ -707,7 +1035,7 @@ int ls_store_reader_get_pending(ls_store_reader_t *r, int partition, const char 
     if (rc != LS_OK)
         return rc;
     MDB_val k = {(size_t)kl, kbuf}, v;
-    rc = mdb_get(r->txn, r->st->pending, &k, &v);
+    rc = mdb_get(r->txn, r->e->pending, &k, &v);
     if (rc != 0)
         return map_err(rc);
     if (v.mv_size != 1)
@@ -770,7 +1098,7 @@ int ls_store_reader_foreach(ls_store_reader_t *r, int partition, const char *con
     if (rc != LS_OK)
         return rc;
     foreach_ud_t f = {(size_t)pl, cb, ud};
-    return walk_range(r->st, r->txn, r->st->activities, prefix, (size_t)pl, foreach_one, &f);
+    return walk_range(r->st, r->txn, r->e->activities, prefix, (size_t)pl, foreach_one, &f);
 }
 
 /* A reader's key of a rollup row: as reader_key(). */
@@ -780,7 +1108,10 @@ static int reader_row_key(ls_store_reader_t *r, ls_store_ru_t db, int partition,
     uint32_t num;
     if ((unsigned)db >= LS_STORE_RU__COUNT)
         return LS_EINVAL;
-    int rc = conn_find(r->st, r->txn, conn, &num);
+    int rc = reader_at(r, partition);
+    if (rc != LS_OK)
+        return rc;
+    rc = conn_find(r->e, r->txn, conn, &num);
     if (rc != 0)
         return map_err(rc);
     *kl = make_row_key(kbuf, partition, num, key, klen);
@@ -795,7 +1126,7 @@ int ls_store_reader_get_row(ls_store_reader_t *r, ls_store_ru_t db, int partitio
     if (rc != LS_OK)
         return rc;
     MDB_val k = {(size_t)kl, kbuf}, v;
-    rc = mdb_get(r->txn, r->st->ru[db], &k, &v);
+    rc = mdb_get(r->txn, r->e->ru[db], &k, &v);
     if (rc != 0)
         return map_err(rc);
     *val = v.mv_data;
@@ -826,18 +1157,20 @@ int ls_store_reader_scan(ls_store_reader_t *r, ls_store_ru_t db, int partition, 
     if (rc != LS_OK)
         return rc;
     scan_ud_t s = {cb, ud};
-    return walk_range(r->st, r->txn, r->st->ru[db], kbuf, (size_t)kl, scan_one, &s);
+    return walk_range(r->st, r->txn, r->e->ru[db], kbuf, (size_t)kl, scan_one, &s);
 }
 
 int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *scope,
                              char *buf, size_t bufsz)
 {
     char kbuf[KEY_MAX + 1];
-    int kl = make_key(kbuf, partition, scope);
+    int kl = make_key(kbuf, partition, scope), rc;
     if (kl < 0)
         return LS_EINVAL;
+    if ((rc = reader_at(r, partition)) != LS_OK)
+        return rc;
     MDB_val k = {(size_t)kl, kbuf}, v;
-    int rc = mdb_get(r->txn, r->st->sync, &k, &v);
+    rc = mdb_get(r->txn, r->e->sync, &k, &v);
     if (rc != 0)
         return map_err(rc);
     if (v.mv_size >= bufsz)
@@ -847,7 +1180,7 @@ int ls_store_reader_get_sync(ls_store_reader_t *r, int partition, const char *sc
     return LS_OK;
 }
 
-static int apply_puts(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num,
+static int apply_puts(penv_t *e, MDB_txn *txn, int partition, uint32_t num,
                       const ls_store_put_t *puts, size_t n)
 {
     char kbuf[KEY_MAX + 1];
@@ -856,15 +1189,15 @@ static int apply_puts(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num,
         if (kl < 0)
             return MDB_BAD_VALSIZE;
         MDB_val k = {(size_t)kl, kbuf}, v = {puts[i].len, (void *)puts[i].state};
-        int rc = puts[i].len ? mdb_put(txn, st->activities, &k, &v, 0)
-                             : mdb_del(txn, st->activities, &k, NULL);
+        int rc = puts[i].len ? mdb_put(txn, e->activities, &k, &v, 0)
+                             : mdb_del(txn, e->activities, &k, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
     }
     return 0;
 }
 
-static int apply_marks(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num,
+static int apply_marks(penv_t *e, MDB_txn *txn, int partition, uint32_t num,
                        const ls_store_mark_t *marks, size_t n)
 {
     char kbuf[KEY_MAX + 1];
@@ -874,7 +1207,7 @@ static int apply_marks(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num
             return MDB_BAD_VALSIZE;
         uint8_t m = (uint8_t)(marks[i].misses > 255 ? 255 : marks[i].misses);
         MDB_val k = {(size_t)kl, kbuf}, v = {1, &m};
-        int rc = m ? mdb_put(txn, st->pending, &k, &v, 0) : mdb_del(txn, st->pending, &k, NULL);
+        int rc = m ? mdb_put(txn, e->pending, &k, &v, 0) : mdb_del(txn, e->pending, &k, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
     }
@@ -882,49 +1215,62 @@ static int apply_marks(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num
 }
 
 /* Checkpoint time: key u16 partition | 't' in checkpoints, value i64 wall-clock ms. */
-static int put_checkpoint_time(ls_store_t *st, MDB_txn *txn, int partition, int64_t ms)
+static int put_checkpoint_time(penv_t *e, MDB_txn *txn, int partition, int64_t ms)
 {
     char kbuf[4];
     int kl = make_key(kbuf, partition, "t");
     MDB_val k = {(size_t)kl, kbuf}, v = {sizeof(ms), &ms};
-    return mdb_put(txn, st->checkpoints, &k, &v, 0);
+    return mdb_put(txn, e->checkpoints, &k, &v, 0);
 }
 
 /* The rollups-stale marker: key u16 partition | 'r' in checkpoints (value 1), deleted when on is 0. */
-static int put_stale(ls_store_t *st, MDB_txn *txn, int partition, int on)
+static int put_stale(penv_t *e, MDB_txn *txn, int partition, int on)
 {
     char kbuf[4];
     uint8_t one = 1;
     int kl = make_key(kbuf, partition, "r");
     MDB_val k = {(size_t)kl, kbuf}, v = {1, &one};
-    int rc = on ? mdb_put(txn, st->checkpoints, &k, &v, 0) : mdb_del(txn, st->checkpoints, &k, NULL);
+    int rc = on ? mdb_put(txn, e->checkpoints, &k, &v, 0) : mdb_del(txn, e->checkpoints, &k, NULL);
     return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* A read transaction on partition's environment (*ep): an LMDB code, EINVAL or EIO (logged) when no environment. */
+static int begin_read(ls_store_t *st, int partition, penv_t **ep, MDB_txn **txn)
+{
+    char err[512];
+    if (!(*ep = part_env(st, partition, err, sizeof(err)))) {
+        ls_warn("%s", err);
+        return partition < 0 || partition > 0xffff ? EINVAL : EIO;
+    }
+    return mdb_txn_begin((*ep)->env, NULL, MDB_RDONLY, txn);
 }
 
 int ls_store_rollups_stale(ls_store_t *st, int partition)
 {
     char kbuf[4];
     int kl = make_key(kbuf, partition, "r");
+    penv_t *e;
     MDB_txn *txn;
-    if (kl < 0 || mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) != 0)
+    if (kl < 0 || begin_read(st, partition, &e, &txn) != 0)
         return LS_EIO;
     MDB_val k = {(size_t)kl, kbuf}, v;
-    int rc = mdb_get(txn, st->checkpoints, &k, &v);
+    int rc = mdb_get(txn, e->checkpoints, &k, &v);
     mdb_txn_abort(txn);
     return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : LS_EIO;
 }
 
 /* The write error message; a full map names the setting that fixes it. */
-static void write_error(const ls_store_t *st, int partition, int rc, char *errstr, size_t errsz)
+static void write_error(const penv_t *e, int partition, int rc, char *errstr, size_t errsz)
 {
     if (rc == MDB_MAP_FULL)
         snprintf(errstr, errsz, "lmdb map full while writing partition %d: setting 'worker.lmdb_map_mb' "
-                 "(%zu MB) is too small for the state; raise it and restart the worker", partition, st->map_mb);
+                 "(%zu MB, the map of each partition) is too small for the partition's state; raise it and "
+                 "restart the worker", partition, e->st->map_mb);
     else
         snprintf(errstr, errsz, "lmdb write of partition %d failed: %s", partition, mdb_strerror(rc));
 }
 
-static int put_meta(ls_store_t *st, MDB_txn *txn, int partition, int64_t checkpoint,
+static int put_meta(penv_t *e, MDB_txn *txn, int partition, int64_t checkpoint,
                     const char *scope, const char *sync_json)
 {
     char kbuf[KEY_MAX + 1];
@@ -932,16 +1278,16 @@ static int put_meta(ls_store_t *st, MDB_txn *txn, int partition, int64_t checkpo
     if (checkpoint >= 0) {
         int kl = make_key(kbuf, partition, "");
         MDB_val k = {(size_t)kl, kbuf}, v = {sizeof(checkpoint), &checkpoint};
-        rc = mdb_put(txn, st->checkpoints, &k, &v, 0);
+        rc = mdb_put(txn, e->checkpoints, &k, &v, 0);
         if (rc == 0) /* when this environment last caught up with the changelog */
-            rc = put_checkpoint_time(st, txn, partition, ls_time_now_ms());
+            rc = put_checkpoint_time(e, txn, partition, ls_time_now_ms());
     }
     if (rc == 0 && scope && sync_json) {
         int kl = make_key(kbuf, partition, scope);
         if (kl < 0)
             return MDB_BAD_VALSIZE;
         MDB_val k = {(size_t)kl, kbuf}, v = {strlen(sync_json), (void *)sync_json};
-        rc = mdb_put(txn, st->sync, &k, &v, 0);
+        rc = mdb_put(txn, e->sync, &k, &v, 0);
     }
     return rc;
 }
@@ -950,7 +1296,7 @@ static int put_meta(ls_store_t *st, MDB_txn *txn, int partition, int64_t checkpo
  * The puts and marks of one connection. Only a stored state or a marker
  * needs a number; deletes of a connection without number have nothing to do.
  */
-static int apply_rows(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num, const ls_store_row_t *rows,
+static int apply_rows(penv_t *e, MDB_txn *txn, int partition, uint32_t num, const ls_store_row_t *rows,
                       size_t n)
 {
     char kbuf[KEY_MAX + 1];
@@ -959,7 +1305,7 @@ static int apply_rows(ls_store_t *st, MDB_txn *txn, int partition, uint32_t num,
         if (kl < 0 || (unsigned)rows[i].db >= LS_STORE_RU__COUNT)
             return MDB_BAD_VALSIZE;
         MDB_val k = {(size_t)kl, kbuf}, v = {rows[i].vlen, (void *)rows[i].val};
-        MDB_dbi dbi = st->ru[rows[i].db];
+        MDB_dbi dbi = e->ru[rows[i].db];
         int rc = rows[i].vlen ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
@@ -983,7 +1329,7 @@ static int needs_number(const ls_store_put_t *puts, size_t n, const ls_store_mar
     return 0;
 }
 
-static int apply_conn(ls_store_t *st, MDB_txn *txn, int partition, const char *conn,
+static int apply_conn(penv_t *e, MDB_txn *txn, int partition, const char *conn,
                       const ls_store_put_t *puts, size_t n, const ls_store_mark_t *marks, size_t nm,
                       const ls_store_row_t *rows, size_t nr)
 {
@@ -991,15 +1337,15 @@ static int apply_conn(ls_store_t *st, MDB_txn *txn, int partition, const char *c
         return 0;
     int need = needs_number(puts, n, marks, nm, rows, nr);
     uint32_t num;
-    int rc = need ? conn_intern(st, txn, conn, &num) : conn_find(st, txn, conn, &num);
+    int rc = need ? conn_intern(e, txn, conn, &num) : conn_find(e, txn, conn, &num);
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc == 0)
-        rc = apply_puts(st, txn, partition, num, puts, n);
+        rc = apply_puts(e, txn, partition, num, puts, n);
     if (rc == 0)
-        rc = apply_marks(st, txn, partition, num, marks, nm);
+        rc = apply_marks(e, txn, partition, num, marks, nm);
     if (rc == 0)
-        rc = apply_rows(st, txn, partition, num, rows, nr);
+        rc = apply_rows(e, txn, partition, num, rows, nr);
     return rc;
 }
 
@@ -1025,22 +1371,40 @@ int ls_store_commit_rows(ls_store_t *st, int partition, const char *connection_i
                          const ls_store_row_t *rows, size_t nr, int64_t checkpoint, const char *scope,
                          const char *sync_json, char *errstr, size_t errsz)
 {
+    penv_t *e;
     MDB_txn *txn;
-    int rc = begin_write(st, &txn, partition, errstr, errsz);
+    int rc = begin_write(st, &e, &txn, partition, errstr, errsz);
     if (rc != LS_OK)
         return rc;
-    rc = apply_conn(st, txn, partition, connection_id, puts, n, marks, nm, rows, nr);
+    rc = apply_conn(e, txn, partition, connection_id, puts, n, marks, nm, rows, nr);
     if (rc == 0)
-        rc = put_meta(st, txn, partition, checkpoint, scope, sync_json);
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-    } else {
-        mdb_txn_abort(txn);
-    }
-    conns_settle(st, rc == 0);
+        rc = put_meta(e, txn, partition, checkpoint, scope, sync_json);
+    rc = end_write(e, txn, rc);
+    conns_settle(e, rc == 0);
     if (rc != 0)
-        write_error(st, partition, rc, errstr, errsz);
+        write_error(e, partition, rc, errstr, errsz);
     return map_err(rc);
+}
+
+/*
+ * Close partition's environment when its data.mdb is no longer the file this
+ * process opened (another process compacted it: ls_store_compact_partition()),
+ * so that the next use opens the new one. The restore reads the checkpoint
+ * first when a partition is assigned, so a new owner never writes a replaced file.
+ */
+static void reopen_if_replaced(ls_store_t *st, int partition)
+{
+    penv_t *e = partition >= 0 && partition < st->n_parts ? st->parts[partition] : NULL;
+    char data[4096];
+    struct stat sb;
+    if (!e)
+        return;
+    snprintf(data, sizeof(data), "%s/data.mdb", e->dir);
+    if (stat(data, &sb) == 0 && sb.st_ino == e->data.st_ino && sb.st_dev == e->data.st_dev)
+        return;
+    ls_info("lmdb store \"%s\": reopened (its file was replaced by a compaction)", e->dir);
+    free_penv(e);
+    st->parts[partition] = NULL;
 }
 
 /* Read one i64 of the checkpoints db: key u16 partition | suffix. */
@@ -1048,12 +1412,16 @@ static int get_i64(ls_store_t *st, int partition, const char *suffix, int64_t *o
 {
     char kbuf[4];
     int kl = make_key(kbuf, partition, suffix);
+    penv_t *e;
     MDB_txn *txn;
-    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+    if (kl < 0)
+        return LS_EINVAL;
+    reopen_if_replaced(st, partition);
+    int rc = begin_read(st, partition, &e, &txn);
     if (rc != 0)
         return map_err(rc);
     MDB_val k = {(size_t)kl, kbuf}, v;
-    rc = mdb_get(txn, st->checkpoints, &k, &v);
+    rc = mdb_get(txn, e->checkpoints, &k, &v);
     if (rc == 0 && v.mv_size == sizeof(*out))
         memcpy(out, v.mv_data, sizeof(*out));
     else if (rc == 0)
@@ -1069,11 +1437,12 @@ int ls_store_get_checkpoint(ls_store_t *st, int partition, int64_t *offset)
 
 long ls_store_count(ls_store_t *st, int partition)
 {
+    penv_t *e;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) != 0)
+    if (begin_read(st, partition, &e, &txn) != 0)
         return -1;
-    if (mdb_cursor_open(txn, st->activities, &cur) != 0) {
+    if (mdb_cursor_open(txn, e->activities, &cur) != 0) {
         mdb_txn_abort(txn);
         return -1;
     }
@@ -1096,43 +1465,41 @@ int ls_store_get_checkpoint_time(ls_store_t *st, int partition, int64_t *ms)
 }
 
 /* One changelog record into activities (put or delete) and its marker cleared. */
-static int apply_rec(ls_store_t *st, MDB_txn *txn, int partition, const ls_store_rec_t *r)
+static int apply_rec(penv_t *e, MDB_txn *txn, int partition, const ls_store_rec_t *r)
 {
     char kbuf[KEY_MAX + 1];
     uint32_t num;
-    int rc = r->len ? conn_intern(st, txn, r->connection_id, &num) : conn_find(st, txn, r->connection_id, &num);
+    int rc = r->len ? conn_intern(e, txn, r->connection_id, &num) : conn_find(e, txn, r->connection_id, &num);
     if (rc != 0)   /* a tombstone of a connection without number: nothing stored */
         return rc == MDB_NOTFOUND ? 0 : rc;
     int kl = make_act_key(kbuf, partition, num, r->activity_id);
     if (kl < 0)
         return MDB_BAD_VALSIZE;
     MDB_val k = {(size_t)kl, kbuf}, v = {r->len, (void *)r->state};
-    rc = r->len ? mdb_put(txn, st->activities, &k, &v, 0) : mdb_del(txn, st->activities, &k, NULL);
+    rc = r->len ? mdb_put(txn, e->activities, &k, &v, 0) : mdb_del(txn, e->activities, &k, NULL);
     if (rc == 0 || rc == MDB_NOTFOUND)
-        rc = mdb_del(txn, st->pending, &k, NULL);
+        rc = mdb_del(txn, e->pending, &k, NULL);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t *recs, size_t n,
                              int64_t checkpoint, char *errstr, size_t errsz)
 {
+    penv_t *e;
     MDB_txn *txn;
-    int rc = begin_write(st, &txn, partition, errstr, errsz);
+    int rc = begin_write(st, &e, &txn, partition, errstr, errsz);
     if (rc != LS_OK)
         return rc;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = apply_rec(st, txn, partition, &recs[i]);
+        rc = apply_rec(e, txn, partition, &recs[i]);
     if (rc == 0 && n > 0)   /* states changed without their rollup rows: rebuild before the next job */
-        rc = put_stale(st, txn, partition, 1);
+        rc = put_stale(e, txn, partition, 1);
     if (rc == 0)
-        rc = put_meta(st, txn, partition, checkpoint, NULL, NULL);
-    if (rc == 0)
-        rc = mdb_txn_commit(txn);
-    else
-        mdb_txn_abort(txn);
-    conns_settle(st, rc == 0);
+        rc = put_meta(e, txn, partition, checkpoint, NULL, NULL);
+    rc = end_write(e, txn, rc);
+    conns_settle(e, rc == 0);
     if (rc != 0)
-        write_error(st, partition, rc, errstr, errsz);
+        write_error(e, partition, rc, errstr, errsz);
     return map_err(rc);
 }
 
@@ -1168,23 +1535,23 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
     if (partition < 0 || partition > 0xffff)
         return LS_EINVAL;
     char prefix[2] = {(char)((partition >> 8) & 0xff), (char)(partition & 0xff)};
+    penv_t *e = part_env(st, partition, errstr, errsz);
+    if (!e)
+        return LS_EIO;
     /* the checkpoints go first and alone: a crash mid-wipe leaves no checkpoint,
      * and no checkpoint always means "wipe, then restore from the beginning" */
-    MDB_dbi order[] = {st->checkpoints, st->activities, st->pending, st->sync, st->catalog,
-                       st->ru[LS_STORE_RU_MEMBERS], st->ru[LS_STORE_RU_ENROLLMENTS], st->ru[LS_STORE_RU_COURSES]};
+    MDB_dbi order[] = {e->checkpoints, e->activities, e->pending, e->sync, e->catalog,
+                       e->ru[LS_STORE_RU_MEMBERS], e->ru[LS_STORE_RU_ENROLLMENTS], e->ru[LS_STORE_RU_COURSES]};
     int rc = 0;
     for (size_t d = 0; rc == 0 && d < sizeof(order) / sizeof(order[0]); d++) {
         int left = 1;
         while (rc == 0 && left) {
             MDB_txn *txn;
-            int brc = begin_write(st, &txn, partition, errstr, errsz);
+            int brc = begin_write(st, &e, &txn, partition, errstr, errsz);
             if (brc != LS_OK)
                 return brc;
             rc = wipe_some(txn, order[d], prefix, WIPE_CHUNK, &left);
-            if (rc == 0)
-                rc = mdb_txn_commit(txn);
-            else
-                mdb_txn_abort(txn);
+            rc = end_write(e, txn, rc);
         }
     }
     if (rc != 0)
@@ -1195,7 +1562,7 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
 /* ---- rollup rebuild ---- */
 
 typedef struct rebuild {
-    ls_store_t *st;
+    penv_t *e;
     MDB_txn *txn;
     int partition;
     int64_t enrollments;
@@ -1213,7 +1580,7 @@ static int rebuild_enrollment(rebuild_t *b, uint32_t num, const uint8_t *ekey, c
     int kl = make_row_key(kbuf, b->partition, num, ekey, LS_RU_ENR_KEY);
     MDB_val k = {(size_t)kl, kbuf}, v;
     ls_ru_enr_t e;
-    int rc = mdb_get(b->txn, b->st->ru[LS_STORE_RU_ENROLLMENTS], &k, &v);
+    int rc = mdb_get(b->txn, b->e->ru[LS_STORE_RU_ENROLLMENTS], &k, &v);
     if (rc == MDB_NOTFOUND) {
         ls_ru_enr_init(&e);
         b->enrollments++;
@@ -1222,7 +1589,7 @@ static int rebuild_enrollment(rebuild_t *b, uint32_t num, const uint8_t *ekey, c
     }
     ls_ru_enr_add(&e, m);
     v = (MDB_val){ls_ru_enr_row_pack(&e, course, student, row), row};
-    return mdb_put(b->txn, b->st->ru[LS_STORE_RU_ENROLLMENTS], &k, &v, 0);
+    return mdb_put(b->txn, b->e->ru[LS_STORE_RU_ENROLLMENTS], &k, &v, 0);
 }
 
 /* One stored state: its member row and its share of its enrollment. */
@@ -1248,11 +1615,11 @@ static int rebuild_one(const MDB_val *k, const MDB_val *v, void *ud)
     int kl = make_row_key(kbuf, b->partition, num, mkey, LS_RU_ENR_KEY + il);
     ls_ru_member_pack(&m, mval);
     MDB_val mk = {(size_t)kl, kbuf}, mv = {sizeof(mval), mval};
-    int rc = kl < 0 ? MDB_BAD_VALSIZE : mdb_put(b->txn, b->st->ru[LS_STORE_RU_MEMBERS], &mk, &mv, 0);
+    int rc = kl < 0 ? MDB_BAD_VALSIZE : mdb_put(b->txn, b->e->ru[LS_STORE_RU_MEMBERS], &mk, &mv, 0);
     if (rc == 0)
         rc = rebuild_enrollment(b, num, mkey, &m, course, student);
     if (rc != 0)
-        write_error(b->st, b->partition, rc, b->errstr, b->errsz);
+        write_error(b->e, b->partition, rc, b->errstr, b->errsz);
     return rc == 0 ? 0 : rc == MDB_CORRUPTED ? LS_EINVAL : map_err(rc);
 }
 
@@ -1261,30 +1628,31 @@ int ls_store_rebuild_rollups(ls_store_t *st, int partition, int64_t *enrollments
     if (partition < 0 || partition > 0xffff)
         return LS_EINVAL;
     char prefix[2] = {(char)((partition >> 8) & 0xff), (char)(partition & 0xff)};
+    penv_t *e;
     MDB_txn *txn;
-    int rc = begin_write(st, &txn, partition, errstr, errsz), left = 0;
+    int rc = begin_write(st, &e, &txn, partition, errstr, errsz), left = 0;
     if (rc != LS_OK)
         return rc;
     for (int d = 0; rc == 0 && d < LS_STORE_RU__COUNT; d++)
-        rc = wipe_some(txn, st->ru[d], prefix, SIZE_MAX, &left);
+        rc = wipe_some(txn, e->ru[d], prefix, SIZE_MAX, &left);
     if (rc != 0) {
-        mdb_txn_abort(txn);
-        write_error(st, partition, rc, errstr, errsz);
+        end_write(e, txn, rc);
+        write_error(e, partition, rc, errstr, errsz);
         return map_err(rc);
     }
-    rebuild_t b = {st, txn, partition, 0, errstr, errsz};
-    rc = walk_range(st, txn, st->activities, prefix, 2, rebuild_one, &b);
-    if (rc == LS_OK && (rc = put_stale(st, txn, partition, 0)) != 0) {
-        write_error(st, partition, rc, errstr, errsz);
+    rebuild_t b = {e, txn, partition, 0, errstr, errsz};
+    rc = walk_range(st, txn, e->activities, prefix, 2, rebuild_one, &b);
+    if (rc == LS_OK && (rc = put_stale(e, txn, partition, 0)) != 0) {
+        write_error(e, partition, rc, errstr, errsz);
         rc = map_err(rc);
     }
     if (rc != LS_OK) {
-        mdb_txn_abort(txn);
+        end_write(e, txn, rc);
         return rc;
     }
-    int mrc = mdb_txn_commit(txn);
+    int mrc = end_write(e, txn, 0);
     if (mrc != 0) {
-        write_error(st, partition, mrc, errstr, errsz);
+        write_error(e, partition, mrc, errstr, errsz);
         return map_err(mrc);
     }
     if (enrollments)
@@ -1307,10 +1675,11 @@ static int make_catalog_key(char *buf, int partition, const char *conn, ls_catal
 int ls_store_catalog_commit(ls_store_t *st, int partition, const char *connection_id, ls_catalog_kind_t kind,
                             const ls_catalog_item_t *items, size_t n, char *errstr, size_t errsz)
 {
+    penv_t *e;
     MDB_txn *txn;
     char kbuf[KEY_MAX + 1];
     uint8_t vbuf[LS_CATALOG_VALUE_MAX];
-    int rc = begin_write(st, &txn, partition, errstr, errsz);
+    int rc = begin_write(st, &e, &txn, partition, errstr, errsz);
     if (rc != LS_OK)
         return rc;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -1320,14 +1689,11 @@ int ls_store_catalog_commit(ls_store_t *st, int partition, const char *connectio
             break;
         }
         MDB_val k = {(size_t)kl, kbuf}, v = {ls_catalog_entry_pack(&items[i].e, vbuf), vbuf};
-        rc = mdb_put(txn, st->catalog, &k, &v, 0);
+        rc = mdb_put(txn, e->catalog, &k, &v, 0);
     }
-    if (rc == 0)
-        rc = mdb_txn_commit(txn);
-    else
-        mdb_txn_abort(txn);
+    rc = end_write(e, txn, rc);
     if (rc != 0)
-        write_error(st, partition, rc, errstr, errsz);
+        write_error(e, partition, rc, errstr, errsz);
     return map_err(rc);
 }
 
@@ -1336,25 +1702,28 @@ int ls_store_catalog_get(ls_store_reader_t *r, int partition, const char *connec
 {
     char kbuf[KEY_MAX + 1];
     memset(out, 0, sizeof(*out));
-    int kl = make_catalog_key(kbuf, partition, connection_id, kind, id);
+    int kl = make_catalog_key(kbuf, partition, connection_id, kind, id), rc;
     if (kl < 0)
         return LS_EINVAL;
+    if ((rc = reader_at(r, partition)) != LS_OK)
+        return rc;
     MDB_val k = {(size_t)kl, kbuf}, v;
-    int rc = mdb_get(r->txn, r->st->catalog, &k, &v);
+    rc = mdb_get(r->txn, r->e->catalog, &k, &v);
     if (rc != 0)
         return map_err(rc);
     return ls_catalog_entry_unpack(v.mv_data, v.mv_size, out) == LS_OK ? LS_OK : LS_EIO;
 }
 
-int ls_store_catalog_foreach(ls_store_reader_t *r, const char *connection_id,
-                             int (*cb)(int partition, ls_catalog_kind_t kind, const char *id,
-                                       const ls_catalog_entry_t *e, void *ud),
-                             void *ud)
+/* The catalog walk of ls_store_catalog_foreach() in the current partition of r. */
+static int catalog_walk(ls_store_reader_t *r, const char *connection_id,
+                        int (*cb)(int partition, ls_catalog_kind_t kind, const char *id,
+                                  const ls_catalog_entry_t *e, void *ud),
+                        void *ud)
 {
     MDB_cursor *cur;
     MDB_val k = {0, NULL}, v;
     size_t cl = strlen(connection_id);
-    if (mdb_cursor_open(r->txn, r->st->catalog, &cur) != 0)
+    if (mdb_cursor_open(r->txn, r->e->catalog, &cur) != 0)
         return LS_EIO;
     int out = 0, rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     for (; rc == 0 && out == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -1381,6 +1750,22 @@ int ls_store_catalog_foreach(ls_store_reader_t *r, const char *connection_id,
     return rc == 0 || rc == MDB_NOTFOUND ? LS_OK : map_err(rc);
 }
 
+int ls_store_catalog_foreach(ls_store_reader_t *r, const char *connection_id,
+                             int (*cb)(int partition, ls_catalog_kind_t kind, const char *id,
+                                       const ls_catalog_entry_t *e, void *ud),
+                             void *ud)
+{
+    int *parts = NULL, rc;
+    size_t n = 0;
+    if ((rc = list_partitions(r->st, &parts, &n)) != LS_OK)
+        return rc == LS_ENOMEM ? rc : LS_EIO;
+    for (size_t i = 0; rc == LS_OK && i < n; i++)
+        if ((rc = reader_at(r, parts[i])) == LS_OK)
+            rc = catalog_walk(r, connection_id, cb, ud);
+    free(parts);
+    return rc;
+}
+
 /* RssFile of this process in bytes (file-backed resident pages), -1 when unknown. */
 static long long rss_file_bytes(void)
 {
@@ -1396,31 +1781,45 @@ static long long rss_file_bytes(void)
     return kb < 0 ? -1 : kb * 1024;
 }
 
-/* Where LMDB mapped data.mdb (mdb_env_info's me_mapaddr is only set with MDB_FIXEDMAP): the
- * mapping of /proc/self/maps with the file's inode. */
-static int find_map(ls_store_t *st, void **addr, size_t *len)
+/* Whether a line of /proc/self/maps maps the data.mdb of an open partition environment. */
+static int is_env_map(const ls_store_t *st, unsigned maj, unsigned min, unsigned long ino)
 {
-    char path[4096], line[4352];
-    struct stat sb;
-    snprintf(path, sizeof(path), "%s/data.mdb", st->dir);
-    if (stat(path, &sb) != 0)
-        return LS_EIO;
+    for (int i = 0; i < st->n_parts; i++) {
+        const penv_t *e = st->parts[i];
+        if (e && ino == (unsigned long)e->data.st_ino && maj == major(e->data.st_dev) &&
+            min == minor(e->data.st_dev))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Drop the page-table entries of every open environment's map: the mappings
+ * of /proc/self/maps with a data.mdb's inode (mdb_env_info's me_mapaddr is
+ * only set with MDB_FIXEDMAP). The maps are shared read-only file mappings:
+ * this loses nothing, the next access maps the page again from the page
+ * cache (a minor fault). 1 when one was trimmed, else 0.
+ */
+static int trim_maps(const ls_store_t *st)
+{
     FILE *f = fopen("/proc/self/maps", "r");
     if (!f)
-        return LS_EIO;
-    int rc = LS_ENOTFOUND;
-    while (rc != LS_OK && fgets(line, sizeof(line), f)) {
+        return 0;
+    char line[4352];
+    int trimmed = 0;
+    while (fgets(line, sizeof(line), f)) {
         unsigned long lo, hi, ino;
         unsigned maj, min;
-        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &min, &ino) == 5 &&
-            ino == (unsigned long)sb.st_ino && maj == major(sb.st_dev) && min == minor(sb.st_dev)) {
-            *addr = (void *)lo;
-            *len = hi - lo;
-            rc = LS_OK;
-        }
+        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &min, &ino) != 5 || ino == 0 ||
+            !is_env_map(st, maj, min, ino))
+            continue;
+        if (madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0)
+            ls_warn("madvise(MADV_DONTNEED) of an lmdb map failed: %s", strerror(errno));
+        else
+            trimmed = 1;
     }
     fclose(f);
-    return rc;
+    return trimmed;
 }
 
 void ls_store_set_resident_max(ls_store_t *st, size_t max_bytes)
@@ -1435,26 +1834,204 @@ int ls_store_trim_map(ls_store_t *st)
     long long rss = rss_file_bytes();
     if (rss < 0 || (unsigned long long)rss <= st->resident_max)
         return 0;
-    void *addr;
-    size_t len;
-    if (find_map(st, &addr, &len) != LS_OK)
-        return 0;
-    /* The map is a shared read-only file mapping: dropping its page-table entries loses nothing,
-     * the next access maps the page again from the page cache (a minor fault). */
-    if (madvise(addr, len, MADV_DONTNEED) != 0) {
-        ls_warn("madvise(MADV_DONTNEED) of the lmdb map failed: %s", strerror(errno));
-        return 0;
-    }
-    return 1;
+    return trim_maps(st);
 }
 
 int ls_store_usage(ls_store_t *st, uint64_t *used_bytes, uint64_t *map_bytes)
 {
+    *used_bytes = *map_bytes = 0;
+    for (int i = 0; i < st->n_parts; i++) {
+        MDB_envinfo info;
+        MDB_stat ms;
+        penv_t *e = st->parts[i];
+        if (!e)
+            continue;
+        if (mdb_env_info(e->env, &info) != 0 || mdb_env_stat(e->env, &ms) != 0)
+            return LS_EIO;
+        *used_bytes += (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+        *map_bytes += (uint64_t)info.me_mapsize;
+    }
+    return LS_OK;
+}
+
+/* ---- compaction: a partition's databases copied in key order into a fresh environment ---- */
+
+/* Delete a compaction's leftover directory (its LMDB files, then the directory). 0, or LS_EIO with errstr. */
+static int remove_env_dir(const char *dir, char *errstr, size_t errsz)
+{
+    int had;
+    struct stat sb;
+    if (stat(dir, &sb) != 0 && errno == ENOENT)
+        return LS_OK;
+    if (remove_env(dir, "is a compaction's leftover", &had, errstr, errsz) != LS_OK ||
+        remove_file(dir, "open.lock") != 0 || (rmdir(dir) != 0 && errno != ENOENT)) {
+        snprintf(errstr, errsz, "setting 'worker.lmdb_path': cannot remove \"%s\": %s", dir, strerror(errno));
+        return LS_EIO;
+    }
+    return LS_OK;
+}
+
+/*
+ * At the store's open: "p-NNN.new" directories are compactions that did not
+ * finish (the partition's own directory is then the authoritative one) or
+ * old environments a finished one swapped out; both are deleted.
+ */
+static int remove_leftovers(const ls_store_t *st, char *errstr, size_t errsz)
+{
+    DIR *d = opendir(st->dir);
+    if (!d)
+        return LS_OK;   /* open_existing() reports an unreadable directory */
+    int rc = LS_OK;
+    struct dirent *de;
+    while (rc == LS_OK && (de = readdir(d)) != NULL) {
+        int part, end = 0;
+        if (sscanf(de->d_name, "p-%5d.new%n", &part, &end) != 1 || de->d_name[end] || end == 0)
+            continue;
+        char *path = join(st->dir, de->d_name), own[4200];
+        snprintf(own, sizeof(own), "%.*s", path ? (int)strlen(path) - 4 : 0, path ? path : "");   /* "<dir>/p-NNN" */
+        /* a compaction in progress holds its partition's open lock: wait for it (its copy is not a leftover yet) */
+        int lock = path ? lock_open(own, errstr, errsz) : -1;
+        rc = path ? remove_env_dir(path, errstr, errsz) : LS_ENOMEM;
+        if (lock >= 0)
+            close(lock);
+        free(path);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Copy every record of dbi (src) into dst in key order, appending. An LMDB code; *n += records. */
+static int copy_db(MDB_txn *src, MDB_dbi from, MDB_txn *dst, MDB_dbi to, size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(src, from, &cur);
+    if (rc != 0)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if ((rc = mdb_put(dst, to, &k, &v, MDB_APPEND)) != 0)
+            break;
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Copy every database of e but meta (the fresh one has its format record) into n, in one transaction. */
+static int copy_env(penv_t *e, penv_t *n, size_t *records)
+{
+    MDB_dbi from[] = {e->activities, e->sync, e->checkpoints, e->pending, e->conns, e->catalog,
+                      e->ru[LS_STORE_RU_MEMBERS], e->ru[LS_STORE_RU_ENROLLMENTS], e->ru[LS_STORE_RU_COURSES]};
+    MDB_dbi to[] = {n->activities, n->sync, n->checkpoints, n->pending, n->conns, n->catalog,
+                    n->ru[LS_STORE_RU_MEMBERS], n->ru[LS_STORE_RU_ENROLLMENTS], n->ru[LS_STORE_RU_COURSES]};
+    MDB_txn *src, *dst;
+    int rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &src);
+    if (rc != 0)
+        return rc;
+    if ((rc = mdb_txn_begin(n->env, NULL, 0, &dst)) != 0) {
+        mdb_txn_abort(src);
+        return rc;
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof(from) / sizeof(from[0]); i++)
+        rc = copy_db(src, from[i], dst, to[i], records);
+    mdb_txn_abort(src);
+    if (rc == 0)
+        rc = mdb_txn_commit(dst);
+    else
+        mdb_txn_abort(dst);
+    return rc == 0 ? mdb_env_sync(n->env, 1) : rc;
+}
+
+/* Used bytes of an open environment (pages up to the last one written). */
+static uint64_t env_used(const penv_t *e)
+{
     MDB_envinfo info;
     MDB_stat ms;
-    if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0)
+    if (mdb_env_info(e->env, &info) != 0 || mdb_env_stat(e->env, &ms) != 0)
+        return 0;
+    return (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+}
+
+/*
+ * Build the compacted copy of e in "<dir>.new" (synced; then closed): 0 and
+ * its used bytes in *after, or LS_E* with errstr (the copy's directory is
+ * then deleted, the partition's own is untouched).
+ */
+static int build_copy(penv_t *e, const char *tmp, uint64_t *after, char *errstr, size_t errsz)
+{
+    penv_t *n = calloc(1, sizeof(*n));
+    size_t records = 0;
+    int rc = n && remove_env_dir(tmp, errstr, errsz) == LS_OK && (n->dir = strdup(tmp)) ? LS_OK : LS_EIO;
+    if (rc == LS_OK && mkdir(tmp, 0750) != 0) {
+        snprintf(errstr, errsz, "lmdb compaction: cannot create \"%s\": %s", tmp, strerror(errno));
+        rc = LS_EIO;
+    }
+    if (n) {
+        n->st = e->st;
+        n->partition = e->partition;
+    }
+    if (rc == LS_OK)
+        rc = env_open(n, errstr, errsz);
+    int mrc = rc == LS_OK ? copy_env(e, n, &records) : 0;
+    if (mrc != 0) {
+        snprintf(errstr, errsz, "lmdb compaction of \"%s\" failed: %s", e->dir, mdb_strerror(mrc));
+        rc = map_err(mrc);
+    }
+    if (rc == LS_OK)
+        *after = env_used(n);
+    free_penv(n);
+    if (rc == LS_OK && fsync_dir(tmp) != 0) {
+        snprintf(errstr, errsz, "lmdb compaction: cannot fsync \"%s\": %s", tmp, strerror(errno));
+        rc = LS_EIO;
+    }
+    if (rc != LS_OK) {
+        char ignored[256];
+        remove_env_dir(tmp, ignored, sizeof(ignored));
+    }
+    return rc;
+}
+
+int ls_store_compact_partition(ls_store_t *st, int partition, uint64_t *before, uint64_t *after, char *errstr,
+                               size_t errsz)
+{
+    penv_t *e = part_env(st, partition, errstr, errsz);
+    if (!e)
         return LS_EIO;
-    *used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
-    *map_bytes = (uint64_t)info.me_mapsize;
-    return LS_OK;
+    char dir[4096], tmp[4200], ignored[256];
+    snprintf(dir, sizeof(dir), "%s", e->dir);
+    snprintf(tmp, sizeof(tmp), "%s.new", dir);
+    *before = env_used(e);
+    int lock = lock_open(dir, errstr, errsz);   /* no other process opens the partition meanwhile */
+    int rc = lock < 0 ? LS_EIO : build_copy(e, tmp, after, errstr, errsz);
+    /* one atomic step: before it the old environment is the partition's, after it the synced copy */
+    if (rc == LS_OK && renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) != 0) {
+        snprintf(errstr, errsz, "lmdb compaction: cannot swap \"%s\" and \"%s\": %s", tmp, dir, strerror(errno));
+        remove_env_dir(tmp, ignored, sizeof(ignored));
+        rc = LS_EIO;
+    }
+    if (rc == LS_OK && fsync_dir(st->dir) != 0)
+        ls_warn("lmdb compaction: cannot fsync \"%s\" (a crash may bring back the uncompacted copy): %s", st->dir,
+                strerror(errno));
+    if (rc == LS_OK) {   /* this process's handle is on the old file, now in tmp: close it, drop that */
+        st->parts[partition] = NULL;
+        free_penv(e);
+        if (remove_env_dir(tmp, errstr, errsz) != LS_OK)
+            ls_warn("%s (deleted at the next open)", errstr);
+    }
+    if (lock >= 0)
+        close(lock);
+    return rc;
+}
+
+int ls_store_compact_if_sparse(ls_store_t *st, int partition, uint64_t min_bytes, uint64_t *before, uint64_t *after,
+                               char *errstr, size_t errsz)
+{
+    penv_t *e = partition >= 0 && partition < st->n_parts ? st->parts[partition] : NULL;
+    uint64_t used = e ? env_used(e) : 0;
+    if (!e || used < min_bytes || used < 2 * e->base_used)
+        return LS_ENOTFOUND;
+    int rc = ls_store_compact_partition(st, partition, before, after, errstr, errsz);
+    if (rc != LS_OK)
+        e->base_used = used;   /* not again before it doubles once more */
+    return rc;
 }

@@ -1,7 +1,12 @@
 /*
  * ls_store.h - the worker's local state in LMDB.
  *
- * One environment per worker pod, opened after fork. Ten named databases:
+ * One directory per worker pod and in it one LMDB environment per partition,
+ * "<dir>/p-NNN" (p-007), so that the pod's processes, which own different
+ * partitions, never wait for each other's writer lock. ls_store_open() (after
+ * fork) opens the environments already there; the others open at the first
+ * use of their partition in this process. Every call below names its
+ * partition. Ten named databases in each environment:
  *   activities:  key = u16 partition | u32 connection number | activity id
  *                (numbers big endian; 6 bytes + the id), value = packed state
  *                (ls_state.h)
@@ -15,10 +20,11 @@
  *                docs/design.md, Removals); no key = not missed
  *   conns:       key = connection id; value = its u32 number (big endian);
  *                key = one 0x00 byte (no connection id): the last number
- *                given out. A connection gets its number in the first write
+ *                given out (numbers are per partition environment). A
+ *                connection gets its number in the first write
  *                transaction that stores a state or marker of it; numbers
  *                never change and are never deleted (not by a partition
- *                wipe either), so every process sharing the environment
+ *                wipe either), so every process using the environment
  *                agrees and may cache them. Callers pass connection ids as
  *                before: the numbers never leave this module, and reads of
  *                a connection without number find nothing and write nothing.
@@ -38,9 +44,9 @@
  *                never deleted by one (a failed page leaves them as they
  *                were); a partition wipe deletes them (the next refresh of
  *                the connection fetches them again).
- *   meta:        key "format" = u32 key format (3; stores without it are
- *                format 1, the connection id in the keys). A store holding
- *                data of another format is emptied at open (see
+ *   meta:        key "format" = u32 key format (4; stores without it are
+ *                format 1, the connection id in the keys). An environment
+ *                holding data of another format is emptied at its open (see
  *                ls_store_open()).
  * Keys start with the partition so one partition can be wiped and restored
  * alone. No transaction is ever held across a network call: readers open a
@@ -55,13 +61,13 @@
  * therefore commits with MDB_NOSYNC and flushes in ls_store_sync(), which
  * the caller runs on a timer. A process crash loses nothing (the commits are
  * in the page cache); an OS crash or power loss can also tear the file, so
- * a marker file "<dir>/unsynced" holding the kernel boot id is made durable
- * before the first commit after a sync and removed by the next sync. A store
- * opened with a marker of another boot (or an unreadable one) is deleted
- * before LMDB opens it (ls_store_was_discarded()), and every partition is
- * then restored from the changelog from its start. The marker protocol runs
- * under LMDB's writer lock, so it holds for several processes sharing one
- * environment.
+ * a marker file "<dir>/p-NNN/unsynced" holding the kernel boot id is made
+ * durable before the first commit to that environment after a sync and
+ * removed by the next sync. An environment opened with a marker of another
+ * boot (or an unreadable one) is deleted before LMDB opens it
+ * (ls_store_was_discarded()), and its partition is then restored from the
+ * changelog from its start. The marker protocol runs under the
+ * environment's writer lock, so it holds for several processes using it.
  */
 #ifndef LS_STORE_H
 #define LS_STORE_H
@@ -91,8 +97,12 @@ typedef struct ls_store_mark {
 } ls_store_mark_t;
 
 /**
- * Open (creating the directory if needed) the environment at dir with a map
- * of map_mb megabytes. Returns NULL and a precise message in errstr on failure.
+ * Open (creating the directory if needed) the store at dir, each partition's
+ * environment with a map of map_mb megabytes; open every partition
+ * environment already in dir (the checks below run for each). A single
+ * environment of an older build in dir itself (dir/data.mdb) is deleted,
+ * with one warning; ls_store_was_discarded() then returns 1. Returns NULL
+ * and a precise message in errstr on failure.
  *
  * deferred_sync = 0: every commit is synced to disk (LMDB's default).
  * deferred_sync = 1: commits are not synced; call ls_store_sync() regularly.
@@ -100,19 +110,21 @@ typedef struct ls_store_mark {
  * id (/proc/sys/kernel/random/boot_id) cannot be read (ls_store_is_deferred()
  * tells which mode is in force).
  *
- * In both modes, a "<dir>/unsynced" marker of another boot, an unreadable or
- * garbled marker, or a marker while the boot id cannot be read makes the open
- * delete data.mdb, lock.mdb and the marker first, with a warning in the log;
- * ls_store_was_discarded() then returns 1. A marker of this boot (a process
- * crash) is kept with the data.
+ * In both modes, at the open of a partition's environment, a
+ * "<dir>/p-NNN/unsynced" marker of another boot, an unreadable or garbled
+ * marker, or a marker while the boot id cannot be read makes the open
+ * delete its data.mdb, lock.mdb and the marker first, with a warning in the
+ * log; ls_store_was_discarded() then returns 1. A marker of this boot (a
+ * process crash) is kept with the data.
  *
- * Then, under the same lock (an fcntl lock on "<dir>/open.lock"), the key
- * format: a store holding data without the current format record (written
- * by an older build, or a newer one) is emptied, every database including
- * conns, with a warning that every partition will be restored from the
- * changelog; ls_store_was_discarded() then returns 1 too. Without
- * checkpoints, the restore wipes and replays every partition. An empty store
- * only gets the record. Must be called after fork(), like any LMDB open.
+ * Then, under the same lock (an fcntl lock on "<dir>/p-NNN/open.lock"), the
+ * key format: an environment holding data without the current format record
+ * (written by an older build, or a newer one) is emptied, every database
+ * including conns, with a warning that the partition will be restored from
+ * the changelog; ls_store_was_discarded() then returns 1 too. Without a
+ * checkpoint, the restore wipes and replays the partition. An empty
+ * environment only gets the record. Must be called after fork(), like any
+ * LMDB open.
  */
 ls_store_t *ls_store_open(const char *dir, size_t map_mb, int deferred_sync,
                           char *errstr, size_t errstr_size);
@@ -121,18 +133,21 @@ ls_store_t *ls_store_open(const char *dir, size_t map_mb, int deferred_sync,
 ls_store_t *ls_store_new(const char *dir, size_t map_mb, char *errstr, size_t errstr_size);
 
 /**
- * Make every commit so far (of every process using the environment) durable
- * and remove the "<dir>/unsynced" marker. Returns at once (no fsync) when
- * there is no marker, i.e. nothing unsynced; cheap enough to call every
- * second in either mode. It takes LMDB's writer lock briefly (waiting for a
- * commit of another process in progress), so call it outside any write.
- * @return 0 or LS_EIO with errstr (the marker then stays: still unsynced).
+ * For every environment this process has open: make every commit so far (of
+ * every process using it) durable and remove its "unsynced" marker. Returns
+ * at once (no fsync) for an environment without marker, i.e. nothing
+ * unsynced; cheap enough to call every second in either mode. It takes each
+ * flushed environment's writer lock briefly (waiting for a commit of another
+ * process in progress), so call it outside any write.
+ * @return 0 or LS_EIO with the first failure in errstr (the others are
+ *         still synced; a failed one keeps its marker: still unsynced).
  */
 int ls_store_sync(ls_store_t *st, char *errstr, size_t errstr_size);
 
 /**
- * 1 when the open discarded the store's contents (unsynced writes before a
- * reboot, or data of another key format), else 0.
+ * 1 when an open so far (of the store, or of a partition's environment)
+ * discarded contents (an older build's single environment, unsynced writes
+ * before a reboot, or data of another key format), else 0.
  */
 int ls_store_was_discarded(const ls_store_t *st);
 
@@ -141,16 +156,16 @@ int ls_store_is_deferred(const ls_store_t *st);
 
 /**
  * Sync (ls_store_sync(); a failure is logged, and the marker then stays) and
- * close the environment. NULL is accepted.
+ * close every environment. NULL is accepted.
  */
 void ls_store_destroy(ls_store_t *st);
 
 /**
- * Bound the LMDB map's share of the process's resident memory at max_bytes
+ * Bound the LMDB maps' share of the process's resident memory at max_bytes
  * (0, the default, = never): ls_store_trim_map() compares the process's
- * file-backed resident memory (RssFile: the touched pages of the map, plus
- * its binaries) with it and, when over, drops the map's pages from the
- * process's page tables (madvise MADV_DONTNEED on the shared read-only map;
+ * file-backed resident memory (RssFile: the touched pages of every open
+ * environment's map, plus its binaries) with it and, when over, drops every
+ * map's pages from the process's page tables (madvise MADV_DONTNEED on the shared read-only maps;
  * the data stays in the kernel's page cache and the next access maps it
  * again: a minor fault). ls_store_reader_foreach() also calls it every
  * 8192 records, so a walk over a large connection does not leave it all
@@ -159,16 +174,31 @@ void ls_store_destroy(ls_store_t *st);
  */
 void ls_store_set_resident_max(ls_store_t *st, size_t max_bytes);
 
-/** Bytes of the map in use (pages up to the last one written) and its size. No transaction. */
+/** Bytes of the maps in use (pages up to the last one written) and their size, summed over the open environments. */
 int ls_store_usage(ls_store_t *st, uint64_t *used_bytes, uint64_t *map_bytes);
 
 /** See ls_store_set_resident_max(). @return 1 when the map was trimmed, else 0. */
 int ls_store_trim_map(ls_store_t *st);
 
+/**
+ * Called after every write transaction (committed or aborted) with the
+ * seconds its mdb_txn_begin waited for LMDB's writer lock (held by a write
+ * of another process using the environment, or by ls_store_sync()), the
+ * seconds it then held the lock (its writes and its commit) and the seconds
+ * of the commit alone (0 when aborted). NULL stops the calls.
+ */
+typedef void (*ls_store_timing_cb_t)(double wait_s, double held_s, double commit_s, void *ud);
+void ls_store_set_write_timing(ls_store_t *st, ls_store_timing_cb_t cb, void *ud);
+
 /** Tests only: read the boot id from path instead (NULL restores the default). Not thread-safe. */
 void ls_store_set_boot_id_path_for_test(const char *path);
 
-/** Begin a short read transaction (NULL and errstr on failure); end it with ls_store_reader_destroy(). */
+/**
+ * A short read: each partition it reads gets a read transaction at its first
+ * read (the environment opened if needed; a failure there is logged and the
+ * read returns LS_EIO). NULL and errstr when out of memory. End it with
+ * ls_store_reader_destroy().
+ */
 ls_store_reader_t *ls_store_reader_new(ls_store_t *st, char *errstr, size_t errstr_size);
 void ls_store_reader_destroy(ls_store_reader_t *r);
 
@@ -313,7 +343,8 @@ int ls_store_catalog_get(ls_store_reader_t *r, int partition, const char *connec
 
 /**
  * Call cb for every catalog entry of connection_id on any partition (a walk
- * of the whole catalog database: for lmsync-admin's dump, not for a hot
+ * of the whole catalog database of every partition environment in the
+ * directory, in partition order: for lmsync-admin's dump, not for a hot
  * path). id and e are borrowed for the call. A non-zero return of cb stops
  * the walk and is returned. @return 0, cb's value or LS_EIO.
  */
@@ -352,7 +383,7 @@ int ls_store_apply_changelog(ls_store_t *st, int partition, const ls_store_rec_t
 /**
  * Delete everything of one partition: checkpoint (first, in its own
  * transaction), activities, pending markers, sync records, rollup rows and catalog entries (connection
- * numbers stay: they are not per partition and never change). Done in
+ * numbers stay: they never change). Done in
  * chunks; a crash part way leaves no checkpoint, which the restore treats
  * as "wipe again, then restore from the beginning".
  * @return 0, LS_EINVAL (partition out of range) or LS_EIO.
@@ -366,5 +397,35 @@ int ls_store_wipe_partition(ls_store_t *st, int partition, char *errstr, size_t 
  * @return 0, LS_ENOTFOUND (never written) or LS_EIO.
  */
 int ls_store_get_checkpoint_time(ls_store_t *st, int partition, int64_t *ms);
+
+/**
+ * Compact partition's environment: copy its databases in key order
+ * (MDB_APPEND: full pages) into a fresh environment "<dir>/p-NNN.new",
+ * sync it, and swap the two directories in one atomic rename
+ * (RENAME_EXCHANGE), then delete the old one. A crash before the swap leaves
+ * the old environment authoritative; after it, the synced copy. Leftover
+ * "p-NNN.new" directories are deleted at the store's open. Call it only
+ * while this process owns the partition and has no transaction on it;
+ * another process that still has the old file open reopens it when it
+ * reads the partition's checkpoint (the restore does so first on an
+ * assignment). *before and *after: used bytes of the old and the new map.
+ * @return 0, LS_EFULL (the copy does not fit the map), or LS_EIO with errstr
+ *         (nothing changed).
+ */
+int ls_store_compact_partition(ls_store_t *st, int partition, uint64_t *before, uint64_t *after, char *errstr,
+                               size_t errstr_size);
+
+/**
+ * ls_store_compact_partition() when partition's environment is open in this
+ * process, uses at least min_bytes and twice the bytes it used when this
+ * process opened it (a compaction reopens it: then its compacted size):
+ * pages written in interleaved order are about half full, a copy in key
+ * order fills them. After a failed compaction the next try waits until the
+ * use doubles again.
+ * @return 0 (compacted, *before and *after set), LS_ENOTFOUND (not needed),
+ *         or the error of ls_store_compact_partition() with errstr.
+ */
+int ls_store_compact_if_sparse(ls_store_t *st, int partition, uint64_t min_bytes, uint64_t *before, uint64_t *after,
+                               char *errstr, size_t errstr_size);
 
 #endif

@@ -324,6 +324,8 @@ char *ls_job_encode(const ls_job_t *job)
     jw_member(&w, "scheduled_at", ls_time_format(job->scheduled_at, ts));
     if (strategy && job->sort[0])
         jw_member(&w, "sort", job->sort);
+    if (job->tenant[0])
+        jw_member(&w, "tenant", job->tenant);
     if (strategy && job->gte)
         jw_member(&w, "updated_gte", job->gte == LS_GTE_REQUIRED ? "required" : "supported");
     jw_key(&w, "v");
@@ -409,6 +411,16 @@ static int get_epoch(json_t *o, const char *what, ls_job_t *job, char *err, size
     return LS_OK;
 }
 
+/* Optional member "tenant" of a job; absent or "" (a job of an older coordinator, or of lmsync-webhook): the
+ * connection's external_xref, the tenant the coordinator names when no tenant_map entry applies. */
+static int get_tenant(json_t *o, ls_job_t *job, char *err, size_t errsz)
+{
+    int rc = get_str(o, "job", "tenant", 0, job->tenant, sizeof(job->tenant), err, errsz);
+    if (rc == LS_OK && !job->tenant[0])
+        memcpy(job->tenant, job->external_xref, sizeof(job->tenant));
+    return rc;
+}
+
 static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
 {
     char ts[64], mode[16];
@@ -422,6 +434,7 @@ static int decode_obj(json_t *o, ls_job_t *job, char *err, size_t errsz)
     if (!rc) rc = get_str(o, "job", "integration_type", 0, job->integration_type, sizeof(job->integration_type), err, errsz);
     if (!rc) rc = get_str(o, "job", "external_xref", 0, job->external_xref, sizeof(job->external_xref), err, errsz);
     if (!rc) rc = get_str(o, "job", "course_id", 0, job->course_id, sizeof(job->course_id), err, errsz);
+    if (!rc) rc = get_tenant(o, job, err, errsz);
     if (!rc) rc = get_str(o, "job", "mode", 1, mode, sizeof(mode), err, errsz);
     if (!rc) rc = get_str(o, "job", "scheduled_at", 1, ts, sizeof(ts), err, errsz);
     if (!rc) rc = get_workspace(o, "job", job, err, errsz);

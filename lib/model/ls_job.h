@@ -29,6 +29,11 @@
  *                                       course and content names (absent or
  *                                       "activity": a poll job); mode "full",
  *                                       no course_id, no strategy members)
+ *    "tenant":"t-1"                     the tenant the coordinator resolved for the
+ *                                       connection (coordinator.tenant_map, else
+ *                                       external_xref); the worker shares its
+ *                                       in-flight slots by it (absent: external_xref,
+ *                                       or "" when that is absent too)
  *    "resync":true                      a re-snapshot requested by an operator
  *                                       (lmsync-admin resync): never skipped as
  *                                       stale or duplicate; after the full scan
@@ -81,6 +86,7 @@ typedef struct ls_job {
     size_t records_len;
     ls_job_kind_t kind;                   /* "kind": LS_JOB_ACTIVITY (absent) or LS_JOB_CATALOG */
     int resync;                           /* "resync": 1 = re-snapshot on request (a full job) */
+    char tenant[LS_STR_MAX + 1];          /* "tenant": the resolved tenant (decoded absent: external_xref) */
 } ls_job_t;
 
 /** Encode as compact JSON (malloc'd string, caller frees); NULL on allocation failure or records that do not parse. */

@@ -9,6 +9,7 @@
 #include "ls_ops.h"
 #include "ls_profile.h"
 #include "ls_ratelimit.h"
+#include "ls_share.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -73,6 +74,7 @@ static const cfg_setting_t settings[] = {
     I("worker.watermark_overlap_s", watermark_overlap_s, 0, 86400),
     I("worker.shrink_accept_scans", shrink_accept_scans, 0, 1000),
     I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
+    S("worker.tenant_max_share", tenant_max_share),
     I("rollups.idle_days", rollup_idle_days, 1, 3650),
     I("enrichment.enabled", enrichment_enabled, 0, 1),
     I("enrichment.refresh_s", enrichment_refresh_s, 1, 30 * 86400),
@@ -104,6 +106,11 @@ static const cfg_setting_t settings[] = {
     I("webhook.connections_refresh_s", webhook_refresh_s, 1, 86400),
     S("webhook.port_file", webhook_port_file),
     S("webhook.workspace", webhook_workspace),
+    S("webhook.subscribe", webhook_subscribe),
+    S("webhook.hook_url", webhook_hook_url),
+    I("webhook.virtual_interval_min", webhook_virtual_interval_min, 1, 1440),
+    I("webhook.reconcile_interval_s", webhook_reconcile_interval_s, 0, 7 * 86400),
+    I("webhook.subscribe_refresh_s", webhook_subscribe_refresh_s, 1, 86400),
     S("board.listen", board_listen),
     S("board.port_file", board_port_file),
     I("board.max_clients", board_max_clients, 1, 1000),
@@ -146,6 +153,7 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->watermark_overlap_s = 120;
     cfg->shrink_accept_scans = 3;
     cfg->shrink_tolerance_pct = 5;
+    snprintf(cfg->tenant_max_share, sizeof(cfg->tenant_max_share), "0.5");
     cfg->rollup_idle_days = 14;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
     cfg->enrichment_enabled = 1;
@@ -162,6 +170,9 @@ void ls_config_defaults(ls_config_t *cfg)
     snprintf(cfg->webhook_connection_rate, sizeof(cfg->webhook_connection_rate), "20/s");
     cfg->webhook_connection_burst = 50;
     cfg->webhook_refresh_s = 30;
+    snprintf(cfg->webhook_subscribe, sizeof(cfg->webhook_subscribe), "off");
+    cfg->webhook_virtual_interval_min = 60;
+    cfg->webhook_subscribe_refresh_s = 300;
     snprintf(cfg->board_listen, sizeof(cfg->board_listen), "127.0.0.1:0");
     cfg->board_max_clients = 32;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
@@ -424,6 +435,25 @@ static int check_student_fields(const char *spec, char *err, size_t errsz)
     return LS_OK;
 }
 
+/* webhook.subscribe and webhook.hook_url (a subscription is lmsync's iff its hook_url is this one). */
+static int check_subscribe(const ls_config_t *cfg, char *err, size_t errsz)
+{
+    const char *m = cfg->webhook_subscribe, *u = cfg->webhook_hook_url;
+    if (strcmp(m, "off") && strcmp(m, "native") && strcmp(m, "native+virtual")) {
+        snprintf(err, errsz, "setting 'webhook.subscribe' must be off, native or native+virtual, got \"%.24s\"", m);
+        return LS_EINVAL;
+    }
+    if (strcmp(m, "off") != 0 && !u[0]) {
+        snprintf(err, errsz, "setting 'webhook.hook_url' is empty: webhook.subscribe = %s needs lmsync-webhook's public URL", m);
+        return LS_EINVAL;
+    }
+    if (u[0] && ((strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || strpbrk(u, " \t\"\\"))) {
+        snprintf(err, errsz, "setting 'webhook.hook_url' must be an http:// or https:// URL without spaces or quotes, got \"%.60s\"", u);
+        return LS_EINVAL;
+    }
+    return LS_OK;
+}
+
 static int validate(const ls_config_t *cfg, int require_token, char *err, size_t errsz)
 {
     if (check_base_url(cfg->unified_base_url, "setting 'unified.base_url'", err, errsz) != LS_OK ||
@@ -471,7 +501,8 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
         return LS_EINVAL;
     }
     if (ls_profile_check_overrides(cfg->profile_overrides, err, errsz) != LS_OK ||
-        check_student_fields(cfg->enrichment_student_fields, err, errsz) != LS_OK)
+        check_student_fields(cfg->enrichment_student_fields, err, errsz) != LS_OK ||
+        check_subscribe(cfg, err, errsz) != LS_OK)
         return LS_EINVAL;
     double rate;
     char why[200];
@@ -481,6 +512,10 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
     }
     if (ls_rate_spec_check(cfg->integration_rates, why, sizeof(why)) != LS_OK) {
         snprintf(err, errsz, "setting 'worker.integration_rates': %s", why);
+        return LS_EINVAL;
+    }
+    if (ls_share_parse(cfg->tenant_max_share, &rate, why, sizeof(why)) != LS_OK) {
+        snprintf(err, errsz, "setting 'worker.tenant_max_share' %s", why);
         return LS_EINVAL;
     }
     if (strcmp(cfg->lmdb_sync, "deferred") != 0 && strcmp(cfg->lmdb_sync, "always") != 0) {

@@ -84,6 +84,8 @@ typedef struct ls_config {
     int shrink_accept_scans;             /* worker.shrink_accept_scans: accept a guarded shrink as the new baseline after
                                             this many consecutive complete scans agree (0 = never) */
     int shrink_tolerance_pct;            /* worker.shrink_tolerance_pct: how close those scans' counts must be */
+    char tenant_max_share[16];           /* worker.tenant_max_share: fraction of max_in_flight one tenant may run while
+                                            another tenant's job waits (ls_share.h; "1" = no cap) */
     int rollup_idle_days;                /* rollups.idle_days: a learner whose last activity is older is idle in
                                             the course rollups (docs/events.md, Progress rollups) */
     int removal_min_ratio_pct;           /* worker.removal_min_ratio_pct: a full scan returning fewer than this % of the
@@ -122,6 +124,12 @@ typedef struct ls_config {
     int webhook_refresh_s;                /* webhook.connections_refresh_s: re-read the known connections this often */
     char webhook_port_file[LS_CFG_STR];   /* webhook.port_file: write the bound port here (tests; "" = none) */
     char webhook_workspace[LS_WORKSPACE_MAX]; /* webhook.workspace: the Unified workspace this receiver serves ("" = the default) */
+    /* the coordinator's webhook subscriptions in Unified (docs/webhooks.md) */
+    char webhook_subscribe[24];           /* webhook.subscribe: off | native | native+virtual */
+    char webhook_hook_url[LS_CFG_STR];    /* webhook.hook_url: lmsync-webhook's public URL; owns the subscriptions with it */
+    int webhook_virtual_interval_min;     /* webhook.virtual_interval_min: interval of VIRTUAL subscriptions (minutes) */
+    int webhook_reconcile_interval_s;     /* webhook.reconcile_interval_s: poll interval of a subscribed scope (0 = 4 x coordinator.interval_s) */
+    int webhook_subscribe_refresh_s;      /* webhook.subscribe_refresh_s: list and reconcile the subscriptions this often */
     /* operations */
     char ops_listen[64];                 /* ops.listen: "host:port" of /healthz, /readyz, /metrics ("" = off) */
     char ops_port_file[LS_CFG_STR];      /* ops.port_file: write the bound port here (tests, demo; "" = none) */

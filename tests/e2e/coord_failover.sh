@@ -14,7 +14,12 @@
 #    leads would cause) makes the leader log "split brain" naming both
 #    epochs, count lmsync_coordinator_split_brain_total, step down, and lead
 #    again with a new term (it is the only live replica);
-# 6. a third replica joins; the leader is paused with SIGSTOP until the third
+# 6. schedule records carry their writer's epoch: the leader's records have
+#    its term's epoch; at the start of a term a record of a newer term (one
+#    that another replica keeps writing) is a split brain too ("schedule
+#    record of ... was written by leader epoch N", counted, step down), and a
+#    record of an older epoch than one read before for its scope is ignored;
+# 7. a third replica joins; the leader is paused with SIGSTOP until the third
 #    one leads, then resumed: within one session timeout (6 s) it says it no
 #    longer leads, and no job of its term is produced after that.
 source "$(dirname "$0")/lib.sh"
@@ -123,6 +128,45 @@ case_split_brain() {
   wait_round status "$(((EPOCH / 1000) + 1))" 60 "${CONNS[@]}"
 }
 
+# sched_record KEY EPOCH : a schedule record of scope KEY written by leader epoch EPOCH
+sched_record() {
+  printf '%s:{"v":1,"next_due":%s,"last_full":0,"since_full":0,"records":-1,"failures":0,"job_due":0,"job_since":0,"last_ok":0,"epoch":%s}\n' \
+    "$1" "$(($(date +%s%3N) + 60000))" "$2" | kcat -P -b "$(broker_bootstrap devbroker)" -t lmsync.coordinator.schedule -K:
+}
+sched_split_logged() { grep -q 'split brain: schedule record of "conn-9999" was written by leader epoch [0-9]* while this replica leads with epoch [0-9]*; this term is older: stepping down' "$(proc_log "$STANDBY")"; }
+
+# the schedule records' writer epoch: written, newer one = split brain at the start of a term, older one ignored
+case_schedule_epoch() {
+  local n writer before other now rc
+  n=$(timeout 30 kcat -C -b "$(broker_bootstrap devbroker)" -t lmsync.coordinator.schedule -o beginning -e -q -f '%s\n' |
+    jq -s --argjson e "$EPOCH" '[.[] | select(.epoch == $e)] | length')
+  [ "$n" -gt 0 ] || fail "no schedule record carries the leader's epoch $EPOCH"
+  # conn-9998: a newer term's record, then an older one after it (a deposed leader writing late): the older is ignored
+  sched_record conn-9998 "$((EPOCH + 2))" && sched_record conn-9998 "$((EPOCH + 1))" || die "kcat could not produce"
+  # conn-9999: another replica that believes it leads keeps writing with an epoch just ahead of the clock
+  ( while :; do sched_record conn-9999 "$(($(date +%s%3N) + 1500))"; sleep 0.2; done ) &
+  writer=$!
+  before=$(split_brain_gauge "$STANDBY")
+  # a new term of this replica reads the schedule back: force one as case split-brain does
+  other=$(date +%s%3N)
+  now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+  printf '{"job_id":"conn-0001@%s","connection_id":"conn-0001","outcome":"ok","leader_epoch":%s,"started_at":"%s","finished_at":"%s"}\n' \
+    "$other" "$other" "$now" "$now" |
+    kcat -P -b "$(broker_bootstrap devbroker)" -t lmsync.sync.status -k conn-0001 || { kill "$writer"; die "kcat could not produce"; }
+  wait_until 30 sched_split_logged; rc=$?
+  kill "$writer"; wait "$writer" 2>/dev/null
+  [ "$rc" -eq 0 ] || die "$STANDBY logged no split brain for the newer schedule record"
+  log "$(grep -m1 -o 'split brain: schedule record .*' "$(proc_log "$STANDBY")")"
+  [ "$(split_brain_gauge "$STANDBY")" -ge $((before + 2)) ] ||
+    fail "lmsync_coordinator_split_brain_total went from $before to $(split_brain_gauge "$STANDBY") (expected 2 more)"
+  grep -q 'schedule restored from .* [1-9][0-9]* of an older leader epoch ignored' "$(proc_log "$STANDBY")" ||
+    fail "the older record of conn-9998 was not ignored"
+  wait_until 30 leads_after "$STANDBY" "$(($(date +%s%3N) + 1500))" || die "$STANDBY did not lead again after the newer records stopped"
+  EPOCH=$(sed -n 's/.*leading (epoch \([0-9]*\)).*/\1/p' "$(proc_log "$STANDBY")" | tail -1)
+  log "$STANDBY leads again (epoch $EPOCH)"
+  wait_round status "$(((EPOCH / 1000) + 1))" 60 "${CONNS[@]}"
+}
+
 stepped_down() { grep -q "not leading any more (epoch $EPOCH)" "$(proc_log "$STANDBY")"; }
 
 # a third replica joins; the leader paused with SIGSTOP until the third one
@@ -154,5 +198,6 @@ test_case kill-leader
 test_case no-scope-lost
 test_case no-duplicate-or-missing
 test_case split-brain
+test_case schedule-epoch
 test_case paused-leader
 run_cases

@@ -83,7 +83,9 @@ YML
     'lmsync_upstream_requests_total{status_class="2xx"}' 'lmsync_upstream_request_duration_seconds_count' \
     'lmsync_coordinator_jobs_enqueued_total' 'lmsync_coordinator_scopes' 'lmsync_lmdb_map_used_bytes' \
     'lmsync_coordinator_oldest_unsynced_seconds' 'lmsync_coordinator_oldest_poll_age_seconds' \
-    'lmsync_event_freshness_seconds_count{mode="full"}' 'lmsync_consumer_lag'; do
+    'lmsync_event_freshness_seconds_count{mode="full"}' 'lmsync_consumer_lag' \
+    'lmsync_worker_lmdb_write_wait_seconds_count' 'lmsync_worker_lmdb_commit_seconds_sum' \
+    'lmsync_worker_lmdb_write_held_seconds_sum'; do
     v=$(prom_value "sum($series)")
     [ -n "$v" ] || { fail "prometheus has no series $series"; continue; }
     log "prometheus: sum($series) = $v"

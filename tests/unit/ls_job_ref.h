@@ -60,6 +60,10 @@ static inline char *ref_job_encode(const ls_job_t *job)
         json_object_set_new(o, "kind", json_string("catalog"));
     if (job->resync)
         json_object_set_new(o, "resync", json_true());
+    if (job->tenant[0] && json_object_set_new(o, "tenant", json_string(job->tenant)) != 0) {
+        json_decref(o); /* not valid UTF-8: jansson refuses the string */
+        return NULL;
+    }
     int bad = 0;
     if (job->records) {
         json_t *arr = json_loadb(job->records, job->records_len, 0, NULL);

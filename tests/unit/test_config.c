@@ -102,6 +102,10 @@ static void test_errors(void)
     expect_error("kafka.brokers = x\nboard.listen = 127.0.0.1:70000\n", 0, "'board.listen': port must be 0..65535");
     expect_error("kafka.brokers = x\nboard.max_clients = 0\n", 0, "'board.max_clients' must be between 1 and 1000");
     expect_error("kafka.brokers = x\nworker.group_id =\n", 0, "setting 'worker.group_id' is empty");
+    expect_error("kafka.brokers = x\nworker.tenant_max_share = 1.5\n", 0,
+                 "setting 'worker.tenant_max_share' must be a number in (0, 1] (a fraction of worker.max_in_flight; "
+                 "1 = no cap), got \"1.5\"");
+    expect_error("kafka.brokers = x\nworker.tenant_max_share = half\n", 0, "'worker.tenant_max_share' must be a number");
     expect_error("kafka.brokers = x\nenrichment.refresh_s = 0\n", 0, "'enrichment.refresh_s' must be between 1 and");
     expect_error("kafka.brokers = x\nenrichment.enabled = 2\n", 0, "'enrichment.enabled' must be between 0 and 1");
     expect_error("kafka.brokers = x\nenrichment.student_fields = name,password\n", 0,
@@ -316,7 +320,31 @@ static void test_webhook_workspace(void)
     expect_error("kafka.brokers = k:1\nwebhook.workspace = EU\n", 0, "setting 'webhook.workspace': may hold only [a-z0-9_-]");
 }
 
+/* webhook.subscribe, webhook.hook_url: the modes, a URL when subscribing, defaults. */
+static void test_webhook_subscribe(void)
+{
+    ls_config_t cfg;
+    char err[512];
+    clear_env();
+    CU_ASSERT_EQUAL(load("kafka.brokers = k:1\n", 0, &cfg, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cfg.webhook_subscribe, "off");
+    CU_ASSERT_EQUAL(cfg.webhook_virtual_interval_min, 60);
+    CU_ASSERT_EQUAL(cfg.webhook_subscribe_refresh_s, 300);
+    CU_ASSERT_EQUAL(cfg.webhook_reconcile_interval_s, 0);
+    CU_ASSERT_EQUAL(load("kafka.brokers = k:1\nwebhook.subscribe = native+virtual\n"
+                         "webhook.hook_url = https://hooks.example.com/webhook\n", 0, &cfg, err), LS_OK);
+    CU_ASSERT_STRING_EQUAL(cfg.webhook_hook_url, "https://hooks.example.com/webhook");
+    expect_error("kafka.brokers = k:1\nwebhook.subscribe = all\n", 0,
+                 "setting 'webhook.subscribe' must be off, native or native+virtual, got \"all\"");
+    expect_error("kafka.brokers = k:1\nwebhook.subscribe = native\n", 0,
+                 "setting 'webhook.hook_url' is empty: webhook.subscribe = native needs");
+    expect_error("kafka.brokers = k:1\nwebhook.subscribe = native\nwebhook.hook_url = ftp://x/y\n", 0,
+                 "setting 'webhook.hook_url' must be an http:// or https:// URL");
+    expect_error("kafka.brokers = k:1\nwebhook.virtual_interval_min = 0\n", 0, "webhook.virtual_interval_min");
+}
+
 static CU_TestInfo tests[] = {
+    {"webhook.subscribe, webhook.hook_url", test_webhook_subscribe},
     {"webhook.workspace", test_webhook_workspace},
     {"workspaces: names, URLs, tokens, default first", test_workspaces},
     {"workspaces: precise errors", test_workspace_errors},

@@ -18,11 +18,31 @@ static void test_roundtrip(void)
     CU_ASSERT_EQUAL(ls_coord_sched_decode(buf, (size_t)n, &back, err, sizeof(err)), LS_OK);
     CU_ASSERT_EQUAL(memcmp(&r, &back, sizeof(r)), 0);
     CU_ASSERT(n < 230); /* a small record per scope */
+    CU_ASSERT_PTR_NULL(strstr(buf, "epoch")); /* no leader epoch: no member */
     CU_ASSERT_EQUAL(ls_coord_sched_encode(&r, buf, 40), -1);
+    r.epoch = 1795896000123; /* the writer's leader epoch travels */
+    n = ls_coord_sched_encode(&r, buf, sizeof(buf));
+    CU_ASSERT_FATAL(n > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, ",\"epoch\":1795896000123,\"ival\":240000,\"requests\":3}"));
+    CU_ASSERT_EQUAL(ls_coord_sched_decode(buf, (size_t)n, &back, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(memcmp(&r, &back, sizeof(r)), 0);
+}
+
+/* A record written before the epoch existed (or by a single coordinator) decodes with epoch 0. */
+static void test_old_record(void)
+{
+    static const char old[] = "{\"v\":1,\"next_due\":5,\"last_full\":4,\"since_full\":1,\"records\":9,\"failures\":0,"
+                              "\"job_due\":0,\"job_since\":0,\"last_ok\":3}";
+    ls_coord_sched_rec_t r;
+    char err[256];
+    CU_ASSERT_EQUAL(ls_coord_sched_decode(old, strlen(old), &r, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(r.next_due_ms, 5);
+    CU_ASSERT_EQUAL(r.records, 9);
+    CU_ASSERT_EQUAL(r.epoch, 0);
 }
 
 /* A record written before "ival" and "requests" existed decodes, with 0 for both. */
-static void test_old_record(void)
+static void test_no_adaptive(void)
 {
     static const char old[] = "{\"v\":1,\"next_due\":5,\"last_full\":4,\"since_full\":1,\"records\":7,"
                               "\"failures\":0,\"job_due\":0,\"job_since\":0,\"last_ok\":3}";
@@ -50,6 +70,10 @@ static void test_bad_records(void)
         {"{\"v\":1}", "member \"next_due\" is missing"},
         {"{\"v\":1,\"next_due\":\"soon\"}", "member \"next_due\" is not an integer in range"},
         {"{\"v\":1,\"next_due\":1,\"last_full\":0,\"since_full\":0,\"records\":-2}", "member \"records\" is not an integer in range"},
+        {"{\"v\":1,\"next_due\":1,\"last_full\":0,\"since_full\":0,\"records\":0,\"failures\":0,\"job_due\":0,"
+         "\"job_since\":0,\"last_ok\":0,\"epoch\":0}", "member \"epoch\" is not an integer in range"},
+        {"{\"v\":1,\"next_due\":1,\"last_full\":0,\"since_full\":0,\"records\":0,\"failures\":0,\"job_due\":0,"
+         "\"job_since\":0,\"last_ok\":0,\"epoch\":\"x\"}", "member \"epoch\" is not an integer in range"},
     };
     ls_coord_sched_rec_t r;
     char err[256];
@@ -63,7 +87,8 @@ static void test_bad_records(void)
 static CU_TestInfo tests[] = {
     {"encode, decode", test_roundtrip},
     {"records that cannot be decoded", test_bad_records},
-    {"a record without the optional members", test_old_record},
+    {"a record without an epoch", test_old_record},
+    {"a record without the adaptive members", test_no_adaptive},
     CU_TEST_INFO_NULL,
 };
 

@@ -82,6 +82,22 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         r = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "99999999999999999999");
         status = 429;
+    } else if (strcmp(url, "/method") == 0) { /* echo "METHOD content-type body" once the body is in */
+        char *got = *state, echo[512];
+        if (!got) {
+            *state = calloc(1, 256);
+            return *state ? MHD_YES : MHD_NO;
+        }
+        if (*data_len) {
+            strncat(got, data, *data_len < 255 - strlen(got) ? *data_len : 255 - strlen(got));
+            *data_len = 0;
+            return MHD_YES;
+        }
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        snprintf(echo, sizeof(echo), "%s %s %s", method, ct ? ct : "-", got);
+        free(got);
+        *state = NULL;
+        r = MHD_create_response_from_buffer(strlen(echo), echo, MHD_RESPMEM_MUST_COPY);
     } else if (strcmp(url, "/auth") == 0) { /* echo the authorization header */
         const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         r = MHD_create_response_from_buffer(a ? strlen(a) : 0, (void *)(a ? a : ""), MHD_RESPMEM_MUST_COPY);
@@ -295,7 +311,32 @@ static void test_cred_pairs_host_and_token(void)
     ls_http_multi_destroy(m);
 }
 
+/* POST with a JSON body, DELETE, then GET again on the same pooled handle: each goes out as asked. */
+static void test_send_methods(void)
+{
+    char base[64], url[128], body[256], err[256];
+    snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
+    snprintf(url, sizeof(url), "%s/method", base);
+    ls_http_set_max_response(MIB, "unified.max_response_mb");
+    ls_http_multi_t *m = ls_http_multi_new(NULL, 5, 1, err, sizeof(err));
+    ls_http_cred_t *a = ls_http_cred_new(base, "token-a");
+    CU_ASSERT_FATAL(m && a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ls_http_multi_send_cred(m, "POST", url, "{\"event\":\"updated\"}", a, NULL));
+    run_one(m, body, sizeof(body));
+    CU_ASSERT_STRING_EQUAL(body, "POST application/json {\"event\":\"updated\"}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ls_http_multi_send_cred(m, "DELETE", url, NULL, a, NULL));
+    run_one(m, body, sizeof(body));
+    CU_ASSERT_STRING_EQUAL(body, "DELETE - ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ls_http_multi_start_cred(m, url, a, NULL));
+    run_one(m, body, sizeof(body));
+    CU_ASSERT_STRING_EQUAL(body, "GET - ");
+    CU_ASSERT_PTR_NULL(ls_http_multi_send_cred(m, "POST", "http://localhost:1/method", "{}", a, NULL)); /* not a's host */
+    ls_http_cred_destroy(a);
+    ls_http_multi_destroy(m);
+}
+
 static CU_TestInfo http_tests[] = {
+    {"POST, DELETE, GET on one pooled handle", test_send_methods},
     {"credential: which URLs it covers", test_cred_covers},
     {"credential: host and token travel together", test_cred_pairs_host_and_token},
     {"a gzip bomb stops at the bound, fast", test_gzip_bomb_fails_fast},

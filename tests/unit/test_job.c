@@ -27,7 +27,21 @@ static void test_job_roundtrip(void)
     CU_ASSERT_STRING_EQUAL(k.external_xref, "tenant-1");
     CU_ASSERT_STRING_EQUAL(k.course_id, "");
     CU_ASSERT_EQUAL(k.scheduled_at, j.scheduled_at);
+    CU_ASSERT_STRING_EQUAL(k.tenant, "tenant-1"); /* no "tenant" member: the external_xref */
+    CU_ASSERT_PTR_NULL(strstr(s, "\"tenant\""));
     free(s);
+    strcpy(j.tenant, "acme"); /* a tenant_map name travels as it is */
+    s = ls_job_encode(&j);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s, "\"tenant\":\"acme\""));
+    CU_ASSERT_EQUAL(ls_job_decode(s, strlen(s), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.tenant, "acme");
+    CU_ASSERT_STRING_EQUAL(k.external_xref, "tenant-1");
+    free(s);
+    static const char old[] = "{\"v\":1,\"job_id\":\"a@1\",\"connection_id\":\"a\",\"mode\":\"full\","
+                              "\"scheduled_at\":\"2026-01-01T00:00:00Z\"}"; /* no tenant, no external_xref */
+    CU_ASSERT_EQUAL(ls_job_decode(old, strlen(old), &k, err, sizeof(err)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(k.tenant, "");
 }
 
 /* The workspace travels in the job and the status record and qualifies the scope key. */
@@ -121,6 +135,7 @@ static void test_job_encode_differential(void)
         rnd_str(&x, j.integration_type, sizeof(j.integration_type), bad);
         rnd_str(&x, j.external_xref, 64, 0);
         rnd_str(&x, j.course_id, 64, 0);
+        rnd_str(&x, j.tenant, 64, bad);
         snprintf(j.workspace, sizeof(j.workspace), "%s", rnd_next(&x) % 3 ? "" : "eu");
         snprintf(j.fields, sizeof(j.fields), "%s", fields[rnd_next(&x) % 4]);
         snprintf(j.sort, sizeof(j.sort), "%s", sorts[rnd_next(&x) % 3]);
@@ -179,6 +194,8 @@ static void test_job_bad(void)
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "'connection_id'");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\",\"workspace\":\"EU x\"}",
                "job: field 'workspace' may hold only [a-z0-9_-]");
+    expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\",\"tenant\":7}",
+               "job: field 'tenant' must be a string");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":5,\"mode\":\"full\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "must be a string");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"sometimes\",\"scheduled_at\":\"2026-01-01T00:00:00Z\"}", "'mode'");
     expect_bad("{\"v\":1,\"job_id\":\"a\",\"connection_id\":\"c\",\"mode\":\"full\",\"scheduled_at\":\"soon\"}", "'scheduled_at'");

@@ -145,7 +145,7 @@ static void test_map_full_message(void)
     }
     CU_ASSERT_EQUAL(rc, LS_EFULL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "worker.lmdb_map_mb"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "(1 MB)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "(1 MB, the map of each partition)"));
     CU_ASSERT_EQUAL(ls_store_count(st, 4) % 100, 0); /* a failed batch leaves nothing of itself */
     /* the page writer names the setting too */
     ls_store_put_t put = {"one-more", big, sizeof(big)};

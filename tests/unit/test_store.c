@@ -216,7 +216,7 @@ static void fresh_dir(void)
 {
     char cmd[128];
     snprintf(dir, sizeof(dir), "/tmp/ls-store-test-%ld", (long)getpid());
-    snprintf(marker, sizeof(marker), "%s/unsynced", dir);
+    snprintf(marker, sizeof(marker), "%s/p-001/unsynced", dir);   /* partition 1's environment */
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     CU_ASSERT(system(cmd) == 0);
 }
@@ -310,11 +310,17 @@ static void test_deferred_marker(void)
     CU_ASSERT_TRUE(marker_exists());
     /* the restore's writes and the wipe are guarded too */
     CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);
-    CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 2, NULL, 0, 5, err, sizeof(err)), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 1, NULL, 0, 5, err, sizeof(err)), LS_OK);
     CU_ASSERT_TRUE(marker_exists());
     CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);
     CU_ASSERT_EQUAL(ls_store_wipe_partition(st, 2, err, sizeof(err)), LS_OK);
+    CU_ASSERT_FALSE(marker_exists());   /* each partition's environment has its own marker */
+    snprintf(marker, sizeof(marker), "%s/p-002/unsynced", dir);
     CU_ASSERT_TRUE(marker_exists());
+    CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);   /* syncs every open environment */
+    CU_ASSERT_FALSE(marker_exists());
+    CU_ASSERT_EQUAL(ls_store_wipe_partition(st, 2, err, sizeof(err)), LS_OK);
+    snprintf(marker, sizeof(marker), "%s/p-001/unsynced", dir);
     ls_store_destroy(st);
     CU_ASSERT_FALSE(marker_exists());
     CU_ASSERT_EQUAL(access(marker, F_OK), -1);
@@ -370,7 +376,7 @@ static void assert_discarded(int deferred)
     CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_ENOTFOUND);   /* so the restore starts over */
     CU_ASSERT_FALSE(marker_exists());
     CU_ASSERT_PTR_NOT_NULL(strstr(log, "discarded"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "every partition will be restored from the changelog"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "partition 1 will be restored from the changelog"));
     CU_ASSERT_EQUAL(put_n(st, 1, 1, 12), LS_OK);   /* and it is usable */
     CU_ASSERT_EQUAL(ls_store_count(st, 1), 1);
     cleanup(st);
@@ -464,7 +470,7 @@ static void test_no_boot_id(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(ls_store_was_discarded(st), 1);
     CU_ASSERT_EQUAL(ls_store_count(st, 1), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "every partition will be restored from the changelog"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "partition 1 will be restored from the changelog"));
     cleanup(st);
     ls_store_set_boot_id_path_for_test(NULL);
 }
@@ -504,10 +510,11 @@ static void test_marker_across_processes(void)
     }
     char err[256];
     CU_ASSERT_EQUAL(hear(to_parent[0]), 'a');
+    snprintf(marker, sizeof(marker), "%s/p-002/unsynced", dir);   /* the partition both write */
     ls_store_t *st = open_store(1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_TRUE(marker_exists());
-    CU_ASSERT_EQUAL(put_n(st, 1, 1, 1), LS_OK);                  /* dirty here too */
+    CU_ASSERT_EQUAL(put_n(st, 2, 1, 1), LS_OK);                  /* dirty here too */
     CU_ASSERT_EQUAL(ls_store_sync(st, err, sizeof(err)), LS_OK);  /* flushes both processes' commits */
     CU_ASSERT_FALSE(marker_exists());
     say(to_child[1], 'b');
@@ -547,6 +554,49 @@ static int count_cb(const char *id, const uint8_t *state, size_t len, void *ud)
 }
 
 /* Trimming the map drops its pages from the process (RssFile falls) and loses nothing. */
+typedef struct timing {
+    int calls;
+    double wait_s, held_s, commit_s;
+} timing_t;
+
+static void on_write(double wait_s, double held_s, double commit_s, void *ud)
+{
+    timing_t *t = ud;
+    t->calls++;
+    t->wait_s = wait_s;
+    t->held_s = held_s;
+    t->commit_s = commit_s;
+}
+
+/* The write-timing callback: once per write transaction; the usage sums the partitions' environments. */
+static void test_write_timing_and_usage(void)
+{
+    ls_store_t *st = fresh(8);
+    char err[256], longid[600];
+    timing_t t = {0};
+    ls_store_set_write_timing(st, on_write, &t);
+    CU_ASSERT_EQUAL(put_n(st, 1, 3, 10), LS_OK);
+    CU_ASSERT_EQUAL(t.calls, 1);
+    CU_ASSERT(t.wait_s >= 0 && t.wait_s < 5);
+    CU_ASSERT(t.commit_s > 0 && t.commit_s < 5);   /* a durable commit: an fsync */
+    CU_ASSERT(t.held_s >= t.commit_s && t.held_s < 5);
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    ls_store_put_t bad = {longid, (const uint8_t *)"\1", 1};
+    CU_ASSERT_EQUAL(ls_store_commit_page(st, 2, "conn", &bad, 1, -1, NULL, NULL, err, sizeof(err)), LS_EINVAL);
+    CU_ASSERT_EQUAL(t.calls, 2);                   /* aborted: timed too, no commit */
+    CU_ASSERT_EQUAL(t.commit_s, 0);
+    CU_ASSERT(t.held_s > 0);
+    uint64_t used, size;
+    CU_ASSERT_EQUAL(ls_store_usage(st, &used, &size), LS_OK);
+    CU_ASSERT_EQUAL(size, 2ull * 8 << 20);         /* partitions 1 and 2: a map of 8 MB each */
+    CU_ASSERT(used >= 2 * 4 * 4096 && used < size);
+    ls_store_set_write_timing(st, NULL, NULL);
+    CU_ASSERT_EQUAL(put_n(st, 1, 3, 11), LS_OK);
+    CU_ASSERT_EQUAL(t.calls, 2);
+    cleanup(st);
+}
+
 static void test_trim_map(void)
 {
     ls_store_t *st = fresh(256);
@@ -560,11 +610,14 @@ static void test_trim_map(void)
             val[0] = (uint8_t)i;
             puts[i] = (ls_store_put_t){ids[i], val, sizeof(val)};
         }
-        CU_ASSERT_EQUAL_FATAL(ls_store_commit_page(st, 1, "conn", puts, 500, -1, NULL, NULL, err, sizeof(err)), LS_OK);
+        /* two partitions: two environments, two maps, both trimmed */
+        CU_ASSERT_EQUAL_FATAL(ls_store_commit_page(st, 1 + page % 2, "conn", puts, 500, -1, NULL, NULL, err,
+                                                   sizeof(err)), LS_OK);
     }
     long sum = 0;
     ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
     CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 1, "conn", count_cb, &sum), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 2, "conn", count_cb, &sum), LS_OK);
     ls_store_reader_destroy(r);
     long before = rss_file_kb();
     CU_ASSERT_EQUAL(ls_store_trim_map(st), 0);                         /* default: never */
@@ -579,26 +632,34 @@ static void test_trim_map(void)
     long sum2 = 0;
     r = ls_store_reader_new(st, err, sizeof(err));
     CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 1, "conn", count_cb, &sum2), LS_OK);
-    snprintf(id, sizeof(id), "act-%06d", 49999);
+    CU_ASSERT_EQUAL(ls_store_reader_foreach(r, 2, "conn", count_cb, &sum2), LS_OK);
+    snprintf(id, sizeof(id), "act-%06d", 49999);   /* page 99: partition 2 */
     const uint8_t *p;
     size_t n;
-    CU_ASSERT_EQUAL(ls_store_reader_get(r, 1, "conn", id, &p, &n), LS_OK);
+    CU_ASSERT_EQUAL(ls_store_reader_get(r, 2, "conn", id, &p, &n), LS_OK);
     CU_ASSERT_EQUAL(n, sizeof(val));
     ls_store_reader_destroy(r);
     CU_ASSERT_EQUAL(sum, sum2);
-    CU_ASSERT_EQUAL(ls_store_count(st, 1), 50000);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1) + ls_store_count(st, 2), 50000);
     cleanup(st);
 }
 
 /* ---- connection numbers and the key format ---- */
 
+static int raw_part = 1;   /* the partition whose environment raw_begin() opens; -1 = the root (an older build's) */
+
 /* Raw LMDB on the closed store at dir: opens env (read-only unless rw) and begins a transaction. */
 static MDB_txn *raw_begin(MDB_env **env, int rw)
 {
     MDB_txn *txn = NULL;
+    char path[160];
+    if (raw_part < 0)
+        snprintf(path, sizeof(path), "%s", dir);
+    else
+        snprintf(path, sizeof(path), "%s/p-%03d", dir, raw_part);
     CU_ASSERT_FATAL(mdb_env_create(env) == 0);
     CU_ASSERT_FATAL(mdb_env_set_maxdbs(*env, 16) == 0);
-    CU_ASSERT_FATAL(mdb_env_open(*env, dir, rw ? 0 : MDB_RDONLY, 0640) == 0);
+    CU_ASSERT_FATAL(mdb_env_open(*env, path, rw ? 0 : MDB_RDONLY, 0640) == 0);
     CU_ASSERT_FATAL(mdb_txn_begin(*env, NULL, rw ? 0 : MDB_RDONLY, &txn) == 0);
     return txn;
 }
@@ -676,13 +737,18 @@ static void test_numbers_stable(void)
     char err[256];
     CU_ASSERT_EQUAL(put1(st, 1, "conn-a", "x", 1), LS_OK);
     CU_ASSERT_EQUAL(put1(st, 2, "conn-b", "x", 2), LS_OK);
-    CU_ASSERT_EQUAL(put1(st, 3, "conn-a", "y", 3), LS_OK);   /* other partition, same number */
+    CU_ASSERT_EQUAL(put1(st, 3, "conn-a", "y", 3), LS_OK);   /* other partition: its own numbers */
     ls_store_destroy(st);
     size_t entries;
     CU_ASSERT_EQUAL(raw_num("conn-a", &entries), 1);
-    CU_ASSERT_EQUAL(raw_num("conn-b", NULL), 2);
-    CU_ASSERT_EQUAL(raw_num("", NULL), 2);   /* the counter */
-    CU_ASSERT_EQUAL(entries, 3);
+    CU_ASSERT_EQUAL(raw_num("", NULL), 1);   /* the counter */
+    CU_ASSERT_EQUAL(entries, 2);
+    raw_part = 2;
+    CU_ASSERT_EQUAL(raw_num("conn-b", NULL), 1);
+    CU_ASSERT_EQUAL(raw_num("conn-a", NULL), 0);
+    raw_part = 3;
+    CU_ASSERT_EQUAL(raw_num("conn-a", NULL), 1);
+    raw_part = 1;
     st = ls_store_new(dir, 8, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(ls_store_was_discarded(st), 0);
@@ -695,11 +761,10 @@ static void test_numbers_stable(void)
     CU_ASSERT_EQUAL(ls_store_apply_changelog(st, 1, &rec, 1, 7, err, sizeof(err)), LS_OK);
     ls_store_destroy(st);
     CU_ASSERT_EQUAL(raw_num("conn-a", NULL), 1);
-    CU_ASSERT_EQUAL(raw_num("conn-b", NULL), 2);
-    CU_ASSERT_EQUAL(raw_num("conn-c", NULL), 3);
-    CU_ASSERT_EQUAL(raw_num("conn-d", NULL), 4);
-    CU_ASSERT_EQUAL(raw_num("", &entries), 4);
-    CU_ASSERT_EQUAL(entries, 5);
+    CU_ASSERT_EQUAL(raw_num("conn-c", NULL), 2);
+    CU_ASSERT_EQUAL(raw_num("conn-d", NULL), 3);
+    CU_ASSERT_EQUAL(raw_num("", &entries), 3);
+    CU_ASSERT_EQUAL(entries, 4);
     st = ls_store_new(dir, 8, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(get1(st, 1, "conn-d", "x"), 6);
@@ -841,9 +906,11 @@ static void test_numbers_survive_wipe(void)
     CU_ASSERT_EQUAL(put1(st, 1, "conn-a", "x", 4), LS_OK);
     ls_store_destroy(st);
     CU_ASSERT_EQUAL(raw_num("conn-a", NULL), 1);
-    CU_ASSERT_EQUAL(raw_num("conn-b", NULL), 2);
-    CU_ASSERT_EQUAL(raw_num("conn-c", NULL), 3);
-    CU_ASSERT_EQUAL(raw_num("", NULL), 3);
+    CU_ASSERT_EQUAL(raw_num("conn-c", NULL), 2);
+    CU_ASSERT_EQUAL(raw_num("", NULL), 2);
+    raw_part = 2;
+    CU_ASSERT_EQUAL(raw_num("conn-b", NULL), 1);
+    raw_part = 1;
     st = ls_store_new(dir, 8, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(get1(st, 1, "conn-a", "x"), 4);
@@ -891,6 +958,112 @@ static void test_numbers_across_processes(void)
     cleanup(st);
 }
 
+/* 8 connections' pages interleaved into partition 1 (half-full pages), a marker and a sync record. */
+static void write_interleaved(ls_store_t *st)
+{
+    char err[256], ids[100][16], conn[16];
+    static uint8_t val[80];
+    ls_store_put_t puts[100];
+    for (int page = 0; page < 20; page++)
+        for (int c = 0; c < 8; c++) {
+            snprintf(conn, sizeof(conn), "conn-%d", c);
+            for (int i = 0; i < 100; i++) {
+                snprintf(ids[i], sizeof(ids[i]), "act-%05d", page * 100 + i);
+                val[0] = (uint8_t)(c + i);
+                puts[i] = (ls_store_put_t){ids[i], val, sizeof(val)};
+            }
+            CU_ASSERT_EQUAL_FATAL(ls_store_commit_page(st, 1, conn, puts, 100, page, NULL, NULL, err, sizeof(err)),
+                                  LS_OK);
+        }
+    ls_store_mark_t mark = {"act-00007", 2};
+    CU_ASSERT_EQUAL(ls_store_commit(st, 1, "conn-3", NULL, 0, &mark, 1, 99, "conn-3", "{\"w\":1}", err,
+                                    sizeof(err)), LS_OK);
+}
+
+/* Compaction keeps every record, shrinks the map, and another process's handle follows the swap. */
+static void test_compact_partition(void)
+{
+    ls_store_t *st = fresh(64);
+    char err[256], buf[64], left[160];
+    uint64_t before, after;
+    int64_t cp;
+    int m;
+    write_interleaved(st);
+    CU_ASSERT_EQUAL(put1(st, 2, "other", "x", 9), LS_OK);
+    int pipefd[2], opened[2];
+    CU_ASSERT_FATAL(pipe(pipefd) == 0 && pipe(opened) == 0);
+    pid_t pid = fork();   /* the child opened the store before the compaction: its handle goes stale */
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        char e2[256], c;
+        ls_store_t *o = ls_store_open(dir, 64, 0, e2, sizeof(e2));   /* opens p-001 as it is */
+        int ok = o && write(opened[1], "o", 1) == 1 && read(pipefd[0], &c, 1) == 1;   /* the parent has compacted */
+        int64_t ck = -1;
+        ok = ok && ls_store_get_checkpoint(o, 1, &ck) == LS_OK && ck == 99 && put1(o, 1, "conn-9", "new", 7) == LS_OK;
+        ls_store_destroy(o);
+        _exit(ok ? 0 : 1);
+    }
+    char c = 0;
+    CU_ASSERT(read(opened[0], &c, 1) == 1 && c == 'o');   /* the child holds the old file open */
+    int crc = ls_store_compact_partition(st, 1, &before, &after, err, sizeof(err));
+    CU_ASSERT_EQUAL(crc, LS_OK);
+    if (crc != LS_OK)
+        fprintf(stderr, "compaction: %s\n", err);
+    CU_ASSERT(after > 0 && after < before * 3 / 4);
+    snprintf(left, sizeof(left), "%s/p-001.new", dir);
+    CU_ASSERT_EQUAL(access(left, F_OK), -1);   /* the old environment is gone */
+    CU_ASSERT(write(pipefd[1], "c", 1) == 1);
+    int status;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* everything is there, and the child's write after the swap went to the new file */
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 8 * 2000 + 1);
+    const uint8_t *v;
+    size_t vn;
+    ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
+    CU_ASSERT_EQUAL(ls_store_reader_get(r, 1, "conn-5", "act-01999", &v, &vn), LS_OK);
+    CU_ASSERT(vn == 80 && v[0] == 5 + 99);
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-9", "new"), 7);
+    CU_ASSERT_EQUAL(get1(st, 2, "other", "x"), 9);
+    CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_OK);
+    CU_ASSERT_EQUAL(cp, 99);
+    CU_ASSERT_EQUAL(ls_store_reader_get_pending(r, 1, "conn-3", "act-00007", &m), LS_OK);
+    CU_ASSERT_EQUAL(m, 2);
+    CU_ASSERT_EQUAL(ls_store_reader_get_sync(r, 1, "conn-3", buf, sizeof(buf)), LS_OK);
+    CU_ASSERT_STRING_EQUAL(buf, "{\"w\":1}");
+    ls_store_reader_destroy(r);
+    CU_ASSERT_EQUAL(put1(st, 1, "conn-10", "y", 3), LS_OK);   /* new numbers continue after the copied ones */
+    CU_ASSERT_EQUAL(get1(st, 1, "conn-10", "y"), 3);
+    ls_store_destroy(st);
+    /* a compaction that did not finish leaves "p-001.new": deleted at the next open, the old one kept */
+    CU_ASSERT_FATAL(mkdir(left, 0750) == 0);
+    char torn[200];
+    snprintf(torn, sizeof(torn), "%s/data.mdb", left);
+    write_file(torn, "torn");
+    st = ls_store_new(dir, 64, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(access(left, F_OK), -1);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 8 * 2000 + 2);
+    cleanup(st);
+}
+
+/* Compaction when sparse: only past the floor and after the use doubled since the open or the last one. */
+static void test_compact_if_sparse(void)
+{
+    ls_store_t *st = fresh(64);
+    char err[256];
+    uint64_t before = 0, after = 0;
+    CU_ASSERT_EQUAL(ls_store_compact_if_sparse(st, 1, 0, &before, &after, err, sizeof(err)), LS_ENOTFOUND); /* not open */
+    write_interleaved(st);
+    CU_ASSERT_EQUAL(ls_store_compact_if_sparse(st, 1, (uint64_t)1 << 30, &before, &after, err, sizeof(err)),
+                    LS_ENOTFOUND);   /* under the floor */
+    CU_ASSERT_EQUAL(ls_store_compact_if_sparse(st, 1, 0, &before, &after, err, sizeof(err)), LS_OK);
+    CU_ASSERT(after > 0 && after < before);
+    CU_ASSERT_EQUAL(ls_store_compact_if_sparse(st, 1, 0, &before, &after, err, sizeof(err)), LS_ENOTFOUND);
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 8 * 2000);
+    cleanup(st);
+}
+
 /* Put key (klen bytes) = val (vlen bytes) into the named db of an open raw transaction. */
 static void raw_put(MDB_txn *txn, const char *db, const void *key, size_t klen, const void *val, size_t vlen)
 {
@@ -900,11 +1073,18 @@ static void raw_put(MDB_txn *txn, const char *db, const void *key, size_t klen, 
     CU_ASSERT_FATAL(mdb_put(txn, dbi, &k, &v, 0) == 0);
 }
 
-/* A store as a build before connection numbers wrote it: keys u16 partition | connection id | 0x00 | activity id. */
+/*
+ * A store as a build before connection numbers wrote it: keys u16 partition |
+ * connection id | 0x00 | activity id, in the environment raw_part says (the
+ * root, as those builds kept it, or a partition's).
+ */
 static void write_old_format(int with_data)
 {
+    char pdir[160];
     fresh_dir();
     CU_ASSERT_FATAL(mkdir(dir, 0750) == 0);
+    snprintf(pdir, sizeof(pdir), "%s/p-%03d", dir, raw_part);
+    CU_ASSERT_FATAL(raw_part < 0 || mkdir(pdir, 0750) == 0);
     MDB_env *env;
     MDB_txn *txn = raw_begin(&env, 1);
     static const char key[] = "\0\1conn\0a1", cpkey[] = "\0\1", synckey[] = "\0\1conn";
@@ -931,13 +1111,17 @@ static void test_old_format_wiped(void)
     char log[2048], buf[64], err[256];
     int64_t cp;
     int m = -1;
+    raw_part = -1;   /* an older build's single environment in the root */
     write_old_format(1);
+    raw_part = 1;
     ls_store_t *st = open_logged(1, log, sizeof(log));
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(ls_store_was_discarded(st), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "discarded"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 1"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "every partition will be restored from the changelog"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "removed the single environment of an older build"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "restores every partition from the changelog"));
+    char root_data[160];
+    snprintf(root_data, sizeof(root_data), "%s/data.mdb", dir);
+    CU_ASSERT_EQUAL(access(root_data, F_OK), -1);
     CU_ASSERT_EQUAL(ls_store_count(st, 1), 0);
     CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_ENOTFOUND);   /* so the restore wipes and replays */
     ls_store_reader_t *r = ls_store_reader_new(st, err, sizeof(err));
@@ -958,16 +1142,26 @@ static void test_old_format_wiped(void)
     /* a format this build does not know (a newer one) is emptied too */
     MDB_env *env;
     MDB_txn *txn = raw_begin(&env, 1);
-    raw_put(txn, "meta", "format", 6, "\0\0\0\4", 4);
+    raw_put(txn, "meta", "format", 6, "\0\0\0\5", 4);
     CU_ASSERT_FATAL(mdb_txn_commit(txn) == 0);
     mdb_env_close(env);
     st = open_logged(0, log, sizeof(log));
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(ls_store_was_discarded(st), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 4"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 5"));
     CU_ASSERT_EQUAL(ls_store_count(st, 1), 0);
     ls_store_destroy(st);
     CU_ASSERT_EQUAL(raw_num("", NULL), 0);   /* conns went too */
+    /* a partition's environment in an old format is emptied at open */
+    write_old_format(1);
+    st = open_logged(1, log, sizeof(log));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(ls_store_was_discarded(st), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "partition 1 will be restored from the changelog"));
+    CU_ASSERT_EQUAL(ls_store_count(st, 1), 0);
+    CU_ASSERT_EQUAL(ls_store_get_checkpoint(st, 1, &cp), LS_ENOTFOUND);
+    ls_store_destroy(st);
     /* an old store without data only gets the format record */
     write_old_format(0);
     st = open_logged(0, log, sizeof(log));
@@ -1204,6 +1398,9 @@ static CU_TestInfo tests[] = {
     {"no boot id: durable, and any marker discards", test_no_boot_id},
     {"marker protocol across processes", test_marker_across_processes},
     {"trim the map's resident pages", test_trim_map},
+    {"write timing callback; usage over the partitions", test_write_timing_and_usage},
+    {"compaction of a partition: same records, smaller map, swap followed", test_compact_partition},
+    {"compaction when sparse: floor and doubling", test_compact_if_sparse},
     {"connection numbers: stable across reopen", test_numbers_stable},
     {"connection numbers: prefixes never alias", test_numbers_no_alias},
     {"connection numbers: a failed commit's number is not kept", test_numbers_failed_commit},

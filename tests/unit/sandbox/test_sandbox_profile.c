@@ -123,6 +123,7 @@ static void test_integration_json(void)
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(a, "inbound_fields"), "duration_minutes")), "supported");
     CU_ASSERT_PTR_NULL(json_object_get(json_object_get(a, "inbound_fields"), "progress_percentage"));
     CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(json_object_get(a, "webhook_events"), "updated"), 0)), "virtual");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(json_object_get(a, "webhook_events"), "updated"), 1)), "native");
     json_decref(j);
     j = sb_profile_integration_json(sb_profile_find("moodle"));
     a = json_object_get(json_object_get(j, "support"), "lms_activity");
