@@ -22,15 +22,39 @@
 # pipeline spent (the sandbox's /_sandbox/stats requests).
 # --smoke: 2 connections, 10 s at 2 changes/s, interval 5 s (full: 8 connections, 60 s at 4/s, interval 30 s); asserts that every
 # change got an event with webhooks and that webhooks beat polling at p50.
+# --skewed: 20 connections, the sandbox's --hot-connections 10 --hot-share 90
+# (conn-0001 and conn-0002 get 90 % of the changes), 1 change/s for 120 s;
+# scenarios "fixed" (interval 60 s), "adaptive" (polling.adaptive = 1,
+# min 10 s, max 240 s, starting at 60 s), "adaptive_narrow" (min 15 s,
+# max 60 s) and "adaptive_webhooks" (the same + lmsync-webhook and native
+# subscriptions), side by side. "upstream requests while changing" are the
+# sandbox's requests from the stats reset to the last change (the same
+# window for every scenario); "upstream requests" include the final round,
+# which lasts up to max_interval_s. --skewed --smoke:
+# 4 connections (conn-0001 hot), 12 s at 3/s, adaptive min 1 s max 16 s,
+# scenarios "adaptive" and "budget" (+ polling.budget_per_hour = 360: not
+# even every scope at max fits, so the bucket holds jobs back);
+# asserts that the hot connection got more jobs than any quiet one, that
+# the budget stretched intervals (scopes_by_interval_reason{reason=
+# "budget:deployment"} seen) and that the upstream requests stayed within
+# the budget's bucket (one minute's worth + 0.1/s over the measured time).
 set -uo pipefail
-SMOKE=0
-[ "${1:-}" = "--smoke" ] && { SMOKE=1; shift; }
+SMOKE=0 SKEWED=0
+while [ $# -gt 0 ]; do
+  case "$1" in --smoke) SMOKE=1; shift ;; --skewed) SKEWED=1; shift ;; *) break ;; esac
+done
 BUILD=$(cd "${1:-build}" && pwd)
 export LS_DEVBROKER=$BUILD/devbroker/lmsync-devbroker LS_SANDBOX=$BUILD/sandbox/lmsync-sandbox \
   LS_COORDINATOR=$BUILD/coordinator/lmsync-coordinator LS_WORKER=$BUILD/worker/lmsync-worker \
   LS_TAIL=$BUILD/tools/lmsync-tail LS_WEBHOOK=$BUILD/webhook/lmsync-webhook
 source "$(dirname "$0")/../tests/e2e/lib.sh"
 if [ $SMOKE -eq 1 ]; then N=2; DURATION=10; RATE=2; INTERVAL=5; else N=8; DURATION=60; RATE=4; INTERVAL=30; fi
+SB_EXTRA=() MAXWAIT=0
+if [ $SKEWED -eq 1 ] && [ $SMOKE -eq 1 ]; then
+  N=4; DURATION=12; RATE=3; INTERVAL=4; MIN=1; MAX=16; SB_EXTRA=(--hot-connections 25 --hot-share 90)
+elif [ $SKEWED -eq 1 ]; then
+  N=20; DURATION=120; RATE=1; INTERVAL=60; MIN=10; MAX=240; SB_EXTRA=(--hot-connections 10 --hot-share 90)
+fi
 SECRET=bench-workspace-secret
 trap stop_all EXIT
 
@@ -72,13 +96,20 @@ delays() {
 pct() { jq -r --argjson p "$2" '.delays as $d | if ($d | length) == 0 then "-" else
   ($d[(((($d | length) - 1) * $p / 100) | floor)] / 1000 * 100 | round / 100) end' <<<"$1"; }
 
+# scenario RUN WEBHOOKS [CONFIG_LINES...] : one measured run; the lines go into its config
 scenario() {
-  local run=$1 webhooks=$2 c conf="$E2E_DIR/$1.conf" subs="" t_end req hook wait_s=$((INTERVAL + 60))
+  local run=$1 webhooks=$2 c conf="$E2E_DIR/$1.conf" subs="" t_end req hook; shift 2
+  local wait_s=$((INTERVAL + 60)) label="$INTERVAL s" lo hi
+  if [[ " $* " == *"polling.adaptive = 1"* ]]; then
+    lo=$(printf '%s\n' "$@" | sed -n 's/polling.min_interval_s = //p'); hi=$(printf '%s\n' "$@" | sed -n 's/polling.max_interval_s = //p')
+    wait_s=$((hi + 60)); label="adaptive $lo-$hi s"
+  fi
+  [[ " $* " == *"budget_per_hour"* ]] && label="$label, $(printf '%s\n' "$@" | sed -n 's/polling.budget_per_hour = //p')/h"
   broker_start "$run-broker" 4
   sandbox_start "$run" --seed 31 --connections "$N" --students 4 --courses 3 --contents 3 \
-    --providers successfactors_lms --tick-ms 0 --webhook-secret "$SECRET"
+    --providers successfactors_lms --tick-ms 0 --webhook-secret "$SECRET" "${SB_EXTRA[@]}"
   write_config "$conf" "$run" "$run-broker" "coordinator.interval_s = $INTERVAL" "coordinator.discovery_interval_s = 3600" \
-    "worker.lmdb_path = $E2E_DIR/$run-lmdb" "worker.page_limit = 100" "log.level = warn"
+    "worker.lmdb_path = $E2E_DIR/$run-lmdb" "worker.page_limit = 100" "log.level = warn" "$@"
   export UNIFIED_API_TOKEN=e2e-token
   local conns=(); for ((c = 1; c <= N; c++)); do conns+=("$(printf 'conn-%04d' "$c")"); done
   if [ "$webhooks" = 1 ]; then # lmsync-webhook first: the coordinator subscribes its URL
@@ -91,13 +122,14 @@ scenario() {
     hook="http://127.0.0.1:$(cat "$E2E_DIR/$run.whport")/webhook"
     { echo "webhook.subscribe = native"; echo "webhook.hook_url = $hook"; } >>"$conf"
     # polling only reconciles: covered connections are polled every webhook.reconcile_interval_s (4 x INTERVAL)
-    wait_s=$((4 * INTERVAL + 60))
+    [ "$wait_s" -lt $((4 * INTERVAL + 60)) ] && wait_s=$((4 * INTERVAL + 60))
   fi
   tail_topic "$run-events" "$run-broker" lmsync.activity.changes
   tail_topic "$run-status" "$run-broker" lmsync.sync.status
   local t0; t0=$(date +%s)
   proc_start "$run-worker" "$LS_WORKER" --config "$conf"
-  proc_start "$run-coordinator" "$LS_COORDINATOR" --config "$conf"
+  { cat "$conf"; echo "ops.listen = 127.0.0.1:0"; echo "ops.port_file = $E2E_DIR/$run.ops"; } >"$conf.coord"
+  proc_start "$run-coordinator" "$LS_COORDINATOR" --config "$conf.coord"
   wait_round "$run-status" "$((t0 - 1))" $((INTERVAL + 60)) "${conns[@]}"
   if [ "$webhooks" = 1 ]; then
     wait_until 30 grep -q "known connections: $N" "$(proc_log "$run-webhook")" || die "lmsync-webhook does not know the connections"
@@ -105,16 +137,24 @@ scenario() {
     subs=" + webhooks"
   fi
   sb "$run" POST /_sandbox/stats/reset >/dev/null
+  local t_reset; t_reset=$(date +%s%3N)
   : >"$E2E_DIR/$run.made"
-  drive "$run"
+  drive "$run" &
+  local driver=$!
+  while kill -0 "$driver" 2>/dev/null; do sample_reasons "$run"; sleep 1; done
   t_end=$(date +%s)
+  local req_drive; req_drive=$(sb "$run" GET /_sandbox/stats | jq '.requests')
   # every change has its event once a full poll round after the last change is done
   wait_round "$run-status" "$t_end" "$wait_s" "${conns[@]}"
   topic_caught_up "$run-events"
   req=$(sb "$run" GET /_sandbox/stats | jq '.requests')
+  ELAPSED_MS[$run]=$(($(date +%s%3N) - t_reset)); REQ[$run]=$req
+  JOBS[$run]=$(jq -s -c --argjson s "$((t_reset / 1000))" "$JQ_STARTED"'[.[] | .value | select(type == "object" and .started_at != null)
+      | select(poll and started >= $s) | .connection_id]
+      | group_by(.) | map({key: .[0], value: length}) | from_entries' "$(topic_file "$run-status")")
   local d; d=$(delays "$run")
-  printf '| %s | %d s%s | %d | %s | %s | %s | %s | %d | %d |\n' "$run" "$INTERVAL" "$subs" "$(jq '.delays | length' <<<"$d")" \
-    "$(pct "$d" 50)" "$(pct "$d" 90)" "$(pct "$d" 99)" "$(pct "$d" 100)" "$(jq .missing <<<"$d")" "$req" \
+  printf '| %s | %s%s | %d | %s | %s | %s | %s | %d | %d | %d |\n' "$run" "$label" "$subs" "$(jq '.delays | length' <<<"$d")" \
+    "$(pct "$d" 50)" "$(pct "$d" 90)" "$(pct "$d" 99)" "$(pct "$d" 100)" "$(jq .missing <<<"$d")" "$req_drive" "$req" \
     | tee -a "$E2E_DIR/table"
   P50[$run]=$(jq -r '.delays as $d | if ($d | length) == 0 then 1e9 else $d[(($d | length) - 1) / 2 | floor] end' <<<"$d")
   MISSING[$run]=$(jq .missing <<<"$d")
@@ -124,10 +164,42 @@ scenario() {
   sleep 2
 }
 
-declare -A P50=() MISSING=()
-echo "# freshness: $N successfactors_lms connections, $RATE changes/s for $DURATION s ($(nproc) cores, $(uname -m))"
-echo "| scenario | poll interval | changes | p50 s | p90 s | p99 s | max s | without event | upstream requests |"
-echo "|---|---|---|---|---|---|---|---|---|"
+# sample_reasons RUN : note the coordinator's scopes_by_interval_reason gauges (RUN.reasons)
+sample_reasons() {
+  local port; port=$(cat "$E2E_DIR/$1.ops" 2>/dev/null) || return 0
+  curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | grep '^lmsync_coordinator_scopes_by_interval_reason' \
+    >>"$E2E_DIR/$1.reasons" || true
+}
+
+declare -A P50=() MISSING=() ELAPSED_MS=() REQ=() JOBS=()
+echo "# freshness: $N successfactors_lms connections, $RATE changes/s for $DURATION s${SB_EXTRA[*]:+ (sandbox ${SB_EXTRA[*]})} ($(nproc) cores, $(uname -m))"
+echo "| scenario | poll interval | changes | p50 s | p90 s | p99 s | max s | without event | upstream requests while changing | upstream requests |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+if [ $SKEWED -eq 1 ]; then
+  ADAPT=("polling.adaptive = 1" "polling.min_interval_s = $MIN" "polling.max_interval_s = $MAX")
+  if [ $SMOKE -eq 1 ]; then
+    scenario adaptive 0 "${ADAPT[@]}"
+    scenario budget 0 "${ADAPT[@]}" "polling.budget_per_hour = 360"
+  else
+    NARROW=("polling.adaptive = 1" "polling.min_interval_s = 15" "polling.max_interval_s = 60")
+    scenario fixed 0
+    scenario adaptive 0 "${ADAPT[@]}"
+    scenario adaptive_narrow 0 "${NARROW[@]}"
+    scenario adaptive_webhooks 1 "${NARROW[@]}"
+  fi
+  for r in "${!JOBS[@]}"; do echo "# jobs per connection in $r (from the stats reset on): ${JOBS[$r]}"; done
+  [ $SMOKE -eq 1 ] || exit 0
+  rc=0
+  hot=$(jq '."conn-0001" // 0' <<<"${JOBS[adaptive]}")
+  coldmax=$(jq '[to_entries[] | select(.key != "conn-0001") | .value] | max // 0' <<<"${JOBS[adaptive]}")
+  [ "$hot" -gt "$coldmax" ] || { echo "# FAIL: the hot connection got $hot jobs, a quiet one $coldmax"; rc=1; }
+  bound=$((360 / 60 + ELAPSED_MS[budget] / 10000))
+  echo "# budget: ${REQ[budget]} upstream requests in $((ELAPSED_MS[budget] / 1000)) s, bound $bound"
+  [ "${REQ[budget]}" -le "$bound" ] || { echo "# FAIL: ${REQ[budget]} requests above the budget's $bound"; rc=1; }
+  grep -q 'reason="budget:deployment"} [1-9]' "$E2E_DIR/budget.reasons" 2>/dev/null ||
+    { echo "# FAIL: no scope was ever stretched by the deployment budget"; rc=1; }
+  exit $rc
+fi
 scenario polling 0
 scenario webhooks 1
 if [ $SMOKE -eq 1 ]; then

@@ -362,15 +362,21 @@ void coord_conn_uncovered(coord_t *c, coord_conn_t *conn, int64_t now)
         scope_pull_in(c, conn->courses[k], now);
 }
 
-/* Next slot after a job: the normal one, or a backed-off one after failures. */
-static int64_t next_slot(const coord_t *c, const char *key, const coord_scope_t *sc, int64_t now)
+/*
+ * Next slot after a job: the normal one, or a backed-off one after failures.
+ * A fixed interval (and a covered connection's reconcile interval) keeps the
+ * scope's hash slot; an adaptive one counts from now.
+ */
+static int64_t next_slot(coord_t *c, const char *key, coord_scope_t *sc, int64_t now)
 {
-    int64_t ival = coord_scope_interval(c, sc);
+    int64_t ival = coord_interval_ms(c, sc);
     int64_t delay = ival;
     for (int i = 0; i < sc->failures && delay < MAX_BACKOFF_MS; i++)
         delay *= 2;
     if (delay > MAX_BACKOFF_MS)
         delay = MAX_BACKOFF_MS;
+    if (c->cfg->polling_adaptive && sc->why != LS_IVAL_WEBHOOK)
+        return now + delay;
     return ls_coord_first_due(key, ival, now + delay - ival + 1);
 }
 
@@ -442,7 +448,7 @@ static void serve_tenants(coord_t *c, int64_t now)
         if (t->head && t->deficit < 1.0)
             t->deficit += t->weight;
         while (t->head && t->deficit >= 1.0 && c->enqueue_tokens >= 1.0 && c->n_sends < MAX_SENDS &&
-               !(refused = !coord_budget_take(t, t->head->requests ? t->head->requests : 1.0, now))) {
+               !(refused = !coord_budget_admit(c, t->head, now))) {
             coord_scope_t *sc = t->head;
             size_t before = c->n_sends;
             coord_ready_unlink(sc);
@@ -452,10 +458,14 @@ static void serve_tenants(coord_t *c, int64_t now)
             c->enqueue_tokens -= (double)(c->n_sends - before);
         }
         held = refused ? held + 1 : 0;
-        if (!t->head)
-            coord_tenant_deactivate(c, i);
-        else
+        if (!t->head) {
+            coord_tenant_deactivate(c, i); /* the last tenant moves into i: it comes at the end of this round */
+            c->rr = i < c->n_active ? i + 1 : 0;
+        } else {
             c->rr = i + 1;
+        }
+        if (c->n_active) /* kept within the ring: tenants activated later are appended after it */
+            c->rr %= c->n_active;
     }
 }
 
@@ -524,6 +534,8 @@ static void status_apply(coord_t *c, coord_scope_t *sc, const ls_job_t *job, con
     ls_metric_add(CM_JOBS_REPORTED, st->ok ? CM_OUTCOME_OK : CM_OUTCOME_FAILED, 0, 1);
     if (st->ok)
         sc->last_ok_ms = sc->polled_ok_ms = now;
+    if (st->ok)
+        coord_adapt_report(c, sc, sc->job_since_ms, st->events, now);
     if (st->ok && st->mode == LS_MODE_FULL) {
         sc->last_full_ms = now;
         sc->since_full = 0;
@@ -593,7 +605,8 @@ static int coord_open(coord_t *c)
     }
     if (coord_tenant_weights_check(c->cfg->tenant_weights, err, sizeof(err)) != LS_OK ||
         coord_tenant_budget_check(c->cfg->tenant_budget, err, sizeof(err)) != LS_OK ||
-        coord_tenant_map_check(c->cfg->tenant_map, err, sizeof(err)) != LS_OK) {
+        coord_tenant_map_check(c->cfg->tenant_map, err, sizeof(err)) != LS_OK ||
+        coord_budgets_open(c, err, sizeof(err)) != LS_OK) {
         ls_error("coordinator cannot start: %s", err);
         return LS_EINVAL;
     }
@@ -672,6 +685,7 @@ static void coord_free(coord_t *c)
     ls_strmap_destroy(c->conns);
     ls_strmap_destroy(c->scopes);
     ls_strmap_destroy(c->strings);
+    coord_budgets_forget_tenants(c);
     ls_strmap_destroy(c->tenants);
     free(c->active);
     free(c->runtime);
@@ -701,6 +715,7 @@ static void coord_close(coord_t *c)
     c->n_sends = 0;
     coord_catalog_release(c);
     coord_free(c);
+    coord_budgets_close(c);
 }
 
 /* After a listing pass: connections that are polled per course get their course list at once, not at their first slot. */
@@ -729,11 +744,12 @@ static void maybe_discover(coord_t *c, int64_t now)
         coord_disco_begin(c, now);
 }
 
-/* One scope's share of the schedule gauges. */
-static void gauge_scope(const coord_scope_t *sc, int64_t now, int64_t ival, int64_t g[6])
+/* One scope's share of the schedule gauges (and of the budgets' loads). */
+static void gauge_scope(coord_t *c, const coord_scope_t *sc, int64_t now, int64_t ival, int64_t g[6])
 {
     if (is_course(sc) ? !sc->conn->fanout : sc->conn->fanout)
         return; /* not polled this way now */
+    coord_budget_walk_scope(c, sc);
     g[0]++;
     g[1] += now >= sc->t.due_ms && !sc->job_due_ms;
     g[2] += now - sc->t.due_ms > ival;
@@ -749,10 +765,10 @@ static void update_gauges(coord_t *c, int64_t now)
 {
     int64_t g[6] = {0};
     for (size_t i = 0; i < c->heap.n; i++)
-        gauge_scope((const coord_scope_t *)c->heap.a[i].t, now, interval_ms(c), g);
+        gauge_scope(c, (const coord_scope_t *)c->heap.a[i].t, now, interval_ms(c), g);
     for (size_t i = 0; i < c->n_active; i++)
         for (const coord_scope_t *s = c->active[i]->head; s; s = s->rq_next)
-            gauge_scope(s, now, interval_ms(c), g);
+            gauge_scope(c, s, now, interval_ms(c), g);
     ls_metric_set(CM_CONNECTIONS, 0, 0, (int64_t)ls_strmap_count(c->conns));
     ls_metric_set(CM_SCOPES, 0, 0, g[0]);
     ls_metric_set(CM_SCOPES_DUE, 0, 0, g[1]);
@@ -760,6 +776,7 @@ static void update_gauges(coord_t *c, int64_t now)
     ls_metric_set(CM_SCOPES_FAILING, 0, 0, g[3]);
     ls_metric_set(CM_OLDEST_UNSYNCED, 0, 0, g[4] / 1000);
     ls_metric_set(CM_OLDEST_POLL_AGE, 0, 0, g[5] / 1000);
+    coord_budget_walk_end(c, now);
 }
 
 /*
@@ -944,6 +961,11 @@ int ls_coord_explain(const ls_config_t *cfg, const char *connection_id, FILE *ou
         ls_profile_explain(out, connection_id, &e.profile, &e.strategy);
         fprintf(out, "  %-10s first job is full; then %s\n", "schedule",
                 e.strategy.incremental ? "incremental, with a full scan every coordinator.full_every jobs" : "full every interval");
+        char tbuf[LS_STR_MAX + 1];
+        coord_adapt_explain(cfg, conn.integration_type,
+                            coord_tenant_name(cfg->tenant_map, conn.id, conn.id, conn.integration_type,
+                                              conn.external_xref, tbuf, sizeof(tbuf)),
+                            out);
         size_t n;
         if (e.strategy.poll && e.strategy.fanout && explain_courses(&c, &conn, &n) == LS_OK)
             fprintf(out, "  %-10s %zu course jobs, spread over the interval by hash(connection/course)\n", "courses", n);

@@ -11,11 +11,13 @@
 #define LS_COORD_INT_H
 
 #include "ls_coord.h"
+#include "ls_coord_adapt.h"
 #include "ls_coord_heap.h"
 #include "ls_http.h"
 #include "ls_job.h"
 #include "ls_kafka.h"
 #include "ls_profile.h"
+#include "ls_ratelimit.h"
 #include "ls_strmap.h"
 
 typedef struct coord_conn coord_conn_t;
@@ -29,8 +31,9 @@ typedef struct coord_tenant {
     double deficit;              /* deficit round robin: jobs it may still produce this round */
     int active;                  /* in coord_t.active */
     double budget;               /* coordinator.tenant_budget: requests per minute (0 = unlimited) */
-    double req_tokens;           /* request bucket: refilled at budget/60 per s, at most budget */
-    int64_t req_ms;              /* its last refill */
+    ls_bucket_t bucket;          /* request bucket: refilled at budget/60 per s, at most budget */
+    double stretch;              /* polling.adaptive: factor on its scopes' intervals that fits the budget (>= 1) */
+    ls_adapt_load_t *load;       /* its scopes' demand, summed by the gauge walk (owned; budgeted tenants only) */
 } coord_tenant_t;
 
 /* The schedule of one scope (a whole connection, or one course of it). */
@@ -52,6 +55,10 @@ struct coord_scope {
     uint8_t reports;          /* produced jobs pointing at it whose delivery report is still to come */
     uint32_t requests;        /* upstream requests of its last reported job (0 = unknown): the next job's cost */
     int64_t epoch;            /* leader epoch of the schedule record it was restored from (0 = none; ls_coord_persist.c) */
+    uint32_t ival_ms;         /* polling.adaptive: desired interval (ls_adapt_next; 0 = not set yet) */
+    uint8_t why_rule;         /* ls_ival_why_t the rule gave (active, quiet, max) */
+    uint8_t why;              /* ls_ival_why_t of the interval last scheduled */
+    uint8_t waited;           /* its job is held by a request budget (a wait is counted once) */
 };
 
 /* A connection (value of coord_t.conns; its id is the entry's name). */
@@ -135,6 +142,7 @@ typedef struct coord {
     struct coord_catalog *catalog; /* catalog job schedule (ls_coord_catalog.c); NULL until its first turn */
     struct coord_ctl *ctl;       /* operator requests on <prefix>.control while leading (ls_coord_control.c), else NULL */
     struct coord_subs *subs;     /* webhook subscription reconciler (ls_coord_subscribe.c); NULL until its first turn */
+    struct coord_budgets *budgets; /* adaptive intervals and request budgets (ls_coord_budget.c) */
 } coord_t;
 
 /* ---- ls_coord_list.c ---- */
@@ -268,6 +276,12 @@ int coord_tenant_weights_check(const char *spec, char *err, size_t errsz);
 /** Check coordinator.tenant_budget. @return 0, or LS_EINVAL with the reason in err. */
 int coord_tenant_budget_check(const char *spec, char *err, size_t errsz);
 
+/** Check polling.integration_budgets. @return 0, or LS_EINVAL with the reason in err. */
+int coord_integration_budgets_check(const char *spec, char *err, size_t errsz);
+
+/** The number spec ("NAME=N,...,*=N", setting key, values in (0, max]) gives name: its entry, else "*", else dflt. */
+double coord_spec_value(const char *spec, const char *key, double max, const char *name, double dflt);
+
 /** Check coordinator.tenant_map. @return 0, or LS_EINVAL with the reason in err. */
 int coord_tenant_map_check(const char *spec, char *err, size_t errsz);
 
@@ -383,6 +397,44 @@ void coord_control_turn(coord_t *c, int64_t now);
 
 /** Close the consumer and drop a request in progress (the next leader reads it again). NULL-safe. */
 void coord_control_close(coord_t *c);
+
+/* ---- ls_coord_budget.c ---- */
+
+/** Check the polling settings and make c->budgets. @return 0, or LS_EINVAL / LS_ENOMEM with the reason in err. */
+int coord_budgets_open(coord_t *c, char *err, size_t errsz);
+
+/** Free c->budgets. NULL-safe. */
+void coord_budgets_close(coord_t *c);
+
+/** Free the tenants' load sums (before the tenant map goes). */
+void coord_budgets_forget_tenants(coord_t *c);
+
+/**
+ * Whether sc's job may go at now under the deployment, integration and
+ * tenant request budgets; takes its cost from each when it may. A refusal
+ * is counted once per job (lmsync_coordinator_budget_waits_total{budget}).
+ */
+int coord_budget_admit(coord_t *c, coord_scope_t *sc, int64_t now);
+
+/** The interval to wait before sc's next job (fixed, or adaptive and stretched); sets sc->why and observes it (after a job is produced). */
+int64_t coord_interval_ms(coord_t *c, coord_scope_t *sc);
+
+/**
+ * An ok status record of sc's job (produced at since_ms) reporting events
+ * changes: the rule, and sc moved to since_ms + its new interval (at least
+ * now). Counted from the job's production, not its due time: a job a budget
+ * held back does not make its scope due again at once.
+ */
+void coord_adapt_report(coord_t *c, coord_scope_t *sc, int64_t since_ms, uint64_t events, int64_t now);
+
+/** The gauge walk: add one polled scope to the loads and the reasons' counts. */
+void coord_budget_walk_scope(coord_t *c, const coord_scope_t *sc);
+
+/** The walk is done: new stretch factors, the reason gauge, a shortfall logged at most once a minute. */
+void coord_budget_walk_end(coord_t *c, int64_t now);
+
+/** --explain: the interval rule and the budgets that apply to a connection of type, tenant tenant. */
+void coord_adapt_explain(const ls_config_t *cfg, const char *type, const char *tenant, FILE *out);
 
 /* ---- ls_coord_persist.c ---- */
 

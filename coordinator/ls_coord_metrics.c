@@ -1,8 +1,12 @@
 /* ls_coord_metrics.c - the coordinator's metric catalog. */
 #include "ls_coord_metrics.h"
+#include "ls_coord_adapt.h"
 
 static const char *const modes[] = {"full", "incremental", NULL}; /* index = ls_mode_t - 1 */
 static const char *const outcomes[] = {"ok", "failed", "skipped", NULL};
+
+static const char *const budgets[] = {"deployment", "integration", "tenant", NULL};
+static const double interval_bounds[LS_METRICS_BUCKETS - 1] = {10, 30, 60, 120, 240, 300, 600, 900, 1800, 3600, 14400};
 
 static const char *const control_results[] = {"enqueued", "unknown_connection", "not_polled", "malformed", NULL};
 static const char *const wh_kinds[] = {"native", "virtual", NULL};
@@ -52,5 +56,19 @@ const ls_metric_def_t ls_coord_metrics[CM__COUNT] = {
                                 LS_MT_COUNTER, LS_AGG_SUM, {{LS_DIM_LIST, "action", wh_actions}}},
     [CM_WEBHOOK_SUB_ERRORS] = C("lmsync_coordinator_webhook_subscription_errors_total",
                                 "Webhook subscription lists, creates and deletes that failed (nothing is deleted on a failed list; retried next pass)."),
+    [CM_SCOPES_BY_WHY] = {"lmsync_coordinator_scopes_by_interval_reason",
+                          "Polled scopes by why they have their current interval: fixed, active, quiet, max, "
+                          "budget:deployment, budget:integration, budget:tenant, webhook (covered by webhook subscriptions).",
+                          LS_MT_GAUGE, LS_AGG_SUM, {{LS_DIM_LIST, "reason", ls_adapt_why_names}}},
+    [CM_POLL_INTERVAL] = {"lmsync_coordinator_poll_interval_seconds",
+                          "The interval chosen each time a scope's next poll is scheduled.", LS_MT_HISTOGRAM, LS_AGG_SUM,
+                          {{0}}, interval_bounds},
+    [CM_BUDGET_WAITS] = {"lmsync_coordinator_budget_waits_total",
+                         "Due jobs a request budget held back (counted once per job), by budget.", LS_MT_COUNTER,
+                         LS_AGG_SUM, {{LS_DIM_LIST, "budget", budgets}}},
+    [CM_BUDGET_SHORT] = {"lmsync_coordinator_budget_short",
+                         "Budgets that cannot pay for every scope at polling.max_interval_s (deployment: 0 or 1; "
+                         "integration, tenant: how many); their scopes wait beyond max.",
+                         LS_MT_GAUGE, LS_AGG_SUM, {{LS_DIM_LIST, "budget", budgets}}},
     [CM_DISCOVERY_ERRORS] = C("lmsync_coordinator_discovery_errors_total", "Connection discovery passes that failed (the known set is kept)."),
 };

@@ -30,11 +30,16 @@ typedef enum {
     CM_WEBHOOK_SUBS,      /* gauge {kind}: owned webhook subscriptions kept (CM_WH_*) */
     CM_WEBHOOK_SUB_CHANGES, /* counter {action}: subscriptions created, deleted (CM_WH_CREATED, CM_WH_DELETED) */
     CM_WEBHOOK_SUB_ERRORS,  /* counter: failed subscription lists, creates, deletes */
+    CM_SCOPES_BY_WHY,     /* gauge {reason}: scopes by why they have their interval (ls_ival_why_t) */
+    CM_POLL_INTERVAL,     /* histogram: the intervals chosen */
+    CM_BUDGET_WAITS,      /* counter {budget}: jobs held by a request budget (CM_BUDGET_*) */
+    CM_BUDGET_SHORT,      /* gauge {budget}: budgets that cannot pay for every scope at polling.max_interval_s */
     CM__COUNT
 } ls_coord_metric_t;
 
 /* Label values, in the order of the catalog's lists. */
 enum { CM_OUTCOME_OK, CM_OUTCOME_FAILED, CM_OUTCOME_SKIPPED };
+enum { CM_BUDGET_DEPLOYMENT, CM_BUDGET_INTEGRATION, CM_BUDGET_TENANT };
 enum { CM_CONTROL_ENQUEUED, CM_CONTROL_UNKNOWN_CONNECTION, CM_CONTROL_NOT_POLLED, CM_CONTROL_MALFORMED };
 enum { CM_WH_NATIVE, CM_WH_VIRTUAL };
 enum { CM_WH_CREATED, CM_WH_DELETED };

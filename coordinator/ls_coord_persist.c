@@ -46,6 +46,8 @@ static void to_rec(const coord_scope_t *s, ls_coord_sched_rec_t *r)
     r->job_due_ms = s->job_due_ms;
     r->job_since_ms = s->job_since_ms;
     r->last_ok_ms = s->last_ok_ms;
+    r->ival_ms = s->ival_ms;
+    r->requests = s->requests;
 }
 
 /* What a restore read. */
@@ -67,11 +69,13 @@ static void from_rec(const ls_coord_sched_rec_t *r, coord_scope_t *s)
     s->job_since_ms = r->job_since_ms;
     s->last_ok_ms = r->last_ok_ms;
     s->epoch = r->epoch;
+    s->ival_ms = (uint32_t)(r->ival_ms > UINT32_MAX ? UINT32_MAX : r->ival_ms);
+    s->requests = (uint32_t)(r->requests > UINT32_MAX ? UINT32_MAX : r->requests);
 }
 
 void coord_schedule_write(coord_t *c, const coord_scope_t *s)
 {
-    char buf[320];
+    char buf[448];
     ls_coord_sched_rec_t r;
     const char *key = coord_scope_key(c, s);
     to_rec(s, &r);

@@ -13,7 +13,7 @@ static const struct {
     const char *name;
     size_t off;
     int64_t lo;
-    int optional;
+    int optional;  /* absent = 0, and 0 is not written (added after version 1 was in use) */
 } fields[] = {
     {"next_due", offsetof(ls_coord_sched_rec_t, next_due_ms), 0, 0},
     {"last_full", offsetof(ls_coord_sched_rec_t, last_full_ms), 0, 0},
@@ -24,6 +24,8 @@ static const struct {
     {"job_since", offsetof(ls_coord_sched_rec_t, job_since_ms), 0, 0},
     {"last_ok", offsetof(ls_coord_sched_rec_t, last_ok_ms), 0, 0},
     {"epoch", offsetof(ls_coord_sched_rec_t, epoch), 1, 1},
+    {"ival", offsetof(ls_coord_sched_rec_t, ival_ms), 0, 1},
+    {"requests", offsetof(ls_coord_sched_rec_t, requests), 0, 1},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 

@@ -9,8 +9,8 @@
  * with a non-empty queue are in the active ring. Weights come from
  * coordinator.tenant_weights ("t1=4,t2=0.5,*=1"; default 1). A tenant may
  * have a request budget (coordinator.tenant_budget, requests per minute): a
- * bucket refilled continuously, from which each released job takes its
- * scope's last request count.
+ * bucket (ls_bucket_t) refilled continuously, from which each released job
+ * takes its scope's last request count.
  */
 #include "ls_coord_int.h"
 #include "ls_err.h"
@@ -22,7 +22,7 @@
 
 /* Walk "name=value,..." of setting key calling fn for each entry; @return LS_EINVAL with err set on an entry
  * without a name or a value, or whose value is not a number in (0, max] (max 0: any text). */
-static int each_entry(const char *spec, const char *key, double max,
+static int each_entry(const char *spec, const char *key, double max, const char *form,
                       int (*fn)(const char *name, size_t len, const char *val, size_t vlen, double w, void *ud),
                       void *ud, char *err, size_t errsz)
 {
@@ -40,9 +40,7 @@ static int each_entry(const char *spec, const char *key, double max,
                 w = 0;
         }
         if (!eq || eq == p || nl == 0 || !(w > 0 && (max == 0 || w <= max))) {
-            snprintf(err, errsz, "setting '%s': entry \"%.*s\" is not %s", key, (int)(len > 80 ? 80 : len), p,
-                     max == 0 ? "KEY=TENANT" : max > 1000 ? "TENANT=RPM (RPM a number in (0, 1e9])"
-                                                           : "NAME=WEIGHT (WEIGHT a number in (0, 1000])");
+            snprintf(err, errsz, "setting '%s': entry \"%.*s\" is not %s", key, (int)(len > 80 ? 80 : len), p, form);
             return LS_EINVAL;
         }
         if (fn && fn(p, (size_t)(eq - p), eq + 1, nl, w, ud))
@@ -54,20 +52,29 @@ static int each_entry(const char *spec, const char *key, double max,
 
 #define WEIGHT_MAX 1000.0
 #define BUDGET_MAX 1e9
+#define WEIGHT_FORM "NAME=WEIGHT (WEIGHT a number in (0, 1000])"
+#define BUDGET_FORM "TENANT=RPM (RPM a number in (0, 1e9])"
+#define MAP_FORM "KEY=TENANT"
+#define HOURLY_FORM "TYPE=N (N requests per hour, a number in (0, 1e9])"
 
 int coord_tenant_weights_check(const char *spec, char *err, size_t errsz)
 {
-    return each_entry(spec, "coordinator.tenant_weights", WEIGHT_MAX, NULL, NULL, err, errsz);
+    return each_entry(spec, "coordinator.tenant_weights", WEIGHT_MAX, WEIGHT_FORM, NULL, NULL, err, errsz);
 }
 
 int coord_tenant_budget_check(const char *spec, char *err, size_t errsz)
 {
-    return each_entry(spec, "coordinator.tenant_budget", BUDGET_MAX, NULL, NULL, err, errsz);
+    return each_entry(spec, "coordinator.tenant_budget", BUDGET_MAX, BUDGET_FORM, NULL, NULL, err, errsz);
+}
+
+int coord_integration_budgets_check(const char *spec, char *err, size_t errsz)
+{
+    return each_entry(spec, "polling.integration_budgets", BUDGET_MAX, HOURLY_FORM, NULL, NULL, err, errsz);
 }
 
 int coord_tenant_map_check(const char *spec, char *err, size_t errsz)
 {
-    return each_entry(spec, "coordinator.tenant_map", 0, NULL, NULL, err, errsz);
+    return each_entry(spec, "coordinator.tenant_map", 0, MAP_FORM, NULL, NULL, err, errsz);
 }
 
 typedef struct entry_q {
@@ -93,12 +100,11 @@ static int match_entry(const char *name, size_t len, const char *val, size_t vle
     return 0;
 }
 
-/* The value of name in spec (a number): its own entry, else "*", else dflt. */
-static double value_of(const char *spec, const char *key, double max, const char *name, double dflt)
+double coord_spec_value(const char *spec, const char *key, double max, const char *name, double dflt)
 {
     char err[256];
     entry_q_t q = {name, dflt, dflt, NULL, 0, 0};
-    each_entry(spec, key, max, match_entry, &q, err, sizeof(err));
+    each_entry(spec, key, max, "", match_entry, &q, err, sizeof(err));
     return q.found ? q.w : q.star;
 }
 
@@ -109,7 +115,7 @@ const char *coord_tenant_name(const char *map, const char *qid, const char *id, 
     char err[256];
     for (int i = 0; map[0] && i < 3; i++) {
         entry_q_t q = {keys[i], 0, 0, NULL, 0, 0};
-        each_entry(map, "coordinator.tenant_map", 0, match_entry, &q, err, sizeof(err));
+        each_entry(map, "coordinator.tenant_map", 0, MAP_FORM, match_entry, &q, err, sizeof(err));
         if (q.found && q.vlen < bufsz) {
             memcpy(buf, q.val, q.vlen);
             buf[q.vlen] = '\0';
@@ -121,18 +127,9 @@ const char *coord_tenant_name(const char *map, const char *qid, const char *id, 
 
 int coord_budget_take(coord_tenant_t *t, double cost, int64_t now)
 {
-    if (t->budget <= 0)
-        return 1;
-    if (t->req_ms == 0)
-        t->req_tokens = t->budget;
-    else if (now > t->req_ms)
-        t->req_tokens += t->budget * (double)(now - t->req_ms) / 60000.0;
-    if (t->req_tokens > t->budget)
-        t->req_tokens = t->budget;
-    t->req_ms = now;
-    if (t->req_tokens < cost && t->req_tokens < t->budget)
+    if (!ls_bucket_allows(&t->bucket, cost, now))
         return 0;
-    t->req_tokens -= cost;
+    ls_bucket_spend(&t->bucket, cost);
     return 1;
 }
 
@@ -141,8 +138,10 @@ coord_tenant_t *coord_tenant_get(coord_t *c, const char *name)
     int added;
     coord_tenant_t *t = ls_strmap_put(c->tenants, name, &added);
     if (t && added) {
-        t->weight = value_of(c->cfg->tenant_weights, "coordinator.tenant_weights", WEIGHT_MAX, name, 1.0);
-        t->budget = value_of(c->cfg->tenant_budget, "coordinator.tenant_budget", BUDGET_MAX, name, 0.0);
+        t->weight = coord_spec_value(c->cfg->tenant_weights, "coordinator.tenant_weights", WEIGHT_MAX, name, 1.0);
+        t->budget = coord_spec_value(c->cfg->tenant_budget, "coordinator.tenant_budget", BUDGET_MAX, name, 0.0);
+        ls_bucket_init(&t->bucket, t->budget / 60.0, t->budget, 0); /* full at its first use */
+        t->stretch = 1;
     }
     return t;
 }

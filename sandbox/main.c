@@ -31,6 +31,7 @@ typedef struct sb_opts {
     sb_rate_limit_t rl, url;                         /* parsed */
     long port, seed, connections, students, courses, contents, tick_ms, per_tick, latency_ms;
     long virtual_connections, virtual_fanout_pct, virtual_courses;
+    long hot_connections, hot_share;                 /* mutation skew (percent) */
 } sb_opts_t;
 
 static void sb_usage(FILE *f)
@@ -41,6 +42,7 @@ static void sb_usage(FILE *f)
             "         [--providers coursera,go1,learnupon,d2l,successfactors_lms,udemy,docebo,moodle]\n"
             "           (round-robin over connections; NAME*N repeats a name N times)\n"
             "         [--tick-ms 0] [--mutations-per-tick 5] [--latency-ms 0]\n"
+            "         [--hot-connections 0] [--hot-share 90]  (percent: skewed mutations)\n"
             "         [--rate-limit RPS[:BURST]] [--unified-rate-limit RPS[:BURST]]  (0 = off)\n"
             "         [--virtual-connections 0] [--virtual-fanout-pct 10] [--virtual-courses 100]\n"
             "         [--virtual-tenants TENANTSxSIZE,...]  (connections from a formula: docs/sandbox.md)\n"
@@ -81,6 +83,7 @@ static int sb_opt(sb_opts_t *o, const char *name, const char *v)
         { "virtual-connections", offsetof(sb_opts_t, virtual_connections) },
         { "virtual-fanout-pct", offsetof(sb_opts_t, virtual_fanout_pct) },
         { "virtual-courses", offsetof(sb_opts_t, virtual_courses) },
+        { "hot-connections", offsetof(sb_opts_t, hot_connections) }, { "hot-share", offsetof(sb_opts_t, hot_share) },
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strcmp(name, strs[i].name) == 0) {
@@ -284,7 +287,7 @@ int main(int argc, char **argv)
                     .log_level = "info",
                     .providers = "coursera,go1,learnupon,d2l,successfactors_lms,udemy,docebo,moodle",
                     .seed = 42, .connections = 4, .students = 5, .courses = 3, .contents = 2,
-                    .per_tick = 5, .virtual_fanout_pct = 10, .virtual_courses = 100 };
+                    .per_tick = 5, .virtual_fanout_pct = 10, .virtual_courses = 100, .hot_share = 90 };
     if (sb_parse_args(argc, argv, &o) != 0) {
         sb_usage(stderr);
         return 2;
@@ -316,6 +319,12 @@ int main(int argc, char **argv)
     cfg.students = (unsigned)o.students;
     cfg.courses = (unsigned)o.courses;
     cfg.contents = (unsigned)o.contents;
+    if (o.hot_connections > 100 || o.hot_share > 100) {
+        fprintf(stderr, "lmsync-sandbox: --hot-connections and --hot-share are percentages (0..100)\n");
+        return 2;
+    }
+    cfg.hot_pct = (unsigned)o.hot_connections;
+    cfg.hot_share = o.hot_connections ? (unsigned)o.hot_share : 0;
     if (sb_providers(o.providers, &cfg) != 0)
         return 2;
     char *token = o.token_file ? sb_read_token(o.token_file) : strdup(o.token);

@@ -1215,9 +1215,27 @@ static const sb_change_t *sb_mut_create(sb_world_t *w, sb_conn_t *c, int64_t now
     return e;
 }
 
+/*
+ * The connection a random mutation touches: any, uniformly; or, with a skew
+ * (hot_pct, hot_share), one of the first hot_pct % of the connections (at
+ * least one) hot_share % of the time and one of the others otherwise.
+ * Drawn from the world's generator, so a seed replays the same choices.
+ */
+static sb_conn_t *sb_pick_conn(sb_world_t *w)
+{
+    size_t hot = (size_t)w->cfg.hot_pct * w->nconns / 100;
+    if (w->cfg.hot_share == 0 || w->nconns < 2)
+        return &w->conns[sb_rng(w) % w->nconns];
+    if (hot == 0)
+        hot = 1;
+    if (hot >= w->nconns || sb_rng(w) % 100 < w->cfg.hot_share)
+        return &w->conns[sb_rng(w) % hot];
+    return &w->conns[hot + sb_rng(w) % (w->nconns - hot)];
+}
+
 static const sb_change_t *sb_mutate_one(sb_world_t *w, int64_t now)
 {
-    sb_conn_t *c = &w->conns[sb_rng(w) % w->nconns];
+    sb_conn_t *c = sb_pick_conn(w);
     unsigned roll = (unsigned)(sb_rng(w) % 100);
     unsigned first = 0;
     while (roll >= sb_mut_cumw[first])

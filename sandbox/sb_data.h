@@ -37,6 +37,8 @@ typedef struct sb_world_config {
     unsigned contents;           /* contents per course (providers with content_id) */
     const sb_profile_t *providers[SB_MAX_PROVIDERS];  /* round-robin over connections */
     size_t nproviders;
+    unsigned hot_pct;            /* skew: the first hot_pct % of connections (at least one) ... */
+    unsigned hot_share;          /* ... get hot_share % of the random mutations (0 = every connection alike) */
 } sb_world_config_t;
 
 /** Fill cfg with the CLI defaults (seed 42, 4 connections, 5/3/2, the 8 profiles). */

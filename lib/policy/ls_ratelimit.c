@@ -66,6 +66,20 @@ void ls_bucket_take(ls_bucket_t *b, int64_t now_ms)
     b->tokens -= 1.0;
 }
 
+int ls_bucket_allows(ls_bucket_t *b, double cost, int64_t now_ms)
+{
+    if (b->rate <= 0)
+        return 1;
+    refill(b, now_ms);
+    return b->tokens >= cost || b->tokens >= b->burst;
+}
+
+void ls_bucket_spend(ls_bucket_t *b, double cost)
+{
+    if (b->rate > 0)
+        b->tokens -= cost;
+}
+
 void ls_bucket_set_rate(ls_bucket_t *b, double rate_per_s, int64_t now_ms)
 {
     refill(b, now_ms);

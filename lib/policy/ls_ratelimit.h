@@ -60,6 +60,16 @@ int64_t ls_bucket_wait(ls_bucket_t *b, int64_t now_ms);
 /** Take one token (call only after ls_bucket_wait() returned 0). */
 void ls_bucket_take(ls_bucket_t *b, int64_t now_ms);
 
+/**
+ * Whether a job costing cost tokens may go at now_ms: the bucket holds
+ * cost, or it is full (a job costlier than the whole burst goes then and
+ * leaves the bucket in debt). Refills; takes nothing. Unlimited: 1.
+ */
+int ls_bucket_allows(ls_bucket_t *b, double cost, int64_t now_ms);
+
+/** Take cost tokens (after ls_bucket_allows() said yes; the bucket may go below 0). */
+void ls_bucket_spend(ls_bucket_t *b, double cost);
+
 /** Change the rate, keeping the tokens (capped at burst). */
 void ls_bucket_set_rate(ls_bucket_t *b, double rate_per_s, int64_t now_ms);
 

@@ -79,6 +79,11 @@ static const cfg_setting_t settings[] = {
     I("enrichment.enabled", enrichment_enabled, 0, 1),
     I("enrichment.refresh_s", enrichment_refresh_s, 1, 30 * 86400),
     S("enrichment.student_fields", enrichment_student_fields),
+    I("polling.adaptive", polling_adaptive, 0, 1),
+    I("polling.min_interval_s", polling_min_interval_s, 1, 86400),
+    I("polling.max_interval_s", polling_max_interval_s, 1, 86400),
+    I("polling.budget_per_hour", polling_budget_per_hour, 0, 2000000000),
+    S("polling.integration_budgets", polling_integration_budgets),
     S("xapi.lrs_url", xapi_lrs_url),
     S("xapi.credentials_file", xapi_credentials_file),
     S("xapi.activity_base", xapi_activity_base),
@@ -126,6 +131,8 @@ void ls_config_defaults(ls_config_t *cfg)
     snprintf(cfg->coord_compression, sizeof(cfg->coord_compression), "lz4");
     cfg->poll_interval_s = 300;
     cfg->discovery_interval_s = 300;
+    cfg->polling_min_interval_s = 60;
+    cfg->polling_max_interval_s = 1800;
     cfg->job_timeout_s = 900;
     snprintf(cfg->lmdb_path, sizeof(cfg->lmdb_path), "./lmsync-data");
     cfg->lmdb_map_mb = 1024;
@@ -486,6 +493,11 @@ static int validate(const ls_config_t *cfg, int require_token, char *err, size_t
     if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
         strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
         snprintf(err, errsz, "setting 'log.level' must be debug, info, warn or error, got \"%s\"", cfg->log_level);
+        return LS_EINVAL;
+    }
+    if (cfg->polling_min_interval_s > cfg->polling_max_interval_s) {
+        snprintf(err, errsz, "setting 'polling.min_interval_s' (%d) is above 'polling.max_interval_s' (%d)",
+                 cfg->polling_min_interval_s, cfg->polling_max_interval_s);
         return LS_EINVAL;
     }
     if (ls_profile_check_overrides(cfg->profile_overrides, err, errsz) != LS_OK ||

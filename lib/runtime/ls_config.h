@@ -96,6 +96,12 @@ typedef struct ls_config {
     int enrichment_enabled;              /* enrichment.enabled: 1 = the coordinator schedules catalog jobs */
     int enrichment_refresh_s;            /* enrichment.refresh_s: a connection's catalog job runs this often */
     char enrichment_student_fields[256]; /* enrichment.student_fields: LmsStudent fields to carry ("" = none, the default) */
+    /* polling (the coordinator's adaptive intervals and request budgets, coordinator/ls_coord_adapt.h) */
+    int polling_adaptive;                /* polling.adaptive: 1 = each scope's interval follows its changes */
+    int polling_min_interval_s;          /* polling.min_interval_s: shortest adaptive interval */
+    int polling_max_interval_s;          /* polling.max_interval_s: longest adaptive interval (a quiet scope's) */
+    int polling_budget_per_hour;         /* polling.budget_per_hour: upstream requests per hour of every job (0 = unlimited) */
+    char polling_integration_budgets[1024]; /* polling.integration_budgets: "TYPE=N,..." requests per hour per integration type */
     /* lmsync-xapi (docs/xapi.md) */
     char xapi_lrs_url[LS_CFG_STR];        /* xapi.lrs_url: the LRS's xAPI endpoint; statements at <url>/statements */
     char xapi_credentials_file[LS_CFG_STR]; /* xapi.credentials_file: "user:password" for Basic auth ("" = none) */

@@ -53,7 +53,7 @@ static void test_budget(void)
     coord_tenant_t t;
     memset(&t, 0, sizeof(t));
     CU_ASSERT(coord_budget_take(&t, 1e6, 1000)); /* no budget: always */
-    t.budget = 60;                               /* 60 requests a minute: one a second, burst 60 */
+    ls_bucket_init(&t.bucket, 1.0, 60, 0);       /* 60 requests a minute: one a second, burst 60 */
     CU_ASSERT(coord_budget_take(&t, 50, 1000));  /* starts full */
     CU_ASSERT_FALSE(coord_budget_take(&t, 20, 1000)); /* 10 left */
     CU_ASSERT(coord_budget_take(&t, 10, 1000));
