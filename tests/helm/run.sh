@@ -4,7 +4,8 @@
 #   run.sh TOOLS tools                 install helm, kubectl, the schema packages (fixture)
 #   run.sh TOOLS lint                  helm lint --strict with every ci/ values file
 #   run.sh TOOLS template VALUES.yaml  render, validate every object, yamllint the output,
-#                                      --check-config of the rendered lmsync.conf (LS_WORKER, LS_COORDINATOR)
+#                                      --check-config of the rendered lmsync.conf (LS_WORKER, LS_COORDINATOR,
+#                                      and LS_WEBHOOK when the receiver is enabled)
 #   run.sh TOOLS yamllint              yamllint Chart.yaml, values.yaml, ci/*.yaml
 #   run.sh TOOLS reject BAD.yaml       rendering must fail with the text of BAD's "# expect:" line
 #   run.sh TOOLS reject-conf BAD.yaml  renders, but lmsync-worker --check-config refuses it with BAD's "# expect:"
@@ -57,6 +58,15 @@ template)
       || { cat "$out/check"; fail "$(basename "$prog") refuses the lmsync.conf of $(basename "$v")"; }
   done
   echo "lmsync-worker and lmsync-coordinator accept the rendered lmsync.conf"
+  # With webhook.enabled, lmsync-webhook too (its secret file at a local path).
+  secret_file=$(sed -n 's/^webhook\.secret_file = //p' "$out/lmsync.conf")
+  if [ -n "$secret_file" ]; then
+    echo check-secret >"$out/webhook-secret"
+    sed "s#^webhook\.secret_file = .*#webhook.secret_file = $out/webhook-secret#" "$out/lmsync.conf" >"$out/webhook.conf"
+    UNIFIED_API_TOKEN=check "${LS_WEBHOOK:?}" --check-config --config "$out/webhook.conf" >"$out/check" 2>&1 \
+      || { cat "$out/check"; fail "lmsync-webhook refuses the lmsync.conf of $(basename "$v")"; }
+    echo "lmsync-webhook accepts it (webhook.secret_file $secret_file)"
+  fi
   ;;
 yamllint)
   yamllint -c "$here/yamllint.yaml" "$chart/Chart.yaml" "$chart/values.yaml" "$chart"/ci/*.yaml "$here"/bad-values/*.yaml "$here"/bad-config/*.yaml \

@@ -53,6 +53,15 @@ helm.sh/chart: {{ include "lmsync.chart" .ctx }}
 {{- default (printf "%s-token" (include "lmsync.fullname" .)) .Values.token.existingSecret -}}
 {{- end -}}
 
+{{- define "lmsync.webhookSecretName" -}}
+{{- default (printf "%s-webhook" (include "lmsync.fullname" .)) .Values.webhook.secret.existingSecret -}}
+{{- end -}}
+
+{{/* The coordinator keeps Unified's subscriptions (webhook.subscribe, webhook.hook_url): "true" or "". */}}
+{{- define "lmsync.webhookSubscribes" -}}
+{{- if and .Values.webhook.enabled .Values.webhook.publicUrl -}}true{{- end -}}
+{{- end -}}
+
 {{/* A setting of .Values.config, or a default. */}}
 {{- define "lmsync.setting" -}}
 {{- $v := index .ctx.Values.config .key -}}
@@ -70,6 +79,7 @@ helm.sh/chart: {{ include "lmsync.chart" .ctx }}
 {{/* Paths inside the pods. */}}
 {{- define "lmsync.tokenPath" -}}/var/run/secrets/lmsync/token{{- end -}}
 {{- define "lmsync.dataPath" -}}/var/lib/lmsync{{- end -}}
+{{- define "lmsync.webhookSecretDir" -}}/var/run/secrets/lmsync-webhook{{- end -}}
 
 {{/* Checks that span several values; fail at render time. */}}
 {{- define "lmsync.validate" -}}
@@ -99,6 +109,39 @@ helm.sh/chart: {{ include "lmsync.chart" .ctx }}
 {{- range $k := list "unified.token_file" "worker.lmdb_path" "ops.listen" "worker.processes" -}}
 {{- if hasKey $.Values.config $k -}}
 {{- fail (printf "config.%s is set by the chart; remove it from config" $k) -}}
+{{- end -}}
+{{- end -}}
+{{- include "lmsync.validateWebhook" . -}}
+{{- end -}}
+
+{{/* lmsync-webhook's values (webhook.enabled). */}}
+{{- define "lmsync.validateWebhook" -}}
+{{- $w := .Values.webhook -}}
+{{- if $w.enabled -}}
+{{- if not .Values.ops.enabled -}}
+{{- fail "webhook.enabled needs ops.enabled: the receiver's probes are on the ops endpoint (every image with lmsync-webhook has ops.listen)" -}}
+{{- end -}}
+{{- if and (ne $w.subscribe "off") (not $w.publicUrl) -}}
+{{- fail (printf "webhook.subscribe = %s needs webhook.publicUrl (the URL Unified posts to, e.g. https://hooks.example.com/webhook); set it, or webhook.subscribe = off to register the subscriptions by hand" $w.subscribe) -}}
+{{- end -}}
+{{- if and (not $w.secret.existingSecret) (not $w.secret.value) -}}
+{{- fail "webhook.enabled: set webhook.secret.value (the chart creates the Secret) or webhook.secret.existingSecret (the Unified workspace secret)" -}}
+{{- end -}}
+{{- range $k := list "webhook.listen" "webhook.secret_file" "webhook.subscribe" "webhook.hook_url" -}}
+{{- if hasKey $.Values.config $k -}}
+{{- fail (printf "config.%s is set by the chart with webhook.enabled (webhook.port, webhook.secret, webhook.subscribe, webhook.publicUrl); remove it from config" $k) -}}
+{{- end -}}
+{{- end -}}
+{{- if $w.ingress.enabled -}}
+{{- if not $w.ingress.host -}}
+{{- fail "webhook.ingress.enabled needs webhook.ingress.host" -}}
+{{- end -}}
+{{- if $w.publicUrl -}}
+{{- $u := urlParse $w.publicUrl -}}
+{{- if or (ne (regexReplaceAll ":[0-9]+$" $u.host "") $w.ingress.host) (ne $u.path "/webhook") -}}
+{{- fail (printf "webhook.publicUrl (%s) must be http(s)://%s/webhook: the Ingress routes only that host and path" $w.publicUrl $w.ingress.host) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -134,9 +177,17 @@ helm.sh/chart: {{ include "lmsync.chart" .ctx }}
 {{/* Port and probes of the ops endpoint. */}}
 {{- define "lmsync.opsContainer" -}}
 ports:
-  - name: ops
-    containerPort: {{ .Values.ops.port }}
-    protocol: TCP
+  {{- include "lmsync.opsPort" . | nindent 2 }}
+{{ include "lmsync.opsProbes" . }}
+{{- end -}}
+
+{{- define "lmsync.opsPort" -}}
+- name: ops
+  containerPort: {{ .Values.ops.port }}
+  protocol: TCP
+{{- end -}}
+
+{{- define "lmsync.opsProbes" -}}
 livenessProbe:
   httpGet:
     path: /healthz
