@@ -418,6 +418,12 @@ static int rebuild_rollups(ls_restore_ctx_t *ctx, int partition)
 {
     char err[512];
     int64_t t0 = ls_time_mono_ms(), enrollments = 0;
+    if (!ctx->cfg->rollups_enabled) { /* states will change without rows: rebuilt once rollups are on again */
+        if (ls_store_mark_rollups_stale(ctx->store, partition, err, sizeof(err)) == LS_OK)
+            return LS_OK;
+        ls_error("restore of partition %d failed: %s", partition, err);
+        return LS_EIO;
+    }
     int stale = ls_store_rollups_stale(ctx->store, partition);
     if (stale == 0)
         return LS_OK;

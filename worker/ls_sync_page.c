@@ -224,8 +224,8 @@ int ls_sync_rollups(ls_sync_job_t *j, const ls_ru_change_t *ch, size_t n, int re
 {
     char err[256];
     ls_ru_rows_reset(&j->ru);
-    if (n == 0 && !reevaluate)
-        return LS_OK;
+    if ((n == 0 && !reevaluate) || !j->ctx->cfg->rollups_enabled)
+        return LS_OK; /* rollups.enabled = 0: no rows, no records (the restore marks the rows stale) */
     ls_store_reader_t *r = ls_store_reader_new(j->ctx->store, err, sizeof(err));
     if (!r) {
         snprintf(j->st.error, sizeof(j->st.error), "%s", err);
@@ -313,6 +313,8 @@ static const ls_catalog_entry_t *cached_name(ls_sync_job_t *j, ls_store_reader_t
 int ls_sync_produce_current(ls_sync_job_t *j, const char *id, const ls_activity_t *a, int republished,
                             ls_store_reader_t *names, ls_batch_t *b)
 {
+    if (!j->ctx->cfg->current_enabled)
+        return LS_OK;
     ls_event_ctx_t ec;
     ls_sync_event_ctx(j, &ec);
     ls_current_t cur;

@@ -68,8 +68,9 @@ int ls_sync_republish(ls_sync_job_t *j, ls_batch_t *b, uint64_t *n)
         return LS_EIO;
     }
     republish_t r = {j, b, rd, 0};
-    int rc = ls_store_reader_foreach(rd, j->partition, j->conn, republish_cb, &r);
-    if (rc == LS_OK)
+    int rc = j->ctx->cfg->current_enabled ? ls_store_reader_foreach(rd, j->partition, j->conn, republish_cb, &r)
+                                          : LS_OK;
+    if (rc == LS_OK && j->ctx->cfg->rollups_enabled)
         rc = republish_rollups(j, b, rd);
     ls_store_reader_destroy(rd);
     *n = r.n;

@@ -322,6 +322,8 @@ int ls_store_rebuild_rollups(ls_store_t *st, int partition, int64_t *enrollments
  * run since; 0 when they are current; LS_EIO.
  */
 int ls_store_rollups_stale(ls_store_t *st, int partition);
+/** Mark partition's rollup rows stale (rollups.enabled = 0: states change without them). @return 0 or LS_EIO. */
+int ls_store_mark_rollups_stale(ls_store_t *st, int partition, char *errstr, size_t errstr_size);
 
 /**
  * Store a page of catalog entries of connection_id (kind) on partition in one

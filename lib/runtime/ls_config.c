@@ -76,6 +76,8 @@ static const cfg_setting_t settings[] = {
     I("worker.shrink_tolerance_pct", shrink_tolerance_pct, 0, 100),
     S("worker.tenant_max_share", tenant_max_share),
     I("rollups.idle_days", rollup_idle_days, 1, 3650),
+    I("rollups.enabled", rollups_enabled, 0, 1),
+    I("current.enabled", current_enabled, 0, 1),
     I("enrichment.enabled", enrichment_enabled, 0, 1),
     I("enrichment.refresh_s", enrichment_refresh_s, 1, 30 * 86400),
     S("enrichment.student_fields", enrichment_student_fields),
@@ -155,6 +157,8 @@ void ls_config_defaults(ls_config_t *cfg)
     cfg->shrink_tolerance_pct = 5;
     snprintf(cfg->tenant_max_share, sizeof(cfg->tenant_max_share), "0.5");
     cfg->rollup_idle_days = 14;
+    cfg->rollups_enabled = 1;
+    cfg->current_enabled = 1;
     snprintf(cfg->group_id, sizeof(cfg->group_id), "lmsync-worker");
     cfg->enrichment_enabled = 1;
     cfg->enrichment_refresh_s = 3600;

@@ -86,6 +86,9 @@ typedef struct ls_config {
     int shrink_tolerance_pct;            /* worker.shrink_tolerance_pct: how close those scans' counts must be */
     char tenant_max_share[16];           /* worker.tenant_max_share: fraction of max_in_flight one tenant may run while
                                             another tenant's job waits (ls_share.h; "1" = no cap) */
+    int rollups_enabled;                 /* rollups.enabled: 0 = no rollup rows, no records on the rollup topics (the
+                                            rows are marked stale and rebuilt at a restore once enabled again) */
+    int current_enabled;                 /* current.enabled: 0 = nothing produced on lmsync.activity.current */
     int rollup_idle_days;                /* rollups.idle_days: a learner whose last activity is older is idle in
                                             the course rollups (docs/events.md, Progress rollups) */
     int removal_min_ratio_pct;           /* worker.removal_min_ratio_pct: a full scan returning fewer than this % of the

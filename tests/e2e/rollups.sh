@@ -17,6 +17,7 @@
 #   rebuild      the worker stopped, its LMDB deleted, started again: the
 #                restore rebuilds the rollups from the changelog, nothing
 #                differs, and the log says so
+#   switched-off rollups.enabled = 0 / current.enabled = 0: events only; on again: rows rebuilt, resync republishes
 #   shutdown     SIGTERM stops coordinator and worker cleanly
 # ctest-timeout: 300
 source "$(dirname "$0")/lib.sh"
@@ -32,6 +33,7 @@ case_start() {
     "worker.page_limit = 5" "unified.max_retries = 1" "rollups.idle_days = 14"
   tail_topic enrollments devbroker lmsync.progress.enrollments
   tail_topic courses devbroker lmsync.progress.courses
+  tail_topic current devbroker lmsync.activity.current
   pipeline_start devbroker "$E2E_DIR/lmsync.conf" --processes 1
 }
 
@@ -142,6 +144,36 @@ case_rebuild() {
   rollups_match "after a restore from the changelog" || return 1
 }
 
+# rollups.enabled = 0 and current.enabled = 0: changes still give events, nothing on the derived topics; switched
+# on again, the restore rebuilds the rows (marked stale while off) and a resync republishes what changed meanwhile
+case_switched_off() {
+  local ne nc ncur nev c
+  proc_stop worker || return 1
+  unset 'E2E_PID[worker]'
+  sed 's/^rollups.idle_days = 14$/&\nrollups.enabled = 0\ncurrent.enabled = 0/' "$E2E_DIR/lmsync.conf" >"$E2E_DIR/off.conf"
+  grep -q '^rollups.enabled = 0' "$E2E_DIR/off.conf" || die "cannot write the switched-off config"
+  topic_caught_up enrollments; topic_caught_up courses; topic_caught_up current; topic_caught_up events
+  ne=$(topic_count enrollments); nc=$(topic_count courses); ncur=$(topic_count current); nev=$(topic_count events)
+  proc_start worker "$LS_WORKER" --config "$E2E_DIR/off.conf" --processes 1
+  burst conn-0001
+  rounds 2 90
+  topic_caught_up enrollments; topic_caught_up courses; topic_caught_up current; topic_caught_up events
+  [ "$(topic_count events)" -gt "$nev" ] || fail "no change event while the derived topics were off"
+  [ "$(topic_count enrollments)" -eq "$ne" ] && [ "$(topic_count courses)" -eq "$nc" ] ||
+    fail "rollups were published with rollups.enabled = 0"
+  [ "$(topic_count current)" -eq "$ncur" ] || fail "current records were published with current.enabled = 0"
+  proc_stop worker || return 1
+  unset 'E2E_PID[worker]'
+  proc_start worker "$LS_WORKER" --config "$E2E_DIR/lmsync.conf" --processes 1
+  rounds 1 90
+  grep -q "progress rollups rebuilt" "$(proc_log worker)" || fail "switched on again, the restore rebuilt no rollups"
+  for c in "${CONNS[@]}"; do
+    "$LS_ADMIN" resync "$c" --wait 90 --config "$E2E_DIR/lmsync.conf" --timeout 10 >/dev/null 2>&1 ||
+      die "lmsync-admin resync $c failed"
+  done
+  rollups_match "switched off, changed, switched on and resynced" || return 1
+}
+
 case_shutdown() {
   proc_stop coordinator
   proc_stop worker
@@ -152,5 +184,6 @@ test_case initial
 test_case burst-kill
 test_case quiet-round
 test_case rebuild --needs initial
+test_case switched-off --needs rebuild
 test_case shutdown --needs start
 run_cases
