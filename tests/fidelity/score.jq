@@ -27,8 +27,10 @@ def find_from($h; $x; $from):
      | if .seen[$id] then . else
          .seen[$id] = true
          | .out += [{i: $e.key, c: $e.value.value.connection_id, a: $e.value.value.activity_id,
-                     t: $e.value.value.type, b: ($e.value.value.before | norm),
-                     f: ($e.value.value.after | norm), mode: $e.value.value.observed.mode}]
+                     t: $e.value.value.type,
+                     b: (if $e.value.value.type == "created" then null else $e.value.value.before | norm end),
+                     f: (if $e.value.value.type == "removed" then null else $e.value.value.after | norm end),
+                     mode: $e.value.value.observed.mode}]
        end) | .out) as $evs
 | ($evs | group_by(.c) | map({key: .[0].c, value: group_by(.a) | map({key: .[0].a, value: .}) | from_entries})
    | from_entries) as $ev_by
