@@ -352,8 +352,11 @@ static void collect(sb_webhooks_t *s, int64_t now)
             const char *conn = json_string_value(json_object_get(c, "connection_id"));
             const char *act = json_string_value(json_object_get(c, "activity_id"));
             int created = json_is_null(json_object_get(c, "before"));
-            if (conn && act && json_is_object(after) && strcmp(conn, w->conn) == 0 &&
-                created == (strcmp(w->event, "created") == 0))
+            if (!conn || !act || strcmp(conn, w->conn) != 0)
+                continue;
+            if (json_is_null(after) && !w->native) /* a virtual run sees only records that still exist */
+                json_object_del(w->pending, act);
+            else if (json_is_object(after) && created == (strcmp(w->event, "created") == 0))
                 json_object_set(w->pending, act, after);
         }
         w->seq = (uint64_t)json_integer_value(json_object_get(ch, "next"));

@@ -5,19 +5,23 @@
 # (provider x mutation scenario x fault) is its own sandbox connection.
 #
 #   start          devbroker, sandbox (one connection a cell), tails, worker, coordinator
-#   initial-sync   every cell has an ok job
-#   round-1..4     each cell's scenario step and fault through the control API,
+#                  (webhooks mode: also lmsync-webhook, webhook.subscribe = native+virtual)
+#   initial-sync   every cell has an ok job (webhooks mode: and every cell whose
+#                  provider has webhooks its two subscriptions, created + updated)
+#   round-1..4     each cell's scenario step and fault through the control API
+#                  (webhooks mode: plus delivery faults: drop, duplicate, reorder),
 #                  then wait until every cell reported a job started after it
 #   confirmation   faults cleared; every cell has two complete full scans
 #                  (outcome ok, mode full) started after the clear
 #   score          every cell against the ground truth (score.jq): the table;
 #                  fails when a cell has an invented event, a missed change or a
 #                  false removal
-#   shutdown       SIGTERM stops coordinator and worker cleanly
+#   shutdown       SIGTERM stops coordinator and worker (and lmsync-webhook) cleanly
 #
 # Environment: LS_DEVBROKER LS_SANDBOX LS_COORDINATOR LS_WORKER LS_TAIL (ctest),
 # optional FIDELITY_PROVIDERS / FIDELITY_SCENARIOS / FIDELITY_FAULTS (space
-# separated) to run a sub-matrix, FIDELITY_KEEP=DIR (or E2E_KEEP=DIR) to keep the raw files.
+# separated) to run a sub-matrix, FIDELITY_KEEP=DIR (or E2E_KEEP=DIR) to keep the raw files,
+# FIDELITY_WEBHOOKS=1 for the webhooks mode (needs LS_WEBHOOK).
 source "$(dirname "$0")/../e2e/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 E2E_KEEP=${E2E_KEEP:-${FIDELITY_KEEP:-}}
@@ -26,6 +30,9 @@ read -r -a PROVIDERS <<<"${FIDELITY_PROVIDERS:-coursera go1 learnupon d2l succes
 read -r -a SCENARIOS <<<"${FIDELITY_SCENARIOS:-steady burst delete recreate scanshift wmedge fields}"
 read -r -a FAULTS <<<"${FIDELITY_FAULTS:-none 5xx 429 trunc}"
 ROUNDS=4
+WEBHOOKS=${FIDELITY_WEBHOOKS:-0}
+WH_SECRET=fidelity-workspace-secret
+WH_FAULTS='{"drop":2,"duplicate":2,"reorder":2}'   # the delivery faults of every round
 PER_PROV=$(( ${#SCENARIOS[@]} * ${#FAULTS[@]} ))
 NCELLS=$(( ${#PROVIDERS[@]} * PER_PROV ))
 SUITE_T0=$(date +%s)
@@ -90,9 +97,11 @@ case_start() {
   mapfile -t CONNS < <(jq -r '.[].conn' "$E2E_DIR/cells0.json")
   log "matrix: ${#PROVIDERS[@]} providers x ${#SCENARIOS[@]} scenarios x ${#FAULTS[@]} faults = $NCELLS connections"
 
+  local sb_wh=()
+  [ "$WEBHOOKS" = 1 ] && sb_wh=(--webhook-secret "$WH_SECRET")
   broker_start devbroker 6
   sandbox_start sandbox --seed 23 --connections "$NCELLS" --students 3 --courses 2 --contents 2 \
-    --providers "$plist" --tick-ms 0 --log-level warn
+    --providers "$plist" --tick-ms 0 --log-level warn "${sb_wh[@]}"
   conf_lines=("coordinator.interval_s = 3" "coordinator.discovery_interval_s = 600"
               "worker.lmdb_path = $E2E_DIR/lmdb" "worker.page_limit = 4" "worker.processes = 6"
               "unified.max_retries = 2")
@@ -104,12 +113,59 @@ case_start() {
   else
     log "coordinator.full_every not known to this build: every job is a full scan"
   fi
+  [ "$WEBHOOKS" = 1 ] && { webhook_start || return 1; }
   write_config "$E2E_DIR/lmsync.conf" sandbox devbroker "${conf_lines[@]}"
   pipeline_start devbroker "$E2E_DIR/lmsync.conf"
 }
 
+# ---- the webhooks mode (docs/fidelity.md)
+# webhook_start : lmsync-webhook on an ephemeral port; adds the coordinator's
+# subscription settings to conf_lines (the caller's). Virtual subscriptions
+# get the shortest interval the coordinator can ask for (1 minute); covered
+# connections are still polled every 6 s, so polling reconciles what a
+# dropped delivery lost.
+webhook_start() {
+  : "${LS_WEBHOOK:?LS_WEBHOOK not set}"
+  printf '%s\n' "$WH_SECRET" >"$E2E_DIR/secret"
+  write_config "$E2E_DIR/webhook.conf" sandbox devbroker "webhook.listen = 127.0.0.1:0" \
+    "webhook.port_file = $E2E_DIR/webhook.port" "webhook.secret_file = $E2E_DIR/secret" \
+    "webhook.connections_refresh_s = 1"
+  proc_start webhook "$LS_WEBHOOK" --config "$E2E_DIR/webhook.conf"
+  wait_until 30 test -s "$E2E_DIR/webhook.port" || die "lmsync-webhook wrote no port file"
+  HOOK="http://127.0.0.1:$(cat "$E2E_DIR/webhook.port")/webhook"
+  conf_lines+=("webhook.subscribe = native+virtual" "webhook.hook_url = $HOOK" "webhook.subscribe_refresh_s = 2"
+               "webhook.virtual_interval_min = 1" "webhook.reconcile_interval_s = 6")
+  log "lmsync-webhook at $HOOK; webhook.subscribe = native+virtual"
+}
+
+# unified_get PATH : the sandbox's Unified API, with the token
+unified_get() { curl -fsS -H "authorization: Bearer $UNIFIED_API_TOKEN" "$(sandbox_url sandbox)$1"; }
+# wh_expected : "conn event kind" lines the coordinator should keep: per cell
+# whose integration has lms_activity webhooks, native if it has native ones, else virtual
+wh_expected() {
+  unified_get /unified/integration | jq -r --slurpfile cells "$E2E_DIR/cells0.json" '
+    (map({key: .type, value: (.support.lms_activity.webhook_events.updated // [])}) | from_entries) as $wh
+    | $cells[0][] | ($wh[.provider] // []) as $k | select($k | length > 0)
+    | (if ($k | index("native")) then "native" else "virtual" end) as $kind
+    | "\(.conn) created \($kind)", "\(.conn) updated \($kind)"' | sort
+}
+wh_owned() {
+  unified_get '/unified/webhook?limit=10000' | jq -r --arg u "$HOOK" \
+    '.[] | select(.hook_url == $u) | "\(.connection_id) \(.event) \(.webhook_type)"' | sort
+}
+wh_subscribed() { [ "$(wh_owned)" = "$1" ]; }
+wait_subscriptions() {
+  local want
+  want=$(wh_expected)
+  [ -n "$want" ] || { log "no cell's integration has webhooks: nothing to subscribe"; return 0; }
+  wait_until_every 1 60 wh_subscribed "$want" \
+    || die "subscriptions not as expected within 60 s: want $(wc -l <<<"$want"), have $(wh_owned | wc -l)"
+  log "subscriptions: $(awk '{print $3}' <<<"$want" | sort | uniq -c | tr '\n' ' ')(created + updated per cell)"
+}
+
 case_initial_sync() {
   wait_cells "$((T0 - 1))" 240 ok || exit 1
+  [ "$WEBHOOKS" = 1 ] && wait_subscriptions
   topic_caught_up events
   SEQ0=$(sb sandbox GET /_sandbox/stats | jq '.next_change_seq - 1')
   EV0=$(topic_count events)
@@ -130,6 +186,9 @@ run_round() {
      --arg edge "$(iso $((nows - 1)))" --arg back "$(iso $((nows - 3)))" \
      -f "$HERE/steps.jq" "$E2E_DIR"/acts/*.json >"$E2E_DIR/round$r.tsv" || die "steps.jq failed"
   tr=$(date +%s)
+  if [ "$WEBHOOKS" = 1 ]; then
+    sb sandbox POST /_sandbox/webhook_faults "$WH_FAULTS" >/dev/null || die "webhook_faults refused"
+  fi
   run_calls "$E2E_DIR/round$r.tsv"
   wait_cells "$tr" 240 any || exit 1
   log "round $r done in $(( $(date +%s) - tr )) s"
@@ -138,6 +197,7 @@ run_round() {
 case_confirmation() {
   local tc
   sb sandbox DELETE /_sandbox/faults >/dev/null
+  [ "$WEBHOOKS" = 1 ] && sb sandbox DELETE /_sandbox/webhook_faults >/dev/null
   tc=$(( $(date +%s) + 1 ))   # jobs counted start in a second after the clear
   wait_cells "$tc" 300 full2 || log "confirmation incomplete; scoring what there is"
   log "confirmation done in $(( $(date +%s) - tc )) s"
@@ -156,21 +216,25 @@ case_score() {
     --argjson t0 "$T_INIT" -f "$HERE/score.jq" >"$E2E_DIR/score.jsonl" || die "score.jq failed"
   stats=$(sb sandbox GET /_sandbox/stats)
 
-  fmt_row='%-18s %-9s %-5s %4s %7s %6s %8s %6s %5s %5s %4s %-9s %8s %10s %7s %9s\n'
+  fmt_row='%-18s %-9s %-5s %4s %7s %6s %8s %6s %5s %5s %4s %3s %-9s %8s %10s %7s %9s\n'
   {
-    printf "$fmt_row" provider scenario fault recs changes events invented missed f_rem syncs fail mode \
+    printf "$fmt_row" provider scenario fault recs changes events invented missed f_rem syncs fail wh mode \
       req/full bytes/full req/inc bytes/inc
     jq -r 'select(.conn) | [.provider, .scenario, .fault, .records, .changes, .events, .invented, .missed,
-            .false_removals, .syncs, .failed,
+            .false_removals, .syncs, .failed, .webhook,
             (if .incremental == 0 then "full" else "inc \(.incremental)/\(.syncs)" end),
             (.req_full // "-"), (.bytes_full // "-"), (.req_inc // "-"), (.bytes_inc // "-")] | @tsv' \
       "$E2E_DIR/score.jsonl" | while IFS=$'\t' read -r -a row; do printf "$fmt_row" "${row[@]}"; done
     sum=$(jq -c 'select(.summary) | .summary' "$E2E_DIR/score.jsonl")
     printf "$fmt_row" "ALL ($(jq .cells <<<"$sum") cells)" "" "" "" "$(jq .changes <<<"$sum")" \
       "$(jq .events <<<"$sum")" "$(jq .invented <<<"$sum")" "$(jq .missed <<<"$sum")" \
-      "$(jq .false_removals <<<"$sum")" "$(jq .syncs <<<"$sum")" "$(jq .failed <<<"$sum")" "inc $(jq .incremental <<<"$sum")" "" "" "" ""
+      "$(jq .false_removals <<<"$sum")" "$(jq .syncs <<<"$sum")" "$(jq .failed <<<"$sum")" "$(jq .webhook <<<"$sum")" "inc $(jq .incremental <<<"$sum")" "" "" "" ""
   } | as_comment
   log "upstream: $(jq -c '{requests, bytes_sent, by_status}' <<<"$stats"); suite took $(( $(date +%s) - SUITE_T0 )) s"
+  if [ "$WEBHOOKS" = 1 ]; then
+    log "webhooks: deliveries $(jq -c .webhooks <<<"$stats"); events by observed.mode: $(jq -r '.value.observed.mode' \
+      "$(topic_file events)" | sort | uniq -c | tr -s ' \n' ' ')"
+  fi
 
   bad=$(jq -c 'select(.conn and (.invented + .missed + .false_removals) > 0)
                | {conn, provider, scenario, fault, invented, missed, false_removals, ids: .missed_ids}' \
@@ -190,6 +254,7 @@ case_score() {
 case_shutdown() {
   proc_stop coordinator
   proc_stop worker
+  [ "$WEBHOOKS" = 0 ] || proc_stop webhook
 }
 
 test_case start

@@ -27,8 +27,10 @@ def find_from($h; $x; $from):
      | if .seen[$id] then . else
          .seen[$id] = true
          | .out += [{i: $e.key, c: $e.value.value.connection_id, a: $e.value.value.activity_id,
-                     t: $e.value.value.type, b: ($e.value.value.before | norm),
-                     f: ($e.value.value.after | norm), mode: $e.value.value.observed.mode}]
+                     t: $e.value.value.type,
+                     b: (if $e.value.value.type == "created" then null else $e.value.value.before | norm end),
+                     f: (if $e.value.value.type == "removed" then null else $e.value.value.after | norm end),
+                     mode: $e.value.value.observed.mode}]
        end) | .out) as $evs
 | ($evs | group_by(.c) | map({key: .[0].c, value: group_by(.a) | map({key: .[0].a, value: .}) | from_entries})
    | from_entries) as $ev_by
@@ -59,7 +61,8 @@ def find_from($h; $x; $from):
         | {a: $a, inv: $m.inv, frm: $m.frm, missed: (if $missed then 1 else 0 end)} ] as $per
     | ($st | map(select(.connection_id == $c and ((.started_at | epoch) >= $t0)))) as $jobs
     | ($jobs | map(select(.mode == "incremental"))) as $inc
-    | ($jobs | map(select(.mode != "incremental"))) as $full
+    | ($jobs | map(select(.mode == "webhook"))) as $wh
+    | ($jobs | map(select(.mode != "incremental" and .mode != "webhook"))) as $full
     | def avg(f): if length == 0 then null else (map(f) | add) / length | floor end;
     {conn: $c, provider: $cell.provider, scenario: $cell.scenario, fault: $cell.fault,
      records: ($fin | length),
@@ -70,11 +73,12 @@ def find_from($h; $x; $from):
      false_removals: ($per | map(.frm) | add // 0),
      missed_ids: ($per | map(select(.missed > 0 or .inv > 0 or .frm > 0) | .a)),
      syncs: ($jobs | length), failed: ($jobs | map(select(.outcome != "ok")) | length),
-     incremental: ($inc | length),
+     incremental: ($inc | length), webhook: ($wh | length),
      req_full: ($full | avg(.requests)), bytes_full: ($full | avg(.bytes)),
      req_inc: ($inc | avg(.requests)), bytes_inc: ($inc | avg(.bytes))} ]
 | (.[]),
   {summary: {cells: length, changes: (map(.changes) | add), events: (map(.events) | add),
              invented: (map(.invented) | add), missed: (map(.missed) | add),
              false_removals: (map(.false_removals) | add), syncs: (map(.syncs) | add),
-             failed: (map(.failed) | add), incremental: (map(.incremental) | add)}}
+             failed: (map(.failed) | add), incremental: (map(.incremental) | add),
+             webhook: (map(.webhook) | add)}}
