@@ -19,6 +19,8 @@
 # Jobs are put on the jobs topic directly with kcat (all at once) so the
 # coordinator's spreading does not pace the measurement. --smoke runs the same
 # code on small sizes (used by ctest, label bench); it asserts no timing.
+# The derived topics (current records, rollups) are on unless the environment
+# says LMSYNC_ROLLUPS_ENABLED=0 / LMSYNC_CURRENT_ENABLED=0 (the header says which).
 set -uo pipefail
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && { SMOKE=1; shift; }
@@ -103,6 +105,8 @@ C_TRIMS=$(grep -o 'lmdb map trims=[0-9]*' "$STACK/worker.log" | tail -1 | cut -d
 verdict() { if [ "$(echo "$1" | bc -l)" -eq 1 ]; then echo "met"; else echo "NOT MET"; fi; }
 printf '\nlmsync benchmark (%s) on %s, %s cores, %s\n' "$([ $SMOKE -eq 1 ] && echo smoke || echo full)" \
   "$(uname -m)" "$(nproc)" "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+printf 'derived topics: rollups.enabled = %s, current.enabled = %s (environment LMSYNC_ROLLUPS_ENABLED, LMSYNC_CURRENT_ENABLED)\n' \
+  "${LMSYNC_ROLLUPS_ENABLED:-1}" "${LMSYNC_CURRENT_ENABLED:-1}"
 printf '%-52s %14s %14s %s\n' "measure" "value" "target" "verdict"
 printf '%-52s %14.1f %14s %s\n' "a. wall time of initial sync, $A_HEALTHY healthy (s)" "$A_WALL" "-" ""
 printf '%-52s %14.1f %14s %s\n' "a. pages/s ($A_PAGES pages, $A_FAILED of $A_HEALTHY failed)" "$(echo "$A_PAGES / $A_WALL" | bc -l)" "-" ""
