@@ -38,6 +38,7 @@ board_url() { echo "http://127.0.0.1:$(cat "$E2E_DIR/$1.port")"; }
 board_get() { curl -fsS "$(board_url "$1")$2"; }
 health() { board_get "$1" /healthz | jq -r ".$2"; }
 health_is() { [ "$(health "$1" "$2")" = "$3" ]; }
+bad_change_counted() { [ "$(health board bad_change_records)" -ge 1 ]; }
 
 # page_open NAME BOARD : the page of BOARD in Chromium; its DOM in page_dom NAME
 page_open() {
@@ -130,7 +131,6 @@ case_start() {
   produce devbroker synth.progress.courses conn-a/crs-8 "$(course_json conn-a crs-8 2 1 0 | jq -c '.learners = "2"')"
   produce devbroker synth.progress.courses conn-a/crs-6 "$(course_json conn-a crs-5 2 1 0)"   # key of another course
   board_start board devbroker synth "board.max_clients = 6"
-  produce devbroker synth.activity.changes conn-a/stu-1 '{"type":7}'
   wait_until 30 health_is board caught_up true || die "the board did not read synth.progress.courses to its end"
   page_open page board
 }
@@ -144,9 +144,18 @@ case_page_shows_records() {
   page_has page --arg d "$DASH" '.connections[] | select(.id == "conn-b") | .tenant == $d and .last_change_at == $d' \
     || fail "a null tenant or a connection without changes is not shown as —"
   [ "$(health board bad_course_records)" = 3 ] || fail "bad course records counted $(health board bad_course_records), want 3"
-  wait_until 10 health_is board bad_change_records 1 || fail "the bad change record was not counted"
+  # the changes feed starts at the topic's end, which librdkafka resolves after the assignment: a record produced
+  # before that is not read, so the bad one is produced until one is counted (nearly always the first)
+  local i nbad=0
+  for ((i = 0; i < 10 && nbad == 0; i++)); do
+    produce devbroker synth.activity.changes conn-a/stu-1 '{"type":7}'
+    wait_until 2 bad_change_counted
+    nbad=$(health board bad_change_records)
+  done
+  [ "$nbad" -ge 1 ] || fail "the bad change record was not counted"
   # the reasons are logged (a fact no record carries)
-  [ "$(grep -c 'skipped a record' "$(proc_log board)")" = 4 ] || fail "want 4 'skipped a record' log lines"
+  [ "$(grep -c 'skipped a record' "$(proc_log board)")" = $((3 + nbad)) ] ||
+    fail "want $((3 + nbad)) 'skipped a record' log lines"
   [ "$(board_get board /api/courses | jq -c 'map(.connection_id + "/" + .course_id)')" = \
     '["conn-a/crs-1","conn-a/crs-2","conn-b/crs-9"]' ] || fail "/api/courses is not the 3 records, sorted"
 }
