@@ -601,7 +601,8 @@ static int list_partitions(const ls_store_t *st, int **out, size_t *n)
         free(v);
         return rc;
     }
-    qsort(v, *n, sizeof(*v), cmp_int);
+    if (*n > 1) /* v is NULL when the directory holds no partition */
+        qsort(v, *n, sizeof(*v), cmp_int);
     *out = v;
     return LS_OK;
 }
